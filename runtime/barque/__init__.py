@@ -1,0 +1,59 @@
+"""barque: plain Python functions as pipeline nodes, planned statically, run locally or on Kubernetes.
+
+The decorators are inert. ``run`` and ``plan`` are the Python API; they load the runner only
+when called, so importing ``barque`` in a pipeline file costs next to nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from barque.decorators import (
+    Always,
+    Manual,
+    Schedule,
+    asset,
+    asset_ref,
+    collect,
+    partitions,
+    partitions_from,
+    sensor,
+    sink,
+    task,
+)
+from barque.errors import BarqueError
+
+__all__ = [
+    "Always",
+    "BarqueError",
+    "Manual",
+    "Schedule",
+    "asset",
+    "asset_ref",
+    "collect",
+    "partitions",
+    "partitions_from",
+    "plan",
+    "run",
+    "sensor",
+    "sink",
+    "task",
+]
+
+__version__ = "0.1.0"
+
+
+def run(*files: str, target: str | None = None, **options: Any) -> dict[str, Any]:
+    """Run the pipeline in ``files`` locally and return the same summary ``barque run`` prints."""
+    from importlib import import_module
+
+    # The runner lives in barque_runtime, a layer above this package; it is looked up by
+    # name at call time so that importing barque never pulls in the runner.
+    return import_module("barque_runtime.api").run(*files, target=target, **options)
+
+
+def plan(*files: str, target: str | None = None, **options: Any) -> dict[str, Any]:
+    """Return the phased plan for ``files`` as the dict ``barque plan`` prints."""
+    from importlib import import_module
+
+    return import_module("barque_runtime.api").plan(*files, target=target, **options)

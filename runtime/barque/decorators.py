@@ -1,0 +1,115 @@
+"""The authoring API. Every decorator returns the function unchanged: pipeline code runs
+without barque, and barque learns the graph by reading the source, never by calling these.
+
+The signatures mirror barca's so that a type checker flags a misspelt argument.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _identity(fn: F) -> F:
+    return fn
+
+
+def asset(
+    *,
+    name: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    partitions: Mapping[str, Any] | None = None,
+    serializer: str | None = None,
+    freshness: Any = None,
+    timeout_seconds: float | None = None,
+    retries: int = 1,
+    retry_backoff: float = 0.0,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    env: Iterable[str] | None = None,
+) -> Callable[[F], F]:
+    """Mark a cached pipeline node. Returns the function unchanged."""
+    return _identity
+
+
+def task(
+    *,
+    name: str | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    partitions: Mapping[str, Any] | None = None,
+    serializer: str | None = None,
+    freshness: Any = None,
+    timeout_seconds: float | None = None,
+    retries: int = 1,
+    retry_backoff: float = 0.0,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    env: Iterable[str] | None = None,
+) -> Callable[[F], F]:
+    """Mark a step that always runs and is never cached. Returns the function unchanged."""
+    return _identity
+
+
+def sensor(
+    *,
+    name: str | None = None,
+    partitions: Mapping[str, Any] | None = None,
+    serializer: str | None = None,
+    freshness: Any = None,
+    timeout_seconds: float | None = None,
+    retries: int = 1,
+    retry_backoff: float = 0.0,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    env: Iterable[str] | None = None,
+) -> Callable[[F], F]:
+    """Mark a source that observes external state and returns ``(update_detected, output)``."""
+    return _identity
+
+
+def sink(path: str, *, serializer: str | None = None) -> Callable[[F], F]:
+    """Also write the asset's output to ``path`` (local or ``s3://``). Returns the function unchanged."""
+    return _identity
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+Always = _Marker("Always")
+Manual = _Marker("Manual")
+
+
+class Schedule:
+    """Freshness on a cron schedule, e.g. ``Schedule("0 5 * * *")``."""
+
+    def __init__(self, cron: str, **_: Any) -> None:
+        self.cron = cron
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.cron!r})"
+
+
+def partitions(values: Iterable[Any]) -> list[Any]:
+    """Declare partition keys; a literal list is read statically."""
+    return list(values)
+
+
+def partitions_from(source: Any) -> Any:
+    """Take partition keys from an upstream node."""
+    return source
+
+
+def collect(source: Any) -> Any:
+    """Inside ``inputs=``: receive every partition of ``source`` as a list, in key order."""
+    return source
+
+
+def asset_ref(ref: str) -> str:
+    """Name a node in another file as ``"path/to/file.py:function"``."""
+    return ref

@@ -1,0 +1,115 @@
+"""The phased plan: phases run one after another; a phase's streams run in parallel.
+
+Plain data with a stable JSON form, the same for ``barque plan``, the local runner and
+the operator (which pins it on a run's status and in the store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Step:
+    """One execution of a node, for one partition key when the node is partitioned.
+
+    ``id`` is the node id, plus ``[dim=value,...]`` for a partition. ``deps`` are the step
+    ids whose outputs it reads (or must wait for), in a stable order; ``inputs`` maps each
+    function parameter to the step ids feeding it (several for ``collect``).
+    """
+
+    id: str
+    node: str
+    partition: tuple[tuple[str, str], ...] = ()
+    deps: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "node": self.node,
+            "partition": dict(self.partition),
+            "deps": list(self.deps),
+            "inputs": {p: list(s) for p, s in self.inputs},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Step":
+        return cls(
+            id=d["id"],
+            node=d["node"],
+            partition=tuple(d.get("partition", {}).items()),
+            deps=tuple(d.get("deps", ())),
+            inputs=tuple((p, tuple(s)) for p, s in d.get("inputs", {}).items()),
+        )
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Steps run in order by one worker process or pod."""
+
+    id: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Streams that do not depend on each other; ``reason`` says why the phase starts."""
+
+    index: int
+    reason: str
+    streams: tuple[Stream, ...]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A node whose partition keys are known only after ``waits_for`` has run."""
+
+    node: str
+    waits_for: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered phases plus every step by id; ``deferred`` nodes are planned later."""
+
+    phases: tuple[Phase, ...]
+    steps: Mapping[str, Step]
+    targets: tuple[str, ...] = ()
+    deferred: tuple[Deferred, ...] = field(default_factory=tuple)
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form printed by ``barque plan`` and pinned by the operator."""
+        return {
+            "total_steps": self.total_steps,
+            "targets": list(self.targets),
+            "phases": [
+                {
+                    "index": p.index,
+                    "reason": p.reason,
+                    "streams": [{"stream_id": s.id, "steps": list(s.steps)} for s in p.streams],
+                }
+                for p in self.phases
+            ],
+            "steps": [self.steps[k].to_dict() for k in sorted(self.steps)],
+            "deferred": [{"node": d.node, "waits_for": d.waits_for} for d in self.deferred],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Plan":
+        steps = {s["id"]: Step.from_dict(s) for s in d.get("steps", ())}
+        phases = tuple(
+            Phase(
+                index=p["index"],
+                reason=p["reason"],
+                streams=tuple(Stream(s["stream_id"], tuple(s["steps"])) for s in p["streams"]),
+            )
+            for p in d.get("phases", ())
+        )
+        deferred = tuple(Deferred(x["node"], x["waits_for"]) for x in d.get("deferred", ()))
+        return cls(phases=phases, steps=steps, targets=tuple(d.get("targets", ())), deferred=deferred)
