@@ -1,0 +1,115 @@
+"""A run's spec in the store: what pods (and local workers) need to execute their stream.
+
+Written once per run by whoever plans it (the local runner or the operator), read by
+``barque exec``. Layout under the store:
+
+- ``runs/<run_id>/spec.json``: graph, params, env values, no-cache flag, where the code is
+- ``runs/<run_id>/code/<relative path>``: the code snapshot, when the code travels inline
+- ``runs/<run_id>/phases/<n>.json``: phase ``n``'s streams and their steps
+
+Phases are written one at a time because a plan can grow once partition keys are known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from barque.cachekeys import canonical_json
+from barque.model import Graph
+from barque.plan import Phase, Plan, Step, Stream
+from barque.store import ArtifactStore
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline."""
+
+    run_id: str
+    graph: Graph
+    params: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    no_cache: bool = False
+    targets: tuple[str, ...] = ()
+    inline_code: bool = True
+    code_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "graph": self.graph.to_dict(),
+            "params": dict(self.params),
+            "env": dict(self.env),
+            "no_cache": self.no_cache,
+            "targets": list(self.targets),
+            "inline_code": self.inline_code,
+            "code_path": self.code_path,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunSpec":
+        return cls(
+            run_id=d["run_id"],
+            graph=Graph.from_dict(d["graph"]),
+            params=dict(d.get("params", {})),
+            env=dict(d.get("env", {})),
+            no_cache=bool(d.get("no_cache", False)),
+            targets=tuple(d.get("targets", ())),
+            inline_code=bool(d.get("inline_code", True)),
+            code_path=d.get("code_path"),
+        )
+
+
+def run_prefix(run_id: str) -> str:
+    return f"runs/{run_id}/"
+
+
+def source_digest(files: Mapping[str, str]) -> str:
+    """One sha256 over every code file's path and text, for pinning on a run's status."""
+    return hashlib.sha256(canonical_json(sorted(files.items()))).hexdigest()
+
+
+def write_run_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None = None) -> None:
+    """Store the code snapshot first, then the spec that points at it."""
+    for path, text in sorted((code_files or {}).items()):
+        store.put(f"{run_prefix(spec.run_id)}code/{path}", text.encode())
+    store.put(f"{run_prefix(spec.run_id)}spec.json", canonical_json(spec.to_dict()))
+
+
+def read_run_spec(store: ArtifactStore, run_id: str) -> RunSpec | None:
+    data = store.get(f"{run_prefix(run_id)}spec.json")
+    return RunSpec.from_dict(json.loads(data)) if data is not None else None
+
+
+def read_code_files(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
+    """The inline code snapshot of a run, by relative path."""
+    prefix = f"{run_prefix(run_id)}code/"
+    files = {}
+    for key in store.list(prefix):
+        data = store.get(key)
+        if data is not None:
+            files[key[len(prefix):]] = data
+    return files
+
+
+def write_phase(store: ArtifactStore, run_id: str, phase: Phase, plan: Plan) -> None:
+    """Store phase ``phase.index`` with the steps its streams run (only those, so the file stays small)."""
+    step_ids = [s for stream in phase.streams for s in stream.steps]
+    doc = {
+        "index": phase.index,
+        "reason": phase.reason,
+        "streams": [{"stream_id": s.id, "steps": list(s.steps)} for s in phase.streams],
+        "steps": [plan.steps[s].to_dict() for s in step_ids],
+    }
+    store.put(f"{run_prefix(run_id)}phases/{phase.index}.json", canonical_json(doc))
+
+
+def read_phase(store: ArtifactStore, run_id: str, index: int) -> tuple[Phase, dict[str, Step]] | None:
+    data = store.get(f"{run_prefix(run_id)}phases/{index}.json")
+    if data is None:
+        return None
+    doc = json.loads(data)
+    phase = Phase(doc["index"], doc["reason"], tuple(Stream(s["stream_id"], tuple(s["steps"])) for s in doc["streams"]))
+    return phase, {s["id"]: Step.from_dict(s) for s in doc["steps"]}

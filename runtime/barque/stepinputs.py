@@ -1,0 +1,69 @@
+"""What a step reads: which upstream outputs feed which parameter, by identity and by value.
+
+Shared by the cache assessment (before anything runs) and the executor (when the step
+runs), so both compute the same key. ``outputs`` maps step ids to *output ids*: the content
+hash of what the step wrote, plus an observation suffix for sensors that saw an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable, Mapping
+
+from barque.cachekeys import canonical_json
+from barque.model import Graph, Node
+from barque.plan import Step
+
+
+def keys_source(node: Node, graph: Graph) -> str | None:
+    """The unpartitioned node whose output lists or maps this node's partition keys, if any."""
+    for spec in node.partitions:
+        if spec.kind == "from" and spec.source and not graph.nodes[spec.source].partitions:
+            return spec.source
+    return None
+
+
+def keys_from_output(value: Any, source: str) -> list[str]:
+    """Partition keys from a source's output: a list of keys or a dict of key -> value."""
+    if isinstance(value, dict):
+        return [str(k) for k in value]
+    if isinstance(value, (list, tuple)):
+        return [str(k) for k in value]
+    raise TypeError(f"{source} feeds partitions_from, so it must return a list of keys or a dict, not {type(value).__name__}")
+
+
+def value_param(node: Node, source: str) -> str | None:
+    """The parameter that receives a dict source's per-key value: the inputs key naming it, or its function name."""
+    for spec in node.inputs:
+        if spec.source == source:
+            return spec.param
+    name = source.rsplit(":", 1)[-1]
+    return name if name in node.params else None
+
+
+def input_ids(
+    graph: Graph,
+    step: Step,
+    outputs: Mapping[str, str],
+    source_value: Callable[[str], Any],
+) -> dict[str, list[str]] | None:
+    """Each parameter's input output-ids, or ``None`` while any of them is unknown.
+
+    For a key of ``partitions_from(<dict source>)`` the parameter stands for that key's
+    value alone, so one changed value re-runs one key.
+    """
+    if any(dep not in outputs for dep in step.deps):
+        return None
+    node = graph.nodes[step.node]
+    ids = {param: [outputs[s] for s in sources] for param, sources in step.inputs}
+    source = keys_source(node, graph)
+    if source is not None:
+        value = source_value(source)
+        param = value_param(node, source) or "#keys"
+        if isinstance(value, dict):
+            key = dict(step.partition)[node.partitions[0].dimension]
+            per_key = {str(k): v for k, v in value.items()}[key]
+            ids[param] = [hashlib.sha256(canonical_json(per_key)).hexdigest()]
+        else:
+            ids.pop(param, None)
+    return ids

@@ -1,0 +1,84 @@
+"""Which nodes a run is about: resolve target names, take their upstream closure, order it.
+
+Pure functions over a ``Graph``. Targets are matched the way people type them: a full id
+(``pipeline.py:report``), an explicit ``name=``, or a bare function name when it is unique.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+from typing import Iterable, Sequence
+
+from barque.errors import PlanError
+from barque.model import Graph
+
+
+def resolve_targets(graph: Graph, targets: Sequence[str] | None) -> list[str]:
+    """Node ids for ``targets``; with none, every asset and sensor (tasks run only when named)."""
+    if not targets:
+        return sorted(n.id for n in graph.nodes.values() if n.kind != "task")
+    resolved: list[str] = []
+    for name in targets:
+        for part in name.split(","):
+            if part:
+                resolved.append(resolve_one(graph, part.strip()))
+    return list(dict.fromkeys(resolved))
+
+
+def resolve_one(graph: Graph, name: str) -> str:
+    """The id of the node called ``name``; a clear error when it is unknown or ambiguous."""
+    if name in graph.nodes:
+        return name
+    matches = sorted(n.id for n in graph.nodes.values() if n.function == name or n.id.endswith("/" + name))
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise PlanError(
+            f"target {name!r} is ambiguous: {', '.join(matches)}",
+            hint="name the node by its full id, e.g. " + matches[0],
+        )
+    names = sorted({*graph.nodes, *(n.function for n in graph.nodes.values())})
+    close = difflib.get_close_matches(name, names, n=3)
+    raise PlanError(
+        f"unknown target {name!r}",
+        hint=(f"did you mean {' or '.join(close)}? " if close else "") + "`barque list FILE` shows every node",
+    )
+
+
+def select_nodes(graph: Graph, target_ids: Iterable[str]) -> set[str]:
+    """The targets and everything they read, transitively."""
+    seen: set[str] = set()
+    stack = list(target_ids)
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        stack.extend(graph.upstream(node_id))
+    return seen
+
+
+def topo_order(graph: Graph, node_ids: set[str]) -> list[str]:
+    """``node_ids`` in dependency order, ties broken by id so the order is deterministic."""
+    indegree = {n: 0 for n in node_ids}
+    children: dict[str, list[str]] = {n: [] for n in node_ids}
+    for n in node_ids:
+        for up in graph.upstream(n):
+            if up in node_ids:
+                indegree[n] += 1
+                children[up].append(n)
+    ready = [n for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for c in children[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                heapq.heappush(ready, c)
+    if len(order) != len(node_ids):
+        stuck = sorted(set(node_ids) - set(order))
+        raise PlanError(f"the graph has a cycle through {', '.join(stuck)}", hint="remove one of the inputs")
+    return order
