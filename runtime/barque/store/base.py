@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
+# LocalStore writes ``<key><TEMP_MARK><pid>.<n>`` next to the target and renames it into place;
+# keys may not contain the mark, so a leftover temp file can never be mistaken for a key.
+TEMP_MARK = ".#tmp."
+
 
 @runtime_checkable
 class ArtifactStore(Protocol):
@@ -30,6 +34,44 @@ class ArtifactStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid store key, else raise ``ValueError`` saying why.
+
+    Every backend applies the same rule, so the in-memory twin rejects what a folder would:
+    non-empty ``/``-separated segments, none of them ``.`` or ``..``, no leading ``/``, no
+    backslash or NUL, and not the temp-file mark.
+    """
+    if (
+        not key
+        or key[0] == "/"
+        or key[-1] == "/"
+        or "\\" in key
+        or "\0" in key
+        or "//" in key
+        or TEMP_MARK in key
+        or key == "."
+        or key == ".."
+        or key.startswith(("./", "../"))
+        or "/./" in key
+        or "/../" in key
+        or key.endswith(("/.", "/.."))
+    ):
+        raise ValueError(
+            f"invalid store key {key!r}: keys are relative '/'-separated paths without empty, '.' "
+            f"or '..' segments, backslashes or {TEMP_MARK!r}"
+        )
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it can start a valid key (``""`` lists everything), else raise ``ValueError``."""
+    if prefix and not prefix.endswith("/"):
+        check_key(prefix)
+    elif prefix:
+        check_key(prefix[:-1])
+    return prefix
 
 
 def open_store(uri: str) -> ArtifactStore:
