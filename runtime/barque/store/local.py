@@ -1,9 +1,12 @@
 """The local-folder backend: one file per key under a root folder.
 
 Constraints it keeps:
-- ``put`` is atomic and durable: the bytes go to a temp file in the target's folder, which is
-  fsynced and renamed over the target (``os.replace``); the folder is fsynced after the rename so
-  a commit record written next can never survive a power loss that its blob did not.
+- ``put`` is atomic: the bytes go to a temp file in the target's folder, which is fsynced and
+  renamed over the target (``os.replace``), so a reader sees the old bytes or the new ones, never
+  a torn file, even after a power loss. The folder itself is not fsynced after the rename: that
+  doubled the cost of a put (about 3 to 6 ms instead of about 3 on ext4 here). "Blob before
+  commit record" then relies on the file system committing renames in order, as journaling
+  file systems (ext4, xfs) do in practice; POSIX alone does not promise it.
 - Reads cost one ``open`` (or one ``stat``) and nothing else: the local runner's warm run reads
   hundreds of small keys inside a start-up budget of about 150 ms.
 - Keys cannot escape the root (``check_key`` rejects absolute paths and ``..`` segments).
@@ -65,7 +68,6 @@ class LocalStore:
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        _fsync_dir(os.path.dirname(path))
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -105,14 +107,6 @@ def _walk(root: str, folder: str) -> Iterator[str]:
             yield from _walk(root, key)
         elif TEMP_MARK not in entry.name:
             yield key
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: str) -> None:

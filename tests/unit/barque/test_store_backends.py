@@ -1,0 +1,118 @@
+"""What each store backend does beyond the shared contract: LocalStore's files on disk,
+MemoryStore's named instances, S3Store's URI handling (no server here; the integration
+tier runs the contract on MinIO), and that boto3 stays unloaded until an S3 request."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from barque.errors import StoreError
+from barque.store import open_store
+from barque.store.base import TEMP_MARK
+from barque.store.local import LocalStore
+from barque.store.memory import MemoryStore
+from barque.store.s3 import S3Store
+
+
+def test_local_root_is_created_by_the_first_put(tmp_path):
+    store = LocalStore(tmp_path / "not" / "yet")
+    assert list(store.list("")) == []
+    store.put("a/b", b"1")
+    assert (tmp_path / "not" / "yet" / "a" / "b").read_bytes() == b"1"
+
+
+def test_local_put_leaves_no_temp_file(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("d/k", b"1")
+    store.put("d/k", b"2")
+    assert os.listdir(tmp_path / "d") == ["k"]
+
+
+def test_local_failed_put_keeps_the_old_value_and_removes_its_temp_file(tmp_path, monkeypatch):
+    store = LocalStore(tmp_path)
+    store.put("k", b"old")
+
+    def broken_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(StoreError, match="cannot write 'k'"):
+        store.put("k", b"new")
+    monkeypatch.undo()
+    assert store.get("k") == b"old"
+    assert os.listdir(tmp_path) == ["k"]
+
+
+def test_local_leftover_temp_file_of_a_crashed_writer_is_not_listed(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("cache/k.json", b"{}")
+    (tmp_path / "cache" / f"j.json{TEMP_MARK}123.0").write_bytes(b"partial")
+    assert list(store.list("cache/")) == ["cache/k.json"]
+
+
+def test_local_key_used_as_a_folder_cannot_also_be_a_file(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("a", b"1")
+    with pytest.raises(StoreError, match="cannot write 'a/b'"):
+        store.put("a/b", b"2")
+
+
+def test_open_store_reads_plain_and_file_uris_as_folders(tmp_path):
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    assert open_store(f"file://{tmp_path}").root == str(tmp_path)
+
+
+def test_memory_named_returns_one_instance_per_name():
+    try:
+        a = MemoryStore.named("memory://a")
+        assert MemoryStore.named("memory://a") is a
+        assert open_store("memory://a") is a
+        assert MemoryStore.named("memory://b") is not a
+    finally:
+        MemoryStore.forget_named()
+
+
+def test_memory_put_copies_the_bytes():
+    store = MemoryStore()
+    buf = bytearray(b"abc")
+    store.put("k", buf)
+    buf[0] = ord("z")
+    assert store.get("k") == b"abc"
+
+
+@pytest.mark.parametrize(
+    ("uri", "bucket", "prefix"),
+    [("s3://bkt", "bkt", ""), ("s3://bkt/", "bkt", ""), ("s3://bkt/a/b/", "bkt", "a/b")],
+)
+def test_s3_from_uri_splits_bucket_and_prefix(uri, bucket, prefix):
+    store = S3Store.from_uri(uri)
+    assert (store.bucket, store.prefix) == (bucket, prefix)
+    assert S3Store.from_uri(store.uri).prefix == prefix
+
+
+def test_s3_rejects_a_uri_without_bucket():
+    with pytest.raises(ValueError, match="bucket"):
+        S3Store.from_uri("s3:///prefix")
+
+
+def test_s3_rejects_keys_that_escape_before_any_request():
+    store = S3Store("bkt", "p", client=object())  # any request on this client would fail loudly
+    with pytest.raises(ValueError, match="invalid store key"):
+        store.get("../other-prefix/key")
+
+
+def test_importing_the_store_and_opening_an_s3_uri_does_not_import_boto3():
+    code = (
+        "import sys\n"
+        "import barque.store, barque.artifacts, barque.records, barque.serializers\n"
+        "import barque.store.local, barque.store.memory\n"
+        "from barque.store import open_store\n"
+        "open_store('s3://bucket/prefix')\n"
+        "loaded = sorted(m for m in ('boto3', 'botocore') if m in sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
