@@ -1,0 +1,164 @@
+"""Turning step outputs into bytes and back: ``json``, ``pickle`` and ``parquet``.
+
+Constraints it keeps:
+- JSON is canonical (sorted keys, compact separators, UTF-8, no NaN): equal values give equal
+  bytes, so equal outputs get equal content hashes and early cutoff works.
+- JSON is chosen only for values that come back *identical*: dicts with str keys, lists, str,
+  int, finite float, bool and None, by exact type. A tuple, a set or an int subclass would come
+  back changed, so it goes to pickle.
+- pandas and pyarrow are optional and never imported here just to look: a value can only be a
+  DataFrame if pandas is already loaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import pickle
+import sys
+from functools import lru_cache
+from typing import Any
+
+from barque.errors import BarqueError
+
+JSON, PICKLE, PARQUET = "json", "pickle", "parquet"
+SERIALIZERS = (JSON, PICKLE, PARQUET)
+PICKLE_PROTOCOL = 5  # fixed, so the bytes (and hashes) do not change with the Python default
+
+
+class SerializerError(BarqueError):
+    """A value cannot be written with the serializer asked for, or stored bytes cannot be read."""
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one JSON encoding barque hashes and stores: sorted keys, compact, UTF-8, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def is_jsonable(value: Any) -> bool:
+    """Whether ``value`` survives a JSON round trip unchanged (see the module docstring)."""
+    try:
+        return _jsonable(value)
+    except RecursionError:  # a cycle, or nesting deeper than JSON can usefully hold
+        return False
+
+
+def _jsonable(value: Any) -> bool:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is list:
+        return all(_jsonable(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and _jsonable(v) for k, v in value.items())
+    return False
+
+
+def choose(value: Any) -> str:
+    """The serializer used when none is asked for."""
+    if is_jsonable(value):
+        return JSON
+    if _is_dataframe(value) and _has_pyarrow():
+        return PARQUET
+    return PICKLE
+
+
+def serialize(value: Any, serializer: str | None = None) -> tuple[bytes, str]:
+    """Encode ``value``; return the bytes and the serializer's name (to store beside them)."""
+    if serializer is None:
+        name = choose(value)
+        try:
+            return _ENCODERS[name](value), name
+        except SerializerError:
+            # JSON with a lone surrogate, or a frame Parquet cannot hold (e.g. int column
+            # names): pickle still can.
+            if name == PICKLE:
+                raise
+            return _encode_pickle(value), PICKLE
+    encoder = _ENCODERS.get(serializer)
+    if encoder is None:
+        raise SerializerError(f"unknown serializer {serializer!r}", hint=f"use one of: {', '.join(SERIALIZERS)}")
+    return encoder(value), serializer
+
+
+def deserialize(data: bytes, serializer: str) -> Any:
+    """Decode bytes written by ``serialize`` with ``serializer``."""
+    decoder = _DECODERS.get(serializer)
+    if decoder is None:
+        raise SerializerError(
+            f"unknown serializer {serializer!r} for stored data",
+            hint=f"this barque knows {', '.join(SERIALIZERS)}; was the artifact written by a newer version?",
+        )
+    try:
+        return decoder(data)
+    except SerializerError:
+        raise
+    except Exception as e:
+        raise SerializerError(f"cannot decode {len(data)} bytes as {serializer}: {e}") from e
+
+
+def _cannot(serializer: str, value: Any, why: str, hint: str | None = None) -> SerializerError:
+    t = type(value)
+    return SerializerError(f"the {serializer} serializer cannot encode a {t.__module__}.{t.__qualname__}: {why}", hint=hint)
+
+
+def _encode_json(value: Any) -> bytes:
+    if not is_jsonable(value):
+        raise _cannot(
+            JSON,
+            value,
+            "only dicts with str keys, lists, str, int, finite float, bool and None round-trip through JSON",
+            hint="leave the serializer unset (pickle is chosen) or convert the value first",
+        )
+    try:
+        return canonical_json(value)
+    except UnicodeEncodeError as e:
+        raise _cannot(JSON, value, f"a string is not valid Unicode ({e.reason})") from e
+
+
+def _encode_pickle(value: Any) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=PICKLE_PROTOCOL)
+    except Exception as e:  # pickling raises many kinds: TypeError, PicklingError, AttributeError
+        raise _cannot(PICKLE, value, str(e), hint="return a value that can be pickled (no open files, locks, lambdas)") from e
+
+
+def _encode_parquet(value: Any) -> bytes:
+    if not _is_dataframe(value):
+        raise _cannot(PARQUET, value, "only pandas DataFrames are written as Parquet")
+    if not _has_pyarrow():
+        raise _cannot(PARQUET, value, "pyarrow is not installed", hint="install the extra: pip install 'barque[parquet]'")
+    buf = io.BytesIO()
+    try:
+        value.to_parquet(buf, engine="pyarrow")
+    except Exception as e:
+        raise _cannot(PARQUET, value, str(e)) from e
+    return buf.getvalue()
+
+
+def _decode_parquet(data: bytes) -> Any:
+    if not _has_pyarrow():
+        raise SerializerError(
+            "this artifact is Parquet and pyarrow is not installed", hint="install the extra: pip install 'barque[parquet]'"
+        )
+    import pandas
+
+    return pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
+
+
+def _is_dataframe(value: Any) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
+
+
+@lru_cache(maxsize=1)
+def _has_pyarrow() -> bool:
+    return importlib.util.find_spec("pyarrow") is not None and importlib.util.find_spec("pandas") is not None
+
+
+_ENCODERS = {JSON: _encode_json, PICKLE: _encode_pickle, PARQUET: _encode_parquet}
+_DECODERS = {JSON: lambda data: json.loads(data.decode("utf-8")), PICKLE: pickle.loads, PARQUET: _decode_parquet}
