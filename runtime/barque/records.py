@@ -1,0 +1,94 @@
+"""Run-scoped step records and captured logs, and the canonical JSON helpers under them.
+
+Layout in the store:
+- ``runs/<run_id>/steps/<encoded step id>.json``: the record of one step in one run (state,
+  attempts, timings, error, log keys, artifact); ``record["step"]`` is the step id.
+- ``runs/<run_id>/logs/<encoded step id>/<attempt>.<stream>``: captured output, raw bytes.
+
+``run_id`` may hold ``/`` (``<namespace>/<uid>``); it cannot hold ``..`` or empty segments.
+Each write replaces the whole object atomically, so a reader sees one version of a record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from barque.artifacts import encode_step_id
+from barque.errors import StoreError
+from barque.serializers import canonical_json
+from barque.store.base import ArtifactStore, check_key
+
+_STREAM = re.compile(r"[a-z][a-z0-9_-]*\Z")
+
+
+def write_json(store: ArtifactStore, key: str, obj: Any) -> None:
+    """Store ``obj`` as canonical JSON (sorted keys, compact, UTF-8)."""
+    store.put(key, canonical_json(obj))
+
+
+def read_json(store: ArtifactStore, key: str) -> Any:
+    """The JSON value under ``key``, or ``None`` if there is none; ``StoreError`` if it is not JSON."""
+    data = store.get(key)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise StoreError(f"unreadable JSON record: {e}", where=f"{store.uri} {key}", hint="delete it and re-run") from e
+
+
+def step_record_key(run_id: str, step_id: str) -> str:
+    return check_key(f"{_steps_prefix(run_id)}{encode_step_id(step_id)}.json")
+
+
+def log_key(run_id: str, step_id: str, attempt: int, stream: str) -> str:
+    if type(attempt) is not int or attempt < 0:
+        raise ValueError(f"attempt must be a non-negative int, not {attempt!r}")
+    if not _STREAM.match(stream):
+        raise ValueError(f"invalid log stream name {stream!r} (expected e.g. 'stdout' or 'stderr')")
+    return check_key(f"runs/{run_id}/logs/{encode_step_id(step_id)}/{attempt}.{stream}")
+
+
+def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any]) -> None:
+    step_id = record.get("step")
+    if not isinstance(step_id, str) or not step_id:
+        raise ValueError(f"a step record needs its step id under 'step', got {step_id!r}")
+    write_json(store, step_record_key(run_id, step_id), record)
+
+
+def read_step_record(store: ArtifactStore, run_id: str, step_id: str) -> dict[str, Any] | None:
+    return read_json(store, step_record_key(run_id, step_id))
+
+
+def read_step_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, Any]]:
+    """Every step record of ``run_id``, by step id, in key order."""
+    prefix = _steps_prefix(run_id)
+    records: dict[str, dict[str, Any]] = {}
+    for key in store.list(prefix):
+        name = key[len(prefix) :]
+        if "/" in name or not name.endswith(".json"):
+            continue  # not a step record (nothing else is written here today)
+        record = read_json(store, key)
+        if record is None:  # deleted between list and get
+            continue
+        records[record.get("step") or unquote(name[: -len(".json")])] = record
+    return records
+
+
+def write_log(store: ArtifactStore, run_id: str, step_id: str, attempt: int, stream: str, data: bytes) -> str:
+    """Store captured output of one attempt; return its key (for the step record)."""
+    key = log_key(run_id, step_id, attempt, stream)
+    store.put(key, data)
+    return key
+
+
+def read_log(store: ArtifactStore, key: str) -> bytes | None:
+    return store.get(key)
+
+
+def _steps_prefix(run_id: str) -> str:
+    check_key(run_id)
+    return f"runs/{run_id}/steps/"

@@ -1,0 +1,127 @@
+"""Artifacts: content addressing, dedup, commit-after-blob, and that torn writes stay invisible.
+
+The store is the in-memory twin; the backends' own atomicity is tested in test_store_contract."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from barque import artifacts
+from barque.artifacts import ArtifactRef, commit, encode_step_id, get_ref, lookup, put_ref, read_value, write_value
+from barque.errors import StoreError
+from barque.store.memory import MemoryStore
+
+KEY = "c0ffee" * 10 + "beef"
+
+
+@pytest.fixture
+def store():
+    return MemoryStore()
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.puts.append(key)
+        super().put(key, data)
+
+
+def test_write_value_stores_the_bytes_under_their_sha256(store):
+    ref = write_value(store, {"a": 1})
+    assert ref == ArtifactRef(hashlib.sha256(b'{"a":1}').hexdigest(), "json", 7)
+    assert store.get(f"blobs/{ref.content_hash[:2]}/{ref.content_hash}") == b'{"a":1}'
+
+
+def test_equal_content_is_stored_once():
+    store = CountingStore()
+    first = write_value(store, {"b": 2, "a": 1})
+    second = write_value(store, {"a": 1, "b": 2})
+    assert first == second
+    assert store.puts == [first.key]
+
+
+def test_read_value_returns_what_was_written(store):
+    assert read_value(store, write_value(store, (1, "two"))) == (1, "two")
+
+
+def test_read_value_of_a_missing_blob_raises_store_error(store):
+    ref = ArtifactRef("ab" * 32, "json", 2)
+    with pytest.raises(StoreError, match="artifact abababababab is missing"):
+        read_value(store, ref)
+
+
+def test_read_value_of_a_corrupt_blob_raises_store_error(store):
+    ref = write_value(store, [1, 2, 3])
+    store.put(ref.key, b"[1,2,4]")
+    with pytest.raises(StoreError, match="corrupt"):
+        read_value(store, ref)
+
+
+def test_commit_writes_a_record_naming_key_and_artifact(store):
+    ref = write_value(store, 42)
+    commit(store, KEY, ref, {"step": "s", "output_id": ref.content_hash})
+    assert lookup(store, KEY) == {"step": "s", "output_id": ref.content_hash, "cache_key": KEY, "artifact": ref.to_dict()}
+
+
+def test_commit_is_written_after_the_blob():
+    store = CountingStore()
+    ref = write_value(store, "v")
+    commit(store, KEY, ref, {})
+    assert store.puts == [ref.key, f"cache/{KEY}.json"]
+
+
+def test_commit_of_a_ref_whose_blob_is_missing_is_refused(store):
+    with pytest.raises(StoreError, match="is not stored"):
+        commit(store, KEY, ArtifactRef("cd" * 32, "json", 1), {})
+    assert lookup(store, KEY) is None
+
+
+def test_lookup_of_an_unknown_cache_key_returns_none(store):
+    assert lookup(store, KEY) is None
+
+
+def test_a_writer_that_dies_after_the_blob_leaves_nothing_to_look_up(store):
+    write_value(store, {"half": "done"})  # the crash: no commit follows
+    assert lookup(store, KEY) is None
+
+
+def test_cache_keys_that_are_not_one_segment_are_rejected(store):
+    for bad in ["", "a/b", "..", ".hidden"]:
+        with pytest.raises(ValueError, match="invalid cache key"):
+            lookup(store, bad)
+
+
+def test_artifact_ref_round_trips_through_a_dict():
+    ref = ArtifactRef("ef" * 32, "pickle", 10)
+    assert ArtifactRef.from_dict(ref.to_dict()) == ref
+
+
+def test_a_malformed_ref_dict_raises_store_error():
+    with pytest.raises(StoreError, match="malformed artifact reference"):
+        ArtifactRef.from_dict({"content_hash": "../../etc", "serializer": "json", "size": 1})
+
+
+def test_put_ref_and_get_ref_keep_the_latest_materialization(store):
+    put_ref(store, "sales[2024-01]", {"cache_key": "k1"})
+    put_ref(store, "sales[2024-01]", {"cache_key": "k2"})
+    assert get_ref(store, "sales[2024-01]") == {"cache_key": "k2", "step": "sales[2024-01]"}
+    assert get_ref(store, "sales[2024-02]") is None
+
+
+@pytest.mark.parametrize(
+    ("step_id", "encoded"),
+    [("plain_name", "plain_name"), ("a/b", "a%2Fb"), ("x[2024-01-01]", "x%5B2024-01-01%5D"), ("..", "%2E."), (".x", "%2Ex")],
+)
+def test_encode_step_id_gives_one_readable_segment(step_id, encoded):
+    assert encode_step_id(step_id) == encoded
+
+
+def test_encode_step_id_keeps_long_distinct_ids_distinct_and_short():
+    a, b = encode_step_id("p[" + "x" * 300 + "a]"), encode_step_id("p[" + "x" * 300 + "b]")
+    assert a != b
+    assert len(a) <= artifacts._MAX_SEGMENT and "/" not in a
