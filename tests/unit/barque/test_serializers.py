@@ -103,10 +103,18 @@ def test_a_data_frame_uses_parquet_and_round_trips():
 
 
 @pytest.mark.skipif(not HAS_PARQUET, reason="the parquet extra (pandas, pyarrow) is not installed")
-def test_a_data_frame_parquet_cannot_hold_falls_back_to_pickle():
+def test_a_data_frame_arrow_cannot_hold_falls_back_to_pickle():
     import pandas
 
-    frame = pandas.DataFrame({1: [1, 2]})  # Parquet needs string column names
+    frame = pandas.DataFrame({"z": [1 + 2j, 3j]})  # Arrow has no complex type
     data, name = serialize(frame)
     assert name == "pickle"
     pandas.testing.assert_frame_equal(deserialize(data, name), frame)
+
+
+@pytest.mark.skipif(not HAS_PARQUET, reason="the parquet extra (pandas, pyarrow) is not installed")
+def test_explicit_parquet_of_a_frame_arrow_cannot_hold_names_the_serializer():
+    import pandas
+
+    with pytest.raises(SerializerError, match=r"parquet serializer cannot encode a pandas\.DataFrame"):
+        serialize(pandas.DataFrame({"z": [1j]}), "parquet")
