@@ -1,0 +1,178 @@
+"""Local commands: run, plan, list, graph, show, history, stats, and exec (what pods run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run a pipeline locally and print a JSON summary")
+    _files_and_target(run)
+    run.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
+    run.add_argument("--workers", type=int, default=None, help="parallel worker processes (default: CPU count)")
+    run.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
+    run.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
+    run.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
+    run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="print the phased plan as JSON")
+    _files_and_target(plan)
+    plan.add_argument("--workers", type=int, default=None)
+    plan.add_argument("--store", default=None)
+    plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
+    plan.set_defaults(func=cmd_plan)
+
+    lst = sub.add_parser("list", help="list nodes with their kinds and inputs")
+    lst.add_argument("files", nargs="+")
+    lst.add_argument("--json", action="store_true", help="JSON even on a terminal")
+    lst.set_defaults(func=cmd_list)
+
+    graph = sub.add_parser("graph", help="print the dependency graph as Mermaid or Graphviz DOT")
+    graph.add_argument("files", nargs="+")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.set_defaults(func=cmd_graph)
+
+    show = sub.add_parser("show", help="print a node's stored value (its latest materialization)")
+    _files_and_target(show)
+    show.add_argument("--store", default=None)
+    show.set_defaults(func=cmd_show)
+
+    hist = sub.add_parser("history", help="recent local runs")
+    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--project", default=".", help="project folder holding .barque/ (default: here)")
+    hist.set_defaults(func=cmd_history)
+
+    stats = sub.add_parser("stats", help="timing and cache statistics for a node")
+    _files_and_target(stats)
+    stats.set_defaults(func=cmd_stats)
+
+    exe = sub.add_parser("exec", help="execute one stream of a planned run (used in pods)")
+    exe.add_argument("--store", default=os.environ.get("BARQUE_STORE"), required="BARQUE_STORE" not in os.environ)
+    exe.add_argument("--run", default=os.environ.get("BARQUE_RUN_ID"), required="BARQUE_RUN_ID" not in os.environ)
+    exe.add_argument("--phase", type=int, default=int(os.environ.get("BARQUE_PHASE", "0")))
+    exe.add_argument("--stream", type=int, default=None, help="stream index (default: $JOB_COMPLETION_INDEX)")
+    exe.set_defaults(func=cmd_exec)
+
+
+def _files_and_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("items", nargs="+", metavar="FILE_OR_TARGET", help="pipeline files or folders, and optionally target nodes")
+
+
+def split_items(items: list[str]) -> tuple[list[str], list[str]]:
+    """Files are what exists on disk or ends in .py; the rest are targets."""
+    files = [i for i in items if i.endswith(".py") or os.path.exists(i)]
+    targets = [i for i in items if i not in files]
+    if not files:
+        from barque.errors import BarqueError
+
+        raise BarqueError("no pipeline file given", hint="pass the pipeline's .py file(s), e.g. `barque run pipeline.py`")
+    return files, targets
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    from barque.errors import BarqueError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BarqueError(f"--param {pair!r} is not KEY=VALUE", hint="write e.g. --param date=2026-01-01")
+        out[key] = value
+    return out
+
+
+def _print(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=None if not sys.stdout.isatty() else 2, default=str) + "\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from barque_runtime import api
+
+    files, targets = split_items(args.items)
+    options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
+    if args.dry_run:
+        _print(api.dry_run(*files, **options))
+        return 0
+    summary = api.run(*files, **options)
+    _print(summary)
+    return {"succeeded": 0, "cancelled": 130}.get(summary["status"], 1)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from barque_runtime import api
+
+    files, targets = split_items(args.items)
+    _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from barque.parsing import parse_project
+
+    graph = parse_project(args.files)
+    rows = [
+        {
+            "id": n.id,
+            "kind": n.kind,
+            "inputs": {i.param: ("collect:" if i.collect else "") + i.source for i in n.inputs},
+            "partitions": {p.dimension: p.kind for p in n.partitions},
+            "freshness": n.freshness.kind + (f" {n.freshness.cron}" if n.freshness.cron else ""),
+        }
+        for n in sorted(graph.nodes.values(), key=lambda n: n.id)
+    ]
+    if args.json or not sys.stdout.isatty():
+        _print(rows)
+        return 0
+    for r in rows:
+        ins = ", ".join(f"{k}<-{v}" for k, v in r["inputs"].items()) or "-"
+        print(f"{r['kind']:<7} {r['id']:<40} {r['freshness']:<10} inputs: {ins}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from barque.graphviz import to_dot, to_mermaid
+    from barque.parsing import parse_project
+
+    graph = parse_project(args.files)
+    print(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from barque_runtime.inspect import stored_value
+
+    files, targets = split_items(args.items)
+    if len(targets) != 1:
+        from barque.errors import BarqueError
+
+        raise BarqueError("show takes exactly one target", hint="e.g. `barque show pipeline.py summary`")
+    _print(stored_value(files, targets[0], args.store))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from barque_runtime.history import recent_runs
+
+    _print(recent_runs(args.project, args.limit))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from barque.parsing import parse_project
+    from barque.targets import resolve_one
+    from barque_runtime.history import node_stats
+
+    files, targets = split_items(args.items)
+    graph = parse_project(files)
+    _print([node_stats(graph.root, resolve_one(graph, t)) for t in targets])
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from barque_runtime.podexec import exec_stream
+
+    return exec_stream(args.store, args.run, args.phase, args.stream)

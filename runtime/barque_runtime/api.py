@@ -1,0 +1,139 @@
+"""The Python API behind ``barque run``/``barque plan``: each returns the dict the CLI prints."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+from barque import artifacts
+from barque.plan import Plan
+from barque.serializers import is_jsonable
+from barque_runtime import history
+from barque_runtime.local import LocalRun, RunOptions, execute, prepare
+from barque_runtime.progress import Progress
+
+TERMINAL_FAILURE = ("failed", "skipped")
+
+
+def run(
+    *files: str,
+    target: str | Sequence[str] | None = None,
+    workers: int | None = None,
+    store: str | None = None,
+    params: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``)."""
+    started = time.time()
+    t0 = time.perf_counter()
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache)
+    local = prepare(options)
+    progress = progress or Progress()
+    plan: Plan | None = None
+    status = None
+    try:
+        plan = execute(local, progress)
+    except KeyboardInterrupt:
+        status = "cancelled"
+    finally:
+        progress.close()
+    summary = summarize(local, plan, time.perf_counter() - t0, status)
+    history.record_run(local.root, summary, started, files, local.records.values())
+    return summary
+
+
+def plan(
+    *files: str,
+    target: str | Sequence[str] | None = None,
+    workers: int | None = None,
+    store: str | None = None,
+    params: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    with_cache: bool = False,
+) -> dict[str, Any]:
+    """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
+    local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache))
+    the_plan = local.plan()
+    doc = the_plan.to_dict()
+    if with_cache:
+        verdicts = local.assess(the_plan)
+        doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
+    return doc
+
+
+def dry_run(*files: str, **kwargs: Any) -> dict[str, Any]:
+    """Every step of the plan as ``run`` or ``cached``, and why; nothing is executed."""
+    doc = plan(*files, with_cache=True, **kwargs)
+    steps = []
+    for sid, verdict in doc["cache"].items():
+        state = "cached" if verdict["state"] == "cached" else "run"
+        reason = verdict["reason"]
+        if verdict["state"] == "unknown":
+            reason += " (runs unless that upstream's output comes out unchanged)"
+        steps.append({"step": sid, "action": state, "reason": reason})
+    return {"dry_run": True, "total_steps": doc["total_steps"], "steps": steps, "deferred": doc["deferred"]}
+
+
+def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
+    """The one JSON summary a run prints on stdout."""
+    recs = local.records.values()
+    count = {s: sum(1 for r in recs if r["state"] == s) for s in ("succeeded", "cached", "failed", "skipped")}
+    unresolved = len(plan.deferred) if plan else 0
+    if status is None:
+        status = "failed" if count["failed"] or count["skipped"] else "succeeded"
+    summary: dict[str, Any] = {
+        "run_id": local.spec.run_id,
+        "status": status,
+        "elapsed_seconds": round(elapsed, 4),
+        "steps_executed": count["succeeded"] + count["failed"],
+        "steps_cached": count["cached"],
+        "steps_failed": count["failed"],
+        "steps_skipped": count["skipped"] + (unresolved if status == "failed" else 0),
+        "phases": len(plan.phases) if plan else 0,
+        "targets": list(local.spec.targets),
+        "final_output": final_output(local, plan) if plan and status == "succeeded" else None,
+    }
+    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
+    if failures:
+        summary["failures"] = failures
+    return summary
+
+
+def final_output(local: LocalRun, plan: Plan) -> Any:
+    """The single target's value, or the last asset's; a partitioned node maps ``dim=value`` keys to values."""
+    node_id = _output_node(local, plan)
+    if node_id is None:
+        return None
+    steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
+    if not steps:
+        return None
+    values = {",".join(f"{d}={v}" for d, v in s.partition): _value(local, s.id) for s in steps}
+    return values[""] if list(values) == [""] else dict(sorted(values.items()))
+
+
+def _output_node(local: LocalRun, plan: Plan) -> str | None:
+    if len(plan.targets) == 1 and local.options.targets:
+        return plan.targets[0]
+    order = [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps]
+    kinds = local.spec.graph.nodes
+    for sid in reversed(order):
+        node = plan.steps[sid].node
+        if kinds[node].kind == "asset":
+            return node
+    return None
+
+
+def _value(local: LocalRun, step_id: str) -> Any:
+    rec = local.records[step_id]
+    if rec.get("artifact") is None:
+        return None
+    ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
+    value = artifacts.read_value(local.store, ref)
+    return value if is_jsonable(value) else {"_artifact": ref.to_dict(), "_type": type(value).__name__}
+
+
+def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:
+    if target is None:
+        return ()
+    return (target,) if isinstance(target, str) else tuple(target)

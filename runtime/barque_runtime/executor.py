@@ -1,0 +1,207 @@
+"""Execute one stream's steps in order: resolve inputs, serve from cache or call the function, record.
+
+Used by ``barque exec`` in pods and by local workers alike. A step whose upstream failed
+or was skipped is skipped; an independent step in the same stream still runs. Every
+step leaves a record in the store; a cached asset is committed (data first, then the
+commit record) before its record says it succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from barque import artifacts, records
+from barque.cachekeys import cache_key, key_components
+from barque.model import Node
+from barque.plan import Step
+from barque.runspec import RunSpec
+from barque.stepinputs import input_ids, keys_source, value_param
+from barque.store import ArtifactStore
+from barque_runtime.calling import CallFailed, call_with_retries
+from barque_runtime.loader import ModuleLoader
+from barque_runtime.sinks import write_sinks
+
+FINISHED_OK = ("succeeded", "cached")
+
+
+@dataclass
+class StreamContext:
+    """What every step of a stream shares; ``known`` holds records of steps already finished."""
+
+    spec: RunSpec
+    store: ArtifactStore
+    loader: ModuleLoader
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def record_of(self, step_id: str) -> dict[str, Any] | None:
+        if step_id not in self.known:
+            rec = records.read_step_record(self.store, self.spec.run_id, step_id)
+            if rec is not None:
+                self.known[step_id] = rec
+        return self.known.get(step_id)
+
+    def value_of(self, step_id: str) -> Any:
+        rec = self.record_of(step_id)
+        if rec is None or rec.get("artifact") is None:
+            return None
+        content = rec["artifact"]["content_hash"]
+        if content not in self.values:
+            if len(self.values) > 256:
+                self.values.clear()
+            self.values[content] = artifacts.read_value(self.store, artifacts.ArtifactRef.from_dict(rec["artifact"]))
+        return self.values[content]
+
+
+def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]]:
+    """Run ``steps`` in order and return their records (also written to the store)."""
+    out = []
+    for step in steps:
+        rec = execute_step(ctx, step)
+        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+        ctx.known[step.id] = rec
+        out.append(rec)
+    return out
+
+
+def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
+    """Decide and, if needed, run one step; return its record."""
+    node = ctx.spec.graph.nodes[step.node]
+    base = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "attempts": 0}
+    for dep in step.deps:
+        dep_rec = ctx.record_of(dep)
+        if dep_rec is None or dep_rec.get("state") not in FINISHED_OK:
+            state = dep_rec.get("state") if dep_rec else "missing"
+            return {**base, "state": "skipped", "reason": f"upstream {dep} {state}"}
+    outputs = {dep: ctx.known[dep]["output_id"] for dep in step.deps}
+    ids = input_ids(ctx.spec.graph, step, outputs, lambda source: ctx.value_of(source))
+    assert ids is not None  # every dep has a record with an output id by now
+    components = key_components(node, step, ids, ctx.spec.params, ctx.spec.env)
+    key = cache_key(components)
+    served = _serve_from_cache(ctx, node, step, key)
+    if served is not None:
+        return {**base, **served}
+    return {**base, **_run(ctx, node, step, key, components)}
+
+
+def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> dict[str, Any] | None:
+    if node.kind != "asset" or ctx.spec.no_cache:
+        return None
+    found = artifacts.lookup(ctx.store, key)
+    if found is None and node.freshness.kind == "manual" and node.id not in ctx.spec.targets:
+        found = artifacts.get_ref(ctx.store, step.id)
+    if found is None:
+        return None
+    now = time.time()
+    return {
+        "state": "cached",
+        "cache_key": found.get("cache_key", key),
+        "artifact": found["artifact"],
+        "output_id": found["output_id"],
+        "started_at": now,
+        "finished_at": now,
+        "duration_seconds": 0.0,
+    }
+
+
+def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any]) -> dict[str, Any]:
+    started = time.time()
+    try:
+        fn = ctx.loader.function(node)
+        kwargs = _call_kwargs(ctx, node, step)
+    except Exception as exc:  # a module that fails to import fails the step, with its traceback
+        return _failed(started, 1, exc, traceback.format_exc(), {})
+    try:
+        result, attempts, logs = call_with_retries(ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs)
+    except CallFailed as failure:
+        return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
+    value, observation = _interpret(node, result, ctx, step)
+    ref = artifacts.write_value(ctx.store, value, node.serializer)
+    output_id = ref.content_hash + (f"@{observation}" if observation else "")
+    finished = time.time()
+    rec: dict[str, Any] = {
+        "state": "succeeded",
+        "cache_key": key,
+        "artifact": ref.to_dict(),
+        "output_id": output_id,
+        "attempts": attempts,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_seconds": round(finished - started, 6),
+        "logs": logs,
+    }
+    commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
+    if node.kind == "asset":
+        artifacts.commit(ctx.store, key, ref, commit)
+    artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+    if node.sinks:
+        rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
+    return rec
+
+
+def _failed(started: float, attempts: int, error: BaseException, tb: str, logs: Mapping[str, str]) -> dict[str, Any]:
+    finished = time.time()
+    return {
+        "state": "failed",
+        "attempts": attempts,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_seconds": round(finished - started, 6),
+        "error": {"type": type(error).__name__, "message": str(error), "traceback": tb},
+        "logs": dict(logs),
+    }
+
+
+def _call_kwargs(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for param, sources in step.inputs:
+        if param.startswith("_"):
+            kwargs[param] = None
+        elif any(i.param == param and i.collect for i in node.inputs):
+            kwargs[param] = [ctx.value_of(s) for s in sources]
+        elif sources:
+            kwargs[param] = ctx.value_of(sources[0])
+    source = keys_source(node, ctx.spec.graph)
+    if source is not None:
+        whole = ctx.value_of(source)
+        param = value_param(node, source)
+        if isinstance(whole, dict) and param:
+            kwargs[param] = {str(k): v for k, v in whole.items()}[dict(step.partition)[node.partitions[0].dimension]]
+        elif param:
+            kwargs.pop(param, None)
+    for dim, value in step.partition:
+        kwargs[dim] = value
+    for name, value in ctx.spec.params.items():
+        if name in node.params and name not in kwargs:
+            kwargs[name] = value
+    return kwargs
+
+
+def _interpret(node: Node, result: Any, ctx: StreamContext, step: Step) -> tuple[Any, str | None]:
+    """A sensor's return: ``(update_detected, output)``, a bare bool, or a value compared by content.
+
+    Without an update the previous observation stands, so dependants stay cached; with
+    one, the observation id makes dependants run even when the bytes are the same.
+    """
+    if node.kind == "task":
+        return result, ctx.spec.run_id
+    if node.kind != "sensor":
+        return result, None
+    if isinstance(result, bool):
+        detected, value = result, None
+    elif isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+        detected, value = result
+    else:
+        return result, None
+    previous = artifacts.get_ref(ctx.store, step.id)
+    if not detected and previous is not None:
+        return artifacts.read_value(ctx.store, artifacts.ArtifactRef.from_dict(previous["artifact"])), _observation(previous)
+    return value, ctx.spec.run_id if detected else None
+
+
+def _observation(previous: Mapping[str, Any]) -> str | None:
+    output_id = previous.get("output_id", "")
+    return output_id.split("@", 1)[1] if "@" in output_id else None

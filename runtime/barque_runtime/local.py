@@ -1,0 +1,164 @@
+"""The embedded runner: plan, serve what is cached, run the rest phase by phase on local workers.
+
+No cluster, no server, no config: the store defaults to ``.barque/`` in the project root.
+Partition keys that only an upstream's output reveals are read after that phase, and the
+plan is made again with them (the plan grows phases), exactly as the operator does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from barque.cachestate import StepCache, assess
+from barque.errors import PlanError
+from barque.parsing import parse_project
+from barque.plan import Plan
+from barque.planner import make_plan
+from barque.runspec import RunSpec
+from barque.store import ArtifactStore, open_store
+from barque.stepinputs import keys_from_output
+from barque_runtime.partition_eval import resolve_expr_partitions
+from barque_runtime.progress import Progress
+from barque_runtime.workers import WorkerPool
+
+
+@dataclass
+class RunOptions:
+    """How a local run is asked for, as the CLI and ``barque.run`` take it."""
+
+    files: Sequence[str]
+    targets: Sequence[str] = ()
+    workers: int | None = None
+    store: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+
+
+@dataclass
+class LocalRun:
+    """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
+
+    options: RunOptions
+    spec: RunSpec
+    store: ArtifactStore
+    store_uri: str
+    resolved: dict[str, list[str]]
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phases_run: int = 0
+
+    @property
+    def root(self) -> str:
+        return self.spec.graph.root
+
+    def plan(self) -> Plan:
+        return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved)
+
+    def assess(self, plan: Plan) -> dict[str, StepCache]:
+        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def prepare(options: RunOptions) -> LocalRun:
+    """Parse, evaluate expression partitions (in a child process), and open the store."""
+    graph = parse_project(options.files)
+    store_uri = options.store or str(Path(graph.root) / ".barque")
+    target_env = {name for n in graph.nodes.values() for name in n.env}
+    spec = RunSpec(
+        run_id=new_run_id(),
+        graph=graph,
+        params=dict(options.params),
+        env={name: os.environ.get(name) for name in sorted(target_env)},
+        no_cache=options.no_cache,
+        targets=tuple(make_plan(graph, options.targets or None, 1, None).targets),
+    )
+    return LocalRun(options, spec, open_store(store_uri), store_uri, resolve_expr_partitions(graph))
+
+
+def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] | None = None) -> Plan:
+    """Run every phase; after each round, resolve deferred partition keys and plan again."""
+    pool = WorkerPool(run.options.workers or os.cpu_count() or 1, run.spec, run.store_uri, run.root)
+    try:
+        while True:
+            plan = run.plan()
+            if on_plan:
+                on_plan(plan)
+            _run_phases(run, plan, pool, progress)
+            if not plan.deferred or not _resolve_deferred(run, plan):
+                return plan
+    except BaseException:
+        pool.close(force=True)
+        raise
+    finally:
+        pool.close()
+
+
+def _run_phases(run: LocalRun, plan: Plan, pool: WorkerPool, progress: Progress) -> None:
+    verdicts = run.assess(plan)
+    progress.planned(plan, verdicts)
+    for phase in plan.phases:
+        jobs = []
+        for stream in phase.streams:
+            todo = [s for s in stream.steps if s not in run.records]
+            for sid in todo:
+                if verdicts[sid].state == "cached":
+                    run.records[sid] = _cached_record(sid, plan, verdicts[sid])
+                    progress.finished(run.records[sid])
+            todo = [s for s in todo if s not in run.records]
+            if todo:
+                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo)))
+        if not jobs:
+            continue
+        run.phases_run += 1
+        for _, recs in pool.run(jobs):
+            for rec in recs:
+                run.records[rec["step"]] = rec
+                progress.finished(rec)
+
+
+def _known_for(run: LocalRun, plan: Plan, todo: list[str]) -> dict[str, dict[str, Any]]:
+    """Records of the steps outside this stream that its steps read, so workers need not ask the store."""
+    wanted = {d for sid in todo for d in plan.steps[sid].deps}
+    return {d: run.records[d] for d in wanted if d in run.records}
+
+
+def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
+    assert verdict.record is not None
+    return {
+        "step": sid,
+        "node": plan.steps[sid].node,
+        "state": "cached",
+        "cache_key": verdict.cache_key,
+        "artifact": verdict.record["artifact"],
+        "output_id": verdict.record["output_id"],
+        "attempts": 0,
+        "duration_seconds": 0.0,
+    }
+
+
+def _resolve_deferred(run: LocalRun, plan: Plan) -> bool:
+    """Read the keys of deferred nodes from their sources' outputs; False when none can be resolved."""
+    from barque_runtime.executor import StreamContext
+    from barque_runtime.loader import ModuleLoader
+
+    ctx = StreamContext(spec=run.spec, store=run.store, loader=ModuleLoader(run.root), known=run.records)
+    progressed = False
+    for item in plan.deferred:
+        if item.node in run.resolved:
+            continue
+        rec = run.records.get(item.waits_for)
+        if rec is None or rec.get("state") not in ("succeeded", "cached"):
+            continue
+        try:
+            run.resolved[item.node] = keys_from_output(ctx.value_of(item.waits_for), item.waits_for)
+        except TypeError as exc:
+            raise PlanError(str(exc), hint="return a list of partition keys, or a dict of key -> value") from None
+        progressed = True
+    return progressed

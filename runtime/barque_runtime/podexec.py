@@ -1,0 +1,83 @@
+"""``barque exec``: run one stream of one phase of a run, as a pod does.
+
+Reads the run spec and the phase from the store, takes the stream index from
+``JOB_COMPLETION_INDEX``, materializes inline code under ``$TMPDIR`` (the root filesystem
+is read-only in pods), executes the stream and writes a small JSON result (at most
+4 KiB) as the container's termination message. Exit codes: 0 when no user step failed,
+3 when one did (records written; the Job's pod failure policy does not retry it), and
+anything else for infrastructure trouble, which the Job may retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from barque.errors import BarqueError
+from barque.runspec import read_code_files, read_phase, read_run_spec
+from barque.store import open_store
+from barque_runtime.executor import StreamContext, execute_stream
+from barque_runtime.loader import ModuleLoader
+
+USER_FAILURE_EXIT = 3
+MESSAGE_LIMIT = 4096
+
+
+def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int | None = None) -> int:
+    """Execute the stream and return the process exit code."""
+    store = open_store(store_uri)
+    spec = read_run_spec(store, run_id)
+    found = read_phase(store, run_id, phase_index)
+    if spec is None or found is None:
+        raise BarqueError(f"run {run_id} phase {phase_index} is not in the store {store_uri}", hint="check BARQUE_STORE and that the operator wrote the run spec")
+    phase, steps = found
+    index = stream_index if stream_index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+    stream = phase.streams[index]
+    root = _code_root(store, spec.run_id, spec.inline_code, spec.code_path)
+    ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root))
+    recs = execute_stream(ctx, [steps[s] for s in stream.steps])
+    write_termination_message(termination_message(run_id, phase_index, index, recs))
+    return USER_FAILURE_EXIT if any(r["state"] == "failed" for r in recs) else 0
+
+
+def _code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> Path:
+    if not inline:
+        return Path(code_path or os.getcwd())
+    root = Path(tempfile.gettempdir()) / "barque-code" / run_id.replace("/", "_")
+    for rel, data in read_code_files(store, run_id).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def termination_message(run_id: str, phase: int, stream: int, recs: list[dict[str, Any]]) -> str:
+    """The stream's outcome in at most 4 KiB: counts, then as many failures as fit."""
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    doc: dict[str, Any] = {"run": run_id, "phase": phase, "stream": stream, "counts": counts, "failed": []}
+    for r in recs:
+        if r["state"] != "failed":
+            continue
+        err = r.get("error") or {}
+        lines = (err.get("message") or err.get("type") or "").strip().splitlines() or [""]
+        doc["failed"].append({"step": r["step"], "error": f"{err.get('type')}: {lines[-1]}"[:300]})
+        if len(json.dumps(doc)) > MESSAGE_LIMIT:
+            doc["failed"].pop()
+            doc["truncated"] = True
+            break
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def write_termination_message(message: str) -> None:
+    """Write where the kubelet reads it; ``BARQUE_TERMINATION_LOG`` overrides the path (test node, local use)."""
+    path = os.environ.get("BARQUE_TERMINATION_LOG", "/dev/termination-log")
+    try:
+        with open(path, "w") as f:
+            f.write(message)
+    except OSError:
+        pass  # outside a pod there is no termination log; the records in the store are the truth
