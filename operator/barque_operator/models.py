@@ -1,0 +1,420 @@
+"""The ``barque.dev/v1alpha1`` custom resources, defined once as pydantic models.
+
+``crdgen`` turns these models into the CRD YAML under ``crds/`` (and the chart's copy), so
+the schema the API server enforces and the objects the operator reads and writes come from
+one place. Constraints are written so the API server can check them itself: patterns,
+enums, required fields, bounds, and a few CEL rules (``x-kubernetes-validations``).
+
+Two conventions keep the schema honest:
+
+- Spec models forbid unknown fields (``extra="forbid"``): the API server silently prunes
+  fields its schema does not know, so a typo caught here is one a user would otherwise
+  never see.
+- Status models forbid unknown fields too, and tests validate everything ``status.py``
+  produces against them: a status field missing from the schema would be dropped by the
+  API server without an error (kopf issues #308, #574).
+
+The graph inside ``Pipeline.spec.graph`` is the dict form of ``barque.model.Graph``
+(``Graph.to_dict()``), so its keys stay snake_case; a unit test keeps these models' fields
+equal to the dataclasses' fields, because a field missing here would be pruned.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "barque.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Five cron fields, or one of the @-macros; schedule.py checks the values themselves.
+CRON = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})$"
+STORE_URI = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file://.+|memory://.+|/.+)$"
+RFC3339 = {"format": "date-time"}
+
+SubdomainName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+LabelName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+Timestamp = Annotated[str, Field(json_schema_extra=RFC3339)]
+Quantity = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Spec(BaseModel):
+    """camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class _Snake(BaseModel):
+    """The graph's own (snake_case) dict form, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- the compiled graph (mirrors barque.model) -------------------------------------------------
+
+
+class GraphInput(_Snake):
+    """Function parameter ``param`` receives node ``source``'s output."""
+
+    param: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    collect: bool = False
+
+
+class GraphPartition(_Snake):
+    """One partition dimension: static values, an expression, or keys from another node."""
+
+    dimension: str = Field(min_length=1)
+    kind: Literal["static", "expr", "from"]
+    values: list[str] | None = None
+    expr: str | None = None
+    source: str | None = None
+
+
+class GraphFreshness(_Snake):
+    """When the node re-runs."""
+
+    kind: Literal["always", "manual", "schedule"] = "always"
+    cron: str | None = None
+
+
+class GraphSink(_Snake):
+    """An extra copy of the output written to a path or s3:// URI."""
+
+    path: str = Field(min_length=1)
+    serializer: str | None = None
+
+
+class GraphNode(_Snake):
+    """One node as read statically by ``barque compile``."""
+
+    id: str = Field(min_length=1)
+    kind: Literal["asset", "task", "sensor"]
+    file: str = Field(min_length=1)
+    module: str = Field(min_length=1)
+    function: str = Field(min_length=1)
+    line: int = Field(ge=0)
+    inputs: list[GraphInput] = Field(default_factory=list)
+    partitions: list[GraphPartition] = Field(default_factory=list)
+    serializer: str | None = None
+    freshness: GraphFreshness = Field(default_factory=GraphFreshness)
+    retries: int = Field(default=1, ge=0, le=100)
+    retry_backoff: float = Field(default=0.0, ge=0)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    env: list[str] = Field(default_factory=list)
+    sinks: list[GraphSink] = Field(default_factory=list)
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    code_hash: str = ""
+    helpers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    params: list[str] = Field(default_factory=list)
+
+
+class GraphSpec(_Snake):
+    """``barque.model.Graph.to_dict()``: the project root, file hashes and nodes."""
+
+    root: str = "."
+    files: dict[str, str] = Field(default_factory=dict)
+    nodes: list[GraphNode] = Field(min_length=1)
+
+
+# -- Pipeline ------------------------------------------------------------------------------------
+
+
+class InlineCode(_Spec):
+    """The project's source files, by path relative to the project root."""
+
+    files: dict[str, str] = Field(min_length=1)
+
+
+class CodeSource(_Spec):
+    """Where the pipeline's code comes from: inline files, or an image that already holds it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.inline) != has(self.image)", "message": "set exactly one of code.inline and code.image"},
+                {"rule": "!has(self.image) || has(self.path)", "message": "code.path is required with code.image"},
+            ]
+        }
+    )
+
+    inline: InlineCode | None = None
+    image: str | None = Field(default=None, min_length=1)
+    path: str | None = Field(default=None, min_length=1, description="The project root inside code.image.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CodeSource":
+        if (self.inline is None) == (self.image is None):
+            raise ValueError("set exactly one of code.inline and code.image")
+        if self.image is not None and not self.path:
+            raise ValueError("code.path is required with code.image")
+        return self
+
+
+class Resources(_Spec):
+    """Container resource requests and limits (Kubernetes quantities)."""
+
+    requests: dict[str, Quantity] | None = None
+    limits: dict[str, Quantity] | None = None
+
+
+class Toleration(_Spec):
+    """A Pod toleration, as in the Pod spec."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class Defaults(_Spec):
+    """What every step Pod of this pipeline gets unless a run overrides it."""
+
+    image: str | None = Field(default=None, min_length=1, description="Runtime image; the operator's --default-image when unset.")
+    resources: Resources | None = None
+    parallelism: int = Field(default=4, ge=1, le=1000, description="At most this many streams (Pods) of a phase run at once.")
+    retries: int = Field(
+        default=1, ge=0, le=10,
+        description="Pod-level retries per stream for infrastructure failures (backoffLimitPerIndex); "
+        "user-code retries are the node's own `retries`.",
+    )
+    timeout_seconds: int | None = Field(default=None, ge=1, description="Default run timeout; a run's timeoutSeconds wins.")
+    service_account_name: LabelName | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = None
+
+
+class StoreSpec(_Spec):
+    """The artifact store and the Secret holding its credentials (AWS_* keys, loaded with envFrom)."""
+
+    uri: str = Field(pattern=STORE_URI, max_length=1024)
+    secret_name: SubdomainName | None = None
+
+
+class Schedule(_Spec):
+    """Create a PipelineRun on a cron schedule (UTC)."""
+
+    cron: str = Field(pattern=CRON, max_length=256)
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Allow"
+    starting_deadline_seconds: int | None = Field(default=None, ge=0)
+    successful_runs_history_limit: int = Field(default=3, ge=0, le=1000)
+    failed_runs_history_limit: int = Field(default=1, ge=0, le=1000)
+    suspend: bool = False
+    targets: list[Annotated[str, Field(min_length=1)]] | None = None
+    params: dict[str, str] | None = None
+
+
+class PipelineSpec(_Spec):
+    """A compiled pipeline: its graph, its code, and how its runs execute."""
+
+    graph: GraphSpec
+    code: CodeSource
+    defaults: Defaults = Field(default_factory=Defaults)
+    store: StoreSpec | None = Field(default=None, description="The operator's --default-store when unset.")
+    schedule: Schedule | None = None
+
+
+class Condition(_Spec):
+    """A standard Kubernetes condition."""
+
+    type: str = Field(min_length=1, max_length=316)
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = Field(default=None, max_length=1024)
+    message: str | None = Field(default=None, max_length=32768)
+    last_transition_time: Timestamp | None = None
+    observed_generation: Count | None = None
+
+
+class PipelineStatus(_Spec):
+    """What the operator observed about a Pipeline: validity and schedule bookkeeping."""
+
+    observed_generation: Count | None = None
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+    nodes: Count | None = None
+    last_schedule_time: Timestamp | None = None
+    next_schedule_time: Timestamp | None = None
+    active: list[str] | None = Field(default=None, max_length=1000, description="Scheduled runs still running.")
+    kopf: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Reserved for kopf's own bookkeeping; its shape belongs to kopf.",
+    )
+
+
+# -- PipelineRun ---------------------------------------------------------------------------------
+
+
+class PipelineRef(_Spec):
+    name: SubdomainName
+
+
+class PipelineRunSpec(_Spec):
+    """One execution of a Pipeline."""
+
+    pipeline_ref: PipelineRef
+    targets: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, max_length=1000, description="Node names or ids; their upstream closure runs. Default: every asset and sensor."
+    )
+    params: dict[str, str] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "self.all(k, k.matches('" + PARAM_NAME + "'))", "message": "parameter names must be identifiers"}
+        ]},
+    )
+    no_cache: bool = False
+    resume_from: SubdomainName | None = Field(default=None, description="An earlier PipelineRun whose succeeded steps are reused.")
+    timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+    cancel: bool = False
+
+
+RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
+StepState = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled"]
+PhaseState = Literal["Pending", "Running", "Succeeded", "Failed", "Cached", "Skipped", "Cancelled"]
+
+
+class StepCounts(_Spec):
+    total: Count = 0
+    pending: Count = 0
+    running: Count = 0
+    succeeded: Count = 0
+    cached: Count = 0
+    failed: Count = 0
+    skipped: Count = 0
+    cancelled: Count = 0
+
+
+class PlanStream(_Spec):
+    id: str
+    steps: list[str]
+
+
+class PlanPhase(_Spec):
+    index: Count
+    reason: str = Field(max_length=1024)
+    stream_count: Count
+    step_count: Count
+    streams: list[PlanStream] | None = Field(default=None, description="Left out when the plan is large.")
+
+
+class PlanDeferred(_Spec):
+    node: str
+    waits_for: str
+
+
+class PlanSummary(_Spec):
+    """The plan pinned when the run started; a large plan keeps counts here and its steps in the store."""
+
+    total_steps: Count
+    phase_count: Count
+    truncated: bool = False
+    store_key: str | None = None
+    phases: list[PlanPhase] = Field(default_factory=list)
+    deferred: list[PlanDeferred] | None = None
+
+
+class PhaseStatus(_Spec):
+    """One plan phase: its Job (none when nothing needed to run) and its step counts."""
+
+    index: Count
+    state: PhaseState
+    job: str | None = None
+    streams: Count = Field(default=0, description="Streams (Job indexes) that run; fully cached streams do not.")
+    counts: StepCounts = Field(default_factory=StepCounts)
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+    message: str | None = Field(default=None, max_length=4096)
+
+
+class StepStatus(_Spec):
+    """One step's outcome; the full record (error, logs) stays in the store."""
+
+    id: str
+    state: StepState
+    phase: Count
+    attempts: Count | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    duration_seconds: float | None = Field(default=None, ge=0)
+    artifact: str | None = None
+    message: str | None = Field(default=None, max_length=1024)
+
+
+class Failure(_Spec):
+    step: str
+    message: str = Field(max_length=1024)
+
+
+class PipelineRunStatus(_Spec):
+    """The record of a run, small whatever the pipeline size."""
+
+    phase: RunPhase | None = None
+    message: str | None = Field(default=None, max_length=4096)
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+    observed_generation: Count | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+    duration: str | None = None
+    progress: str | None = Field(default=None, description="Finished steps / total steps.")
+    run_id: str | None = None
+    store_uri: str | None = None
+    source_digest: str | None = None
+    plan: PlanSummary | None = None
+    phases: list[PhaseStatus] | None = Field(default=None, max_length=10000)
+    counts: StepCounts | None = None
+    steps: list[StepStatus] | None = Field(default=None, max_length=500)
+    steps_truncated: bool | None = None
+    failures: list[Failure] | None = Field(default=None, max_length=50)
+    running: list[str] | None = Field(default=None, max_length=100)
+    kopf: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="Reserved for kopf's own bookkeeping; its shape belongs to kopf.",
+    )
+
+
+# -- whole objects -------------------------------------------------------------------------------
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata these models read; the rest passes through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class Pipeline(_Spec):
+    api_version: Literal["barque.dev/v1alpha1"] = API_VERSION
+    kind: Literal["Pipeline"] = "Pipeline"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineSpec
+    status: PipelineStatus | None = None
+
+
+class PipelineRun(_Spec):
+    api_version: Literal["barque.dev/v1alpha1"] = API_VERSION
+    kind: Literal["PipelineRun"] = "PipelineRun"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineRunSpec
+    status: PipelineRunStatus | None = None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The wire form: camelCase keys, unset optional fields left out."""
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")
