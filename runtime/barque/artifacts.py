@@ -123,8 +123,7 @@ def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[
 
 def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
     """The commit record for ``cache_key``, or ``None`` if nothing was committed under it."""
-    key = cache_record_key(cache_key)
-    return _load_json(store, key)
+    return _load_json(store, cache_record_key(cache_key))
 
 
 def put_ref(store: ArtifactStore, step_id: str, record: dict[str, Any]) -> None:
@@ -136,15 +135,18 @@ def get_ref(store: ArtifactStore, step_id: str) -> dict[str, Any] | None:
     return _load_json(store, ref_key(step_id))
 
 
-def _load_json(store: ArtifactStore, key: str) -> Any:
-    # records.read_json does the same; it lives there and imports this module, so not reused here.
+def _load_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    # Like records.read_json, which cannot be used here: records imports this module.
     data = store.get(key)
     if data is None:
         return None
     try:
-        return json.loads(data)
+        record = json.loads(data)
     except ValueError as e:
         raise StoreError(f"unreadable JSON record: {e}", where=f"{store.uri} {key}", hint="delete it and re-run") from e
+    if not isinstance(record, dict):
+        raise StoreError("a record is not a JSON object", where=f"{store.uri} {key}", hint="delete it and re-run")
+    return record
 
 
 def _is_hex(text: str) -> bool:

@@ -60,7 +60,7 @@ def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any])
 
 
 def read_step_record(store: ArtifactStore, run_id: str, step_id: str) -> dict[str, Any] | None:
-    return read_json(store, step_record_key(run_id, step_id))
+    return _read_record(store, step_record_key(run_id, step_id))
 
 
 def read_step_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, Any]]:
@@ -71,7 +71,7 @@ def read_step_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, 
         name = key[len(prefix) :]
         if "/" in name or not name.endswith(".json"):
             continue  # not a step record (nothing else is written here today)
-        record = read_json(store, key)
+        record = _read_record(store, key)
         if record is None:  # deleted between list and get
             continue
         records[record.get("step") or unquote(name[: -len(".json")])] = record
@@ -87,6 +87,13 @@ def write_log(store: ArtifactStore, run_id: str, step_id: str, attempt: int, str
 
 def read_log(store: ArtifactStore, key: str) -> bytes | None:
     return store.get(key)
+
+
+def _read_record(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    record = read_json(store, key)
+    if record is not None and not isinstance(record, dict):
+        raise StoreError("a step record is not a JSON object", where=f"{store.uri} {key}", hint="delete it and re-run")
+    return record
 
 
 def _steps_prefix(run_id: str) -> str:

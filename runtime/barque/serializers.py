@@ -16,7 +16,6 @@ import importlib.util
 import io
 import json
 import math
-import pickle
 import sys
 from functools import lru_cache
 from typing import Any
@@ -74,8 +73,8 @@ def serialize(value: Any, serializer: str | None = None) -> tuple[bytes, str]:
         try:
             return _ENCODERS[name](value), name
         except SerializerError:
-            # JSON with a lone surrogate, or a frame Parquet cannot hold (e.g. int column
-            # names): pickle still can.
+            # JSON with a lone surrogate, or a frame Arrow cannot hold (e.g. a complex
+            # column): pickle still can.
             if name == PICKLE:
                 raise
             return _encode_pickle(value), PICKLE
@@ -121,6 +120,8 @@ def _encode_json(value: Any) -> bytes:
 
 
 def _encode_pickle(value: Any) -> bytes:
+    import pickle  # here, not at the top: about 2 ms of start-up that JSON-only runs do not need
+
     try:
         return pickle.dumps(value, protocol=PICKLE_PROTOCOL)
     except Exception as e:  # pickling raises many kinds: TypeError, PicklingError, AttributeError
@@ -140,12 +141,18 @@ def _encode_parquet(value: Any) -> bytes:
     return buf.getvalue()
 
 
+def _decode_pickle(data: bytes) -> Any:
+    import pickle
+
+    return pickle.loads(data)
+
+
 def _decode_parquet(data: bytes) -> Any:
     if not _has_pyarrow():
         raise SerializerError(
             "this artifact is Parquet and pyarrow is not installed", hint="install the extra: pip install 'barque[parquet]'"
         )
-    import pandas
+    import pandas  # type: ignore[import-untyped]
 
     return pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
 
@@ -161,4 +168,4 @@ def _has_pyarrow() -> bool:
 
 
 _ENCODERS = {JSON: _encode_json, PICKLE: _encode_pickle, PARQUET: _encode_parquet}
-_DECODERS = {JSON: lambda data: json.loads(data.decode("utf-8")), PICKLE: pickle.loads, PARQUET: _decode_parquet}
+_DECODERS = {JSON: lambda data: json.loads(data.decode("utf-8")), PICKLE: _decode_pickle, PARQUET: _decode_parquet}

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from barque.errors import StoreError
 from barque.store.base import check_key, check_prefix
 
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-_RAISE = object()  # "a missing key is an error too", for the requests where it is
+T = TypeVar("T")
+_RAISE: Any = object()  # "a missing key is an error too", for the requests where it is
 
 
 class S3Store:
@@ -79,8 +80,8 @@ class S3Store:
 
     def _make_client(self) -> Any:
         try:
-            import boto3
-            from botocore.config import Config
+            import boto3  # type: ignore[import-untyped]
+            from botocore.config import Config  # type: ignore[import-untyped]
         except ImportError as e:
             raise StoreError(
                 f"the S3 store {self.uri} needs boto3, which is not installed",
@@ -116,10 +117,11 @@ class S3Store:
     def get(self, key: str) -> bytes | None:
         full = self._key(key)
 
-        def read() -> bytes:
+        def read() -> bytes | None:
             body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
             try:
-                return body.read()
+                data: bytes = body.read()
+                return data
             finally:
                 body.close()
 
@@ -156,9 +158,9 @@ class S3Store:
         full = self._key(key)
         self._call("delete", full, lambda: self.client.delete_object(Bucket=self.bucket, Key=full))
 
-    def _call(self, action: str, full_key: str, fn: Any, missing: Any = _RAISE) -> Any:
+    def _call(self, action: str, full_key: str, fn: Callable[[], T], missing: T = _RAISE) -> T:
         """Run one request; a "no such key" answer gives ``missing``, every other failure a ``StoreError``."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
         where = f"s3://{self.bucket}/{full_key}"
         try:
