@@ -83,10 +83,7 @@ class S3Store:
             import boto3  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
         except ImportError as e:
-            raise StoreError(
-                f"the S3 store {self.uri} needs boto3, which is not installed",
-                hint="install the S3 extra: pip install 'barque[s3]'",
-            ) from e
+            raise self._no_boto3() from e
         s = self._settings
         session = boto3.Session(
             aws_access_key_id=s["access_key"],
@@ -160,7 +157,10 @@ class S3Store:
 
     def _call(self, action: str, full_key: str, fn: Callable[[], T], missing: T = _RAISE) -> T:
         """Run one request; a "no such key" answer gives ``missing``, every other failure a ``StoreError``."""
-        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+        try:
+            from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+        except ImportError as e:
+            raise self._no_boto3() from e
 
         where = f"s3://{self.bucket}/{full_key}"
         try:
@@ -172,6 +172,13 @@ class S3Store:
             raise StoreError(f"cannot {action} {where}: {code or e}", where=where, hint=_hint(code, self.bucket)) from e
         except BotoCoreError as e:
             raise StoreError(f"cannot {action} {where}: {e}", where=where, hint=_hint(type(e).__name__, self.bucket)) from e
+
+
+    def _no_boto3(self) -> StoreError:
+        return StoreError(
+            f"the S3 store {self.uri} needs boto3, which is not installed",
+            hint="install the S3 extra: pip install 'barque[s3]'",
+        )
 
 
 def _is_aws_endpoint(url: str | None) -> bool:

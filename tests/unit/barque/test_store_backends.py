@@ -116,3 +116,19 @@ def test_importing_the_store_and_opening_an_s3_uri_does_not_import_boto3():
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_s3_without_boto3_says_to_install_the_extra(monkeypatch):
+    for name in ("boto3", "botocore", "botocore.config", "botocore.exceptions"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail
+    with pytest.raises(StoreError, match="needs boto3") as info:
+        S3Store("bkt").get("k")
+    assert "barque[s3]" in str(info.value)
+
+
+def test_s3_with_an_unknown_profile_is_a_store_error_before_any_request(monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    with pytest.raises(StoreError, match="s3://bkt/p/k") as info:
+        S3Store("bkt", "p", profile="no-such-profile").get("k")
+    assert "no-such-profile" in str(info.value)
