@@ -1,0 +1,118 @@
+"""``parse_project``: from pipeline files to a checked ``Graph``, reading source only.
+
+The files named (or found below the directories named) are read first; then every project
+module they import at module level, and every file an ``asset_ref`` names, transitively.
+Nodes come from all of those files. Modules reached only through imports inside function
+bodies are read for helper hashing: they appear in ``Graph.files`` but add no nodes.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections import deque
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from barque.errors import PipelineDefinitionError
+from barque.model import Freshness, Graph, Node
+from barque.parsing.declare import Decl, api_call, read_declarations
+from barque.parsing.files import expand_paths, find_root, relative_to_root
+from barque.parsing.hashing import Hasher
+from barque.parsing.link import Linked, Linker, asset_ref_file, parameters
+from barque.parsing.project import Project
+from barque.parsing.source import SourceModule
+
+_NODE_DECORATORS = frozenset({"asset", "task", "sensor", "sink"})
+
+
+def parse_project(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None) -> Graph:
+    """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
+
+    Never imports or runs the user's code. Raises ``PipelineDefinitionError`` naming the
+    file, line and what to do when the pipeline is wrong.
+    """
+    # The parse allocates many small objects and makes no reference cycles; pausing the
+    # cyclic collector meanwhile saves about a third of the time on large pipelines.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(paths, root)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None) -> Graph:
+    files = expand_paths(paths)
+    if not files:
+        raise PipelineDefinitionError(
+            "no pipeline file found: no .py file there imports barque or barca",
+            where=", ".join(str(p) for p in paths),
+            hint="Name the pipeline file itself, or a directory holding files that import barque.",
+        )
+    root_path = Path(root).resolve() if root is not None else find_root(paths)
+    project = Project(root_path)
+    decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
+    linked = Linker(project, decls).link()
+    hasher = Hasher(project, lambda mod, dec: api_call(project, mod, dec)[0] in _NODE_DECORATORS)
+    nodes = {item.decl.id: _node(item, hasher) for item in linked}
+    hashes = {rel: mod.sha256 for rel, mod in project.modules.items()}
+    return Graph(root=str(root_path), nodes=nodes, files=hashes)
+
+
+def _read_pipeline(project: Project, given: list[str]) -> list[Decl]:
+    queue, seen = deque(given), set(given)
+    decls: list[Decl] = []
+    while queue:
+        mod = project.load(queue.popleft())
+        found = read_declarations(project, mod)
+        decls.extend(found)
+        for rel in _reached(project, mod, found):
+            if rel not in seen:
+                seen.add(rel)
+                queue.append(rel)
+    return decls
+
+
+def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator[str]:
+    """Files ``mod`` brings along: project modules it imports, files its asset_refs name."""
+    for ref in mod.imports:
+        if ref.file is not None:
+            yield ref.file
+    for decl in decls:
+        refs = [i.ref for i in decl.inputs] + [p.source for p in decl.partitions if p.source]
+        for ref in refs:
+            if ref.file is not None:
+                rel = asset_ref_file(project, mod, ref.file)
+                if rel is not None:
+                    yield rel
+
+
+def _node(item: Linked, hasher: Hasher) -> Node:
+    decl, options = item.decl, item.decl.options
+    mod, fn = decl.module, decl.fn
+    kind, cron = options.get("freshness", ("manual" if decl.kind == "sensor" else "always", None))
+    every, _ = parameters(fn)
+    return Node(
+        id=decl.id,
+        kind=decl.kind,  # type: ignore[arg-type]
+        file=mod.rel,
+        module=mod.module,
+        function=fn.name,
+        line=fn.lineno,
+        inputs=item.inputs,
+        partitions=item.partitions,
+        serializer=options.get("serializer"),
+        freshness=Freshness(kind, cron),
+        retries=options.get("retries", 1),
+        retry_backoff=options.get("retry_backoff", 0.0),
+        timeout_seconds=options.get("timeout_seconds"),
+        env=options.get("env", ()),
+        sinks=tuple(decl.sinks),
+        description=options.get("description"),
+        tags=options.get("tags", ()),
+        code_hash=hasher.code_hash(mod, fn),
+        helpers=hasher.helpers(mod, fn),
+        params=tuple(a.arg for a in every),
+    )

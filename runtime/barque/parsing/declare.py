@@ -1,0 +1,308 @@
+"""Reading a function's barque decorators into a declaration, references still unresolved.
+
+A decorator counts only when it is positively barque's or barca's (``from barque import
+asset``, ``import barca as b`` then ``@b.asset``, aliases): a foreign ``@task`` is not a node.
+Arguments are read from the syntax tree; anything that is not written out statically is an
+error that says so, never a silent default.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from barque.errors import PipelineDefinitionError
+from barque.model import SinkSpec
+from barque.parsing import literals
+from barque.parsing.project import Project
+from barque.parsing.source import Api, FunctionNode, SourceModule
+
+OPTIONS = (
+    "name",
+    "inputs",
+    "partitions",
+    "serializer",
+    "freshness",
+    "timeout_seconds",
+    "retries",
+    "retry_backoff",
+    "description",
+    "tags",
+    "env",
+)
+ACCEPTED = {"asset": OPTIONS, "task": OPTIONS, "sensor": tuple(o for o in OPTIONS if o != "inputs")}
+SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
+# Options barca has and barque does not: the error says so rather than guessing a typo.
+BARCA_ONLY = ("weight", "deterministic", "cutoff", "batch", "partition_by", "rows_per_file")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a node: an expression (``raw``, ``mod.raw``) or an ``asset_ref`` file
+    and function; ``expr`` is where it was written."""
+
+    expr: ast.expr
+    file: str | None = None
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class PartitionDecl:
+    dimension: str
+    kind: str
+    node: ast.expr
+    values: tuple[str, ...] | None = None
+    expr: str | None = None
+    source: Ref | None = None
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    param: str
+    ref: Ref
+    collect: bool
+    key: ast.expr
+
+
+@dataclass
+class Decl:
+    """One node as written: kind, function and decorator arguments."""
+
+    module: SourceModule
+    fn: FunctionNode
+    kind: str
+    decorator: ast.expr
+    name: str | None = None
+    inputs: list[InputDecl] = field(default_factory=list)
+    partitions: list[PartitionDecl] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    sinks: list[SinkSpec] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.name or f"{self.module.rel}:{self.fn.name}"
+
+    @property
+    def label(self) -> str:
+        return f"@{self.kind} {self.id}"
+
+
+def read_declarations(project: Project, mod: SourceModule) -> list[Decl]:
+    """Every node declared in ``mod``, in source order."""
+    decls = []
+    for fn in mod.defs:
+        decl = _read_function(project, mod, fn)
+        if decl is not None:
+            decls.append(decl)
+    return decls
+
+
+def api_call(project: Project, mod: SourceModule, node: ast.expr) -> tuple[str | None, ast.Call | None]:
+    """``("asset", call)`` when ``node`` is barque's ``asset(...)``; the call is ``None`` for
+    a bare ``@asset``. ``(None, None)`` when it is not barque's API."""
+    call = node if isinstance(node, ast.Call) else None
+    target = project.resolve(mod, call.func if call else node)
+    if isinstance(target, Api) and target.name:
+        return target.name, call
+    return None, None
+
+
+def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Decl | None:
+    decl: Decl | None = None
+    sinks: list[tuple[ast.expr, ast.Call | None]] = []
+    for dec in fn.decorator_list:
+        kind, call = api_call(project, mod, dec)
+        if kind == "sink":
+            sinks.append((dec, call))
+        elif kind in ACCEPTED:
+            if decl is not None:
+                raise PipelineDefinitionError(
+                    f"{fn.name}() has both @{decl.kind} and @{kind}",
+                    where=mod.where(dec),
+                    hint="A function is one node: keep one of @asset, @task and @sensor.",
+                )
+            decl = Decl(module=mod, fn=fn, kind=kind, decorator=dec)
+            if call is not None:
+                _read_arguments(project, decl, call)
+    if decl is None:
+        if sinks:
+            raise PipelineDefinitionError(
+                f"@sink on {fn.name}(), which is not a node",
+                where=mod.where(sinks[0][0]),
+                hint="Stack @sink with @asset (or @task) on the same function.",
+            )
+        return None
+    decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
+    return decl
+
+
+def _read_arguments(project: Project, decl: Decl, call: ast.Call) -> None:
+    mod, accepted = decl.module, ACCEPTED[decl.kind]
+    if call.args:
+        raise PipelineDefinitionError(
+            f"@{decl.kind} on {decl.fn.name}() takes keyword arguments only",
+            where=mod.where(call.args[0]),
+            hint=f"Name the argument, e.g. @{decl.kind}(name=...). Accepted: {', '.join(accepted)}.",
+        )
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise PipelineDefinitionError(
+                f"@{decl.kind}(**...) on {decl.fn.name}() cannot be read statically",
+                where=mod.where(kw.value),
+                hint=f"{literals.STATIC_HINT}: write each argument as a keyword.",
+            )
+        if kw.arg not in accepted:
+            raise _unknown_keyword(mod, decl.kind, decl.fn.name, kw, accepted)
+        _read_option(project, decl, kw.arg, kw.value)
+
+
+def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, accepted: tuple[str, ...]) -> PipelineDefinitionError:
+    arg = kw.arg or ""
+    if kind == "sensor" and arg == "inputs":
+        return PipelineDefinitionError(
+            f"sensor {fn}() cannot have inputs",
+            where=mod.where(kw),
+            hint="A sensor observes the outside world and takes no inputs: remove inputs=, or make it an @asset.",
+        )
+    if arg in BARCA_ONLY:
+        hint = f"`{arg}` is a barca option barque does not support: remove it."
+    else:
+        hint = f"Rename `{arg}` to an accepted argument, or remove it."
+    return PipelineDefinitionError(
+        f"`{arg}` is not an argument of @{kind}.{literals.suggestion(arg, accepted)} @{kind} accepts: {', '.join(accepted)}",
+        where=mod.where(kw),
+        hint=hint,
+    )
+
+
+def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> None:
+    mod, what = decl.module, f"{arg}="
+    if arg in ("name", "description"):
+        decl.options[arg] = literals.string(mod, value, what)
+        if arg == "name":
+            decl.name = decl.options[arg]
+    elif arg == "serializer":
+        decl.options[arg] = literals.serializer(mod, value, what)
+    elif arg in ("timeout_seconds", "retry_backoff"):
+        decl.options[arg] = literals.number(mod, value, what, optional=arg == "timeout_seconds")
+    elif arg == "retries":
+        decl.options[arg] = literals.attempts(mod, value, what)
+    elif arg in ("tags", "env"):
+        decl.options[arg] = literals.string_list(mod, value, what)
+    elif arg == "freshness":
+        decl.options[arg] = _read_freshness(project, mod, value)
+    elif arg == "inputs":
+        decl.inputs = _read_inputs(project, mod, value)
+    elif arg == "partitions":
+        decl.partitions = _read_partitions(project, mod, value)
+
+
+def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> tuple[str, str | None]:
+    kind, call = api_call(project, mod, node)
+    if kind in ("Always", "Manual") and call is None:
+        return kind.lower(), None
+    if kind == "Schedule" and call is not None:
+        cron = literals.string(mod, one_argument(mod, call, "Schedule", SCHEDULE_OPTIONS), "Schedule(...)")
+        problem = literals.cron_problem(cron)
+        if problem:
+            raise PipelineDefinitionError(
+                f"invalid cron {cron!r} in Schedule(): {problem}",
+                where=mod.where(call.args[0]),
+                hint='Write five fields: minute hour day-of-month month day-of-week, e.g. Schedule("0 5 * * *").',
+            )
+        return "schedule", cron
+    raise literals.not_static(mod, node, "freshness=", 'Always, Manual or Schedule("<cron>") imported from barque')
+
+
+def one_argument(mod: SourceModule, call: ast.Call, what: str, keywords: tuple[str, ...] = ()) -> ast.expr:
+    """The single positional argument of a helper call; other keywords must be in ``keywords``."""
+    for kw in call.keywords:
+        if kw.arg not in keywords:
+            raise PipelineDefinitionError(
+                f"{what}() got the keyword argument `{kw.arg}`",
+                where=mod.where(kw),
+                hint=f"Pass the value as the only positional argument: {what}(<value>).",
+            )
+    if len(call.args) != 1 or isinstance(call.args[0], ast.Starred):
+        raise PipelineDefinitionError(
+            f"{what}() takes exactly one positional argument, got {len(call.args)}",
+            where=mod.where(call),
+            hint=f"Write {what}(<value>).",
+        )
+    return call.args[0]
+
+
+def _read_inputs(project: Project, mod: SourceModule, node: ast.expr) -> list[InputDecl]:
+    if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+        raise literals.not_static(mod, node, "inputs=", 'a dict literal, e.g. {"param": upstream}')
+    out = []
+    for key, value in zip(node.keys, node.values):
+        param = literals.string(mod, key, "an inputs= key")  # type: ignore[arg-type]
+        kind, call = api_call(project, mod, value)
+        if kind == "collect" and call is not None:
+            out.append(InputDecl(param, read_ref(project, mod, one_argument(mod, call, "collect")), True, key))  # type: ignore[arg-type]
+        else:
+            out.append(InputDecl(param, read_ref(project, mod, value), False, key))  # type: ignore[arg-type]
+    return out
+
+
+def read_ref(project: Project, mod: SourceModule, node: ast.expr) -> Ref:
+    """A reference to a node: a name or ``a.b`` chain, or ``asset_ref("file.py:function")``."""
+    kind, call = api_call(project, mod, node)
+    if kind == "asset_ref" and call is not None:
+        text = literals.string(mod, one_argument(mod, call, "asset_ref"), "asset_ref(...)")
+        path, sep, function = text.rpartition(":")
+        if not sep or not path or not function:
+            raise PipelineDefinitionError(
+                f"asset_ref({text!r}) does not name a file and a function",
+                where=mod.where(call),
+                hint='Write asset_ref("path/to/file.py:function"), the path relative to the project root.',
+            )
+        return Ref(node, file=path, function=function)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return Ref(node)
+    raise literals.not_static(mod, node, "an input", "a node's name, module.name, collect(...) or asset_ref(...)")
+
+
+def _read_partitions(project: Project, mod: SourceModule, node: ast.expr) -> list[PartitionDecl]:
+    if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+        raise literals.not_static(mod, node, "partitions=", 'a dict literal, e.g. {"region": partitions([...])}')
+    out = []
+    for key, value in zip(node.keys, node.values):
+        dim = literals.string(mod, key, "a partitions= dimension")  # type: ignore[arg-type]
+        kind, call = api_call(project, mod, value)
+        if kind == "partitions" and call is not None:
+            arg = one_argument(mod, call, "partitions")
+            keys = literals.static_keys(mod, arg)
+            if keys is not None:
+                out.append(PartitionDecl(dim, "static", key, values=keys))  # type: ignore[arg-type]
+            else:
+                out.append(PartitionDecl(dim, "expr", key, expr=mod.segment(arg)))  # type: ignore[arg-type]
+        elif kind == "partitions_from" and call is not None:
+            ref = read_ref(project, mod, one_argument(mod, call, "partitions_from"))
+            out.append(PartitionDecl(dim, "from", key, source=ref))  # type: ignore[arg-type]
+        else:
+            raise literals.not_static(mod, value, f"partitions[{dim!r}]", "partitions([...]) or partitions_from(upstream)")
+    return out
+
+
+def _read_sink(mod: SourceModule, dec: ast.expr, call: ast.Call | None) -> SinkSpec:
+    if call is None:
+        raise PipelineDefinitionError(
+            "@sink needs a path", where=mod.where(dec), hint='Write @sink("out/result.json") above or below @asset.'
+        )
+    for kw in call.keywords:
+        if kw.arg == "path":
+            raise PipelineDefinitionError(
+                "@sink takes its path as the first positional argument",
+                where=mod.where(kw),
+                hint='Write @sink("out/result.json").',
+            )
+        if kw.arg != "serializer":
+            raise _unknown_keyword(mod, "sink", "", kw, ("serializer",))
+    path = literals.string(mod, one_argument(mod, call, "sink", ("serializer",)), "@sink path")
+    serializer = None
+    for kw in call.keywords:
+        serializer = literals.serializer(mod, kw.value, "@sink serializer=")
+    return SinkSpec(path=path, serializer=serializer)

@@ -1,0 +1,184 @@
+"""Which files make up a project, where its root is, and which file a module name means.
+
+Pure path logic over the file system: nothing here reads Python source beyond a quick look
+for a barque or barca import, and nothing is imported. Paths inside the project are handled
+as POSIX strings relative to the root (``""`` is the root itself), so node ids do not depend
+on how a file was named on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from barque.errors import PipelineDefinitionError
+
+# Directories a walk never enters, besides every directory whose name starts with ".".
+SKIP_DIRS = frozenset({"__pycache__", "venv", "node_modules", "site-packages"})
+_IMPORTS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:barque|barca)\b", re.MULTILINE)
+
+
+def find_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
+    """The project root for ``paths``: the parent of the top package above the first path.
+
+    Walks up from the first file's directory (or the first directory) while the directory
+    holds an ``__init__.py``; without a package, that directory itself is the root.
+    """
+    if not paths:
+        raise PipelineDefinitionError("no pipeline files given", hint="Name a pipeline file or a directory.")
+    first = Path(paths[0]).resolve()
+    start = first if first.is_dir() else first.parent
+    top: Path | None = None
+    current = start
+    while (current / "__init__.py").is_file() and current.parent != current:
+        top = current
+        current = current.parent
+    return top.parent if top is not None else start
+
+
+def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Resolve ``paths`` to pipeline files, in the order given, without duplicates.
+
+    A file is taken as named, whatever it imports. A directory contributes every ``.py``
+    file below it that imports barque or barca, in sorted order.
+    """
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw).resolve()
+        if path.is_dir():
+            found.update(dict.fromkeys(_walk(path)))
+        elif path.is_file():
+            found[path] = None
+        else:
+            raise PipelineDefinitionError(
+                "no such file or directory", where=str(raw), hint="Check the path; name a .py file or a directory."
+            )
+    return list(found)
+
+
+def _walk(directory: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = Path(dirpath) / name
+                if _imports_api(path):
+                    yield path
+
+
+def _imports_api(path: Path) -> bool:
+    try:
+        return _IMPORTS_API.search(path.read_bytes()) is not None
+    except OSError:
+        return False
+
+
+def relative_to_root(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form; an error when it lies outside."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise PipelineDefinitionError(
+            f"the file is outside the project root {root}",
+            where=str(path),
+            hint="Pass root= (or run from) a directory that contains every pipeline file.",
+        ) from None
+
+
+def module_name(rel: str) -> str:
+    """The dotted module name of a root-relative file: ``pkg/sub/mod.py`` -> ``pkg.sub.mod``."""
+    parts = rel[: -len(".py")].split("/") if rel.endswith(".py") else rel.split("/")
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def parent_dir(rel: str) -> str:
+    """The root-relative directory of a root-relative path (``""`` for the root)."""
+    head, _, _ = rel.rpartition("/")
+    return head
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join(p for p in (base, *parts) if p)
+
+
+@dataclass(frozen=True)
+class ModuleRef:
+    """A project module: ``file`` is its source (``None`` for a namespace package) and
+    ``pkgdir`` the directory holding its submodules (``None`` for a plain module)."""
+
+    file: str | None
+    pkgdir: str | None
+
+
+class ModuleFinder:
+    """Looks module names up the way a worker's import does, inside the project root only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._isfile: dict[str, bool] = {}
+        self._isdir: dict[str, bool] = {}
+        self._in_package: dict[str, bool] = {}
+
+    def is_file(self, rel: str) -> bool:
+        if rel not in self._isfile:
+            self._isfile[rel] = (self.root / rel).is_file()
+        return self._isfile[rel]
+
+    def is_dir(self, rel: str) -> bool:
+        if rel not in self._isdir:
+            self._isdir[rel] = (self.root / rel).is_dir()
+        return self._isdir[rel]
+
+    def absolute(self, dotted: str, importer: str) -> ModuleRef | None:
+        """``import dotted`` from file ``importer``: a file inside a package looks in the root
+        only; any other file looks beside itself first, then in the root."""
+        here = parent_dir(importer)
+        bases = [""] if self._inside_package(here) else list(dict.fromkeys([here, ""]))
+        namespace: ModuleRef | None = None
+        for base in bases:
+            ref = self._at(join(base, *dotted.split(".")))
+            if ref is not None and ref.file is not None:
+                return ref
+            namespace = namespace or ref
+        return namespace
+
+    def relative(self, level: int, dotted: str | None, importer: str) -> ModuleRef | None:
+        """``from .dotted import ...`` (``level`` dots) from file ``importer``."""
+        base = parent_dir(importer)
+        for _ in range(level - 1):
+            if not base:
+                return None  # above the project root: not a project module
+            base = parent_dir(base)
+        if dotted is None:
+            return self._at(base) if base else None
+        return self._at(join(base, *dotted.split(".")))
+
+    def submodule(self, ref: ModuleRef, name: str) -> ModuleRef | None:
+        if ref.pkgdir is None:
+            return None
+        return self._at(join(ref.pkgdir, name))
+
+    def _at(self, rel: str) -> ModuleRef | None:
+        if self.is_dir(rel):
+            init = join(rel, "__init__.py")
+            if self.is_file(init):
+                return ModuleRef(init, rel)
+        if self.is_file(rel + ".py"):
+            return ModuleRef(rel + ".py", None)
+        if self.is_dir(rel):
+            return ModuleRef(None, rel)
+        return None
+
+    def _inside_package(self, directory: str) -> bool:
+        """Every directory from the root down to ``directory`` holds an ``__init__.py``."""
+        if directory not in self._in_package:
+            ok = not directory or (
+                self.is_file(join(directory, "__init__.py")) and self._inside_package(parent_dir(directory))
+            )
+            self._in_package[directory] = ok
+        return self._in_package[directory]

@@ -1,0 +1,175 @@
+"""Code hashes for the cache: a node's normalized function and the project helpers it uses.
+
+A function is hashed from its syntax tree without positions, so comments, whitespace and
+formatting do not count. Its own docstring and barque's decorators are left out (barque's
+decorator arguments enter the cache key separately); any other decorator is kept, since it
+wraps the function and can change what it returns. Any change to the signature or body
+changes the hash.
+
+Helpers: every module-level function of a project file that the body names (called or
+passed as a value) through a name defined in the same file, a name imported from a project
+module (module level or inside the function), or ``mod.fn`` / ``pkg.mod.fn`` through a
+project module; followed transitively through the helpers' own bodies, and hashed the same
+way. Not followed: methods and classes, module-level constants, ``getattr`` and
+``importlib`` (anything dynamic), star imports, and anything outside the project root.
+For names the scope is not worked out: a parameter named like a helper counts as a use of
+the helper, which can only cause an extra re-run, never a stale result.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from typing import Callable
+
+from barque.parsing.project import Func, Project
+from barque.parsing.source import Binding, FunctionNode, SourceModule, import_bindings
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_SKIPPED_FIELDS = frozenset({"type_comment", "type_params"})
+
+
+class _Digest:
+    __slots__ = ("hash", "names", "chains", "imports")
+
+    def __init__(self) -> None:
+        self.hash = ""
+        self.names: set[str] = set()
+        self.chains: set[tuple[str, ...]] = set()
+        self.imports: list[ast.Import | ast.ImportFrom] = []
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = tuple(f for f in cls._fields if f not in _SKIPPED_FIELDS)  # type: ignore[attr-defined]
+        _FIELDS[cls] = fields
+    return fields
+
+
+def _digest(fn: FunctionNode, keep_decorator: Callable[[ast.expr], bool]) -> _Digest:
+    """Hash ``fn`` and collect the names, attribute chains and imports its code uses."""
+    out: list[str] = []
+    found = _Digest()
+    emit, names, chains, imports = out.append, found.names, found.chains, found.imports
+    AST, Name, Attribute = ast.AST, ast.Name, ast.Attribute
+
+    def walk(node: ast.AST) -> None:
+        cls = node.__class__
+        emit(cls.__name__)
+        if cls is Name:
+            names.add(node.id)  # type: ignore[attr-defined]
+        elif cls is Attribute:
+            chain = _chain(node)
+            if chain is not None:
+                chains.add(chain)
+        elif cls is ast.Import or cls is ast.ImportFrom:
+            imports.append(node)  # type: ignore[arg-type]
+        for name in _fields(cls):
+            value = getattr(node, name, None)
+            if isinstance(value, AST):
+                walk(value)
+            elif value.__class__ is list:
+                emit("[%d" % len(value))
+                for item in value:
+                    if isinstance(item, AST):
+                        walk(item)
+                    else:
+                        emit(repr(item))
+            else:
+                emit(repr(value))
+
+    emit("async def" if isinstance(fn, ast.AsyncFunctionDef) else "def")
+    emit(fn.name)
+    for dec in fn.decorator_list:
+        if keep_decorator(dec):
+            emit("@")
+            walk(dec)
+    walk(fn.args)
+    emit("->")
+    if fn.returns is not None:
+        walk(fn.returns)
+    body = fn.body[1:] if _has_docstring(fn) else fn.body
+    emit("[%d" % len(body))
+    for stmt in body:
+        walk(stmt)
+    found.hash = hashlib.sha256("\x00".join(out).encode("utf-8", "surrogatepass")).hexdigest()
+    return found
+
+
+def _has_docstring(fn: FunctionNode) -> bool:
+    first = fn.body[0] if fn.body else None
+    return (
+        isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+    )
+
+
+def _chain(node: ast.Attribute) -> tuple[str, ...] | None:
+    parts = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        parts.append(value.attr)
+        value = value.value
+    if isinstance(value, ast.Name):
+        parts.append(value.id)
+        return tuple(reversed(parts))
+    return None
+
+
+class Hasher:
+    """Hashes functions once each and follows their project-local helpers."""
+
+    def __init__(self, project: Project, is_barque_decorator: Callable[[SourceModule, ast.expr], bool]) -> None:
+        self.project = project
+        self._is_barque = is_barque_decorator
+        self._digests: dict[int, _Digest] = {}
+        self._uses: dict[int, tuple[Func, ...]] = {}
+
+    def code_hash(self, mod: SourceModule, fn: FunctionNode) -> str:
+        return self._digest(mod, fn).hash
+
+    def helpers(self, mod: SourceModule, fn: FunctionNode) -> tuple[tuple[str, str], ...]:
+        """``(file:function, hash)`` of every helper ``fn`` reaches, sorted."""
+        me = Func(mod.rel, fn.name)
+        seen: dict[Func, str] = {}
+        todo = list(self._direct(mod, fn))
+        while todo:
+            func = todo.pop()
+            if func in seen or func == me:
+                continue
+            helper_mod = self.project.modules[func.rel]
+            helper_fn = helper_mod.functions[func.name]
+            seen[func] = self._digest(helper_mod, helper_fn).hash
+            todo.extend(self._direct(helper_mod, helper_fn))
+        return tuple(sorted((f.ref, h) for f, h in seen.items()))
+
+    def _digest(self, mod: SourceModule, fn: FunctionNode) -> _Digest:
+        found = self._digests.get(id(fn))  # the trees stay alive, so ids are stable
+        if found is None:
+            found = _digest(fn, lambda dec: not self._is_barque(mod, dec))
+            self._digests[id(fn)] = found
+        return found
+
+    def _direct(self, mod: SourceModule, fn: FunctionNode) -> tuple[Func, ...]:
+        """The project functions ``fn`` names directly."""
+        uses = self._uses.get(id(fn))
+        if uses is not None:
+            return uses
+        found = self._digest(mod, fn)
+        overlay: dict[str, Binding] = {}
+        for stmt in found.imports:  # imports inside the function shadow the module's names
+            overlay.update(import_bindings(stmt, mod.rel, self.project.finder, []))
+        out: dict[Func, None] = {}
+        for name in found.names:
+            if name in overlay or name in mod.bindings:
+                self._keep(self.project.resolve_chain(mod, (name,), overlay), out)
+        for chain in found.chains:
+            if chain[0] in overlay or chain[0] in mod.bindings:
+                self._keep(self.project.resolve_chain(mod, chain, overlay), out)
+        uses = tuple(out)
+        self._uses[id(fn)] = uses
+        return uses
+
+    def _keep(self, target: object, out: dict[Func, None]) -> None:
+        if isinstance(target, Func) and self.project.function(target) is not None:
+            out[target] = None

@@ -1,0 +1,243 @@
+"""Turning declarations into a checked graph: resolve every reference to a node, then check
+what can be checked before anything runs (parameters, partitions, kinds, cycles).
+
+Each check raises ``PipelineDefinitionError`` at the place the user has to edit.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+from dataclasses import dataclass
+
+from barque.errors import PipelineDefinitionError
+from barque.model import InputSpec, PartitionSpec
+from barque.parsing.declare import Decl, Ref
+from barque.parsing.literals import suggestion
+from barque.parsing.project import Func, Project
+from barque.parsing.source import SourceModule
+
+
+@dataclass(frozen=True)
+class Linked:
+    """A declaration with its references resolved to node ids."""
+
+    decl: Decl
+    inputs: tuple[InputSpec, ...]
+    partitions: tuple[PartitionSpec, ...]
+
+
+def asset_ref_file(project: Project, mod: SourceModule, path: str) -> str | None:
+    """The project file an ``asset_ref`` path names: relative to the root, else to the
+    referencing file's directory."""
+    for candidate in (path, posixpath.join(posixpath.dirname(mod.rel), path)):
+        rel = posixpath.normpath(candidate)
+        if not rel.startswith("../") and rel != ".." and project.finder.is_file(rel):
+            return rel
+    return None
+
+
+class Linker:
+    def __init__(self, project: Project, decls: list[Decl]) -> None:
+        self.project = project
+        self.decls = decls
+        self.by_id: dict[str, Decl] = {}
+        self.by_func: dict[tuple[str, str], Decl] = {}
+        for decl in decls:
+            other = self.by_id.get(decl.id)
+            if other is not None:
+                raise PipelineDefinitionError(
+                    f"two nodes have the id {decl.id!r}: {other.module.where(other.fn)} and {decl.module.where(decl.fn)}",
+                    where=decl.module.where(decl.fn),
+                    hint="Give one of them another name= (or rename the function); node ids must be unique.",
+                )
+            self.by_id[decl.id] = decl
+            self.by_func[(decl.module.rel, decl.fn.name)] = decl
+
+    def link(self) -> list[Linked]:
+        linked = [self._link_one(decl) for decl in self.decls]
+        for item in linked:
+            check_parameters(item, self.by_id)
+            self._check_edges(item)
+        find_cycle(linked, self.by_id)
+        return linked
+
+    def _link_one(self, decl: Decl) -> Linked:
+        inputs = tuple(InputSpec(i.param, self.resolve(decl, i.ref).id, i.collect) for i in decl.inputs)
+        parts = []
+        for p in decl.partitions:
+            source = self.resolve(decl, p.source).id if p.source is not None else None
+            parts.append(PartitionSpec(p.dimension, p.kind, p.values, p.expr, source))  # type: ignore[arg-type]
+        return Linked(decl, inputs, tuple(parts))
+
+    def resolve(self, decl: Decl, ref: Ref) -> Decl:
+        """The node ``ref`` names, or an error saying what it is instead."""
+        mod = decl.module
+        if ref.file is not None and ref.function is not None:
+            rel = asset_ref_file(self.project, mod, ref.file)
+            if rel is None:
+                raise self._unknown(decl, ref, f"asset_ref names {ref.file!r}, which is not a file of the project")
+            target = Func(rel, ref.function)
+        else:
+            target = self.project.resolve(mod, ref.expr)  # type: ignore[assignment]
+        found = self.by_func.get((target.rel, target.name)) if isinstance(target, Func) else None
+        if found is not None:
+            return found
+        text = mod.segment(ref.expr)
+        if isinstance(target, Func):
+            what = "a function with no @asset, @task or @sensor" if self.project.function(target) else "not defined there"
+            raise self._unknown(decl, ref, f"`{text}` ({target.ref}) is {what}")
+        if target is None and isinstance(ref.expr, ast.Name) and ref.expr.id not in mod.bindings:
+            raise self._unknown(decl, ref, f"`{text}` is not defined or imported in {mod.rel}")
+        raise self._unknown(decl, ref, f"`{text}` is not a node")
+
+    def _unknown(self, decl: Decl, ref: Ref, why: str) -> PipelineDefinitionError:
+        ids = sorted(self.by_id)
+        shown = ", ".join(ids[:12]) + (f" and {len(ids) - 12} more" if len(ids) > 12 else "")
+        return PipelineDefinitionError(
+            f"unknown input for {decl.label}: {why}",
+            where=decl.module.where(ref.expr),
+            hint=(
+                "Name a node defined in this file or imported from a project module, or write "
+                f'asset_ref("file.py:function"). The nodes are: {shown or "none"}.'
+            ),
+        )
+
+    def _check_edges(self, item: Linked) -> None:
+        decl = item.decl
+        partitioned_from = [p for p in item.partitions if p.kind == "from"]
+        if partitioned_from and len(item.partitions) > 1:
+            raise PipelineDefinitionError(
+                f"{decl.label} mixes partitions_from() with other dimensions",
+                where=decl.module.where(_partition_key(decl, partitioned_from[0].dimension)),
+                hint="Use partitions_from(...) as the only dimension, or declare every dimension with partitions([...]).",
+            )
+        for spec, written in zip(item.inputs, decl.inputs):
+            upstream = self.by_id[spec.source]
+            _check_kind(decl, upstream, written.ref.expr)
+            if upstream.partitions and not decl.partitions and not spec.collect:
+                name = decl.module.segment(written.ref.expr)
+                raise PipelineDefinitionError(
+                    f"{decl.label} is not partitioned but reads the partitioned {upstream.id} as `{spec.param}`",
+                    where=decl.module.where(written.ref.expr),
+                    hint=(
+                        f"Write inputs={{{spec.param!r}: collect({name})}} to receive every partition as a list, "
+                        f'or partitions={{"{upstream.partitions[0].dimension}": partitions_from({name})}} to run once per key.'
+                    ),
+                )
+        for spec in partitioned_from:
+            self._check_partitions_from(decl, spec)
+
+    def _check_partitions_from(self, decl: Decl, spec: PartitionSpec) -> None:
+        upstream = self.by_id[spec.source or ""]
+        written = next(p for p in decl.partitions if p.dimension == spec.dimension)
+        _check_kind(decl, upstream, written.source.expr if written.source else written.node)
+        dims = [p.dimension for p in upstream.partitions]
+        if len(dims) > 1:
+            raise PipelineDefinitionError(
+                f"{decl.label} takes partitions_from({upstream.fn.name}), which has {len(dims)} dimensions",
+                where=decl.module.where(written.node),
+                hint="partitions_from() needs an upstream with a single dimension.",
+            )
+        if dims and dims[0] != spec.dimension:
+            raise PipelineDefinitionError(
+                f"{decl.label} declares partitions_from({upstream.fn.name}) under {spec.dimension!r}, "
+                f"but {upstream.id} is partitioned by {dims[0]!r}",
+                where=decl.module.where(written.node),
+                hint=f"Use the upstream's dimension name: partitions={{{dims[0]!r}: partitions_from(...)}}.",
+            )
+
+
+def _partition_key(decl: Decl, dimension: str) -> ast.expr:
+    return next(p.node for p in decl.partitions if p.dimension == dimension)
+
+
+def _check_kind(decl: Decl, upstream: Decl, where: ast.expr) -> None:
+    if upstream.kind == "task" and decl.kind in ("asset", "sensor"):
+        raise PipelineDefinitionError(
+            f"{decl.label} reads task {upstream.id}; a task always runs and is never cached, "
+            f"so an {decl.kind} cannot depend on it",
+            where=decl.module.where(where),
+            hint=f"Make {upstream.fn.name}() an @asset, or make {decl.fn.name}() a @task.",
+        )
+
+
+def parameters(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[ast.arg], list[ast.arg]]:
+    """All parameters in order, and those without a default."""
+    args = fn.args
+    positional = args.posonlyargs + args.args
+    required = positional[: len(positional) - len(args.defaults)]
+    required += [a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    everything = positional + ([args.vararg] if args.vararg else []) + args.kwonlyargs
+    return everything + ([args.kwarg] if args.kwarg else []), required
+
+
+def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
+    decl = item.decl
+    fn, mod = decl.fn, decl.module
+    every, required = parameters(fn)
+    names = [a.arg for a in every if a is not fn.args.vararg and a is not fn.args.kwarg]
+    if fn.args.kwarg is None:
+        for written in decl.inputs:
+            _must_be_parameter(mod, decl, "inputs= key", written.param, written.key, names)
+        for part in decl.partitions:
+            _must_be_parameter(mod, decl, "partitions= dimension", part.dimension, part.node, names)
+    if decl.kind == "task":
+        return  # a task's parameters may be filled by whoever calls it (parallel branches)
+    filled = {i.param for i in item.inputs} | {p.dimension for p in item.partitions}
+    filled |= {by_id[p.source].fn.name for p in item.partitions if p.kind == "from" and p.source}
+    for arg in required:
+        if arg.arg not in filled:
+            raise PipelineDefinitionError(
+                f"the parameter `{arg.arg}` of {fn.name}() has no input and no default: "
+                "barque passes it no argument, so calling it would fail",
+                where=mod.where(arg),
+                hint=f'Wire it with inputs={{"{arg.arg}": <upstream>}}, give it a default ({arg.arg}=...), or remove it.',
+            )
+
+
+def _must_be_parameter(mod: SourceModule, decl: Decl, what: str, name: str, node: ast.AST, params: list[str]) -> None:
+    if name in params:
+        return
+    takes = ", ".join(f"`{p}`" for p in params) or "no parameters"
+    raise PipelineDefinitionError(
+        f"the {what} `{name}` of {decl.label} is not a parameter: {decl.fn.name}() takes {takes}.{suggestion(name, params)}",
+        where=mod.where(node),
+        hint=f"Rename the key to a parameter, or add a parameter `{name}` to {decl.fn.name}(); "
+        "barque passes each key to the function as a keyword argument.",
+    )
+
+
+def find_cycle(linked: list[Linked], by_id: dict[str, Decl]) -> None:
+    """Raise when the graph has a cycle, naming its path in data-flow order."""
+    upstream = {
+        item.decl.id: [i.source for i in item.inputs] + [p.source for p in item.partitions if p.source]
+        for item in linked
+    }
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for start in upstream:
+        if start in state:
+            continue
+        path, stack = [start], [iter(upstream[start])]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                _raise_cycle(path[path.index(nxt) :] + [nxt], by_id)
+            elif nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(upstream[nxt]))
+
+
+def _raise_cycle(cycle: list[str], by_id: dict[str, Decl]) -> None:
+    flow = list(reversed(cycle))  # the path follows "depends on"; print it as data flows
+    first = by_id[flow[0]]
+    raise PipelineDefinitionError(
+        "the inputs form a cycle: " + " → ".join(flow),
+        where=first.module.where(first.fn),
+        hint="Remove one of these inputs: every node must be computable before the nodes that read it.",
+    )

@@ -1,0 +1,176 @@
+"""Reading decorator argument values that must be literals, and the small checks around them.
+
+Every reader takes the expression and the module it sits in, and either returns a plain value
+or raises ``PipelineDefinitionError`` naming the argument, where it is and what to write.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Iterable
+
+from barque.errors import PipelineDefinitionError
+from barque.parsing.source import SourceModule
+
+SERIALIZERS = ("json", "pickle", "parquet")
+STATIC_HINT = "barque reads the decorator from the source without running it, so write the value out as a literal"
+
+
+def not_static(mod: SourceModule, node: ast.AST, what: str, expected: str) -> PipelineDefinitionError:
+    return PipelineDefinitionError(
+        f"{what} cannot be read statically: expected {expected}",
+        where=mod.where(node),
+        hint=f"{STATIC_HINT} ({expected}).",
+    )
+
+
+def literal(mod: SourceModule, node: ast.expr, what: str, expected: str) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise not_static(mod, node, what, expected) from None
+
+
+def string(mod: SourceModule, node: ast.expr, what: str) -> str:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    raise not_static(mod, node, what, "a string literal")
+
+
+def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
+    value = string(mod, node, what)
+    if value not in SERIALIZERS:
+        raise PipelineDefinitionError(
+            f"{what} {value!r} is not a serializer barque knows",
+            where=mod.where(node),
+            hint=f"Use one of {', '.join(repr(s) for s in SERIALIZERS)}, or leave it out to choose by value.",
+        )
+    return value
+
+
+def number(mod: SourceModule, node: ast.expr, what: str, *, optional: bool = False) -> float | None:
+    value = literal(mod, node, what, "a number literal")
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise PipelineDefinitionError(
+            f"{what} must be a number of at least 0, not {value!r}", where=mod.where(node), hint=f"Write {what}=<seconds>."
+        )
+    return float(value)
+
+
+def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
+    value = literal(mod, node, what, "an integer literal")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PipelineDefinitionError(
+            f"{what} must be a whole number of at least 1 (the total number of attempts), not {value!r}",
+            where=mod.where(node),
+            hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
+        )
+    return value
+
+
+def string_list(mod: SourceModule, node: ast.expr, what: str) -> tuple[str, ...]:
+    if isinstance(node, ast.List) and all(
+        isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+    ):
+        return tuple(e.value for e in node.elts)  # type: ignore[attr-defined]
+    raise not_static(mod, node, what, 'a list of string literals, e.g. ["A", "B"]')
+
+
+def static_keys(mod: SourceModule, node: ast.expr) -> tuple[str, ...] | None:
+    """Partition keys readable from the source: a literal list or tuple of strings and
+    integers, or a module-level name assigned such a list exactly once; else ``None``."""
+    if isinstance(node, ast.Name) and node.id in mod.constants:
+        node = mod.constants[node.id]
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return None
+    keys: list[str] = []
+    for elt in node.elts:
+        if not isinstance(elt, ast.Constant) or isinstance(elt.value, bool) or not isinstance(elt.value, (str, int)):
+            return None
+        keys.append(str(elt.value))
+    return tuple(keys)
+
+
+# -- cron ---------------------------------------------------------------------------------
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# (field name, lowest, highest, names mapped to numbers)
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
+    ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
+)
+_ITEM = re.compile(r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$")
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why ``cron`` is not a valid 5-field cron expression, or ``None`` when it is."""
+    fields = cron.split()
+    if len(fields) != 5:
+        return f"it has {len(fields)} fields, a cron expression has 5 (minute hour day-of-month month day-of-week)"
+    for text, (name, low, high, names) in zip(fields, _FIELDS):
+        for item in text.lower().split(","):
+            problem = _item_problem(item, low, high, names)
+            if problem:
+                return f"the {name} field {text!r}: {problem}"
+    return None
+
+
+def _item_problem(item: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    match = _ITEM.match(item)
+    if not match:
+        return f"{item!r} is not a number, a range a-b, a step x/n, a list or *"
+    if match["step"] is not None and int(match["step"]) == 0:
+        return "a step of 0"
+    if match["range"] == "*":
+        return None
+    bounds = []
+    for part in match["range"].split("-"):
+        value = names.get(part, int(part) if part.isdigit() else None)
+        if value is None:
+            return f"{part!r} is not a number or a name"
+        if not low <= value <= high:
+            return f"{value} is out of range {low}-{high}"
+        bounds.append(value)
+    if len(bounds) == 2 and bounds[0] > bounds[1]:
+        return f"the range {item!r} runs backwards"
+    return None
+
+
+# -- did you mean ---------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> list[str]:
+    """The choices within one edit of ``word`` (two edits for words longer than four
+    characters), closest first; several when they tie."""
+    limit = 2 if len(word) > 4 else 1
+    scored = sorted((_distance(word, c), c) for c in choices)
+    scored = [(d, c) for d, c in scored if d <= limit]
+    if not scored:
+        return []
+    best = scored[0][0]
+    return [c for d, c in scored if d == best]
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """`` Did you mean `x`?`` (or nothing), for the end of a message."""
+    close = did_you_mean(word, choices)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(f"`{c}`" for c in close) + "?"

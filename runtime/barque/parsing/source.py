@@ -1,0 +1,246 @@
+"""One parsed source file and what its module-level names are bound to.
+
+The file is read with ``ast`` only. Its module-level statements are scanned in order (into
+``if``/``try``/``with``/loop blocks, never into functions or classes) to learn what each name
+means: barque's or barca's API, a project module, a name imported from a project module, a
+function defined here, or something else (an assignment, a class, an outside import), which
+shadows any earlier meaning. A later binding wins, as it would when Python runs the module.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Union
+
+from barque.errors import PipelineDefinitionError, location
+from barque.parsing.files import ModuleFinder, ModuleRef, module_name
+
+# Everything barque's and barca's authoring API exports that the parser understands.
+API_NAMES = frozenset(
+    {
+        "asset",
+        "task",
+        "sensor",
+        "sink",
+        "Always",
+        "Manual",
+        "Schedule",
+        "partitions",
+        "partitions_from",
+        "collect",
+        "asset_ref",
+    }
+)
+API_MODULES = frozenset({"barque", "barca", "barque.decorators"})
+
+
+@dataclass(frozen=True)
+class Api:
+    """An export of barque's or barca's API; ``name == ""`` is the module itself."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Module:
+    """A project module bound to a name (``import pkg.mod as m``)."""
+
+    ref: ModuleRef
+
+
+@dataclass(frozen=True)
+class FromModule:
+    """``from <project module> import name``: resolved once every module is read."""
+
+    ref: ModuleRef
+    name: str
+
+
+@dataclass(frozen=True)
+class Local:
+    """A function defined at module level in this file."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """Anything else: an assignment, a class, an outside import. Never a node or a helper."""
+
+
+Binding = Union[Api, Module, FromModule, Local, Opaque]
+FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
+OPAQUE = Opaque()
+
+
+@dataclass
+class SourceModule:
+    rel: str
+    module: str
+    data: bytes
+    tree: ast.Module
+    bindings: dict[str, Binding] = field(default_factory=dict)
+    functions: dict[str, FunctionNode] = field(default_factory=dict)
+    defs: list[FunctionNode] = field(default_factory=list)
+    constants: dict[str, ast.expr] = field(default_factory=dict)
+    imports: list[ModuleRef] = field(default_factory=list)
+    _lines: list[bytes] | None = None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def where(self, node: ast.AST | None) -> str:
+        if node is None:
+            return self.rel
+        return location(self.rel, getattr(node, "lineno", None), getattr(node, "col_offset", None))
+
+    def segment(self, node: ast.expr) -> str:
+        """The exact source text of ``node`` (like ``ast.get_source_segment``, without
+        splitting the whole file again on every call)."""
+        if self._lines is None:
+            self._lines = self.data.splitlines(keepends=True)
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        start, end = node.col_offset, node.end_col_offset
+        if first == last:
+            chunk = self._lines[first][start:end]
+        else:
+            chunk = self._lines[first][start:] + b"".join(self._lines[first + 1 : last]) + self._lines[last][:end]
+        return chunk.decode("utf-8", errors="replace")
+
+
+def read_module(rel: str, data: bytes, finder: ModuleFinder) -> SourceModule:
+    """Parse ``data`` (the bytes of root-relative file ``rel``) and scan its bindings."""
+    try:
+        tree = ast.parse(data, filename=rel)
+    except SyntaxError as exc:
+        col = exc.offset - 1 if exc.offset else None
+        raise PipelineDefinitionError(
+            f"syntax error: {exc.msg}",
+            where=location(rel, exc.lineno, col),
+            hint="Fix the syntax error; barque reads the file's source (without running it) to learn the graph.",
+        ) from None
+    except ValueError as exc:  # source with null bytes
+        raise PipelineDefinitionError(f"cannot parse the file: {exc}", where=rel, hint="Save it as UTF-8 text.") from None
+    mod = SourceModule(rel=rel, module=module_name(rel), data=data, tree=tree)
+    counts: dict[str, int] = {}
+    for stmt in _module_statements(tree.body):
+        _scan(stmt, mod, finder, counts)
+    mod.constants = {k: v for k, v in mod.constants.items() if counts.get(k) == 1}
+    return mod
+
+
+def _module_statements(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
+    """Module-level statements in order, including those inside compound blocks."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            yield from _module_statements(getattr(stmt, name, ()))
+        for handler in getattr(stmt, "handlers", ()):
+            yield from _module_statements(handler.body)
+        for case in getattr(stmt, "cases", ()):
+            yield from _module_statements(case.body)
+
+
+def _scan(stmt: ast.stmt, mod: SourceModule, finder: ModuleFinder, counts: dict[str, int]) -> None:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        mod.bindings[stmt.name] = Local(stmt.name)
+        mod.functions[stmt.name] = stmt
+        mod.defs.append(stmt)
+        counts[stmt.name] = counts.get(stmt.name, 0) + 1
+    elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        for name, binding in import_bindings(stmt, mod.rel, finder, mod.imports):
+            mod.bindings[name] = binding
+            counts[name] = counts.get(name, 0) + 1
+    elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.ClassDef)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", stmt)]
+        for name in _bound_names(targets, stmt):
+            mod.bindings[name] = OPAQUE
+            counts[name] = counts.get(name, 0) + 1
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and value is not None and len(targets) == 1:
+            if isinstance(targets[0], ast.Name):
+                mod.constants[targets[0].id] = value
+    else:
+        for target in _other_targets(stmt):
+            for name in _bound_names([target], stmt):
+                mod.bindings[name] = OPAQUE
+                counts[name] = counts.get(name, 0) + 1
+
+
+def _bound_names(targets: Iterable[ast.AST], stmt: ast.stmt) -> Iterator[str]:
+    if isinstance(stmt, ast.ClassDef):
+        yield stmt.name
+        return
+    for target in targets:
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                yield node.id
+
+
+def _other_targets(stmt: ast.stmt) -> list[ast.AST]:
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.target]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    return []
+
+
+def import_bindings(
+    stmt: ast.Import | ast.ImportFrom, importer: str, finder: ModuleFinder, found: list[ModuleRef]
+) -> list[tuple[str, Binding]]:
+    """What an import statement in file ``importer`` binds; project modules it reaches are
+    appended to ``found`` so that they get read too."""
+    if isinstance(stmt, ast.Import):
+        return [_import_one(alias, importer, finder, found) for alias in stmt.names]
+    if stmt.level == 0 and stmt.module in API_MODULES:
+        return [(a.asname or a.name, _api_member(a.name)) for a in _star_api(stmt.names)]
+    if stmt.level:
+        ref = finder.relative(stmt.level, stmt.module, importer)
+    else:
+        ref = finder.absolute(stmt.module or "", importer)
+    if ref is None:
+        return [(a.asname or a.name, OPAQUE) for a in stmt.names if a.name != "*"]
+    found.append(ref)
+    out: list[tuple[str, Binding]] = []
+    for alias in stmt.names:
+        if alias.name == "*":
+            continue  # a project star import is not followed (see the package docstring)
+        sub = finder.submodule(ref, alias.name)
+        if sub is not None:
+            found.append(sub)
+        out.append((alias.asname or alias.name, FromModule(ref, alias.name)))
+    return out
+
+
+def _star_api(names: list[ast.alias]) -> list[ast.alias]:
+    if any(a.name == "*" for a in names):
+        return [ast.alias(name=n) for n in sorted(API_NAMES)]
+    return names
+
+
+def _api_member(name: str) -> Binding:
+    if name in API_NAMES:
+        return Api(name)
+    return Api("") if name == "decorators" else OPAQUE
+
+
+def _import_one(alias: ast.alias, importer: str, finder: ModuleFinder, found: list[ModuleRef]) -> tuple[str, Binding]:
+    top = alias.name.partition(".")[0]
+    if alias.name in API_MODULES:
+        return (alias.asname or top, Api(""))
+    ref = finder.absolute(alias.name, importer)
+    if ref is None:
+        return (alias.asname or top, OPAQUE)
+    found.append(ref)
+    if alias.asname:
+        return (alias.asname, Module(ref))
+    top_ref = finder.absolute(top, importer)  # `import a.b` binds `a`
+    if top_ref is None:
+        return (top, OPAQUE)
+    found.append(top_ref)
+    return (top, Module(top_ref))
