@@ -1,0 +1,180 @@
+"""Build the one Indexed Job of a plan phase: a pure function from run, pipeline and phase to a dict.
+
+Each Job index runs one stream of the phase (``barque exec`` reads ``JOB_COMPLETION_INDEX``).
+Failure handling is split on purpose: user-code retries happen inside the runtime, which
+exits 3 once a step has failed for good, so exit code 3 fails the index at once
+(``FailIndex``) and the other streams carry on; any other exit is an infrastructure failure
+and is retried up to ``backoffLimitPerIndex``; a disrupted Pod (preemption, node drain) is
+ignored by the failure count and simply recreated. ``maxFailedIndexes`` stays unset so one
+failed stream never stops independent ones, and ``ttlSecondsAfterFinished`` stays unset
+because the operator reads the finished Job before the next phase starts.
+
+The Pod runs as a non-root user with a read-only root filesystem, no capabilities, the
+RuntimeDefault seccomp profile and no service-account token: it needs only the store.
+``/tmp`` is an emptyDir (and ``TMPDIR``/``HOME`` point there) because Python and libraries
+expect somewhere writable.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from barque.plan import Phase
+from barque_operator import naming
+from barque_operator.models import API_VERSION, PipelineRunSpec, PipelineSpec
+from barque_operator.settings import OperatorSettings
+
+CONTAINER = "step"
+USER_FAILURE_EXIT_CODE = 3
+RUNTIME_UID = 10001
+
+
+class ManifestError(ValueError):
+    """The Job cannot be built (no image, no store); the message says which setting is missing."""
+
+
+def labels(pipeline_name: str, run_name: str, phase: int | None = None) -> dict[str, str]:
+    out = {
+        "app.kubernetes.io/name": "barque",
+        "app.kubernetes.io/component": "step",
+        "app.kubernetes.io/managed-by": "barque-operator",
+        "barque.dev/pipeline": naming.label_value(pipeline_name),
+        "barque.dev/run": naming.label_value(run_name),
+    }
+    if phase is not None:
+        out["barque.dev/phase"] = str(phase)
+    return out
+
+
+def image_for(pipeline: PipelineSpec, settings: OperatorSettings) -> str | None:
+    """An image that holds the code wins; then the Pipeline's default; then the operator's."""
+    return pipeline.code.image or pipeline.defaults.image or settings.default_image
+
+
+def store_for(pipeline: PipelineSpec, settings: OperatorSettings) -> tuple[str | None, str | None]:
+    """The store URI and credentials Secret: the Pipeline's, else the operator's defaults."""
+    if pipeline.store is not None:
+        return pipeline.store.uri, pipeline.store.secret_name
+    return settings.default_store, settings.default_store_secret
+
+
+def run_timeout(run: PipelineRunSpec, pipeline: PipelineSpec) -> int | None:
+    return run.timeout_seconds or pipeline.defaults.timeout_seconds
+
+
+def build_phase_job(
+    run: Mapping[str, Any], pipeline: Mapping[str, Any], phase: Phase, settings: OperatorSettings
+) -> dict[str, Any]:
+    """The Job for ``phase`` of ``run`` (both CR bodies as dicts); ``phase`` lists only the streams that run."""
+    meta = run["metadata"]
+    run_spec = PipelineRunSpec.model_validate(run["spec"])
+    spec = PipelineSpec.model_validate(pipeline["spec"])
+    image = image_for(spec, settings)
+    if not image:
+        raise ManifestError("no runtime image: set spec.defaults.image on the Pipeline or --default-image on the operator")
+    store, secret = store_for(spec, settings)
+    if not store:
+        raise ManifestError("no artifact store: set spec.store.uri on the Pipeline or --default-store on the operator")
+    streams = len(phase.streams)
+    if streams == 0:
+        raise ManifestError(f"phase {phase.index} has no stream to run; it needs no Job")
+    job_labels = labels(pipeline["metadata"]["name"], meta["name"], phase.index)
+    rid = naming.run_id(meta["namespace"], meta["name"], meta["uid"])
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": streams,
+        "parallelism": min(streams, spec.defaults.parallelism),
+        "backoffLimitPerIndex": spec.defaults.retries,
+        "podFailurePolicy": {
+            "rules": [
+                {
+                    "action": "FailIndex",
+                    "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [USER_FAILURE_EXIT_CODE]},
+                },
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            ]
+        },
+        "template": {
+            "metadata": {"labels": dict(job_labels), "annotations": {"barque.dev/run-id": rid}},
+            "spec": _pod_spec(spec, settings, image, store, secret, rid, phase.index),
+        },
+    }
+    timeout = run_timeout(run_spec, spec)
+    if timeout:
+        job_spec["activeDeadlineSeconds"] = timeout
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": naming.job_name(meta["name"], phase.index),
+            "namespace": meta["namespace"],
+            "labels": job_labels,
+            "annotations": {"barque.dev/run-id": rid},
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "PipelineRun",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+def _pod_spec(
+    spec: PipelineSpec, settings: OperatorSettings, image: str, store: str, secret: str | None, rid: str, phase: int
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["barque", "exec", "--store", "$(BARQUE_STORE)", "--run", "$(BARQUE_RUN_ID)", "--phase", str(phase)],
+        "env": [
+            {"name": "BARQUE_STORE", "value": store},
+            {"name": "BARQUE_RUN_ID", "value": rid},
+            {"name": "BARQUE_PHASE", "value": str(phase)},
+            {"name": "TMPDIR", "value": "/tmp"},
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        ],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_UID,
+            "runAsGroup": RUNTIME_UID,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+    }
+    if secret:
+        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    resources = spec.defaults.resources
+    if resources is not None and (resources.requests or resources.limits):
+        container["resources"] = resources.model_dump(by_alias=True, exclude_none=True)
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_UID,
+            "runAsGroup": RUNTIME_UID,
+            "fsGroup": RUNTIME_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    if spec.defaults.service_account_name:
+        pod["serviceAccountName"] = spec.defaults.service_account_name
+    if spec.defaults.node_selector:
+        pod["nodeSelector"] = dict(spec.defaults.node_selector)
+    if spec.defaults.tolerations:
+        pod["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.defaults.tolerations]
+    return pod

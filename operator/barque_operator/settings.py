@@ -1,0 +1,76 @@
+"""The operator's settings: read once from flags and the environment, frozen, passed explicitly.
+
+Every value has a flag (for ``barque operator``) and an environment variable (for the Helm
+chart); a flag wins over the environment, the environment over the default. Nothing else in
+the operator reads ``os.environ`` for its configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.strip() for p in (value or "").split(",") if p.strip()))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """What the operator needs to know about its environment; defaults suit the Helm chart."""
+
+    namespaces: tuple[str, ...] = ()  # empty: every namespace (cluster-wide)
+    metrics_port: int = 8080
+    health_port: int = 8081
+    default_image: str | None = None
+    default_store: str | None = None
+    default_store_secret: str | None = None
+    image_pull_policy: str = "IfNotPresent"
+    resync_seconds: float = 3.0  # how often an active run is reconciled even without events
+    schedule_seconds: float = 10.0  # how often scheduled Pipelines are checked
+    status_step_limit: int = 500  # runs with more steps keep counts and failures only
+    peering: str | None = None  # kopf peering object name; None: standalone (one replica)
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    watch_connect_timeout: int = 30
+    finalizer: str = "barque.dev/operator"
+
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        namespaces: Sequence[str] | None = None,
+        metrics_port: int | None = None,
+        health_port: int | None = None,
+        default_image: str | None = None,
+        default_store: str | None = None,
+        default_store_secret: str | None = None,
+        peering: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> "OperatorSettings":
+        """Flags (the keyword arguments, ``None`` when not given) over ``env`` over defaults."""
+        env = os.environ if env is None else env
+        return cls(
+            namespaces=tuple(namespaces) if namespaces else _split(env.get("BARQUE_WATCH_NAMESPACES")),
+            metrics_port=metrics_port if metrics_port is not None else _int(env, "BARQUE_METRICS_PORT", 8080),
+            health_port=health_port if health_port is not None else _int(env, "BARQUE_HEALTH_PORT", 8081),
+            default_image=default_image or env.get("BARQUE_DEFAULT_IMAGE") or None,
+            default_store=default_store or env.get("BARQUE_DEFAULT_STORE") or None,
+            default_store_secret=default_store_secret or env.get("BARQUE_DEFAULT_STORE_SECRET") or None,
+            image_pull_policy=env.get("BARQUE_IMAGE_PULL_POLICY") or "IfNotPresent",
+            resync_seconds=float(env.get("BARQUE_RESYNC_SECONDS") or 3.0),
+            schedule_seconds=float(env.get("BARQUE_SCHEDULE_SECONDS") or 10.0),
+            status_step_limit=_int(env, "BARQUE_STATUS_STEP_LIMIT", 500),
+            peering=peering or env.get("BARQUE_PEERING") or None,
+        )
