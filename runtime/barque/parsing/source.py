@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Union
 
@@ -114,7 +115,9 @@ class SourceModule:
 def read_module(rel: str, data: bytes, finder: ModuleFinder) -> SourceModule:
     """Parse ``data`` (the bytes of root-relative file ``rel``) and scan its bindings."""
     try:
-        tree = ast.parse(data, filename=rel)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. invalid escapes: the user's concern, not the plan's
+            tree = ast.parse(data, filename=rel)
     except SyntaxError as exc:
         col = exc.offset - 1 if exc.offset else None
         raise PipelineDefinitionError(

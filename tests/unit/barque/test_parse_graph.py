@@ -1,0 +1,289 @@
+"""The static parser: which functions become nodes, their ids, kinds, options and inputs.
+
+Real parts: the parser and files written to a temporary directory. Nothing is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from barque.model import Freshness, InputSpec, SinkSpec
+
+from .fixtures.parse import parse, write
+
+
+def test_a_single_file_gives_nodes_with_file_function_ids_module_line_and_params(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+
+        @asset()
+        def raw() -> dict:
+            return {"x": 1}
+
+
+        @asset(inputs={"data": raw})
+        def clean(data: dict, scale: int = 2) -> dict:
+            return {"x": data["x"] * scale}
+        """})
+    graph = parse(tmp_path)
+    assert sorted(graph.nodes) == ["p.py:clean", "p.py:raw"]
+    clean = graph.nodes["p.py:clean"]
+    assert (clean.kind, clean.file, clean.module, clean.function, clean.line) == ("asset", "p.py", "p", "clean", 10)
+    assert clean.params == ("data", "scale")
+    assert clean.inputs == (InputSpec("data", "p.py:raw"),)
+    assert graph.root == str(tmp_path.resolve())
+
+
+def test_an_explicit_name_is_the_node_id_and_inputs_point_at_it(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        @asset(name="source")
+        def raw() -> int:
+            return 1
+
+        @asset(inputs={"x": raw})
+        def twice(x: int) -> int:
+            return 2 * x
+        """})
+    graph = parse(tmp_path)
+    assert sorted(graph.nodes) == ["p.py:twice", "source"]
+    assert graph.nodes["p.py:twice"].inputs == (InputSpec("x", "source"),)
+
+
+def test_barca_imports_make_nodes_like_barque_imports(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barca import asset, task
+
+        @asset()
+        def raw() -> int:
+            return 1
+
+        @task(inputs={"x": raw})
+        def report(x: int) -> None:
+            print(x)
+        """})
+    graph = parse(tmp_path)
+    assert {n.id: n.kind for n in graph.nodes.values()} == {"p.py:raw": "asset", "p.py:report": "task"}
+
+
+def test_an_aliased_decorator_import_is_recognised(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barca import asset as a, collect as gather
+
+        @a(partitions={})
+        def raw() -> int:
+            return 1
+
+        @a(inputs={"x": gather(raw)})
+        def total(x) -> int:
+            return 1
+        """})
+    graph = parse(tmp_path)
+    assert graph.nodes["p.py:total"].inputs == (InputSpec("x", "p.py:raw", collect=True),)
+
+
+def test_module_aliases_reach_decorators_and_helpers(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        import barque as b
+        import barca
+
+        @b.asset(partitions={"key": b.partitions(["a", "b"])})
+        def rows(key):
+            return key
+
+        @barca.asset(inputs={"all": barca.collect(rows)}, freshness=b.Manual)
+        def total(all):
+            return len(all)
+        """})
+    graph = parse(tmp_path)
+    assert graph.nodes["p.py:rows"].partitions[0].values == ("a", "b")
+    assert graph.nodes["p.py:total"].freshness == Freshness("manual")
+
+
+def test_the_barque_decorators_module_is_recognised(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque.decorators import asset
+        import barque.decorators as d
+
+        @asset()
+        def one() -> int:
+            return 1
+
+        @d.task()
+        def two() -> int:
+            return 2
+        """})
+    assert {n.kind for n in parse(tmp_path).nodes.values()} == {"asset", "task"}
+
+
+def test_bare_decorators_without_parentheses_make_nodes(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset, sensor
+
+        @asset
+        def raw() -> int:
+            return 1
+
+        @sensor
+        def poll() -> tuple:
+            return (True, 1)
+        """})
+    graph = parse(tmp_path)
+    assert graph.nodes["p.py:raw"].kind == "asset"
+    assert graph.nodes["p.py:poll"].kind == "sensor"
+
+
+def test_a_foreign_task_decorator_is_not_a_node(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+        from celery import task
+
+        @task(bind=True)
+        def send(self):
+            return 1
+
+        @asset()
+        def raw() -> int:
+            return 1
+        """})
+    assert list(parse(tmp_path).nodes) == ["p.py:raw"]
+
+
+def test_a_decorator_name_reassigned_after_the_import_is_not_barques(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        asset = lambda **kw: (lambda f: f)
+
+        @asset(anything=1)
+        def raw() -> int:
+            return 1
+        """})
+    assert parse(tmp_path).nodes == {}
+
+
+def test_kinds_and_default_freshness_are_always_for_assets_and_tasks_and_manual_for_sensors(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset, sensor, task
+
+        @sensor()
+        def poll() -> tuple:
+            return (True, 1)
+
+        @asset()
+        def raw() -> int:
+            return 1
+
+        @task()
+        def notify() -> None:
+            pass
+        """})
+    graph = parse(tmp_path)
+    assert {i: (n.kind, n.freshness.kind) for i, n in graph.nodes.items()} == {
+        "p.py:poll": ("sensor", "manual"),
+        "p.py:raw": ("asset", "always"),
+        "p.py:notify": ("task", "always"),
+    }
+
+
+def test_freshness_reads_always_manual_and_schedule_with_its_cron(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import Always, Manual, Schedule, asset, sensor
+
+        @asset(freshness=Manual)
+        def pinned() -> int:
+            return 0
+
+        @asset(freshness=Schedule("*/15 0-6,22 1 jan-mar mon-fri", max_failures=3))
+        def daily() -> int:
+            return 1
+
+        @sensor(freshness=Always)
+        def poll() -> tuple:
+            return (True, 1)
+        """})
+    graph = parse(tmp_path)
+    assert graph.nodes["p.py:pinned"].freshness == Freshness("manual")
+    assert graph.nodes["p.py:daily"].freshness == Freshness("schedule", "*/15 0-6,22 1 jan-mar mon-fri")
+    assert graph.nodes["p.py:poll"].freshness == Freshness("always")
+
+
+def test_options_are_read_from_their_literals(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        @asset(
+            serializer="pickle",
+            timeout_seconds=600,
+            retries=3,
+            retry_backoff=2.5,
+            description="Rows from the source",
+            tags=["daily", "finance"],
+            env=["SOURCE_CSV", "REGION"],
+        )
+        def raw() -> int:
+            return 1
+        """})
+    node = parse(tmp_path).nodes["p.py:raw"]
+    assert (node.serializer, node.timeout_seconds, node.retries, node.retry_backoff) == ("pickle", 600.0, 3, 2.5)
+    assert node.description == "Rows from the source"
+    assert node.tags == ("daily", "finance")
+    assert node.env == ("SOURCE_CSV", "REGION")
+
+
+def test_options_left_out_take_the_model_defaults(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        @asset()
+        def raw() -> int:
+            return 1
+        """})
+    node = parse(tmp_path).nodes["p.py:raw"]
+    assert (node.serializer, node.timeout_seconds, node.retries, node.retry_backoff) == (None, None, 1, 0.0)
+    assert (node.env, node.tags, node.sinks, node.description) == ((), (), (), None)
+
+
+def test_sinks_stacked_with_an_asset_are_recorded_in_either_order(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset, sink
+
+        @sink("out/report.json", serializer="json")
+        @asset()
+        @sink("s3://bucket/report.pkl")
+        def report() -> dict:
+            return {}
+        """})
+    node = parse(tmp_path).nodes["p.py:report"]
+    assert node.sinks == (SinkSpec("out/report.json", "json"), SinkSpec("s3://bucket/report.pkl"))
+
+
+def test_async_functions_are_nodes_too(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        @asset()
+        async def fetch() -> int:
+            return 1
+        """})
+    assert parse(tmp_path).nodes["p.py:fetch"].kind == "asset"
+
+
+def test_methods_and_nested_functions_are_not_nodes(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+
+        class Holder:
+            @asset()
+            def method(self) -> int:
+                return 1
+
+        def outer():
+            @asset()
+            def inner() -> int:
+                return 1
+            return inner
+        """})
+    assert parse(tmp_path).nodes == {}
