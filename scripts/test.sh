@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Set up everything and run both test tiers; exits non-zero if either fails or runs no test.
+#   unit         pure logic and local CLI runs, no servers (seconds)
+#   integration  a real kube-apiserver, kube-controller-manager, etcd, MinIO and helm, built from
+#                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds)
+# Usage: scripts/test.sh [unit|integration|all] [extra pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tier="${1:-all}"
+[ $# -gt 0 ] && shift
+
+bash scripts/setup.sh operator,s3,parquet,dev
+
+need_apt=()
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: please install: ${need_apt[*]} (Debian packages)" >&2
+    exit 1
+  fi
+fi
+
+run_tier() {
+  local name=$1; shift
+  local start rc=0
+  start=$(date +%s)
+  .venv/bin/python -m pytest "$@" || rc=$?
+  echo "[test.sh] ${name} tier: exit ${rc}, $(( $(date +%s) - start )) s" >&2
+  if [ "$rc" = 5 ]; then
+    echo "[test.sh] ${name} tier collected no tests: that is a failure" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+status=0
+if [ "$tier" = unit ] || [ "$tier" = all ]; then
+  run_tier unit tests/unit -m "not integration" "$@" || status=1
+fi
+if [ "$tier" = integration ] || [ "$tier" = all ]; then
+  build_start=$(date +%s)
+  bash testbed/build.sh
+  echo "[test.sh] test bed ready in $(( $(date +%s) - build_start )) s" >&2
+  run_tier integration tests/integration -m integration "$@" || status=1
+fi
+exit "$status"
