@@ -16,7 +16,9 @@ class Step:
 
     ``id`` is the node id, plus ``[dim=value,...]`` for a partition. ``deps`` are the step
     ids whose outputs it reads (or must wait for), in a stable order; ``inputs`` maps each
-    function parameter to the step ids feeding it (several for ``collect``).
+    function parameter to the step ids feeding it (several for ``collect``). ``action`` is
+    ``run`` (call the function) or ``partitions`` (evaluate the node's non-literal partition
+    expression and output its keys, so the operator never runs user code itself).
     """
 
     id: str
@@ -24,6 +26,7 @@ class Step:
     partition: tuple[tuple[str, str], ...] = ()
     deps: tuple[str, ...] = ()
     inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    action: str = "run"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -32,6 +35,7 @@ class Step:
             "partition": dict(self.partition),
             "deps": list(self.deps),
             "inputs": {p: list(s) for p, s in self.inputs},
+            **({"action": self.action} if self.action != "run" else {}),
         }
 
     @classmethod
@@ -42,6 +46,7 @@ class Step:
             partition=tuple(d.get("partition", {}).items()),
             deps=tuple(d.get("deps", ())),
             inputs=tuple((p, tuple(s)) for p, s in d.get("inputs", {}).items()),
+            action=d.get("action", "run"),
         )
 
 

@@ -28,16 +28,29 @@ def step_id(node_id: str, partition: Partition) -> str:
     return node_id + "[" + ",".join(f"{d}={v}" for d, v in partition) + "]"
 
 
+def partitions_step(node_id: str) -> str:
+    """The id of the step that evaluates ``node_id``'s partition expression."""
+    return node_id + "#partitions"
+
+
 def make_plan(
     graph: Graph,
     targets: Sequence[str] | None = None,
     workers: int | None = None,
     resolved_partitions: Mapping[str, Sequence[str]] | None = None,
+    evaluate_partitions_in_steps: bool = False,
 ) -> Plan:
-    """Plan the steps needed for ``targets`` (default: every asset and sensor) on ``workers`` streams per phase."""
+    """Plan the steps needed for ``targets`` (default: every asset and sensor) on ``workers`` streams per phase.
+
+    A non-literal partition expression that is not in ``resolved_partitions`` defers its
+    node; with ``evaluate_partitions_in_steps`` the plan also gets a ``<node>#partitions``
+    step that evaluates it (the operator's way: the expression runs in a pod).
+    """
     target_ids = resolve_targets(graph, targets)
     order = topo_order(graph, select_nodes(graph, target_ids))
     steps, deferred = _expand(graph, order, resolved_partitions or {})
+    if evaluate_partitions_in_steps:
+        steps = [Step(d.waits_for, d.node, action="partitions") for d in deferred if d.waits_for == partitions_step(d.node)] + steps
     phases = _phase(steps, max(1, workers or os.cpu_count() or 1))
     return Plan(phases=phases, steps={s.id: s for s in steps}, targets=tuple(target_ids), deferred=deferred)
 
@@ -90,7 +103,7 @@ def _own_partitions(
         elif node.id in resolved:
             values = resolved[node.id]
         else:
-            return spec.source if spec.kind == "from" and spec.source else node.id
+            return spec.source if spec.kind == "from" and spec.source else partitions_step(node.id)
         dims.append([(spec.dimension, str(v)) for v in dict.fromkeys(values)])
     return [tuple(combo) for combo in itertools.product(*dims)]
 

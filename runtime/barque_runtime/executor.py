@@ -76,6 +76,8 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
         if dep_rec is None or dep_rec.get("state") not in FINISHED_OK:
             state = dep_rec.get("state") if dep_rec else "missing"
             return {**base, "state": "skipped", "reason": f"upstream {dep} {state}"}
+    if step.action == "partitions":
+        return {**base, **_evaluate_partitions(ctx, node, step)}
     outputs = {dep: ctx.known[dep]["output_id"] for dep in step.deps}
     ids = input_ids(ctx.spec.graph, step, outputs, lambda source: ctx.value_of(source))
     assert ids is not None  # every dep has a record with an output id by now
@@ -142,6 +144,28 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     return rec
 
 
+def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:
+    """Evaluate a non-literal ``partitions(expr)`` in the node's module; its keys are the output."""
+    started = time.time()
+    expr = next(p.expr for p in node.partitions if p.kind == "expr")
+    try:
+        module = ctx.loader.module(node)
+        keys = [str(k) for k in eval(expr or "[]", vars(module))]  # noqa: S307 - the user's own expression
+    except Exception as exc:
+        return _failed(started, 1, exc, traceback.format_exc(), {})
+    ref = artifacts.write_value(ctx.store, keys)
+    finished = time.time()
+    return {
+        "state": "succeeded",
+        "artifact": ref.to_dict(),
+        "output_id": ref.content_hash,
+        "attempts": 1,
+        "started_at": started,
+        "finished_at": finished,
+        "duration_seconds": round(finished - started, 6),
+    }
+
+
 def _failed(started: float, attempts: int, error: BaseException, tb: str, logs: Mapping[str, str]) -> dict[str, Any]:
     finished = time.time()
     return {
@@ -173,7 +197,8 @@ def _call_kwargs(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:
         elif param:
             kwargs.pop(param, None)
     for dim, value in step.partition:
-        kwargs[dim] = value
+        if dim in node.params:  # an inherited dimension reaches only functions that ask for it
+            kwargs[dim] = value
     for name, value in ctx.spec.params.items():
         if name in node.params and name not in kwargs:
             kwargs[name] = value

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 from barque.model import Node
@@ -34,9 +35,11 @@ class ModuleLoader:
             sys.path.insert(0, str(self.root))
         alias_barca()
 
+    def module(self, node: Node) -> ModuleType:
+        return importlib.import_module(node.module)
+
     def function(self, node: Node) -> Callable[..., Any]:
-        module = importlib.import_module(node.module)
-        fn = getattr(module, node.function, None)
+        fn = getattr(self.module(node), node.function, None)
         if not callable(fn):
             raise AttributeError(f"{node.file} has no function {node.function!r}; was the file changed after planning?")
         return fn

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from barque.cachestate import StepCache, assess
-from barque.errors import PlanError
+from barque.deferred import resolve_deferred_keys
 from barque.parsing import parse_project
 from barque.plan import Plan
 from barque.planner import make_plan
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store
-from barque.stepinputs import keys_from_output
 from barque_runtime.partition_eval import resolve_expr_partitions
 from barque_runtime.progress import Progress
 from barque_runtime.workers import WorkerPool
@@ -144,21 +143,8 @@ def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
 
 
 def _resolve_deferred(run: LocalRun, plan: Plan) -> bool:
-    """Read the keys of deferred nodes from their sources' outputs; False when none can be resolved."""
-    from barque_runtime.executor import StreamContext
-    from barque_runtime.loader import ModuleLoader
-
-    ctx = StreamContext(spec=run.spec, store=run.store, loader=ModuleLoader(run.root), known=run.records)
-    progressed = False
-    for item in plan.deferred:
-        if item.node in run.resolved:
-            continue
-        rec = run.records.get(item.waits_for)
-        if rec is None or rec.get("state") not in ("succeeded", "cached"):
-            continue
-        try:
-            run.resolved[item.node] = keys_from_output(ctx.value_of(item.waits_for), item.waits_for)
-        except TypeError as exc:
-            raise PlanError(str(exc), hint="return a list of partition keys, or a dict of key -> value") from None
-        progressed = True
-    return progressed
+    """Read the keys of deferred nodes from their sources' outputs; False when nothing new is known."""
+    found = resolve_deferred_keys(run.store, run.spec.run_id, plan, run.records)
+    new = {node: keys for node, keys in found.items() if node not in run.resolved}
+    run.resolved.update(new)
+    return bool(new)

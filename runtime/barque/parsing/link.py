@@ -115,16 +115,6 @@ class Linker:
         for spec, written in zip(item.inputs, decl.inputs):
             upstream = self.by_id[spec.source]
             _check_kind(decl, upstream, written.ref.expr)
-            if upstream.partitions and not decl.partitions and not spec.collect:
-                name = decl.module.segment(written.ref.expr)
-                raise PipelineDefinitionError(
-                    f"{decl.label} is not partitioned but reads the partitioned {upstream.id} as `{spec.param}`",
-                    where=decl.module.where(written.ref.expr),
-                    hint=(
-                        f"Write inputs={{{spec.param!r}: collect({name})}} to receive every partition as a list, "
-                        f'or partitions={{"{upstream.partitions[0].dimension}": partitions_from({name})}} to run once per key.'
-                    ),
-                )
         for spec in partitioned_from:
             self._check_partitions_from(decl, spec)
 
@@ -144,7 +134,7 @@ class Linker:
                 f"{decl.label} declares partitions_from({upstream.fn.name}) under {spec.dimension!r}, "
                 f"but {upstream.id} is partitioned by {dims[0]!r}",
                 where=decl.module.where(written.node),
-                hint=f"Use the upstream's dimension name: partitions={{{dims[0]!r}: partitions_from(...)}}.",
+                hint=f'Use the upstream\'s dimension name: partitions={{"{dims[0]}": partitions_from(...)}}.',
             )
 
 

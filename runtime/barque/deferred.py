@@ -1,0 +1,35 @@
+"""Partition keys that only a run reveals: read them from the outputs of the steps they wait for.
+
+Used by the local runner and the operator alike after each phase: every deferred node
+whose source step succeeded gets its keys, and planning again with them grows the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from barque import artifacts, records
+from barque.errors import PlanError
+from barque.plan import Plan
+from barque.stepinputs import keys_from_output
+from barque.store import ArtifactStore
+
+
+def resolve_deferred_keys(
+    store: ArtifactStore,
+    run_id: str,
+    plan: Plan,
+    known: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, list[str]]:
+    """Keys for each deferred node whose source step finished well; ``known`` spares store reads."""
+    resolved: dict[str, list[str]] = {}
+    for item in plan.deferred:
+        rec = (known or {}).get(item.waits_for) or records.read_step_record(store, run_id, item.waits_for)
+        if rec is None or rec.get("state") not in ("succeeded", "cached") or rec.get("artifact") is None:
+            continue
+        value = artifacts.read_value(store, artifacts.ArtifactRef.from_dict(rec["artifact"]))
+        try:
+            resolved[item.node] = keys_from_output(value, item.waits_for)
+        except TypeError as exc:
+            raise PlanError(str(exc), hint="return a list of partition keys, or a dict of key -> value") from None
+    return resolved
