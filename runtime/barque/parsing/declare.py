@@ -165,10 +165,13 @@ def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, acc
             where=mod.where(kw),
             hint="A sensor observes the outside world and takes no inputs: remove inputs=, or make it an @asset.",
         )
+    close = literals.did_you_mean(arg, accepted)
     if arg in BARCA_ONLY:
         hint = f"`{arg}` is a barca option barque does not support: remove it."
+    elif close:
+        hint = f"Rename `{arg}` to `{close[0]}`, or remove it."
     else:
-        hint = f"Rename `{arg}` to an accepted argument, or remove it."
+        hint = f"Remove `{arg}`, or use one of the accepted arguments."
     return PipelineDefinitionError(
         f"`{arg}` is not an argument of @{kind}.{literals.suggestion(arg, accepted)} @{kind} accepts: {', '.join(accepted)}",
         where=mod.where(kw),
