@@ -56,18 +56,12 @@ def run_ok(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> dict[
     return summary
 
 
-def step_states(store: Path, run_id: str) -> dict[str, str]:
-    """Each step's state as the run's step records in a local store say."""
-    folder = store / "runs" / run_id
-    states = {}
-    for path in folder.rglob("*.json"):
-        try:
-            doc = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if isinstance(doc, dict) and "step" in doc and "state" in doc:
-            states[doc["step"]] = doc["state"]
-    return states
+def step_records(store: Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """The step records a run left in a local-folder store, by step id."""
+    from barque.records import read_step_records
+    from barque.store import open_store
+
+    return read_step_records(open_store(str(store)), run_id)
 
 
 # A module-level helper pipelines paste in: each step appends its name to ran.txt in the
@@ -84,7 +78,7 @@ def ran(folder: Path) -> list[str]:
     path = folder / "ran.txt"
     if not path.exists():
         return []
-    names = path.read_text().split()
+    names = path.read_text().splitlines()
     path.unlink()
     return names
 

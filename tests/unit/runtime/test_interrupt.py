@@ -1,0 +1,99 @@
+"""Ctrl-C stops a run cleanly: no worker left, nothing half-stored, exit 130, the next run works.
+
+Real: the `barque` CLI in a child process with its forked workers, a local-folder store,
+and SIGINT as a terminal sends it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .clirun import BARQUE, barque, pipeline, ran, run_ok
+
+BLOCKING = """
+from barque import asset
+import os, time
+
+@asset()
+def quick() -> int:
+    return 1
+
+@asset(inputs={"x": quick})
+def slow(x: int) -> int:
+    with open(f"worker-{os.getpid()}.pid", "w") as f:
+        f.write(str(os.getpid()))
+    while os.path.exists("block"):
+        time.sleep(0.01)
+    trace("slow")
+    return x + 1
+
+@asset()
+def other() -> int:
+    with open(f"worker-{os.getpid()}.pid", "w") as f:
+        f.write(str(os.getpid()))
+    while os.path.exists("block"):
+        time.sleep(0.01)
+    return 2
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie left for init to reap has stopped
+
+
+def _interrupt_mid_run(folder: Path, whole_group: bool) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    pipeline(folder, BLOCKING)
+    (folder / "block").touch()
+    proc = subprocess.Popen(
+        [*BARQUE, "run", "pipeline.py", "--workers", "2"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    pids = [int(p.read_text()) for p in folder.glob("worker-*.pid")]
+    assert len(pids) == 2, "the workers never started"
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), pids
+
+
+def test_ctrl_c_exits_130_and_leaves_no_worker_process(tmp_path: Path) -> None:
+    result, pids = _interrupt_mid_run(tmp_path, whole_group=True)
+    assert result.returncode == 130, result.stderr
+    assert '"status": "cancelled"' in result.stdout
+    time.sleep(0.05)
+    assert [p for p in pids if _alive(p)] == []
+
+
+def test_sigint_to_the_cli_process_alone_stops_its_workers(tmp_path: Path) -> None:
+    result, pids = _interrupt_mid_run(tmp_path, whole_group=False)
+    assert result.returncode == 130, result.stderr
+    time.sleep(0.05)
+    assert [p for p in pids if _alive(p)] == []
+
+
+def test_interrupted_step_leaves_no_stored_value_and_a_later_run_completes_it(tmp_path: Path) -> None:
+    _interrupt_mid_run(tmp_path, whole_group=True)
+    shown = barque("show", "pipeline.py", "slow", cwd=tmp_path)
+    assert shown.code != 0 and "no stored value" in shown.stderr
+    (tmp_path / "block").unlink()
+    summary = run_ok("pipeline.py", cwd=tmp_path)
+    assert ran(tmp_path) == ["slow"]
+    assert summary["final_output"] is not None
+    assert summary["steps_cached"] == 1  # quick finished before the interrupt
