@@ -1,0 +1,267 @@
+"""Turn bench/out/ (hyperfine JSON, memwatch JSON, loads.tsv, meta.json) into a Markdown report.
+
+    python bench/report.py             # print the table and write bench/RESULTS.md
+    python bench/report.py --no-write  # print only
+
+Times are hyperfine's wall-clock figures for the whole ``barque`` process (interpreter start
+included). PASS/FAIL is decided on the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+RESULTS = HERE / "RESULTS.md"
+
+ORDER = [
+    "trivial",
+    "chain_100",
+    "fan_out_500",
+    "fan_out_500_50ms",
+    "deep_diamond",
+    "wide_layers",
+    "map_reduce",
+    "large_payloads",
+    "multi_file_discovery",
+    "plan_10k",
+]
+MODES = ["cold", "warm", "plan"]
+MB_IN_MIB = 1e6 / 2**20  # 1 MB (10^6 bytes) in MiB
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def load_results() -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for name in ORDER:
+        for mode in MODES:
+            path = OUT / f"{name}.{mode}.json"
+            if path.exists():
+                found[(name, mode)] = json.loads(path.read_text())["results"][0]
+    return found
+
+
+def load_loads() -> dict[tuple[str, str], tuple[str, str]]:
+    path = OUT / "loads.tsv"
+    loads = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) == 4:
+                loads[(parts[0], parts[1])] = (parts[2], parts[3])
+    return loads
+
+
+def load_memory() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(OUT.glob("memory.fan_out_500.*.json"))]
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        free = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout.rstrip()
+    except OSError:
+        free = "(free not available)"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "free": free,
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "kernel": platform.release(),
+        "loadavg": Path("/proc/loadavg").read_text().strip(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def timing_table(results: dict[tuple[str, str], dict[str, Any]], loads: dict[tuple[str, str], tuple[str, str]]) -> str:
+    rows = [
+        "| benchmark | mode | median | mean ± σ | min | max | runs | load (1-min) before → after |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name in ORDER:
+        for mode in MODES:
+            r = results.get((name, mode))
+            if r is None:
+                continue
+            before, after = loads.get((name, mode), ("?", "?"))
+            rows.append(
+                f"| {name} | {mode} | **{fmt(r['median'])}** | {fmt(r['mean'])} ± {fmt(r['stddev'] or 0.0)} | "
+                f"{fmt(r['min'])} | {fmt(r['max'])} | {len(r['times'])} | {before} → {after} |"
+            )
+    return "\n".join(rows)
+
+
+def memory_section(mems: list[dict[str, Any]], loads: dict[tuple[str, str], tuple[str, str]]) -> tuple[str, float | None]:
+    if not mems:
+        return "(no memory measurement in bench/out/)", None
+    keys = [
+        ("max_single_rss_kernel_mib", "largest single process, peak RSS (kernel `ru_maxrss` via `getrusage(RUSAGE_CHILDREN)`; `/usr/bin/time -v` agrees)"),
+        ("sum_of_peaks_rss_mib", "**sum over parent + workers of each one's peak RSS (`VmHWM`)**: judged figure"),
+        ("peak_concurrent_rss_mib", "largest sum of `VmRSS` over the live tree at one sample"),
+        ("peak_concurrent_pss_mib", "largest sum of `Pss` over the live tree at one sample (shared pages split)"),
+    ]
+    before, after = loads.get(("memory", "fan_out_500"), ("?", "?"))
+    lines = [
+        f"Cold `barque run` of fan_out_500, {len(mems)} repetitions, load {before} → {after}. "
+        f"Processes per run: {', '.join(str(m['max_processes_at_once']) for m in mems)} at once "
+        "(the runner and its forked workers). Figures in MiB; max and median over the repetitions.",
+        "",
+        "| figure | max | median | how |",
+        "|---|---:|---:|---|",
+    ]
+    for key, how in keys:
+        values = [m[key] for m in mems]
+        lines.append(f"| `{key.removesuffix('_mib')}` | {max(values):.1f} | {statistics.median(values):.1f} | {how} |")
+    time_rss = []
+    for i in range(1, len(mems) + 1):
+        path = OUT / f"memory.fan_out_500.{i}.time.txt"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if "Maximum resident set size" in line:
+                    time_rss.append(int(line.rsplit(":", 1)[1]) / 1024)
+    if time_rss:
+        lines.append("")
+        lines.append(
+            "`/usr/bin/time -v` on the runner, *Maximum resident set size* (the largest single process "
+            f"of its tree): {', '.join(f'{v:.1f}' for v in time_rss)} MiB."
+        )
+    per = mems[0]["per_process"]
+    lines.append("")
+    lines.append(
+        "Per process in the first repetition: "
+        + ", ".join(f"pid {p['pid']} ({p['comm']}{', not counted' if p['excluded'] else ''}) {p['peak_rss_mib']} MiB" for p in per)
+        + "."
+    )
+    return "\n".join(lines), max(m["sum_of_peaks_rss_mib"] for m in mems)
+
+
+def targets(results: dict[tuple[str, str], dict[str, Any]], mem_mib: float | None, workers: int) -> str:
+    ideal = 500 * 0.050 / workers
+    rows = ["| target | measured (median) | limit | result |", "|---|---:|---:|---|"]
+
+    def row(label: str, value: float | None, limit: float, shown: str, limit_shown: str) -> None:
+        if value is None:
+            rows.append(f"| {label} | not measured | {limit_shown} | n/a |")
+        else:
+            rows.append(f"| {label} | {shown} | {limit_shown} | {'PASS' if value < limit else 'FAIL'} |")
+
+    def med(name: str, mode: str) -> float | None:
+        r = results.get((name, mode))
+        return None if r is None else float(r["median"])
+
+    v = med("trivial", "cold")
+    row("trivial, cold, wall", v, 0.100, fmt(v) if v is not None else "", "< 100 ms")
+    v = med("chain_100", "warm")
+    row("chain_100, fully cached, wall", v, 0.150, fmt(v) if v is not None else "", "< 150 ms")
+    v = med("fan_out_500_50ms", "cold")
+    row(
+        f"fan_out_500_50ms, cold, within 1.25× of 500 × 50 ms / {workers} workers = {ideal:.1f} s",
+        v,
+        1.25 * ideal + 1e-9,
+        f"{fmt(v)} ({v / ideal:.2f}× ideal)" if v is not None else "",
+        f"≤ {fmt(1.25 * ideal)}",
+    )
+    v = med("plan_10k", "plan")
+    row("`barque plan` of the 10,000-asset file", v, 1.0, fmt(v) if v is not None else "", "< 1 s")
+    limit = 150 * MB_IN_MIB
+    row(
+        "runner peak memory on fan_out_500 (parent + workers, sum of per-process peak RSS, worst repetition)",
+        mem_mib,
+        limit,
+        f"{mem_mib:.1f} MiB ({mem_mib / MB_IN_MIB:.1f} MB)" if mem_mib is not None else "",
+        f"< 150 MB ({limit:.1f} MiB)",
+    )
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--no-write", action="store_true", help="print the table; leave bench/RESULTS.md alone")
+    args = parser.parse_args(argv)
+    results = load_results()
+    if not results:
+        print("no results in bench/out/: run `bash bench/run.sh` first", file=sys.stderr)
+        return 1
+    loads = load_loads()
+    meta_path = OUT / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    workers = int(meta.get("workers") or os.cpu_count() or 1)
+    table = timing_table(results, loads)
+    mem_text, mem_mib = memory_section(load_memory(), loads)
+    target_text = targets(results, mem_mib, workers)
+    print(table)
+    print()
+    print(target_text)
+    if args.no_write:
+        return 0
+    m = machine()
+    settings = (
+        f"`--workers {workers}`, {meta.get('runs', '?')} timed runs after {meta.get('warmup', '?')} warm-up run(s) "
+        f"per benchmark (cold fan_out_500_50ms: {meta.get('slow_runs', '?')} runs, no warm-up)"
+    )
+    duration = f"{meta['suite_seconds']} s" if "suite_seconds" in meta else "?"
+    if meta.get("only", "").strip():
+        duration += f" (partial run: only {meta['only'].strip()}; other rows come from earlier runs)"
+    doc = f"""# barque benchmark results
+
+Generated by `bash bench/run.sh` (→ `bench/report.py`) on {m['date']}. Suite wall time: {duration}.
+See bench/README.md for what each shape measures and bench/FINDINGS.md for the profiles.
+
+## Machine
+
+- CPUs (`nproc`): {m['nproc']}, {m['cpu']}
+- Python: {m['python']}; Linux {m['kernel']}
+- Load average when this report was written (`/proc/loadavg`): {m['loadavg']}
+- Memory (`free -h`):
+
+```
+{m['free']}
+```
+
+The machine is shared: the 1-min load average before and after each measurement is in the
+table. With 2 CPUs, a load above ~2 means barque competed for CPU and the times are inflated.
+
+## Timings
+
+Wall time of the whole `barque` command (hyperfine, `-N`: no shell), {settings}.
+**cold**: the store (`.barque/` in the shape's folder) is removed before each run, so every
+step executes. **warm**: the store was filled by one run before timing, so every step is
+cached. **plan**: `barque plan`.
+
+{table}
+
+## Memory
+
+{mem_text}
+
+## Targets
+
+{target_text}
+"""
+    RESULTS.write_text(doc)
+    print(f"\nwrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# barque's benchmark suite: generate the pipelines, time them with hyperfine, measure the
+# runner's memory, and write bench/RESULTS.md.  See bench/README.md.
+#
+#   bash bench/run.sh [--runs N] [--warmup N] [--slow-runs N] [--workers N]
+#                     [--mem-reps N] [--only SHAPE[,SHAPE...]] [--no-report]
+#
+# Everything it writes, besides bench/RESULTS.md, goes to bench/out/ (git-ignored).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+OUT="$HERE/out"
+BARQUE="${BARQUE:-$ROOT/.venv/bin/barque}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+
+RUNS=5          # timed runs per benchmark
+WARMUP=1        # untimed runs before them
+SLOW_RUNS=3     # timed runs of the cold fan_out_500_50ms (about 15 s each), no warm-up
+WORKERS="$(nproc)"
+MEM_REPS=3      # repetitions of the memory measurement
+ONLY=""
+REPORT=1
+
+usage() {
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) RUNS="$2"; shift 2 ;;
+        --warmup) WARMUP="$2"; shift 2 ;;
+        --slow-runs) SLOW_RUNS="$2"; shift 2 ;;
+        --workers) WORKERS="$2"; shift 2 ;;
+        --mem-reps) MEM_REPS="$2"; shift 2 ;;
+        --only) ONLY=",$2,"; shift 2 ;;
+        --no-report) REPORT=0; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage 2 ;;
+    esac
+done
+
+install_if_missing() {  # command, Debian package
+    if ! command -v "$1" >/dev/null 2>&1; then
+        if [[ "$(id -u)" -ne 0 ]]; then
+            echo "run.sh: '$1' is missing; install the Debian package '$2' (apt-get install -y $2)" >&2
+            exit 1
+        fi
+        echo "run.sh: installing $2" >&2
+        apt-get install -y "$2" >/dev/null || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+    fi
+}
+install_if_missing hyperfine hyperfine
+install_if_missing /usr/bin/time time
+
+[[ -x "$BARQUE" ]] || { echo "run.sh: no barque at $BARQUE (set BARQUE=...)" >&2; exit 1; }
+
+wanted() { [[ -z "$ONLY" || "$ONLY" == *",$1,"* ]]; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+SUITE_START=$(date +%s)
+mkdir -p "$OUT"
+"$PYTHON" "$HERE/generate.py" >/dev/null
+
+# One line per measurement: name, mode, 1-min load average before and after.
+LOADS="$OUT/loads.tsv"
+if [[ -z "$ONLY" ]]; then
+    rm -f "$OUT"/*.json "$LOADS"
+fi
+touch "$LOADS"
+record_load() {  # name mode before
+    local tmp
+    tmp="$(mktemp)"
+    grep -v -P "^$1\t$2\t" "$LOADS" >"$tmp" || true
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(load1)" >>"$tmp"
+    mv "$tmp" "$LOADS"
+}
+
+# hyperfine NAME MODE [hyperfine options...] COMMAND
+bench() {
+    local name="$1" mode="$2"
+    shift 2
+    local before
+    before="$(load1)"
+    echo "== $name ($mode), load $before" >&2
+    hyperfine -N --style basic --export-json "$OUT/$name.$mode.json" "$@" >&2
+    record_load "$name" "$mode" "$before"
+}
+
+while read -r name entry; do
+    wanted "$name" || continue
+    dir="$OUT/$name"
+    target="$dir/$entry"
+    if [[ "$name" == plan_10k ]]; then
+        # Planning only: `barque plan` parses the 10,000-asset file and prints the plan.
+        bench "$name" plan --warmup "$WARMUP" --runs "$RUNS" -n "barque plan $name" "$BARQUE plan $target --workers $WORKERS"
+        continue
+    fi
+    cmd="$BARQUE run $target --workers $WORKERS"
+    # cold: an empty store before every run, so every step executes
+    if [[ "$name" == fan_out_500_50ms ]]; then
+        bench "$name" cold --warmup 0 --runs "$SLOW_RUNS" --prepare "rm -rf $dir/.barque" -n "$name cold" "$cmd"
+    else
+        bench "$name" cold --warmup "$WARMUP" --runs "$RUNS" --prepare "rm -rf $dir/.barque" -n "$name cold" "$cmd"
+    fi
+    # warm: one run fills the store, then every timed run finds every step cached
+    bench "$name" warm --setup "$cmd" --warmup "$WARMUP" --runs "$RUNS" -n "$name warm" "$cmd"
+done < <("$PYTHON" "$HERE/generate.py" --list)
+
+if wanted memory; then
+    # Peak memory of a cold fan_out_500 run: the runner process and its forked workers.
+    # /usr/bin/time -v reports the kernel's peak RSS of the largest single process of the tree;
+    # memwatch.py samples /proc for the sums (see the docstring there for each figure).
+    before="$(load1)"
+    echo "== memory: fan_out_500 cold x $MEM_REPS, load $before" >&2
+    for i in $(seq 1 "$MEM_REPS"); do
+        rm -rf "$OUT/fan_out_500/.barque"
+        "$PYTHON" "$HERE/memwatch.py" --json "$OUT/memory.fan_out_500.$i.json" --exclude-comm time -- \
+            /usr/bin/time -v -o "$OUT/memory.fan_out_500.$i.time.txt" \
+            "$BARQUE" run "$OUT/fan_out_500/pipeline.py" --workers "$WORKERS"
+    done
+    record_load memory fan_out_500 "$before"
+fi
+
+SUITE_END=$(date +%s)
+printf '{"workers": %s, "runs": %s, "warmup": %s, "slow_runs": %s, "mem_reps": %s, "suite_seconds": %s, "only": "%s"}\n' \
+    "$WORKERS" "$RUNS" "$WARMUP" "$SLOW_RUNS" "$MEM_REPS" "$((SUITE_END - SUITE_START))" "${ONLY//,/ }" >"$OUT/meta.json"
+echo "== suite took $((SUITE_END - SUITE_START)) s" >&2
+
+if [[ "$REPORT" -eq 1 ]]; then
+    "$PYTHON" "$HERE/report.py"
+fi
