@@ -17,11 +17,12 @@ expect somewhere writable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from barque.plan import Phase
 from barque_operator import naming
-from barque_operator.models import API_VERSION, PipelineRunSpec, PipelineSpec
+from barque_operator.models import API_VERSION, Defaults, PipelineRunSpec, StoreSpec
 from barque_operator.settings import OperatorSettings
 
 CONTAINER = "step"
@@ -46,19 +47,48 @@ def labels(pipeline_name: str, run_name: str, phase: int | None = None) -> dict[
     return out
 
 
-def image_for(pipeline: PipelineSpec, settings: OperatorSettings) -> str | None:
+@dataclass(frozen=True)
+class JobInputs:
+    """The parts of a Pipeline a Job needs; a run pins them when it starts (see ``pinned_pipeline``)."""
+
+    name: str
+    defaults: Defaults
+    store: StoreSpec | None
+    code_image: str | None
+
+    @classmethod
+    def of(cls, pipeline: Mapping[str, Any]) -> "JobInputs":
+        spec = pipeline.get("spec") or {}
+        store = spec.get("store")
+        return cls(
+            name=pipeline["metadata"]["name"],
+            defaults=Defaults.model_validate(spec.get("defaults") or {}),
+            store=StoreSpec.model_validate(store) if store else None,
+            code_image=(spec.get("code") or {}).get("image"),
+        )
+
+
+def pinned_pipeline(pipeline: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a Pipeline its runs keep for later phases: everything but the graph and inline code."""
+    spec = pipeline.get("spec") or {}
+    code = {k: v for k, v in (spec.get("code") or {}).items() if k != "inline"}
+    kept = {k: spec[k] for k in ("defaults", "store") if spec.get(k)}
+    return {"metadata": {"name": pipeline["metadata"]["name"]}, "spec": {**kept, "code": code}}
+
+
+def image_for(pipeline: JobInputs, settings: OperatorSettings) -> str | None:
     """An image that holds the code wins; then the Pipeline's default; then the operator's."""
-    return pipeline.code.image or pipeline.defaults.image or settings.default_image
+    return pipeline.code_image or pipeline.defaults.image or settings.default_image
 
 
-def store_for(pipeline: PipelineSpec, settings: OperatorSettings) -> tuple[str | None, str | None]:
+def store_for(pipeline: JobInputs, settings: OperatorSettings) -> tuple[str | None, str | None]:
     """The store URI and credentials Secret: the Pipeline's, else the operator's defaults."""
     if pipeline.store is not None:
         return pipeline.store.uri, pipeline.store.secret_name
     return settings.default_store, settings.default_store_secret
 
 
-def run_timeout(run: PipelineRunSpec, pipeline: PipelineSpec) -> int | None:
+def run_timeout(run: PipelineRunSpec, pipeline: JobInputs) -> int | None:
     return run.timeout_seconds or pipeline.defaults.timeout_seconds
 
 
@@ -68,7 +98,7 @@ def build_phase_job(
     """The Job for ``phase`` of ``run`` (both CR bodies as dicts); ``phase`` lists only the streams that run."""
     meta = run["metadata"]
     run_spec = PipelineRunSpec.model_validate(run["spec"])
-    spec = PipelineSpec.model_validate(pipeline["spec"])
+    spec = JobInputs.of(pipeline)
     image = image_for(spec, settings)
     if not image:
         raise ManifestError("no runtime image: set spec.defaults.image on the Pipeline or --default-image on the operator")
@@ -78,7 +108,7 @@ def build_phase_job(
     streams = len(phase.streams)
     if streams == 0:
         raise ManifestError(f"phase {phase.index} has no stream to run; it needs no Job")
-    job_labels = labels(pipeline["metadata"]["name"], meta["name"], phase.index)
+    job_labels = labels(spec.name, meta["name"], phase.index)
     rid = naming.run_id(meta["namespace"], meta["name"], meta["uid"])
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
@@ -126,7 +156,7 @@ def build_phase_job(
 
 
 def _pod_spec(
-    spec: PipelineSpec, settings: OperatorSettings, image: str, store: str, secret: str | None, rid: str, phase: int
+    spec: JobInputs, settings: OperatorSettings, image: str, store: str, secret: str | None, rid: str, phase: int
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -153,6 +183,9 @@ def _pod_spec(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
     }
+    for name, value in sorted((spec.defaults.env or {}).items()):
+        if not name.startswith("BARQUE_"):  # the run's coordinates are the operator's to set
+            container["env"].append({"name": name, "value": value})
     if secret:
         container["envFrom"] = [{"secretRef": {"name": secret}}]
     resources = spec.defaults.resources

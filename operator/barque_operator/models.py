@@ -192,6 +192,10 @@ class Defaults(_Spec):
     )
     timeout_seconds: int | None = Field(default=None, ge=1, description="Default run timeout; a run's timeoutSeconds wins.")
     service_account_name: LabelName | None = None
+    env: dict[str, str] | None = Field(
+        default=None, max_length=256,
+        description="Environment variables for step Pods; the values of variables a node declares (env=) also enter its cache key.",
+    )
     node_selector: dict[str, str] | None = None
     tolerations: list[Toleration] | None = None
 

@@ -46,6 +46,7 @@ def pipeline(name: str = "demo", namespace: str = "team-a", **spec: Any) -> dict
                 "parallelism": 2,
                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
                 "serviceAccountName": "pipelines",
+                "env": {"REGION": "eu-west-1", "BARQUE_RUN_ID": "ignored"},
                 "nodeSelector": {"pool": "batch"},
                 "tolerations": [{"key": "batch", "operator": "Exists", "effect": "NoSchedule"}],
             },
