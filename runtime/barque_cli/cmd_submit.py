@@ -1,0 +1,141 @@
+"""``barque submit``: create a PipelineRun for an applied Pipeline, and optionally follow it.
+
+The manifest is built through the operator's ``PipelineRun`` model (one source of truth
+with the CRD) by a pure function; the API call and the follow loop are the thin shell.
+Prints the run's name on stdout (so ``RUN=$(barque submit etl)`` works); with ``--wait``
+progress goes to stderr and the exit code says how the run ended: 0 Succeeded, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+from barque_cli.cmd_status import TERMINAL, Kube, add_cluster_args, render_status
+
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("submit", help="create a PipelineRun for an applied Pipeline and print its name")
+    p.add_argument("pipeline", metavar="PIPELINE", help="the Pipeline's name")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--name", default=None, help="the run's name (default: generated from the pipeline's)")
+    names.add_argument("--generate-name", action="store_true", help="let the API server name the run (the default)")
+    p.add_argument("--target", action="append", default=[], metavar="NODE", help="run only NODE and what it needs (repeatable)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter (repeatable)")
+    p.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
+    p.add_argument("--resume-from", default=None, metavar="RUN", help="reuse the succeeded steps of an earlier run")
+    p.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="the run's timeout (spec.timeoutSeconds)")
+    add_cluster_args(p)
+    p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 0 only if it succeeded")
+    p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    body = build_run(
+        args.pipeline, name=args.name, targets=args.target, params=parse_params(args.param),
+        no_cache=args.no_cache, resume_from=args.resume_from, timeout_seconds=args.timeout,
+    )
+    kube = Kube.connect(args)
+    kube.get("pipelines", args.pipeline)  # a clear "not found" now beats a failed run later
+    created = kube.create("pipelineruns", body)
+    name = created["metadata"]["name"]
+    print(name, flush=True)
+    if not args.wait:
+        return 0
+    final = follow(lambda: kube.get("pipelineruns", name), report=_progress, poll=args.poll)
+    sys.stderr.write(render_status(final))
+    return 0 if (final.get("status") or {}).get("phase") == "Succeeded" else 1
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` to a dict; a malformed pair or name is a usage error."""
+    from barque.errors import BarqueError
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not PARAM_NAME.match(key):
+            raise BarqueError(f"invalid parameter {pair!r}", where="--param", hint="write it as NAME=VALUE, NAME an identifier")
+        out[key] = value
+    return out
+
+
+def build_run(
+    pipeline: str,
+    *,
+    name: str | None = None,
+    targets: list[str] | None = None,
+    params: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    resume_from: str | None = None,
+    timeout_seconds: int | None = None,
+) -> dict[str, Any]:
+    """The PipelineRun manifest, validated by the operator's model. Pure.
+
+    Without ``name`` the run gets ``generateName: <pipeline>-`` and the API server adds a
+    random suffix, so two submits never collide.
+    """
+    from barque.errors import BarqueError
+    from barque_operator import models as m
+    from pydantic import ValidationError
+
+    spec: dict[str, Any] = {"pipeline_ref": m.PipelineRef(name=pipeline)} if _valid_ref(pipeline) else {}
+    if not spec:
+        raise BarqueError(f"invalid Pipeline name {pipeline!r}", where="PIPELINE", hint="give the name of an applied Pipeline")
+    if targets:
+        spec["targets"] = list(targets)
+    if params:
+        spec["params"] = dict(sorted(params.items()))
+    if no_cache:
+        spec["no_cache"] = True
+    if resume_from:
+        spec["resume_from"] = resume_from
+    if timeout_seconds is not None:
+        spec["timeout_seconds"] = timeout_seconds
+    meta = m.ObjectMeta(name=name) if name else m.ObjectMeta(generateName=f"{pipeline[:57]}-")
+    try:
+        run = m.PipelineRun(api_version=m.API_VERSION, kind="PipelineRun", metadata=meta, spec=m.PipelineRunSpec(**spec))
+    except ValidationError as e:
+        detail = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise BarqueError(f"invalid PipelineRun: {detail}", hint="check --name, --resume-from and --timeout") from None
+    return run.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
+
+
+def _valid_ref(name: str) -> bool:
+    return bool(re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", name)) and len(name) <= 253
+
+
+def follow(
+    get: Callable[[], dict[str, Any]],
+    *,
+    report: Callable[[dict[str, Any]], None] = lambda run: None,
+    poll: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Call ``get`` every ``poll`` seconds until the run's phase is terminal; return that run.
+
+    ``report`` sees the run each time its phase or progress changes.
+    """
+    seen: tuple[Any, ...] | None = None
+    while True:
+        run = get()
+        status = run.get("status") or {}
+        now = (status.get("phase"), status.get("progress"))
+        if now != seen:
+            report(run)
+            seen = now
+        if status.get("phase") in TERMINAL:
+            return run
+        sleep(poll)
+
+
+def _progress(run: dict[str, Any]) -> None:
+    status = run.get("status") or {}
+    print(f"{run['metadata']['name']}: {status.get('phase') or 'Pending'} {status.get('progress') or ''}".rstrip(),
+          file=sys.stderr, flush=True)

@@ -1,0 +1,108 @@
+"""``barque compile``: deterministic Pipeline manifests that the operator's model accepts.
+
+Nothing but the parser, the operator's pydantic models and PyYAML: no cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from barque_cli.cmd_compile import compile_to_yaml
+from barque_cli.main import main
+from barque_operator.models import Pipeline
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples"
+
+PIPELINE = '''"""Two assets."""
+from barque import asset
+
+
+@asset()
+def numbers() -> list[int]:
+    return [1, 2, 3]
+
+
+@asset(inputs={"nums": numbers})
+def total(nums: list[int]) -> int:
+    return sum(nums)
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pipeline.py").write_text(PIPELINE)
+    return tmp_path
+
+
+def test_compile_prints_a_pipeline_the_operator_model_accepts(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo", "--namespace", "team-a"]) == 0
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    Pipeline.model_validate(manifest)
+    assert manifest["apiVersion"] == "barque.dev/v1alpha1" and manifest["kind"] == "Pipeline"
+    assert manifest["metadata"] == {"name": "demo", "namespace": "team-a"}
+    assert [n["id"] for n in manifest["spec"]["graph"]["nodes"]] == ["pipeline.py:numbers", "pipeline.py:total"]
+    assert manifest["spec"]["graph"]["root"] == "."
+
+
+def test_inline_code_round_trips_to_the_bytes_the_graph_hashed(project: Path) -> None:
+    (project / "odd.py").write_text("from barque import asset\n\n\n@asset()\ndef x() -> int:  \n\treturn 1\n\n\n")
+    manifest = yaml.safe_load(compile_to_yaml([str(project)], name="demo"))
+    files = manifest["spec"]["code"]["inline"]["files"]
+    assert set(files) == set(manifest["spec"]["graph"]["files"]) == {"pipeline.py", "odd.py"}
+    for rel, text in files.items():
+        assert hashlib.sha256(text.encode()).hexdigest() == manifest["spec"]["graph"]["files"][rel]
+
+
+def test_output_is_deterministic_and_independent_of_where_the_project_lives(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("other") / "copy"
+    shutil.copytree(project, elsewhere)
+    first = compile_to_yaml([str(project / "pipeline.py")], name="demo")
+    assert compile_to_yaml([str(project / "pipeline.py")], name="demo") == first
+    assert compile_to_yaml([str(elsewhere / "pipeline.py")], name="demo") == first
+    assert str(project) not in first
+
+
+def test_only_given_options_are_written(project: Path) -> None:
+    bare = yaml.safe_load(compile_to_yaml([str(project)], name="demo"))
+    assert set(bare["spec"]) == {"graph", "code"}
+    full = yaml.safe_load(compile_to_yaml(
+        [str(project)], name="demo", image="reg.example/barque:1", store="s3://bucket/prefix",
+        store_secret="store-creds", schedule="0 6 * * *", concurrency_policy="Forbid",
+    ))
+    assert full["spec"]["defaults"] == {"image": "reg.example/barque:1"}
+    assert full["spec"]["store"] == {"uri": "s3://bucket/prefix", "secretName": "store-creds"}
+    assert full["spec"]["schedule"] == {"cron": "0 6 * * *", "concurrencyPolicy": "Forbid"}
+
+
+def test_parse_error_names_file_and_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pipeline.py").write_text("from barque import asset\n\n\n@asset(inputs={'x': missing})\ndef f(x):\n    return x\n")
+    assert main(["compile", str(tmp_path / "pipeline.py"), "--name", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline.py:4" in err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--name", "Not_Valid"], "invalid Pipeline name"),
+        (["--name", "demo", "--schedule", "every day"], "schedule"),
+        (["--name", "demo", "--store", "ftp://nope"], "store"),
+        (["--name", "demo", "--store-secret", "creds"], "--store-secret needs --store"),
+    ],
+)
+def test_bad_options_are_usage_errors(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str) -> None:
+    assert main(["compile", str(project / "pipeline.py"), *argv]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_output_file_option_writes_the_same_text(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pipeline.yaml"
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo", "-o", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    assert out.read_text() == compile_to_yaml([str(project / "pipeline.py")], name="demo")
