@@ -162,3 +162,11 @@ def test_chart_is_api_v2() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2"
     assert chart["name"] == "barque"
+
+
+def test_dashboard_metrics_are_the_ones_the_operator_registers() -> None:
+    metrics = pytest.importorskip("barque_operator.metrics")
+    families = list(metrics.Metrics().registry.collect())
+    # A counter family is exposed with a _total suffix; histograms by their own name (+ _bucket...).
+    exported = {f.name + ("_total" if f.type == "counter" else "") for f in families}
+    assert METRICS <= exported, sorted(METRICS - exported)
