@@ -19,11 +19,12 @@ from barque.model import Freshness, Graph, Node
 from barque.parsing.declare import Decl, api_call, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root
 from barque.parsing.hashing import Hasher
-from barque.parsing.link import Linked, Linker, asset_ref_file, parameters
+from barque.parsing.link import Linked, Linker, asset_ref_file
 from barque.parsing.project import Project
 from barque.parsing.source import SourceModule
 
 _NODE_DECORATORS = frozenset({"asset", "task", "sensor", "sink"})
+_ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 
 def parse_project(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None) -> Graph:
@@ -55,7 +56,8 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     project = Project(root_path)
     decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
     linked = Linker(project, decls).link()
-    hasher = Hasher(project, lambda mod, dec: api_call(project, mod, dec)[0] in _NODE_DECORATORS)
+    known = frozenset().union(*(d.barque_decorators for d in decls))
+    hasher = Hasher(project, lambda mod, dec: id(dec) in known or api_call(project, mod, dec)[0] in _NODE_DECORATORS)
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     hashes = {rel: mod.sha256 for rel, mod in project.modules.items()}
     return Graph(root=str(root_path), nodes=nodes, files=hashes)
@@ -92,8 +94,7 @@ def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator
 def _node(item: Linked, hasher: Hasher) -> Node:
     decl, options = item.decl, item.decl.options
     mod, fn = decl.module, decl.fn
-    kind, cron = options.get("freshness", ("manual" if decl.kind == "sensor" else "always", None))
-    every, _ = parameters(fn)
+    freshness = options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS)
     return Node(
         id=decl.id,
         kind=decl.kind,  # type: ignore[arg-type]
@@ -104,7 +105,7 @@ def _node(item: Linked, hasher: Hasher) -> Node:
         inputs=item.inputs,
         partitions=item.partitions,
         serializer=options.get("serializer"),
-        freshness=Freshness(kind, cron),
+        freshness=freshness,
         retries=options.get("retries", 1),
         retry_backoff=options.get("retry_backoff", 0.0),
         timeout_seconds=options.get("timeout_seconds"),
@@ -114,5 +115,5 @@ def _node(item: Linked, hasher: Hasher) -> Node:
         tags=options.get("tags", ()),
         code_hash=hasher.code_hash(mod, fn),
         helpers=hasher.helpers(mod, fn),
-        params=tuple(a.arg for a in every),
+        params=item.params,
     )

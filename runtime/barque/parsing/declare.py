@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from barque.errors import PipelineDefinitionError
-from barque.model import SinkSpec
+from barque.model import Freshness, SinkSpec
 from barque.parsing import literals
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
@@ -37,8 +37,7 @@ SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
 BARCA_ONLY = ("weight", "deterministic", "cutoff", "batch", "partition_by", "rows_per_file")
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     """A reference to a node: an expression (``raw``, ``mod.raw``) or an ``asset_ref`` file
     and function; ``expr`` is where it was written."""
 
@@ -47,8 +46,7 @@ class Ref:
     function: str | None = None
 
 
-@dataclass(frozen=True)
-class PartitionDecl:
+class PartitionDecl(NamedTuple):
     dimension: str
     kind: str
     node: ast.expr
@@ -57,8 +55,7 @@ class PartitionDecl:
     source: Ref | None = None
 
 
-@dataclass(frozen=True)
-class InputDecl:
+class InputDecl(NamedTuple):
     param: str
     ref: Ref
     collect: bool
@@ -78,10 +75,8 @@ class Decl:
     partitions: list[PartitionDecl] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     sinks: list[SinkSpec] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return self.name or f"{self.module.rel}:{self.fn.name}"
+    id: str = ""  # set once the arguments are read: name= or <file>:<function>
+    barque_decorators: frozenset[int] = frozenset()  # id() of the decorator nodes that are barque's
 
     @property
     def label(self) -> str:
@@ -134,6 +129,8 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
             )
         return None
     decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
+    decl.id = decl.name or f"{mod.rel}:{fn.name}"
+    decl.barque_decorators = frozenset(id(dec) for dec, _ in sinks) | {id(decl.decorator)}
     return decl
 
 
@@ -201,10 +198,10 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.partitions = _read_partitions(project, mod, value)
 
 
-def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> tuple[str, str | None]:
+def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:
     kind, call = api_call(project, mod, node)
     if kind in ("Always", "Manual") and call is None:
-        return kind.lower(), None
+        return Freshness(kind.lower())  # type: ignore[arg-type]
     if kind == "Schedule" and call is not None:
         cron = literals.string(mod, one_argument(mod, call, "Schedule", SCHEDULE_OPTIONS), "Schedule(...)")
         problem = literals.cron_problem(cron)
@@ -214,7 +211,7 @@ def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> tupl
                 where=mod.where(call.args[0]),
                 hint='Write five fields: minute hour day-of-month month day-of-week, e.g. Schedule("0 5 * * *").',
             )
-        return "schedule", cron
+        return Freshness("schedule", cron)
     raise literals.not_static(mod, node, "freshness=", 'Always, Manual or Schedule("<cron>") imported from barque')
 
 
@@ -239,10 +236,11 @@ def one_argument(mod: SourceModule, call: ast.Call, what: str, keywords: tuple[s
 def _read_inputs(project: Project, mod: SourceModule, node: ast.expr) -> list[InputDecl]:
     if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
         raise literals.not_static(mod, node, "inputs=", 'a dict literal, e.g. {"param": upstream}')
-    out = []
+    out: list[InputDecl] = []
     for key, value in zip(node.keys, node.values):
         param = literals.string(mod, key, "an inputs= key")  # type: ignore[arg-type]
-        kind, call = api_call(project, mod, value)
+        _no_repeat(mod, key, param, [i.param for i in out], "inputs= key")  # type: ignore[arg-type]
+        kind, call = api_call(project, mod, value) if isinstance(value, ast.Call) else (None, None)
         if kind == "collect" and call is not None:
             out.append(InputDecl(param, read_ref(project, mod, one_argument(mod, call, "collect")), True, key))  # type: ignore[arg-type]
         else:
@@ -250,8 +248,17 @@ def _read_inputs(project: Project, mod: SourceModule, node: ast.expr) -> list[In
     return out
 
 
+def _no_repeat(mod: SourceModule, key: ast.expr, name: str, earlier: list[str], what: str) -> None:
+    if name in earlier:
+        raise PipelineDefinitionError(
+            f"the {what} {name!r} is written twice", where=mod.where(key), hint="Keep one entry per key."
+        )
+
+
 def read_ref(project: Project, mod: SourceModule, node: ast.expr) -> Ref:
     """A reference to a node: a name or ``a.b`` chain, or ``asset_ref("file.py:function")``."""
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return Ref(node)
     kind, call = api_call(project, mod, node)
     if kind == "asset_ref" and call is not None:
         text = literals.string(mod, one_argument(mod, call, "asset_ref"), "asset_ref(...)")
@@ -263,17 +270,16 @@ def read_ref(project: Project, mod: SourceModule, node: ast.expr) -> Ref:
                 hint='Write asset_ref("path/to/file.py:function"), the path relative to the project root.',
             )
         return Ref(node, file=path, function=function)
-    if isinstance(node, (ast.Name, ast.Attribute)):
-        return Ref(node)
     raise literals.not_static(mod, node, "an input", "a node's name, module.name, collect(...) or asset_ref(...)")
 
 
 def _read_partitions(project: Project, mod: SourceModule, node: ast.expr) -> list[PartitionDecl]:
     if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
         raise literals.not_static(mod, node, "partitions=", 'a dict literal, e.g. {"region": partitions([...])}')
-    out = []
+    out: list[PartitionDecl] = []
     for key, value in zip(node.keys, node.values):
         dim = literals.string(mod, key, "a partitions= dimension")  # type: ignore[arg-type]
+        _no_repeat(mod, key, dim, [p.dimension for p in out], "partitions= dimension")  # type: ignore[arg-type]
         kind, call = api_call(project, mod, value)
         if kind == "partitions" and call is not None:
             arg = one_argument(mod, call, "partitions")

@@ -25,8 +25,9 @@ from typing import Callable
 from barque.parsing.project import Func, Project
 from barque.parsing.source import Binding, FunctionNode, SourceModule, import_bindings
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_SKIPPED_FIELDS = frozenset({"type_comment", "type_params"})
+# ``ctx`` (load, store, del) follows from where a node sits, so it adds nothing; type comments
+# are comments; ``type_params`` is absent before Python 3.12 and empty for almost every def.
+_SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "type_params"})
 
 
 class _Digest:
@@ -39,43 +40,64 @@ class _Digest:
         self.imports: list[ast.Import | ast.ImportFrom] = []
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = tuple(f for f in cls._fields if f not in _SKIPPED_FIELDS)  # type: ignore[attr-defined]
-        _FIELDS[cls] = fields
-    return fields
+def _field_table() -> dict[type, tuple[str, ...]]:
+    """The fields that count, for every node class of this Python's ``ast``."""
+    table: dict[type, tuple[str, ...]] = {}
+    todo = [ast.AST]
+    while todo:
+        cls = todo.pop()
+        table[cls] = tuple(f for f in getattr(cls, "_fields", ()) if f not in _SKIPPED_FIELDS)
+        todo.extend(cls.__subclasses__())
+    return table
+
+
+_FIELDS = _field_table()
 
 
 def _digest(fn: FunctionNode, keep_decorator: Callable[[ast.expr], bool]) -> _Digest:
-    """Hash ``fn`` and collect the names, attribute chains and imports its code uses."""
+    """Hash ``fn`` and collect the names, attribute chains and imports its code uses.
+
+    The tree is written out as a flat token list: each node's class, then its fields in
+    order, lists prefixed with their length, so two different trees never give the same
+    list. Positions are not fields, so they do not count. ``Name`` and ``Constant``, most of
+    any tree, take a short path.
+    """
     out: list[str] = []
     found = _Digest()
     emit, names, chains, imports = out.append, found.names, found.chains, found.imports
-    AST, Name, Attribute = ast.AST, ast.Name, ast.Attribute
+    fields_of, AST, Name, Constant, Attribute = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute
+    imports_types = (ast.Import, ast.ImportFrom)
 
     def walk(node: ast.AST) -> None:
         cls = node.__class__
-        emit(cls.__name__)
         if cls is Name:
             names.add(node.id)  # type: ignore[attr-defined]
-        elif cls is Attribute:
-            chain = _chain(node)
+            emit("Name")
+            emit(node.id)  # type: ignore[attr-defined]
+            return
+        if cls is Constant:
+            emit("Constant")
+            emit(repr(node.value))  # type: ignore[attr-defined]
+            emit(repr(node.kind))  # type: ignore[attr-defined]
+            return
+        if cls is Attribute:
+            chain = _chain(node)  # type: ignore[arg-type]
             if chain is not None:
                 chains.add(chain)
-        elif cls is ast.Import or cls is ast.ImportFrom:
+        elif cls in imports_types:
             imports.append(node)  # type: ignore[arg-type]
-        for name in _fields(cls):
+        emit(cls.__name__)
+        for name in fields_of[cls]:
             value = getattr(node, name, None)
-            if isinstance(value, AST):
-                walk(value)
-            elif value.__class__ is list:
+            if value.__class__ is list:
                 emit("[%d" % len(value))
                 for item in value:
                     if isinstance(item, AST):
                         walk(item)
                     else:
                         emit(repr(item))
+            elif isinstance(value, AST):
+                walk(value)
             else:
                 emit(repr(value))
 
@@ -130,9 +152,11 @@ class Hasher:
 
     def helpers(self, mod: SourceModule, fn: FunctionNode) -> tuple[tuple[str, str], ...]:
         """``(file:function, hash)`` of every helper ``fn`` reaches, sorted."""
+        todo = list(self._direct(mod, fn))
+        if not todo:
+            return ()
         me = Func(mod.rel, fn.name)
         seen: dict[Func, str] = {}
-        todo = list(self._direct(mod, fn))
         while todo:
             func = todo.pop()
             if func in seen or func == me:

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import ast
 import posixpath
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from barque.errors import PipelineDefinitionError
 from barque.model import InputSpec, PartitionSpec
 from barque.parsing.declare import Decl, Ref
 from barque.parsing.literals import suggestion
 from barque.parsing.project import Func, Project
-from barque.parsing.source import SourceModule
+from barque.parsing.source import Local, SourceModule
 
 
-@dataclass(frozen=True)
-class Linked:
+class Linked(NamedTuple):
     """A declaration with its references resolved to node ids."""
 
     decl: Decl
     inputs: tuple[InputSpec, ...]
     partitions: tuple[PartitionSpec, ...]
+    params: tuple[str, ...]  # every parameter name, in order (``*args`` and ``**kw`` included)
+    keywords: tuple[str, ...]  # the names a keyword argument can fill
+    required: list[ast.arg]  # the parameters without a default
 
 
 def asset_ref_file(project: Project, mod: SourceModule, path: str) -> str | None:
@@ -63,16 +65,27 @@ class Linker:
         return linked
 
     def _link_one(self, decl: Decl) -> Linked:
-        inputs = tuple(InputSpec(i.param, self.resolve(decl, i.ref).id, i.collect) for i in decl.inputs)
+        inputs = []
+        for written in decl.inputs:
+            upstream = self.resolve(decl, written.ref)
+            if upstream.kind == "task":
+                _check_kind(decl, upstream, written.ref.expr)
+            inputs.append(InputSpec(written.param, upstream.id, written.collect))
         parts = []
         for p in decl.partitions:
             source = self.resolve(decl, p.source).id if p.source is not None else None
             parts.append(PartitionSpec(p.dimension, p.kind, p.values, p.expr, source))  # type: ignore[arg-type]
-        return Linked(decl, inputs, tuple(parts))
+        return Linked(decl, tuple(inputs), tuple(parts), *parameters(decl.fn))
 
     def resolve(self, decl: Decl, ref: Ref) -> Decl:
         """The node ``ref`` names, or an error saying what it is instead."""
         mod = decl.module
+        if ref.expr.__class__ is ast.Name:  # the common case: a function of this file
+            binding = mod.bindings.get(ref.expr.id)  # type: ignore[attr-defined]
+            if binding.__class__ is Local:
+                local = self.by_func.get((mod.rel, binding.name))  # type: ignore[union-attr]
+                if local is not None:
+                    return local
         if ref.file is not None and ref.function is not None:
             rel = asset_ref_file(self.project, mod, ref.file)
             if rel is None:
@@ -105,6 +118,8 @@ class Linker:
 
     def _check_edges(self, item: Linked) -> None:
         decl = item.decl
+        if not item.partitions:
+            return
         partitioned_from = [p for p in item.partitions if p.kind == "from"]
         if partitioned_from and len(item.partitions) > 1:
             raise PipelineDefinitionError(
@@ -112,9 +127,6 @@ class Linker:
                 where=decl.module.where(_partition_key(decl, partitioned_from[0].dimension)),
                 hint="Use partitions_from(...) as the only dimension, or declare every dimension with partitions([...]).",
             )
-        for spec, written in zip(item.inputs, decl.inputs):
-            upstream = self.by_id[spec.source]
-            _check_kind(decl, upstream, written.ref.expr)
         for spec in partitioned_from:
             self._check_partitions_from(decl, spec)
 
@@ -152,31 +164,36 @@ def _check_kind(decl: Decl, upstream: Decl, where: ast.expr) -> None:
         )
 
 
-def parameters(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[ast.arg], list[ast.arg]]:
-    """All parameters in order, and those without a default."""
+def parameters(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, ...], tuple[str, ...], list[ast.arg]]:
+    """Every parameter name in order, the names a keyword can fill, and the parameters
+    without a default."""
     args = fn.args
-    positional = args.posonlyargs + args.args
+    positional = args.posonlyargs + args.args if args.posonlyargs else args.args
     required = positional[: len(positional) - len(args.defaults)]
-    required += [a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
-    everything = positional + ([args.vararg] if args.vararg else []) + args.kwonlyargs
-    return everything + ([args.kwarg] if args.kwarg else []), required
+    if not (args.kwonlyargs or args.vararg or args.kwarg):
+        names = tuple(a.arg for a in positional)
+        return names, names, required
+    required = required + [a for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    keywords = tuple(a.arg for a in positional + args.kwonlyargs)
+    every = [a.arg for a in positional] + ([args.vararg.arg] if args.vararg else []) + [a.arg for a in args.kwonlyargs]
+    return tuple(every) + ((args.kwarg.arg,) if args.kwarg else ()), keywords, required
 
 
 def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
     decl = item.decl
     fn, mod = decl.fn, decl.module
-    every, required = parameters(fn)
-    names = [a.arg for a in every if a is not fn.args.vararg and a is not fn.args.kwarg]
     if fn.args.kwarg is None:
         for written in decl.inputs:
-            _must_be_parameter(mod, decl, "inputs= key", written.param, written.key, names)
+            if written.param not in item.keywords:
+                _not_a_parameter(mod, decl, "inputs= key", written.param, written.key, item.keywords)
         for part in decl.partitions:
-            _must_be_parameter(mod, decl, "partitions= dimension", part.dimension, part.node, names)
-    if decl.kind == "task":
+            if part.dimension not in item.keywords:
+                _not_a_parameter(mod, decl, "partitions= dimension", part.dimension, part.node, item.keywords)
+    if decl.kind == "task" or not item.required:
         return  # a task's parameters may be filled by whoever calls it (parallel branches)
     filled = {i.param for i in item.inputs} | {p.dimension for p in item.partitions}
     filled |= {by_id[p.source].fn.name for p in item.partitions if p.kind == "from" and p.source}
-    for arg in required:
+    for arg in item.required:
         if arg.arg not in filled:
             raise PipelineDefinitionError(
                 f"the parameter `{arg.arg}` of {fn.name}() has no input and no default: "
@@ -186,9 +203,7 @@ def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
             )
 
 
-def _must_be_parameter(mod: SourceModule, decl: Decl, what: str, name: str, node: ast.AST, params: list[str]) -> None:
-    if name in params:
-        return
+def _not_a_parameter(mod: SourceModule, decl: Decl, what: str, name: str, node: ast.AST, params: tuple[str, ...]) -> None:
     takes = ", ".join(f"`{p}`" for p in params) or "no parameters"
     raise PipelineDefinitionError(
         f"the {what} `{name}` of {decl.label} is not a parameter: {decl.fn.name}() takes {takes}.{suggestion(name, params)}",

@@ -9,9 +9,8 @@ doing ``from .sources import raw``). Nothing is ever imported.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Mapping, NamedTuple, Union
 
 from barque.errors import PipelineDefinitionError
 from barque.parsing.files import ModuleFinder, ModuleRef
@@ -30,8 +29,7 @@ from barque.parsing.source import (
 _MAX_HOPS = 32
 
 
-@dataclass(frozen=True)
-class Func:
+class Func(NamedTuple):
     """A function defined at module level in project file ``rel``."""
 
     rel: str

@@ -348,3 +348,9 @@ def parse_error_with_root(path: Path, root: Path):  # type: ignore[no-untyped-de
     with pytest.raises(PipelineDefinitionError) as info:
         parse_project([path], root=str(root))
     return info.value
+
+
+def test_an_inputs_key_written_twice_is_an_error(tmp_path: Path) -> None:
+    err = error_in(tmp_path, '\n@asset()\ndef a(): return 1\n\n@asset(inputs={"x": a, "x": a})\ndef b(x): return x\n')
+    assert err.where == "p.py:5:24"
+    assert "written twice" in err.message

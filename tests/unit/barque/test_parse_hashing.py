@@ -208,3 +208,11 @@ def test_a_helper_module_read_only_for_hashing_is_listed_in_graph_files(tmp_path
     graph = parse(tmp_path)
     assert sorted(graph.files) == ["later.py", "p.py"]
     assert [h for h, _ in graph.nodes["p.py:raw"].helpers] == ["later.py:f"]
+
+
+def test_setting_an_attribute_of_a_helper_module_keeps_its_functions_followed(tmp_path: Path) -> None:
+    found = helpers(tmp_path, {
+        "helpers.py": "CACHE = None\n\ndef clean(rows):\n    return rows\n",
+        "p.py": "from barque import asset\nimport helpers\n\nhelpers.CACHE = {}\n\n@asset()\ndef raw():\n    return helpers.clean([1])\n",
+    })
+    assert list(found) == ["helpers.py:clean"]
