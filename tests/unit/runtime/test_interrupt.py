@@ -24,8 +24,9 @@ def quick() -> int:
 
 @asset(inputs={"x": quick})
 def slow(x: int) -> int:
-    with open(f"worker-{os.getpid()}.pid", "w") as f:
+    with open(f"{os.getpid()}.tmp", "w") as f:
         f.write(str(os.getpid()))
+    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
     while os.path.exists("block"):
         time.sleep(0.01)
     trace("slow")
@@ -33,8 +34,9 @@ def slow(x: int) -> int:
 
 @asset()
 def other() -> int:
-    with open(f"worker-{os.getpid()}.pid", "w") as f:
+    with open(f"{os.getpid()}.tmp", "w") as f:
         f.write(str(os.getpid()))
+    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
     while os.path.exists("block"):
         time.sleep(0.01)
     return 2
