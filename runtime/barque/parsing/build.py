@@ -79,9 +79,9 @@ def _read_pipeline(project: Project, given: list[str]) -> list[Decl]:
 
 def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator[str]:
     """Files ``mod`` brings along: project modules it imports, files its asset_refs name."""
-    for ref in mod.imports:
-        if ref.file is not None:
-            yield ref.file
+    for module in mod.imports:
+        if module.file is not None:
+            yield module.file
     for decl in decls:
         refs = [i.ref for i in decl.inputs] + [p.source for p in decl.partitions if p.source]
         for ref in refs:

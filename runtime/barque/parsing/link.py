@@ -80,10 +80,10 @@ class Linker:
     def resolve(self, decl: Decl, ref: Ref) -> Decl:
         """The node ``ref`` names, or an error saying what it is instead."""
         mod = decl.module
-        if ref.expr.__class__ is ast.Name:  # the common case: a function of this file
-            binding = mod.bindings.get(ref.expr.id)  # type: ignore[attr-defined]
-            if binding.__class__ is Local:
-                local = self.by_func.get((mod.rel, binding.name))  # type: ignore[union-attr]
+        if isinstance(ref.expr, ast.Name):  # the common case: a function of this file
+            binding = mod.bindings.get(ref.expr.id)
+            if isinstance(binding, Local):
+                local = self.by_func.get((mod.rel, binding.name))
                 if local is not None:
                     return local
         if ref.file is not None and ref.function is not None:

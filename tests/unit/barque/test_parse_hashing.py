@@ -22,7 +22,8 @@ def raw(n: int = 1) -> dict:
 
 def code_hash(tmp_path: Path, source: str, name: str = "raw") -> str:
     write(tmp_path, {"p.py": source})
-    return parse(tmp_path).nodes[f"p.py:{name}"].code_hash
+    digest: str = parse(tmp_path).nodes[f"p.py:{name}"].code_hash
+    return digest
 
 
 def helpers(tmp_path: Path, files: dict[str, str], name: str = "p.py:raw") -> dict[str, str]:
