@@ -55,15 +55,34 @@ _FIELDS = _field_table()
 
 
 def _digest(fn: FunctionNode, keep_decorator: Callable[[ast.expr], bool]) -> _Digest:
-    """Hash ``fn`` and collect the names, attribute chains and imports its code uses.
-
-    The tree is written out as a flat token list: each node's class, then its fields in
-    order, lists prefixed with their length, so two different trees never give the same
-    list. Positions are not fields, so they do not count. ``Name`` and ``Constant``, most of
-    any tree, take a short path.
-    """
+    """Hash ``fn`` (see ``_writer``) and collect the names, attribute chains and imports
+    its code uses."""
     out: list[str] = []
     found = _Digest()
+    walk = _writer(out, found)
+    out.append("async def" if isinstance(fn, ast.AsyncFunctionDef) else "def")
+    out.append(fn.name)
+    for dec in fn.decorator_list:
+        if keep_decorator(dec):
+            out.append("@")
+            walk(dec)
+    walk(fn.args)
+    out.append("->")
+    if fn.returns is not None:
+        walk(fn.returns)
+    body = fn.body[1:] if _has_docstring(fn) else fn.body
+    out.append("[%d" % len(body))
+    for stmt in body:
+        walk(stmt)
+    found.hash = hashlib.sha256("\x00".join(out).encode("utf-8", "surrogatepass")).hexdigest()
+    return found
+
+
+def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
+    """A function writing a tree out as a flat token list: each node's class, then its
+    fields in order, lists prefixed with their length, so two different trees never give
+    the same list. Positions are not fields, so they do not count. ``Name`` and
+    ``Constant``, most of any tree, take a short path."""
     emit, names, chains, imports = out.append, found.names, found.chains, found.imports
     fields_of, AST, Name, Constant, Attribute = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute
     imports_types = (ast.Import, ast.ImportFrom)
@@ -101,22 +120,7 @@ def _digest(fn: FunctionNode, keep_decorator: Callable[[ast.expr], bool]) -> _Di
             else:
                 emit(repr(value))
 
-    emit("async def" if isinstance(fn, ast.AsyncFunctionDef) else "def")
-    emit(fn.name)
-    for dec in fn.decorator_list:
-        if keep_decorator(dec):
-            emit("@")
-            walk(dec)
-    walk(fn.args)
-    emit("->")
-    if fn.returns is not None:
-        walk(fn.returns)
-    body = fn.body[1:] if _has_docstring(fn) else fn.body
-    emit("[%d" % len(body))
-    for stmt in body:
-        walk(stmt)
-    found.hash = hashlib.sha256("\x00".join(out).encode("utf-8", "surrogatepass")).hexdigest()
-    return found
+    return walk
 
 
 def _has_docstring(fn: FunctionNode) -> bool:
