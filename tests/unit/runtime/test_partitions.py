@@ -1,0 +1,170 @@
+"""Partitions: static keys, keys from an upstream, keys known only after a source ran, collect.
+
+Real: the `barque` CLI in a child process and a local-folder store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from .clirun import BARQUE, barque, pipeline, ran, run_ok
+
+STATIC = """
+from barque import asset, collect, partitions, partitions_from
+import time
+
+@asset(partitions={"region": partitions(["amer", "emea"])})
+def orders(region: str) -> list:
+    trace("orders:" + region)
+    if region == "amer":
+        time.sleep(0.1)  # finishes last: collect must still follow key order
+    return [{"amer": 1, "emea": 2}[region]] * 2
+
+@asset(partitions={"region": partitions_from(orders)})
+def revenue(region: str, orders: list) -> dict:
+    trace("revenue:" + region)
+    return {"region": region, "total": sum(orders)}
+
+@asset(inputs={"rev": revenue})
+def doubled(rev: dict) -> int:
+    return rev["total"] * 2
+
+@asset(inputs={"all": collect(revenue)})
+def report(all: list) -> list:
+    return [r["region"] for r in all]
+"""
+
+
+def test_static_partitions_run_one_step_per_key(tmp_path: Path) -> None:
+    pipeline(tmp_path, STATIC)
+    summary = run_ok("pipeline.py", "orders", cwd=tmp_path)
+    assert summary["final_output"] == {"region=amer": [1, 1], "region=emea": [2, 2]}
+    assert sorted(ran(tmp_path)) == ["orders:amer", "orders:emea"]
+
+
+def test_partitions_from_a_partitioned_upstream_reads_the_same_key(tmp_path: Path) -> None:
+    pipeline(tmp_path, STATIC)
+    summary = run_ok("pipeline.py", "revenue", cwd=tmp_path)
+    assert summary["final_output"] == {
+        "region=amer": {"region": "amer", "total": 2},
+        "region=emea": {"region": "emea", "total": 4},
+    }
+
+
+def test_dependant_without_collect_inherits_the_partitions(tmp_path: Path) -> None:
+    pipeline(tmp_path, STATIC)
+    plan = barque("plan", "pipeline.py", "doubled", cwd=tmp_path).json
+    assert {s["id"] for s in plan["steps"] if s["node"] == "pipeline.py:doubled"} == {
+        "pipeline.py:doubled[region=amer]",
+        "pipeline.py:doubled[region=emea]",
+    }
+    summary = run_ok("pipeline.py", "doubled", cwd=tmp_path)
+    assert summary["final_output"] == {"region=amer": 4, "region=emea": 8}
+
+
+def test_collect_passes_every_partition_as_a_list_in_key_order(tmp_path: Path) -> None:
+    pipeline(tmp_path, STATIC)
+    summary = run_ok("pipeline.py", "report", "--workers", "2", cwd=tmp_path)
+    assert summary["final_output"] == ["amer", "emea"]
+
+
+FROM_SOURCE = """
+from barque import asset, partitions_from
+
+@asset()
+def regions() -> dict:
+    trace("regions")
+    return {"amer": 10, "emea": 20}
+
+@asset(inputs={"amount": regions}, partitions={"region": partitions_from(regions)})
+def scaled(region: str, amount: int) -> dict:
+    trace("scaled:" + region)
+    return {region: amount * 2}
+"""
+
+
+def test_partitions_from_an_unpartitioned_source_are_known_after_it_ran(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE)
+    plan = barque("plan", "pipeline.py", cwd=tmp_path).json
+    assert plan["deferred"] == [{"node": "pipeline.py:scaled", "waits_for": "pipeline.py:regions"}]
+    assert plan["total_steps"] == 1
+    summary = run_ok("pipeline.py", cwd=tmp_path)
+    assert summary["phases"] == 2  # the plan grew a phase once the keys were known
+    assert summary["steps_executed"] == 3
+
+
+def test_dict_source_gives_each_key_its_own_value(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE)
+    summary = run_ok("pipeline.py", "scaled", cwd=tmp_path)
+    assert summary["final_output"] == {"region=amer": {"amer": 20}, "region=emea": {"emea": 40}}
+
+
+def test_changing_one_value_of_a_dict_source_reruns_one_key(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE)
+    run_ok("pipeline.py", cwd=tmp_path)
+    ran(tmp_path)
+    pipeline(tmp_path, FROM_SOURCE.replace('"emea": 20', '"emea": 21'))
+    summary = run_ok("pipeline.py", cwd=tmp_path)
+    assert ran(tmp_path) == ["regions", "scaled:emea"]
+    assert summary["steps_cached"] == 1
+
+
+def test_dict_source_value_reaches_a_parameter_named_after_the_source(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE.replace('inputs={"amount": regions}, ', "").replace("amount", "regions"))
+    summary = run_ok("pipeline.py", "scaled", cwd=tmp_path)
+    assert summary["final_output"] == {"region=amer": {"amer": 20}, "region=emea": {"emea": 40}}
+
+
+def test_list_source_gives_the_keys(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, partitions_from
+
+        @asset()
+        def days() -> list:
+            return ["d1", "d2", "d3"]
+
+        @asset(partitions={"day": partitions_from(days)})
+        def load(day: str) -> str:
+            return day.upper()
+        """,
+    )
+    summary = run_ok("pipeline.py", "load", cwd=tmp_path)
+    assert summary["final_output"] == {"day=d1": "D1", "day=d2": "D2", "day=d3": "D3"}
+
+
+EXPR = """
+from barque import asset, partitions
+import os
+
+with open("imported-by.txt", "a") as f:
+    f.write(f"{os.getpid()}\\n")
+
+def shards():
+    return [f"s{i}" for i in range(3)]
+
+@asset(partitions={"shard": partitions(shards())})
+def part(shard: str) -> str:
+    return shard
+"""
+
+
+def test_expression_partitions_are_evaluated_in_a_separate_process(tmp_path: Path) -> None:
+    pipeline(tmp_path, EXPR)
+    proc = subprocess.Popen([*BARQUE, "plan", "pipeline.py"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    plan = json.loads(out)
+    assert sorted(s["id"] for s in plan["steps"]) == [f"pipeline.py:part[shard=s{i}]" for i in range(3)]
+    importers = [int(p) for p in (tmp_path / "imported-by.txt").read_text().split()]
+    assert importers and proc.pid not in importers
+
+
+def test_listing_and_drawing_the_graph_never_import_the_pipeline(tmp_path: Path) -> None:
+    pipeline(tmp_path, EXPR)
+    assert barque("list", "pipeline.py", cwd=tmp_path).code == 0
+    assert barque("graph", "pipeline.py", cwd=tmp_path).code == 0
+    assert not (tmp_path / "imported-by.txt").exists()
