@@ -56,7 +56,7 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     project = Project(root_path)
     decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
     linked = Linker(project, decls).link()
-    known = frozenset().union(*(d.barque_decorators for d in decls))
+    known = {ident for decl in decls for ident in decl.barque_decorators}
     hasher = Hasher(project, lambda mod, dec: id(dec) in known or api_call(project, mod, dec)[0] in _NODE_DECORATORS)
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     hashes = {rel: mod.sha256 for rel, mod in project.modules.items()}

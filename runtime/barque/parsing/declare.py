@@ -76,7 +76,7 @@ class Decl:
     options: dict[str, Any] = field(default_factory=dict)
     sinks: list[SinkSpec] = field(default_factory=list)
     id: str = ""  # set once the arguments are read: name= or <file>:<function>
-    barque_decorators: frozenset[int] = frozenset()  # id() of the decorator nodes that are barque's
+    barque_decorators: list[int] = field(default_factory=list)  # id() of its decorators that are barque's
 
     @property
     def label(self) -> str:
@@ -130,7 +130,7 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
         return None
     decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
     decl.id = decl.name or f"{mod.rel}:{fn.name}"
-    decl.barque_decorators = frozenset(id(dec) for dec, _ in sinks) | {id(decl.decorator)}
+    decl.barque_decorators = [id(decl.decorator)] + [id(dec) for dec, _ in sinks]
     return decl
 
 
@@ -234,13 +234,17 @@ def one_argument(mod: SourceModule, call: ast.Call, what: str, keywords: tuple[s
 
 
 def _read_inputs(project: Project, mod: SourceModule, node: ast.expr) -> list[InputDecl]:
-    if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+    if not isinstance(node, ast.Dict) or None in node.keys:
         raise literals.not_static(mod, node, "inputs=", 'a dict literal, e.g. {"param": upstream}')
     out: list[InputDecl] = []
     for key, value in zip(node.keys, node.values):
         param = literals.string(mod, key, "an inputs= key")  # type: ignore[arg-type]
-        _no_repeat(mod, key, param, [i.param for i in out], "inputs= key")  # type: ignore[arg-type]
-        kind, call = api_call(project, mod, value) if isinstance(value, ast.Call) else (None, None)
+        if out:
+            _no_repeat(mod, key, param, [i.param for i in out], "inputs= key")  # type: ignore[arg-type]
+        if isinstance(value, (ast.Name, ast.Attribute)):  # most inputs: skip the helper lookups
+            out.append(InputDecl(param, Ref(value), False, key))  # type: ignore[arg-type]
+            continue
+        kind, call = api_call(project, mod, value)
         if kind == "collect" and call is not None:
             out.append(InputDecl(param, read_ref(project, mod, one_argument(mod, call, "collect")), True, key))  # type: ignore[arg-type]
         else:
@@ -274,7 +278,7 @@ def read_ref(project: Project, mod: SourceModule, node: ast.expr) -> Ref:
 
 
 def _read_partitions(project: Project, mod: SourceModule, node: ast.expr) -> list[PartitionDecl]:
-    if not isinstance(node, ast.Dict) or any(k is None for k in node.keys):
+    if not isinstance(node, ast.Dict) or None in node.keys:
         raise literals.not_static(mod, node, "partitions=", 'a dict literal, e.g. {"region": partitions([...])}')
     out: list[PartitionDecl] = []
     for key, value in zip(node.keys, node.values):
