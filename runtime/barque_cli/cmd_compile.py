@@ -120,24 +120,19 @@ def build_manifest(
     if not DNS_SUBDOMAIN.match(name) or len(name) > 253:
         raise BarqueError(f"invalid Pipeline name {name!r}", where="--name",
                           hint="use lowercase letters, digits and '-', e.g. 'daily-etl'")
+    spec: dict[str, Any] = {
+        "graph": {**graph, "root": "."},
+        "code": {"inline": {"files": dict(sorted(sources.items()))}},
+    }
+    if image:
+        spec["defaults"] = {"image": image}
+    if store:
+        spec["store"] = {"uri": store, **({"secretName": store_secret} if store_secret else {})}
+    if schedule:
+        spec["schedule"] = {"cron": schedule, **({"concurrencyPolicy": concurrency_policy} if concurrency_policy else {})}
     meta = {"name": name, **({"namespace": namespace} if namespace else {})}
     try:
-        spec: dict[str, Any] = {
-            "graph": m.GraphSpec.model_validate({**graph, "root": "."}),
-            "code": m.CodeSource(inline=m.InlineCode(files=dict(sorted(sources.items())))),
-        }
-        if image:
-            spec["defaults"] = m.Defaults(image=image)
-        if store:
-            spec["store"] = m.StoreSpec(uri=store, secret_name=store_secret) if store_secret else m.StoreSpec(uri=store)
-        if schedule:
-            spec["schedule"] = (
-                m.Schedule(cron=schedule, concurrency_policy=concurrency_policy)
-                if concurrency_policy else m.Schedule(cron=schedule)
-            )
-        pipeline = m.Pipeline(
-            api_version=m.API_VERSION, kind="Pipeline", metadata=m.ObjectMeta(**meta), spec=m.PipelineSpec(**spec)
-        )
+        pipeline = m.Pipeline.model_validate({"apiVersion": m.API_VERSION, "kind": "Pipeline", "metadata": meta, "spec": spec})
     except ValidationError as e:
         raise BarqueError(f"the compiled Pipeline is invalid:\n{_errors(e)}",
                           hint="check --image, --store, --schedule and the pipeline's decorator arguments") from None
@@ -145,10 +140,14 @@ def build_manifest(
 
 
 def _errors(e: Any) -> str:
-    # Name the flag a person typed rather than the model that refused it.
-    flag = {"Schedule": "--schedule", "StoreSpec": "--store/--store-secret", "Defaults": "--image"}.get(e.title)
-    where = flag or f"spec ({e.title})"
-    return "\n".join(f"  {where} {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+    """One line per problem, named by the flag a person typed where there is one."""
+    flags = {"schedule": "--schedule", "store": "--store/--store-secret", "defaults": "--image"}
+    lines = []
+    for err in e.errors():
+        loc = [str(p) for p in err["loc"]]
+        where = flags.get(loc[1], "") if len(loc) > 1 and loc[0] == "spec" else ""
+        lines.append(f"  {'.'.join(loc)}{f' ({where})' if where else ''}: {err['msg']}")
+    return "\n".join(lines)
 
 
 def to_yaml(obj: Any) -> str:

@@ -121,7 +121,7 @@ class Kube:
 def _api_message(e: Exception) -> str:
     body = getattr(e, "body", None)
     try:
-        return str(json.loads(body).get("message") or body)
+        return str(json.loads(str(body)).get("message") or body)
     except (TypeError, ValueError, AttributeError):
         return str(getattr(e, "reason", "") or e)
 

@@ -85,22 +85,22 @@ def build_run(
     from barque_operator import models as m
     from pydantic import ValidationError
 
-    spec: dict[str, Any] = {"pipeline_ref": m.PipelineRef(name=pipeline)} if _valid_ref(pipeline) else {}
-    if not spec:
+    if not _valid_ref(pipeline):
         raise BarqueError(f"invalid Pipeline name {pipeline!r}", where="PIPELINE", hint="give the name of an applied Pipeline")
+    spec: dict[str, Any] = {"pipelineRef": {"name": pipeline}}
     if targets:
         spec["targets"] = list(targets)
     if params:
         spec["params"] = dict(sorted(params.items()))
     if no_cache:
-        spec["no_cache"] = True
+        spec["noCache"] = True
     if resume_from:
-        spec["resume_from"] = resume_from
+        spec["resumeFrom"] = resume_from
     if timeout_seconds is not None:
-        spec["timeout_seconds"] = timeout_seconds
-    meta = m.ObjectMeta(name=name) if name else m.ObjectMeta(generateName=f"{pipeline[:57]}-")
+        spec["timeoutSeconds"] = timeout_seconds
+    meta = {"name": name} if name else {"generateName": f"{pipeline[:57]}-"}
     try:
-        run = m.PipelineRun(api_version=m.API_VERSION, kind="PipelineRun", metadata=meta, spec=m.PipelineRunSpec(**spec))
+        run = m.PipelineRun.model_validate({"apiVersion": m.API_VERSION, "kind": "PipelineRun", "metadata": meta, "spec": spec})
     except ValidationError as e:
         detail = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
         raise BarqueError(f"invalid PipelineRun: {detail}", hint="check --name, --resume-from and --timeout") from None
