@@ -306,6 +306,8 @@ def _read_sink(mod: SourceModule, dec: ast.expr, call: ast.Call | None) -> SinkS
             "@sink needs a path", where=mod.where(dec), hint='Write @sink("out/result.json") above or below @asset.'
         )
     for kw in call.keywords:
+        if kw.arg is None:
+            raise literals.not_static(mod, kw.value, "@sink(**...)", 'a path and serializer="..." written out')
         if kw.arg == "path":
             raise PipelineDefinitionError(
                 "@sink takes its path as the first positional argument",

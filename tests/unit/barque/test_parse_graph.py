@@ -287,3 +287,19 @@ def test_methods_and_nested_functions_are_not_nodes(tmp_path: Path) -> None:
             return inner
         """})
     assert parse(tmp_path).nodes == {}
+
+
+def test_a_foreign_sink_decorator_is_ignored(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import asset
+        from outputs import sink
+
+        @sink("elsewhere")
+        def export() -> None:
+            pass
+
+        @asset()
+        def raw() -> int:
+            return 1
+        """})
+    assert list(parse(tmp_path).nodes) == ["p.py:raw"]
