@@ -211,3 +211,32 @@ def _pod_spec(
     if spec.defaults.tolerations:
         pod["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in spec.defaults.tolerations]
     return pod
+
+
+def scheduled_run(pipeline: Mapping[str, Any], name: str, slot: str) -> dict[str, Any]:
+    """The PipelineRun a Pipeline's schedule creates for the slot ``slot`` (owned by the Pipeline)."""
+    meta = pipeline["metadata"]
+    sched = (pipeline.get("spec") or {}).get("schedule") or {}
+    spec: dict[str, Any] = {"pipelineRef": {"name": meta["name"]}}
+    if sched.get("targets"):
+        spec["targets"] = list(sched["targets"])
+    if sched.get("params"):
+        spec["params"] = dict(sched["params"])
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "PipelineRun",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {
+                "barque.dev/pipeline": naming.label_value(meta["name"]),
+                "barque.dev/scheduled-by": naming.label_value(meta["name"]),
+            },
+            "annotations": {"barque.dev/scheduled-at": slot},
+            "ownerReferences": [
+                {"apiVersion": API_VERSION, "kind": "Pipeline", "name": meta["name"], "uid": meta["uid"],
+                 "controller": True, "blockOwnerDeletion": False}
+            ],
+        },
+        "spec": spec,
+    }

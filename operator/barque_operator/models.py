@@ -404,7 +404,7 @@ class ObjectMeta(BaseModel):
 
 
 class Pipeline(_Spec):
-    api_version: Literal["barque.dev/v1alpha1"] = API_VERSION
+    api_version: Literal["barque.dev/v1alpha1"] = "barque.dev/v1alpha1"
     kind: Literal["Pipeline"] = "Pipeline"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineSpec
@@ -412,7 +412,7 @@ class Pipeline(_Spec):
 
 
 class PipelineRun(_Spec):
-    api_version: Literal["barque.dev/v1alpha1"] = API_VERSION
+    api_version: Literal["barque.dev/v1alpha1"] = "barque.dev/v1alpha1"
     kind: Literal["PipelineRun"] = "PipelineRun"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineRunSpec

@@ -255,3 +255,31 @@ def merge_conditions(previous: Any, wanted: Sequence[Mapping[str, Any]], now: da
         stamp = old.get("lastTransitionTime") if old and old.get("status") == cond["status"] else None
         out.append({**cond, "lastTransitionTime": stamp or rfc3339(now)})
     return out
+
+
+_MISSING = object()
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any], prune: bool = False) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``; empty when nothing changed.
+
+    At the top level, keys ``new`` does not mention are left alone (``status.kopf`` belongs to
+    kopf); below it (``prune``), keys that disappeared are removed, so no stale field survives.
+    """
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key, _MISSING)
+        if value is None:
+            if before is not _MISSING and before is not None:
+                out[key] = None
+        elif isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = merge_patch(before, value, prune=True)
+            if sub:
+                out[key] = sub
+        elif before != value:
+            out[key] = value
+    if prune:
+        for key in old:
+            if key not in new:
+                out[key] = None
+    return out

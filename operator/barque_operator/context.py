@@ -1,0 +1,30 @@
+"""What every handler shares: settings, the API and store access, caches, metrics and the clock.
+
+Built once by ``main`` and handed to the handlers explicitly when they are registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from barque_operator.kube import Kube
+from barque_operator.metrics import Metrics
+from barque_operator.runstore import RecordCache, SpecCache, Stores
+from barque_operator.settings import OperatorSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Context:
+    settings: OperatorSettings
+    kube: Kube
+    metrics: Metrics
+    stores: Stores = field(default_factory=Stores)
+    records: RecordCache = field(default_factory=RecordCache)
+    specs: SpecCache = field(default_factory=SpecCache)
+    clock: Callable[[], datetime] = utcnow

@@ -1,0 +1,89 @@
+"""Start the operator: kopf with barque's handlers and settings, the metrics server, the health endpoint.
+
+kopf settings chosen on purpose:
+- Watches have server, client and connect timeouts (kopf #585, #957: a silently dead
+  watch connection otherwise stalls the operator forever).
+- Storage: barque registers no resource-changing handlers (``on.create``/``on.update``...),
+  only ``on.event`` watchers and timers, which kopf runs without a diff base and without
+  persisted progress. So nothing is ever written to ``last-handled-configuration``, which
+  would copy a Pipeline's spec, inline code included, into an annotation and overflow its
+  256 KiB limit (kopf #1087). Should a changing handler be added later, both storages are
+  already set to ``status.kopf`` (which the CRD schemas admit, with
+  ``x-kubernetes-preserve-unknown-fields`` there only) and the diff base ignores the graph
+  and the code.
+- The finalizer (kopf keeps one on objects with live timers: active runs, scheduled
+  Pipelines) is ``barque.dev/operator``.
+- Peering: standalone unless ``--peering NAME`` is given; several replicas with peering give
+  failover, not throughput (one is active). Scale out by sharding namespaces (``--namespace``).
+- K8s Events from kopf's own logging only at WARNING and above; barque posts its own Events.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from barque_operator import handlers_pipeline, handlers_run
+from barque_operator.context import Context
+from barque_operator.kube import Kube
+from barque_operator.metrics import Metrics
+from barque_operator.settings import OperatorSettings
+
+log = logging.getLogger("barque.operator")
+
+
+def configure_kopf(kopf_settings: Any, ours: OperatorSettings) -> None:
+    import kopf
+
+    kopf_settings.watching.server_timeout = ours.watch_server_timeout
+    kopf_settings.watching.client_timeout = ours.watch_client_timeout
+    kopf_settings.watching.connect_timeout = ours.watch_connect_timeout
+    kopf_settings.networking.request_timeout = 60
+    kopf_settings.networking.connect_timeout = 10
+    kopf_settings.persistence.finalizer = ours.finalizer
+    kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        field="status.kopf.diffbase", ignored_fields=["spec.graph", "spec.code"]
+    )
+    kopf_settings.posting.level = logging.WARNING
+    kopf_settings.execution.max_workers = 8
+    if ours.peering:
+        kopf_settings.peering.name = ours.peering
+        kopf_settings.peering.mandatory = True
+        kopf_settings.peering.clusterwide = not ours.namespaces
+
+
+def build(settings: OperatorSettings) -> tuple[Any, Context]:
+    """The kopf registry with barque's handlers, and the context they share."""
+    import kopf
+
+    registry = kopf.OperatorRegistry()
+    ctx = Context(settings=settings, kube=Kube.connect(), metrics=Metrics())
+    handlers_pipeline.register(registry, ctx)
+    handlers_run.register(registry, ctx)
+
+    @kopf.on.startup(registry=registry)
+    def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings, ctx.settings)
+
+    return registry, ctx
+
+
+def run(settings: OperatorSettings, verbose: bool = False) -> int:
+    import kopf
+
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
+    registry, ctx = build(settings)
+    ctx.metrics.serve(settings.metrics_port)
+    scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
+    log.info("barque operator watching %s; metrics on :%d, health on :%d/healthz",
+             scope, settings.metrics_port, settings.health_port)
+    kopf.run(
+        registry=registry,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
+    )
+    return 0

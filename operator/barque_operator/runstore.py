@@ -1,0 +1,191 @@
+"""The operator's side of the artifact store: what it writes for a run and what it reads back.
+
+It writes the run spec and code snapshot (through ``barque.runspec``), the pinned plan
+(``runs/<run_id>/operator/plan.json``), phase files, and the records of steps it settles
+without running them (cached, skipped, reused, lost); it reads step records, phase files
+and, for deferred partitions, the key lists that earlier steps wrote. It never unpickles:
+partition keys are read only from JSON artifacts, because deserializing a pickle is running
+code, and the operator runs no user code.
+
+``RecordCache`` is memory used as a cache only: a restarted operator reads the records again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from barque import records as step_records
+from barque.deferred import resolve_deferred_keys
+from barque.errors import BarqueError
+from barque.plan import Phase, Plan
+from barque.runspec import RunSpec, read_phase, read_run_spec, write_phase, write_run_spec
+from barque.serializers import canonical_json
+from barque.store import ArtifactStore, open_store
+from barque_operator.planpin import from_doc, plan_doc
+
+
+def plan_key(run_id: str) -> str:
+    return f"runs/{run_id}/operator/plan.json"
+
+
+class Stores:
+    """One opened store per URI (an S3 client is costly to build); thread-safe."""
+
+    def __init__(self) -> None:
+        self._stores: dict[str, ArtifactStore] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uri: str) -> ArtifactStore:
+        with self._lock:
+            if uri not in self._stores:
+                self._stores[uri] = open_store(uri)
+            return self._stores[uri]
+
+
+def write_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None) -> None:
+    write_run_spec(store, spec, code_files)
+
+
+def read_spec(store: ArtifactStore, run_id: str) -> RunSpec | None:
+    return read_run_spec(store, run_id)
+
+
+def write_plan(store: ArtifactStore, run_id: str, plan: Plan, resolved: Mapping[str, list[str]],
+               pipeline: Mapping[str, Any], workers: int) -> None:
+    store.put(plan_key(run_id), canonical_json(plan_doc(plan, resolved, pipeline, workers)))
+
+
+def read_plan(store: ArtifactStore, run_id: str) -> tuple[Plan, dict[str, list[str]], dict[str, Any], int] | None:
+    data = store.get(plan_key(run_id))
+    return from_doc(json.loads(data)) if data is not None else None
+
+
+def write_record(store: ArtifactStore, run_id: str, record: Mapping[str, Any]) -> None:
+    step_records.write_step_record(store, run_id, dict(record))
+
+
+def write_phase_file(store: ArtifactStore, run_id: str, phase: Phase, plan: Plan) -> None:
+    write_phase(store, run_id, phase, plan)
+
+
+def read_phase_file(store: ArtifactStore, run_id: str, index: int) -> Phase | None:
+    found = read_phase(store, run_id, index)
+    return found[0] if found else None
+
+
+def read_all_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, Any]]:
+    return step_records.read_step_records(store, run_id)
+
+
+def partition_keys(
+    store: ArtifactStore, run_id: str, plan: Plan, records: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Keys of deferred nodes whose source finished, and why others cannot be resolved."""
+    safe, unresolvable = [], {}
+    for item in plan.deferred:
+        rec = records.get(item.waits_for)
+        if rec is None or rec.get("state") not in ("succeeded", "cached"):
+            continue
+        artifact = rec.get("artifact") or {}
+        if artifact.get("serializer") != "json":
+            unresolvable[item.node] = (
+                f"{item.waits_for} returned a {artifact.get('serializer') or 'missing'} value; "
+                "the operator reads partition keys only from JSON outputs (a list of keys or a dict)"
+            )
+            continue
+        safe.append(item)
+    if not safe:
+        return {}, unresolvable
+    try:
+        keys = resolve_deferred_keys(store, run_id, replace(plan, deferred=tuple(safe)), records)
+    except BarqueError as err:
+        return {}, {**unresolvable, **{item.node: err.message for item in safe}}
+    return keys, unresolvable
+
+
+@dataclass
+class _RunRecords:
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished_jobs: set[str] = field(default_factory=set)
+
+
+class RecordCache:
+    """Step records per run, refreshed from one listing per reconcile plus reads of new keys only.
+
+    A record can still change while its phase's Job runs (a lost Pod's stream re-runs), so the
+    records of a phase are read afresh once when its Job is first seen finished.
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _RunRecords] = {}
+        self._lock = threading.Lock()
+
+    def refresh(
+        self, store: ArtifactStore, run_id: str, plan: Plan, finished_jobs: Mapping[str, int]
+    ) -> dict[str, dict[str, Any]]:
+        """All records of ``run_id``; ``finished_jobs`` maps ended Job names to their phase index."""
+        with self._lock:
+            entry = self._runs.setdefault(run_id, _RunRecords())
+        newly_finished = {name: idx for name, idx in finished_jobs.items() if name not in entry.finished_jobs}
+        for idx in newly_finished.values():
+            for phase in plan.phases:
+                if phase.index == idx:
+                    for stream in phase.streams:
+                        for sid in stream.steps:
+                            entry.records.pop(sid, None)
+        by_key = {step_records.step_record_key(run_id, sid): sid for sid in plan.steps}
+        for key in store.list(f"runs/{run_id}/steps/"):
+            found = by_key.get(key)
+            if found is None or found in entry.records:
+                continue
+            rec = step_records.read_json(store, key)
+            if isinstance(rec, dict):
+                entry.records[found] = rec
+        entry.finished_jobs.update(newly_finished)
+        return dict(entry.records)
+
+    def remember(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """A record the operator itself just wrote."""
+        with self._lock:
+            entry = self._runs.setdefault(run_id, _RunRecords())
+        entry.records[str(record["step"])] = dict(record)
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+
+class SpecCache:
+    """Run specs (graph, params) by run id; they never change once written."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, RunSpec] = {}
+        self._plans: dict[str, tuple[Any, tuple[Plan, dict[str, list[str]], dict[str, Any], int]]] = {}
+
+    def spec(self, store: ArtifactStore, run_id: str) -> RunSpec | None:
+        if run_id not in self._specs:
+            spec = read_spec(store, run_id)
+            if spec is None:
+                return None
+            self._specs[run_id] = spec
+        return self._specs[run_id]
+
+    def plan(self, store: ArtifactStore, run_id: str, version: Any) -> tuple[Plan, dict[str, list[str]], dict[str, Any], int] | None:
+        """The pinned plan; ``version`` (its phase count on the status) says when to read it again."""
+        cached = self._plans.get(run_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = read_plan(store, run_id)
+        if found is not None:
+            self._plans[run_id] = (version, found)
+        return found
+
+    def put_plan(self, run_id: str, version: Any, value: tuple[Plan, dict[str, list[str]], dict[str, Any], int]) -> None:
+        self._plans[run_id] = (version, value)
+
+    def forget(self, run_id: str) -> None:
+        self._specs.pop(run_id, None)
+        self._plans.pop(run_id, None)
