@@ -85,7 +85,7 @@ def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
     ``Constant``, most of any tree, take a short path."""
     emit, names, chains, imports = out.append, found.names, found.chains, found.imports
     fields_of, AST, Name, Constant, Attribute = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute
-    imports_types = (ast.Import, ast.ImportFrom)
+    imports_types, Arguments = (ast.Import, ast.ImportFrom), ast.arguments
 
     def walk(node: ast.AST) -> None:
         cls = node.__class__
@@ -98,6 +98,9 @@ def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
             emit("Constant")
             emit(repr(node.value))  # type: ignore[attr-defined]
             emit(repr(node.kind))  # type: ignore[attr-defined]
+            return
+        if cls is Arguments and _plain(node):  # type: ignore[arg-type]
+            _plain_arguments(node, emit, walk)  # type: ignore[arg-type]
             return
         if cls is Attribute:
             chain = _chain(node)  # type: ignore[arg-type]
@@ -121,6 +124,24 @@ def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
                 emit(repr(value))
 
     return walk
+
+
+def _plain(args: ast.arguments) -> bool:
+    return not (args.posonlyargs or args.kwonlyargs or args.defaults or args.vararg or args.kwarg)
+
+
+def _plain_arguments(args: ast.arguments, emit: Callable[[str], None], walk: Callable[[ast.AST], None]) -> None:
+    """The common shape, plain parameters without defaults, written under its own tag so
+    that it never reads like the general form: per parameter its name, then "~" or its
+    annotation."""
+    emit("arguments*")
+    emit("[%d" % len(args.args))
+    for arg in args.args:
+        emit(arg.arg)
+        if arg.annotation is not None:
+            walk(arg.annotation)
+        else:
+            emit("~")
 
 
 def _has_docstring(fn: FunctionNode) -> bool:

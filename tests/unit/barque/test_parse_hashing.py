@@ -217,3 +217,11 @@ def test_setting_an_attribute_of_a_helper_module_keeps_its_functions_followed(tm
         "p.py": "from barque import asset\nimport helpers\n\nhelpers.CACHE = {}\n\n@asset()\ndef raw():\n    return helpers.clean([1])\n",
     })
     assert list(found) == ["helpers.py:clean"]
+
+
+def test_renaming_a_parameter_or_changing_its_annotation_changes_the_code_hash(tmp_path: Path) -> None:
+    plain = "from barque import asset\n\n@asset()\ndef raw(x: int, y) -> int:\n    return 1\n"
+    before = code_hash(tmp_path, plain)
+    assert code_hash(tmp_path, plain.replace("x: int", "z: int")) != before
+    assert code_hash(tmp_path, plain.replace("x: int", "x: str")) != before
+    assert code_hash(tmp_path, plain.replace("x: int, y", "x: int, *y")) != before
