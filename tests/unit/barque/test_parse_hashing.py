@@ -220,7 +220,7 @@ def test_setting_an_attribute_of_a_helper_module_keeps_its_functions_followed(tm
 
 
 def test_renaming_a_parameter_or_changing_its_annotation_changes_the_code_hash(tmp_path: Path) -> None:
-    plain = "from barque import asset\n\n@asset()\ndef raw(x: int, y) -> int:\n    return 1\n"
+    plain = "from barque import task\n\n@task()\ndef raw(x: int, y) -> int:\n    return 1\n"
     before = code_hash(tmp_path, plain)
     assert code_hash(tmp_path, plain.replace("x: int", "z: int")) != before
     assert code_hash(tmp_path, plain.replace("x: int", "x: str")) != before
