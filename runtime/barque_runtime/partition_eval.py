@@ -10,6 +10,7 @@ expression in the module's namespace, and prints ``{"keys": {node: [...]}}`` or
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import traceback
@@ -66,4 +67,9 @@ def _main(root: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(_main(sys.argv[1]), default=str))
+    # The user's module may print while it is imported: fd 1 carries the answer alone, and
+    # anything else written there goes to stderr, which the parent shows only on failure.
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    answer.write(json.dumps(_main(sys.argv[1]), default=str) + "\n")
+    answer.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 from typing import Any, Iterator
 
@@ -23,6 +24,9 @@ Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]]]
 
 def _worker_main(conn: multiprocessing.connection.Connection, spec: RunSpec, store_uri: str, root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent's stdout carries the run summary alone: whatever user code prints outside a
+    # step's captured call (a module printing while it is imported) goes to stderr instead.
+    os.dup2(2, 1)
     ctx = StreamContext(spec=spec, store=open_store(store_uri), loader=ModuleLoader(root))
     while True:
         job = conn.recv()

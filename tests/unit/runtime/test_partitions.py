@@ -168,3 +168,17 @@ def test_listing_and_drawing_the_graph_never_import_the_pipeline(tmp_path: Path)
     assert barque("list", "pipeline.py", cwd=tmp_path).code == 0
     assert barque("graph", "pipeline.py", cwd=tmp_path).code == 0
     assert not (tmp_path / "imported-by.txt").exists()
+
+
+def test_expression_partitions_of_a_module_that_prints_at_import(tmp_path: Path) -> None:
+    pipeline(tmp_path, EXPR.replace("import os\n", "import os\nprint('loading')\n"))
+    summary = run_ok("pipeline.py", cwd=tmp_path)
+    assert summary["final_output"] == {"shard=s0": "s0", "shard=s1": "s1", "shard=s2": "s2"}
+
+
+def test_failing_partition_expression_exits_2_naming_the_node_and_line(tmp_path: Path) -> None:
+    pipeline(tmp_path, EXPR.replace("for i in range(3)]", "for i in range(3)] + [1 / 0]"))
+    result = barque("plan", "pipeline.py", cwd=tmp_path)
+    assert result.code == 2
+    assert "pipeline.py:part" in result.stderr and "ZeroDivisionError" in result.stderr
+    assert "pipeline.py:11" in result.stderr

@@ -78,3 +78,29 @@ def test_run_from_another_folder_keeps_the_store_in_the_project(tmp_path: Path) 
     run_ok(str(project / "pipeline.py"), cwd=tmp_path / "elsewhere")
     assert (project / ".barque").is_dir()
     assert not (tmp_path / "elsewhere" / ".barque").exists()
+
+
+def test_prints_from_the_pipeline_never_reach_stdout(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset
+        import sys
+        print("module loading")
+        print("module warning", file=sys.stderr)
+
+        @asset()
+        def loud() -> int:
+            print("inside the step")
+            return 1
+
+        @asset()
+        def also_loud() -> int:
+            print("inside the other step")
+            return 2
+        """,
+    )
+    result = barque("run", "pipeline.py", "--workers", "2", cwd=tmp_path)
+    assert result.code == 0
+    assert result.stdout.count("\n") == 1
+    assert result.json["steps_executed"] == 2

@@ -1,0 +1,100 @@
+"""`barque exec`: what a pod runs. It executes one stream of a stored run spec and phase and
+leaves a small JSON result in the termination log.
+
+Real: the `barque` CLI in a child process, a local-folder store written with
+`barque.runspec`, and a termination-log file in place of the kubelet's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from barque.parsing import parse_project
+from barque.planner import make_plan
+from barque.records import read_step_records
+from barque.runspec import RunSpec, write_phase, write_run_spec
+from barque.store import open_store
+from barque_runtime.podexec import MESSAGE_LIMIT, termination_message
+
+from .clirun import barque, pipeline, ran
+
+PIPE = """
+from barque import asset
+
+@asset()
+def numbers() -> list:
+    trace("numbers")
+    return [1, 2, 3]
+
+@asset(inputs={"nums": numbers})
+def total(nums: list) -> int:
+    trace("total")
+    if len(nums) > 5:
+        raise ValueError("too many numbers")
+    return sum(nums)
+"""
+
+
+def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1") -> Path:
+    """Plan the pipeline as the operator would and store spec, inline code and phase 0."""
+    project = tmp_path / "project"
+    path = pipeline(project, source)
+    graph = parse_project([str(path)])
+    plan = make_plan(graph, workers=1)
+    store_dir = tmp_path / "store"
+    store = open_store(str(store_dir))
+    write_run_spec(store, RunSpec(run_id=run_id, graph=graph, targets=plan.targets), {"pipeline.py": path.read_text()})
+    for phase in plan.phases:
+        write_phase(store, run_id, phase, plan)
+    return store_dir
+
+
+def _exec(tmp_path: Path, store_dir: Path, run_id: str = "ns/run-1") -> tuple[int, dict]:
+    log = tmp_path / "termination-log"
+    work = tmp_path / "pod"
+    work.mkdir(exist_ok=True)
+    result = barque(
+        "exec", "--store", str(store_dir), "--run", run_id, "--phase", "0", "--stream", "0",
+        cwd=work, env={"BARQUE_TERMINATION_LOG": str(log), "TMPDIR": str(tmp_path)},
+    )
+    text = log.read_text()
+    assert len(text.encode()) <= MESSAGE_LIMIT
+    return result.code, json.loads(text)
+
+
+def test_exec_runs_the_stream_and_writes_its_termination_message(tmp_path: Path) -> None:
+    store_dir = _stage(tmp_path, PIPE)
+    code, message = _exec(tmp_path, store_dir)
+    assert code == 0
+    assert message == {"run": "ns/run-1", "phase": 0, "stream": 0, "counts": {"succeeded": 2}, "failed": []}
+    assert ran(tmp_path / "pod") == ["numbers", "total"]
+    records = read_step_records(open_store(str(store_dir)), "ns/run-1")
+    assert {k: r["state"] for k, r in records.items()} == {"pipeline.py:numbers": "succeeded", "pipeline.py:total": "succeeded"}
+
+
+def test_exec_exits_3_when_a_user_step_failed(tmp_path: Path) -> None:
+    store_dir = _stage(tmp_path, PIPE.replace("return [1, 2, 3]", "return list(range(9))"))
+    code, message = _exec(tmp_path, store_dir)
+    assert code == 3
+    assert message["counts"] == {"succeeded": 1, "failed": 1}
+    assert message["failed"] == [{"step": "pipeline.py:total", "error": "ValueError: too many numbers"}]
+
+
+def test_exec_of_a_run_missing_from_the_store_says_what_to_check(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    result = barque("exec", "--store", str(tmp_path / "store"), "--run", "nope", "--stream", "0", cwd=tmp_path)
+    assert result.code == 2
+    assert "run nope phase 0 is not in the store" in result.stderr
+
+
+def test_termination_message_stays_within_4_kib_with_many_failures() -> None:
+    recs = [
+        {"step": f"pipeline.py:step_{i}", "state": "failed", "error": {"type": "ValueError", "message": "x" * 500}}
+        for i in range(40)
+    ]
+    doc = json.loads(termination_message("ns/run", 1, 2, recs))
+    assert len(termination_message("ns/run", 1, 2, recs).encode()) <= MESSAGE_LIMIT
+    assert doc["counts"] == {"failed": 40}
+    assert doc["truncated"] is True
+    assert 0 < len(doc["failed"]) < 40
