@@ -95,8 +95,8 @@ def machine() -> dict[str, str]:
 
 def timing_table(results: dict[tuple[str, str], dict[str, Any]], loads: dict[tuple[str, str], tuple[str, str]]) -> str:
     rows = [
-        "| benchmark | mode | median | mean ± σ | min | max | runs | load (1-min) before → after |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| benchmark | mode | median | mean ± σ | min | max | CPU user + sys (mean) | runs | load (1-min) before → after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in ORDER:
         for mode in MODES:
@@ -106,7 +106,7 @@ def timing_table(results: dict[tuple[str, str], dict[str, Any]], loads: dict[tup
             before, after = loads.get((name, mode), ("?", "?"))
             rows.append(
                 f"| {name} | {mode} | **{fmt(r['median'])}** | {fmt(r['mean'])} ± {fmt(r['stddev'] or 0.0)} | "
-                f"{fmt(r['min'])} | {fmt(r['max'])} | {len(r['times'])} | {before} → {after} |"
+                f"{fmt(r['min'])} | {fmt(r['max'])} | {fmt(r['user'])} + {fmt(r['system'])} | {len(r['times'])} | {before} → {after} |"
             )
     return "\n".join(rows)
 
@@ -220,6 +220,11 @@ def main(argv: list[str]) -> int:
         f"per benchmark (cold fan_out_500_50ms: {meta.get('slow_runs', '?')} runs, no warm-up)"
     )
     duration = f"{meta['suite_seconds']} s" if "suite_seconds" in meta else "?"
+    bytecode = (
+        "Bytecode cache on (`PYTHONPYCACHEPREFIX=bench/out/pycache`, `PYTHONDONTWRITEBYTECODE` unset), as an installed package has."
+        if meta.get("bytecode_cache", 1)
+        else "Bytecode cache **off** (`--no-bytecode-cache`): every barque module was compiled from source on every run."
+    )
     if meta.get("only", "").strip():
         duration += f" (partial run: only {meta['only'].strip()}; other rows come from earlier runs)"
     doc = f"""# barque benchmark results
@@ -243,7 +248,9 @@ table. With 2 CPUs, a load above ~2 means barque competed for CPU and the times 
 
 ## Timings
 
-Wall time of the whole `barque` command (hyperfine, `-N`: no shell), {settings}.
+Wall time of the whole `barque` command (hyperfine, `-N`: no shell), {settings}. {bytecode}
+CPU is hyperfine's user and system time of the command and its children (workers included),
+which a loaded machine inflates less than wall time.
 **cold**: the store (`.barque/` in the shape's folder) is removed before each run, so every
 step executes. **warm**: the store was filled by one run before timing, so every step is
 cached. **plan**: `barque plan`.
