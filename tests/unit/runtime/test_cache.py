@@ -6,11 +6,14 @@ trace their calls to ran.txt, so each test sees exactly which functions ran.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from .clirun import barque, pipeline, ran, run_ok, write
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 CHAIN = """
 from barque import asset
@@ -225,3 +228,16 @@ def test_dry_run_names_the_changed_input_when_only_an_upstream_output_changed(tm
     result = barque("run", "pipeline.py", "--dry-run", cwd=tmp_path)
     steps = {s["step"]: (s["action"], s["reason"]) for s in result.json["steps"]}
     assert steps == {"pipeline.py:raw": ("cached", "cached"), "pipeline.py:upper": ("run", "changed: input text")}
+
+
+def test_multifile_package_run_by_folder_reruns_only_the_helpers_callers(tmp_path: Path) -> None:
+    shutil.copytree(EXAMPLES / "multifile" / "shop", tmp_path / "shop")
+    first = run_ok("shop", cwd=tmp_path)
+    assert first["steps_executed"] == 3
+    helpers = tmp_path / "shop" / "helpers.py"
+    # Same result for every name the pipeline passes, so the dependants are cut off early.
+    helpers.write_text(helpers.read_text().replace("name.strip().title()", "name.title().strip()"))
+    dry = {s["step"]: s["reason"] for s in barque("run", "shop", "--dry-run", cwd=tmp_path).json["steps"]}
+    assert dry["shop/sources.py:customers"] == "changed: helper shop/helpers.py:normalize"
+    summary = run_ok("shop", cwd=tmp_path)
+    assert (summary["steps_executed"], summary["steps_cached"]) == (1, 2)

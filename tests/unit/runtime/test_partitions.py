@@ -182,3 +182,34 @@ def test_failing_partition_expression_exits_2_naming_the_node_and_line(tmp_path:
     assert result.code == 2
     assert "pipeline.py:part" in result.stderr and "ZeroDivisionError" in result.stderr
     assert "pipeline.py:11" in result.stderr
+
+
+def test_one_failing_partition_skips_only_what_reads_it(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, collect, partitions
+
+        @asset(partitions={"region": partitions(["amer", "emea"])})
+        def orders(region: str) -> int:
+            if region == "emea":
+                raise ValueError("emea feed is down")
+            return 1
+
+        @asset(inputs={"o": orders})
+        def doubled(o: int) -> int:
+            trace("doubled")
+            return o * 2
+
+        @asset(inputs={"all": collect(orders)})
+        def report(all: list) -> int:
+            trace("report")
+            return sum(all)
+        """,
+    )
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1
+    summary = result.json
+    assert summary["failures"] == [{"step": "pipeline.py:orders[region=emea]", "error": "ValueError: emea feed is down"}]
+    assert ran(tmp_path) == ["doubled"]
+    assert (summary["steps_failed"], summary["steps_skipped"]) == (1, 2)
