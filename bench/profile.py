@@ -5,6 +5,7 @@
     python bench/profile.py fan_out_500 --cold --workers 2
     python bench/profile.py plan_10k --plan
     python bench/profile.py trivial --warm --importtime   # which imports cost what
+    python bench/profile.py fan_out_500 --cold --what-if no-fsync   # what a fix would buy
 
 Each repetition is a fresh interpreter (so imports count) that wraps barque's own functions
 with timers (monkeypatching at run time, nothing is edited) and runs ``barque_cli.main``.
@@ -109,7 +110,21 @@ class Timers:
         return {"total": self.total, "calls": self.calls}
 
 
+WHAT_IF = {
+    "no-fsync": "os.fsync is a no-op (store puts and SQLite's own syncs are unaffected)",
+    "no-gc": "gc.disable() before anything is imported",
+    "no-history": "history.record_run does nothing",
+}
+
+
 def child(argv: list[str], dump_dir: str) -> int:
+    what_if = set(filter(None, os.environ.get("BENCH_WHAT_IF", "").split(",")))
+    if "no-gc" in what_if:
+        import gc
+
+        gc.disable()
+    if "no-fsync" in what_if:
+        os.fsync = lambda fd: None
     parent = Timers()
     t = time.perf_counter()
     import barque_cli.main as cli_main
@@ -127,6 +142,9 @@ def child(argv: list[str], dump_dir: str) -> int:
     from barque.store.local import LocalStore
     from barque_cli import cmd_local
     from barque_runtime import executor
+
+    if "no-history" in what_if:
+        history.record_run = lambda *args, **kwargs: None
 
     parent.wrap(cli_main, "build_parser", "build_parser")
     for name in ("parse_project", "resolve_expr_partitions", "assess"):
@@ -249,6 +267,11 @@ def drive(args: Any) -> int:
     python = sys.executable
     if args.warm:
         subprocess.run([python, "-m", "barque_cli.main", *argv], check=True, stdout=subprocess.DEVNULL, env=env)
+    if args.what_if:
+        unknown = set(args.what_if) - set(WHAT_IF)
+        if unknown:
+            sys.exit(f"unknown --what-if {', '.join(sorted(unknown))}; known: {', '.join(WHAT_IF)}")
+        env["BENCH_WHAT_IF"] = ",".join(args.what_if)
     if args.importtime:
         importtime(argv, env, args.repeat, args.top)
         return 0
@@ -268,6 +291,8 @@ def drive(args: Any) -> int:
             runs.append(doc)
     load = _load()
     mode = "plan" if args.plan else ("cold" if args.cold else "warm")
+    if args.what_if:
+        mode += "; what if: " + "; ".join(f"{w} ({WHAT_IF[w]})" for w in args.what_if)
     print(f"## {args.shape} ({mode}, --workers {args.workers}): median of {args.repeat} fresh processes, load {load}")
     print()
     print("| where (parent, wall) | median ms | calls |")
@@ -314,6 +339,7 @@ def main(argv: list[str]) -> int:
     mode.add_argument("--plan", action="store_true", help="time `barque plan`")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--what-if", action="append", default=[], help=f"patch barque at run time: {', '.join(WHAT_IF)}")
     parser.add_argument("--importtime", action="store_true", help="rank imports with python -X importtime instead")
     parser.add_argument("--top", type=int, default=30, help="rows of the --importtime table")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="leave PYTHONDONTWRITEBYTECODE as it is")
