@@ -12,8 +12,9 @@ module (module level or inside the function), or ``mod.fn`` / ``pkg.mod.fn`` thr
 project module; followed transitively through the helpers' own bodies, and hashed the same
 way. Not followed: methods and classes, module-level constants, ``getattr`` and
 ``importlib`` (anything dynamic), star imports, and anything outside the project root.
-For names the scope is not worked out: a parameter named like a helper counts as a use of
-the helper, which can only cause an extra re-run, never a stale result.
+A name the function binds itself (a parameter, an assignment or loop target) is local and
+never a helper: ``partitions_from(orders)`` passes ``orders`` as a parameter, and counting
+it as the upstream's code would defeat early cutoff. Nested scopes are not worked out.
 """
 
 from __future__ import annotations
@@ -144,6 +145,14 @@ def _plain_arguments(args: ast.arguments, emit: Callable[[str], None], walk: Cal
             emit("~")
 
 
+def _local_names(fn: FunctionNode) -> set[str]:
+    """Names ``fn`` binds itself: its parameters and the targets it assigns."""
+    args = fn.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, *filter(None, (args.vararg, args.kwarg))]
+    stored = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    return {a.arg for a in params} | stored
+
+
 def _has_docstring(fn: FunctionNode) -> bool:
     first = fn.body[0] if fn.body else None
     return (
@@ -209,11 +218,12 @@ class Hasher:
         for stmt in found.imports:  # imports inside the function shadow the module's names
             overlay.update(import_bindings(stmt, mod.rel, self.project.finder, []))
         out: dict[Func, None] = {}
-        for name in found.names:
+        local = _local_names(fn)
+        for name in found.names - local:
             if name in overlay or name in mod.bindings:
                 self._keep(self.project.resolve_chain(mod, (name,), overlay), out)
         for chain in found.chains:
-            if chain[0] in overlay or chain[0] in mod.bindings:
+            if chain[0] not in local and (chain[0] in overlay or chain[0] in mod.bindings):
                 self._keep(self.project.resolve_chain(mod, chain, overlay), out)
         uses = tuple(out)
         self._uses[id(fn)] = uses

@@ -225,3 +225,19 @@ def test_renaming_a_parameter_or_changing_its_annotation_changes_the_code_hash(t
     assert code_hash(tmp_path, plain.replace("x: int", "z: int")) != before
     assert code_hash(tmp_path, plain.replace("x: int", "x: str")) != before
     assert code_hash(tmp_path, plain.replace("x: int, y", "x: int, *y")) != before
+
+
+def test_a_parameter_or_local_named_like_a_node_is_not_a_helper(tmp_path: Path) -> None:
+    found = helpers(tmp_path, {"p.py": """
+from barque import asset, partitions, partitions_from
+
+@asset(partitions={"k": partitions(["a"])})
+def orders(k):
+    return k
+
+@asset(partitions={"k": partitions_from(orders)})
+def raw(k, orders):
+    clean = orders.upper()
+    return clean
+"""})
+    assert found == {}

@@ -75,11 +75,6 @@ def test_upstream_edit_with_identical_output_does_not_rerun_dependants(tmp_path:
     assert summary["steps_cached"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser (barque/parsing/hashing.py) counts a parameter named like a node function as a call of "
-    "that function, so the upstream's code enters the dependant's key as a helper and defeats early cutoff",
-)
 def test_early_cutoff_holds_when_the_parameter_is_named_like_its_upstream(tmp_path: Path) -> None:
     _first_run(tmp_path)
     pipeline(tmp_path, CHAIN.replace("return [3, 1, 2]", "return [3] + [1, 2]"))
