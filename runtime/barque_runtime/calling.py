@@ -48,7 +48,7 @@ def call_with_retries(
                 with _deadline(node.timeout_seconds):
                     result = fn(**kwargs)
                 error = None
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a step calling sys.exit() fails that step alone
                 error, tb = exc, traceback.format_exc()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
         if error is None:

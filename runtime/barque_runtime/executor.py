@@ -114,7 +114,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     try:
         fn = ctx.loader.function(node)
         kwargs = _call_kwargs(ctx, node, step)
-    except Exception as exc:  # a module that fails to import fails the step, with its traceback
+    except (Exception, SystemExit) as exc:  # a module that fails to import fails the step, with its traceback
         return _failed(started, 1, exc, traceback.format_exc(), {})
     try:
         result, attempts, logs = call_with_retries(ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs)
