@@ -13,6 +13,7 @@ import os
 import signal
 from typing import Any, Iterator
 
+from barque import records
 from barque.plan import Step
 from barque.runspec import RunSpec
 from barque.store import open_store
@@ -61,24 +62,53 @@ class WorkerPool:
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         pending = list(reversed(jobs))
-        busy: dict[multiprocessing.connection.Connection, str] = {}
+        busy: dict[multiprocessing.connection.Connection, Job] = {}
         idle = [conn for _, conn in self._workers]
         while pending or busy:
             while pending and (idle or len(self._workers) < self.size):
                 conn = idle.pop() if idle else self._spawn()[1]
                 job = pending.pop()
                 conn.send(job)
-                busy[conn] = job[0]
+                busy[conn] = job
             for conn in multiprocessing.connection.wait(list(busy)):
+                job = busy.pop(conn)  # type: ignore[arg-type]
                 try:
                     stream_id, result, error = conn.recv()  # type: ignore[union-attr]
                 except EOFError:
-                    raise RuntimeError(f"a worker died while running stream {busy[conn]}") from None
-                del busy[conn]  # type: ignore[arg-type]
+                    done, rest = self._lost(conn, job)  # type: ignore[arg-type]
+                    if rest:  # the steps it never reached go to another worker
+                        pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}))
+                    yield job[0], done
+                    continue
                 idle.append(conn)  # type: ignore[arg-type]
                 if error is not None:
                     raise RuntimeError(f"stream {stream_id} crashed the executor: {error}")
                 yield stream_id, result
+
+    def _lost(self, conn: multiprocessing.connection.Connection, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A worker died mid-stream (killed, ``os._exit``, a crash in C code).
+
+        Returns the records of the steps it finished plus a failed record for the step it was
+        running, and the steps it never reached. A new worker takes its place.
+        """
+        proc = next(p for p, c in self._workers if c is conn)
+        self._workers.remove((proc, conn))
+        proc.join(timeout=5)
+        conn.close()
+        code = proc.exitcode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        spec, store_uri, _ = self._args
+        store = open_store(store_uri)
+        done: list[dict[str, Any]] = []
+        for index, step in enumerate(job[1]):
+            rec = records.read_step_record(store, spec.run_id, step["id"])
+            if rec is None:
+                error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
+                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 1, "error": error}
+                records.write_step_record(store, spec.run_id, rec)
+                return done + [rec], job[1][index + 1 :]
+            done.append(rec)
+        return done, []
 
     def close(self, force: bool = False) -> None:
         """Stop every worker: politely after a run, at once (SIGTERM) on Ctrl-C."""

@@ -157,3 +157,60 @@ def test_failed_step_is_not_cached_and_runs_again_next_time(tmp_path: Path) -> N
     assert result.code == 0, result.stderr
     assert ran(tmp_path) == ["downstream"]
     assert result.json["steps_cached"] == 2
+
+
+def test_step_calling_sys_exit_fails_alone(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset
+        import sys
+
+        @asset()
+        def quits() -> int:
+            sys.exit(4)
+
+        @asset()
+        def fine() -> int:
+            trace("fine")
+            return 1
+        """,
+    )
+    result = barque("run", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert result.code == 1
+    assert result.json["failures"] == [{"step": "pipeline.py:quits", "error": "SystemExit: 4"}]
+    assert ran(tmp_path) == ["fine"]
+
+
+def test_step_that_kills_its_worker_fails_and_the_rest_of_the_run_goes_on(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset
+        import os, signal
+
+        @asset()
+        def crash() -> int:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        @asset(inputs={"x": crash})
+        def after_crash(x: int) -> int:
+            trace("after_crash")
+            return x
+
+        @asset()
+        def good() -> int:
+            trace("good")
+            return 1
+        """,
+    )
+    # One worker, one stream: crash, after_crash, then good; good must still run.
+    result = barque("run", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    summary = result.json
+    assert summary["failures"] == [
+        {"step": "pipeline.py:crash", "error": "WorkerDied: the worker process was killed by signal 9 while running this step"}
+    ]
+    assert ran(tmp_path) == ["good"]
+    assert (summary["steps_failed"], summary["steps_skipped"]) == (1, 1)
+    assert "Traceback" not in result.stderr
