@@ -68,7 +68,7 @@ def register(registry: Any, ctx: Context) -> None:
     def reconcile_timer(body: Mapping[str, Any], patch: Any, **_: Any) -> None:
         on_reconcile(ctx, body, patch)
 
-    @kopf.on.event(GROUP, VERSION, "pipelineruns", id="deletion", registry=registry)
+    @kopf.on.event(GROUP, VERSION, "pipelineruns", id="watch-deletion", registry=registry)
     def deletion(event: Mapping[str, Any], body: Mapping[str, Any], **_: Any) -> None:
         on_deletion(ctx, event, body)
 

@@ -58,6 +58,9 @@ def build(settings: OperatorSettings) -> tuple[Any, Context]:
     import kopf
 
     registry = kopf.OperatorRegistry()
+    # An explicit registry starts without kopf's default login handlers: log in as the client does
+    # (in-cluster service account, else $KUBECONFIG).
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     ctx = Context(settings=settings, kube=Kube.connect(), metrics=Metrics())
     handlers_pipeline.register(registry, ctx)
     handlers_run.register(registry, ctx)
@@ -73,6 +76,8 @@ def run(settings: OperatorSettings, verbose: bool = False) -> int:
     import kopf
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
+    if not verbose:  # kopf logs every handler success at INFO: once a second per active run
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     registry, ctx = build(settings)
     ctx.metrics.serve(settings.metrics_port)
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
