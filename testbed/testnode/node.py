@@ -24,12 +24,13 @@ WATCH_SECONDS = 60
 LEASE_NAMESPACE = "kube-node-lease"
 
 
-def node_status(capacity: dict[str, str], version: str) -> dict[str, Any]:
+def node_status(capacity: dict[str, str], version: str, since: str) -> dict[str, Any]:
+    """The node's status; `since` is when it became Ready (its conditions never change)."""
     when = spec.now()
 
     def cond(kind: str, status: str, reason: str, message: str) -> dict[str, str]:
         return {"type": kind, "status": status, "reason": reason, "message": message,
-                "lastHeartbeatTime": when, "lastTransitionTime": when}
+                "lastHeartbeatTime": when, "lastTransitionTime": since}
 
     return {
         "capacity": capacity,
@@ -60,6 +61,7 @@ class Node:
         self.capacity, self.version = capacity, version
         self.runners: dict[str, PodRunner] = {}
         self.done = threading.Event()
+        self.since = spec.now()
 
     # -- registration and heartbeat ------------------------------------------------------
     def register(self) -> None:
@@ -69,7 +71,7 @@ class Node:
                       "kubernetes.io/arch": "amd64", "barque.dev/test-node": "true"}
             self.api.request("POST", "/api/v1/nodes", body={
                 "apiVersion": "v1", "kind": "Node", "metadata": {"name": self.name, "labels": labels},
-                "status": node_status(self.capacity, self.version)})
+                "status": node_status(self.capacity, self.version, self.since)})
         # The TaintNodesByCondition admission plugin taints new nodes not-ready; the node lifecycle
         # controller would lift it once Ready. It does not run here, so lift it ourselves.
         self.api.request("PATCH", path, body={"spec": {"taints": None}}, content_type=MERGE_PATCH)
@@ -77,8 +79,9 @@ class Node:
         log.info("node %s registered", self.name)
 
     def heartbeat(self) -> None:
-        self.api.request("PATCH", f"/api/v1/nodes/{self.name}/status",
-                         body={"status": node_status(self.capacity, self.version)}, content_type=MERGE_PATCH)
+        status = node_status(self.capacity, self.version, self.since)
+        self.api.request("PATCH", f"/api/v1/nodes/{self.name}/status", body={"status": status},
+                         content_type=MERGE_PATCH)
         renew = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
         lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
         try:
@@ -100,7 +103,7 @@ class Node:
 
     # -- pods -----------------------------------------------------------------------------
     def watch_pods(self) -> None:
-        """List, then watch from the list's resourceVersion; relist on any trouble."""
+        """List, then watch from the last resourceVersion seen; relist only on trouble."""
         while not self.done.is_set():
             try:
                 listing = self.api.request("GET", "/api/v1/pods")
@@ -111,12 +114,13 @@ class Node:
                 for uid in set(self.runners) - seen:  # deleted while we were not watching
                     self.runners.pop(uid).request_stop(0)
                 version = listing["metadata"]["resourceVersion"]
-                for event in self.api.watch("/api/v1/pods", version, WATCH_SECONDS):
-                    if event["type"] == "ERROR":
-                        raise ApiError(event["object"].get("code", 500), str(event["object"]))
-                    if event["type"] == "BOOKMARK":
-                        continue
-                    self.handle(event["type"], event["object"])
+                while not self.done.is_set():
+                    for event in self.api.watch("/api/v1/pods", version, WATCH_SECONDS):
+                        if event["type"] == "ERROR":  # typically 410 Gone: the version is too old
+                            raise ApiError(event["object"].get("code", 500), str(event["object"]))
+                        version = event["object"]["metadata"]["resourceVersion"]
+                        if event["type"] != "BOOKMARK":
+                            self.handle(event["type"], event["object"])
             except Exception as err:
                 log.warning("pod watch interrupted (%s); relisting", err)
                 self.done.wait(1)

@@ -83,7 +83,8 @@ def test_secret_and_config_map_key_refs() -> None:
 
 
 def test_env_from_with_prefix_skips_invalid_names_and_env_overrides_it() -> None:
-    env = env_of({"envFrom": [{"secretRef": {"name": "creds"}}, {"prefix": "CFG_", "configMapRef": {"name": "settings"}}],
+    env = env_of({"envFrom": [{"secretRef": {"name": "creds"}},
+                              {"prefix": "CFG_", "configMapRef": {"name": "settings"}}],
                   "env": [{"name": "AWS_ACCESS_KEY_ID", "value": "override"}]})
     assert env == {"AWS_ACCESS_KEY_ID": "override", "AWS_SECRET_ACCESS_KEY": "sk", "CFG_LEVEL": "debug"}
 
