@@ -9,7 +9,7 @@ from barque import artifacts
 from barque.plan import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
-from barque_runtime.local import LocalRun, RunOptions, execute, prepare
+from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
 
 TERMINAL_FAILURE = ("failed", "skipped")
@@ -54,11 +54,11 @@ def plan(
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
     local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache))
-    the_plan = local.plan()
+    if not with_cache:
+        return local.plan().to_dict()
+    the_plan, verdicts = plan_with_stored_keys(local)
     doc = the_plan.to_dict()
-    if with_cache:
-        verdicts = local.assess(the_plan)
-        doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
+    doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
     return doc
 
 

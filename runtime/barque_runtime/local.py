@@ -61,6 +61,22 @@ class LocalRun:
         return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache)
 
 
+def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
+    """The plan and its verdicts, grown by the partition keys that cached sources already hold.
+
+    What ``barque plan --cache`` and ``--dry-run`` show, so they list the steps a run would.
+    """
+    while True:
+        plan = run.plan()
+        verdicts = run.assess(plan)
+        for item in plan.deferred:
+            verdict = verdicts.get(item.waits_for)
+            if verdict is not None and verdict.state == "cached" and item.waits_for not in run.records:
+                run.records[item.waits_for] = _cached_record(item.waits_for, plan, verdict)
+        if not plan.deferred or not _resolve_deferred(run, plan):
+            return plan, verdicts
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
