@@ -42,14 +42,16 @@ def assess(
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown."""
     params, env = params or {}, env or {}
     outputs: dict[str, str] = {}
+    found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
     verdicts: dict[str, StepCache] = {}
     for phase in plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
-                verdicts[sid] = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs)
+                verdicts[sid] = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found)
                 record = verdicts[sid].record
                 if record is not None:
                     outputs[sid] = record["output_id"]
+                    found[sid] = record
     return verdicts
 
 
@@ -62,6 +64,7 @@ def _assess_step(
     env: Mapping[str, str | None],
     no_cache: bool,
     outputs: Mapping[str, str],
+    found: Mapping[str, Mapping[str, Any]],
 ) -> StepCache:
     step = plan.steps[sid]
     node = graph.nodes[step.node]
@@ -73,7 +76,7 @@ def _assess_step(
         ref = artifacts.get_ref(store, sid)
         if ref is not None:
             return StepCache("cached", ref.get("cache_key"), "manual: last materialization", ref)
-    ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, outputs, source))
+    ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
     if ids is None:
         waiting = next(d for d in step.deps if d not in outputs)
         return StepCache("unknown", None, f"waits for {waiting}")
@@ -88,8 +91,6 @@ def _assess_step(
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components))
 
 
-def _stored_value(store: ArtifactStore, outputs: Mapping[str, str], source: str) -> Any:
-    ref = artifacts.get_ref(store, source)
-    if ref is None or ref.get("output_id") != outputs.get(source):
-        return None
-    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(ref["artifact"]))
+def _stored_value(store: ArtifactStore, record: Mapping[str, Any]) -> Any:
+    # The cached record's own artifact: the step's latest ref may hold another run's output.
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]))

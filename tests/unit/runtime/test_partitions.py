@@ -213,3 +213,29 @@ def test_one_failing_partition_skips_only_what_reads_it(tmp_path: Path) -> None:
     assert summary["failures"] == [{"step": "pipeline.py:orders[region=emea]", "error": "ValueError: emea feed is down"}]
     assert ran(tmp_path) == ["doubled"]
     assert (summary["steps_failed"], summary["steps_skipped"]) == (1, 2)
+
+
+def _dry(folder: Path) -> dict[str, str]:
+    result = barque("run", "pipeline.py", "--dry-run", cwd=folder)
+    assert result.code == 0, result.stderr
+    return {s["step"]: s["action"] for s in result.json["steps"]}
+
+
+def test_dry_run_lists_the_partitions_a_cached_source_already_holds(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE)
+    run_ok("pipeline.py", cwd=tmp_path)
+    assert _dry(tmp_path) == {
+        "pipeline.py:regions": "cached",
+        "pipeline.py:scaled[region=amer]": "cached",
+        "pipeline.py:scaled[region=emea]": "cached",
+    }
+
+
+def test_dry_run_after_reverting_a_sources_edit_shows_its_partitions_cached(tmp_path: Path) -> None:
+    pipeline(tmp_path, FROM_SOURCE)
+    run_ok("pipeline.py", cwd=tmp_path)
+    pipeline(tmp_path, FROM_SOURCE.replace('"emea": 20', '"emea": 21'))
+    run_ok("pipeline.py", cwd=tmp_path)
+    pipeline(tmp_path, FROM_SOURCE)  # back to the first version: everything is stored
+    assert set(_dry(tmp_path).values()) == {"cached"}
+    assert run_ok("pipeline.py", cwd=tmp_path)["steps_executed"] == 0
