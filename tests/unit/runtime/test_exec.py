@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from barque.artifacts import ArtifactRef, read_value
 from barque.parsing import parse_project
 from barque.planner import make_plan
 from barque.records import read_step_records
@@ -36,12 +37,12 @@ def total(nums: list) -> int:
 """
 
 
-def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1") -> Path:
+def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1", workers: int = 1) -> Path:
     """Plan the pipeline as the operator would and store spec, inline code and phase 0."""
     project = tmp_path / "project"
     path = pipeline(project, source)
     graph = parse_project([str(path)])
-    plan = make_plan(graph, workers=1)
+    plan = make_plan(graph, workers=workers)
     store_dir = tmp_path / "store"
     store = open_store(str(store_dir))
     write_run_spec(store, RunSpec(run_id=run_id, graph=graph, targets=plan.targets), {"pipeline.py": path.read_text()})
@@ -50,13 +51,13 @@ def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1") -> Path:
     return store_dir
 
 
-def _exec(tmp_path: Path, store_dir: Path, run_id: str = "ns/run-1") -> tuple[int, dict]:
+def _exec(tmp_path: Path, store_dir: Path, run_id: str = "ns/run-1", phase: int = 0, stream: int = 0) -> tuple[int, dict]:
     log = tmp_path / "termination-log"
     work = tmp_path / "pod"
     work.mkdir(exist_ok=True)
     result = barque(
-        "exec", "--store", str(store_dir), "--run", run_id, "--phase", "0", "--stream", "0",
-        cwd=work, env={"BARQUE_TERMINATION_LOG": str(log), "TMPDIR": str(tmp_path)},
+        "exec", "--store", str(store_dir), "--run", run_id, "--phase", str(phase),
+        cwd=work, env={"BARQUE_TERMINATION_LOG": str(log), "TMPDIR": str(tmp_path), "JOB_COMPLETION_INDEX": str(stream)},
     )
     text = log.read_text()
     assert len(text.encode()) <= MESSAGE_LIMIT
@@ -71,6 +72,37 @@ def test_exec_runs_the_stream_and_writes_its_termination_message(tmp_path: Path)
     assert ran(tmp_path / "pod") == ["numbers", "total"]
     records = read_step_records(open_store(str(store_dir)), "ns/run-1")
     assert {k: r["state"] for k, r in records.items()} == {"pipeline.py:numbers": "succeeded", "pipeline.py:total": "succeeded"}
+
+
+def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Path) -> None:
+    store_dir = _stage(
+        tmp_path,
+        """
+        from barque import asset
+
+        @asset()
+        def raw() -> int:
+            return 2
+
+        @asset(inputs={"x": raw})
+        def left(x: int) -> int:
+            return x + 1
+
+        @asset(inputs={"x": raw})
+        def right(x: int) -> int:
+            return x * 10
+        """,
+        workers=2,
+    )
+    assert _exec(tmp_path, store_dir, phase=0)[0] == 0
+    # phase 1 has one stream per dependant; the stream index comes from $JOB_COMPLETION_INDEX
+    assert _exec(tmp_path, store_dir, phase=1, stream=0) == (0, {"run": "ns/run-1", "phase": 1, "stream": 0, "counts": {"succeeded": 1}, "failed": []})
+    assert _exec(tmp_path, store_dir, phase=1, stream=1)[1]["stream"] == 1
+    store = open_store(str(store_dir))
+    values = {}
+    for step, rec in read_step_records(store, "ns/run-1").items():
+        values[step] = read_value(store, ArtifactRef.from_dict(rec["artifact"]))
+    assert values == {"pipeline.py:raw": 2, "pipeline.py:left": 3, "pipeline.py:right": 20}
 
 
 def test_exec_exits_3_when_a_user_step_failed(tmp_path: Path) -> None:
