@@ -9,8 +9,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from .clirun import barque, pipeline, ran, run_ok, write
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
