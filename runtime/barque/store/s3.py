@@ -131,7 +131,7 @@ class S3Store:
             self.client.head_object(Bucket=self.bucket, Key=full)
             return True
 
-        return self._call("check", full, head, missing=False)
+        return self._call("head", full, head, missing=False)
 
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
@@ -166,12 +166,14 @@ class S3Store:
         try:
             return fn()
         except ClientError as e:
-            code = str(e.response.get("Error", {}).get("Code", ""))
+            error = e.response.get("Error", {})
+            code = str(error.get("Code", ""))
             if missing is not _RAISE and code in _MISSING_CODES:
                 return missing
-            raise StoreError(f"cannot {action} {where}: {code or e}", where=where, hint=_hint(code, self.bucket)) from e
+            detail = f"{code}: {error['Message']}" if error.get("Message") else (code or str(e))
+            raise StoreError(f"S3 {action} failed: {detail}", where=where, hint=_hint(code, self.bucket)) from e
         except BotoCoreError as e:
-            raise StoreError(f"cannot {action} {where}: {e}", where=where, hint=_hint(type(e).__name__, self.bucket)) from e
+            raise StoreError(f"S3 {action} failed: {e}", where=where, hint=_hint(type(e).__name__, self.bucket)) from e
 
 
     def _no_boto3(self) -> StoreError:
