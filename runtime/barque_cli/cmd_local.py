@@ -63,14 +63,21 @@ def _files_and_target(parser: argparse.ArgumentParser) -> None:
 
 
 def split_items(items: list[str]) -> tuple[list[str], list[str]]:
-    """Files are what exists on disk or ends in .py; the rest are targets."""
-    files = [i for i in items if i.endswith(".py") or os.path.exists(i)]
+    """Files are what ends in .py, exists as a file, or is a folder holding Python files; the rest are targets.
+
+    A folder without Python files (``data/`` beside an asset called ``data``) names a target.
+    """
+    files = [i for i in items if i.endswith(".py") or os.path.isfile(i) or (os.path.isdir(i) and _holds_python(i))]
     targets = [i for i in items if i not in files]
     if not files:
         from barque.errors import BarqueError
 
         raise BarqueError("no pipeline file given", hint="pass the pipeline's .py file(s), e.g. `barque run pipeline.py`")
     return files, targets
+
+
+def _holds_python(folder: str) -> bool:
+    return any(name.endswith(".py") for _, _, names in os.walk(folder) for name in names)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:

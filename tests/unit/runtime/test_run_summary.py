@@ -104,3 +104,12 @@ def test_prints_from_the_pipeline_never_reach_stdout(tmp_path: Path) -> None:
     assert result.code == 0
     assert result.stdout.count("\n") == 1
     assert result.json["steps_executed"] == 2
+
+
+def test_target_named_like_a_data_folder_in_the_project_is_a_target(tmp_path: Path) -> None:
+    pipeline(tmp_path, TWO_ASSETS)
+    (tmp_path / "numbers").mkdir()
+    (tmp_path / "numbers" / "raw.csv").write_text("1,2,3\n")
+    summary = run_ok("pipeline.py", "numbers", cwd=tmp_path)
+    assert summary["targets"] == ["pipeline.py:numbers"]
+    assert ran(tmp_path) == ["numbers"]
