@@ -72,6 +72,11 @@ termination messages; the Job controller creates them. The operator never reads 
 - apiGroups: ["barque.dev"]
   resources: ["pipelines/status", "pipelineruns/status"]
   verbs: ["get", "patch", "update"]
+# Jobs carry an owner reference with blockOwnerDeletion: clusters running the
+# OwnerReferencesPermissionEnforcement admission plugin require this to set it.
+- apiGroups: ["barque.dev"]
+  resources: ["pipelineruns/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "delete"]
