@@ -86,6 +86,13 @@ class ManagedProcess:
             f"--- last lines of the log ---\n{log_tail(self.log_path)}"
         )
 
+    def check_alive(self) -> None:
+        """Raise ProcessFailed (with the log tail) if the process has exited."""
+        assert self.popen is not None, f"{self.name} was not started"
+        code = self.popen.poll()
+        if code is not None:
+            raise self.failure(f"exited with code {code} while tests were using it")
+
     def wait_healthy(self, check: HealthCheck, timeout: float = 60.0, interval: float = 0.2) -> None:
         """Poll `check` until it passes; raise ProcessFailed (with the log tail) otherwise."""
         assert self.popen is not None, f"{self.name} was not started"

@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 NODE_NAME = "testnode"
 
 
+@pytest.hookimpl(tryfirst=True)  # mark before `-m` selection looks at the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
@@ -243,9 +244,11 @@ def helm(testbed_bin: dict[str, Path], kube_apiserver: KubeApiServer, testbed_di
 # -- per test ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest, kube_api: Api, kube_controller_manager: ManagedProcess,
-              test_node: TestNode) -> Iterator[str]:
+def namespace(request: pytest.FixtureRequest, kube_api: Api, kube_apiserver: KubeApiServer,
+              kube_controller_manager: ManagedProcess, test_node: TestNode) -> Iterator[str]:
     """A fresh namespace whose `default` ServiceAccount exists (Pods can be created); deleted after."""
+    for part in (kube_apiserver.process, kube_controller_manager, test_node.process):
+        part.check_alive()  # a crashed part fails here with its log, not later with a timeout
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{stem}-{uuid.uuid4().hex[:6]}"
     kube_api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
