@@ -21,8 +21,12 @@ from barque.model import Node
 from barque.store import ArtifactStore
 
 
-class StepTimeout(Exception):
-    """The step ran past its ``timeout_seconds``."""
+class StepTimeout(BaseException):
+    """The step ran past its ``timeout_seconds``.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that a step's own ``except Exception``
+    cannot swallow it and run on (the alarm fires once).
+    """
 
 
 class CallFailed(Exception):
@@ -48,7 +52,7 @@ def call_with_retries(
                 with _deadline(node.timeout_seconds):
                     result = fn(**kwargs)
                 error = None
-            except (Exception, SystemExit) as exc:  # a step calling sys.exit() fails that step alone
+            except (Exception, SystemExit, StepTimeout) as exc:  # sys.exit() in a step fails that step alone
                 error, tb = exc, traceback.format_exc()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
         if error is None:

@@ -214,3 +214,26 @@ def test_step_that_kills_its_worker_fails_and_the_rest_of_the_run_goes_on(tmp_pa
     assert ran(tmp_path) == ["good"]
     assert (summary["steps_failed"], summary["steps_skipped"]) == (1, 1)
     assert "Traceback" not in result.stderr
+
+
+def test_timeout_is_not_swallowed_by_a_steps_own_except_exception(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset
+        import time
+
+        @asset(timeout_seconds=0.05)
+        def stubborn() -> str:
+            for _ in range(100):  # 1 s in all, unless the timeout stops it
+                try:
+                    time.sleep(0.01)
+                except Exception:
+                    pass
+            return "finished"
+        """,
+    )
+    result = barque("run", "pipeline.py", cwd=tmp_path, timeout=20)
+    assert result.code == 1
+    (failure,) = result.json["failures"]
+    assert failure["error"].startswith("StepTimeout: timed out after 0.05 s")
