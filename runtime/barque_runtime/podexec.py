@@ -50,7 +50,10 @@ def _code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> 
     for rel, data in read_code_files(store, run_id).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        # Atomically: other streams of the run may share this folder and be importing from it.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
     return root
 
 

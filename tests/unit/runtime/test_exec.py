@@ -8,6 +8,8 @@ Real: the `barque` CLI in a child process, a local-folder store written with
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 from barque.artifacts import ArtifactRef, read_value
@@ -18,7 +20,7 @@ from barque.runspec import RunSpec, write_phase, write_run_spec
 from barque.store import open_store
 from barque_runtime.podexec import MESSAGE_LIMIT, termination_message
 
-from .clirun import barque, pipeline, ran
+from .clirun import BARQUE, barque, pipeline, ran
 
 PIPE = """
 from barque import asset
@@ -130,3 +132,21 @@ def test_termination_message_stays_within_4_kib_with_many_failures() -> None:
     assert doc["counts"] == {"failed": 40}
     assert doc["truncated"] is True
     assert 0 < len(doc["failed"]) < 40
+
+
+def test_streams_of_one_run_sharing_a_temp_folder_run_side_by_side(tmp_path: Path) -> None:
+    store_dir = _stage(
+        tmp_path,
+        "from barque import asset\n" + "".join(f"\n@asset()\ndef s{i}() -> int:\n    return {i}\n" for i in range(4)),
+        workers=4,
+    )
+    env = {"TMPDIR": str(tmp_path)}
+    procs = [
+        subprocess.Popen(
+            [*BARQUE, "exec", "--store", str(store_dir), "--run", "ns/run-1", "--stream", str(i)],
+            cwd=tmp_path, env={**os.environ, **env, "BARQUE_TERMINATION_LOG": str(tmp_path / f"log-{i}")},
+        )
+        for i in range(4)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    assert [json.loads((tmp_path / f"log-{i}").read_text())["counts"] for i in range(4)] == [{"succeeded": 1}] * 4
