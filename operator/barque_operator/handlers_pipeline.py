@@ -25,12 +25,19 @@ log = logging.getLogger(__name__)
 def register(registry: Any, ctx: Context) -> None:
     import kopf
 
+    checked: dict[str, Any] = {}  # uid -> generation checked by this process (a cache: empty after a restart)
+
     @kopf.on.event(GROUP, VERSION, "pipelines", id="validate", registry=registry)
     def validate(event: Mapping[str, Any], body: Mapping[str, Any], patch: Any, **_: Any) -> None:
-        if event.get("type") == "DELETED" or (body.get("metadata") or {}).get("deletionTimestamp"):
+        meta = body.get("metadata") or {}
+        if event.get("type") == "DELETED" or meta.get("deletionTimestamp"):
+            checked.pop(meta.get("uid", ""), None)
             return
+        if checked.get(meta.get("uid", "")) == meta.get("generation") and (body.get("status") or {}).get("conditions"):
+            return  # a status-only change (e.g. the schedule's): the spec was already checked
         try:
             on_validate(ctx, body, patch)
+            checked[meta.get("uid", "")] = meta.get("generation")
         except Exception:
             ctx.metrics.reconcile_errors.labels("Pipeline").inc()
             raise
