@@ -18,6 +18,7 @@ from barque_operator.reconcile import (
     DeleteJob,
     Event,
     JobView,
+    Replan,
     RunFacts,
     WritePhase,
     WriteRecord,
@@ -216,3 +217,18 @@ def test_not_started_runs() -> None:
 def test_compressed_index_lists() -> None:
     assert parse_indexes("1,3-5,7") == (1, 3, 4, 5, 7)
     assert parse_indexes(None) == ()
+
+
+def test_a_plan_with_deferred_partitions_asks_to_plan_again_once_their_source_ran() -> None:
+    from barque.plan import Deferred
+
+    plan = replace(PLAN, deferred=(Deferred("per_hour", "raw"),))
+    world = World(plan)
+    world.reconcile()
+    world.run_job(0)
+    world.reconcile()
+    world.run_job(1)
+    d = world.reconcile()
+    assert d.of(Replan) == [Replan(("per_hour",))]
+    assert d.finished is None and d.status["phase"] == "Running"
+    assert decide(replace(world.facts(), unresolvable={"per_hour": "raw returned a pickle value"})).finished == "Failed"
