@@ -20,157 +20,41 @@ How a phase moves:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
-from barque.cachestate import StepCache
-from barque.plan import Phase, Plan, Stream
+from barque.plans import Phase, Plan, Stream
 from barque_operator import naming
+from barque_operator.observed import (  # re-exported: the handlers and tests import them from here
+    Action,
+    CreateJob,
+    Decision,
+    DeleteJob,
+    Event,
+    JobView,
+    Replan,
+    RunFacts,
+    WritePhase,
+    WriteRecord,
+    parse_indexes,
+)
 from barque_operator.status import (
     FINAL_STATES,
     PhaseView,
     build_status,
+    conditions,
     failure_message,
     parse_time,
     rfc3339,
 )
 
+__all__ = ["Action", "CreateJob", "Decision", "DeleteJob", "Event", "JobView", "Replan", "RunFacts", "WritePhase",
+           "WriteRecord", "current_phase", "decide", "ended_phases_missing_records", "needs_assessment", "not_started",
+           "parse_indexes"]
+
 OK_STATES = ("succeeded", "cached")
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 MAX_STEP_EVENTS = 10
-
-
-# -- facts -----------------------------------------------------------------------------------
-
-
-def parse_indexes(text: str | None) -> tuple[int, ...]:
-    """Kubernetes' compressed index list (``"1,3-5,7"``) as a tuple of ints."""
-    out: list[int] = []
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            out.extend(range(int(lo), int(hi) + 1))
-        else:
-            out.append(int(part))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class JobView:
-    """The parts of a phase Job the decisions read."""
-
-    name: str
-    phase: int
-    completions: int
-    active: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    outcome: str | None = None  # "Complete" or "Failed" once the Job has ended
-    reason: str | None = None
-    message: str | None = None
-    failed_indexes: tuple[int, ...] = ()
-    start_time: str | None = None
-    completion_time: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.outcome is not None
-
-    @classmethod
-    def from_job(cls, job: Mapping[str, Any]) -> "JobView":
-        meta, spec, status = job["metadata"], job.get("spec") or {}, job.get("status") or {}
-        outcome = reason = message = None
-        for cond in status.get("conditions") or ():
-            if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-                outcome, reason, message = cond["type"], cond.get("reason"), cond.get("message")
-        return cls(
-            name=meta["name"],
-            phase=int(meta.get("labels", {}).get("barque.dev/phase", "-1")),
-            completions=int(spec.get("completions") or 0),
-            active=int(status.get("active") or 0),
-            succeeded=int(status.get("succeeded") or 0),
-            failed=int(status.get("failed") or 0),
-            outcome=outcome,
-            reason=reason,
-            message=message,
-            failed_indexes=parse_indexes(status.get("failedIndexes")),
-            start_time=status.get("startTime"),
-            completion_time=status.get("completionTime"),
-        )
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """Everything one reconcile of a started run looks at."""
-
-    name: str
-    cancel: bool
-    timeout_seconds: int | None
-    previous: Mapping[str, Any]  # the status as observed
-    base: Mapping[str, Any]  # pinned fields: runId, storeUri, sourceDigest, plan summary
-    plan: Plan
-    records: Mapping[str, Mapping[str, Any]]
-    jobs: Mapping[int, JobView]
-    verdicts: Mapping[str, StepCache] | None  # needed when a phase is about to start
-    now: datetime
-    limit: int = 500
-    exec_phases: Mapping[int, Phase] = field(default_factory=dict)  # phase files of ended Jobs
-    pod_messages: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (phase, index) -> last words
-    unresolvable: Mapping[str, str] = field(default_factory=dict)  # deferred node -> why it cannot be planned
-
-
-# -- actions ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WriteRecord:
-    record: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class WritePhase:
-    phase: Phase
-
-
-@dataclass(frozen=True)
-class CreateJob:
-    phase: Phase
-
-
-@dataclass(frozen=True)
-class DeleteJob:
-    name: str
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal or Warning
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Replan:
-    """Deferred nodes whose partition keys can now be read; the handler plans again."""
-
-    nodes: tuple[str, ...]
-
-
-Action = Union[WriteRecord, WritePhase, CreateJob, DeleteJob, Event, Replan]
-
-
-@dataclass(frozen=True)
-class Decision:
-    status: dict[str, Any]
-    actions: tuple[Action, ...] = ()
-    finished: str | None = None  # the run's final phase when this decision ends it
-
-    def of(self, kind: type) -> list[Any]:
-        return [a for a in self.actions if isinstance(a, kind)]
 
 
 # -- predicates the handler uses to gather only the facts a decision needs --------------------
@@ -229,8 +113,6 @@ def not_started(
 
 
 def _conditions(run_phase: str, message: str, previous: Mapping[str, Any], now: datetime) -> list[dict[str, Any]]:
-    from barque_operator.status import conditions
-
     return conditions(run_phase, message, previous.get("conditions"), now)
 
 
