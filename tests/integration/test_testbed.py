@@ -106,6 +106,47 @@ def test_fallback_to_logs_on_error_puts_the_log_tail_in_the_message(kube_api: Ap
     assert terminated(pod)["message"].rstrip().endswith("last words")
 
 
+def test_init_containers_run_in_order_before_the_containers(kube_api: Api, namespace: str, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
+    append = "open({!r}, 'a').write('{}\\n')"
+    manifest = pod_manifest("ordered", append.format(str(trace), "main"))
+    manifest["spec"]["initContainers"] = [
+        {"name": name, "image": "python:3", "command": [PY, "-c", append.format(str(trace), name)]}
+        for name in ("first", "second")]
+    create(kube_api, namespace, manifest)
+    pod = wait_pod_done(kube_api, namespace, "ordered")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert trace.read_text().split() == ["first", "second", "main"]
+    assert [s["state"]["terminated"]["exitCode"] for s in pod["status"]["initContainerStatuses"]] == [0, 0]
+
+
+def test_an_empty_dir_mount_is_a_private_writable_directory_named_by_env(kube_api: Api, namespace: str) -> None:
+    code = ("import os, json; d = os.environ['SCRATCH']; os.makedirs(d); open(os.path.join(d, 'f'), 'w').write('x');"
+            "open(os.environ['BARQUE_TERMINATION_LOG'], 'w').write(json.dumps([d, os.getcwd()]))")
+    manifest = pod_manifest("scratch", code, env=[{"name": "SCRATCH", "value": "/scratch/sub"}],
+                            volumeMounts=[{"name": "tmp", "mountPath": "/scratch"}], workingDir="/scratch")
+    manifest["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    create(kube_api, namespace, manifest)
+    pod = wait_pod_done(kube_api, namespace, "scratch")
+    scratch, cwd = json.loads(terminated(pod)["message"])
+    assert pod["status"]["phase"] == "Succeeded"
+    assert scratch.endswith("/volumes/tmp/sub") and cwd.endswith("/volumes/tmp")
+
+
+def test_restart_policy_on_failure_restarts_the_container_until_it_succeeds(kube_api: Api, namespace: str,
+                                                                           tmp_path: Path) -> None:
+    marker = tmp_path / "tried"
+    code = (f"import os, sys; m = {str(marker)!r}; first = not os.path.exists(m); open(m, 'w').close();"
+            " sys.exit(1 if first else 0)")
+    manifest = pod_manifest("retry", code)
+    manifest["spec"]["restartPolicy"] = "OnFailure"
+    create(kube_api, namespace, manifest)
+    pod = wait_pod_done(kube_api, namespace, "retry")
+    status = pod["status"]["containerStatuses"][0]
+    assert pod["status"]["phase"] == "Succeeded"
+    assert status["restartCount"] == 1 and status["lastState"]["terminated"]["exitCode"] == 1
+
+
 def test_indexed_job_completes_and_each_pod_sees_its_own_completion_index(kube_api: Api, namespace: str) -> None:
     code = "import os; open(os.environ['BARQUE_TERMINATION_LOG'], 'w').write(os.environ['JOB_COMPLETION_INDEX'])"
     create(kube_api, namespace, job_manifest("indexed", code, completionMode="Indexed", completions=3,
