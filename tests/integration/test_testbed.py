@@ -81,6 +81,13 @@ def test_api_server_answers_and_the_node_is_ready(kubectl: Any, test_node: Any) 
     assert not node["spec"].get("taints")
 
 
+def test_the_official_client_works_with_the_admin_kubeconfig(kube_client: Any, test_node: Any) -> None:
+    from kubernetes import client
+
+    node = client.CoreV1Api(kube_client).read_node(test_node.name)
+    assert node.metadata.name == test_node.name
+
+
 def test_plain_pod_runs_to_succeeded_with_exit_code_zero(kube_api: Api, namespace: str, test_node: Any) -> None:
     create(kube_api, namespace, pod_manifest("hello", "print('hello from a pod')"))
     pod = wait_pod_done(kube_api, namespace, "hello")
