@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from barque.cachestate import assess
 from barque.errors import BarqueError
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.planner import make_plan
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore

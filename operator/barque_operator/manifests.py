@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from barque.plan import Phase
+from barque.plans import Phase
 from barque_operator import naming
 from barque_operator.models import API_VERSION, Defaults, PipelineRunSpec, StoreSpec
 from barque_operator.settings import OperatorSettings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from barque.plan import Phase, Plan, Stream
+from barque.plans import Phase, Plan, Stream
 
 
 def extend_plan(pinned: Plan, fresh: Plan) -> Plan:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from barque.cachekeys import decorator_fingerprint
 from barque.model import Graph, Node
-from barque.plan import Plan
+from barque.plans import Plan
 
 OK_STATES = ("succeeded", "cached")
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from barque import records as step_records
 from barque.deferred import resolve_deferred_keys
 from barque.errors import BarqueError
-from barque.plan import Phase, Plan
+from barque.plans import Phase, Plan
 from barque.runspec import RunSpec, read_phase, read_run_spec, write_phase, write_run_spec
 from barque.serializers import canonical_json
 from barque.store import ArtifactStore, open_store

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
-from barque.plan import Plan
+from barque.plans import Plan
 
 FINAL_STATES = ("succeeded", "cached", "failed", "skipped", "cancelled")
 STATES = ("pending", "running") + FINAL_STATES

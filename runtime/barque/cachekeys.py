@@ -12,18 +12,13 @@ can say which one changed.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Mapping, Sequence
 
 from barque.model import Node
-from barque.plan import Step
+from barque.serializers import canonical_json
+from barque.plans import Step
 
 Components = dict[str, Any]
-
-
-def canonical_json(obj: Any) -> bytes:
-    """One byte form per value: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decorator_fingerprint(node: Node) -> dict[str, Any]:

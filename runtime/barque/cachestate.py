@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 from barque import artifacts
 from barque.cachekeys import cache_key, explain_change, key_components
 from barque.model import Graph
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.stepinputs import input_ids
 from barque.store import ArtifactStore
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from barque import artifacts, records
 from barque.errors import PlanError
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.stepinputs import keys_from_output
 from barque.store import ArtifactStore
 

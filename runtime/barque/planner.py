@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 from barque.errors import PlanError
 from barque.model import Graph, Node
-from barque.plan import Deferred, Phase, Plan, Step, Stream
+from barque.plans import Deferred, Phase, Plan, Step, Stream
 from barque.targets import resolve_targets, select_nodes, topo_order
 
 Partition = tuple[tuple[str, str], ...]

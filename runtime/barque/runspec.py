@@ -17,9 +17,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from barque.cachekeys import canonical_json
+from barque.serializers import canonical_json
 from barque.model import Graph
-from barque.plan import Phase, Plan, Step, Stream
+from barque.plans import Phase, Plan, Step, Stream
 from barque.store import ArtifactStore
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable, Mapping
 
-from barque.cachekeys import canonical_json
+from barque.serializers import canonical_json
 from barque.model import Graph, Node
-from barque.plan import Step
+from barque.plans import Step
 
 
 def keys_source(node: Node, graph: Graph) -> str | None:

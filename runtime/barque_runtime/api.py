@@ -6,7 +6,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from barque import artifacts
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 from barque import artifacts, records
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
-from barque.plan import Step
+from barque.plans import Step
 from barque.runspec import RunSpec
 from barque.stepinputs import input_ids, keys_source, value_param
 from barque.store import ArtifactStore

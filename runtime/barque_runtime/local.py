@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from barque.cachestate import StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.parsing import parse_project
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.planner import make_plan
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store

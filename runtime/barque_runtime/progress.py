@@ -10,7 +10,7 @@ import time
 from typing import Any, Mapping, TextIO
 
 from barque.cachestate import StepCache
-from barque.plan import Plan
+from barque.plans import Plan
 
 
 class Progress:

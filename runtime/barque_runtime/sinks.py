@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from barque.model import Node
-from barque.plan import Step
+from barque.plans import Step
 from barque.serializers import serialize
 from barque.store import open_store
 

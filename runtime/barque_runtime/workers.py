@@ -14,7 +14,7 @@ import signal
 from typing import Any, Iterator
 
 from barque import records
-from barque.plan import Step
+from barque.plans import Step
 from barque.runspec import RunSpec
 from barque.store import open_store
 from barque_runtime.executor import StreamContext, execute_stream

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from barque.plan import Phase, Plan, Step, Stream
+from barque.plans import Phase, Plan, Step, Stream
 from barque_operator.status import PhaseView, build_status, plan_summary
 from testbed.cluster import Tool, ToolError
 from testbed.kubeapi import Api

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from barque.cachekeys import cache_key, explain_change, key_components
-from barque.plan import Step
+from barque.plans import Step
 
 from .graphs import inp, node
 

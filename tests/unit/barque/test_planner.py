@@ -94,7 +94,7 @@ def test_an_unknown_target_suggests_close_names():
 
 
 def test_the_plan_is_deterministic_and_round_trips_through_json():
-    from barque.plan import Plan
+    from barque.plans import Plan
 
     g = graph(*(node(f"n{i}", inputs=(inp("x", f"n{i-1}"),) if i % 3 else ()) for i in range(30)))
     one, two = make_plan(g, workers=2), make_plan(g, workers=2)

@@ -66,7 +66,8 @@ def test_final_targets_install_only_their_role_extras_from_the_built_wheel() -> 
     assert any(w == "RUN" and "pip wheel --no-deps" in r for w, r in stages["builder"])
     runtime_runs = " ".join(r for w, r in stages["runtime"] if w == "RUN")
     operator_runs = " ".join(r for w, r in stages["operator"] if w == "RUN")
-    assert "[s3]" in runtime_runs and "[operator]" not in runtime_runs
+    assert ("ARG", "RUNTIME_EXTRAS=s3") in stages["runtime"]
+    assert "[${RUNTIME_EXTRAS}]" in runtime_runs and "[operator]" not in runtime_runs
     assert "[operator]" in operator_runs
     assert "/wheels/barque-" in runtime_runs and "/wheels/barque-" in operator_runs
 

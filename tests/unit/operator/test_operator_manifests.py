@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from barque.plan import Phase, Stream
+from barque.plans import Phase, Stream
 from barque_operator.manifests import ManifestError, build_phase_job
 from barque_operator.settings import OperatorSettings
 from tests.unit.operator.operator_samples import pipeline, run

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from barque.cachestate import StepCache
-from barque.plan import Plan
+from barque.plans import Plan
 from barque.planner import make_plan
 from barque_operator import models
 from barque_operator.reconcile import (
@@ -220,7 +220,7 @@ def test_compressed_index_lists() -> None:
 
 
 def test_a_plan_with_deferred_partitions_asks_to_plan_again_once_their_source_ran() -> None:
-    from barque.plan import Deferred
+    from barque.plans import Deferred
 
     plan = replace(PLAN, deferred=(Deferred("per_hour", "raw"),))
     world = World(plan)

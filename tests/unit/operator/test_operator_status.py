@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from barque.plan import Phase, Plan, Step, Stream
+from barque.plans import Phase, Plan, Step, Stream
 from barque_operator import models
 from barque_operator.status import (
     PhaseView,

@@ -58,11 +58,6 @@ def test_plan_returns_the_plan_the_cli_prints(tmp_path: Path) -> None:
     assert doc["total_steps"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="barque/__init__.py defines plan(), but importing the submodule barque/plan.py (which every "
-    "planning does) rebinds the attribute barque.plan to that module, so barque.plan(...) is not callable",
-)
 def test_barque_plan_stays_callable_once_the_runner_is_loaded(tmp_path: Path) -> None:
     import barque_runtime.api  # noqa: F401 - what any earlier barque.run or barque.plan call loads
 
