@@ -41,9 +41,12 @@ EXPOSE 8080 8081
 ENTRYPOINT ["barque"]
 CMD ["operator"]
 
-# Last, so a plain `docker build .` gives the runtime image.
+# Last, so a plain `docker build .` gives the runtime image. Pipelines that need more
+# (pandas and pyarrow: --build-arg RUNTIME_EXTRAS=s3,parquet), or their own libraries,
+# build on it: FROM barque, USER root, pip install ..., USER 10001:10001.
 FROM base AS runtime
+ARG RUNTIME_EXTRAS=s3
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install "$(ls /wheels/barque-*.whl)[s3]"
+    pip install "$(ls /wheels/barque-*.whl)[${RUNTIME_EXTRAS}]"
 USER 10001:10001
 ENTRYPOINT ["barque"]
