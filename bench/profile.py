@@ -25,6 +25,7 @@ T_START = time.perf_counter()
 
 import json  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -72,24 +73,29 @@ WORKER_ROWS = [
 
 
 class Timers:
+    """Inclusive wall (``perf_counter``) and CPU (``process_time``: this process only) per label."""
+
     def __init__(self) -> None:
         self.total: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.calls: dict[str, int] = {}
 
-    def add(self, label: str, seconds: float) -> None:
+    def add(self, label: str, seconds: float, cpu: float = 0.0) -> None:
         self.total[label] = self.total.get(label, 0.0) + seconds
+        self.cpu[label] = self.cpu.get(label, 0.0) + cpu
         self.calls[label] = self.calls.get(label, 0) + 1
 
     def wrap(self, owner: Any, attr: str, label: str) -> None:
         fn = getattr(owner, attr)
         timers = self
+        clock, cpu_clock = time.perf_counter, time.process_time
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
+            t, c = clock(), cpu_clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                timers.add(label, time.perf_counter() - t)
+                timers.add(label, clock() - t, cpu_clock() - c)
 
         setattr(owner, attr, timed)
 
@@ -98,16 +104,16 @@ class Timers:
         timers = self
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             try:
                 yield from fn(*args, **kwargs)
             finally:
-                timers.add(label, time.perf_counter() - t)
+                timers.add(label, time.perf_counter() - t, time.process_time() - c)
 
         setattr(owner, attr, timed)
 
     def dump(self) -> dict[str, Any]:
-        return {"total": self.total, "calls": self.calls}
+        return {"total": self.total, "cpu": self.cpu, "calls": self.calls}
 
 
 WHAT_IF = {
@@ -126,18 +132,18 @@ def child(argv: list[str], dump_dir: str) -> int:
     if "no-fsync" in what_if:
         os.fsync = lambda fd: None
     parent = Timers()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     import barque_cli.main as cli_main
 
-    parent.add("import barque_cli.main", time.perf_counter() - t)
+    parent.add("import barque_cli.main", time.perf_counter() - t, time.process_time() - c)
     # barque imports these lazily inside the command; import them here (timed) to wrap them
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     import barque_runtime.api as api
     import barque_runtime.history as history
     import barque_runtime.local as local
     import barque_runtime.workers as workers
 
-    import_runtime = time.perf_counter() - t
+    import_runtime = (time.perf_counter() - t, time.process_time() - c)
     from barque import artifacts, records
     from barque.store.local import LocalStore
     from barque_cli import cmd_local
@@ -176,6 +182,7 @@ def child(argv: list[str], dump_dir: str) -> int:
 
     def timed_worker_main(*args: Any, **kwargs: Any) -> Any:
         wt.total.clear()  # drop what the parent inherited at fork
+        wt.cpu.clear()
         wt.calls.clear()
         try:
             return worker_main(*args, **kwargs)
@@ -184,11 +191,11 @@ def child(argv: list[str], dump_dir: str) -> int:
 
     workers._worker_main = timed_worker_main
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     rc = cli_main.main(argv)
-    parent.add("main()", time.perf_counter() - t)
-    parent.add("import barque_runtime.api (+local, workers, history)", import_runtime)
-    parent.add("since interpreter start (in-process)", time.perf_counter() - T_START)
+    parent.add("main()", time.perf_counter() - t, time.process_time() - c)
+    parent.add("import barque_runtime.api (+local, workers, history)", *import_runtime)
+    parent.add("since interpreter start (in-process)", time.perf_counter() - T_START, time.process_time())
     doc = {"parent": parent.dump(), "rc": rc}
     Path(dump_dir, "parent.json").write_text(json.dumps(doc))
     return rc
@@ -237,14 +244,19 @@ def importtime(argv: list[str], env: dict[str, str], repeat: int, top: int) -> N
         totals.append(total)
     print(f"### `python -X importtime` of `barque {' '.join(argv)}`: median of {repeat}, load {_load()}")
     print()
-    print(f"All imports: {_median(totals) / 1000:.1f} ms per run (sum of self times; importtime adds its own overhead).")
+    print(
+        f"All imports: {_median(totals) / 1000:.1f} ms per run (median), {min(totals) / 1000:.1f} ms (best run); "
+        "sum of self times, wall clock, with importtime's own overhead. On a busy machine trust the best-of column."
+    )
     print()
-    print("| module (indent = imported by the one above) | cumulative ms | self ms |")
-    print("|---|---:|---:|")
+    print("| module (indent = nesting depth in the import tree) | cumulative ms, median | cumulative ms, best | self ms, median |")
+    print("|---|---:|---:|---:|")
     ranked = sorted(cum_us, key=lambda k: -_median(cum_us[k]))[:top]
     for name in ranked:
         pad = "&nbsp;&nbsp;" * depth[name]
-        print(f"| {pad}{name} | {_median(cum_us[name]) / 1000:.1f} | {_median(self_us[name]) / 1000:.1f} |")
+        print(
+            f"| {pad}{name} | {_median(cum_us[name]) / 1000:.1f} | {min(cum_us[name]) / 1000:.1f} | {_median(self_us[name]) / 1000:.1f} |"
+        )
     print()
 
 
@@ -280,13 +292,16 @@ def drive(args: Any) -> int:
         if args.cold:
             subprocess.run(["rm", "-rf", str(store)], check=True)
         with tempfile.TemporaryDirectory() as dump_dir:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run(
                 [python, __file__, "--child", dump_dir, "--", *argv], check=True, stdout=subprocess.DEVNULL, env=env
             )
             wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             doc = json.loads(Path(dump_dir, "parent.json").read_text())
             doc["wall"] = wall
+            doc["child_cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             doc["workers"] = [json.loads(p.read_text()) for p in Path(dump_dir).glob("worker-*.json")]
             runs.append(doc)
     load = _load()
@@ -295,31 +310,36 @@ def drive(args: Any) -> int:
         mode += "; what if: " + "; ".join(f"{w} ({WHAT_IF[w]})" for w in args.what_if)
     print(f"## {args.shape} ({mode}, --workers {args.workers}): median of {args.repeat} fresh processes, load {load}")
     print()
-    print("| where (parent, wall) | median ms | calls |")
-    print("|---|---:|---:|")
+    print("| where (parent) | wall ms (median) | CPU ms (median) | calls |")
+    print("|---|---:|---:|---:|")
     wall = _median([r["wall"] for r in runs])
-    print(f"| whole process, as seen from outside (incl. interpreter start-up) | {wall * 1000:.1f} | 1 |")
-    inproc = _median([r["parent"]["total"].get("since interpreter start (in-process)", 0.0) for r in runs])
-    print(f"| &nbsp;&nbsp;from `bench/profile.py`'s first line to exit of main() | {inproc * 1000:.1f} | 1 |")
+    cpu = _median([r["child_cpu"] for r in runs])
+    print(f"| whole process tree, from outside (incl. interpreter start-up; CPU incl. workers) | {wall * 1000:.1f} | {cpu * 1000:.1f} | 1 |")
+
+    def med(key: str, label: str) -> float:
+        return _median([r["parent"][key].get(label, 0.0) for r in runs]) * 1000
+
+    label = "since interpreter start (in-process)"
+    print(f"| &nbsp;&nbsp;from `bench/profile.py`'s first line to exit of main() (CPU: since interpreter start) | {med('total', label):.1f} | {med('cpu', label):.1f} | 1 |")
     for label, depth in PARENT_ROWS:
-        vals = [r["parent"]["total"].get(label) for r in runs]
-        if all(v is None for v in vals):
+        if all(r["parent"]["total"].get(label) is None for r in runs):
             continue
         calls = runs[0]["parent"]["calls"].get(label, 0)
         pad = "&nbsp;&nbsp;" * (depth + 1)
-        print(f"| {pad}{label} | {_median([v or 0.0 for v in vals]) * 1000:.1f} | {calls} |")
+        print(f"| {pad}{label} | {med('total', label):.1f} | {med('cpu', label):.1f} | {calls} |")
     if any(r["workers"] for r in runs):
         print()
-        print("| where (workers, summed over workers) | median ms | calls | ms per call |")
-        print("|---|---:|---:|---:|")
+        print("| where (workers, summed over workers) | wall ms (median) | CPU ms (median) | calls | wall ms per call |")
+        print("|---|---:|---:|---:|---:|")
         for label, depth in WORKER_ROWS:
             totals = [sum(w["total"].get(label, 0.0) for w in r["workers"]) for r in runs]
+            cpus = [sum(w["cpu"].get(label, 0.0) for w in r["workers"]) for r in runs]
             calls = sum(w["calls"].get(label, 0) for w in runs[0]["workers"])
             if not calls:
                 continue
-            med = _median(totals)
+            wmed = _median(totals)
             pad = "&nbsp;&nbsp;" * depth
-            print(f"| {pad}{label} | {med * 1000:.1f} | {calls} | {med * 1000 / calls:.3f} |")
+            print(f"| {pad}{label} | {wmed * 1000:.1f} | {_median(cpus) * 1000:.1f} | {calls} | {wmed * 1000 / calls:.3f} |")
         print(f"\nworker processes: {len(runs[0]['workers'])}")
     return 0
 
