@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping, Sequence
 
-from barque import artifacts
+from barque import artifacts, records
 from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
@@ -36,6 +36,9 @@ def run(
         plan = execute(local, progress)
     except KeyboardInterrupt:
         status = "cancelled"
+        # Steps that finished in streams the interrupt cut short are recorded in the store only.
+        stored = records.read_step_records(local.store, local.spec.run_id)
+        local.records.update({sid: rec for sid, rec in stored.items() if sid not in local.records})
     finally:
         progress.close()
     summary = summarize(local, plan, time.perf_counter() - t0, status)

@@ -6,6 +6,7 @@ and SIGINT as a terminal sends it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,13 @@ def test_sigint_to_the_cli_process_alone_stops_its_workers(tmp_path: Path) -> No
     assert result.returncode == 130, result.stderr
     time.sleep(0.05)
     assert [p for p in pids if _alive(p)] == []
+
+
+def test_summary_of_an_interrupted_run_counts_the_steps_that_finished(tmp_path: Path) -> None:
+    result, _ = _interrupt_mid_run(tmp_path, whole_group=True)
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "cancelled"
+    assert summary["steps_executed"] == 1  # quick finished; slow and other were stopped
 
 
 def test_interrupted_step_leaves_no_stored_value_and_a_later_run_completes_it(tmp_path: Path) -> None:
