@@ -46,6 +46,8 @@ def call_with_retries(
     """Return ``(result, attempts, log keys)``, or raise ``CallFailed`` after the last attempt."""
     attempts = max(1, node.retries)
     logs: dict[str, str] = {}
+    error: BaseException | None = None
+    tb = ""
     for attempt in range(1, attempts + 1):
         with _captured() as captured:
             try:
@@ -59,6 +61,7 @@ def call_with_retries(
             return result, attempt, logs
         if attempt < attempts:
             time.sleep(node.retry_backoff * attempt)
+    assert error is not None
     raise CallFailed(error, tb, attempts, logs)
 
 

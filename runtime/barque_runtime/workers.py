@@ -70,17 +70,18 @@ class WorkerPool:
                 job = pending.pop()
                 conn.send(job)
                 busy[conn] = job
-            for conn in multiprocessing.connection.wait(list(busy)):
-                job = busy.pop(conn)  # type: ignore[arg-type]
+            for ready in multiprocessing.connection.wait(list(busy)):
+                conn = ready  # type: ignore[assignment]  # wait() returns the connections it was given
+                job = busy.pop(conn)
                 try:
-                    stream_id, result, error = conn.recv()  # type: ignore[union-attr]
+                    stream_id, result, error = conn.recv()
                 except EOFError:
-                    done, rest = self._lost(conn, job)  # type: ignore[arg-type]
+                    done, rest = self._lost(conn, job)
                     if rest:  # the steps it never reached go to another worker
                         pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}))
                     yield job[0], done
                     continue
-                idle.append(conn)  # type: ignore[arg-type]
+                idle.append(conn)
                 if error is not None:
                     raise RuntimeError(f"stream {stream_id} crashed the executor: {error}")
                 yield stream_id, result
