@@ -49,11 +49,13 @@ def run(*files: str, target: str | None = None, **options: Any) -> dict[str, Any
 
     # The runner lives in barque_runtime, a layer above this package; it is looked up by
     # name at call time so that importing barque never pulls in the runner.
-    return import_module("barque_runtime.api").run(*files, target=target, **options)
+    summary: dict[str, Any] = import_module("barque_runtime.api").run(*files, target=target, **options)
+    return summary
 
 
 def plan(*files: str, target: str | None = None, **options: Any) -> dict[str, Any]:
     """Return the phased plan for ``files`` as the dict ``barque plan`` prints."""
     from importlib import import_module
 
-    return import_module("barque_runtime.api").plan(*files, target=target, **options)
+    doc: dict[str, Any] = import_module("barque_runtime.api").plan(*files, target=target, **options)
+    return doc

@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_default_command(argv: list[str]) -> list[str]:
-    if argv and not argv[0].startswith("-") and (argv[0].endswith(".py") or os.path.isdir(argv[0])):
+def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """``barque FILE.py`` and ``barque DIR`` mean ``barque run ...``; a command name always wins."""
+    first = argv[0] if argv else ""
+    if first and first not in commands and not first.startswith("-") and (first.endswith(".py") or os.path.isdir(first)):
         return ["run", *argv]
     return argv
 
@@ -48,9 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``barque`` console script; returns the exit code."""
     from barque.errors import BarqueError
 
-    args = build_parser().parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv)))
+    parser = build_parser()
+    commands = set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+    args = parser.parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv), commands))
     if not getattr(args, "func", None):
-        build_parser().print_help(sys.stderr)
+        parser.print_help(sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)
