@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -20,12 +21,22 @@ CREATE INDEX IF NOT EXISTS steps_by_node ON steps (node);
 """
 
 
-def _connect(root: str | Path) -> sqlite3.Connection:
-    path = Path(root) / ".barque" / "history.db"
+def _path(root: str | Path) -> Path:
+    return Path(root) / ".barque" / "history.db"
+
+
+@contextmanager
+def _connect(root: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection that commits when the block succeeds and is always closed."""
+    path = _path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
-    conn.executescript(SCHEMA)
-    return conn
+    try:
+        conn.executescript(SCHEMA)
+        with conn:
+            yield conn
+    finally:
+        conn.close()
 
 
 def record_run(root: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> None:
@@ -47,6 +58,8 @@ def record_run(root: str | Path, summary: Mapping[str, Any], started_at: float, 
 
 def recent_runs(root: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     """The latest runs, newest first."""
+    if not _path(root).exists():  # reading leaves no .barque/ behind in a folder that never ran
+        return []
     with _connect(root) as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
@@ -55,8 +68,10 @@ def recent_runs(root: str | Path, limit: int = 20) -> list[dict[str, Any]]:
 
 def node_stats(root: str | Path, node_id: str) -> dict[str, Any]:
     """How often a node ran or was served from cache, and how long its executions took."""
-    with _connect(root) as conn:
-        rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
+    rows = []
+    if _path(root).exists():
+        with _connect(root) as conn:
+            rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
     durations = [d for state, d in rows if state == "succeeded" and d is not None]
     counts: dict[str, int] = {}
     for state, _ in rows:

@@ -120,3 +120,10 @@ def test_stats_counts_how_a_node_ran(tmp_path: Path) -> None:
     assert stats["node"] == "pipeline.py:other"
     assert stats["by_state"] == {"succeeded": 1, "cached": 1}
     assert stats["mean_seconds"] is not None
+
+
+def test_history_in_a_folder_that_never_ran_is_empty_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    result = barque("history", cwd=tmp_path)
+    assert result.code == 0
+    assert result.json == []
+    assert list(tmp_path.iterdir()) == []
