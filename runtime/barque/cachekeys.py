@@ -56,8 +56,11 @@ def cache_key(components: Components) -> str:
     return hashlib.sha256(canonical_json(components)).hexdigest()
 
 
-def explain_change(old: Components | None, new: Components) -> str:
-    """Why a step whose key changed must run, in the words ``--dry-run`` prints."""
+def explain_change(old: Components | None, new: Components, node: Node | None = None) -> str:
+    """Why a step whose key changed must run, in the words ``--dry-run`` prints.
+
+    With ``node``, a changed input is named by its upstream's function (``changed: input raw``).
+    """
     if old is None:
         return "never materialized"
     if old.get("code") != new["code"]:
@@ -71,7 +74,8 @@ def explain_change(old: Components | None, new: Components) -> str:
     old_inputs, new_inputs = old.get("inputs", {}), new["inputs"]
     for param in sorted(set(old_inputs) | set(new_inputs)):
         if old_inputs.get(param) != new_inputs.get(param):
-            return f"changed: input {param}"
+            source = next((i.source for i in node.inputs if i.param == param), None) if node else None
+            return f"changed: input {source.rsplit(':', 1)[-1] if source else param}"
     for name in sorted(set(old.get("env", {})) | set(new["env"])):
         if old.get("env", {}).get(name) != new["env"].get(name):
             return f"changed: env {name}"

@@ -88,7 +88,7 @@ def _assess_step(
     if record is not None:
         return StepCache("cached", key, "cached", record)
     ref = artifacts.get_ref(store, sid)
-    return StepCache("run", key, explain_change(ref.get("components") if ref else None, components))
+    return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
 
 
 def _stored_value(store: ArtifactStore, record: Mapping[str, Any]) -> Any:

@@ -59,3 +59,4 @@ def test_explain_names_code_input_and_first_materialization():
     assert explain_change(None, key_of(b)) == "never materialized"
     assert explain_change(key_of(b), key_of(dataclasses.replace(b, code_hash="other"))) == "changed: code"
     assert explain_change(key_of(b), key_of(b, inputs={"x": ["content-2"]})) == "changed: input x"
+    assert explain_change(key_of(b), key_of(b, inputs={"x": ["content-2"]}), b) == "changed: input a"

@@ -220,7 +220,7 @@ def test_dry_run_names_the_changed_input_when_only_an_upstream_output_changed(tm
     run_ok("pipeline.py", "raw", cwd=tmp_path)
     result = barque("run", "pipeline.py", "--dry-run", cwd=tmp_path)
     steps = {s["step"]: (s["action"], s["reason"]) for s in result.json["steps"]}
-    assert steps == {"pipeline.py:raw": ("cached", "cached"), "pipeline.py:upper": ("run", "changed: input text")}
+    assert steps == {"pipeline.py:raw": ("cached", "cached"), "pipeline.py:upper": ("run", "changed: input raw")}
 
 
 def test_multifile_package_run_by_folder_reruns_only_the_helpers_callers(tmp_path: Path) -> None:
