@@ -1,20 +1,29 @@
 """kopf glue for PipelineRuns: gather the facts, call the pure decisions, carry out the actions, patch status.
 
-One reconcile per run every ``resync_seconds`` (a kopf timer, only while the run is not
-finished) and nothing else: no resource-changing handlers, so kopf keeps no diff base and no
-handler progress on these objects. The timer filter stops matching once the run has ended,
-which also removes the finalizer kopf keeps on objects with live timers.
+Two things trigger a reconcile of a run, and nothing else: its resync timer (a kopf timer every
+``resync_seconds``, only while the run is not finished) and the end of one of its Jobs (a kopf
+``on.event`` watcher of Jobs labelled ``barque.dev/run``), so the next phase starts as soon as
+the Job controller marks a phase's Job Complete or Failed instead of on the next tick. The
+event is only a trigger: the reconcile decides from what it observes, as the timer's does. No
+resource-changing handlers, so kopf keeps no diff base and no handler progress on these
+objects. The timer filter stops matching once the run has ended, which also removes the
+finalizer kopf keeps on objects with live timers.
 
-The status is written once per reconcile through kopf's ``patch`` (a merge patch of what
-changed; nothing when nothing changed, so an idle run causes no writes). If anything raises
-half-way, the status is not written and the next tick decides again from what exists: every
-action is idempotent (records and phase files are rewritten whole, a Job that exists is a
-409, a Job already gone is a 404).
+Reconciles of one run take turns (``RunGates``: a lock per run this process reconciles) and
+write the status themselves, once per reconcile, as a merge patch of what changed (nothing when
+nothing changed, so an idle run causes no writes) before they let the next one in. kopf's copy
+of a run may lag behind such a write for a moment; a reconcile that is handed an older copy than
+the version this process last read or wrote reads the run afresh. If anything raises half-way,
+the status is not written and the next trigger decides again from what exists: every action is
+idempotent (records and phase files are rewritten whole, a Job that exists is a 409, a Job
+already gone is a 404).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from pydantic import ValidationError
@@ -30,6 +39,7 @@ from barque_operator.context import Context
 from barque_operator.kube import termination_messages
 from barque_operator.manifests import JobInputs, build_phase_job, pinned_pipeline, store_for
 from barque_operator.models import GROUP, VERSION, PipelineRunSpec
+from barque_operator.observed import owning_run
 from barque_operator.planpin import extend_plan
 from barque_operator.reconcile import (
     TERMINAL,
@@ -57,33 +67,105 @@ PINNED = ("runId", "storeUri", "sourceDigest", "plan", "observedGeneration")
 MAX_REPLANS = 8
 
 
+@dataclass
+class RunGate:
+    """One run this process reconciles: its lock, kopf's live copy of it, the newest version seen."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    body: Mapping[str, Any] | None = None  # kopf's live body, as handed to the timer
+    version: str | None = None  # the resourceVersion this process last read or wrote
+    ended_jobs: set[str] = field(default_factory=set)  # uids of Jobs whose end already triggered
+
+
+class RunGates:
+    """The runs being reconciled here, by uid: a run joins on its first tick and leaves once kopf's
+    copy of it shows it ended (or deleted), so no later tick can act on an older copy."""
+
+    def __init__(self) -> None:
+        self._gates: dict[str, RunGate] = {}
+        self._lock = threading.Lock()
+
+    def join(self, uid: str, body: Mapping[str, Any]) -> RunGate:
+        with self._lock:
+            gate = self._gates.setdefault(uid, RunGate())
+            gate.body = body
+            return gate
+
+    def get(self, uid: str) -> RunGate | None:
+        with self._lock:
+            return self._gates.get(uid)
+
+    def leave(self, uid: str) -> None:
+        with self._lock:
+            self._gates.pop(uid, None)
+
+
 def register(registry: Any, ctx: Context) -> None:
     import kopf
+
+    gates = RunGates()
 
     def active(status: Mapping[str, Any], **_: Any) -> bool:
         return (status or {}).get("phase") not in TERMINAL
 
     @kopf.timer(GROUP, VERSION, "pipelineruns", id="reconcile", interval=ctx.settings.resync_seconds,
                 backoff=max(1.0, ctx.settings.resync_seconds), when=active, registry=registry)
-    def reconcile_timer(body: Mapping[str, Any], patch: Any, **_: Any) -> None:
-        on_reconcile(ctx, body, patch)
+    def reconcile_timer(body: Mapping[str, Any], **_: Any) -> None:
+        uid = body["metadata"]["uid"]
+        on_reconcile(ctx, uid, gates.join(uid, body))
+
+    @kopf.on.event("batch", "v1", "jobs", id="job-ended", labels={"barque.dev/run": kopf.PRESENT}, registry=registry)
+    def job_ended(event: Mapping[str, Any], body: Mapping[str, Any], **_: Any) -> None:
+        if event.get("type") == "DELETED" or not JobView.from_job(body).finished:
+            return
+        uid = owning_run(body)
+        gate = gates.get(uid) if uid else None
+        job_uid = body["metadata"]["uid"]
+        if uid is None or gate is None or job_uid in gate.ended_jobs:
+            return  # not a run reconciled here (its timer has not started, or it ended), or seen already
+        gate.ended_jobs.add(job_uid)
+        on_reconcile(ctx, uid, gate)
 
     @kopf.on.event(GROUP, VERSION, "pipelineruns", id="watch-deletion", registry=registry)
     def deletion(event: Mapping[str, Any], body: Mapping[str, Any], **_: Any) -> None:
+        if event.get("type") == "DELETED" or not active((body.get("status") or {})):
+            gates.leave(body["metadata"]["uid"])
         on_deletion(ctx, event, body)
 
 
-def on_reconcile(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
-    old = dict(body.get("status") or {})
-    if old.get("phase") in TERMINAL:
-        return
-    try:
-        new = reconcile_run(ctx, body)
-    except Exception:
-        ctx.metrics.reconcile_errors.labels("PipelineRun").inc()
-        raise
-    for key, value in merge_patch(old, new).items():
-        patch.status[key] = value
+def on_reconcile(ctx: Context, uid: str, gate: RunGate) -> None:
+    """Reconcile one run, one reconcile at a time, and write what changed in its status."""
+    with gate.lock:
+        body = _fresh(ctx, uid, gate)
+        if body is None:
+            return  # deleted, or replaced by a run of the same name: its watch events end its gate
+        old = dict(body.get("status") or {})
+        if old.get("phase") in TERMINAL:
+            return
+        try:
+            new = reconcile_run(ctx, body)
+        except Exception:
+            ctx.metrics.reconcile_errors.labels("PipelineRun").inc()
+            raise
+        patch = merge_patch(old, new)
+        if patch:
+            meta = body["metadata"]
+            gate.version = ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) or gate.version
+
+
+def _fresh(ctx: Context, uid: str, gate: RunGate) -> dict[str, Any] | None:
+    """A copy of the run at least as new as anything this process read or wrote; None when it is gone."""
+    live = gate.body
+    if live is not None and (gate.version is None or live["metadata"].get("resourceVersion") == gate.version):
+        return dict(live)  # kopf replaces the live body's contents whole, so a shallow copy is a snapshot
+    if live is None:
+        return None
+    meta = live["metadata"]
+    run = ctx.kube.get_run(meta["namespace"], meta["name"])
+    if run is None or run["metadata"].get("uid") != uid:
+        return None
+    gate.version = run["metadata"].get("resourceVersion")
+    return run
 
 
 def on_deletion(ctx: Context, event: Mapping[str, Any], body: Mapping[str, Any]) -> None:

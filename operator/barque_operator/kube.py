@@ -69,6 +69,20 @@ class Kube:
                 return None
             raise
 
+    def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> str | None:
+        """Merge-patch a run's status (RFC 7386: a None removes a key); its new resourceVersion, or
+        None when the run is gone."""
+        try:
+            data = _load(self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, "pipelineruns", name, {"status": dict(status)},
+                _content_type="application/merge-patch+json", _preload_content=False, _request_timeout=TIMEOUT))
+        except Exception as err:
+            if self._status(err) == 404:
+                return None
+            raise
+        version: str | None = data["metadata"].get("resourceVersion")
+        return version
+
     def list_runs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         data = _load(self.custom.list_namespaced_custom_object(
             GROUP, VERSION, namespace, "pipelineruns", label_selector=label_selector,

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Union
 
 from barque.cachestate import StepCache
 from barque.plans import Phase, Plan
+from barque_operator.models import GROUP
 
 
 def parse_indexes(text: str | None) -> tuple[int, ...]:
@@ -70,6 +71,15 @@ class JobView:
             start_time=status.get("startTime"),
             completion_time=status.get("completionTime"),
         )
+
+
+def owning_run(job: Mapping[str, Any]) -> str | None:
+    """The uid of the PipelineRun that owns ``job`` (its owner reference), if any."""
+    for ref in (job.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("kind") == "PipelineRun" and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/"):
+            uid: str | None = ref.get("uid")
+            return uid
+    return None
 
 
 @dataclass(frozen=True)
