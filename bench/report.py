@@ -65,6 +65,13 @@ def load_loads() -> dict[tuple[str, str], tuple[str, str]]:
     return loads
 
 
+def load_failures() -> list[str]:
+    path = OUT / "failures.tsv"
+    if not path.exists():
+        return []
+    return [" ".join(line.split("\t")) for line in path.read_text().splitlines() if line.strip()]
+
+
 def load_memory() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(OUT.glob("memory.fan_out_500.*.json"))]
 
@@ -218,7 +225,11 @@ def main(argv: list[str]) -> int:
     table = timing_table(results, loads)
     mem_text, mem_mib = memory_section(load_memory(), loads)
     target_text = targets(results, mem_mib, workers)
-    print(table)
+    failures = load_failures()
+    failed_text = (
+        "\n\n**Failed (a run exited non-zero; no figures):** " + ", ".join(failures) if failures else ""
+    )
+    print(table + failed_text)
     print()
     print(target_text)
     if args.no_write:
@@ -270,7 +281,7 @@ which a loaded machine inflates less than wall time.
 step executes. **warm**: the store was filled by one run before timing, so every step is
 cached. **plan**: `barque plan`.
 
-{table}
+{table}{failed_text}
 
 ## Memory
 

@@ -79,7 +79,7 @@ fi
 # One line per measurement: name, mode, 1-min load average before and after.
 LOADS="$OUT/loads.tsv"
 if [[ -z "$ONLY" ]]; then
-    rm -f "$OUT"/*.json "$LOADS"
+    rm -f "$OUT"/*.json "$LOADS" "$OUT/failures.tsv"
 fi
 touch "$LOADS"
 record_load() {  # name mode before
@@ -97,7 +97,12 @@ bench() {
     local before
     before="$(load1)"
     echo "== $name ($mode), load $before" >&2
-    hyperfine -N --style basic --export-json "$OUT/$name.$mode.json" "$@" >&2
+    if ! hyperfine -N --style basic --export-json "$OUT/$name.$mode.json" "$@" >&2; then
+        # a failing run (e.g. barque mid-edit in a shared tree) must not stop the suite
+        echo "run.sh: $name ($mode) FAILED; see the command with --show-output" >&2
+        rm -f "$OUT/$name.$mode.json"
+        printf '%s\t%s\n' "$name" "$mode" >>"$OUT/failures.tsv"
+    fi
     record_load "$name" "$mode" "$before"
 }
 
@@ -129,9 +134,13 @@ if wanted memory; then
     echo "== memory: fan_out_500 cold x $MEM_REPS, load $before" >&2
     for i in $(seq 1 "$MEM_REPS"); do
         rm -rf "$OUT/fan_out_500/.barque"
-        "$PYTHON" "$HERE/memwatch.py" --json "$OUT/memory.fan_out_500.$i.json" --exclude-comm time -- \
+        if ! "$PYTHON" "$HERE/memwatch.py" --json "$OUT/memory.fan_out_500.$i.json" --exclude-comm time -- \
             /usr/bin/time -v -o "$OUT/memory.fan_out_500.$i.time.txt" \
-            "$BARQUE" run "$OUT/fan_out_500/pipeline.py" --workers "$WORKERS"
+            "$BARQUE" run "$OUT/fan_out_500/pipeline.py" --workers "$WORKERS"; then
+            echo "run.sh: memory repetition $i FAILED" >&2
+            rm -f "$OUT/memory.fan_out_500.$i.json"
+            printf 'memory\tfan_out_500 #%s\n' "$i" >>"$OUT/failures.tsv"
+        fi
     done
     record_load memory fan_out_500 "$before"
 fi
