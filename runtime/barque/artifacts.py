@@ -128,7 +128,8 @@ def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
 
 def put_ref(store: ArtifactStore, step_id: str, record: dict[str, Any]) -> None:
     """Record the latest materialization of ``step_id`` (the record gains ``"step": step_id``)."""
-    store.put(ref_key(step_id), canonical_json({**record, "step": step_id}))
+    # The ref only speeds up `show` and dry-run explanations; the commit record is the truth.
+    store.put(ref_key(step_id), canonical_json({**record, "step": step_id}), durable=False)
 
 
 def get_ref(store: ArtifactStore, step_id: str) -> dict[str, Any] | None:

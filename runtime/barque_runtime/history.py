@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import statistics
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at REAL, status TEXT, elapsed_seconds REAL,
@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS steps (
   run_id TEXT, step TEXT, node TEXT, state TEXT, attempts INTEGER, duration_seconds REAL,
   PRIMARY KEY (run_id, step));
 CREATE INDEX IF NOT EXISTS steps_by_node ON steps (node);
+PRAGMA user_version = 1;
 """
 
 
@@ -32,7 +33,12 @@ def _connect(root: str | Path) -> Iterator[sqlite3.Connection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     try:
-        conn.executescript(SCHEMA)
+        # History is a log, not the cache: WAL without a sync per commit keeps a run from
+        # waiting on the disk, and losing the last entry to a power cut loses no artifact.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            conn.executescript(SCHEMA)
         with conn:
             yield conn
     finally:
@@ -72,6 +78,8 @@ def node_stats(root: str | Path, node_id: str) -> dict[str, Any]:
     if _path(root).exists():
         with _connect(root) as conn:
             rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
+    import statistics
+
     durations = [d for state, d in rows if state == "succeeded" and d is not None]
     counts: dict[str, int] = {}
     for state, _ in rows:

@@ -12,18 +12,21 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from barque.cachestate import StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.parsing import parse_project
 from barque.plans import Plan
 from barque.planner import make_plan
+from barque.targets import resolve_targets
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store
 from barque_runtime.partition_eval import resolve_expr_partitions
 from barque_runtime.progress import Progress
-from barque_runtime.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from barque_runtime.workers import Job, WorkerPool
 
 
 @dataclass
@@ -92,14 +95,34 @@ def prepare(options: RunOptions) -> LocalRun:
         params=dict(options.params),
         env={name: os.environ.get(name) for name in sorted(target_env)},
         no_cache=options.no_cache,
-        targets=tuple(make_plan(graph, options.targets or None, 1, None).targets),
+        targets=tuple(resolve_targets(graph, options.targets or None)),
     )
     return LocalRun(options, spec, open_store(store_uri), store_uri, resolve_expr_partitions(graph))
 
 
+class LazyPool:
+    """The worker pool, made (and multiprocessing imported) only when a phase has work."""
+
+    def __init__(self, run: LocalRun) -> None:
+        self._run = run
+        self._pool: WorkerPool | None = None
+
+    def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        if self._pool is None:
+            from barque_runtime.workers import WorkerPool
+
+            r = self._run
+            self._pool = WorkerPool(r.options.workers or os.cpu_count() or 1, r.spec, r.store_uri, r.root)
+        return self._pool.run(jobs)
+
+    def close(self, force: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.close(force=force)
+
+
 def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] | None = None) -> Plan:
     """Run every phase; after each round, resolve deferred partition keys and plan again."""
-    pool = WorkerPool(run.options.workers or os.cpu_count() or 1, run.spec, run.store_uri, run.root)
+    pool = LazyPool(run)
     try:
         while True:
             plan = run.plan()
@@ -115,7 +138,7 @@ def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] |
         pool.close()
 
 
-def _run_phases(run: LocalRun, plan: Plan, pool: WorkerPool, progress: Progress) -> None:
+def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -> None:
     verdicts = run.assess(plan)
     progress.planned(plan, verdicts)
     for phase in plan.phases:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import traceback
 from typing import Any
 
 from barque.errors import PlanError
@@ -30,6 +28,7 @@ def resolve_expr_partitions(graph: Graph) -> dict[str, list[str]]:
     ]
     if not wanted:
         return {}
+    import subprocess
     proc = subprocess.run(
         [sys.executable, "-m", "barque_runtime.partition_eval", graph.root],
         input=json.dumps(wanted),
@@ -52,8 +51,10 @@ def resolve_expr_partitions(graph: Graph) -> dict[str, list[str]]:
 
 
 def _main(root: str) -> dict[str, Any]:
-    from barque_runtime.loader import ModuleLoader
     import importlib
+    import traceback
+
+    from barque_runtime.loader import ModuleLoader
 
     ModuleLoader(root)
     keys: dict[str, list[Any]] = {}

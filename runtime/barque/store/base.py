@@ -20,8 +20,13 @@ class ArtifactStore(Protocol):
 
     uri: str
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key`` atomically, replacing any previous value."""
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store ``data`` under ``key`` atomically, replacing any previous value.
+
+        Every put survives the writer being killed. ``durable=False`` lets a backend skip
+        what makes a value survive a power loss too (a folder's fsync): for records that can
+        be rebuilt, such as refs, step records and logs, never for an artifact or its commit.
+        """
 
     def get(self, key: str) -> bytes | None:
         """Return the bytes under ``key``, or ``None`` when there are none."""

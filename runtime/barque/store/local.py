@@ -38,10 +38,10 @@ class LocalStore:
     def _path(self, key: str) -> str:
         return os.path.join(self.root, check_key(key))
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         path = self._path(key)
         try:
-            self._put(path, data)
+            self._put(path, data, durable)
         except OSError as e:
             raise StoreError(
                 f"cannot write {key!r}: {e.strerror or e}",
@@ -49,7 +49,7 @@ class LocalStore:
                 hint="check that the store folder is writable, has space, and that no key is also used as a folder",
             ) from e
 
-    def _put(self, path: str, data: bytes) -> None:
+    def _put(self, path: str, data: bytes, durable: bool) -> None:
         tmp = f"{path}{TEMP_MARK}{os.getpid()}.{next(_counter)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -61,7 +61,8 @@ class LocalStore:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, path)

@@ -45,7 +45,7 @@ class MemoryStore:
         with cls._named_lock:
             cls._named.clear()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         check_key(key)
         value = bytes(data)  # a copy, so a caller mutating a bytearray cannot change what is stored
         with self._lock:

@@ -107,7 +107,7 @@ class S3Store:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         full = self._key(key)
         self._call("put", full, lambda: self.client.put_object(Bucket=self.bucket, Key=full, Body=bytes(data)))
 
