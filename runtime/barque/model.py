@@ -8,6 +8,7 @@ into pods. Nothing here reads files or imports user code.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Mapping
 
 NodeKind = Literal["asset", "task", "sensor"]
@@ -141,10 +142,16 @@ class Graph:
 
     def upstream(self, node_id: str) -> list[str]:
         """Ids this node depends on: its inputs and the sources of ``partitions_from``."""
-        node = self.nodes[node_id]
-        ids = [i.source for i in node.inputs]
-        ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
-        return list(dict.fromkeys(ids))
+        return self._upstreams[node_id]
+
+    @cached_property
+    def _upstreams(self) -> dict[str, list[str]]:
+        table = {}
+        for node_id, node in self.nodes.items():
+            ids = [i.source for i in node.inputs]
+            ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
+            table[node_id] = list(dict.fromkeys(ids))
+        return table
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -140,17 +140,18 @@ def _input_steps(source: str, collect: bool, part: Partition, keys: Mapping[str,
 
 
 def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
-    dependants: dict[str, int] = {}
+    dependants: dict[str, list[str]] = {s.id: [] for s in steps}
+    deps_of = {s.id: set(s.deps) for s in steps}
     for s in steps:
         for d in s.deps:
-            dependants[d] = dependants.get(d, 0) + 1
+            dependants[d].append(s.id)
     segment_of: dict[str, int] = {}
     segments: list[list[str]] = []
     seg_phase: list[int] = []
     reasons: dict[int, str] = {}
     for s in steps:
-        if len(s.deps) == 1 and dependants.get(s.deps[0]) == 1 and segments[segment_of[s.deps[0]]][-1] == s.deps[0]:
-            seg = segment_of[s.deps[0]]
+        seg = _joinable_segment(s, segment_of, segments, dependants, deps_of)
+        if seg is not None:
             segments[seg].append(s.id)
             segment_of[s.id] = seg
             continue
@@ -165,6 +166,27 @@ def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
         members = [i for i, p in enumerate(seg_phase) if p == index]
         phases.append(Phase(index, reasons[index], _pack(index, [segments[i] for i in members], workers)))
     return tuple(phases)
+
+
+def _joinable_segment(
+    s: Step,
+    segment_of: Mapping[str, int],
+    segments: Sequence[list[str]],
+    dependants: Mapping[str, list[str]],
+    deps_of: Mapping[str, set[str]],
+) -> int | None:
+    """The segment ``s`` can extend: all its inputs are there, it reads the segment's last
+    step, and every other reader of that step also waits for ``s`` (so appending ``s``
+    delays nobody who could have run beside it)."""
+    if not s.deps:
+        return None
+    seg = segment_of[s.deps[0]]
+    tail = segments[seg][-1]
+    if tail not in deps_of[s.id] or any(segment_of[d] != seg for d in s.deps):
+        return None
+    if any(s.id not in deps_of[o] for o in dependants[tail] if o != s.id):
+        return None
+    return seg
 
 
 def _reason(s: Step, segment_of: Mapping[str, int], seg_phase: Sequence[int]) -> str:

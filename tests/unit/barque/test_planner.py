@@ -100,3 +100,13 @@ def test_the_plan_is_deterministic_and_round_trips_through_json():
     one, two = make_plan(g, workers=2), make_plan(g, workers=2)
     assert one.to_dict() == two.to_dict()
     assert Plan.from_dict(one.to_dict()) == one
+
+
+def test_a_step_joins_its_upstreams_stream_when_every_other_reader_waits_for_it():
+    g = graph(node("a"), node("b", inputs=(inp("x", "a"),)), node("c", inputs=(inp("x", "a"), inp("y", "b"))))
+    assert stream_steps(make_plan(g, workers=4)) == [[["p.py:a", "p.py:b", "p.py:c"]]]
+
+
+def test_a_fan_out_keeps_its_branches_parallel():
+    g = graph(node("a"), node("b", inputs=(inp("x", "a"),)), node("c", inputs=(inp("x", "a"),)))
+    assert stream_steps(make_plan(g, workers=4)) == [[["p.py:a"]], [["p.py:b"], ["p.py:c"]]]
