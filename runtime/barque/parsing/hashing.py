@@ -32,11 +32,12 @@ _SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "type_params"})
 
 
 class _Digest:
-    __slots__ = ("hash", "names", "chains", "imports")
+    __slots__ = ("hash", "names", "stored", "chains", "imports")
 
     def __init__(self) -> None:
         self.hash = ""
         self.names: set[str] = set()
+        self.stored: set[str] = set()
         self.chains: set[tuple[str, ...]] = set()
         self.imports: list[ast.Import | ast.ImportFrom] = []
 
@@ -84,14 +85,16 @@ def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
     fields in order, lists prefixed with their length, so two different trees never give
     the same list. Positions are not fields, so they do not count. ``Name`` and
     ``Constant``, most of any tree, take a short path."""
-    emit, names, chains, imports = out.append, found.names, found.chains, found.imports
-    fields_of, AST, Name, Constant, Attribute = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute
+    emit, names, stored, chains, imports = out.append, found.names, found.stored, found.chains, found.imports
+    fields_of, AST, Name, Constant, Attribute, Load = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute, ast.Load
     imports_types, Arguments = (ast.Import, ast.ImportFrom), ast.arguments
 
     def walk(node: ast.AST) -> None:
         cls = node.__class__
         if cls is Name:
             names.add(node.id)  # type: ignore[attr-defined]
+            if node.ctx.__class__ is not Load:  # type: ignore[attr-defined]
+                stored.add(node.id)  # type: ignore[attr-defined]
             emit("Name")
             emit(node.id)  # type: ignore[attr-defined]
             return
@@ -145,11 +148,11 @@ def _plain_arguments(args: ast.arguments, emit: Callable[[str], None], walk: Cal
             emit("~")
 
 
-def _local_names(fn: FunctionNode) -> set[str]:
-    """Names ``fn`` binds itself: its parameters and the targets it assigns."""
+def _local_names(fn: FunctionNode, stored: set[str]) -> set[str]:
+    """Names ``fn`` binds itself: its parameters and the targets it assigns (``stored``,
+    collected by the hashing walk)."""
     args = fn.args
     params = [*args.posonlyargs, *args.args, *args.kwonlyargs, *filter(None, (args.vararg, args.kwarg))]
-    stored = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     return {a.arg for a in params} | stored
 
 
@@ -218,7 +221,7 @@ class Hasher:
         for stmt in found.imports:  # imports inside the function shadow the module's names
             overlay.update(import_bindings(stmt, mod.rel, self.project.finder, []))
         out: dict[Func, None] = {}
-        local = _local_names(fn)
+        local = _local_names(fn, found.stored)
         for name in found.names - local:
             if name in overlay or name in mod.bindings:
                 self._keep(self.project.resolve_chain(mod, (name,), overlay), out)
