@@ -71,7 +71,8 @@ def serialize(value: Any, serializer: str | None = None) -> tuple[bytes, str]:
     if serializer is None:
         name = choose(value)
         try:
-            return _ENCODERS[name](value), name
+            # choose() has just walked the value to pick JSON: walking a large one twice costs.
+            return (_encode_json(value, checked=True) if name == JSON else _ENCODERS[name](value)), name
         except SerializerError:
             # JSON with a lone surrogate, or a frame Arrow cannot hold (e.g. a complex
             # column): pickle still can.
@@ -105,8 +106,8 @@ def _cannot(serializer: str, value: Any, why: str, hint: str | None = None) -> S
     return SerializerError(f"the {serializer} serializer cannot encode a {t.__module__}.{t.__qualname__}: {why}", hint=hint)
 
 
-def _encode_json(value: Any) -> bytes:
-    if not is_jsonable(value):
+def _encode_json(value: Any, checked: bool = False) -> bytes:
+    if not checked and not is_jsonable(value):
         raise _cannot(
             JSON,
             value,
