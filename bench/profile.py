@@ -218,7 +218,7 @@ def _entry(shape: str) -> Path:
     return entry
 
 
-def importtime(argv: list[str], env: dict[str, str], repeat: int, top: int) -> None:
+def importtime(argv: list[str], env: dict[str, str], repeat: int, top: int, store: Path | None) -> None:
     """Median of ``python -X importtime`` over fresh runs of the barque console script."""
     import re
 
@@ -228,6 +228,8 @@ def importtime(argv: list[str], env: dict[str, str], repeat: int, top: int) -> N
     depth: dict[str, int] = {}
     totals = []
     for _ in range(repeat):
+        if store is not None:
+            subprocess.run(["rm", "-rf", str(store)], check=True)
         proc = subprocess.run(
             [sys.executable, "-X", "importtime", str(script), *argv], env=env, capture_output=True, text=True, check=True
         )
@@ -285,7 +287,7 @@ def drive(args: Any) -> int:
             sys.exit(f"unknown --what-if {', '.join(sorted(unknown))}; known: {', '.join(WHAT_IF)}")
         env["BENCH_WHAT_IF"] = ",".join(args.what_if)
     if args.importtime:
-        importtime(argv, env, args.repeat, args.top)
+        importtime(argv, env, args.repeat, args.top, store if args.cold else None)
         return 0
     runs: list[dict[str, Any]] = []
     for _ in range(args.repeat):
