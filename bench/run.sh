@@ -146,8 +146,19 @@ if wanted memory; then
 fi
 
 SUITE_END=$(date +%s)
-printf '{"workers": %s, "runs": %s, "warmup": %s, "slow_runs": %s, "mem_reps": %s, "bytecode_cache": %s, "suite_seconds": %s, "only": "%s"}\n' \
-    "$WORKERS" "$RUNS" "$WARMUP" "$SLOW_RUNS" "$MEM_REPS" "$BYTECODE" "$((SUITE_END - SUITE_START))" "${ONLY//,/ }" >"$OUT/meta.json"
+if [[ -z "$ONLY" || ! -f "$OUT/meta.json" ]]; then
+    printf '{"workers": %s, "runs": %s, "warmup": %s, "slow_runs": %s, "mem_reps": %s, "bytecode_cache": %s, "suite_seconds": %s, "only": "%s"}\n' \
+        "$WORKERS" "$RUNS" "$WARMUP" "$SLOW_RUNS" "$MEM_REPS" "$BYTECODE" "$((SUITE_END - SUITE_START))" "${ONLY//,/ }" >"$OUT/meta.json"
+else
+    # a partial re-run keeps the full run's settings and duration, and notes what it redid
+    "$PYTHON" - "$OUT/meta.json" "${ONLY//,/ }" "$((SUITE_END - SUITE_START))" <<'PY'
+import json, sys
+path, only, seconds = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+meta = json.load(open(path))
+meta.setdefault("reruns", []).append({"only": only, "seconds": seconds})
+json.dump(meta, open(path, "w"))
+PY
+fi
 echo "== suite took $((SUITE_END - SUITE_START)) s" >&2
 
 if [[ "$REPORT" -eq 1 ]]; then
