@@ -96,7 +96,8 @@ def machine() -> dict[str, str]:
             return "?"
 
     dirty = [line for line in git("status", "--short", "--", "runtime").splitlines() if line.strip()]
-    commit = "`" + git("log", "-1", "--format=%h") + "` (" + git("log", "-1", "--format=%s") + ")"
+    # the last commit that changed barque itself (runtime/), not whatever was committed last
+    commit = "`" + git("log", "-1", "--format=%h", "--", "runtime") + "` (" + git("log", "-1", "--format=%s", "--", "runtime") + ")"
     return {
         "commit": commit + (f" (+ {len(dirty)} uncommitted change(s) under runtime/ at report time)" if dirty else ""),
         "nproc": str(os.cpu_count()),
@@ -256,7 +257,7 @@ See bench/README.md for what each shape measures and bench/FINDINGS.md for the p
 
 ## What was measured
 
-barque at commit {m['commit']}.
+barque's code (`runtime/`) as of commit {m['commit']}.
 Other engineers edit the tree while the suite runs and barque is installed in editable mode,
 so a run measures whatever the working tree held at that moment.
 
