@@ -48,8 +48,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     if args.store_secret and not args.store:
         raise BarqueError("--store-secret needs --store", hint="name the store too, e.g. --store s3://bucket/prefix")
-    if args.concurrency_policy and not args.schedule:
-        raise BarqueError("--concurrency-policy needs --schedule")
     text = compile_to_yaml(
         args.files,
         name=args.name,
@@ -129,7 +127,14 @@ def build_manifest(
     if store:
         spec["store"] = {"uri": store, **({"secretName": store_secret} if store_secret else {})}
     if schedule:
-        spec["schedule"] = {"cron": schedule, **({"concurrencyPolicy": concurrency_policy} if concurrency_policy else {})}
+        spec["schedule"] = {"cron": schedule}
+    elif (derived := schedule_from_nodes(graph)) is not None:
+        spec["schedule"] = {"cron": derived[0], "targets": derived[1]}
+    if concurrency_policy:
+        if "schedule" not in spec:
+            raise BarqueError("--concurrency-policy needs a schedule", where="--concurrency-policy",
+                              hint='pass --schedule CRON, or give a node freshness=Schedule("CRON")')
+        spec["schedule"]["concurrencyPolicy"] = concurrency_policy
     meta = {"name": name, **({"namespace": namespace} if namespace else {})}
     try:
         pipeline = m.Pipeline.model_validate({"apiVersion": m.API_VERSION, "kind": "Pipeline", "metadata": meta, "spec": spec})
@@ -137,6 +142,30 @@ def build_manifest(
         raise BarqueError(f"the compiled Pipeline is invalid:\n{_errors(e)}",
                           hint="check --image, --store, --schedule and the pipeline's decorator arguments") from None
     return pipeline.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
+
+
+def schedule_from_nodes(graph: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The cron and targets that nodes with ``freshness=Schedule(cron)`` ask for, if any.
+
+    A Pipeline carries one schedule, so the scheduled nodes must agree on their cron.
+    """
+    from barque.errors import BarqueError
+
+    by_cron: dict[str, list[str]] = {}
+    for node in graph.get("nodes", ()):
+        fresh = node.get("freshness") or {}
+        if fresh.get("kind") == "schedule" and fresh.get("cron"):
+            by_cron.setdefault(fresh["cron"], []).append(node["id"])
+    if not by_cron:
+        return None
+    if len(by_cron) > 1:
+        listed = "; ".join(f"{cron!r}: {', '.join(ids)}" for cron, ids in sorted(by_cron.items()))
+        raise BarqueError(
+            f"nodes ask for {len(by_cron)} different schedules ({listed}), and a Pipeline has one",
+            hint="compile one Pipeline per schedule (pass the files or targets of each), or set one with --schedule CRON",
+        )
+    cron, ids = next(iter(by_cron.items()))
+    return cron, sorted(ids)
 
 
 def _errors(e: Any) -> str:

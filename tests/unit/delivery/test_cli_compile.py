@@ -106,3 +106,37 @@ def test_output_file_option_writes_the_same_text(project: Path, tmp_path: Path, 
     assert main(["compile", str(project / "pipeline.py"), "--name", "demo", "-o", str(out)]) == 0
     assert capsys.readouterr().out == ""
     assert out.read_text() == compile_to_yaml([str(project / "pipeline.py")], name="demo")
+
+
+SCHEDULED = '''from barque import Schedule, asset
+
+
+@asset(freshness=Schedule("0 5 * * *"))
+def daily() -> int:
+    return 1
+
+
+@asset(freshness=Schedule("0 5 * * *"))
+def also_daily() -> int:
+    return 2
+
+
+@asset()
+def unscheduled() -> int:
+    return 3
+'''
+
+
+def test_nodes_with_one_schedule_give_the_pipeline_its_schedule_and_targets(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(SCHEDULED)
+    spec = yaml.safe_load(compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily"))["spec"]
+    assert spec["schedule"] == {"cron": "0 5 * * *", "targets": ["pipeline.py:also_daily", "pipeline.py:daily"]}
+
+
+def test_nodes_with_different_schedules_are_an_error_that_says_what_to_do(tmp_path: Path) -> None:
+    from barque.errors import BarqueError
+
+    (tmp_path / "pipeline.py").write_text(SCHEDULED.replace('Schedule("0 5 * * *"))\ndef also', 'Schedule("0 6 * * *"))\ndef also'))
+    with pytest.raises(BarqueError, match="2 different schedules") as err:
+        compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+    assert "--schedule" in (err.value.hint or "")
