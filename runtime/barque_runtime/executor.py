@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from barque import artifacts, records
+from barque.errors import BarqueError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
 from barque.plans import Step
@@ -120,8 +121,11 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         result, attempts, logs = call_with_retries(ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs)
     except CallFailed as failure:
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
-    value, observation = _interpret(node, result, ctx, step)
-    ref = artifacts.write_value(ctx.store, value, node.serializer)
+    try:
+        value, observation = _interpret(node, result, ctx, step)
+        ref = artifacts.write_value(ctx.store, value, node.serializer)
+    except BarqueError as exc:  # a value the serializer cannot store fails this step, not the run
+        return _failed(started, attempts, exc, traceback.format_exc(), logs)
     output_id = ref.content_hash + (f"@{observation}" if observation else "")
     finished = time.time()
     rec: dict[str, Any] = {

@@ -237,3 +237,22 @@ def test_timeout_is_not_swallowed_by_a_steps_own_except_exception(tmp_path: Path
     assert result.code == 1
     (failure,) = result.json["failures"]
     assert failure["error"].startswith("StepTimeout: timed out after 0.05 s")
+
+
+def test_a_value_that_cannot_be_stored_fails_its_step_and_the_run_goes_on(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+from barque import asset
+
+@asset()
+def unstorable():
+    return lambda x: x
+
+@asset()
+def fine() -> int:
+    trace("fine")
+    return 1
+""")
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1
+    assert result.json["steps_failed"] == 1 and ran(tmp_path) == ["fine"]
+    assert "cannot encode" in result.json["failures"][0]["error"]
