@@ -40,6 +40,10 @@ def key_components(
     env: Mapping[str, str | None],
 ) -> Components:
     """Everything a step's key is made of. ``input_ids`` maps each parameter to its inputs' output ids."""
+    if not node.code_hash:
+        # A graph parsed with ``hashes=False`` (``barque plan``) has none: without the code in
+        # the key, two functions with the same inputs would share cached outputs.
+        raise ValueError(f"{node.id} has no code hash: parse the pipeline with hashes=True to make cache keys")
     return {
         "code": node.code_hash,
         "helpers": dict(node.helpers),

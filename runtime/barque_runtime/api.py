@@ -56,7 +56,8 @@ def plan(
     with_cache: bool = False,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
-    local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache))
+    # Code hashes only feed cache keys: a plan without cache states is made without them.
+    local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), hashes=with_cache)
     if not with_cache:
         return local.plan().to_dict()
     the_plan, verdicts = plan_with_stored_keys(local)

@@ -84,9 +84,12 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-def prepare(options: RunOptions) -> LocalRun:
-    """Parse, evaluate expression partitions (in a child process), and open the store."""
-    graph = parse_project(options.files)
+def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
+    """Parse, evaluate expression partitions (in a child process), and open the store.
+
+    ``hashes=False`` leaves the code hashes out of the graph (a plan needs none; a cache key
+    made from such a graph raises)."""
+    graph = parse_project(options.files, hashes=hashes)
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
     spec = RunSpec(

@@ -27,24 +27,30 @@ _NODE_DECORATORS = frozenset({"asset", "task", "sensor", "sink"})
 _ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 
-def parse_project(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None) -> Graph:
+def parse_project(
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True
+) -> Graph:
     """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
 
     Never imports or runs the user's code. Raises ``PipelineDefinitionError`` naming the
     file, line and what to do when the pipeline is wrong.
+
+    ``hashes=False`` skips the code hashes (``code_hash`` stays empty, ``helpers`` too): they
+    only feed cache keys, so ``barque plan`` without ``--cache`` does without them, and
+    ``cachekeys.key_components`` refuses a node that has none.
     """
     # The parse allocates many small objects and makes no reference cycles; pausing the
     # cyclic collector meanwhile saves about a third of the time on large pipelines.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(paths, root)
+        return _parse(paths, root, hashes)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None) -> Graph:
+def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool) -> Graph:
     files = expand_paths(paths)
     if not files:
         raise PipelineDefinitionError(
@@ -56,11 +62,15 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     project = Project(root_path)
     decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
     linked = Linker(project, decls).link()
-    known = {ident for decl in decls for ident in decl.barque_decorators}
-    hasher = Hasher(project, lambda mod, dec: id(dec) in known or api_call(project, mod, dec)[0] in _NODE_DECORATORS)
+    hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
-    hashes = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    return Graph(root=str(root_path), nodes=nodes, files=hashes)
+    digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
+    return Graph(root=str(root_path), nodes=nodes, files=digests)
+
+
+def _hasher(project: Project, decls: list[Decl]) -> Hasher:
+    known = {ident for decl in decls for ident in decl.barque_decorators}
+    return Hasher(project, lambda mod, dec: id(dec) in known or api_call(project, mod, dec)[0] in _NODE_DECORATORS)
 
 
 def _read_pipeline(project: Project, given: list[str]) -> list[Decl]:
@@ -91,7 +101,7 @@ def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator
                     yield rel
 
 
-def _node(item: Linked, hasher: Hasher) -> Node:
+def _node(item: Linked, hasher: Hasher | None) -> Node:
     decl, options = item.decl, item.decl.options
     mod, fn = decl.module, decl.fn
     freshness = options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS)
@@ -113,7 +123,7 @@ def _node(item: Linked, hasher: Hasher) -> Node:
         sinks=tuple(decl.sinks),
         description=options.get("description"),
         tags=options.get("tags", ()),
-        code_hash=hasher.code_hash(mod, fn),
-        helpers=hasher.helpers(mod, fn),
+        code_hash=hasher.code_hash(mod, fn) if hasher else "",
+        helpers=hasher.helpers(mod, fn) if hasher else (),
         params=item.params,
     )

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from barque.cachekeys import key_components
+from barque.parsing import parse_project
+from barque.plans import Step
+
 from .fixtures.parse import parse, write
 
 BASE = '''
@@ -241,3 +247,26 @@ def raw(k, orders):
     return clean
 """})
     assert found == {}
+
+
+def test_a_graph_parsed_without_hashes_differs_only_in_its_code_hashes_and_helpers(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "helpers.py": "def clean(rows):\n    return rows\n",
+        "p.py": BASE + "\nimport helpers\n\n@asset(inputs={'rows': raw})\ndef tidy(rows):\n    return helpers.clean(rows)\n",
+    })
+    hashed = parse_project([tmp_path / "p.py"]).to_dict()
+    bare = parse_project([tmp_path / "p.py"], hashes=False).to_dict()
+    assert [(n["code_hash"], n["helpers"]) for n in bare["nodes"]] == [("", ()), ("", ())]
+    assert dict(hashed["nodes"][1]["helpers"]) == {"helpers.py:clean": hashed["nodes"][1]["helpers"][0][1]}
+    for node in hashed["nodes"]:
+        node.update(code_hash="", helpers=())
+    assert bare == hashed
+
+
+def test_a_graph_parsed_without_hashes_cannot_make_a_cache_key(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": BASE})
+    node = parse_project([tmp_path / "p.py"], hashes=False).nodes["p.py:raw"]
+    with pytest.raises(ValueError, match="no code hash"):
+        key_components(node, Step(node.id, node.id), {}, {}, {})
+    hashed = parse_project([tmp_path / "p.py"]).nodes["p.py:raw"]
+    assert key_components(hashed, Step(hashed.id, hashed.id), {}, {}, {})["code"] == hashed.code_hash

@@ -63,3 +63,24 @@ def test_barque_plan_stays_callable_once_the_runner_is_loaded(tmp_path: Path) ->
 
     pipeline(tmp_path, PIPE)
     assert barque.plan(str(tmp_path / "pipeline.py"), workers=2)["total_steps"] == 2
+
+
+def test_plan_without_cache_states_reads_no_code_hashes_and_plan_with_them_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from barque_runtime import api, local
+
+    seen: list[bool] = []
+    real = local.parse_project
+
+    def spy(files, **kw):  # type: ignore[no-untyped-def]
+        seen.append(kw.get("hashes", True))
+        return real(files, **kw)
+
+    monkeypatch.setattr(local, "parse_project", spy)
+    pipeline(tmp_path, PIPE)
+    plain = api.plan(str(tmp_path / "pipeline.py"), workers=2)
+    cached = api.plan(str(tmp_path / "pipeline.py"), workers=2, with_cache=True)
+    assert seen == [False, True]
+    assert {k: v for k, v in cached.items() if k != "cache"} == plain
+    assert cached["cache"]["pipeline.py:numbers"] == {"state": "run", "reason": "never materialized"}
