@@ -98,7 +98,18 @@ def machine() -> dict[str, str]:
     dirty = [line for line in git("status", "--short", "--", "runtime").splitlines() if line.strip()]
     # the last commit that changed barque itself (runtime/), not whatever was committed last
     commit = "`" + git("log", "-1", "--format=%h", "--", "runtime") + "` (" + git("log", "-1", "--format=%s", "--", "runtime") + ")"
+    barque = (OUT / "barque-path.txt").read_text().strip() if (OUT / "barque-path.txt").exists() else ""
+    if barque.startswith(str(OUT / "venv")):
+        install = (
+            "**as installed**: `bench/run.sh` built a wheel of the working tree at the start of the suite "
+            "and installed it (not editable) into `bench/out/venv`, whose `barque` was timed. The repository's "
+            "own `.venv` has an editable install, whose setuptools import hook adds ~14 ms to every "
+            "interpreter start-up; a pip-installed barque has none."
+        )
+    else:
+        install = f"run as `{barque or '?'}` (`BARQUE=` was set: not the suite's wheel install)."
     return {
+        "install": install,
         "commit": commit + (f" (+ {len(dirty)} uncommitted change(s) under runtime/ at report time)" if dirty else ""),
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
@@ -257,9 +268,7 @@ See bench/README.md for what each shape measures and bench/FINDINGS.md for the p
 
 ## What was measured
 
-barque's code (`runtime/`) as of commit {m['commit']}.
-Other engineers edit the tree while the suite runs and barque is installed in editable mode,
-so a run measures whatever the working tree held at that moment.
+barque's code (`runtime/`) as of commit {m['commit']}, {m['install']}
 
 ## Machine
 
