@@ -56,14 +56,24 @@ def plan(
     with_cache: bool = False,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
-    # Code hashes only feed cache keys: a plan without cache states is made without them.
-    local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), hashes=with_cache)
-    if not with_cache:
-        return local.plan().to_dict()
-    the_plan, verdicts = plan_with_stored_keys(local)
-    doc = the_plan.to_dict()
-    doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
-    return doc
+    import gc
+
+    # Graph, plan and document are many small objects and no reference cycles: the cyclic
+    # collector would only re-scan them (about 5 % of planning 10,000 nodes), so it pauses.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # Code hashes only feed cache keys: a plan without cache states is made without them.
+        local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), hashes=with_cache)
+        if not with_cache:
+            return local.plan().to_dict()
+        the_plan, verdicts = plan_with_stored_keys(local)
+        doc = the_plan.to_dict()
+        doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
+        return doc
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def dry_run(*files: str, **kwargs: Any) -> dict[str, Any]:
