@@ -3,14 +3,20 @@
 Workers are forked lazily (a fully cached run starts none) and keep their imported user
 modules between streams, so a phase of many small streams pays one fork per worker, not
 per stream. Workers ignore SIGINT: on Ctrl-C the parent decides, and stops them.
+
+The pool is ``os.fork`` and two pipes per worker rather than ``multiprocessing``, whose
+import alone was about a tenth of a trivial run's start-up. Messages are pickles, each
+preceded by its length; a pipe that ends (EOF) mid-stream means the worker died.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
 import os
+import pickle
+import select
 import signal
+import sys
+import time
 from typing import Any, Iterator
 
 from barque import records
@@ -22,15 +28,88 @@ from barque_runtime.loader import ModuleLoader
 
 Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]]]
 
+_HEADER = 8  # bytes of the big-endian length before each pickle
 
-def _worker_main(conn: multiprocessing.connection.Connection, spec: RunSpec, store_uri: str, root: str) -> None:
+
+class Channel:
+    """Both ends one side holds: a pipe to read messages from and a pipe to write them to."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+
+    def send(self, obj: Any) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(len(data).to_bytes(_HEADER, "big") + data)
+        while view:
+            view = view[os.write(self.write_fd, view) :]
+
+    def recv(self) -> Any:
+        """The next message; ``EOFError`` when the other side has gone, even mid-message."""
+        return pickle.loads(self._read(int.from_bytes(self._read(_HEADER), "big")))
+
+    def _read(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            chunk = os.read(self.read_fd, min(size, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Worker:
+    """A forked worker: its pid and the parent's side of its pipes."""
+
+    def __init__(self, pid: int, conn: Channel) -> None:
+        self.pid = pid
+        self.conn = conn
+        self.exitcode: int | None = None
+
+    def join(self, timeout: float) -> int | None:
+        """Reap the worker within ``timeout`` seconds; its exit code, negative when a signal killed it."""
+        if self.exitcode is None:
+            deadline = time.monotonic() + timeout
+            delay = 0.0002
+            while True:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.exitcode = os.waitstatus_to_exitcode(status)
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.05)
+        return self.exitcode
+
+    def signal(self, signum: int) -> None:
+        if self.exitcode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's stdout carries the run summary alone: whatever user code prints outside a
     # step's captured call (a module printing while it is imported) goes to stderr instead.
     os.dup2(2, 1)
     ctx = StreamContext(spec=spec, store=open_store(store_uri), loader=ModuleLoader(root))
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent has gone
+            return
         if job is None:
             return
         stream_id, steps, known = job
@@ -43,60 +122,107 @@ def _worker_main(conn: multiprocessing.connection.Connection, spec: RunSpec, sto
         conn.send((stream_id, result, None))
 
 
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def _child(conn: Channel, args: tuple[RunSpec, str, str]) -> int:
+    """The forked worker's life, as ``multiprocessing`` ran it: the exit code it ends with."""
+    # stdin is the terminal's, not the steps': read it and get nothing
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    if devnull != 0:
+        os.dup2(devnull, 0)
+        os.close(devnull)
+    code = 1
+    try:
+        _worker_main(conn, *args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        sys.stderr.write(f"barque worker {os.getpid()}:\n")
+        traceback.print_exc()
+    finally:
+        threading = sys.modules.get("threading")
+        if threading is not None:  # wait for the non-daemon threads a step left, as an exiting process does
+            threading._shutdown()  # type: ignore[attr-defined]
+        _flush_std_streams()
+    return code
+
+
 class WorkerPool:
     """Runs streams on up to ``size`` processes and yields ``(stream_id, records)`` as they finish."""
 
     def __init__(self, size: int, spec: RunSpec, store_uri: str, root: str) -> None:
         self.size = max(1, size)
         self._args = (spec, store_uri, root)
-        self._ctx = multiprocessing.get_context("fork")
-        self._workers: list[tuple[Any, multiprocessing.connection.Connection]] = []
+        self._workers: list[Worker] = []
 
-    def _spawn(self) -> tuple[Any, multiprocessing.connection.Connection]:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, *self._args), daemon=True)
-        proc.start()
-        child.close()
-        self._workers.append((proc, parent))
-        return proc, parent
+    def _spawn(self) -> Worker:
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        _flush_std_streams()  # or the child would write the parent's buffered output again
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            code = 1
+            try:
+                os.close(to_child_w)
+                os.close(to_parent_r)
+                for other in self._workers:
+                    other.conn.close()
+                code = _child(Channel(to_child_r, to_parent_w), self._args)
+            finally:
+                os._exit(code)
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        worker = Worker(pid, Channel(to_parent_r, to_child_w))
+        self._workers.append(worker)
+        return worker
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         pending = list(reversed(jobs))
-        busy: dict[multiprocessing.connection.Connection, Job] = {}
-        idle = [conn for _, conn in self._workers]
+        busy: dict[int, tuple[Worker, Job]] = {}  # by the fd its results arrive on
+        idle = list(self._workers)
         while pending or busy:
             while pending and (idle or len(self._workers) < self.size):
-                conn = idle.pop() if idle else self._spawn()[1]
+                worker = idle.pop() if idle else self._spawn()
                 job = pending.pop()
-                conn.send(job)
-                busy[conn] = job
-            for ready in multiprocessing.connection.wait(list(busy)):
-                conn = ready  # type: ignore[assignment]  # wait() returns the connections it was given
-                job = busy.pop(conn)
+                worker.conn.send(job)
+                busy[worker.conn.read_fd] = (worker, job)
+            for fd in _ready(list(busy)):
+                worker, job = busy.pop(fd)
                 try:
-                    stream_id, result, error = conn.recv()
+                    stream_id, result, error = worker.conn.recv()
                 except EOFError:
-                    done, rest = self._lost(conn, job)
+                    done, rest = self._lost(worker, job)
                     if rest:  # the steps it never reached go to another worker
                         pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}))
                     yield job[0], done
                     continue
-                idle.append(conn)
+                idle.append(worker)
                 if error is not None:
                     raise RuntimeError(f"stream {stream_id} crashed the executor: {error}")
                 yield stream_id, result
 
-    def _lost(self, conn: multiprocessing.connection.Connection, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _lost(self, worker: Worker, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A worker died mid-stream (killed, ``os._exit``, a crash in C code).
 
         Returns the records of the steps it finished plus a failed record for the step it was
         running, and the steps it never reached. A new worker takes its place.
         """
-        proc = next(p for p, c in self._workers if c is conn)
-        self._workers.remove((proc, conn))
-        proc.join(timeout=5)
-        conn.close()
-        code = proc.exitcode
+        self._workers.remove(worker)
+        code = worker.join(timeout=5)
+        worker.conn.close()
+        if code is None:  # its pipe closed but it lives on: it is no worker of ours any more
+            worker.signal(signal.SIGKILL)
+            worker.join(timeout=5)
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         spec, store_uri, _ = self._args
         store = open_store(store_uri)
@@ -113,17 +239,25 @@ class WorkerPool:
 
     def close(self, force: bool = False) -> None:
         """Stop every worker: politely after a run, at once (SIGTERM) on Ctrl-C."""
-        for proc, conn in self._workers:
+        for worker in self._workers:
             if force:
-                proc.terminate()
+                worker.signal(signal.SIGTERM)
             else:
                 try:
-                    conn.send(None)
+                    worker.conn.send(None)
                 except OSError:
-                    proc.terminate()
-        for proc, conn in self._workers:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-            conn.close()
+                    worker.signal(signal.SIGTERM)
+        for worker in self._workers:
+            if worker.join(timeout=5) is None:
+                worker.signal(signal.SIGKILL)
+                worker.join(timeout=5)
+            worker.conn.close()
         self._workers.clear()
+
+
+def _ready(fds: list[int]) -> list[int]:
+    """The fds with a message or an EOF to read, waiting for at least one."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll()]
