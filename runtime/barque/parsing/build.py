@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
-from barque.model import Freshness, Graph, Node
+from barque.model import Freshness, Graph, Node, build_frozen
 from barque.parsing.declare import Decl, api_call, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root
 from barque.parsing.hashing import Hasher
@@ -104,26 +104,27 @@ def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator
 def _node(item: Linked, hasher: Hasher | None) -> Node:
     decl, options = item.decl, item.decl.options
     mod, fn = decl.module, decl.fn
-    freshness = options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS)
-    return Node(
-        id=decl.id,
-        kind=decl.kind,  # type: ignore[arg-type]
-        file=mod.rel,
-        module=mod.module,
-        function=fn.name,
-        line=fn.lineno,
-        inputs=item.inputs,
-        partitions=item.partitions,
-        serializer=options.get("serializer"),
-        freshness=freshness,
-        retries=options.get("retries", 1),
-        retry_backoff=options.get("retry_backoff", 0.0),
-        timeout_seconds=options.get("timeout_seconds"),
-        env=options.get("env", ()),
-        sinks=tuple(decl.sinks),
-        description=options.get("description"),
-        tags=options.get("tags", ()),
-        code_hash=hasher.code_hash(mod, fn) if hasher else "",
-        helpers=hasher.helpers(mod, fn) if hasher else (),
-        params=item.params,
-    )
+    # Every field, in Node's order (``build_frozen`` fills in no defaults; a test compares
+    # with Node(...)).
+    return build_frozen(Node, {
+        "id": decl.id,
+        "kind": decl.kind,
+        "file": mod.rel,
+        "module": mod.module,
+        "function": fn.name,
+        "line": fn.lineno,
+        "inputs": item.inputs,
+        "partitions": item.partitions,
+        "serializer": options.get("serializer"),
+        "freshness": options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS),
+        "retries": options.get("retries", 1),
+        "retry_backoff": options.get("retry_backoff", 0.0),
+        "timeout_seconds": options.get("timeout_seconds"),
+        "env": options.get("env", ()),
+        "sinks": tuple(decl.sinks),
+        "description": options.get("description"),
+        "tags": options.get("tags", ()),
+        "code_hash": hasher.code_hash(mod, fn) if hasher else "",
+        "helpers": hasher.helpers(mod, fn) if hasher else (),
+        "params": item.params,
+    })
