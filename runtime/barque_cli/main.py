@@ -3,38 +3,76 @@
 Each command module registers its own sub-parser and imports what it needs only when it
 runs, so ``barque run`` never loads Kubernetes, kopf or boto3 unless it uses them.
 ``barque FILE.py`` is short for ``barque run FILE.py``.
+
+A command named on the command line gets its own sub-parser alone: building all of them
+(importing every command module, one ``ArgumentParser`` per command) was ~6 ms of every
+run. ``barque``, ``barque --help`` and an unknown command build them all, so the help and
+the "invalid choice" error list every command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
-# Command modules in the order ``barque --help`` lists them. The Kubernetes ones are
-# registered when their module is present in this installation.
-COMMAND_MODULES = (
-    "barque_cli.cmd_local",
-    "barque_cli.cmd_compile",
-    "barque_cli.cmd_submit",
-    "barque_cli.cmd_status",
-    "barque_cli.cmd_logs",
-    "barque_cli.cmd_operator",
-)
+# Each command and the module that registers it, in the order ``barque --help`` lists them.
+# The Kubernetes ones are registered when their module is present in this installation.
+COMMANDS = {
+    **dict.fromkeys(("run", "plan", "list", "graph", "show", "history", "stats", "exec"), "barque_cli.cmd_local"),
+    "compile": "barque_cli.cmd_compile",
+    "submit": "barque_cli.cmd_submit",
+    "status": "barque_cli.cmd_status",
+    "logs": "barque_cli.cmd_logs",
+    "operator": "barque_cli.cmd_operator",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_module(name: str) -> Any | None:
+    """The command module, or None when this installation leaves it out."""
+    try:
+        __import__(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:  # the module is there but needs something that is not
+            raise
+        return None
+    return sys.modules[name]
+
+
+class _Ignored:
+    """Stands in for the sub-parser of a command that is not being run: takes any call, does nothing."""
+
+    def __getattr__(self, attr: str) -> Any:
+        return self._ignore
+
+    def _ignore(self, *args: Any, **kwargs: Any) -> _Ignored:
+        return self
+
+
+class _OnlyCommand:
+    """What a module's ``register`` sees in place of the sub-parsers: only ``command`` is really added."""
+
+    def __init__(self, sub: Any, command: str) -> None:
+        self._sub = sub
+        self._command = command
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        return self._sub.add_parser(name, **kwargs) if name == self._command else _Ignored()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone (which must be in ``COMMANDS``)."""
     parser = argparse.ArgumentParser(
         prog="barque",
         description="Run Python pipelines locally or on Kubernetes. `barque FILE.py` runs a pipeline.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+    for name in COMMAND_MODULES if command is None else (COMMANDS[command],):
+        module = _command_module(name)
+        if module is not None:
+            module.register(sub if command is None else _OnlyCommand(sub, command))
     return parser
 
 
@@ -50,9 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``barque`` console script; returns the exit code."""
     from barque.errors import BarqueError
 
-    parser = build_parser()
-    commands = set(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
-    args = parser.parse_args(_with_default_command(list(sys.argv[1:] if argv is None else argv), commands))
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    first = args_in[0] if args_in else ""
+    # Only the first argument decides whether a command is named, so the commands known here
+    # are that one, if this installation has it.
+    named = {first} if first in COMMANDS and _command_module(COMMANDS[first]) is not None else set()
+    args_in = _with_default_command(args_in, named)
+    parser = build_parser(args_in[0] if named or args_in[:1] == ["run"] else None)
+    args = parser.parse_args(args_in)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
