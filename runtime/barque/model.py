@@ -162,8 +162,9 @@ class Graph:
         table = {}
         for node_id, node in self.nodes.items():
             ids = [i.source for i in node.inputs]
-            ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
-            table[node_id] = list(dict.fromkeys(ids))
+            if node.partitions:
+                ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
+            table[node_id] = list(dict.fromkeys(ids)) if len(ids) > 1 else ids
         return table
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,12 +9,13 @@ the keys are known, and the plan grows phases.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import os
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 from barque.errors import PlanError
-from barque.model import Graph, Node
+from barque.model import Graph, Node, build_frozen
 from barque.plans import Deferred, Phase, Plan, Step, Stream
 from barque.targets import resolve_targets, select_nodes, topo_order
 
@@ -64,19 +65,28 @@ def _expand(
     keys: dict[str, list[Partition]] = {}
     deferred: dict[str, str] = {}
     steps: list[Step] = []
+    nodes = graph.nodes
     for node_id in order:
-        node = graph.nodes[node_id]
-        waits = next((deferred[u] for u in graph.upstream(node_id) if u in deferred), None)
-        if waits is not None:
-            deferred[node_id] = waits
-            continue
+        node = nodes[node_id]
+        if deferred:
+            waits = next((deferred[u] for u in graph.upstream(node_id) if u in deferred), None)
+            if waits is not None:
+                deferred[node_id] = waits
+                continue
         own = _own_partitions(graph, node, keys, resolved)
         if isinstance(own, str):
             deferred[node_id] = own
             continue
         keys[node_id] = own
-        steps.extend(_steps_for(graph, node, own, keys))
+        if node.partitions or own != _UNPARTITIONED:
+            steps.extend(_steps_for(graph, node, own, keys))
+        else:
+            steps.append(_unpartitioned_step(node, keys))
     return steps, tuple(Deferred(n, w) for n, w in deferred.items())
+
+
+# The keys of an unpartitioned node: one step, with no partition.
+_UNPARTITIONED: list[Partition] = [()]
 
 
 def _own_partitions(
@@ -84,9 +94,9 @@ def _own_partitions(
 ) -> list[Partition] | str:
     """The node's partitions, or the id of what must run before they are known."""
     if not node.partitions:
-        inherited = [keys[i.source] for i in node.inputs if not i.collect and keys[i.source] != [()]]
+        inherited = [keys[i.source] for i in node.inputs if not i.collect and keys[i.source] != _UNPARTITIONED]
         if not inherited:
-            return [()]
+            return _UNPARTITIONED
         if any(k != inherited[0] for k in inherited[1:]):
             raise PlanError(
                 f"{node.id} reads several partitioned inputs with different keys without collect()",
@@ -98,7 +108,7 @@ def _own_partitions(
     for spec in node.partitions:
         if spec.kind == "static":
             values: Iterable[str] = spec.values or ()
-        elif spec.kind == "from" and spec.source and keys.get(spec.source, [()]) != [()]:
+        elif spec.kind == "from" and spec.source and keys.get(spec.source, _UNPARTITIONED) != _UNPARTITIONED:
             return [tuple(p) for p in keys[spec.source]]
         elif node.id in resolved:
             values = resolved[node.id]
@@ -106,6 +116,19 @@ def _own_partitions(
             return spec.source if spec.kind == "from" and spec.source else partitions_step(node.id)
         dims.append([(spec.dimension, str(v)) for v in dict.fromkeys(values)])
     return [tuple(combo) for combo in itertools.product(*dims)]
+
+
+def _unpartitioned_step(node: Node, keys: Mapping[str, list[Partition]]) -> Step:
+    """``_steps_for`` of a node without partitions that inherits none: most nodes."""
+    inputs = tuple(
+        (spec.param, (spec.source,) if keys[spec.source] == _UNPARTITIONED else _input_steps(spec.source, spec.collect, (), keys))
+        for spec in node.inputs
+    )
+    if len(inputs) == 1:
+        deps = inputs[0][1]  # one input's step ids are distinct
+    else:
+        deps = tuple(dict.fromkeys(s for _, ids in inputs for s in ids))
+    return build_frozen(Step, {"id": node.id, "node": node.id, "partition": (), "deps": deps, "inputs": inputs, "action": "run"})
 
 
 def _steps_for(graph: Graph, node: Node, own: list[Partition], keys: Mapping[str, list[Partition]]) -> list[Step]:
@@ -116,12 +139,12 @@ def _steps_for(graph: Graph, node: Node, own: list[Partition], keys: Mapping[str
         for spec in node.inputs:
             inputs.append((spec.param, _input_steps(spec.source, spec.collect, part, keys)))
         for source in sorted(from_sources - {i.source for i in node.inputs}):
-            if keys[source] != [()]:
+            if keys[source] != _UNPARTITIONED:
                 param = graph.nodes[source].function
                 inputs.append((param, _input_steps(source, False, part, keys)))
         deps = tuple(dict.fromkeys(s for _, ids in inputs for s in ids))
         for source in sorted(from_sources):
-            if keys[source] == [()] and source not in deps:
+            if keys[source] == _UNPARTITIONED and source not in deps:
                 deps += (source,)
         result.append(Step(step_id(node.id, part), node.id, part, deps, tuple(inputs)))
     return result
@@ -129,7 +152,7 @@ def _steps_for(graph: Graph, node: Node, own: list[Partition], keys: Mapping[str
 
 def _input_steps(source: str, collect: bool, part: Partition, keys: Mapping[str, list[Partition]]) -> tuple[str, ...]:
     source_keys = keys[source]
-    if collect or source_keys == [()]:
+    if collect or source_keys == _UNPARTITIONED:
         return tuple(step_id(source, k) for k in sorted(source_keys))
     wanted = dict(part)
     matching = [k for k in source_keys if all(wanted.get(d) == v for d, v in k)]
@@ -141,10 +164,11 @@ def _input_steps(source: str, collect: bool, part: Partition, keys: Mapping[str,
 
 def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
     dependants: dict[str, list[str]] = {s.id: [] for s in steps}
-    deps_of = {s.id: set(s.deps) for s in steps}
     for s in steps:
         for d in s.deps:
             dependants[d].append(s.id)
+    # Membership tests only: most steps have one dep or none, where a tuple is the cheaper set.
+    deps_of = {s.id: (s.deps if len(s.deps) < 8 else frozenset(s.deps)) for s in steps}
     segment_of: dict[str, int] = {}
     segments: list[list[str]] = []
     seg_phase: list[int] = []
@@ -155,17 +179,21 @@ def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
             segments[seg].append(s.id)
             segment_of[s.id] = seg
             continue
-        phase = 1 + max((seg_phase[segment_of[d]] for d in s.deps), default=-1)
+        phase = 0
+        for d in s.deps:
+            phase = max(phase, seg_phase[segment_of[d]] + 1)
         if phase not in reasons:
             reasons[phase] = _reason(s, segment_of, seg_phase)
         segment_of[s.id] = len(segments)
         segments.append([s.id])
         seg_phase.append(phase)
-    phases = []
-    for index in sorted(set(seg_phase)):
-        members = [i for i, p in enumerate(seg_phase) if p == index]
-        phases.append(Phase(index, reasons[index], _pack(index, [segments[i] for i in members], workers)))
-    return tuple(phases)
+    members: dict[int, list[int]] = {}
+    for i, p in enumerate(seg_phase):
+        members.setdefault(p, []).append(i)
+    return tuple(
+        Phase(index, reasons[index], _pack(index, [segments[i] for i in members[index]], workers))
+        for index in sorted(members)
+    )
 
 
 def _joinable_segment(
@@ -173,7 +201,7 @@ def _joinable_segment(
     segment_of: Mapping[str, int],
     segments: Sequence[list[str]],
     dependants: Mapping[str, list[str]],
-    deps_of: Mapping[str, set[str]],
+    deps_of: Mapping[str, Collection[str]],
 ) -> int | None:
     """The segment ``s`` can extend: all its inputs are there, it reads the segment's last
     step, and every other reader of that step also waits for ``s`` (so appending ``s``
@@ -182,10 +210,14 @@ def _joinable_segment(
         return None
     seg = segment_of[s.deps[0]]
     tail = segments[seg][-1]
-    if tail not in deps_of[s.id] or any(segment_of[d] != seg for d in s.deps):
+    if tail not in deps_of[s.id]:
         return None
-    if any(s.id not in deps_of[o] for o in dependants[tail] if o != s.id):
-        return None
+    for d in s.deps:
+        if segment_of[d] != seg:
+            return None
+    for other in dependants[tail]:
+        if other != s.id and s.id not in deps_of[other]:
+            return None
     return seg
 
 
@@ -199,14 +231,15 @@ def _reason(s: Step, segment_of: Mapping[str, int], seg_phase: Sequence[int]) ->
 
 
 def _pack(index: int, segments: list[list[str]], workers: int) -> tuple[Stream, ...]:
-    """Spread independent chains over at most ``workers`` streams, balancing step counts."""
+    """Spread independent chains over at most ``workers`` streams, balancing step counts:
+    longest chain first, each into the emptiest stream (the lowest-numbered on a tie)."""
     count = min(workers, len(segments))
     bins: list[list[int]] = [[] for _ in range(count)]
-    sizes = [0] * count
+    emptiest = [(0, b) for b in range(count)]  # a heap of (steps so far, stream)
     for seg in sorted(range(len(segments)), key=lambda i: (-len(segments[i]), i)):
-        target = min(range(count), key=lambda b: (sizes[b], b))
+        size, target = emptiest[0]
         bins[target].append(seg)
-        sizes[target] += len(segments[seg])
+        heapq.heapreplace(emptiest, (size + len(segments[seg]), target))
     return tuple(
         Stream(f"p{index}-w{b}", tuple(step for seg in sorted(members) for step in segments[seg]))
         for b, members in enumerate(bins)

@@ -50,34 +50,36 @@ def select_nodes(graph: Graph, target_ids: Iterable[str]) -> set[str]:
     """The targets and everything they read, transitively."""
     seen: set[str] = set()
     stack = list(target_ids)
+    upstream = graph.upstream
     while stack:
         node_id = stack.pop()
-        if node_id in seen:
-            continue
-        seen.add(node_id)
-        stack.extend(graph.upstream(node_id))
+        if node_id not in seen:
+            seen.add(node_id)
+            stack.extend(upstream(node_id))
     return seen
 
 
 def topo_order(graph: Graph, node_ids: set[str]) -> list[str]:
     """``node_ids`` in dependency order, ties broken by id so the order is deterministic."""
-    indegree = {n: 0 for n in node_ids}
+    indegree = dict.fromkeys(node_ids, 0)
     children: dict[str, list[str]] = {n: [] for n in node_ids}
+    upstream = graph.upstream
     for n in node_ids:
-        for up in graph.upstream(n):
+        for up in upstream(n):
             if up in node_ids:
                 indegree[n] += 1
                 children[up].append(n)
     ready = [n for n, d in indegree.items() if d == 0]
     heapq.heapify(ready)
     order: list[str] = []
+    pop, push = heapq.heappop, heapq.heappush
     while ready:
-        n = heapq.heappop(ready)
+        n = pop(ready)
         order.append(n)
         for c in children[n]:
             indegree[c] -= 1
             if indegree[c] == 0:
-                heapq.heappush(ready, c)
+                push(ready, c)
     if len(order) != len(node_ids):
         stuck = sorted(set(node_ids) - set(order))
         raise PlanError(f"the graph has a cycle through {', '.join(stuck)}", hint="remove one of the inputs")

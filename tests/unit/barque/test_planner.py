@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from barque.errors import PlanError
 from barque.planner import make_plan
+from barque.plans import Step
 
 from .graphs import from_, graph, inp, node, static
 
@@ -110,3 +113,14 @@ def test_a_step_joins_its_upstreams_stream_when_every_other_reader_waits_for_it(
 def test_a_fan_out_keeps_its_branches_parallel():
     g = graph(node("a"), node("b", inputs=(inp("x", "a"),)), node("c", inputs=(inp("x", "a"),)))
     assert stream_steps(make_plan(g, workers=4)) == [[["p.py:a"]], [["p.py:b"], ["p.py:c"]]]
+
+
+def test_planned_steps_have_every_field_and_equal_steps_built_by_their_constructor():
+    # Unpartitioned steps are filled without Step.__init__ (model.build_frozen): nothing may be missing.
+    g = graph(node("a"), node("b", inputs=(inp("x", "a"),)), node("s", partitions=(static("k", "1", "2"),)),
+              node("c", inputs=(inp("x", "b"), inp("y", "s", collect=True))))
+    names = [f.name for f in dataclasses.fields(Step)]
+    for step in make_plan(g, workers=2).steps.values():
+        assert sorted(vars(step)) == sorted(names)
+        rebuilt = Step(**{n: getattr(step, n) for n in names})
+        assert rebuilt == step and hash(rebuilt) == hash(step)
