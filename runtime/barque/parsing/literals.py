@@ -106,7 +106,8 @@ _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("month", 1, 12, {m: i + 1 for i, m in enumerate(_MONTHS)}),
     ("day of week", 0, 7, {d: i for i, d in enumerate(_DAYS)}),
 )
-_ITEM = re.compile(r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$")
+# Compiled on first use (re caches it), not at import: only a Schedule(...) freshness needs it.
+_ITEM = r"^(?P<range>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?$"
 
 
 def cron_problem(cron: str) -> str | None:
@@ -123,7 +124,7 @@ def cron_problem(cron: str) -> str | None:
 
 
 def _item_problem(item: str, low: int, high: int, names: dict[str, int]) -> str | None:
-    match = _ITEM.match(item)
+    match = re.match(_ITEM, item)
     if not match:
         return f"{item!r} is not a number, a range a-b, a step x/n, a list or *"
     if match["step"] is not None and int(match["step"]) == 0:
