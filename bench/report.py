@@ -76,6 +76,86 @@ def load_memory() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(OUT.glob("memory.fan_out_500.*.json"))]
 
 
+OPERATOR = HERE / "operator"
+# how the operator's requests by verb and resource read in the table, per run
+OPERATOR_REQUESTS = {
+    "create events": "Events",
+    "list jobs": "Job lists",
+    "patch pipelineruns/status": "status patches",
+    "create jobs": "Job creates",
+    "patch pipelineruns": "finalizer patches",
+    "get pipelines": "Pipeline get",
+}
+
+
+def operator_section() -> str:
+    """The "Operator" section, from bench/operator/results.json and the notes beside it.
+
+    The operator benchmark (bench/operator/run_bench.py) needs the test bed and runs apart from
+    this suite; rendering its last results here keeps them in RESULTS.md when the suite rewrites it.
+    """
+    path = OPERATOR / "results.json"
+    if not path.exists():
+        return "Not measured: run `bench/operator/run_bench.py` (see bench/operator/README.md)."
+    r = json.loads(path.read_text())
+    seq, con, args = r["sequential"], r["concurrent"], r["args"]
+    first = seq["latency_ms"]["run_created_to_first_job_ms"]
+    step = seq["latency_ms"]["job_complete_to_next_job_ms"]
+    pod_next = seq["latency_ms"]["last_pod_finished_to_next_job_ms"]
+    pod_done = seq["latency_ms"]["last_pod_finished_to_job_complete_ms"]
+    audit = seq.get("audit_first_job_ms", {})
+    by_verb = seq["requests"]["operator_by_verb_resource"]
+    per_run = ", ".join(
+        f"{n / seq['runs']:.0f} {OPERATOR_REQUESTS.get(k, k)}" for k, n in sorted(by_verb.items(), key=lambda kv: -kv[1])
+    )
+    succeeded = con["outcomes"].get("Succeeded", 0)
+    peak_mib = r["operator"]["vmhwm_mb_overall"]
+    peak_mb = peak_mib / MB_IN_MIB
+    started = datetime.datetime.fromisoformat(r["started"]).strftime("%Y-%m-%d %H:%M UTC")
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    def lat(x: dict[str, Any]) -> str:
+        return f"median **{x['median']:.0f} ms** (p90 {x['p90']:.0f}, max {x['max']:.0f})"
+
+    rows = [
+        f"| 1. PipelineRun created → first Job (sequential runs, n={first['n']}) | {lat(first)} | < 300 ms | {verdict(first['median'] < 300)} |",
+        f"| 2. Job `Complete` → next phase's Job (n={step['n']} phase changes) | {lat(step)} | < 300 ms | {verdict(step['median'] < 300)} |",
+        f"|    last Pod finished → next phase's Job (for reference) | median {pod_next['median']:.0f} ms, of which the Job "
+        f"controller's Pod → `Complete` takes {pod_done['median']:.0f} ms | | info |",
+        f"| 3. API requests per run, {seq['pipeline']} | operator **{seq['operator_requests_per_run']}** ({per_run}); "
+        f"all clients {seq['apiserver_requests_per_run']['no_watch']} | | reported |",
+        f"|    same, under {con['runs']} concurrent runs of {con['pipeline']} | operator "
+        f"{con['operator_requests_per_run']}; all clients {con['apiserver_requests_per_run']['no_watch']} | | reported |",
+        f"| 4. {con['runs']} concurrent quickstart runs, `noCache: true` | **{succeeded}/{con['runs']} Succeeded**, last one ended "
+        f"{con['wall_seconds_to_last_end']} s after the first was created | all succeed | {verdict(succeeded == con['runs'])} |",
+        f"|    operator peak memory (`VmHWM` of the process over its whole life) | **{peak_mib:.0f} MiB** ({peak_mb:.0f} MB) "
+        f"| < 200 MB | {verdict(peak_mb < 200)} |",
+    ]
+    notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
+    if notes.startswith("<!--"):  # the file's own comment, for its editors
+        notes = notes[notes.index("-->") + 3 :]
+    return f"""Measured by `.venv/bin/python bench/operator/run_bench.py --runs {args['runs']} --concurrent {args['concurrent']}` (see
+bench/operator/README.md; raw numbers in bench/operator/results.json, rendered here by
+`bench/report.py`) on {started}, at commit {r['git']['commit'][:7]}. It runs on the test bed: etcd,
+kube-apiserver, kube-controller-manager v1.37.2, MinIO, the test node (Pods run as local
+processes) and `barque operator` with the chart's defaults (resync 3 s), each its own process on
+the same {r['host']['nproc']} CPUs. 1-min load {seq['loadavg_before'][0]:.1f} → {seq['loadavg_after'][0]:.1f} during the
+sequential scenario, {con['loadavg_before'][0]:.1f} → max {con['loadavg_max_1m']:.1f} during the concurrent one.
+
+Timing source: {r['timing_source']}. The audit log's server-side microsecond
+timestamps agree on the first measure (median {audit.get('median', float('nan')):.0f} ms there). Requests are
+counted from the API server's audit log by user (the operator has its own client certificate).
+
+| target | measured | limit | result |
+|---|---:|---:|---|
+{chr(10).join(rows)}
+
+{notes.strip()}
+"""
+
+
 def machine() -> dict[str, str]:
     cpu = "unknown"
     try:
@@ -302,7 +382,10 @@ cached. **plan**: `barque plan`.
 ## Targets
 
 {target_text}
-"""
+
+## Operator
+
+{operator_section()}"""
     RESULTS.write_text(doc)
     print(f"\nwrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 0
