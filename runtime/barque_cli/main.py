@@ -85,8 +85,28 @@ def _with_default_command(argv: list[str], commands: set[str]) -> list[str]:
     return argv
 
 
+def _collect_after_start_up() -> None:
+    """Hold the cyclic collector back until the first 50,000 allocations, then as before.
+
+    Start-up makes some 20,000 objects that live until exit (modules, classes, functions) and
+    no garbage; collecting every 700 allocations meanwhile cost ~4 ms of every command. The
+    first collection, after 50,000 allocations, restores the interpreter's thresholds (in a
+    forked worker too, if it comes first there).
+    """
+    usual = gc.get_threshold()
+
+    def restore(phase: str, info: dict[str, Any]) -> None:
+        if gc.get_threshold() != usual:
+            gc.set_threshold(*usual)
+
+    gc.callbacks.append(restore)
+    gc.set_threshold(50_000, *usual[1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``barque`` console script; returns the exit code."""
+    if argv is None:
+        _collect_after_start_up()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     finally:
