@@ -11,7 +11,7 @@ import posixpath
 from typing import NamedTuple
 
 from barque.errors import PipelineDefinitionError
-from barque.model import InputSpec, PartitionSpec
+from barque.model import InputSpec, PartitionSpec, build_frozen
 from barque.parsing.declare import Decl, Ref
 from barque.parsing.literals import suggestion
 from barque.parsing.project import Func, Project
@@ -70,7 +70,7 @@ class Linker:
             upstream = self.resolve(decl, written.ref)
             if upstream.kind == "task":
                 _check_kind(decl, upstream, written.ref.expr)
-            inputs.append(InputSpec(written.param, upstream.id, written.collect))
+            inputs.append(build_frozen(InputSpec, {"param": written.param, "source": upstream.id, "collect": written.collect}))
         parts = []
         for p in decl.partitions:
             source = self.resolve(decl, p.source).id if p.source is not None else None
@@ -191,8 +191,10 @@ def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
                 _not_a_parameter(mod, decl, "partitions= dimension", part.dimension, part.node, item.keywords)
     if decl.kind == "task" or not item.required:
         return  # a task's parameters may be filled by whoever calls it (parallel branches)
-    filled = {i.param for i in item.inputs} | {p.dimension for p in item.partitions}
-    filled |= {by_id[p.source].fn.name for p in item.partitions if p.kind == "from" and p.source}
+    filled = {i.param for i in item.inputs}
+    if item.partitions:
+        filled.update(p.dimension for p in item.partitions)
+        filled.update(by_id[p.source].fn.name for p in item.partitions if p.kind == "from" and p.source)
     for arg in item.required:
         if arg.arg not in filled:
             raise PipelineDefinitionError(
@@ -217,8 +219,15 @@ def find_cycle(linked: list[Linked], by_id: dict[str, Decl]) -> None:
     """Raise when the graph has a cycle, naming its path in data-flow order."""
     upstream = {
         item.decl.id: [i.source for i in item.inputs] + [p.source for p in item.partitions if p.source]
+        if item.partitions
+        else [i.source for i in item.inputs]
         for item in linked
     }
+    # Python defines a name before a decorator can read it, so nodes usually read only nodes
+    # declared before them: then there is no cycle and no need to search for one.
+    position = {node_id: index for index, node_id in enumerate(upstream)}
+    if all(position[up] < position[node_id] for node_id, ups in upstream.items() for up in ups):
+        return
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     for start in upstream:
         if start in state:

@@ -94,6 +94,20 @@ def test_a_node_reading_itself_is_a_cycle(tmp_path: Path) -> None:
     assert err.message == "the inputs form a cycle: p.py:a → p.py:a"
 
 
+def test_reading_a_node_declared_further_down_is_no_cycle(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": HEADER + """
+@asset(inputs={"b": b})
+def a(b): return b
+
+@asset(inputs={"c": asset_ref("p.py:c")})
+def b(c): return c
+
+@asset()
+def c(): return 1
+"""})
+    assert parse(tmp_path).upstream("p.py:a") == ["p.py:b"]
+
+
 def test_duplicate_node_ids_name_both_locations(tmp_path: Path) -> None:
     err = error_in(tmp_path, """
 @asset(name="same")
