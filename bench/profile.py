@@ -192,7 +192,8 @@ def child(argv: list[str], dump_dir: str) -> int:
     workers._worker_main = timed_worker_main
 
     t, c = time.perf_counter(), time.process_time()
-    rc = cli_main.main(argv)
+    sys.argv = ["barque", *argv]
+    rc = cli_main.main()  # as the console script calls it (main() treats that case apart)
     parent.add("main()", time.perf_counter() - t, time.process_time() - c)
     parent.add("import barque_runtime.api (+local, workers, history)", *import_runtime)
     parent.add("since interpreter start (in-process)", time.perf_counter() - T_START, time.process_time())
