@@ -128,9 +128,11 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
                 hint="Stack @sink with @asset (or @task) on the same function.",
             )
         return None
-    decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
     decl.id = decl.name or f"{mod.rel}:{fn.name}"
-    decl.barque_decorators = [id(decl.decorator)] + [id(dec) for dec, _ in sinks]
+    decl.barque_decorators = [id(decl.decorator)]
+    if sinks:
+        decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
+        decl.barque_decorators += [id(dec) for dec, _ in sinks]
     return decl
 
 
@@ -178,7 +180,9 @@ def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, acc
 
 def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> None:
     mod, what = decl.module, f"{arg}="
-    if arg in ("name", "description"):
+    if arg == "inputs":  # by far the most common
+        decl.inputs = _read_inputs(project, mod, value)
+    elif arg in ("name", "description"):
         decl.options[arg] = literals.string(mod, value, what)
         if arg == "name":
             decl.name = decl.options[arg]
@@ -192,8 +196,6 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.options[arg] = literals.string_list(mod, value, what)
     elif arg == "freshness":
         decl.options[arg] = _read_freshness(project, mod, value)
-    elif arg == "inputs":
-        decl.inputs = _read_inputs(project, mod, value)
     elif arg == "partitions":
         decl.partitions = _read_partitions(project, mod, value)
 
@@ -237,10 +239,12 @@ def _read_inputs(project: Project, mod: SourceModule, node: ast.expr) -> list[In
     if not isinstance(node, ast.Dict) or None in node.keys:
         raise literals.not_static(mod, node, "inputs=", 'a dict literal, e.g. {"param": upstream}')
     out: list[InputDecl] = []
+    params: list[str] = []
     for key, value in zip(node.keys, node.values):
         param = literals.string(mod, key, "an inputs= key")  # type: ignore[arg-type]
-        if out:
-            _no_repeat(mod, key, param, [i.param for i in out], "inputs= key")  # type: ignore[arg-type]
+        if param in params:
+            _no_repeat(mod, key, param, params, "inputs= key")  # type: ignore[arg-type]
+        params.append(param)
         if isinstance(value, (ast.Name, ast.Attribute)):  # most inputs: skip the helper lookups
             out.append(InputDecl(param, Ref(value), False, key))  # type: ignore[arg-type]
             continue
