@@ -194,7 +194,8 @@ def machine() -> dict[str, str]:
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "free": free,
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "python": f"{platform.python_implementation()} {platform.python_version()} (barque's interpreter: "
+        f"{Path(barque).with_name('python') if barque else '?'}; this report's: {sys.executable})",
         "kernel": platform.release(),
         "loadavg": Path("/proc/loadavg").read_text().strip(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
