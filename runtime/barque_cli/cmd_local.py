@@ -121,7 +121,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from barque.parsing import parse_project
 
     graph = parse_project(args.files)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": n.id,
             "kind": n.kind,

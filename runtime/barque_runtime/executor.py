@@ -195,11 +195,11 @@ def _call_kwargs(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:
     source = keys_source(node, ctx.spec.graph)
     if source is not None:
         whole = ctx.value_of(source)
-        param = value_param(node, source)
-        if isinstance(whole, dict) and param:
-            kwargs[param] = {str(k): v for k, v in whole.items()}[dict(step.partition)[node.partitions[0].dimension]]
-        elif param:
-            kwargs.pop(param, None)
+        value_of_key = value_param(node, source)
+        if isinstance(whole, dict) and value_of_key:
+            kwargs[value_of_key] = {str(k): v for k, v in whole.items()}[dict(step.partition)[node.partitions[0].dimension]]
+        elif value_of_key:
+            kwargs.pop(value_of_key, None)
     for dim, value in step.partition:
         if dim in node.params:  # an inherited dimension reaches only functions that ask for it
             kwargs[dim] = value

@@ -32,3 +32,10 @@ def test_import_layers_and_dependency_boundaries_are_kept():
     assert lint, "import-linter is part of the dev extra: scripts/setup.sh installs it"
     result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_packages_type_check():
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    assert mypy, "mypy is part of the dev extra: scripts/setup.sh installs it"
+    result = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
