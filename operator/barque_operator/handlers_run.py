@@ -39,10 +39,7 @@ from barque_operator.context import Context
 from barque_operator.kube import termination_messages
 from barque_operator.manifests import JobInputs, build_phase_job, pinned_pipeline, store_for
 from barque_operator.models import GROUP, VERSION, PipelineRunSpec
-from barque_operator.observed import owning_run
-from barque_operator.planpin import extend_plan
-from barque_operator.reconcile import (
-    TERMINAL,
+from barque_operator.observed import (
     CreateJob,
     Decision,
     DeleteJob,
@@ -52,6 +49,11 @@ from barque_operator.reconcile import (
     RunFacts,
     WritePhase,
     WriteRecord,
+    owning_run,
+)
+from barque_operator.planpin import extend_plan
+from barque_operator.reconcile import (
+    TERMINAL,
     current_phase,
     decide,
     ended_phases_missing_records,

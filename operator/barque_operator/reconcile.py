@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from barque.plans import Phase, Plan, Stream
 from barque_operator import naming
-from barque_operator.observed import (  # re-exported: the handlers and tests import them from here
+from barque_operator.observed import (
     Action,
     CreateJob,
     Decision,
@@ -36,7 +36,6 @@ from barque_operator.observed import (  # re-exported: the handlers and tests im
     RunFacts,
     WritePhase,
     WriteRecord,
-    parse_indexes,
 )
 from barque_operator.status import (
     FINAL_STATES,
@@ -47,10 +46,6 @@ from barque_operator.status import (
     parse_time,
     rfc3339,
 )
-
-__all__ = ["Action", "CreateJob", "Decision", "DeleteJob", "Event", "JobView", "Replan", "RunFacts", "WritePhase",
-           "WriteRecord", "current_phase", "decide", "ended_phases_missing_records", "needs_assessment", "not_started",
-           "parse_indexes"]
 
 OK_STATES = ("succeeded", "cached")
 TERMINAL = ("Succeeded", "Failed", "Cancelled")

@@ -12,7 +12,7 @@ from barque.cachestate import StepCache
 from barque.plans import Plan
 from barque.planner import make_plan
 from barque_operator import models
-from barque_operator.reconcile import (
+from barque_operator.observed import (
     CreateJob,
     Decision,
     DeleteJob,
@@ -22,10 +22,12 @@ from barque_operator.reconcile import (
     RunFacts,
     WritePhase,
     WriteRecord,
+    parse_indexes,
+)
+from barque_operator.reconcile import (
     decide,
     needs_assessment,
     not_started,
-    parse_indexes,
 )
 from barque_operator.status import plan_summary
 from tests.unit.operator.operator_samples import graph
