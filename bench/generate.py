@@ -167,13 +167,14 @@ def multi_file_discovery() -> dict[str, str]:
         src = HEADER.format(name=f"multi_file_discovery m{m:02d}", what=what)
         src += "from barque import asset\n\nfrom pkg.helpers import combine, scale\n"
         if m > 0:
-            # alternate the import styles the parser has to follow
+            # alternate the import styles the parser has to follow (absolute and relative; not
+            # `from . import mod` then `mod.x`, which barca 0.33 does not follow, so that the
+            # side-by-side suite runs the same files in both)
+            prev = f"m{m - 1:02d}_c"
             if m % 2:
-                src += f"from pkg.m{m - 1:02d} import m{m - 1:02d}_c\n"
-                prev = f"m{m - 1:02d}_c"
+                src += f"from pkg.m{m - 1:02d} import {prev}\n"
             else:
-                src += f"from . import m{m - 1:02d} as prev_mod\n"
-                prev = f"prev_mod.m{m - 1:02d}_c"
+                src += f"from .m{m - 1:02d} import {prev}\n"
         src += "\n\n"
         if m == 0:
             src += "@asset()\ndef m00_a() -> int:\n    return scale(1, 2)\n\n\n"
@@ -183,6 +184,48 @@ def multi_file_discovery() -> dict[str, str]:
         src += f"@asset(inputs={{\"a\": m{m:02d}_a, \"b\": m{m:02d}_b}})\ndef m{m:02d}_c(a: int, b: int) -> int:\n    return combine(a, b)\n"
         files[f"pkg/m{m:02d}.py"] = src
     return files
+
+
+def partitioned_chain() -> dict[str, str]:
+    """barca's partitioned chain: three assets over the same 50 keys, key by key (150 steps)."""
+    src = HEADER.format(name="partitioned_chain", what="3 assets x 50 partitions, each key a chain of three steps.")
+    src += '''from barque import asset, partitions, partitions_from
+
+
+@asset(partitions={"key": partitions([%s])})
+def raw(key: str) -> dict:
+    return {"key": key, "value": len(key)}
+
+
+@asset(partitions={"key": partitions_from(raw)})
+def cleaned(key: str, raw: dict) -> dict:
+    return {"key": key, "value": raw["value"] * 2}
+
+
+@asset(partitions={"key": partitions_from(cleaned)})
+def scored(key: str, cleaned: dict) -> dict:
+    return {"key": key, "score": cleaned["value"] + 1}
+''' % ", ".join(f'"p{i:02d}"' for i in range(50))
+    return {"pipeline.py": src}
+
+
+def timeseries_1000() -> dict[str, str]:
+    """A daily asset over 1,000 dates and a ``collect`` rollup of them (1,001 steps)."""
+    src = HEADER.format(name="timeseries_1000", what="an asset partitioned over 1,000 days and a collect rollup.")
+    days = ", ".join(f'"d{i:04d}"' for i in range(1000))
+    src += '''from barque import asset, collect, partitions
+
+
+@asset(partitions={"day": partitions([%s])})
+def daily(day: str) -> dict:
+    return {"day": day, "events": int(day[1:]) %% 97}
+
+
+@asset(inputs={"days": collect(daily)})
+def rollup(days: list[dict]) -> dict:
+    return {"days": len(days), "events": sum(d["events"] for d in days)}
+''' % days
+    return {"pipeline.py": src}
 
 
 def plan_10k() -> dict[str, str]:
@@ -212,6 +255,8 @@ SHAPES: dict[str, Callable[[], dict[str, str]]] = {
     "map_reduce": map_reduce,
     "large_payloads": large_payloads,
     "multi_file_discovery": multi_file_discovery,
+    "partitioned_chain": partitioned_chain,
+    "timeseries_1000": timeseries_1000,
     "plan_10k": plan_10k,
 }
 

@@ -34,6 +34,8 @@ ORDER = [
     "map_reduce",
     "large_payloads",
     "multi_file_discovery",
+    "partitioned_chain",
+    "timeseries_1000",
     "plan_10k",
 ]
 MODES = ["cold", "warm", "plan"]
@@ -153,6 +155,49 @@ counted from the API server's audit log by user (the operator has its own client
 {chr(10).join(rows)}
 
 {notes.strip()}
+"""
+
+
+VS = HERE / "vs" / "results.json"
+
+
+def vs_section() -> str:
+    """The "Side by side with barca" section, from bench/vs/results.json (bench/vs_barca.sh).
+
+    Targets (issue "Local speed"): cold ratio at most 1.0 on every shape (fan_out_500_50ms: within
+    1.1x of the ideal 500 x 50 ms / workers instead), warm ratio at most 2.0.
+    """
+    if not VS.exists():
+        return "Not measured: run `bash bench/vs_barca.sh` (see bench/README.md)."
+    r = json.loads(VS.read_text())
+    rows = []
+    for m in r["measurements"]:
+        barque = [s["wall"] for s in m["barque"]]
+        barca = [s["wall"] for s in m["barca"]]
+        if not barque or not barca:
+            rows.append(f"| {m['shape']} | {m['mode']} | failed: {'; '.join(m['failures'])[:200]} | | | | |")
+            continue
+        a, b = statistics.median(barque), statistics.median(barca)
+        if m["shape"] == "fan_out_500_50ms" and m["mode"] == "cold":
+            ideal = 500 * 0.05 / r["workers"]
+            limit, ok = f"≤ 1.1 × ideal {ideal:.1f} s", a <= 1.1 * ideal
+        else:
+            bound = 1.0 if m["mode"] == "cold" else 2.0
+            limit, ok = f"ratio ≤ {bound}", a / b <= bound
+        cpu = statistics.median(s["cpu"] for s in m["barque"]) / max(statistics.median(s["cpu"] for s in m["barca"]), 1e-9)
+        rows.append(
+            f"| {m['shape']} | {m['mode']} | {fmt(a)} | {fmt(b)} | **{a / b:.2f}** (CPU {cpu:.2f}) "
+            f"| {limit} | {'PASS' if ok else 'FAIL'} | {m['load_before']:.1f} → {m['load_after']:.1f} |"
+        )
+    return f"""Measured by `bash bench/vs_barca.sh` on {r['date']}, barque's `runtime/` at commit {r['commit']}: barque (wheel install)
+and barca 0.33.0 (PyPI) on the same barca-syntax files, taking turns in every round, fresh
+processes, `--workers {r['workers']}` / `BARCA_POOL_SIZE={r['workers']}`, median of {r['runs']} runs per tool
+(cold fan_out_500_50ms: fewer), {r['nproc']} CPUs, {r['seconds']} s in all. Ratio = barque / barca (below 1: barque
+faster); the CPU ratio compares user + system time of each process tree.
+
+| shape | mode | barque | barca | ratio | target | result | load |
+|---|---|---:|---:|---:|---|---|---|
+{chr(10).join(rows)}
 """
 
 
@@ -303,10 +348,30 @@ def targets(results: dict[tuple[str, str], dict[str, Any]], mem_mib: float | Non
     return "\n".join(rows)
 
 
+def splice_vs_section() -> int:
+    """Replace the side-by-side section of the existing RESULTS.md, leaving the suite's rows as they are."""
+    doc = RESULTS.read_text()
+    head, marker, tail = "## Side by side with barca\n", "## Operator\n", ""
+    if head in doc:
+        before, rest = doc.split(head, 1)
+        tail = rest[rest.index(marker):] if marker in rest else ""
+    elif marker in doc:
+        before, tail = doc.split(marker, 1)
+        tail = marker + tail
+    else:
+        before = doc.rstrip("\n") + "\n\n"
+    RESULTS.write_text(f"{before}{head}\n{vs_section()}\n{tail}")
+    print(vs_section())
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-write", action="store_true", help="print the table; leave bench/RESULTS.md alone")
+    parser.add_argument("--vs-only", action="store_true", help="re-render only the side-by-side section in bench/RESULTS.md")
     args = parser.parse_args(argv)
+    if args.vs_only:
+        return splice_vs_section()
     results = load_results()
     if not results:
         print("no results in bench/out/: run `bash bench/run.sh` first", file=sys.stderr)
@@ -384,6 +449,9 @@ cached. **plan**: `barque plan`.
 
 {target_text}
 
+## Side by side with barca
+
+{vs_section()}
 ## Operator
 
 {operator_section()}"""

@@ -13,7 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 OUT="$HERE/out"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-VENV="$OUT/venv"  # barque as installed from a wheel, made by this script (see install_barque)
+VENV="$OUT/venv"  # barque as installed from a wheel, made by bench/install_barque.sh
 
 RUNS=5          # timed runs per benchmark
 WARMUP=1        # untimed runs before them
@@ -57,27 +57,10 @@ install_if_missing() {  # command, Debian package
 install_if_missing hyperfine hyperfine
 install_if_missing /usr/bin/time time
 
-# Measure barque as a user installs it: a wheel built from the working tree, installed (not
-# editable) into a venv of its own. The dev venv's editable install adds setuptools' import
-# finder to every interpreter start-up (~14 ms here), which no pip-installed barque has.
-install_barque() {
-    local src="$OUT/wheel-src"
-    rm -rf "$src" "$OUT/dist"
-    mkdir -p "$src"
-    # a copy, so that setuptools' build/ and *.egg-info stay out of the tree and no stale
-    # build/lib file from an earlier build ends up in the wheel
-    cp -r "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/runtime" "$ROOT/operator" "$src/"
-    find "$src" -name __pycache__ -prune -exec rm -rf {} +
-    "$PYTHON" -m pip wheel --no-deps --quiet --wheel-dir "$OUT/dist" "$src" >&2
-    [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv --without-pip "$VENV"
-    "$PYTHON" -m pip --python "$VENV/bin/python" install --no-deps --force-reinstall --quiet "$OUT"/dist/barque-*.whl >&2
-    rm -rf "$src"
-}
 mkdir -p "$OUT"
 if [[ -z "${BARQUE:-}" ]]; then
     echo "run.sh: building a wheel of the working tree and installing it into $VENV" >&2
-    install_barque
-    BARQUE="$VENV/bin/barque"
+    BARQUE="$(PYTHON="$PYTHON" bash "$HERE/install_barque.sh")"
 fi
 [[ -x "$BARQUE" ]] || { echo "run.sh: no barque at $BARQUE (set BARQUE=...)" >&2; exit 1; }
 printf '%s\n' "$BARQUE" >"$OUT/barque-path.txt"
