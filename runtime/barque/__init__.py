@@ -6,7 +6,7 @@ when called, so importing ``barque`` in a pipeline file costs next to nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from barque.decorators import (
     Always,
@@ -15,22 +15,32 @@ from barque.decorators import (
     asset,
     asset_ref,
     collect,
+    group,
     partitions,
     partitions_from,
     sensor,
     sink,
     task,
+    unsafe,
 )
 from barque.errors import BarqueError
+
+if TYPE_CHECKING:
+    from barque.fanout import BranchResultError, ParallelError, parallel, parallel_map
 
 __all__ = [
     "Always",
     "BarqueError",
+    "BranchResultError",
     "Manual",
+    "ParallelError",
     "Schedule",
     "asset",
     "asset_ref",
     "collect",
+    "group",
+    "parallel",
+    "parallel_map",
     "partitions",
     "partitions_from",
     "plan",
@@ -38,7 +48,20 @@ __all__ = [
     "sensor",
     "sink",
     "task",
+    "unsafe",
 ]
+
+# The fan-out runtime (fork, pickle, tempfile) loads only when a step uses it, so a pipeline
+# module that imports barque for its decorators pays nothing for it.
+_FANOUT = frozenset({"BranchResultError", "ParallelError", "parallel", "parallel_map"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FANOUT:
+        from barque import fanout
+
+        return getattr(fanout, name)
+    raise AttributeError(f"module 'barque' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 

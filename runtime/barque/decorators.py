@@ -113,3 +113,26 @@ def collect(source: Any) -> Any:
 def asset_ref(ref: str) -> str:
     """Name a node in another file as ``"path/to/file.py:function"``."""
     return ref
+
+
+def unsafe(fn: F) -> F:
+    """Mark code barque cannot reason about (barca's marker); it changes nothing and returns ``fn``."""
+    return fn
+
+
+class Group:
+    """An organizational group of nodes (barca's ``group()``): names nodes for people, runs nothing."""
+
+    def __init__(self, name: str, members: Iterable[Any] = (), output: Any = None, description: str | None = None) -> None:
+        self.name = name
+        self.members = list(members)
+        self.output = output
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"group({self.name!r})"
+
+
+def group(name: str, *, members: Iterable[Any] = (), output: Any = None, description: str | None = None) -> Group:
+    """Group nodes for listings, as barca does; adds no step, dependency or cache key."""
+    return Group(name, members, output, description)

@@ -14,9 +14,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
-        "Always", "BarqueError", "Manual", "Schedule", "asset", "asset_ref", "collect",
-        "partitions", "partitions_from", "plan", "run", "sensor", "sink", "task",
+        "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "Schedule", "asset",
+        "asset_ref", "collect", "group", "parallel", "parallel_map", "partitions", "partitions_from",
+        "plan", "run", "sensor", "sink", "task", "unsafe",
     ]
+
+
+def test_every_public_name_resolves():
+    for name in barque.__all__:
+        assert getattr(barque, name) is not None
+
+
+def test_importing_barque_does_not_load_the_fan_out_runtime():
+    code = "import sys, barque; print('barque.fanout' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_decorators_return_the_function_unchanged():
