@@ -30,6 +30,6 @@ def resolve_deferred_keys(
         value = artifacts.read_value(store, artifacts.ArtifactRef.from_dict(rec["artifact"]))
         try:
             resolved[item.node] = keys_from_output(value, item.waits_for)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise PlanError(str(exc), hint="return a list of partition keys, or a dict of key -> value") from None
     return resolved

@@ -24,12 +24,39 @@ def keys_source(node: Node, graph: Graph) -> str | None:
 
 
 def keys_from_output(value: Any, source: str) -> list[str]:
-    """Partition keys from a source's output: a list of keys or a dict of key -> value."""
+    """Partition keys from a source's output: a list (or tuple) of keys or a dict of key -> value.
+
+    A key is a string or an integer, which becomes its string as JSON writes it (``{1: "a"}``
+    gives ``"1"``), as barca reads them. Anything else is refused rather than coerced: a ``None``,
+    bool or tuple key has no string that stays unambiguous, two keys that become the same string
+    would be one step, and a set has no order. Raises ``TypeError`` or ``ValueError`` naming the
+    source and saying what to return.
+    """
     if isinstance(value, dict):
-        return [str(k) for k in value]
-    if isinstance(value, (list, tuple)):
-        return [str(k) for k in value]
-    raise TypeError(f"{source} feeds partitions_from, so it must return a list of keys or a dict, not {type(value).__name__}")
+        items: Any = value.keys()
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        hint = "; a set has no order: return sorted(...)" if isinstance(value, (set, frozenset)) else ""
+        raise TypeError(
+            f"{source} feeds partitions_from, so it must return a list of keys or a dict of key -> value, "
+            f"not {type(value).__name__}{hint}"
+        )
+    keys: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise TypeError(
+                f"{source} returned the partition key {item!r} ({type(item).__name__}): "
+                "partition keys are strings or integers"
+            )
+        key = str(item)
+        if key in keys:
+            raise ValueError(
+                f"{source} returned the partition keys {keys[key]!r} and {item!r}, which are the same key {key!r}: "
+                "return each key once"
+            )
+        keys[key] = item
+    return list(keys)
 
 
 def value_param(node: Node, source: str) -> str | None:

@@ -1,0 +1,58 @@
+"""Partition keys read from a ``partitions_from`` source's output: what is accepted, what is refused.
+
+Pure: ``keys_from_output`` on values; one CLI run shows the error a user sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from barque.stepinputs import keys_from_output
+
+from ..runtime.clirun import barque, write
+
+
+def test_a_list_of_strings_gives_its_keys_in_order():
+    assert keys_from_output(["emea", "amer"], "p.py:src") == ["emea", "amer"]
+
+
+def test_integer_keys_become_their_strings_as_json_writes_them():
+    assert keys_from_output({1: "a", 2: "b"}, "p.py:src") == ["1", "2"]
+    assert keys_from_output((3, "x"), "p.py:src") == ["3", "x"]
+
+
+@pytest.mark.parametrize("value", [{1: "a", "1": "b"}, ["a", "a"], [7, "7"]], ids=["dict", "list", "int-and-str"])
+def test_two_keys_that_become_the_same_string_are_refused_naming_both(value: object):
+    with pytest.raises(ValueError, match=r"p\.py:src returned the partition keys .* which are the same key"):
+        keys_from_output(value, "p.py:src")
+
+
+@pytest.mark.parametrize("key", [None, True, (1, 2), 1.5], ids=["none", "bool", "tuple", "float"])
+def test_a_key_that_is_not_a_string_or_integer_is_refused(key: object):
+    with pytest.raises(TypeError, match="partition keys are strings or integers"):
+        keys_from_output({key: 1}, "p.py:src")
+
+
+def test_a_set_is_refused_with_a_hint_to_sort_it():
+    with pytest.raises(TypeError, match=r"not set; a set has no order: return sorted"):
+        keys_from_output({"a", "b"}, "p.py:src")
+
+
+def test_a_run_whose_source_returns_colliding_keys_says_which_node_and_what_to_do(tmp_path: Path):
+    write(tmp_path, "pipeline.py", '''
+        from barque import asset, partitions_from
+
+        @asset()
+        def regions() -> dict:
+            return {1: "a", "1": "b"}
+
+        @asset(partitions={"region": partitions_from(regions)})
+        def per_region(region: str, regions: str) -> str:
+            return region + regions
+    ''')
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 2
+    assert "pipeline.py:regions returned the partition keys 1 and '1'" in result.stderr
+    assert "Traceback" not in result.stderr
