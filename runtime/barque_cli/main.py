@@ -27,6 +27,7 @@ COMMANDS = {
     "status": "barque_cli.cmd_status",
     "logs": "barque_cli.cmd_logs",
     "operator": "barque_cli.cmd_operator",
+    "version": "barque_cli.cmd_version",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
@@ -69,6 +70,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="barque",
         description="Run Python pipelines locally or on Kubernetes. `barque FILE.py` runs a pipeline.",
     )
+    parser.add_argument("--version", action="store_true", help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES if command is None else (COMMANDS[command],):
         module = _command_module(name)
@@ -126,6 +128,11 @@ def _main(args_in: list[str]) -> int:
     args_in = _with_default_command(args_in, named)
     parser = build_parser(args_in[0] if named or args_in[:1] == ["run"] else None)
     args = parser.parse_args(args_in)
+    if args.version:
+        from barque_cli.cmd_version import version_line
+
+        print(version_line())
+        return 0
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
