@@ -27,6 +27,7 @@ COMMANDS = {
     "status": "barque_cli.cmd_status",
     "logs": "barque_cli.cmd_logs",
     "operator": "barque_cli.cmd_operator",
+    "doctor": "barque_cli.cmd_doctor",
     "version": "barque_cli.cmd_version",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
