@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from barque.cachestate import StepCache, assess
 from barque.deferred import resolve_deferred_keys
+from barque.dotenv import declared_env_values
 from barque.parsing import parse_project
 from barque.plans import Plan
 from barque.planner import make_plan
@@ -134,7 +135,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         run_id=new_run_id(),
         graph=graph,
         params=dict(options.params),
-        env={name: os.environ.get(name) for name in sorted(target_env)},
+        env=declared_env_values(target_env, os.environ, graph.root),
         no_cache=options.no_cache,
         targets=tuple(resolve_targets(graph, options.targets or None)),
     )
