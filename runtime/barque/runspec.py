@@ -3,7 +3,7 @@
 Written once per run by whoever plans it (the local runner or the operator), read by
 ``barque exec``. Layout under the store:
 
-- ``runs/<run_id>/spec.json``: graph, params, env values, no-cache flag, where the code is
+- ``runs/<run_id>/spec.json``: graph, params, env digests, no-cache flag, where the code is
 - ``runs/<run_id>/code/<relative path>``: the code snapshot, when the code travels inline
 - ``runs/<run_id>/phases/<n>.json``: phase ``n``'s streams and their steps
 
@@ -25,7 +25,11 @@ from barque.store import ArtifactStore
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline."""
+    """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline.
+
+    ``env`` maps each declared variable to its keyed digest (``barque.trust.env_digests``),
+    never to its value: the spec is stored, and the cache keys made from it are too.
+    """
 
     run_id: str
     graph: Graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping, Sequence
 
-from barque import artifacts, records
+from barque import artifacts, records, trust
 from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
@@ -147,7 +147,8 @@ def _value(local: LocalRun, step_id: str) -> Any:
     if rec.get("artifact") is None:
         return None
     ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-    value = artifacts.read_value(local.store, ref)
+    producer = local.spec.graph.nodes.get(rec.get("node") or "")
+    value = artifacts.read_value(local.store, ref, allowed=trust.allowed_serializers(producer.serializer if producer else None))
     return value if is_jsonable(value) else {"_artifact": ref.to_dict(), "_type": type(value).__name__}
 
 
