@@ -12,7 +12,8 @@ hash-checked too). Otherwise it runs, and the reason says why (``artifact missin
 values this run reads (inputs of steps that run) are hash-checked as well, since they are
 about to be read anyway: a corrupt one makes its step run instead of failing its reader.
 Values are decoded only to learn a dict source's per-key values, and only as JSON, which
-runs no code: this module serves ``--dry-run`` and ``plan --cache``.
+runs no code (a source of partition keys is served only from a JSON record): this module
+serves ``--dry-run`` and ``plan --cache``, which must never run a store writer's code.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any, Literal, Mapping
 
 from barque import artifacts, trust
 from barque.cachekeys import cache_key, explain_change, key_components
-from barque.model import Graph
+from barque.model import Graph, Node
 from barque.plans import Plan
-from barque.stepinputs import input_ids
+from barque.stepinputs import input_ids, keys_source
 from barque.store import ArtifactStore
 
 CacheState = Literal["cached", "run", "unknown"]
@@ -51,7 +52,7 @@ def assess(
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown."""
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt)
+        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, _key_sources(graph))
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
@@ -66,6 +67,7 @@ def _walk(
     env: Mapping[str, str | None],
     no_cache: bool,
     corrupt: set[str],
+    key_sources: set[str],
 ) -> dict[str, StepCache]:
     outputs: dict[str, str] = {}
     found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
@@ -73,7 +75,8 @@ def _walk(
     for phase in plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
-                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found)
+                allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
+                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
                 verdicts[sid] = verdict
@@ -107,6 +110,7 @@ def _assess_step(
     no_cache: bool,
     outputs: Mapping[str, str],
     found: Mapping[str, Mapping[str, Any]],
+    allowed: frozenset[str],
 ) -> StepCache:
     step = plan.steps[sid]
     node = graph.nodes[step.node]
@@ -114,15 +118,11 @@ def _assess_step(
         return StepCache("run", None, "task: never cached")
     if node.kind == "sensor":
         return StepCache("run", None, "sensor: polled on every run")
-    allowed = trust.allowed_serializers(node.serializer)
     if node.freshness.kind == "manual" and node.id not in plan.targets and not no_cache:
         last = artifacts.find_ref(store, sid, allowed).served
         if last is not None:
             return StepCache("cached", last.get("cache_key"), "manual: last materialization", last)
-    try:
-        ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
-    except _NotDecoded as undecoded:
-        return StepCache("unknown", None, f"waits for {undecoded.args[0]} (its value is decoded when the step runs)")
+    ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
     if ids is None:
         waiting = next(d for d in step.deps if d not in outputs)
         return StepCache("unknown", None, f"waits for {waiting}")
@@ -139,13 +139,16 @@ def _assess_step(
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
 
 
-class _NotDecoded(Exception):
-    """A dict source's value is not JSON, so the assessment does not decode it."""
+def _key_sources(graph: Graph) -> set[str]:
+    return {source for node in graph.nodes.values() if (source := keys_source(node, graph)) is not None}
+
+
+def _allowed(node: Node, key_sources: set[str]) -> frozenset[str]:
+    # Partition keys are data, decoded as JSON only (no code runs): a source of keys whose
+    # record says anything else is not served, so no plan or dry run ever decodes more.
+    return trust.DATA_ONLY if node.id in key_sources else trust.allowed_serializers(node.serializer)
 
 
 def _stored_value(store: ArtifactStore, record: Mapping[str, Any]) -> Any:
     # The cached record's own artifact: the step's latest ref may hold another run's output.
-    ref = artifacts.ArtifactRef.from_dict(record["artifact"])
-    if ref.serializer not in trust.DATA_ONLY:
-        raise _NotDecoded(record.get("step", ref.content_hash[:12]))
-    return artifacts.read_value(store, ref, allowed=trust.DATA_ONLY)
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed=trust.DATA_ONLY)

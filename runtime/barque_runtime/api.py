@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Mapping, Sequence
 
 from barque import artifacts, records, trust
+from barque.cachestate import StepCache
+from barque.model import Node
 from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
@@ -69,7 +72,7 @@ def plan(
             return local.plan().to_dict()
         the_plan, verdicts = plan_with_stored_keys(local)
         doc = the_plan.to_dict()
-        doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
+        doc["cache"] = {sid: _cache_entry(v, local.spec.graph.nodes[the_plan.steps[sid].node]) for sid, v in sorted(verdicts.items())}
         return doc
     finally:
         if was_enabled:
@@ -85,8 +88,16 @@ def dry_run(*files: str, **kwargs: Any) -> dict[str, Any]:
         reason = verdict["reason"]
         if verdict["state"] == "unknown":
             reason += " (runs unless that upstream's output comes out unchanged)"
-        steps.append({"step": sid, "action": state, "reason": reason})
+        steps.append({"step": sid, "action": state, "reason": reason, **({"env": verdict["env"]} if "env" in verdict else {})})
     return {"dry_run": True, "total_steps": doc["total_steps"], "steps": steps, "deferred": doc["deferred"]}
+
+
+def _cache_entry(verdict: StepCache, node: Node) -> dict[str, Any]:
+    """A step's cache state and reason, and the env values it is keyed with (secret-looking names redacted)."""
+    entry: dict[str, Any] = {"state": verdict.state, "reason": verdict.reason}
+    if node.env:
+        entry["env"] = trust.redact_env({name: os.environ.get(name) for name in node.env})
+    return entry
 
 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
