@@ -1,0 +1,97 @@
+"""barque.trust: record MACs, env digests, secret-looking names, and who may decode what.
+
+Pure functions and the in-memory store; no server.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from barque import trust
+from barque.cachekeys import key_components
+from barque.model import Node
+from barque.plans import Step
+from barque.store.memory import MemoryStore
+
+
+def test_a_signed_record_is_authentic_under_its_key_only():
+    record = trust.sign({"output_id": "x", "n": 1}, b"k1")
+    assert trust.authentic(record, b"k1")
+    assert not trust.authentic(record, b"k2")
+    assert not trust.authentic({**record, "n": 2}, b"k1")
+    assert not trust.authentic({"output_id": "x", "n": 1}, b"k1")  # unsigned
+
+
+def test_without_a_key_nothing_is_signed_and_everything_is_believed():
+    assert trust.sign({"a": 1}, None) == {"a": 1}
+    assert trust.authentic({"a": 1, "mac": "anything"}, None)
+
+
+def test_the_key_comes_from_barque_store_key_and_empty_means_none():
+    assert trust.configured_key({"BARQUE_STORE_KEY": "s3cr3t"}) == b"s3cr3t"
+    assert trust.configured_key({"BARQUE_STORE_KEY": ""}) is None
+    assert trust.configured_key({}) is None
+
+
+def test_a_declared_serializer_is_the_only_one_allowed_and_automatic_allows_each():
+    assert trust.allowed_serializers("json") == {"json"}
+    assert trust.allowed_serializers(None) == {"json", "parquet", "pickle"}
+
+
+def test_an_env_digest_hides_the_value_and_depends_on_the_key():
+    with_key = trust.env_digest("API_TOKEN", "abc123", b"k1", b"")
+    assert "abc123" not in with_key and trust.is_env_digest(with_key)
+    assert with_key != trust.env_digest("API_TOKEN", "abc123", b"k2", b"")
+    assert with_key == trust.env_digest("API_TOKEN", "abc123", b"k1", b"")
+    salted = trust.env_digest("API_TOKEN", "abc123", None, b"salt-1")
+    assert salted != trust.env_digest("API_TOKEN", "abc123", None, b"salt-2")
+    assert trust.env_digest("API_TOKEN", None, b"k1", b"") is None
+
+
+def test_unset_and_empty_env_values_have_different_digests():
+    assert trust.env_digest("X", "", None, b"s") != trust.env_digest("X", None, None, b"s")
+
+
+def test_env_digests_make_the_store_salt_once_and_reuse_it(monkeypatch):
+    monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
+    store = MemoryStore()
+    first = trust.env_digests(store, {"A": "1"})
+    assert store.exists(trust.SALT_KEY)
+    assert trust.env_digests(store, {"A": "1"}) == first
+
+
+def test_env_digests_without_create_never_write_the_store(monkeypatch):
+    monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
+    store = MemoryStore()
+    trust.env_digests(store, {"A": "1"}, create_salt=False)
+    assert list(store.list("")) == []
+
+
+def test_env_digests_of_no_variables_touch_no_salt():
+    store = MemoryStore()
+    assert trust.env_digests(store, {}) == {}
+    assert list(store.list("")) == []
+
+
+def test_cache_key_components_refuse_an_env_value_in_clear():
+    node = Node(id="n", kind="asset", file="p.py", module="p", function="n", line=1, env=("API_TOKEN",), code_hash="c")
+    step = Step(id="n", node="n")
+    with pytest.raises(ValueError, match="must be passed as a digest"):
+        key_components(node, step, {}, {}, {"API_TOKEN": "hunter2"})
+    digest = trust.env_digest("API_TOKEN", "hunter2", b"k", b"")
+    assert key_components(node, step, {}, {}, {"API_TOKEN": digest})["env"] == {"API_TOKEN": digest}
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("API_TOKEN", True), ("aws_secret_access_key", True), ("DB_PASSWORD", True), ("KEY", True),
+     ("GITHUB_PAT_AUTH", True), ("REGION", False), ("SOURCE_CSV", False), ("DAY", False)],
+)
+def test_secret_looking_names(name, secret):
+    assert trust.looks_secret(name) is secret
+
+
+def test_redact_env_hides_secret_values_and_keeps_unset_visible():
+    assert trust.redact_env({"API_TOKEN": "t", "REGION": "eu", "DB_PASSWORD": None}) == {
+        "API_TOKEN": "<redacted>", "REGION": "eu", "DB_PASSWORD": None,
+    }
