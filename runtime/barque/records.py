@@ -7,6 +7,8 @@ Layout in the store:
 
 ``run_id`` may hold ``/`` (``<namespace>/<uid>``); it cannot hold ``..`` or empty segments.
 Each write replaces the whole object atomically, so a reader sees one version of a record.
+With ``BARQUE_STORE_KEY`` set, step records are signed and one that fails the check reads as
+missing (``barque.trust``): a step's inputs are found through these records.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from barque import trust
 from barque.artifacts import encode_step_id
 from barque.errors import StoreError
 from barque.serializers import canonical_json
@@ -57,7 +60,7 @@ def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any])
     if not isinstance(step_id, str) or not step_id:
         raise ValueError(f"a step record needs its step id under 'step', got {step_id!r}")
     # Losing a step record to a power cut costs a re-run, never a wrong result: no fsync.
-    write_json(store, step_record_key(run_id, step_id), record, durable=False)
+    write_json(store, step_record_key(run_id, step_id), trust.sign(record, trust.configured_key()), durable=False)
 
 
 def read_step_record(store: ArtifactStore, run_id: str, step_id: str) -> dict[str, Any] | None:
@@ -94,6 +97,10 @@ def _read_record(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     record = read_json(store, key)
     if record is not None and not isinstance(record, dict):
         raise StoreError("a step record is not a JSON object", where=f"{store.uri} {key}", hint="delete it and re-run")
+    if record is not None and not trust.authentic(record, trust.configured_key()):
+        return None  # forged, or written without the key: as if the step had left no record
+    if record is not None:
+        record.pop(trust.MAC_FIELD, None)
     return record
 
 

@@ -9,11 +9,14 @@ The trust model (also in the README, "Trusting a shared store"):
   that only need to know *whether* something is stored (``--dry-run``, ``plan``, status)
   decode at most JSON, which runs no code.
 - **Authentication.** With ``BARQUE_STORE_KEY`` set (any string; in a cluster put it in the
-  store's credentials Secret, which the operator loads into every step Pod), every commit
-  record and ref carries an HMAC-SHA256 under that key, and a record without a valid one is
-  treated as missing, so it is recomputed and rewritten. Without a key nothing is checked:
-  anyone who can write the store can then make a reader unpickle what they wrote for an
-  automatic node. That is fine for a folder only you write; set a key on a shared bucket.
+  store's credentials Secret, which the chart loads into the operator and the operator into
+  every step Pod), every commit record, ref, step record, run spec and phase carries an
+  HMAC-SHA256 under that key, and the spec pins the digest of the inline code. A commit record,
+  ref or step record without a valid MAC is treated as missing (recomputed and rewritten); a
+  spec, phase or code snapshot that fails is a ``StoreError``. Without a key nothing is
+  checked: anyone who can write the store can then make a reader unpickle what they wrote for
+  an automatic node. That is fine for a folder only you write; set a key on a shared bucket.
+  Turning a key on, or changing it, recomputes everything once.
 - **Secrets.** The values of ``env=[...]`` variables never reach the store: the run spec and
   the cache key hold a keyed digest of each value. The key is ``BARQUE_STORE_KEY`` when set
   (HMAC: unguessable without the key). Otherwise it is a random salt kept in the store itself

@@ -5,11 +5,15 @@ Pure functions and the in-memory store; no server.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from barque import trust
+from barque import records, trust
 from barque.cachekeys import key_components
-from barque.model import Node
+from barque.errors import StoreError
+from barque.model import Graph, Node
+from barque.runspec import RunSpec, read_code_files, read_run_spec, write_run_spec
 from barque.plans import Step
 from barque.store.memory import MemoryStore
 
@@ -95,3 +99,41 @@ def test_redact_env_hides_secret_values_and_keeps_unset_visible():
     assert trust.redact_env({"API_TOKEN": "t", "REGION": "eu", "DB_PASSWORD": None}) == {
         "API_TOKEN": "<redacted>", "REGION": "eu", "DB_PASSWORD": None,
     }
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
+
+
+def _spec(store):
+    write_run_spec(store, RunSpec(run_id="r1", graph=Graph(root="/p", nodes={})), {"pipeline.py": "X = 1\n"})
+
+
+def test_with_a_key_changed_inline_code_is_refused(keyed):
+    store = MemoryStore()
+    _spec(store)
+    assert read_code_files(store, "r1") == {"pipeline.py": b"X = 1\n"}
+    store.put("runs/r1/code/pipeline.py", b"import os; os.system('evil')\n")
+    with pytest.raises(StoreError, match="does not match the digest"):
+        read_code_files(store, "r1")
+
+
+def test_with_a_key_a_forged_run_spec_is_refused(keyed):
+    store = MemoryStore()
+    _spec(store)
+    assert read_run_spec(store, "r1") is not None
+    doc = json.loads(store.get("runs/r1/spec.json"))
+    store.put("runs/r1/spec.json", json.dumps({**doc, "code_digest": "forged"}).encode())
+    with pytest.raises(StoreError, match="not authenticated"):
+        read_run_spec(store, "r1")
+
+
+def test_with_a_key_a_forged_step_record_reads_as_missing(keyed):
+    store = MemoryStore()
+    records.write_step_record(store, "r1", {"step": "s", "state": "succeeded"})
+    assert records.read_step_record(store, "r1", "s") == {"step": "s", "state": "succeeded"}
+    key = records.step_record_key("r1", "s")
+    store.put(key, json.dumps({"step": "s", "state": "succeeded", "artifact": {"serializer": "pickle"}}).encode())
+    assert records.read_step_record(store, "r1", "s") is None
+    assert records.read_step_records(store, "r1") == {}
