@@ -24,7 +24,10 @@ The trust model (also in the README, "Trusting a shared store"):
   guess cost, but whoever can read the store can still try guesses against a short or
   guessable value offline. Set a key when the values are secrets and others can read the store.
 - **Display.** Variables whose names look secret (``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``,
-  ``*KEY*``...) are shown as ``<redacted>`` wherever env values would be shown.
+  ``*KEY*``...) are shown as ``<redacted>`` wherever env values would be shown, and their
+  values (of at least ``_MIN_SCRUBBED`` characters, so a ``true`` is not hunted down
+  everywhere) are replaced by ``<redacted>`` in what a step leaves behind: captured logs and
+  the error of a failed step, hence the summary and the operator's status, which show it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ SALT_KEY = "keys/env-salt"
 DIGEST_PREFIX = "digest:"
 _PBKDF2_ROUNDS = 20_000  # about 10 ms per variable here, paid once per run by whoever plans it
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PWD|KEY|CREDENTIAL|AUTH|PRIVATE|SIGNATURE|COOKIE|SESSION", re.IGNORECASE)
+_MIN_SCRUBBED = 6
 DATA_ONLY = frozenset({JSON})
 AUTOMATIC = frozenset({JSON, PARQUET, PICKLE})
 
@@ -89,6 +93,27 @@ def looks_secret(name: str) -> bool:
 def redact_env(env: Mapping[str, Any]) -> dict[str, Any]:
     """``env`` for display: the value of every secret-looking name replaced by ``<redacted>``."""
     return {name: REDACTED if looks_secret(name) and value is not None else value for name, value in env.items()}
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of the secret-looking variables of ``environ`` (the process's by default), longest first."""
+    env = os.environ if environ is None else environ
+    found = {v for name, v in env.items() if looks_secret(name) and len(v) >= _MIN_SCRUBBED}
+    return sorted(found, key=lambda v: (-len(v), v))  # longest first: a value inside another goes whole
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``<redacted>``."""
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    return text
+
+
+def scrub_bytes(data: bytes, secrets: list[str]) -> bytes:
+    """``scrub`` for captured output, matching each secret's UTF-8 bytes."""
+    for value in secrets:
+        data = data.replace(value.encode("utf-8", "surrogateescape"), REDACTED.encode())
+    return data
 
 
 def env_digest(name: str, value: str | None, key: bytes | None, salt: bytes) -> str | None:

@@ -65,8 +65,7 @@ def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]
     """Run ``steps`` in order and return their records (also written to the store)."""
     out = []
     for step in steps:
-        rec = execute_step(ctx, step)
-        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+        rec = records.write_step_record(ctx.store, ctx.spec.run_id, execute_step(ctx, step))  # as stored: redacted
         ctx.known[step.id] = rec
         out.append(rec)
     return out

@@ -137,3 +137,23 @@ def test_with_a_key_a_forged_step_record_reads_as_missing(keyed):
     store.put(key, json.dumps({"step": "s", "state": "succeeded", "artifact": {"serializer": "pickle"}}).encode())
     assert records.read_step_record(store, "r1", "s") is None
     assert records.read_step_records(store, "r1") == {}
+
+
+def test_secret_values_are_those_of_secret_looking_names_long_enough_to_hunt():
+    env = {"API_TOKEN": "abcdef123", "DB_PASSWORD": "pw", "REGION": "eu-west-1-long", "SESSION_KEY": "abcdef123456"}
+    assert trust.secret_values(env) == ["abcdef123456", "abcdef123"]
+
+
+def test_scrub_replaces_each_secret_and_the_longest_first():
+    secrets = trust.secret_values({"A_KEY": "abcdef123456", "B_TOKEN": "abcdef"})
+    assert trust.scrub("x abcdef123456 y abcdef", secrets) == "x <redacted> y <redacted>"
+    assert trust.scrub_bytes(b"token=abcdef!", secrets) == b"token=<redacted>!"
+
+
+def test_a_step_record_is_stored_with_its_error_redacted(monkeypatch):
+    monkeypatch.setenv("API_TOKEN", "hunter2-token")
+    store = MemoryStore()
+    error = {"type": "ValueError", "message": "bad hunter2-token", "traceback": "... hunter2-token ..."}
+    stored = records.write_step_record(store, "r1", {"step": "s", "state": "failed", "error": error})
+    assert stored["error"] == {"type": "ValueError", "message": "bad <redacted>", "traceback": "... <redacted> ..."}
+    assert b"hunter2-token" not in store.get(records.step_record_key("r1", "s"))

@@ -189,3 +189,26 @@ def test_dry_run_shows_env_values_with_secret_looking_names_redacted(tmp_path: P
     step = result.json["steps"][0]
     assert step["env"] == {"API_TOKEN": "<redacted>", "REGION": "eu", "UNSET_ONE": None}
     assert "t0k3n" not in result.stdout
+
+
+def test_a_secret_a_failing_step_prints_and_raises_is_redacted_in_logs_records_and_summary(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        import os
+        from barque import asset
+
+        @asset(env=["API_TOKEN"])
+        def fetch() -> int:
+            print("calling with", os.environ["API_TOKEN"])
+            raise ValueError("rejected token " + os.environ["API_TOKEN"])
+        """,
+    )
+    secret = "hunter2-very-secret-token"
+    result = barque("run", "pipeline.py", cwd=tmp_path, env={"API_TOKEN": secret})
+    assert result.code == 1
+    assert result.json["failures"][0]["error"] == "ValueError: rejected token <redacted>"
+    assert secret not in result.stdout + result.stderr
+    stored = [p for p in (tmp_path / ".barque").rglob("*") if p.is_file()]
+    assert any(b"calling with <redacted>" in p.read_bytes() for p in stored)
+    assert [p for p in stored if secret.encode() in p.read_bytes()] == []
