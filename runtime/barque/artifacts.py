@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Collection
 from urllib.parse import quote
@@ -36,6 +37,7 @@ from barque.serializers import canonical_json, deserialize, serialize
 from barque.store.base import ArtifactStore
 
 _MAX_SEGMENT = 200  # bytes; file names stop at 255, and ".json" or ".stdout" still has to fit
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 HASH_CHECK_BYTES = 1 << 20  # blobs up to this size are hash-checked when a record is judged
 
 
@@ -60,7 +62,7 @@ class ArtifactRef:
             ref = cls(str(data["content_hash"]), str(data["serializer"]), int(data["size"]))
         except (KeyError, TypeError, ValueError) as e:
             raise StoreError(f"malformed artifact reference {data!r}: {e}") from e
-        if len(ref.content_hash) != 64 or not _is_hex(ref.content_hash):
+        if not _SHA256_HEX.fullmatch(ref.content_hash):
             raise StoreError(f"malformed artifact reference {data!r}: content_hash is not a sha256 hex digest")
         return ref
 
@@ -266,7 +268,3 @@ def _delete_quietly(store: ArtifactStore, key: str) -> None:
         store.delete(key)
     except StoreError:  # a reader without delete rights: the next read fails the same way
         pass
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
