@@ -135,32 +135,30 @@ def is_env_digest(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.startswith(DIGEST_PREFIX))
 
 
-def env_digests(
-    store: ArtifactStore, values: Mapping[str, str | None], *, create_salt: bool = True, key: bytes | None = None
-) -> dict[str, str | None]:
+def env_digests(store: ArtifactStore, values: Mapping[str, str | None], *, key: bytes | None = None) -> dict[str, str | None]:
     """Digests of ``values`` (name -> value) for a run spec, keyed by the store key or the store's salt.
 
-    ``create_salt=False`` (a dry run, a plan) never writes: without a stored salt it uses a
-    throwaway one, which is right, as no record can then match a digest anyway.
+    Without a key, the first spec made for a store with ``env=`` writes its salt, even for a
+    dry run (the one write a dry run may do); a store that cannot be written gets a
+    throwaway salt, which is right: no record can then match a digest anyway.
     """
     if not values:
         return {}  # no env= anywhere: no salt is read or made
     key = key if key is not None else configured_key()
-    salt = b"" if key else store_salt(store, create=create_salt)
+    salt = b"" if key else store_salt(store)
     return {name: env_digest(name, value, key, salt) for name, value in sorted(values.items())}
 
 
-def store_salt(store: ArtifactStore, *, create: bool) -> bytes:
-    """The store's random env salt, made on first use (``create``), else a throwaway one."""
+def store_salt(store: ArtifactStore) -> bytes:
+    """The store's random env salt, made on first use."""
     salt = store.get(SALT_KEY)
     if salt:
         return salt
     salt = os.urandom(32)
-    if create:
-        # Two first writers racing may each use their own salt for one run: their env
-        # digests differ, so they miss each other's cache entries. Never a wrong hit.
-        try:
-            store.put(SALT_KEY, salt)
-        except StoreError:
-            pass  # a read-only store: a throwaway salt matches no record, which is the truth
+    # Two first writers racing may each use their own salt for one run: their env digests
+    # differ, so they miss each other's cache entries. Never a wrong hit.
+    try:
+        store.put(SALT_KEY, salt)
+    except StoreError:
+        pass  # a read-only store: a throwaway salt matches no record, which is the truth
     return salt

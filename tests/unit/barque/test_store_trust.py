@@ -64,10 +64,21 @@ def test_env_digests_make_the_store_salt_once_and_reuse_it(monkeypatch):
     assert trust.env_digests(store, {"A": "1"}) == first
 
 
-def test_env_digests_without_create_never_write_the_store(monkeypatch):
+def test_env_digests_on_a_read_only_store_use_a_throwaway_salt(monkeypatch):
     monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
+
+    class ReadOnly(MemoryStore):
+        def put(self, key, data, *, durable=True):
+            raise StoreError("read-only")
+
+    store = ReadOnly()
+    assert trust.env_digests(store, {"A": "1"}) != trust.env_digests(store, {"A": "1"})
+
+
+def test_with_a_store_key_env_digests_need_no_salt(monkeypatch):
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
     store = MemoryStore()
-    trust.env_digests(store, {"A": "1"}, create_salt=False)
+    assert trust.env_digests(store, {"A": "1"}) == {"A": trust.env_digest("A", "1", b"k1", b"")}
     assert list(store.list("")) == []
 
 
