@@ -34,6 +34,7 @@ from barque.plans import Plan
 from barque.planner import make_plan
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore
+from barque.trust import env_digests
 from barque_operator import naming, runstore
 from barque_operator.context import Context
 from barque_operator.kube import termination_messages
@@ -234,7 +235,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
     declared = sorted({name for n in graph.nodes.values() for name in n.env})
     env_values = pspec.defaults.env or {}
     run_spec = RunSpec(
-        run_id=rid, graph=graph, params=dict(spec.params or {}), env={k: env_values.get(k) for k in declared},
+        run_id=rid, graph=graph, params=dict(spec.params or {}), env=env_digests(store, {k: env_values.get(k) for k in declared}),
         no_cache=spec.no_cache, targets=plan.targets, inline_code=pspec.code.inline is not None,
         code_path=pspec.code.path,
     )

@@ -8,21 +8,37 @@ Layout in the store:
 Crash safety comes from ordering alone: a blob is written before the record that names it
 (``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record.
 A writer that dies between the two leaves an orphan blob that no lookup can reach.
+
+A record is served only when it is sound (``find``): well-formed JSON, authentic (with
+``BARQUE_STORE_KEY`` set, see ``barque.trust``), naming a serializer its node allows, and
+naming a blob that is there with the recorded size; blobs up to ``HASH_CHECK_BYTES`` are also
+hash-checked, as reading a small file costs about what a ``stat`` does (and an S3 GET of a
+small object what a HEAD does). Anything else is *not materialized*, with the reason
+(``artifact missing``, ``artifact corrupt``, ...): the step is recomputed and rewritten.
+A larger blob is hash-checked when it is read, as every read is (``read_value``); one found
+corrupt then is deleted, so the read fails once with a clear error and the next look finds
+it missing. That keeps a fully cached run at one ``stat`` per large artifact instead of
+hashing gigabytes it never reads. ``write_value`` rewrites a blob whose stored bytes differ
+from the value's, so recomputing heals a corrupt blob in place.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 from urllib.parse import quote
 
+from barque import trust
 from barque.errors import StoreError
 from barque.serializers import canonical_json, deserialize, serialize
 from barque.store.base import ArtifactStore
 
 _MAX_SEGMENT = 200  # bytes; file names stop at 255, and ".json" or ".stdout" still has to fit
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+HASH_CHECK_BYTES = 1 << 20  # blobs up to this size are hash-checked when a record is judged
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,7 @@ class ArtifactRef:
             ref = cls(str(data["content_hash"]), str(data["serializer"]), int(data["size"]))
         except (KeyError, TypeError, ValueError) as e:
             raise StoreError(f"malformed artifact reference {data!r}: {e}") from e
-        if len(ref.content_hash) != 64 or not _is_hex(ref.content_hash):
+        if not _SHA256_HEX.fullmatch(ref.content_hash):
             raise StoreError(f"malformed artifact reference {data!r}: content_hash is not a sha256 hex digest")
         return ref
 
@@ -83,34 +99,55 @@ def encode_step_id(step_id: str) -> str:
 
 
 def write_value(store: ArtifactStore, value: Any, serializer: str | None = None) -> ArtifactRef:
-    """Serialize ``value`` and store its bytes under their hash (once: equal bytes are shared)."""
+    """Serialize ``value`` and store its bytes under their hash.
+
+    Equal bytes are shared; a stored blob is rewritten only when its bytes differ from these
+    (a corrupt or truncated blob), so a recomputed step heals it.
+    """
     data, name = serialize(value, serializer)
     ref = ArtifactRef(hashlib.sha256(data).hexdigest(), name, len(data))
-    if not store.exists(ref.key):
+    if store.size(ref.key) != ref.size or store.get(ref.key) != data:
         store.put(ref.key, data)
     return ref
 
 
-def read_value(store: ArtifactStore, ref: ArtifactRef) -> Any:
-    """The value behind ``ref``; ``StoreError`` if its blob is missing or does not match its hash."""
+def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[str]) -> Any:
+    """The value behind ``ref``, decoded only if its serializer is in ``allowed``.
+
+    ``allowed`` is the reader's decision (``trust.allowed_serializers(node.serializer)``, or
+    ``trust.DATA_ONLY``), never the record's. ``StoreError`` if the serializer is not allowed,
+    or the blob is missing or does not match its hash (a corrupt blob is deleted first, so
+    the next look at it finds it missing and its step is recomputed).
+    """
+    if ref.serializer not in allowed:
+        raise StoreError(
+            f"artifact {ref.content_hash[:12]} claims serializer {ref.serializer!r}, which this reader "
+            f"does not trust here (allowed: {', '.join(sorted(allowed))})",
+            where=f"{store.uri} {ref.key}",
+            hint="the record was not written by barque for this node; re-run the producing step with --no-cache",
+        )
     data = store.get(ref.key)
     if data is None:
         raise StoreError(
             f"artifact {ref.content_hash[:12]} is missing from the store",
             where=f"{store.uri} {ref.key}",
-            hint="the store was cleaned or is not the one this run wrote to; re-run the producing step with --no-cache",
+            hint="re-run: a missing artifact is recomputed",
         )
-    if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.content_hash:
+    if not _matches(data, ref):
+        _delete_quietly(store, ref.key)
         raise StoreError(
-            f"artifact {ref.content_hash[:12]} is corrupt: its bytes do not match its hash",
+            f"artifact {ref.content_hash[:12]} is corrupt: its bytes do not match its hash (the blob was removed)",
             where=f"{store.uri} {ref.key}",
-            hint="delete the blob and re-run the producing step with --no-cache",
+            hint="re-run: the producing step is recomputed",
         )
     return deserialize(data, ref.serializer)
 
 
 def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[str, Any]) -> None:
-    """Publish ``ref`` as the output for ``cache_key``; its blob must already be stored."""
+    """Publish ``ref`` as the output for ``cache_key``; its blob must already be stored.
+
+    The record is signed with ``BARQUE_STORE_KEY`` when it is set.
+    """
     key = cache_record_key(cache_key)
     if not store.exists(ref.key):
         raise StoreError(
@@ -118,37 +155,116 @@ def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[
             where=f"{store.uri} {ref.key}",
             hint="write the value with write_value before committing it",
         )
-    store.put(key, canonical_json({**record, "cache_key": cache_key, "artifact": ref.to_dict()}))
+    body = {**record, "cache_key": cache_key, "artifact": ref.to_dict()}
+    store.put(key, canonical_json(trust.sign(body, trust.configured_key())))
+
+
+@dataclass(frozen=True)
+class Found:
+    """A judged record: ``record`` and ``ref`` when it can be served, else ``problem`` says why not."""
+
+    record: dict[str, Any] | None
+    ref: ArtifactRef | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def served(self) -> dict[str, Any] | None:
+        """The record when it can be served, else ``None``."""
+        return self.record if self.problem is None else None
+
+
+def find(
+    store: ArtifactStore, cache_key: str, allowed: Collection[str], *, hash_check_bytes: int = HASH_CHECK_BYTES
+) -> Found:
+    """The commit record of ``cache_key`` if it is sound (see the module docstring), else why not.
+
+    ``problem`` is ``None`` (served), ``"never materialized"`` (no record) or the reason the
+    record is not believed: ``record unreadable``, ``record not authenticated``, ``record not
+    trusted: ...``, ``artifact missing``, ``artifact corrupt``.
+    """
+    return judge(store, cache_record_key(cache_key), allowed, hash_check_bytes=hash_check_bytes)
+
+
+def find_ref(
+    store: ArtifactStore, step_id: str, allowed: Collection[str], *, hash_check_bytes: int = HASH_CHECK_BYTES
+) -> Found:
+    """Like ``find``, for the latest materialization of ``step_id`` (``manual`` freshness, ``show``)."""
+    return judge(store, ref_key(step_id), allowed, hash_check_bytes=hash_check_bytes)
+
+
+def judge(store: ArtifactStore, key: str, allowed: Collection[str], *, hash_check_bytes: int) -> Found:
+    """Read the record under ``key`` and check it, its serializer and its blob."""
+    record, problem = _read_record(store, key)
+    if record is None:
+        return Found(None, None, problem)
+    try:
+        ref = ArtifactRef.from_dict(record["artifact"])
+        if not isinstance(record["output_id"], str):
+            raise TypeError("output_id is not a string")
+    except (KeyError, TypeError, StoreError):
+        return Found(None, None, "record unreadable")
+    if ref.serializer not in allowed:
+        return Found(None, None, f"record not trusted: serializer {ref.serializer}, node allows {', '.join(sorted(allowed))}")
+    return Found(record, ref, blob_problem(store, ref, hash_check_bytes=hash_check_bytes))
+
+
+def blob_problem(store: ArtifactStore, ref: ArtifactRef, *, hash_check_bytes: int = HASH_CHECK_BYTES) -> str | None:
+    """``artifact missing`` or ``artifact corrupt`` when the blob cannot serve ``ref``; ``None`` when it can."""
+    if ref.size <= hash_check_bytes:
+        data = store.get(ref.key)
+        if data is None:
+            return "artifact missing"
+        return None if _matches(data, ref) else "artifact corrupt"
+    size = store.size(ref.key)
+    if size is None:
+        return "artifact missing"
+    return None if size == ref.size else "artifact corrupt"
 
 
 def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
-    """The commit record for ``cache_key``, or ``None`` if nothing was committed under it."""
-    return _load_json(store, cache_record_key(cache_key))
+    """The authentic commit record for ``cache_key``, or ``None``; its blob is not checked (see ``find``)."""
+    return _read_record(store, cache_record_key(cache_key))[0]
 
 
 def put_ref(store: ArtifactStore, step_id: str, record: dict[str, Any]) -> None:
     """Record the latest materialization of ``step_id`` (the record gains ``"step": step_id``)."""
     # The ref only speeds up `show` and dry-run explanations; the commit record is the truth.
-    store.put(ref_key(step_id), canonical_json({**record, "step": step_id}), durable=False)
+    body = trust.sign({**record, "step": step_id}, trust.configured_key())
+    store.put(ref_key(step_id), canonical_json(body), durable=False)
 
 
 def get_ref(store: ArtifactStore, step_id: str) -> dict[str, Any] | None:
-    return _load_json(store, ref_key(step_id))
+    """The authentic latest materialization of ``step_id``, or ``None``; its blob is not checked."""
+    return _read_record(store, ref_key(step_id))[0]
 
 
-def _load_json(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+def _read_record(store: ArtifactStore, key: str) -> tuple[dict[str, Any] | None, str]:
+    """The record under ``key`` if it is a JSON object and authentic, else ``None`` and why."""
     # Like records.read_json, which cannot be used here: records imports this module.
     data = store.get(key)
     if data is None:
-        return None
+        return None, "never materialized"
     try:
         record = json.loads(data)
-    except ValueError as e:
-        raise StoreError(f"unreadable JSON record: {e}", where=f"{store.uri} {key}", hint="delete it and re-run") from e
+    except ValueError:
+        return None, "record unreadable"
     if not isinstance(record, dict):
-        raise StoreError("a record is not a JSON object", where=f"{store.uri} {key}", hint="delete it and re-run")
-    return record
+        return None, "record unreadable"
+    if not trust.authentic(record, trust.configured_key()):
+        return None, "record not authenticated"
+    return record, ""
 
 
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
+def _matches(data: bytes, ref: ArtifactRef) -> bool:
+    return len(data) == ref.size and hashlib.sha256(data).hexdigest() == ref.content_hash
+
+
+def _delete_quietly(store: ArtifactStore, key: str) -> None:
+    try:
+        store.delete(key)
+    except StoreError:  # a reader without delete rights: the next read fails the same way
+        pass

@@ -3,7 +3,7 @@
 Pure. The key covers the function's normalized source, the project-local helpers it calls,
 the decorator arguments that change its output (inputs, serializer, partition shape,
 sinks; not retries, timeout, description or tags), its partition key, the run parameters
-it accepts, the declared environment variables and the *content* of its inputs. Because
+it accepts, a keyed digest of each declared environment variable (never its value) and the *content* of its inputs. Because
 inputs enter by content, an upstream re-run that yields the same bytes leaves its
 dependants cached (early cutoff). The components are kept beside the key, so a later run
 can say which one changed.
@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from barque.model import Node
 from barque.serializers import canonical_json
+from barque.trust import is_env_digest
 from barque.plans import Step
 
 Components = dict[str, Any]
@@ -50,9 +51,18 @@ def key_components(
         "decorator": decorator_fingerprint(node),
         "partition": dict(step.partition),
         "params": {k: v for k, v in sorted(params.items()) if k in node.params},
-        "env": {name: env.get(name) for name in node.env},
+        "env": {name: _env_digest(env, name) for name in node.env},
         "inputs": {param: list(ids) for param, ids in sorted(input_ids.items())},
     }
+
+
+def _env_digest(env: Mapping[str, str | None], name: str) -> str | None:
+    # The key reaches the store, so it holds digests only (barque.trust.env_digests, made
+    # where the run spec is made); a raw value here would be a secret written in clear.
+    value = env.get(name)
+    if not is_env_digest(value):
+        raise ValueError(f"the value of env {name} must be passed as a digest (barque.trust.env_digests), not in clear")
+    return value
 
 
 def cache_key(components: Components) -> str:

@@ -4,6 +4,16 @@ Reads commit records from the store but writes nothing. Walks the steps in depen
 order: a step's key is known once every input's output id is known, so everything whose
 inputs are already stored is decided before anything runs; the rest are ``unknown`` and
 the executor decides them when their inputs exist (early cutoff may still make them cached).
+
+A step is cached only when its commit record is sound (``artifacts.find``): authentic, naming
+a serializer its node allows, and naming a blob that is there with its size (small blobs are
+hash-checked too). Otherwise it runs, and the reason says why (``artifact missing``,
+``artifact corrupt``, ``record not authenticated``...). The large blobs of cached steps whose
+values this run reads (inputs of steps that run) are hash-checked as well, since they are
+about to be read anyway: a corrupt one makes its step run instead of failing its reader.
+Values are decoded only to learn a dict source's per-key values, and only as JSON, which
+runs no code (a source of partition keys is served only from a JSON record): this module
+serves ``--dry-run`` and ``plan --cache``, which must never run a store writer's code.
 """
 
 from __future__ import annotations
@@ -11,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from barque import artifacts
+from barque import artifacts, trust
 from barque.cachekeys import cache_key, explain_change, key_components
-from barque.model import Graph
+from barque.model import Graph, Node
 from barque.plans import Plan
-from barque.stepinputs import input_ids
+from barque.stepinputs import input_ids, keys_source
 from barque.store import ArtifactStore
 
 CacheState = Literal["cached", "run", "unknown"]
@@ -40,19 +50,54 @@ def assess(
     no_cache: bool = False,
 ) -> dict[str, StepCache]:
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown."""
-    params, env = params or {}, env or {}
+    corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
+    while True:
+        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, _key_sources(graph))
+        found = _corrupt_inputs(plan, store, verdicts) - corrupt
+        if not found:
+            return verdicts
+        corrupt |= found
+
+
+def _walk(
+    graph: Graph,
+    plan: Plan,
+    store: ArtifactStore,
+    params: Mapping[str, str],
+    env: Mapping[str, str | None],
+    no_cache: bool,
+    corrupt: set[str],
+    key_sources: set[str],
+) -> dict[str, StepCache]:
     outputs: dict[str, str] = {}
     found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
     verdicts: dict[str, StepCache] = {}
     for phase in plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
-                verdicts[sid] = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found)
-                record = verdicts[sid].record
-                if record is not None:
-                    outputs[sid] = record["output_id"]
-                    found[sid] = record
+                allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
+                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed)
+                if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
+                    verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
+                verdicts[sid] = verdict
+                if verdict.record is not None:
+                    outputs[sid] = verdict.record["output_id"]
+                    found[sid] = verdict.record
     return verdicts
+
+
+def _corrupt_inputs(plan: Plan, store: ArtifactStore, verdicts: Mapping[str, StepCache]) -> set[str]:
+    """Content hashes of the large cached blobs this run will read that do not match their hash."""
+    read = {dep for sid, v in verdicts.items() if v.state != "cached" for dep in plan.steps[sid].deps}
+    bad = set()
+    for dep in sorted(read):
+        record = verdicts[dep].record if dep in verdicts else None
+        if record is None or verdicts[dep].state != "cached":
+            continue
+        ref = artifacts.ArtifactRef.from_dict(record["artifact"])
+        if ref.size > artifacts.HASH_CHECK_BYTES and artifacts.blob_problem(store, ref, hash_check_bytes=ref.size):
+            bad.add(ref.content_hash)
+    return bad
 
 
 def _assess_step(
@@ -65,6 +110,7 @@ def _assess_step(
     no_cache: bool,
     outputs: Mapping[str, str],
     found: Mapping[str, Mapping[str, Any]],
+    allowed: frozenset[str],
 ) -> StepCache:
     step = plan.steps[sid]
     node = graph.nodes[step.node]
@@ -73,9 +119,9 @@ def _assess_step(
     if node.kind == "sensor":
         return StepCache("run", None, "sensor: polled on every run")
     if node.freshness.kind == "manual" and node.id not in plan.targets and not no_cache:
-        ref = artifacts.get_ref(store, sid)
-        if ref is not None:
-            return StepCache("cached", ref.get("cache_key"), "manual: last materialization", ref)
+        last = artifacts.find_ref(store, sid, allowed).served
+        if last is not None:
+            return StepCache("cached", last.get("cache_key"), "manual: last materialization", last)
     ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
     if ids is None:
         waiting = next(d for d in step.deps if d not in outputs)
@@ -84,13 +130,25 @@ def _assess_step(
     key = cache_key(components)
     if no_cache:
         return StepCache("run", key, "forced: --no-cache")
-    record = artifacts.lookup(store, key)
-    if record is not None:
-        return StepCache("cached", key, "cached", record)
+    commit = artifacts.find(store, key, allowed)
+    if commit.served is not None:
+        return StepCache("cached", key, "cached", commit.served)
+    if commit.problem != "never materialized":
+        return StepCache("run", key, str(commit.problem))
     ref = artifacts.get_ref(store, sid)
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
 
 
+def _key_sources(graph: Graph) -> set[str]:
+    return {source for node in graph.nodes.values() if (source := keys_source(node, graph)) is not None}
+
+
+def _allowed(node: Node, key_sources: set[str]) -> frozenset[str]:
+    # Partition keys are data, decoded as JSON only (no code runs): a source of keys whose
+    # record says anything else is not served, so no plan or dry run ever decodes more.
+    return trust.DATA_ONLY if node.id in key_sources else trust.allowed_serializers(node.serializer)
+
+
 def _stored_value(store: ArtifactStore, record: Mapping[str, Any]) -> Any:
     # The cached record's own artifact: the step's latest ref may hold another run's output.
-    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]))
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed=trust.DATA_ONLY)

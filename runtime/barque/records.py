@@ -7,6 +7,8 @@ Layout in the store:
 
 ``run_id`` may hold ``/`` (``<namespace>/<uid>``); it cannot hold ``..`` or empty segments.
 Each write replaces the whole object atomically, so a reader sees one version of a record.
+With ``BARQUE_STORE_KEY`` set, step records are signed and one that fails the check reads as
+missing (``barque.trust``): a step's inputs are found through these records.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from barque import trust
 from barque.artifacts import encode_step_id
 from barque.errors import StoreError
 from barque.serializers import canonical_json
@@ -52,12 +55,19 @@ def log_key(run_id: str, step_id: str, attempt: int, stream: str) -> str:
     return check_key(f"runs/{run_id}/logs/{encode_step_id(step_id)}/{attempt}.{stream}")
 
 
-def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any]) -> None:
+def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Store a step's record and return it as stored: a failure's message and traceback have the
+    values of secret-looking variables replaced by ``<redacted>`` (``barque.trust``)."""
     step_id = record.get("step")
     if not isinstance(step_id, str) or not step_id:
         raise ValueError(f"a step record needs its step id under 'step', got {step_id!r}")
+    error = record.get("error")
+    secrets = trust.secret_values() if isinstance(error, dict) else []
+    if isinstance(error, dict) and secrets:
+        record = {**record, "error": {k: trust.scrub(v, secrets) if isinstance(v, str) else v for k, v in error.items()}}
     # Losing a step record to a power cut costs a re-run, never a wrong result: no fsync.
-    write_json(store, step_record_key(run_id, step_id), record, durable=False)
+    write_json(store, step_record_key(run_id, step_id), trust.sign(record, trust.configured_key()), durable=False)
+    return record
 
 
 def read_step_record(store: ArtifactStore, run_id: str, step_id: str) -> dict[str, Any] | None:
@@ -80,9 +90,9 @@ def read_step_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, 
 
 
 def write_log(store: ArtifactStore, run_id: str, step_id: str, attempt: int, stream: str, data: bytes) -> str:
-    """Store captured output of one attempt; return its key (for the step record)."""
+    """Store captured output of one attempt, secret-looking variables' values redacted; return its key."""
     key = log_key(run_id, step_id, attempt, stream)
-    store.put(key, data, durable=False)
+    store.put(key, trust.scrub_bytes(data, trust.secret_values()), durable=False)
     return key
 
 
@@ -94,6 +104,10 @@ def _read_record(store: ArtifactStore, key: str) -> dict[str, Any] | None:
     record = read_json(store, key)
     if record is not None and not isinstance(record, dict):
         raise StoreError("a step record is not a JSON object", where=f"{store.uri} {key}", hint="delete it and re-run")
+    if record is not None and not trust.authentic(record, trust.configured_key()):
+        return None  # forged, or written without the key: as if the step had left no record
+    if record is not None:
+        record.pop(trust.MAC_FIELD, None)
     return record
 
 

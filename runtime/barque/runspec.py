@@ -3,11 +3,15 @@
 Written once per run by whoever plans it (the local runner or the operator), read by
 ``barque exec``. Layout under the store:
 
-- ``runs/<run_id>/spec.json``: graph, params, env values, no-cache flag, where the code is
+- ``runs/<run_id>/spec.json``: graph, params, env digests, no-cache flag, where the code is
 - ``runs/<run_id>/code/<relative path>``: the code snapshot, when the code travels inline
 - ``runs/<run_id>/phases/<n>.json``: phase ``n``'s streams and their steps
 
 Phases are written one at a time because a plan can grow once partition keys are known.
+
+With ``BARQUE_STORE_KEY`` set the spec and the phases are signed (``barque.trust``) and the
+spec pins the digest of the inline code, so a store writer without the key cannot change
+what a Pod runs: a read that fails the check is a ``StoreError``, and the Pod fails loudly.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from barque import trust
+from barque.errors import StoreError
 from barque.serializers import canonical_json
 from barque.model import Graph
 from barque.plans import Phase, Plan, Step, Stream
@@ -25,7 +31,11 @@ from barque.store import ArtifactStore
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline."""
+    """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline.
+
+    ``env`` maps each declared variable to its keyed digest (``barque.trust.env_digests``),
+    never to its value: the spec is stored, and the cache keys made from it are too.
+    """
 
     run_id: str
     graph: Graph
@@ -72,25 +82,36 @@ def source_digest(files: Mapping[str, str]) -> str:
 
 
 def write_run_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None = None) -> None:
-    """Store the code snapshot first, then the spec that points at it."""
+    """Store the code snapshot first, then the (signed) spec that points at it and pins its digest."""
     for path, text in sorted((code_files or {}).items()):
         store.put(f"{run_prefix(spec.run_id)}code/{path}", text.encode())
-    store.put(f"{run_prefix(spec.run_id)}spec.json", canonical_json(spec.to_dict()))
+    doc = {**spec.to_dict(), "code_digest": source_digest(code_files) if code_files else None}
+    store.put(f"{run_prefix(spec.run_id)}spec.json", canonical_json(trust.sign(doc, trust.configured_key())))
 
 
 def read_run_spec(store: ArtifactStore, run_id: str) -> RunSpec | None:
-    data = store.get(f"{run_prefix(run_id)}spec.json")
-    return RunSpec.from_dict(json.loads(data)) if data is not None else None
+    doc = _read_signed(store, f"{run_prefix(run_id)}spec.json")
+    return RunSpec.from_dict(doc) if doc is not None else None
 
 
 def read_code_files(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
-    """The inline code snapshot of a run, by relative path."""
+    """The inline code snapshot of a run, by relative path, checked against the digest its spec pins."""
     prefix = f"{run_prefix(run_id)}code/"
     files = {}
     for key in store.list(prefix):
         data = store.get(key)
         if data is not None:
             files[key[len(prefix):]] = data
+    doc = _read_signed(store, f"{run_prefix(run_id)}spec.json")
+    pinned = doc.get("code_digest") if doc else None
+    if (pinned or trust.configured_key()) and files:
+        texts = {path: data.decode("utf-8", "surrogateescape") for path, data in files.items()}
+        if source_digest(texts) != pinned:
+            raise StoreError(
+                "the run's inline code does not match the digest its spec pins",
+                where=f"{store.uri} {prefix}",
+                hint="the code snapshot was changed after the run was planned; start a new run",
+            )
     return files
 
 
@@ -103,13 +124,27 @@ def write_phase(store: ArtifactStore, run_id: str, phase: Phase, plan: Plan) -> 
         "streams": [{"stream_id": s.id, "steps": list(s.steps)} for s in phase.streams],
         "steps": [plan.steps[s].to_dict() for s in step_ids],
     }
-    store.put(f"{run_prefix(run_id)}phases/{phase.index}.json", canonical_json(doc))
+    store.put(f"{run_prefix(run_id)}phases/{phase.index}.json", canonical_json(trust.sign(doc, trust.configured_key())))
 
 
 def read_phase(store: ArtifactStore, run_id: str, index: int) -> tuple[Phase, dict[str, Step]] | None:
-    data = store.get(f"{run_prefix(run_id)}phases/{index}.json")
+    doc = _read_signed(store, f"{run_prefix(run_id)}phases/{index}.json")
+    if doc is None:
+        return None
+    phase = Phase(doc["index"], doc["reason"], tuple(Stream(s["stream_id"], tuple(s["steps"])) for s in doc["streams"]))
+    return phase, {s["id"]: Step.from_dict(s) for s in doc["steps"]}
+
+
+def _read_signed(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    """The JSON object under ``key``; ``StoreError`` if a configured key does not authenticate it."""
+    data = store.get(key)
     if data is None:
         return None
     doc = json.loads(data)
-    phase = Phase(doc["index"], doc["reason"], tuple(Stream(s["stream_id"], tuple(s["steps"])) for s in doc["streams"]))
-    return phase, {s["id"]: Step.from_dict(s) for s in doc["steps"]}
+    if not isinstance(doc, dict) or not trust.authentic(doc, trust.configured_key()):
+        raise StoreError(
+            "a run document is not authenticated by BARQUE_STORE_KEY",
+            where=f"{store.uri} {key}",
+            hint="it was written without the key (or with another); give the planner and the Pods the same key",
+        )
+    return doc

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Mapping, Sequence
 
-from barque import artifacts, records
+from barque import artifacts, records, trust
+from barque.cachestate import StepCache
+from barque.dotenv import declared_env_values
+from barque.model import Node
 from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
@@ -69,7 +73,9 @@ def plan(
             return local.plan().to_dict()
         the_plan, verdicts = plan_with_stored_keys(local)
         doc = the_plan.to_dict()
-        doc["cache"] = {sid: {"state": v.state, "reason": v.reason} for sid, v in sorted(verdicts.items())}
+        graph = local.spec.graph
+        env = declared_env_values({name for n in graph.nodes.values() for name in n.env}, os.environ, graph.root)
+        doc["cache"] = {sid: _cache_entry(v, graph.nodes[the_plan.steps[sid].node], env) for sid, v in sorted(verdicts.items())}
         return doc
     finally:
         if was_enabled:
@@ -85,8 +91,16 @@ def dry_run(*files: str, **kwargs: Any) -> dict[str, Any]:
         reason = verdict["reason"]
         if verdict["state"] == "unknown":
             reason += " (runs unless that upstream's output comes out unchanged)"
-        steps.append({"step": sid, "action": state, "reason": reason})
+        steps.append({"step": sid, "action": state, "reason": reason, **({"env": verdict["env"]} if "env" in verdict else {})})
     return {"dry_run": True, "total_steps": doc["total_steps"], "steps": steps, "deferred": doc["deferred"]}
+
+
+def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) -> dict[str, Any]:
+    """A step's cache state and reason, and the env values it is keyed with (secret-looking names redacted)."""
+    entry: dict[str, Any] = {"state": verdict.state, "reason": verdict.reason}
+    if node.env:
+        entry["env"] = trust.redact_env({name: env.get(name) for name in node.env})
+    return entry
 
 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
@@ -147,7 +161,8 @@ def _value(local: LocalRun, step_id: str) -> Any:
     if rec.get("artifact") is None:
         return None
     ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-    value = artifacts.read_value(local.store, ref)
+    producer = local.spec.graph.nodes.get(rec.get("node") or "")
+    value = artifacts.read_value(local.store, ref, allowed=trust.allowed_serializers(producer.serializer if producer else None))
     return value if is_jsonable(value) else {"_artifact": ref.to_dict(), "_type": type(value).__name__}
 
 

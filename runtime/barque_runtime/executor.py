@@ -8,12 +8,13 @@ commit record) before its record says it succeeded.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from barque import artifacts, records
+from barque import artifacts, records, trust
 from barque.errors import BarqueError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
@@ -53,7 +54,10 @@ class StreamContext:
         if content not in self.values:
             if len(self.values) > 256:
                 self.values.clear()
-            self.values[content] = artifacts.read_value(self.store, artifacts.ArtifactRef.from_dict(rec["artifact"]))
+            producer = self.spec.graph.nodes.get(rec.get("node") or "")
+            allowed = trust.allowed_serializers(producer.serializer if producer else None)
+            ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
+            self.values[content] = artifacts.read_value(self.store, ref, allowed=allowed)
         return self.values[content]
 
 
@@ -61,8 +65,7 @@ def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]
     """Run ``steps`` in order and return their records (also written to the store)."""
     out = []
     for step in steps:
-        rec = execute_step(ctx, step)
-        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+        rec = records.write_step_record(ctx.store, ctx.spec.run_id, execute_step(ctx, step))  # as stored: redacted
         ctx.known[step.id] = rec
         out.append(rec)
     return out
@@ -93,9 +96,12 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
 def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> dict[str, Any] | None:
     if node.kind != "asset" or ctx.spec.no_cache:
         return None
-    found = artifacts.lookup(ctx.store, key)
+    # Sound records only (else recomputed), hash-checked whatever their size: a step reaches
+    # here when the planner did not settle it, and a blob it found corrupt must not be served.
+    allowed = trust.allowed_serializers(node.serializer)
+    found = artifacts.find(ctx.store, key, allowed, hash_check_bytes=sys.maxsize).served
     if found is None and node.freshness.kind == "manual" and node.id not in ctx.spec.targets:
-        found = artifacts.get_ref(ctx.store, step.id)
+        found = artifacts.find_ref(ctx.store, step.id, allowed, hash_check_bytes=sys.maxsize).served
     if found is None:
         return None
     now = time.time()
@@ -227,7 +233,8 @@ def _interpret(node: Node, result: Any, ctx: StreamContext, step: Step) -> tuple
         return result, None
     previous = artifacts.get_ref(ctx.store, step.id)
     if not detected and previous is not None:
-        return artifacts.read_value(ctx.store, artifacts.ArtifactRef.from_dict(previous["artifact"])), _observation(previous)
+        ref = artifacts.ArtifactRef.from_dict(previous["artifact"])
+        return artifacts.read_value(ctx.store, ref, allowed=trust.allowed_serializers(node.serializer)), _observation(previous)
     return value, ctx.spec.run_id if detected else None
 
 

@@ -1,15 +1,22 @@
-"""Read what a local run left behind: a node's latest stored value."""
+"""Read what a local run left behind: a node's latest stored value.
+
+``barque show`` is a reader of the store, so it keeps the trust rules of ``barque.trust``: a
+value is decoded only with a serializer its node allows, and a ref that is not authentic (with
+``BARQUE_STORE_KEY`` set) or whose blob is missing or corrupt is reported, never decoded.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import unquote
 
-from barque import artifacts
+from barque import artifacts, trust
 from barque.errors import BarqueError
+from barque.model import Node
 from barque.parsing import parse_project
 from barque.serializers import is_jsonable
-from barque.store import open_store
+from barque.store import ArtifactStore, open_store
 from barque.targets import resolve_one
 
 
@@ -17,30 +24,34 @@ def stored_value(files: Sequence[str], target: str, store_uri: str | None = None
     """The latest materialization of ``target``: its value, or ``{dim=value: value}`` for a partitioned node."""
     graph = parse_project(files)
     node_id = resolve_one(graph, target)
+    node = graph.nodes[node_id]
     store = open_store(store_uri or str(Path(graph.root) / ".barque"))
-    prefix = artifacts.ref_key(node_id)
-    found = {}
-    exact = artifacts.get_ref(store, node_id)
-    if exact is not None:
-        found[""] = exact
-    else:
-        partial = prefix[: -len(".json")] if prefix.endswith(".json") else prefix
-        for key in store.list(partial):
-            data = artifacts.get_ref(store, _step_of(key))
-            if data is not None and data.get("node") == node_id:
-                found[data["step"][len(node_id) + 1 : -1]] = data
-    if not found:
+    steps = [node_id] if artifacts.get_ref(store, node_id) is not None else _partition_steps(store, node_id)
+    if not steps:
         raise BarqueError(f"{node_id} has no stored value yet", hint=f"run it first: barque run {' '.join(files)} {target}")
-    values = {k: _read(store, v) for k, v in sorted(found.items())}
-    return values[""] if list(values) == [""] else values
+    values = {("" if sid == node_id else sid[len(node_id) + 1 : -1]): _read(store, node, sid) for sid in steps}
+    return values[""] if list(values) == [""] else dict(sorted(values.items()))
 
 
-def _step_of(key: str) -> str:
-    from urllib.parse import unquote
+def _partition_steps(store: ArtifactStore, node_id: str) -> list[str]:
+    prefix = artifacts.ref_key(node_id).removesuffix(".json")
+    steps = []
+    for key in store.list(prefix):
+        step_id = unquote(key.rsplit("/", 1)[-1].removesuffix(".json"))
+        ref = artifacts.get_ref(store, step_id)
+        if ref is not None and ref.get("node") == node_id:
+            steps.append(step_id)
+    return steps
 
-    return unquote(key.rsplit("/", 1)[-1].removesuffix(".json"))
 
-
-def _read(store: Any, ref: dict[str, Any]) -> Any:
-    value = artifacts.read_value(store, artifacts.ArtifactRef.from_dict(ref["artifact"]))
+def _read(store: ArtifactStore, node: Node, step_id: str) -> Any:
+    allowed = trust.allowed_serializers(node.serializer)
+    found = artifacts.find_ref(store, step_id, allowed)
+    if found.ref is None or not found.ok:
+        raise BarqueError(
+            f"{step_id}: the stored value cannot be shown: {found.problem}",
+            where=store.uri,
+            hint="re-run the step: a missing, corrupt or untrusted artifact is recomputed",
+        )
+    value = artifacts.read_value(store, found.ref, allowed=allowed)
     return value if is_jsonable(value) else repr(value)

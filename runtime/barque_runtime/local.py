@@ -21,6 +21,7 @@ from barque.planner import make_plan
 from barque.targets import resolve_targets
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store
+from barque.trust import env_digests
 from barque_runtime.partition_eval import resolve_expr_partitions
 from barque_runtime.progress import Progress
 
@@ -131,15 +132,17 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
     graph = parse_project(options.files, hashes=hashes)
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
+    store = open_store(store_uri)
     spec = RunSpec(
         run_id=new_run_id(),
         graph=graph,
         params=dict(options.params),
-        env=declared_env_values(target_env, os.environ, graph.root),
+        # Digests, never the values: the spec and every cache key derived from it reach the store.
+        env=env_digests(store, declared_env_values(target_env, os.environ, graph.root)),
         no_cache=options.no_cache,
         targets=tuple(resolve_targets(graph, options.targets or None)),
     )
-    return LocalRun(options, spec, open_store(store_uri), store_uri, resolve_expr_partitions(graph))
+    return LocalRun(options, spec, store, store_uri, resolve_expr_partitions(graph))
 
 
 class LazyPool:

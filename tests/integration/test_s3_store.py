@@ -9,7 +9,13 @@ from the AWS settings and errors that say what to check.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import os
+import pickle
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -102,7 +108,7 @@ def test_artifacts_commit_and_read_back_through_s3(store):
     artifacts.commit(store, "ab" * 32, ref, {"step": "s"})
     record = artifacts.lookup(store, "ab" * 32)
     assert record is not None
-    assert artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"])) == {"rows": [1, 2, 3]}
+    assert artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed={"json"}) == {"rows": [1, 2, 3]}
 
 
 def test_a_missing_bucket_is_a_store_error_that_names_it(aws_env):
@@ -126,3 +132,128 @@ def test_an_unreachable_endpoint_is_a_store_error_that_says_to_check_it(aws_env,
     with pytest.raises(StoreError, match="S3 get failed") as info:
         open_store(f"s3://{minio.bucket}/p").get("k")
     assert "AWS_ENDPOINT_URL" in str(info.value)
+
+
+# --- Issue 7 against MinIO: secrets never stored, damaged objects recomputed, forgeries not trusted.
+# Real: MinIO, boto3, and the barque CLI in a child process with a store on the bucket.
+
+TRUST_PIPELINE = '''
+from barque import asset
+
+@asset(env=["API_TOKEN"])
+def raw() -> list:
+    with open("ran.txt", "a") as f:
+        f.write("raw\\n")
+    return [3, 1, 2]
+
+@asset(inputs={"raw": raw})
+def report(raw: list) -> tuple:
+    with open("ran.txt", "a") as f:
+        f.write("report\\n")
+    return tuple(sorted(raw))
+'''
+SECRET = "s3-hunter2-token-value"
+
+
+class _Payload:
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (open, (self.path, "w"))
+
+
+class _Project:
+    """A project folder whose store is a fresh prefix of the MinIO bucket; ``run`` is the CLI."""
+
+    def __init__(self, minio, folder: Path) -> None:
+        self.minio, self.folder = minio, folder
+        self.prefix = f"trust-{uuid.uuid4().hex}"
+        self.s3 = S3Store(minio.bucket, self.prefix, endpoint_url=minio.endpoint_url, access_key=minio.access_key,
+                          secret_key=minio.secret_key, region=minio.region)
+        (folder / "pipeline.py").write_text(TRUST_PIPELINE)
+
+    def __call__(self, *args: str, key: str | None = None) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "BARQUE_STORE_KEY"}
+        env.update({**self.minio.env(), "API_TOKEN": SECRET, **({"BARQUE_STORE_KEY": key} if key else {})})
+        proc = subprocess.run([sys.executable, "-m", "barque_cli.main", *args, "--store", f"s3://{self.minio.bucket}/{self.prefix}"],
+                              cwd=self.folder, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert SECRET not in proc.stdout + proc.stderr
+        return json.loads(proc.stdout)
+
+    def ran(self) -> list[str]:
+        path = self.folder / "ran.txt"
+        names = path.read_text().splitlines() if path.exists() else []
+        path.unlink(missing_ok=True)
+        return names
+
+
+@pytest.fixture
+def cli_run(minio, tmp_path, no_aws_settings):
+    project = _Project(minio, tmp_path)
+    yield project
+    for key in project.s3.list(""):
+        project.s3.delete(key)
+
+
+def _blob_of(s3: S3Store, step: str) -> str:
+    return artifacts.ArtifactRef.from_dict(artifacts.get_ref(s3, step)["artifact"]).key
+
+
+def _dry(cli_run, key: str | None = None) -> dict[str, str]:
+    return {s["step"]: s["reason"] for s in cli_run("run", "pipeline.py", "--dry-run", key=key)["steps"]}
+
+
+def test_s3_no_object_holds_the_value_of_an_env_variable(cli_run):
+    cli_run("run", "pipeline.py")
+    cli_run("run", "pipeline.py", "--dry-run")
+    keys = list(cli_run.s3.list(""))
+    assert any(k.startswith("cache/") for k in keys) and any(k.startswith("runs/") for k in keys)
+    assert [k for k in keys if SECRET.encode() in (cli_run.s3.get(k) or b"")] == []
+
+
+def test_s3_a_deleted_object_is_recomputed_and_rewritten(cli_run):
+    cli_run("run", "pipeline.py")
+    cli_run.ran()
+    blob = _blob_of(cli_run.s3, "pipeline.py:report")
+    cli_run.s3.delete(blob)
+    assert _dry(cli_run)["pipeline.py:report"] == "artifact missing"
+    summary = cli_run("run", "pipeline.py")
+    assert cli_run.ran() == ["report"]
+    assert summary["steps_executed"] == 1 and cli_run.s3.exists(blob)
+
+
+def test_s3_a_corrupt_object_is_recomputed_and_rewritten(cli_run):
+    cli_run("run", "pipeline.py")
+    cli_run.ran()
+    blob = _blob_of(cli_run.s3, "pipeline.py:raw")
+    good = cli_run.s3.get(blob)
+    cli_run.s3.put(blob, bytes([good[0] ^ 1]) + good[1:])
+    assert _dry(cli_run)["pipeline.py:raw"] == "artifact corrupt"
+    cli_run("run", "pipeline.py")
+    assert cli_run.ran() == ["raw"]  # same bytes again: report stays cached
+    assert cli_run.s3.get(blob) == good
+
+
+def test_s3_with_a_store_key_a_forged_record_is_not_trusted(cli_run, tmp_path, monkeypatch):
+    key = "integration-store-key"
+    cli_run("run", "pipeline.py", key=key)
+    cli_run.ran()
+    marker = tmp_path / "pwned"
+    data = pickle.dumps(_Payload(marker), protocol=5)
+    digest = hashlib.sha256(data).hexdigest()
+    cli_run.s3.put(artifacts.blob_key(digest), data)
+    ref = artifacts.get_ref(cli_run.s3, "pipeline.py:report")
+    assert ref is not None and "mac" in ref
+    forged = {**ref, "artifact": {"content_hash": digest, "serializer": "pickle", "size": len(data)}, "output_id": digest}
+    for record_key in (artifacts.ref_key("pipeline.py:report"), artifacts.cache_record_key(ref["cache_key"])):
+        cli_run.s3.put(record_key, json.dumps(forged).encode())  # the old MAC no longer fits
+    assert _dry(cli_run, key)["pipeline.py:report"] == "record not authenticated"
+    cli_run("run", "pipeline.py", key=key)
+    assert cli_run.ran() == ["report"]
+    assert not marker.exists()
+    monkeypatch.setenv("BARQUE_STORE_KEY", key)
+    healed = artifacts.find(cli_run.s3, ref["cache_key"], {"json", "pickle"})
+    assert healed.problem is None and healed.ref is not None and healed.ref.content_hash != digest
+

@@ -34,6 +34,9 @@ class ArtifactStore(Protocol):
     def exists(self, key: str) -> bool:
         """Whether ``key`` holds a value."""
 
+    def size(self, key: str) -> int | None:
+        """The length in bytes of the value under ``key``, or ``None`` when there is none (one stat or HEAD)."""
+
     def list(self, prefix: str) -> Iterator[str]:
         """Yield every key that starts with ``prefix``, in sorted order."""
 

@@ -10,6 +10,13 @@ Constraints it keeps:
 - Reads cost one ``open`` (or one ``stat``) and nothing else: the local runner's warm run reads
   hundreds of small keys inside a start-up budget of about 150 ms.
 - Keys cannot escape the root (``check_key`` rejects absolute paths and ``..`` segments).
+- Temp files of a killed writer are swept by a later writer: the first ``put`` of each store
+  object looks at the mtime of a marker file (one ``stat``); at most once per
+  ``SWEEP_EVERY_SECONDS`` it walks the folder and removes temp files untouched for
+  ``STALE_AFTER_SECONDS``. A writer still writing keeps touching its temp file, and an hour
+  is far longer than any write takes, so a live write is never removed; age rather than
+  the pid in the name decides, because a folder may be shared by several machines. Readers
+  never sweep: a read-only command costs no walk and needs no write access.
 """
 
 from __future__ import annotations
@@ -17,12 +24,16 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import time
 from typing import Iterator
 
 from barque.errors import StoreError
 from barque.store.base import TEMP_MARK, check_key, check_prefix
 
 _counter = itertools.count()
+STALE_AFTER_SECONDS = 3600.0
+SWEEP_EVERY_SECONDS = 3600.0
+SWEEP_MARKER = f"{TEMP_MARK}swept"  # holds the mark, so it can never be a key or be listed
 
 
 class LocalStore:
@@ -31,6 +42,7 @@ class LocalStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.uri = self.root
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root!r})"
@@ -40,6 +52,9 @@ class LocalStore:
 
     def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         path = self._path(key)
+        if not self._swept:
+            self._swept = True
+            sweep_temp_files(self.root)
         try:
             self._put(path, data, durable)
         except OSError as e:
@@ -83,6 +98,13 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return False
 
+    def size(self, key: str) -> int | None:
+        try:
+            st = os.stat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         # Walk only the deepest folder the prefix names, then filter by the full prefix.
@@ -93,6 +115,40 @@ class LocalStore:
 
     def delete(self, key: str) -> None:
         _unlink_quietly(self._path(key))
+
+
+def sweep_temp_files(root: str, now: float | None = None) -> int:
+    """Remove temp files under ``root`` untouched for ``STALE_AFTER_SECONDS``, at most once per
+    ``SWEEP_EVERY_SECONDS`` (a marker file's mtime says when it last ran); return how many."""
+    now = time.time() if now is None else now
+    marker = os.path.join(root, SWEEP_MARKER)
+    try:
+        if now - os.stat(marker).st_mtime < SWEEP_EVERY_SECONDS:
+            return 0
+    except FileNotFoundError:
+        if not os.path.isdir(root):
+            return 0  # a new store: nothing to sweep yet
+    except OSError:
+        return 0
+    try:
+        with open(marker, "wb"):
+            pass
+        os.utime(marker, (now, now))
+    except OSError:
+        return 0  # not writable: the put that follows reports it
+    removed = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            if TEMP_MARK not in name or name == SWEEP_MARKER:
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                if now - os.lstat(path).st_mtime > STALE_AFTER_SECONDS:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                pass  # gone already, or another sweeper got it
+    return removed
 
 
 def _walk(root: str, folder: str) -> Iterator[str]:

@@ -57,6 +57,10 @@ class MemoryStore:
     def exists(self, key: str) -> bool:
         return check_key(key) in self._data
 
+    def size(self, key: str) -> int | None:
+        data = self._data.get(check_key(key))
+        return None if data is None else len(data)
+
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         with self._lock:

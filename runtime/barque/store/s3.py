@@ -133,6 +133,14 @@ class S3Store:
 
         return self._call("head", full, head, missing=False)
 
+    def size(self, key: str) -> int | None:
+        full = self._key(key)
+
+        def head() -> int | None:
+            return int(self.client.head_object(Bucket=self.bucket, Key=full)["ContentLength"])
+
+        return self._call("head", full, head, missing=None)
+
     def list(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix

@@ -5,6 +5,7 @@ The store is the in-memory twin; the backends' own atomicity is tested in test_s
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -12,6 +13,7 @@ from barque import artifacts
 from barque.artifacts import ArtifactRef, commit, encode_step_id, get_ref, lookup, put_ref, read_value, write_value
 from barque.errors import StoreError
 from barque.store.memory import MemoryStore
+from barque.trust import AUTOMATIC
 
 KEY = "c0ffee" * 10 + "beef"
 
@@ -19,6 +21,12 @@ KEY = "c0ffee" * 10 + "beef"
 @pytest.fixture
 def store():
     return MemoryStore()
+
+
+@pytest.fixture(autouse=True)
+def no_store_key(monkeypatch):
+    """Records are unsigned unless a test sets BARQUE_STORE_KEY itself."""
+    monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
 
 
 class CountingStore(MemoryStore):
@@ -46,20 +54,20 @@ def test_equal_content_is_stored_once():
 
 
 def test_read_value_returns_what_was_written(store):
-    assert read_value(store, write_value(store, (1, "two"))) == (1, "two")
+    assert read_value(store, write_value(store, (1, "two")), allowed=AUTOMATIC) == (1, "two")
 
 
 def test_read_value_of_a_missing_blob_raises_store_error(store):
     ref = ArtifactRef("ab" * 32, "json", 2)
     with pytest.raises(StoreError, match="artifact abababababab is missing"):
-        read_value(store, ref)
+        read_value(store, ref, allowed=AUTOMATIC)
 
 
 def test_read_value_of_a_corrupt_blob_raises_store_error(store):
     ref = write_value(store, [1, 2, 3])
     store.put(ref.key, b"[1,2,4]")
     with pytest.raises(StoreError, match="corrupt"):
-        read_value(store, ref)
+        read_value(store, ref, allowed=AUTOMATIC)
 
 
 def test_commit_writes_a_record_naming_key_and_artifact(store):
@@ -125,3 +133,112 @@ def test_encode_step_id_keeps_long_distinct_ids_distinct_and_short():
     a, b = encode_step_id("p[" + "x" * 300 + "a]"), encode_step_id("p[" + "x" * 300 + "b]")
     assert a != b
     assert len(a) <= artifacts._MAX_SEGMENT and "/" not in a
+
+
+def _committed(store, value, serializer=None):
+    ref = write_value(store, value, serializer)
+    commit(store, KEY, ref, {"step": "s", "output_id": ref.content_hash})
+    return ref
+
+
+def test_find_serves_a_sound_record(store):
+    ref = _committed(store, {"a": 1})
+    found = artifacts.find(store, KEY, AUTOMATIC)
+    assert found.problem is None and found.ref == ref and found.served == lookup(store, KEY)
+
+
+def test_find_of_an_unknown_key_says_never_materialized(store):
+    assert artifacts.find(store, KEY, AUTOMATIC).problem == "never materialized"
+
+
+def test_find_of_a_deleted_blob_says_artifact_missing(store):
+    store.delete(_committed(store, [1, 2]).key)
+    found = artifacts.find(store, KEY, AUTOMATIC)
+    assert found.problem == "artifact missing" and found.served is None
+
+
+def test_find_of_a_same_size_corrupt_blob_says_artifact_corrupt(store):
+    ref = _committed(store, [1, 2, 3])
+    store.put(ref.key, b"[1,2,4]")
+    assert artifacts.find(store, KEY, AUTOMATIC).problem == "artifact corrupt"
+
+
+def test_find_of_a_large_blob_checks_its_size_without_reading_it(store):
+    ref = _committed(store, "x" * 100)
+    store.put(ref.key, b"y" * ref.size)  # same size, wrong bytes: not seen without a read
+    assert artifacts.find(store, KEY, AUTOMATIC, hash_check_bytes=10).problem is None
+    store.put(ref.key, b"y" * (ref.size - 1))
+    assert artifacts.find(store, KEY, AUTOMATIC, hash_check_bytes=10).problem == "artifact corrupt"
+
+
+@pytest.mark.parametrize("record", [b"{}", b"not json", b"[1]", b'{"artifact": {"content_hash": "zz"}, "output_id": "x"}'])
+def test_find_of_a_malformed_record_says_record_unreadable(store, record):
+    store.put(f"cache/{KEY}.json", record)
+    assert artifacts.find(store, KEY, AUTOMATIC).problem == "record unreadable"
+
+
+def test_find_refuses_a_serializer_the_node_does_not_allow(store):
+    _committed(store, (1, 2))  # pickled
+    found = artifacts.find(store, KEY, frozenset({"json"}))
+    assert found.problem == "record not trusted: serializer pickle, node allows json"
+
+
+class _Payload:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_read_value_never_decodes_a_serializer_it_was_not_allowed(store, tmp_path):
+    ref = write_value(store, _Payload(tmp_path / "pwned"), "pickle")
+    with pytest.raises(StoreError, match="claims serializer 'pickle'"):
+        read_value(store, ref, allowed=frozenset({"json"}))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_read_value_deletes_a_corrupt_blob_so_the_next_look_finds_it_missing(store):
+    ref = _committed(store, [1, 2, 3])
+    store.put(ref.key, b"[1,2,4]")
+    with pytest.raises(StoreError, match="corrupt"):
+        read_value(store, ref, allowed=AUTOMATIC)
+    assert artifacts.find(store, KEY, AUTOMATIC, hash_check_bytes=0).problem == "artifact missing"
+
+
+def test_write_value_rewrites_a_corrupt_blob(store):
+    ref = write_value(store, [1, 2, 3])
+    store.put(ref.key, b"[1,2,4]")
+    write_value(store, [1, 2, 3])
+    assert store.get(ref.key) == b"[1,2,3]"
+
+
+def test_with_a_key_commit_is_signed_and_served(store, monkeypatch):
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
+    _committed(store, 42)
+    assert "mac" in lookup(store, KEY)
+    assert artifacts.find(store, KEY, AUTOMATIC).problem is None
+
+
+def test_with_a_key_a_tampered_record_is_not_authenticated(store, monkeypatch):
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
+    _committed(store, 42)
+    record = lookup(store, KEY)
+    store.put(f"cache/{KEY}.json", json.dumps({**record, "output_id": "forged"}).encode())
+    assert artifacts.find(store, KEY, AUTOMATIC).problem == "record not authenticated"
+    assert lookup(store, KEY) is None
+
+
+def test_with_another_key_a_record_is_not_authenticated(store, monkeypatch):
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
+    _committed(store, 42)
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k2")
+    assert artifacts.find(store, KEY, AUTOMATIC).problem == "record not authenticated"
+
+
+def test_with_a_key_an_unsigned_ref_is_not_believed(store, monkeypatch):
+    put_ref(store, "s", {"cache_key": "k1"})
+    monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
+    assert get_ref(store, "s") is None
+    put_ref(store, "s", {"cache_key": "k1"})
+    assert get_ref(store, "s")["cache_key"] == "k1"

@@ -6,6 +6,7 @@ import dataclasses
 
 from barque.cachekeys import cache_key, explain_change, key_components
 from barque.plans import Step
+from barque.trust import env_digest
 
 from .graphs import inp, node
 
@@ -45,7 +46,8 @@ def test_only_params_the_function_takes_count():
 
 def test_declared_env_values_count_and_unset_differs_from_empty():
     b = dataclasses.replace(node("b", inputs=(inp("x", "a"),)), env=("REGION",))
-    assert cache_key(key_of(b, env={})) != cache_key(key_of(b, env={"REGION": ""}))
+    # Values enter as their keyed digests (barque.trust), never in clear.
+    assert cache_key(key_of(b, env={})) != cache_key(key_of(b, env={"REGION": env_digest("REGION", "", None, b"salt")}))
 
 
 def test_explain_names_the_changed_helper():

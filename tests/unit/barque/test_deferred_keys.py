@@ -45,8 +45,8 @@ def test_a_run_whose_source_returns_colliding_keys_says_which_node_and_what_to_d
         from barque import asset, partitions_from
 
         @asset()
-        def regions() -> dict:
-            return {1: "a", "1": "b"}
+        def regions() -> list:
+            return ["emea", "amer", "emea"]
 
         @asset(partitions={"region": partitions_from(regions)})
         def per_region(region: str, regions: str) -> str:
@@ -54,5 +54,5 @@ def test_a_run_whose_source_returns_colliding_keys_says_which_node_and_what_to_d
     ''')
     result = barque("run", "pipeline.py", cwd=tmp_path)
     assert result.code == 2
-    assert "pipeline.py:regions returned the partition keys 1 and '1'" in result.stderr
+    assert "pipeline.py:regions returned the partition keys 'emea' and 'emea'" in result.stderr
     assert "Traceback" not in result.stderr

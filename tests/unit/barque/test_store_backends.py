@@ -13,6 +13,7 @@ import pytest
 from barque.errors import StoreError
 from barque.store import open_store
 from barque.store.base import TEMP_MARK
+from barque.store import local
 from barque.store.local import LocalStore
 from barque.store.memory import MemoryStore
 from barque.store.s3 import S3Store
@@ -44,7 +45,8 @@ def test_local_failed_put_keeps_the_old_value_and_removes_its_temp_file(tmp_path
         store.put("k", b"new")
     monkeypatch.undo()
     assert store.get("k") == b"old"
-    assert os.listdir(tmp_path) == ["k"]
+    # The sweep marker (holding the temp mark, so never a key) is not a temp file of this put.
+    assert [n for n in os.listdir(tmp_path) if n != local.SWEEP_MARKER] == ["k"]
 
 
 def test_local_leftover_temp_file_of_a_crashed_writer_is_not_listed(tmp_path):
@@ -132,3 +134,49 @@ def test_s3_with_an_unknown_profile_is_a_store_error_before_any_request(monkeypa
     with pytest.raises(StoreError, match="s3://bkt/p/k") as info:
         S3Store("bkt", "p", profile="no-such-profile").get("k")
     assert "no-such-profile" in str(info.value)
+
+
+def _age(path, seconds):
+    old = os.stat(path).st_mtime - seconds
+    os.utime(path, (old, old))
+
+
+def test_local_stale_temp_file_of_a_killed_writer_is_swept_by_the_next_writer(tmp_path):
+    LocalStore(tmp_path).put("blobs/ab/k", b"v")
+    os.unlink(tmp_path / local.SWEEP_MARKER)  # as in a store older than the sweep
+    leftover = tmp_path / "blobs" / "ab" / f"k{TEMP_MARK}4242.0"
+    leftover.write_bytes(b"half")
+    _age(leftover, local.STALE_AFTER_SECONDS + 60)
+    LocalStore(tmp_path).put("other", b"x")
+    assert not leftover.exists()
+    assert LocalStore(tmp_path).get("blobs/ab/k") == b"v"
+
+
+def test_local_recent_temp_file_is_kept_as_its_writer_may_be_alive(tmp_path):
+    LocalStore(tmp_path).put("k", b"v")
+    os.unlink(tmp_path / local.SWEEP_MARKER)
+    live = tmp_path / f"k{TEMP_MARK}4242.0"
+    live.write_bytes(b"being written")
+    LocalStore(tmp_path).put("other", b"x")
+    assert live.exists()
+
+
+def test_local_sweep_walks_at_most_once_per_period(tmp_path):
+    LocalStore(tmp_path).put("k", b"v")  # leaves a fresh marker
+    leftover = tmp_path / f"k{TEMP_MARK}4242.0"
+    leftover.write_bytes(b"half")
+    _age(leftover, local.STALE_AFTER_SECONDS + 60)
+    assert local.sweep_temp_files(str(tmp_path)) == 0  # the marker is fresh: no walk
+    _age(tmp_path / local.SWEEP_MARKER, local.SWEEP_EVERY_SECONDS + 60)
+    assert local.sweep_temp_files(str(tmp_path)) == 1
+
+
+def test_local_readers_never_sweep(tmp_path):
+    LocalStore(tmp_path).put("k", b"v")
+    os.unlink(tmp_path / local.SWEEP_MARKER)
+    leftover = tmp_path / f"k{TEMP_MARK}4242.0"
+    leftover.write_bytes(b"half")
+    _age(leftover, local.STALE_AFTER_SECONDS + 60)
+    reader = LocalStore(tmp_path)
+    reader.get("k"), reader.exists("k"), list(reader.list(""))
+    assert leftover.exists()

@@ -61,6 +61,18 @@ def test_exists_follows_put_and_delete(store):
     assert store.get("x/y") is None
 
 
+def test_size_is_the_length_of_the_stored_value_or_none(store):
+    assert store.size("s/k") is None
+    store.put("s/k", b"12345")
+    assert store.size("s/k") == 5
+    store.put("s/k", b"")
+    assert store.size("s/k") == 0
+    store.delete("s/k")
+    assert store.size("s/k") is None
+    store.put("s/k/deeper", b"1")
+    assert store.size("s/k") is None  # a prefix is not a key
+
+
 def test_a_key_prefix_is_not_itself_a_key(store):
     store.put("dir/file", b"1")
     assert not store.exists("dir")

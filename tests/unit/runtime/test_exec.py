@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from barque.artifacts import ArtifactRef, read_value
+from barque.trust import AUTOMATIC
 from barque.parsing import parse_project
 from barque.planner import make_plan
 from barque.records import read_step_records
@@ -103,7 +104,7 @@ def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Pa
     store = open_store(str(store_dir))
     values = {}
     for step, rec in read_step_records(store, "ns/run-1").items():
-        values[step] = read_value(store, ArtifactRef.from_dict(rec["artifact"]))
+        values[step] = read_value(store, ArtifactRef.from_dict(rec["artifact"]), allowed=AUTOMATIC)
     assert values == {"pipeline.py:raw": 2, "pipeline.py:left": 3, "pipeline.py:right": 20}
 
 
