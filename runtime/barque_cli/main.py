@@ -28,6 +28,7 @@ COMMANDS = {
     "logs": "barque_cli.cmd_logs",
     "operator": "barque_cli.cmd_operator",
     "doctor": "barque_cli.cmd_doctor",
+    "gc": "barque_cli.cmd_gc",
     "version": "barque_cli.cmd_version",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
