@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any, Mapping, Sequence
 
@@ -13,6 +14,59 @@ from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored
 from barque_runtime.progress import Progress
 
 TERMINAL_FAILURE = ("failed", "skipped")
+CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Cancelled(KeyboardInterrupt):
+    """The run was cancelled by SIGINT or SIGTERM (``signum``); raised while steps run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Cancellation:
+    """SIGINT and SIGTERM cancel a run the same way: a ``cancelled`` summary and a history row.
+
+    The handler raises ``Cancelled`` only while steps run (``armed``), and only once; a signal
+    that comes while the run is prepared is remembered and the run cancels before its first
+    step; one that comes while the summary and history are written is remembered and changes
+    nothing, so the summary is never lost. Handlers are installed only in the main thread
+    (Python allows no other), and SIGINT only when it still has Python's default handler,
+    so an embedding application's own handler stays.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.armed = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "Cancellation":
+        for signum in CANCEL_SIGNALS:
+            current = signal.getsignal(signum)
+            if signum == signal.SIGINT and current is not signal.default_int_handler:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: the caller's signals, the caller's business
+                break
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if self.armed:
+                self.armed = False
+                raise Cancelled(signum)
+
+    def check(self) -> None:
+        """Raise ``Cancelled`` now if a signal came while nothing could be interrupted."""
+        if self.signum is not None:
+            raise Cancelled(self.signum)
 
 
 def run(
@@ -24,26 +78,39 @@ def run(
     no_cache: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``)."""
+    """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
+
+    SIGINT and SIGTERM cancel it (``cancelled_by`` names the signal); a signal before the
+    run is prepared raises ``Cancelled`` instead, as there is no run to summarize yet.
+    """
     started = time.time()
     t0 = time.perf_counter()
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache)
-    local = prepare(options)
-    progress = progress or Progress()
-    plan: Plan | None = None
-    status = None
+    with Cancellation() as cancellation:
+        local = prepare(options)
+        progress = progress or Progress()
+        plan, cancelled_by = _execute(local, progress, cancellation)
+        summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
+        if cancelled_by:
+            summary["cancelled_by"] = cancelled_by
+        history.record_run_or_warn(history.location(local.store_uri, local.root), summary, started, files, local.records.values())
+    return summary
+
+
+def _execute(local: LocalRun, progress: Progress, cancellation: Cancellation) -> tuple[Plan | None, str | None]:
+    """Run the steps; the plan (None when cancelled) and the name of the signal that cancelled."""
     try:
-        plan = execute(local, progress)
-    except KeyboardInterrupt:
-        status = "cancelled"
+        cancellation.armed = True
+        cancellation.check()
+        return execute(local, progress), None
+    except KeyboardInterrupt as interrupt:
         # Steps that finished in streams the interrupt cut short are recorded in the store only.
         stored = records.read_step_records(local.store, local.spec.run_id)
         local.records.update({sid: rec for sid, rec in stored.items() if sid not in local.records})
+        return None, signal.Signals(interrupt.signum).name if isinstance(interrupt, Cancelled) else "SIGINT"
     finally:
+        cancellation.armed = False
         progress.close()
-    summary = summarize(local, plan, time.perf_counter() - t0, status)
-    history.record_run(local.root, summary, started, files, local.records.values())
-    return summary
 
 
 def plan(

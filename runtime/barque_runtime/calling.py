@@ -93,10 +93,11 @@ def call_with_retries(
 def is_cancellation(exc: BaseException) -> bool:
     """A ``KeyboardInterrupt`` that a real SIGINT raised: the run is being cancelled.
 
-    Local workers ignore SIGINT (their parent decides), so there a ``KeyboardInterrupt`` can
-    only come from the step's own code and fails the step like any other error.
+    Local workers do not let SIGINT raise (their parent decides), so there a
+    ``KeyboardInterrupt`` can only come from the step's own code and fails the step like
+    any other error.
     """
-    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _store_logs(store: ArtifactStore, run_id: str, step_id: str, attempt: int, captured: dict[str, bytes], tb: str) -> dict[str, str]:

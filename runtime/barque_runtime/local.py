@@ -183,7 +183,7 @@ def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -
     verdicts = run.assess(plan)
     progress.planned(plan, verdicts)
     for phase in plan.phases:
-        jobs = []
+        jobs: list[Job] = []
         for stream in phase.streams:
             todo = [s for s in stream.steps if s not in run.records]
             for sid in todo:
@@ -192,7 +192,7 @@ def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -
                     progress.finished(run.records[sid])
             todo = [s for s in todo if s not in run.records]
             if todo:
-                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo)))
+                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo), {}))
         if not jobs:
             continue
         run.phases_run += 1

@@ -126,6 +126,8 @@ def test_a_step_installing_a_signal_handler_does_not_leave_it_for_the_next_step(
         from barque import asset
         import signal
 
+        BEFORE = signal.getsignal(signal.SIGTERM)  # a worker's own handler
+
         @asset()
         def installs() -> int:
             signal.signal(signal.SIGUSR1, lambda *a: None)
@@ -134,7 +136,7 @@ def test_a_step_installing_a_signal_handler_does_not_leave_it_for_the_next_step(
 
         @asset(inputs={"_after": installs})
         def looks(_after: None) -> list:
-            return [signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL, signal.getsignal(signal.SIGTERM) == signal.SIG_DFL]
+            return [signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL, signal.getsignal(signal.SIGTERM) is BEFORE]
         """,
     )
     summary = run_ok("pipeline.py", "--workers", "1", cwd=tmp_path)
