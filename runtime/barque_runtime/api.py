@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 
 from barque import artifacts, records
 from barque.plans import Plan
-from barque.serializers import is_jsonable
+from barque.errors import BarqueError
+from barque.serializers import JSON
 from barque_runtime import history
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
@@ -210,12 +211,26 @@ def _output_node(local: LocalRun, plan: Plan) -> str | None:
 
 
 def _value(local: LocalRun, step_id: str) -> Any:
+    """A JSON value as it is; anything else as a pointer with the type and repr its worker wrote.
+
+    The parent never decodes pickle or Parquet: it cannot import the user's modules (and
+    should not run their code), and the summary needs only to say what and where.
+    """
     rec = local.records[step_id]
     if rec.get("artifact") is None:
         return None
-    ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-    value = artifacts.read_value(local.store, ref)
-    return value if is_jsonable(value) else {"_artifact": ref.to_dict(), "_type": type(value).__name__}
+    try:
+        ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
+        if ref.serializer == JSON:
+            return artifacts.read_value(local.store, ref)
+    except BarqueError as err:  # a summary reports a value it cannot read; it is not lost over it
+        return {"_artifact": rec["artifact"], "_error": str(err)}
+    found = rec.get("preview")
+    preview: dict[str, Any] = found if isinstance(found, dict) else {}
+    pointer: dict[str, Any] = {"_artifact": ref.to_dict(), "_type": str(preview.get("type", "")).rpartition(".")[2] or ref.serializer}
+    if "repr" in preview:
+        pointer["_repr"] = str(preview["repr"])
+    return pointer
 
 
 def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:

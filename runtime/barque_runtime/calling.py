@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from barque import records
+from barque.errors import StoreError
 from barque.model import Node
 from barque.store import ArtifactStore
 
@@ -101,11 +102,15 @@ def is_cancellation(exc: BaseException) -> bool:
 
 
 def _store_logs(store: ArtifactStore, run_id: str, step_id: str, attempt: int, captured: dict[str, bytes], tb: str) -> dict[str, str]:
+    """The log keys of what the attempt printed; a log the store refuses (a full disk) is left out, with a warning."""
     keys = {}
     for stream in ("stdout", "stderr"):
         data = captured.get(stream, b"") + (tb.encode() if stream == "stderr" else b"")
         if data:
-            keys[stream] = records.write_log(store, run_id, step_id, attempt, stream, data)
+            try:
+                keys[stream] = records.write_log(store, run_id, step_id, attempt, stream, data)
+            except StoreError as err:
+                sys.stderr.write(f"barque: warning: the {stream} of step {step_id} attempt {attempt} was not stored: {err}\n")
     return keys
 
 

@@ -8,17 +8,19 @@ commit record) before its record says it succeeded.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 from barque import artifacts, records
-from barque.errors import BarqueError
+from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
 from barque.plans import Step
 from barque.runspec import RunSpec
+from barque.serializers import JSON
 from barque.stepinputs import input_ids, keys_source, value_param
 from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
@@ -113,10 +115,28 @@ def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]
             rec = execute_step(ctx, step)
         finally:  # what importing the step's module changed, too
             ctx.state.restore()
-        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+        _write_record(ctx, rec)
         ctx.known[step.id] = rec
         out.append(rec)
     return out
+
+
+def _write_record(ctx: StreamContext, rec: dict[str, Any]) -> None:
+    """Store the step's record; when the store refuses (a full disk), warn and go on.
+
+    The record still reaches whoever runs the stream (a worker sends it to its parent, a pod
+    puts its outcome in the termination message), so the run's result is not lost with it.
+    """
+    try:
+        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+    except StoreError as err:
+        warn(f"the record of step {rec['step']} was not stored: {err}")
+
+
+def warn(text: str) -> None:
+    """A warning on stderr, where a person or a CI log sees it (workers share the parent's stderr)."""
+    sys.stderr.write(f"barque: warning: {text}\n")
+    sys.stderr.flush()
 
 
 def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
@@ -184,9 +204,15 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     try:
         value, observation = _interpret(node, result, ctx, step)
         ref = artifacts.write_value(ctx.store, value, node.serializer)
-    except BarqueError as exc:  # a value the serializer cannot store fails this step, not the run
+        output_id = ref.content_hash + (f"@{observation}" if observation else "")
+        preview = value_preview(value) if ref.serializer != JSON else None
+        commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
+        if preview is not None:  # the parent shows it without decoding (and so importing) the user's classes
+            commit["preview"] = preview
+        if node.kind == "asset":
+            artifacts.commit(ctx.store, key, ref, commit)
+    except BarqueError as exc:  # a value the serializer or the store (full disk) cannot take fails this step
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
-    output_id = ref.content_hash + (f"@{observation}" if observation else "")
     finished = time.time()
     rec: dict[str, Any] = {
         "state": "succeeded",
@@ -199,13 +225,27 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         "duration_seconds": round(finished - started, 6),
         "logs": logs,
     }
-    commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
-    if node.kind == "asset":
-        artifacts.commit(ctx.store, key, ref, commit)
-    artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+    if preview is not None:
+        rec["preview"] = preview
+    try:
+        artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+    except StoreError as err:  # the ref only speeds up `show`; the commit record is the truth
+        warn(f"the latest-value pointer of step {step.id} was not stored: {err}")
     if node.sinks:
         rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
     return rec
+
+
+def value_preview(value: Any, limit: int = 200) -> dict[str, str]:
+    """The value's type and a short ``repr``, made where its class can be imported: the worker."""
+    t = type(value)
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a user's __repr__ may raise anything
+        if is_cancellation(exc):
+            raise
+        text = f"<{t.__qualname__} object: repr() failed>"
+    return {"type": f"{t.__module__}.{t.__qualname__}", "repr": text if len(text) <= limit else text[: limit - 3] + "..."}
 
 
 def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:

@@ -39,7 +39,7 @@ PRAGMA user_version = 1;
 """
 
 
-LOCK_TIMEOUT = 5.0  # seconds to wait for another run's write; each takes milliseconds
+LOCK_TIMEOUT = 2.0  # seconds to wait for another run's write; each takes milliseconds
 
 
 def location(store_uri: str | None, project_root: str | Path) -> Path:

@@ -210,7 +210,7 @@ def _known_for(run: LocalRun, plan: Plan, todo: list[str]) -> dict[str, dict[str
 
 def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
     assert verdict.record is not None
-    return {
+    rec = {
         "step": sid,
         "node": plan.steps[sid].node,
         "state": "cached",
@@ -220,6 +220,9 @@ def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
         "attempts": 0,
         "duration_seconds": 0.0,
     }
+    if isinstance(verdict.record.get("preview"), dict):
+        rec["preview"] = verdict.record["preview"]
+    return rec
 
 
 def _resolve_deferred(run: LocalRun, plan: Plan) -> bool:

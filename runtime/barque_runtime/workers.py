@@ -24,6 +24,7 @@ import time
 from typing import Any, Iterator
 
 from barque import records
+from barque.errors import StoreError
 from barque.plans import Step
 from barque.runspec import RunSpec
 from barque.store import open_store
@@ -258,9 +259,7 @@ class WorkerPool:
                     yield job[0], done
                     continue
                 idle.append(worker)
-                if error is not None:
-                    raise RuntimeError(f"stream {stream_id} crashed the executor: {error}")
-                yield stream_id, result
+                yield stream_id, result if error is None else self._crashed(job, error)
 
     def _lost(self, worker: Worker, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A worker died mid-stream (killed, ``os._exit``, a crash in C code).
@@ -289,9 +288,25 @@ class WorkerPool:
                 return done, job[1][index:]
             error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
             rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": used, "error": error}
-            records.write_step_record(store, spec.run_id, rec)
+            try:
+                records.write_step_record(store, spec.run_id, rec)
+            except StoreError as err:  # the parent has the record; the summary does not need the store's copy
+                sys.stderr.write(f"barque: warning: the record of step {step['id']} was not stored: {err}\n")
             return done + [rec], job[1][index + 1 :]
         return done, []
+
+    def _crashed(self, job: Job, error: str) -> list[dict[str, Any]]:
+        """The executor itself raised: the stream's steps without a stored record fail with that error."""
+        spec, store_uri, _ = self._args
+        store = open_store(store_uri)
+        out = []
+        for step in job[1]:
+            rec = records.read_step_record(store, spec.run_id, step["id"])
+            if rec is None:
+                err = {"type": "ExecutorError", "message": f"the executor failed running this stream: {error}", "traceback": ""}
+                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 0, "error": err}
+            out.append(rec)
+        return out
 
     def close(self, force: bool = False) -> None:
         """Stop every worker: politely after a run, at once (SIGKILL) on cancel.
