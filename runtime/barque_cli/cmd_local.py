@@ -99,16 +99,19 @@ def _print(doc: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from barque_runtime import api
+    from barque_runtime.cancel import Cancelled, early_sigterm
 
-    files, targets = split_items(args.items)
-    options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
-    if args.dry_run:
-        _print(api.dry_run(*files, **options))
-        return 0
     try:
+        with early_sigterm():  # until run() takes over; never around the summary, which must print
+            from barque_runtime import api
+
+            files, targets = split_items(args.items)
+        options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
+        if args.dry_run:
+            _print(api.dry_run(*files, **options))
+            return 0
         summary = api.run(*files, **options)
-    except api.Cancelled as cancelled:  # before the run was prepared: nothing to summarize
+    except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     _print(summary)
     return exit_code(summary)

@@ -40,6 +40,7 @@ except ImportError:  # not CPython
 Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, int]]
 
 _HEADER = 8  # bytes of the big-endian length before each pickle
+_CANCEL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class Channel:
@@ -147,8 +148,6 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> None:
-    signal.signal(signal.SIGINT, _parent_decides)
-    signal.signal(signal.SIGTERM, _parent_decides)
     # The parent's stdout carries the run summary alone: whatever user code prints outside a
     # step's captured call (a module printing while it is imported) goes to stderr instead.
     os.dup2(2, 1)
@@ -220,10 +219,16 @@ class WorkerPool:
         to_parent_r, to_parent_w = os.pipe()
         _flush_std_streams()  # or the child would write the parent's buffered output again
         parent = os.getpid()
+        # Until the worker has its own handlers, a Ctrl-C would run the parent's (cancelling)
+        # handler in the worker: hold the two signals back across the fork.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
+                for signum in _CANCEL_SIGNALS:
+                    signal.signal(signum, _parent_decides)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
                 _die_with_parent(parent)
                 os.close(to_child_w)
                 os.close(to_parent_r)
@@ -235,7 +240,8 @@ class WorkerPool:
         os.close(to_child_r)
         os.close(to_parent_w)
         worker = Worker(pid, Channel(to_parent_r, to_child_w))
-        self._workers.append(worker)
+        self._workers.append(worker)  # before a held-back signal can cancel: close() must see it
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
         return worker
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
