@@ -23,6 +23,10 @@ import signal
 import sys
 from typing import Any
 
+# The C functions under signal.getsignal/signal.signal: the wrappers turn every number into
+# an enum member, which made checking 60 handlers the larger part of a restore.
+from _signal import getsignal as _getsignal, signal as _setsignal  # type: ignore[import-not-found]
+
 # SIGKILL and SIGSTOP cannot be caught; the others either can or raise on the query.
 _SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
@@ -47,8 +51,8 @@ class ProcessState:
         """Put back everything the snapshot holds; cheap when nothing changed."""
         signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in self.handlers.items():
-            if signal.getsignal(signum) is not handler:
-                signal.signal(signum, handler)
+            if _getsignal(signum) != handler:
+                _setsignal(signum, handler)
         if os.getcwd() != self.cwd:
             os.chdir(self.cwd)
         if _environ_data() != self.environ_bytes:
@@ -72,7 +76,7 @@ def _umask() -> int:
 
 def _handlers() -> dict[int, Any]:
     # getsignal gives None for a handler installed outside Python; that one is left alone.
-    found = {s: signal.getsignal(s) for s in _SIGNALS}
+    found = {s: _getsignal(s) for s in _SIGNALS}
     return {s: h for s, h in found.items() if h is not None}
 
 
