@@ -203,14 +203,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
-        ref = artifacts.write_value(ctx.store, value, node.serializer)
-        output_id = ref.content_hash + (f"@{observation}" if observation else "")
-        preview = value_preview(value) if ref.serializer != JSON else None
-        commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
-        if preview is not None:  # the parent shows it without decoding (and so importing) the user's classes
-            commit["preview"] = preview
-        if node.kind == "asset":
-            artifacts.commit(ctx.store, key, ref, commit)
+        ref, commit = _store_output(ctx, node, step, key, value, observation, components)
     except BarqueError as exc:  # a value the serializer or the store (full disk) cannot take fails this step
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
     finished = time.time()
@@ -218,22 +211,36 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         "state": "succeeded",
         "cache_key": key,
         "artifact": ref.to_dict(),
-        "output_id": output_id,
+        "output_id": commit["output_id"],
         "attempts": attempts,
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": round(finished - started, 6),
         "logs": logs,
     }
-    if preview is not None:
-        rec["preview"] = preview
+    if "preview" in commit:
+        rec["preview"] = commit["preview"]
+    if node.sinks:
+        rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
+    return rec
+
+
+def _store_output(
+    ctx: StreamContext, node: Node, step: Step, key: str, value: Any, observation: str | None, components: dict[str, Any]
+) -> tuple[artifacts.ArtifactRef, dict[str, Any]]:
+    """Write the value, commit it under ``key`` (assets only) and point the step's ref at it."""
+    ref = artifacts.write_value(ctx.store, value, node.serializer)
+    output_id = ref.content_hash + (f"@{observation}" if observation else "")
+    commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
+    if ref.serializer != JSON:  # the parent shows it without decoding (and so importing) the user's classes
+        commit["preview"] = value_preview(value)
+    if node.kind == "asset":
+        artifacts.commit(ctx.store, key, ref, commit)
     try:
         artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
     except StoreError as err:  # the ref only speeds up `show`; the commit record is the truth
         warn(f"the latest-value pointer of step {step.id} was not stored: {err}")
-    if node.sinks:
-        rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
-    return rec
+    return ref, commit
 
 
 def value_preview(value: Any, limit: int = 200) -> dict[str, str]:
