@@ -61,12 +61,18 @@ def write_step_record(store: ArtifactStore, run_id: str, record: dict[str, Any])
     step_id = record.get("step")
     if not isinstance(step_id, str) or not step_id:
         raise ValueError(f"a step record needs its step id under 'step', got {step_id!r}")
+    record = redacted(record)
+    # Losing a step record to a power cut costs a re-run, never a wrong result: no fsync.
+    write_json(store, step_record_key(run_id, step_id), trust.sign(record, trust.configured_key()), durable=False)
+    return record
+
+
+def redacted(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the values of secret-looking variables replaced in its error's texts."""
     error = record.get("error")
     secrets = trust.secret_values() if isinstance(error, dict) else []
     if isinstance(error, dict) and secrets:
-        record = {**record, "error": {k: trust.scrub(v, secrets) if isinstance(v, str) else v for k, v in error.items()}}
-    # Losing a step record to a power cut costs a re-run, never a wrong result: no fsync.
-    write_json(store, step_record_key(run_id, step_id), trust.sign(record, trust.configured_key()), durable=False)
+        return {**record, "error": {k: trust.scrub(v, secrets) if isinstance(v, str) else v for k, v in error.items()}}
     return record
 
 

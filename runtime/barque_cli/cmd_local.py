@@ -44,10 +44,12 @@ def register(sub: Any) -> None:
     hist = sub.add_parser("history", help="recent local runs")
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--project", default=".", help="project folder holding .barque/ (default: here)")
+    hist.add_argument("--store", default=None, help="the runs against this store (history follows the store)")
     hist.set_defaults(func=cmd_history)
 
     stats = sub.add_parser("stats", help="timing and cache statistics for a node")
     _files_and_target(stats)
+    stats.add_argument("--store", default=None, help="the runs against this store (history follows the store)")
     stats.set_defaults(func=cmd_stats)
 
     exe = sub.add_parser("exec", help="execute one stream of a planned run (used in pods)")
@@ -97,16 +99,29 @@ def _print(doc: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from barque_runtime import api
+    from barque_runtime.cancel import Cancelled, early_sigterm
 
-    files, targets = split_items(args.items)
-    options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
-    if args.dry_run:
-        _print(api.dry_run(*files, **options))
-        return 0
-    summary = api.run(*files, **options)
+    try:
+        with early_sigterm():  # until run() takes over; never around the summary, which must print
+            from barque_runtime import api
+
+            files, targets = split_items(args.items)
+        options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
+        if args.dry_run:
+            _print(api.dry_run(*files, **options))
+            return 0
+        summary = api.run(*files, **options)
+    except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
+        return 128 + cancelled.signum
     _print(summary)
-    return {"succeeded": 0, "cancelled": 130}.get(summary["status"], 1)
+    return exit_code(summary)
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 succeeded, 1 failed; a cancelled run exits as the shell reports its signal: 130 (SIGINT), 143 (SIGTERM)."""
+    if summary["status"] == "cancelled":
+        return 143 if summary.get("cancelled_by") == "SIGTERM" else 130
+    return 0 if summary["status"] == "succeeded" else 1
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -162,20 +177,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from barque_runtime.history import recent_runs
+    from barque_runtime.history import location, recent_runs
 
-    _print(recent_runs(args.project, args.limit))
+    _print(recent_runs(location(args.store, args.project), args.limit))
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from barque.parsing import parse_project
     from barque.targets import resolve_one
-    from barque_runtime.history import node_stats
+    from barque_runtime.history import location, node_stats
 
     files, targets = split_items(args.items)
     graph = parse_project(files)
-    _print([node_stats(graph.root, resolve_one(graph, t)) for t in targets])
+    folder = location(args.store, graph.root)
+    _print([node_stats(folder, resolve_one(graph, t)) for t in targets])
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any, Mapping, Sequence
 
@@ -11,8 +12,10 @@ from barque.cachestate import StepCache
 from barque.dotenv import declared_env_values
 from barque.model import Node
 from barque.plans import Plan
-from barque.serializers import is_jsonable
+from barque.errors import BarqueError
+from barque.serializers import JSON
 from barque_runtime import history
+from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
 
@@ -28,26 +31,39 @@ def run(
     no_cache: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``)."""
+    """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
+
+    SIGINT and SIGTERM cancel it (``cancelled_by`` names the signal); a signal before the
+    run is prepared raises ``Cancelled`` instead, as there is no run to summarize yet.
+    """
     started = time.time()
     t0 = time.perf_counter()
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache)
-    local = prepare(options)
-    progress = progress or Progress()
-    plan: Plan | None = None
-    status = None
+    with Cancellation() as cancellation:
+        local = prepare(options)
+        progress = progress or Progress()
+        plan, cancelled_by = _execute(local, progress, cancellation)
+        summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
+        if cancelled_by:
+            summary["cancelled_by"] = cancelled_by
+        history.record_run_or_warn(history.location(local.store_uri, local.root), summary, started, files, local.records.values())
+    return summary
+
+
+def _execute(local: LocalRun, progress: Progress, cancellation: Cancellation) -> tuple[Plan | None, str | None]:
+    """Run the steps; the plan (None when cancelled) and the name of the signal that cancelled."""
     try:
-        plan = execute(local, progress)
-    except KeyboardInterrupt:
-        status = "cancelled"
+        cancellation.armed = True
+        cancellation.check()
+        return execute(local, progress), None
+    except KeyboardInterrupt as interrupt:
         # Steps that finished in streams the interrupt cut short are recorded in the store only.
         stored = records.read_step_records(local.store, local.spec.run_id)
         local.records.update({sid: rec for sid, rec in stored.items() if sid not in local.records})
+        return None, signal.Signals(interrupt.signum).name if isinstance(interrupt, Cancelled) else "SIGINT"
     finally:
+        cancellation.armed = False
         progress.close()
-    summary = summarize(local, plan, time.perf_counter() - t0, status)
-    history.record_run(local.root, summary, started, files, local.records.values())
-    return summary
 
 
 def plan(
@@ -157,13 +173,26 @@ def _output_node(local: LocalRun, plan: Plan) -> str | None:
 
 
 def _value(local: LocalRun, step_id: str) -> Any:
+    """A JSON value as it is; anything else as a pointer with the type and repr its worker wrote.
+
+    The parent never decodes pickle or Parquet: it cannot import the user's modules (and
+    should not run their code), and the summary needs only to say what and where.
+    """
     rec = local.records[step_id]
     if rec.get("artifact") is None:
         return None
-    ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-    producer = local.spec.graph.nodes.get(rec.get("node") or "")
-    value = artifacts.read_value(local.store, ref, allowed=trust.allowed_serializers(producer.serializer if producer else None))
-    return value if is_jsonable(value) else {"_artifact": ref.to_dict(), "_type": type(value).__name__}
+    try:
+        ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
+        if ref.serializer == JSON:
+            return artifacts.read_value(local.store, ref, allowed=trust.DATA_ONLY)
+    except BarqueError as err:  # a summary reports a value it cannot read; it is not lost over it
+        return {"_artifact": rec["artifact"], "_error": str(err)}
+    found = rec.get("preview")
+    preview: dict[str, Any] = found if isinstance(found, dict) else {}
+    pointer: dict[str, Any] = {"_artifact": ref.to_dict(), "_type": str(preview.get("type", "")).rpartition(".")[2] or ref.serializer}
+    if "repr" in preview:
+        pointer["_repr"] = str(preview["repr"])
+    return pointer
 
 
 def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:

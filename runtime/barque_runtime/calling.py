@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from barque import records
+from barque.errors import StoreError
 from barque.model import Node
 from barque.store import ArtifactStore
 
@@ -33,44 +34,83 @@ class CallFailed(Exception):
     """Every attempt failed; carries the last error, its traceback and the log keys."""
 
     def __init__(self, error: BaseException, tb: str, attempts: int, logs: dict[str, str]) -> None:
-        super().__init__(str(error))
+        super().__init__(describe(error))
         self.error = error
         self.traceback = tb
         self.attempts = attempts
         self.logs = logs
 
 
+def describe(error: BaseException) -> str:
+    """``str(error)``, or a stand-in when the error's own ``__str__`` raises."""
+    try:
+        return str(error)
+    except BaseException:  # a user's __str__ may raise anything; the step's record still needs a message
+        return f"<{type(error).__name__}: str() failed>"
+
+
 def call_with_retries(
-    store: ArtifactStore, run_id: str, step_id: str, node: Node, fn: Callable[..., Any], kwargs: dict[str, Any]
+    store: ArtifactStore,
+    run_id: str,
+    step_id: str,
+    node: Node,
+    fn: Callable[..., Any],
+    kwargs: Callable[[], dict[str, Any]],
+    *,
+    restore: Callable[[], None],
+    first_attempt: int = 1,
 ) -> tuple[Any, int, dict[str, str]]:
-    """Return ``(result, attempts, log keys)``, or raise ``CallFailed`` after the last attempt."""
+    """Return ``(result, attempts, log keys)``, or raise ``CallFailed`` after the last attempt.
+
+    ``kwargs`` gives each attempt its own inputs (a failed attempt may have mutated its own),
+    and ``restore`` puts the process state back after every attempt. ``first_attempt`` is
+    above 1 when earlier attempts killed their worker; the backoff counts them too.
+    """
     attempts = max(1, node.retries)
     logs: dict[str, str] = {}
     error: BaseException | None = None
     tb = ""
-    for attempt in range(1, attempts + 1):
+    for attempt in range(first_attempt, max(attempts, first_attempt) + 1):
+        if attempt > 1:
+            time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
                 with _deadline(node.timeout_seconds):
-                    result = fn(**kwargs)
+                    result = fn(**kwargs())
                 error = None
-            except (Exception, SystemExit, StepTimeout) as exc:  # sys.exit() in a step fails that step alone
+            except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
+                if is_cancellation(exc):
+                    raise
                 error, tb = exc, traceback.format_exc()
+            finally:
+                restore()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
         if error is None:
             return result, attempt, logs
-        if attempt < attempts:
-            time.sleep(node.retry_backoff * attempt)
     assert error is not None
-    raise CallFailed(error, tb, attempts, logs)
+    raise CallFailed(error, tb, max(attempts, first_attempt), logs)
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """A ``KeyboardInterrupt`` that a real SIGINT raised: the run is being cancelled.
+
+    Local workers do not let SIGINT raise (their parent decides), so there a
+    ``KeyboardInterrupt`` can only come from the step's own code and fails the step like
+    any other error.
+    """
+    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _store_logs(store: ArtifactStore, run_id: str, step_id: str, attempt: int, captured: dict[str, bytes], tb: str) -> dict[str, str]:
+    """The log keys of what the attempt printed; a log the store refuses (a full disk) is left out, with a warning."""
     keys = {}
     for stream in ("stdout", "stderr"):
         data = captured.get(stream, b"") + (tb.encode() if stream == "stderr" else b"")
         if data:
-            keys[stream] = records.write_log(store, run_id, step_id, attempt, stream, data)
+            try:
+                keys[stream] = records.write_log(store, run_id, step_id, attempt, stream, data)
+            except StoreError as err:
+                sys.stderr.write(f"barque: warning: the {stream} of step {step_id} attempt {attempt} was not stored: {err}\n")
     return keys
 
 

@@ -12,32 +12,89 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from barque import artifacts, records, trust
-from barque.errors import BarqueError
+from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
 from barque.plans import Step
 from barque.runspec import RunSpec
+from barque.serializers import JSON
 from barque.stepinputs import input_ids, keys_source, value_param
 from barque.store import ArtifactStore
-from barque_runtime.calling import CallFailed, call_with_retries
+from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
+from barque_runtime.isolation import ProcessState
 from barque_runtime.loader import ModuleLoader
 from barque_runtime.sinks import write_sinks
 
 FINISHED_OK = ("succeeded", "cached")
 
 
+class BlobMemo:
+    """The store, with the bytes of blobs already read kept in memory (they never change).
+
+    Bytes, not decoded values: every consumer decodes its own copy (``artifacts.read_value``
+    checks the hash and decodes each time), so a step that mutates its input cannot change
+    what a sibling receives. Keeping decoded objects and deep-copying them would trust every
+    object's ``__deepcopy__``; the stored bytes are the truth.
+    """
+
+    LIMIT = 64 << 20  # bytes kept before the memo starts over
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self.uri = store.uri
+        self._blobs: dict[str, bytes] = {}
+        self._size = 0
+
+    def get(self, key: str) -> bytes | None:
+        data = self._blobs.get(key)
+        if data is None:
+            data = self.store.get(key)
+            if data is not None and key.startswith("blobs/"):
+                if self._size + len(data) > self.LIMIT:
+                    self._blobs.clear()
+                    self._size = 0
+                self._blobs[key] = data
+                self._size += len(data)
+        return data
+
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        self.store.put(key, data, durable=durable)
+
+    def exists(self, key: str) -> bool:
+        return key in self._blobs or self.store.exists(key)
+
+    def size(self, key: str) -> int | None:
+        data = self._blobs.get(key)
+        return len(data) if data is not None else self.store.size(key)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        return self.store.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self._blobs.pop(key, None)
+        self.store.delete(key)
+
+
 @dataclass
 class StreamContext:
-    """What every step of a stream shares; ``known`` holds records of steps already finished."""
+    """What every step of a stream shares; ``known`` holds records of steps already finished.
+
+    ``state`` is the process state every step starts from, taken when the context is made
+    (before any user code ran in this process) and restored after every attempt.
+    """
 
     spec: RunSpec
     store: ArtifactStore
     loader: ModuleLoader
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
+    state: ProcessState = field(default_factory=ProcessState)
+    attempts_used: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.blobs = BlobMemo(self.store)
 
     def record_of(self, step_id: str) -> dict[str, Any] | None:
         if step_id not in self.known:
@@ -47,28 +104,48 @@ class StreamContext:
         return self.known.get(step_id)
 
     def value_of(self, step_id: str) -> Any:
+        """A fresh copy of the step's stored value, decoded from its bytes for this caller alone."""
         rec = self.record_of(step_id)
         if rec is None or rec.get("artifact") is None:
             return None
-        content = rec["artifact"]["content_hash"]
-        if content not in self.values:
-            if len(self.values) > 256:
-                self.values.clear()
-            producer = self.spec.graph.nodes.get(rec.get("node") or "")
-            allowed = trust.allowed_serializers(producer.serializer if producer else None)
-            ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-            self.values[content] = artifacts.read_value(self.store, ref, allowed=allowed)
-        return self.values[content]
+        producer = self.spec.graph.nodes.get(rec.get("node") or "")
+        allowed = trust.allowed_serializers(producer.serializer if producer else None)
+        return artifacts.read_value(self.blobs, artifacts.ArtifactRef.from_dict(rec["artifact"]), allowed=allowed)
 
 
 def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]]:
     """Run ``steps`` in order and return their records (also written to the store)."""
     out = []
     for step in steps:
-        rec = records.write_step_record(ctx.store, ctx.spec.run_id, execute_step(ctx, step))  # as stored: redacted
+        try:
+            rec = execute_step(ctx, step)
+        finally:  # what importing the step's module changed, too
+            ctx.state.restore()
+        rec = _write_record(ctx, rec)
         ctx.known[step.id] = rec
         out.append(rec)
     return out
+
+
+def _write_record(ctx: StreamContext, rec: dict[str, Any]) -> dict[str, Any]:
+    """Store the step's record and return it as stored (redacted); when the store refuses (a
+    full disk), warn and go on.
+
+    The record still reaches whoever runs the stream (a worker sends it to its parent, a pod
+    puts its outcome in the termination message), so the run's result is not lost with it.
+    """
+    rec = records.redacted(rec)
+    try:
+        records.write_step_record(ctx.store, ctx.spec.run_id, rec)
+    except StoreError as err:
+        warn(f"the record of step {rec['step']} was not stored: {err}")
+    return rec
+
+
+def warn(text: str) -> None:
+    """A warning on stderr, where a person or a CI log sees it (workers share the parent's stderr)."""
+    sys.stderr.write(f"barque: warning: {text}\n")
+    sys.stderr.flush()
 
 
 def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
@@ -120,38 +197,74 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     started = time.time()
     try:
         fn = ctx.loader.function(node)
-        kwargs = _call_kwargs(ctx, node, step)
-    except (Exception, SystemExit) as exc:  # a module that fails to import fails the step, with its traceback
+        first = [_call_kwargs(ctx, node, step)]
+    except BaseException as exc:  # a module that fails to import fails the step, with its traceback
+        if is_cancellation(exc):
+            raise
         return _failed(started, 1, exc, traceback.format_exc(), {})
+
+    def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
+        return first.pop() if first else _call_kwargs(ctx, node, step)
+
+    used = ctx.attempts_used.get(step.id, 0)
     try:
-        result, attempts, logs = call_with_retries(ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs)
+        result, attempts, logs = call_with_retries(
+            ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs, restore=ctx.state.restore, first_attempt=used + 1
+        )
     except CallFailed as failure:
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
-        ref = artifacts.write_value(ctx.store, value, node.serializer)
-    except BarqueError as exc:  # a value the serializer cannot store fails this step, not the run
+        ref, commit = _store_output(ctx, node, step, key, value, observation, components)
+    except BarqueError as exc:  # a value the serializer or the store (full disk) cannot take fails this step
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
-    output_id = ref.content_hash + (f"@{observation}" if observation else "")
     finished = time.time()
     rec: dict[str, Any] = {
         "state": "succeeded",
         "cache_key": key,
         "artifact": ref.to_dict(),
-        "output_id": output_id,
+        "output_id": commit["output_id"],
         "attempts": attempts,
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": round(finished - started, 6),
         "logs": logs,
     }
-    commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
-    if node.kind == "asset":
-        artifacts.commit(ctx.store, key, ref, commit)
-    artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+    if "preview" in commit:
+        rec["preview"] = commit["preview"]
     if node.sinks:
         rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
     return rec
+
+
+def _store_output(
+    ctx: StreamContext, node: Node, step: Step, key: str, value: Any, observation: str | None, components: dict[str, Any]
+) -> tuple[artifacts.ArtifactRef, dict[str, Any]]:
+    """Write the value, commit it under ``key`` (assets only) and point the step's ref at it."""
+    ref = artifacts.write_value(ctx.store, value, node.serializer)
+    output_id = ref.content_hash + (f"@{observation}" if observation else "")
+    commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
+    if ref.serializer != JSON:  # the parent shows it without decoding (and so importing) the user's classes
+        commit["preview"] = value_preview(value)
+    if node.kind == "asset":
+        artifacts.commit(ctx.store, key, ref, commit)
+    try:
+        artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+    except StoreError as err:  # the ref only speeds up `show`; the commit record is the truth
+        warn(f"the latest-value pointer of step {step.id} was not stored: {err}")
+    return ref, commit
+
+
+def value_preview(value: Any, limit: int = 200) -> dict[str, str]:
+    """The value's type and a short ``repr``, made where its class can be imported: the worker."""
+    t = type(value)
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a user's __repr__ may raise anything
+        if is_cancellation(exc):
+            raise
+        text = f"<{t.__qualname__} object: repr() failed>"
+    return {"type": f"{t.__module__}.{t.__qualname__}", "repr": text if len(text) <= limit else text[: limit - 3] + "..."}
 
 
 def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str, Any]:
@@ -161,7 +274,9 @@ def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str
     try:
         module = ctx.loader.module(node)
         keys = [str(k) for k in eval(expr or "[]", vars(module))]  # noqa: S307 - the user's own expression
-    except Exception as exc:
+    except BaseException as exc:
+        if is_cancellation(exc):
+            raise
         return _failed(started, 1, exc, traceback.format_exc(), {})
     ref = artifacts.write_value(ctx.store, keys)
     finished = time.time()
@@ -184,7 +299,7 @@ def _failed(started: float, attempts: int, error: BaseException, tb: str, logs: 
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": round(finished - started, 6),
-        "error": {"type": type(error).__name__, "message": str(error), "traceback": tb},
+        "error": {"type": type(error).__name__, "message": describe(error), "traceback": tb},
         "logs": dict(logs),
     }
 

@@ -1,6 +1,14 @@
-"""Run history in SQLite under ``.barque/history.db``: what ran, when, how long, cached or not.
+"""Run history in SQLite: what ran, when, how long, cached or not.
 
-History is a log, not the cache. The database runs in WAL mode with ``synchronous=OFF``:
+Where: ``history.db`` follows the store, not the project, so a read-only project folder
+with ``--store`` elsewhere still runs. A local-folder store keeps it inside its folder
+(``.barque/history.db`` by default); an ``s3://`` store, which SQLite cannot live in, gets
+a local file per store URI under ``$XDG_STATE_HOME/barque/history/`` (``~/.local/state``
+when unset). History is a log, not the cache: a run whose history cannot be written (no
+writable place, a corrupt or locked database, a full disk) reports its result anyway and
+warns on stderr.
+
+The database runs in WAL mode with ``synchronous=OFF``:
 no disk sync at all (a sync per commit cost a cold run ~30 ms of wall time), and WAL keeps
 it consistent when the process is killed. A power cut may lose or damage the history;
 it cannot touch an artifact, whose blob and commit record are synced by the store.
@@ -8,8 +16,11 @@ it cannot touch an artifact, whose blob and commit record are synced by the stor
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import sqlite3
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -28,16 +39,29 @@ PRAGMA user_version = 1;
 """
 
 
-def _path(root: str | Path) -> Path:
-    return Path(root) / ".barque" / "history.db"
+LOCK_TIMEOUT = 2.0  # seconds to wait for another run's write; each takes milliseconds
+
+
+def location(store_uri: str | None, project_root: str | Path) -> Path:
+    """The folder that holds the history of runs against ``store_uri`` (see the module docstring)."""
+    if not store_uri:
+        return Path(project_root) / ".barque"
+    if store_uri.startswith("file://") or "://" not in store_uri:
+        return Path(store_uri.removeprefix("file://"))
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "barque" / "history" / hashlib.sha256(store_uri.encode()).hexdigest()[:16]
+
+
+def _path(folder: str | Path) -> Path:
+    return Path(folder) / "history.db"
 
 
 @contextmanager
-def _connect(root: str | Path) -> Iterator[sqlite3.Connection]:
+def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection that commits when the block succeeds and is always closed."""
-    path = _path(root)
+    path = _path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30)
+    conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
@@ -49,9 +73,21 @@ def _connect(root: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def record_run(root: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> None:
-    """Append one run and its steps."""
-    with _connect(root) as conn:
+def record_run_or_warn(
+    folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]
+) -> bool:
+    """``record_run``, warning on stderr instead of raising when the history cannot be written."""
+    try:
+        record_run(folder, summary, started_at, files, steps)
+        return True
+    except (sqlite3.Error, OSError) as err:
+        sys.stderr.write(f"barque: warning: run {summary['run_id']} was not added to the history {_path(folder)}: {err}\n")
+        return False
+
+
+def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> None:
+    """Append one run and its steps to ``folder/history.db``."""
+    with _connect(folder) as conn:
         conn.execute(
             "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
@@ -66,21 +102,21 @@ def record_run(root: str | Path, summary: Mapping[str, Any], started_at: float, 
         )
 
 
-def recent_runs(root: str | Path, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs, newest first."""
-    if not _path(root).exists():  # reading leaves no .barque/ behind in a folder that never ran
+def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs in ``folder/history.db``, newest first."""
+    if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
         return []
-    with _connect(root) as conn:
+    with _connect(folder) as conn:
         conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
 
-def node_stats(root: str | Path, node_id: str) -> dict[str, Any]:
+def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
     """How often a node ran or was served from cache, and how long its executions took."""
     rows = []
-    if _path(root).exists():
-        with _connect(root) as conn:
+    if _path(folder).exists():
+        with _connect(folder) as conn:
             rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
     import statistics
 

@@ -187,7 +187,7 @@ def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -
     verdicts = run.assess(plan)
     progress.planned(plan, verdicts)
     for phase in plan.phases:
-        jobs = []
+        jobs: list[Job] = []
         for stream in phase.streams:
             todo = [s for s in stream.steps if s not in run.records]
             for sid in todo:
@@ -196,7 +196,7 @@ def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -
                     progress.finished(run.records[sid])
             todo = [s for s in todo if s not in run.records]
             if todo:
-                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo)))
+                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo), {}))
         if not jobs:
             continue
         run.phases_run += 1
@@ -214,7 +214,7 @@ def _known_for(run: LocalRun, plan: Plan, todo: list[str]) -> dict[str, dict[str
 
 def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
     assert verdict.record is not None
-    return {
+    rec = {
         "step": sid,
         "node": plan.steps[sid].node,
         "state": "cached",
@@ -224,6 +224,9 @@ def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
         "attempts": 0,
         "duration_seconds": 0.0,
     }
+    if isinstance(verdict.record.get("preview"), dict):
+        rec["preview"] = verdict.record["preview"]
+    return rec
 
 
 def _resolve_deferred(run: LocalRun, plan: Plan) -> bool:

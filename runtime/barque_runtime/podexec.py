@@ -19,6 +19,7 @@ from typing import Any
 from barque.errors import BarqueError
 from barque.runspec import read_code_files, read_phase, read_run_spec
 from barque.store import open_store
+from barque.store.base import check_key
 from barque_runtime.executor import StreamContext, execute_stream
 from barque_runtime.loader import ModuleLoader
 
@@ -28,6 +29,7 @@ MESSAGE_LIMIT = 4096
 
 def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int | None = None) -> int:
     """Execute the stream and return the process exit code."""
+    _check_run_id(run_id)
     store = open_store(store_uri)
     spec = read_run_spec(store, run_id)
     found = read_phase(store, run_id, phase_index)
@@ -35,12 +37,25 @@ def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int
         raise BarqueError(f"run {run_id} phase {phase_index} is not in the store {store_uri}", hint="check BARQUE_STORE and that the operator wrote the run spec")
     phase, steps = found
     index = stream_index if stream_index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+    if not 0 <= index < len(phase.streams):
+        raise BarqueError(f"run {run_id} phase {phase_index} has {len(phase.streams)} stream(s), not index {index}", hint="check --stream or JOB_COMPLETION_INDEX")
     stream = phase.streams[index]
     root = _code_root(store, spec.run_id, spec.inline_code, spec.code_path)
     ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root))
     recs = execute_stream(ctx, [steps[s] for s in stream.steps])
     write_termination_message(termination_message(run_id, phase_index, index, recs))
     return USER_FAILURE_EXIT if any(r["state"] == "failed" for r in recs) else 0
+
+
+def _check_run_id(run_id: str) -> None:
+    """A run id names a folder of the store: ``/``-separated segments, none empty, ``.`` or ``..``."""
+    try:
+        check_key(run_id)
+    except ValueError:
+        raise BarqueError(
+            f"invalid run id {run_id!r}: it must be '/'-separated names without empty, '.' or '..' parts",
+            hint="pass the id the operator or `barque run` gave the run (--run or BARQUE_RUN_ID)",
+        ) from None
 
 
 def _code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> Path:

@@ -2,7 +2,12 @@
 
 Workers are forked lazily (a fully cached run starts none) and keep their imported user
 modules between streams, so a phase of many small streams pays one fork per worker, not
-per stream. Workers ignore SIGINT: on Ctrl-C the parent decides, and stops them.
+per stream. SIGINT and SIGTERM do nothing in a worker (a no-op handler, so a step's own
+child processes still get the default action): on Ctrl-C or SIGTERM the parent decides and
+stops them with SIGKILL. A worker dies with its parent: on Linux the kernel kills it
+(``PR_SET_PDEATHSIG``), elsewhere a watcher thread notices that its parent has changed.
+A worker that dies while running a step (``os._exit``, a segfault) has used one attempt of
+that step: the step goes to another worker until its ``retries=`` are spent.
 
 The pool is ``os.fork`` and two pipes per worker rather than ``multiprocessing``, whose
 import alone was about a tenth of a trivial run's start-up. Messages are pickles, each
@@ -19,6 +24,7 @@ import time
 from typing import Any, Iterator
 
 from barque import records
+from barque.errors import StoreError
 from barque.plans import Step
 from barque.runspec import RunSpec
 from barque.store import open_store
@@ -30,9 +36,11 @@ try:  # the C pickler that pickle.dumps/loads are, without pickle.py's own ~1.4 
 except ImportError:  # not CPython
     from pickle import dumps, loads
 
-Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]]]
+# (stream id, its steps to run, records it reads, attempts already used by steps whose worker died)
+Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, int]]
 
 _HEADER = 8  # bytes of the big-endian length before each pickle
+_CANCEL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class Channel:
@@ -103,8 +111,43 @@ class Worker:
                 pass
 
 
+def _parent_decides(signum: int, frame: Any) -> None:
+    """SIGINT and SIGTERM in a worker: the parent got them too, or will, and stops the worker."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, even by SIGKILL.
+
+    ``PR_SET_PDEATHSIG`` fires when the *thread* that forked us ends, not the process; the
+    pool forks from the thread that runs it and closes before that call returns, so the two
+    are the same here. The parent may already have gone before the call: then our parent
+    pid has changed (to init or a subreaper) and we leave at once.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 is PR_SET_PDEATHSIG
+            _watch_parent(parent)
+    else:
+        _watch_parent(parent)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    """Where the kernel cannot do it: a daemon thread that checks the parent pid."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="barque-parent-watch", daemon=True).start()
+
+
 def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's stdout carries the run summary alone: whatever user code prints outside a
     # step's captured call (a module printing while it is imported) goes to stderr instead.
     os.dup2(2, 1)
@@ -116,8 +159,9 @@ def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> Non
             return
         if job is None:
             return
-        stream_id, steps, known = job
+        stream_id, steps, known, attempts_used = job
         ctx.known.update(known)
+        ctx.attempts_used = attempts_used
         try:
             result = execute_stream(ctx, [Step.from_dict(s) for s in steps])
         except BaseException as exc:  # an executor bug must not hang the parent
@@ -168,15 +212,24 @@ class WorkerPool:
         self.size = max(1, size)
         self._args = (spec, store_uri, root)
         self._workers: list[Worker] = []
+        self._deaths: dict[str, int] = {}  # attempts of a step that ended with its worker
 
     def _spawn(self) -> Worker:
         to_child_r, to_child_w = os.pipe()
         to_parent_r, to_parent_w = os.pipe()
         _flush_std_streams()  # or the child would write the parent's buffered output again
+        parent = os.getpid()
+        # Until the worker has its own handlers, a Ctrl-C would run the parent's (cancelling)
+        # handler in the worker: hold the two signals back across the fork.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
+                for signum in _CANCEL_SIGNALS:
+                    signal.signal(signum, _parent_decides)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
+                _die_with_parent(parent)
                 os.close(to_child_w)
                 os.close(to_parent_r)
                 for other in self._workers:
@@ -187,7 +240,8 @@ class WorkerPool:
         os.close(to_child_r)
         os.close(to_parent_w)
         worker = Worker(pid, Channel(to_parent_r, to_child_w))
-        self._workers.append(worker)
+        self._workers.append(worker)  # before a held-back signal can cancel: close() must see it
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
         return worker
 
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
@@ -206,20 +260,19 @@ class WorkerPool:
                     stream_id, result, error = worker.conn.recv()
                 except EOFError:
                     done, rest = self._lost(worker, job)
-                    if rest:  # the steps it never reached go to another worker
-                        pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}))
+                    if rest:  # the steps it never reached (or will retry) go to another worker
+                        pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}, dict(self._deaths)))
                     yield job[0], done
                     continue
                 idle.append(worker)
-                if error is not None:
-                    raise RuntimeError(f"stream {stream_id} crashed the executor: {error}")
-                yield stream_id, result
+                yield stream_id, result if error is None else self._crashed(job, error)
 
     def _lost(self, worker: Worker, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A worker died mid-stream (killed, ``os._exit``, a crash in C code).
 
-        Returns the records of the steps it finished plus a failed record for the step it was
-        running, and the steps it never reached. A new worker takes its place.
+        Returns the records of the steps it finished, and the steps still to run: from the one
+        it was running, when that step has attempts left, or else a failed record for it and
+        the steps after it. A new worker takes its place.
         """
         self._workers.remove(worker)
         code = worker.join(timeout=5)
@@ -233,19 +286,43 @@ class WorkerPool:
         done: list[dict[str, Any]] = []
         for index, step in enumerate(job[1]):
             rec = records.read_step_record(store, spec.run_id, step["id"])
-            if rec is None:
-                error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
-                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 1, "error": error}
+            if rec is not None:
+                done.append(rec)
+                continue
+            used = self._deaths[step["id"]] = job[3].get(step["id"], 0) + 1
+            if used < max(1, spec.graph.nodes[step["node"]].retries):
+                return done, job[1][index:]
+            error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
+            rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": used, "error": error}
+            try:
                 records.write_step_record(store, spec.run_id, rec)
-                return done + [rec], job[1][index + 1 :]
-            done.append(rec)
+            except StoreError as err:  # the parent has the record; the summary does not need the store's copy
+                sys.stderr.write(f"barque: warning: the record of step {step['id']} was not stored: {err}\n")
+            return done + [rec], job[1][index + 1 :]
         return done, []
 
+    def _crashed(self, job: Job, error: str) -> list[dict[str, Any]]:
+        """The executor itself raised: the stream's steps without a stored record fail with that error."""
+        spec, store_uri, _ = self._args
+        store = open_store(store_uri)
+        out = []
+        for step in job[1]:
+            rec = records.read_step_record(store, spec.run_id, step["id"])
+            if rec is None:
+                err = {"type": "ExecutorError", "message": f"the executor failed running this stream: {error}", "traceback": ""}
+                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 0, "error": err}
+            out.append(rec)
+        return out
+
     def close(self, force: bool = False) -> None:
-        """Stop every worker: politely after a run, at once (SIGTERM) on Ctrl-C."""
+        """Stop every worker: politely after a run, at once (SIGKILL) on cancel.
+
+        SIGKILL, because a worker's SIGTERM handler is a no-op and a step may have installed
+        its own: a cancelled run must not wait on user code.
+        """
         for worker in self._workers:
             if force:
-                worker.signal(signal.SIGTERM)
+                worker.signal(signal.SIGKILL)
             else:
                 try:
                     worker.conn.send(None)

@@ -23,33 +23,33 @@ def _step(node: str, state: str, seconds: float | None) -> dict[str, Any]:
 
 
 def test_a_recorded_run_is_listed_with_every_field(tmp_path: Path) -> None:
-    record_run(tmp_path, _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.25)])
-    [run] = recent_runs(tmp_path)
+    record_run(tmp_path / ".barque", _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.25)])
+    [run] = recent_runs(tmp_path / ".barque")
     assert run == {**_summary("r1"), "started_at": 100.0, "files": ["p.py"]}
     assert (tmp_path / ".barque" / "history.db").exists()
 
 
 def test_a_run_recorded_twice_keeps_its_last_record(tmp_path: Path) -> None:
-    record_run(tmp_path, _summary("r1", "failed"), 100.0, ["p.py"], [])
-    record_run(tmp_path, _summary("r1"), 100.0, ["p.py"], [])
-    assert [r["status"] for r in recent_runs(tmp_path)] == ["succeeded"]
+    record_run(tmp_path / ".barque", _summary("r1", "failed"), 100.0, ["p.py"], [])
+    record_run(tmp_path / ".barque", _summary("r1"), 100.0, ["p.py"], [])
+    assert [r["status"] for r in recent_runs(tmp_path / ".barque")] == ["succeeded"]
 
 
 def test_newest_first_up_to_the_limit(tmp_path: Path) -> None:
     for i in range(5):
-        record_run(tmp_path, _summary(f"r{i}"), 100.0 + i, ["p.py"], [])
-    assert [r["run_id"] for r in recent_runs(tmp_path, limit=3)] == ["r4", "r3", "r2"]
+        record_run(tmp_path / ".barque", _summary(f"r{i}"), 100.0 + i, ["p.py"], [])
+    assert [r["run_id"] for r in recent_runs(tmp_path / ".barque", limit=3)] == ["r4", "r3", "r2"]
 
 
 def test_stats_count_states_and_time_only_executions(tmp_path: Path) -> None:
-    record_run(tmp_path, _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.2)])
-    record_run(tmp_path, _summary("r2"), 101.0, ["p.py"], [_step("p.py:a", "succeeded", 0.4)])
-    record_run(tmp_path, _summary("r3"), 102.0, ["p.py"], [_step("p.py:a", "cached", 0.0)])
-    stats = node_stats(tmp_path, "p.py:a")
+    record_run(tmp_path / ".barque", _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.2)])
+    record_run(tmp_path / ".barque", _summary("r2"), 101.0, ["p.py"], [_step("p.py:a", "succeeded", 0.4)])
+    record_run(tmp_path / ".barque", _summary("r3"), 102.0, ["p.py"], [_step("p.py:a", "cached", 0.0)])
+    stats = node_stats(tmp_path / ".barque", "p.py:a")
     assert stats["by_state"] == {"succeeded": 2, "cached": 1}
     assert (stats["mean_seconds"], stats["median_seconds"], stats["max_seconds"]) == (0.3, 0.3, 0.4)
 
 
 def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
-    assert recent_runs(tmp_path) == [] and node_stats(tmp_path, "p.py:a")["steps"] == 0
+    assert recent_runs(tmp_path / ".barque") == [] and node_stats(tmp_path / ".barque", "p.py:a")["steps"] == 0
     assert not (tmp_path / ".barque").exists()
