@@ -12,11 +12,13 @@ the "invalid choice" error list every command.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import argparse
 
 # Each command and the module that registers it, in the order ``barque --help`` lists them.
 # The Kubernetes ones are registered when their module is present in this installation.
@@ -66,8 +68,10 @@ class _OnlyCommand:
         return self._sub.add_parser(name, **kwargs) if name == self._command else _Ignored()
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> "argparse.ArgumentParser":
     """The parser of every command, or of ``command`` alone (which must be in ``COMMANDS``)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="barque",
         description="Run Python pipelines locally or on Kubernetes. `barque FILE.py` runs a pipeline.",
@@ -121,15 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args_in: list[str]) -> int:
+    try:
+        from barque_runtime.cancel import early_sigterm
+
+        # SIGTERM while the command's modules load exits as the shell reports it (143), as
+        # Ctrl-C does (130), without a traceback; a command that runs something takes over.
+        with early_sigterm():
+            args, parser = _parse(args_in)
+    except KeyboardInterrupt as interrupted:  # barque_runtime.cancel.Cancelled carries the signal
+        return 128 + getattr(interrupted, "signum", 2)
     from barque.errors import BarqueError
 
-    first = args_in[0] if args_in else ""
-    # Only the first argument decides whether a command is named, so the commands known here
-    # are that one, if this installation has it.
-    named = {first} if first in COMMANDS and _command_module(COMMANDS[first]) is not None else set()
-    args_in = _with_default_command(args_in, named)
-    parser = build_parser(args_in[0] if named or args_in[:1] == ["run"] else None)
-    args = parser.parse_args(args_in)
     if args.version:
         from barque_cli.cmd_version import version_line
 
@@ -145,6 +151,16 @@ def _main(args_in: list[str]) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _parse(args_in: list[str]) -> tuple[Any, Any]:
+    first = args_in[0] if args_in else ""
+    # Only the first argument decides whether a command is named, so the commands known here
+    # are that one, if this installation has it.
+    named = {first} if first in COMMANDS and _command_module(COMMANDS[first]) is not None else set()
+    args_in = _with_default_command(args_in, named)
+    parser = build_parser(args_in[0] if named or args_in[:1] == ["run"] else None)
+    return parser.parse_args(args_in), parser
 
 
 if __name__ == "__main__":
