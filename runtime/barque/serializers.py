@@ -1,4 +1,4 @@
-"""Turning step outputs into bytes and back: ``json``, ``pickle`` and ``parquet``.
+"""Turning step outputs into bytes and back: ``json``, ``pickle``, ``parquet`` and ``csv``.
 
 Constraints it keeps:
 - JSON is canonical (sorted keys, compact separators, UTF-8, no NaN): equal values give equal
@@ -8,6 +8,9 @@ Constraints it keeps:
   back changed, so it goes to pickle.
 - pandas and pyarrow are optional and never imported here just to look: a value can only be a
   DataFrame if pandas is already loaded.
+- ``csv`` is never chosen by value, only asked for (``serializer="csv"``, a ``.csv`` sink), as
+  barca does: a header and no index, and it reads back as a DataFrame whose types CSV readers
+  infer, so it is not a round trip.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from typing import Any
 
 from barque.errors import BarqueError
 
-JSON, PICKLE, PARQUET = "json", "pickle", "parquet"
-SERIALIZERS = (JSON, PICKLE, PARQUET)
+JSON, PICKLE, PARQUET, CSV = "json", "pickle", "parquet", "csv"
+SERIALIZERS = (JSON, PICKLE, PARQUET, CSV)
 PICKLE_PROTOCOL = 5  # fixed, so the bytes (and hashes) do not change with the Python default
 
 
@@ -142,6 +145,23 @@ def _encode_parquet(value: Any) -> bytes:
     return buf.getvalue()
 
 
+def _encode_csv(value: Any) -> bytes:
+    if not _is_dataframe(value):
+        raise _cannot(CSV, value, "only pandas DataFrames are written as CSV")
+    try:
+        return str(value.to_csv(index=False)).encode("utf-8")
+    except Exception as e:
+        raise _cannot(CSV, value, str(e)) from e
+
+
+def _decode_csv(data: bytes) -> Any:
+    if importlib.util.find_spec("pandas") is None:
+        raise SerializerError("this artifact is CSV and pandas is not installed", hint="install the extra: pip install 'barque[parquet]'")
+    import pandas  # type: ignore[import-untyped]
+
+    return pandas.read_csv(io.BytesIO(data))
+
+
 def _decode_pickle(data: bytes) -> Any:
     import pickle
 
@@ -168,5 +188,5 @@ def _has_pyarrow() -> bool:
     return importlib.util.find_spec("pyarrow") is not None and importlib.util.find_spec("pandas") is not None
 
 
-_ENCODERS = {JSON: _encode_json, PICKLE: _encode_pickle, PARQUET: _encode_parquet}
-_DECODERS = {JSON: lambda data: json.loads(data.decode("utf-8")), PICKLE: _decode_pickle, PARQUET: _decode_parquet}
+_ENCODERS = {JSON: _encode_json, PICKLE: _encode_pickle, PARQUET: _encode_parquet, CSV: _encode_csv}
+_DECODERS = {JSON: lambda data: json.loads(data.decode("utf-8")), PICKLE: _decode_pickle, PARQUET: _decode_parquet, CSV: _decode_csv}

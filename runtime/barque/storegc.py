@@ -73,9 +73,10 @@ def plan_gc(
     kept_refs = {k: r for k, r in refs.items() if _node_of(r.get("step")) in live_nodes}
     live = set(live_keys) | {str(r["cache_key"]) for r in kept_refs.values() if r.get("cache_key")}
     cache = _read_all(store, "cache/")
-    runs = sorted(_run_ids(store), reverse=True)  # local run ids start with their UTC time
+    steps = {run: records.read_step_records(store, run) for run in _run_ids(store)}
+    runs = sorted(steps, key=lambda run: _age(run, steps[run]), reverse=True)
     kept_runs, old_runs = runs[:keep_runs], runs[keep_runs:]
-    pinned = _blobs_named(kept_refs.values()) | {b for run in kept_runs for b in _blobs_named(records.read_step_records(store, run).values())}
+    pinned = _blobs_named(kept_refs.values()) | {b for run in kept_runs for b in _blobs_named(steps[run].values())}
     live_records = {k: r for k, r in cache.items() if _cache_key_of(k) in live}
     pinned |= _blobs_named(live_records.values())
     candidates = sorted((k for k in cache if k not in live_records), key=lambda k: str(cache[k].get("run_id", "")))
@@ -144,6 +145,12 @@ def _read_all(store: ArtifactStore, prefix: str) -> dict[str, dict[str, Any]]:
 def _run_ids(store: ArtifactStore) -> set[str]:
     """The local runs in the store: the first segment under ``runs/`` that has a local run's form."""
     return {key.split("/", 2)[1] for key in store.list("runs/") if _LOCAL_RUN_ID.match(key.split("/", 2)[1])}
+
+
+def _age(run_id: str, steps: dict[str, dict[str, Any]]) -> tuple[str, float]:
+    """What orders runs in time: a local run id starts with its UTC second; within one second
+    the latest time its steps finished decides."""
+    return run_id[:15], max((float(r.get("finished_at") or 0) for r in steps.values()), default=0.0)
 
 
 def _blobs_named(recs: Iterable[dict[str, Any]]) -> set[str]:

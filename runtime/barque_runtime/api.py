@@ -142,9 +142,6 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
-    sink_failures = [{"step": r["step"], **s} for r in recs for s in r.get("sinks", ()) if s.get("error")]
-    if sink_failures:
-        summary["sink_failures"] = sink_failures
     return summary
 
 

@@ -215,8 +215,10 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
+        # Sinks first: one that fails fails the step, so nothing is committed and the next run retries.
+        sinks = write_sinks(node, step, value, ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
-    except BarqueError as exc:  # a value the serializer or the store (full disk) cannot take fails this step
+    except BarqueError as exc:  # a failed sink, or a value the serializer or the store (full disk) cannot take
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
     finished = time.time()
     rec: dict[str, Any] = {
@@ -232,8 +234,8 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     }
     if "preview" in commit:
         rec["preview"] = commit["preview"]
-    if node.sinks:
-        rec["sinks"] = write_sinks(node, step, value, ctx.loader.root)
+    if sinks is not None:
+        rec["sinks"] = sinks
     return rec
 
 

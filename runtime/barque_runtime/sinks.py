@@ -1,50 +1,80 @@
 """``@sink``: also write an asset's output to a local path or an ``s3://`` URI, atomically.
 
-A sink failure does not fail the asset (its artifact is already committed); it is
-reported loudly on stderr and in the step record.
+As in barca:
+- the format is the sink's ``serializer=``, else the path's extension (``.json``, ``.pkl`` or
+  ``.pickle``, ``.parquet``, ``.csv``), else the asset's artifact format; a Parquet or CSV sink
+  needs a DataFrame, so pickle bytes never land under a ``.parquet`` or ``.csv`` name;
+- a partitioned asset writes one file per key, the key inserted before the extension:
+  ``out/sales.json`` becomes ``out/sales_region_emea.json``;
+- a sink that fails fails its step (``SinkError`` naming every sink that failed, after every
+  sink was tried), and the sinks are written before the asset is committed, so a failed sink
+  leaves nothing cached and the next run tries again.
+
+Keys come from data, so whatever a key holds (``/``, ``..``, NUL, ``%``) is percent-encoded into
+the file name alone, and the file stays in the sink's folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 from urllib.parse import quote
 
+from barque.errors import BarqueError
 from barque.model import Node
 from barque.plans import Step
-from barque.serializers import serialize
+from barque.serializers import CSV, JSON, PARQUET, PICKLE, choose, serialize
 from barque.store import open_store
 
 _MAX_NAME = 255  # bytes in a file name on common file systems
+BY_EXTENSION = {".json": JSON, ".pkl": PICKLE, ".pickle": PICKLE, ".parquet": PARQUET, ".csv": CSV}
+
+
+class SinkError(BarqueError):
+    """One or more sinks of a step could not be written; the step fails and is not cached."""
+
+    exit_code = 1
+
+
+def sink_format(path: str, declared: str | None, value: Any, artifact_serializer: str | None) -> str:
+    """The format a sink writes: declared, else by extension, else the asset's artifact format."""
+    if declared:
+        return declared
+    suffix = PurePosixPath(path.rpartition("/")[2]).suffix.lower()
+    return BY_EXTENSION.get(suffix) or artifact_serializer or choose(value)
 
 
 def sink_path(path: str, step: Step) -> str:
-    """Insert a partitioned step's key into the file name: ``out/sales.json`` -> ``out/sales.region=emea.json``.
-
-    Keys come from data, so they are encoded into the file name alone (``partition_label``):
-    whatever a key holds (``/``, ``..``, NUL, ``%``), the file stays in the sink's folder.
-    """
+    """Insert a partitioned step's key before the extension: ``out/sales.json`` -> ``out/sales_region_emea.json``."""
     if not step.partition:
         return path
     head, _, name = path.rpartition("/")
     stem, dot, suffix = name.partition(".")
-    renamed = f"{stem}.{partition_label(step.partition)}{dot}{suffix}"
+    renamed = f"{stem}_{partition_label(step.partition)}{dot}{suffix}"
     if len(renamed.encode()) > _MAX_NAME:
         renamed = _shortened(renamed, dot + suffix)
     return f"{head}/{renamed}" if head else renamed
 
 
 def partition_label(partition: Sequence[tuple[str, str]]) -> str:
-    """``dim=value,dim=value`` with each part percent-encoded: one path segment, and unambiguous.
+    """``dim_value`` per dimension, joined by ``_``, each part percent-encoded into one path segment.
 
-    ``/``, ``\\``, ``,``, ``=``, ``%``, NUL and every other character outside letters, digits
-    and ``-_.~`` are encoded, so no key can add a folder, and two partitions never share a name.
+    Everything outside letters, digits and ``-._~`` is encoded (``/``, ``\\``, ``%``, NUL, ...),
+    so no key adds a folder; the name starts with the sink's own stem, so no key hides the file
+    or makes it ``..``. With one dimension the
+    name's prefix is fixed, so ``_`` stays readable as barca writes it; with several, ``_`` in a
+    part is encoded too, so two partitions never share a name.
     """
-    return ",".join(f"{quote(d, safe='')}={quote(v, safe='')}" for d, v in partition)
+    several = len(partition) > 1
+    parts = []
+    for d, v in partition:
+        for text in (d, v):
+            encoded = quote(text, safe="")  # quote never encodes "_": done by hand where it matters
+            parts.append(encoded.replace("_", "%5F") if several else encoded)
+    return "_".join(parts)
 
 
 def _shortened(name: str, suffix: str) -> str:
@@ -55,17 +85,19 @@ def _shortened(name: str, suffix: str) -> str:
 
 
 def write_sinks(node: Node, step: Step, value: Any, root: Path) -> list[dict[str, Any]]:
-    """Write every sink of ``node``; return one result per sink (path, and error if any)."""
-    results = []
+    """Write every sink of ``node``; return one result per sink; raise ``SinkError`` if any failed."""
+    results, failures = [], []
     for spec in node.sinks:
         target = sink_path(spec.path, step)
         try:
-            data, _ = serialize(value, spec.serializer)
+            fmt = sink_format(spec.path, spec.serializer, value, node.serializer)
+            data, _ = serialize(value, fmt)
             _write(target, data, root)
-            results.append({"path": target})
-        except Exception as exc:  # reported, not raised: the asset itself succeeded
-            print(f"[barque] SINK FAILED for {step.id}: {target}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            results.append({"path": target, "error": f"{type(exc).__name__}: {exc}"})
+            results.append({"path": target, "format": fmt})
+        except Exception as exc:  # every sink is tried before the step fails
+            failures.append(f"sink {target}: {type(exc).__name__}: {exc}")
+    if failures:
+        raise SinkError("; ".join(failures), hint="fix the sink's path or format; the asset runs again on the next run")
     return results
 
 
@@ -76,6 +108,8 @@ def _write(target: str, data: bytes, root: Path) -> None:
         return
     path = Path(target) if os.path.isabs(target) else root / PurePosixPath(target)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; a sink writes a file there and leaves folders alone")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -87,7 +87,7 @@ def test_only_the_newest_runs_are_kept(tmp_path: Path):
         project(tmp_path, value)
         ids.append(run_ok("pipeline.py", cwd=tmp_path)["run_id"])
     done = gc(tmp_path, "--keep-runs", "1")
-    assert done["runs"] == sorted(ids[:2], reverse=True)
+    assert set(done["runs"]) == set(ids[:2])
     assert {p.name for p in (tmp_path / ".barque" / "runs").iterdir() if any(p.rglob("*.json"))} == {ids[2]}
 
 

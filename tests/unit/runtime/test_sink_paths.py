@@ -37,8 +37,13 @@ def test_partition_file_names_are_unambiguous() -> None:
     assert len(names) == 4
 
 
-def test_a_plain_key_keeps_its_readable_name() -> None:
-    assert sink_path("out/sales.json", _step(region="emea")) == "out/sales.region=emea.json"
+def test_a_plain_key_is_named_as_barca_names_it() -> None:
+    assert sink_path("out/sales.json", _step(region="emea")) == "out/sales_region_emea.json"
+    assert sink_path("out/sales.json", _step(region="north_east")) == "out/sales_region_north_east.json"
+
+
+def test_with_several_dimensions_an_underscore_in_a_key_cannot_make_two_names_one() -> None:
+    assert sink_path("r.json", _step(a="x_b", b="y")) != sink_path("r.json", _step(a="x", b="b_y"))
 
 
 def test_a_very_long_key_is_shortened_to_a_valid_file_name_and_stays_distinct() -> None:
@@ -64,4 +69,4 @@ def test_a_run_with_escaping_keys_writes_only_inside_the_sink_folder(tmp_path: P
     )
     run_ok("pipeline.py", cwd=project)
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json") if ".barque" not in p.parts)
-    assert written == ["project/out/report.region=..%2F..%2Fescaped.json", "project/out/report.region=a%2Fb.json"]
+    assert written == ["project/out/report_region_..%2F..%2Fescaped.json", "project/out/report_region_a%2Fb.json"]

@@ -1,4 +1,5 @@
-"""`@sink(path)`: an asset's output also lands in a file, atomically; a sink failure is reported.
+"""`@sink(path)`: an asset's output also lands in a file, atomically, in the format its extension
+names; a sink that fails fails its step, as in barca.
 
 Real: the `barque` CLI in a child process, a local-folder store, sink files in a temp folder.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .clirun import barque, pipeline, step_records
+from .clirun import barque, pipeline
 
 
 def test_sink_writes_the_output_to_its_path_in_the_project(tmp_path: Path) -> None:
@@ -43,8 +44,8 @@ def test_partitioned_sink_puts_the_key_in_the_file_name(tmp_path: Path) -> None:
         """,
     )
     assert barque("run", "pipeline.py", cwd=tmp_path).code == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sales.region=amer.json", "sales.region=emea.json"]
-    assert json.loads((tmp_path / "out" / "sales.region=emea.json").read_text()) == {"region": "emea"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sales_region_amer.json", "sales_region_emea.json"]
+    assert json.loads((tmp_path / "out" / "sales_region_emea.json").read_text()) == {"region": "emea"}
 
 
 SINK_FAILS = """
@@ -61,21 +62,94 @@ def after(r: dict) -> int:
 """
 
 
-def test_sink_failure_does_not_fail_the_asset_but_is_reported_on_stderr(tmp_path: Path) -> None:
+def test_a_failed_sink_fails_its_step_with_exit_1_naming_the_sink(tmp_path: Path) -> None:
     pipeline(tmp_path, SINK_FAILS)
     (tmp_path / "blocker").write_text("a file where the sink wants a folder")
     result = barque("run", "pipeline.py", cwd=tmp_path)
-    assert result.code == 0
-    assert result.json["status"] == "succeeded"
-    assert result.json["final_output"] == 3
-    assert "SINK FAILED" in result.stderr and "blocker/report.json" in result.stderr
+    assert result.code == 1
+    assert result.json["status"] == "failed"
+    (failure,) = result.json["failures"]
+    assert failure["step"] == "pipeline.py:report"
+    assert failure["error"].startswith("SinkError: sink blocker/report.json:")
+    assert result.json["steps_skipped"] == 1  # `after` reads the failed asset
 
 
-def test_sink_failure_is_recorded_in_the_run(tmp_path: Path) -> None:
+def test_a_failed_sink_leaves_nothing_cached_so_the_next_run_tries_again(tmp_path: Path) -> None:
     pipeline(tmp_path, SINK_FAILS)
     (tmp_path / "blocker").write_text("a file where the sink wants a folder")
-    summary = barque("run", "pipeline.py", cwd=tmp_path).json
-    record = step_records(tmp_path / ".barque", summary["run_id"])["pipeline.py:report"]
-    (sink,) = record["sinks"]
-    assert sink["path"] == "blocker/report.json" and sink["error"]
-    assert summary["sink_failures"] == [{"step": "pipeline.py:report", "path": "blocker/report.json", "error": sink["error"]}]
+    assert barque("run", "pipeline.py", cwd=tmp_path).code == 1
+    (tmp_path / "blocker").unlink()
+    again = barque("run", "pipeline.py", cwd=tmp_path)
+    assert again.code == 0 and again.json["steps_executed"] == 2
+    assert json.loads((tmp_path / "blocker" / "report.json").read_text()) == {"total": 3}
+
+
+def test_a_pkl_sink_holds_pickle_bytes_of_the_value(tmp_path: Path) -> None:
+    import pickle
+
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, sink
+
+        @asset()
+        @sink("out/model.pkl")
+        def model() -> dict:
+            return {"weights": [1, 2]}
+        """,
+    )
+    assert barque("run", "pipeline.py", cwd=tmp_path).code == 0
+    assert pickle.loads((tmp_path / "out" / "model.pkl").read_bytes()) == {"weights": [1, 2]}
+
+
+def test_a_parquet_sink_of_a_value_that_is_not_a_data_frame_fails_rather_than_write_other_bytes(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, sink
+
+        @asset()
+        @sink("out/rows.parquet")
+        def rows() -> dict:
+            return {"a": 1}
+        """,
+    )
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1 and "only pandas DataFrames are written as Parquet" in result.json["failures"][0]["error"]
+    assert not (tmp_path / "out" / "rows.parquet").exists()
+
+
+def test_a_csv_sink_writes_a_header_and_no_index(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        import pandas as pd
+        from barque import asset, sink
+
+        @asset()
+        @sink("out/rows.csv")
+        def rows() -> pd.DataFrame:
+            return pd.DataFrame({"id": [1, 2], "amount": [9.5, 20.0]})
+        """,
+    )
+    assert barque("run", "pipeline.py", cwd=tmp_path).code == 0
+    assert (tmp_path / "out" / "rows.csv").read_text().splitlines() == ["id,amount", "1,9.5", "2,20.0"]
+
+
+def test_every_sink_is_tried_before_the_step_fails(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, sink
+
+        @asset()
+        @sink("blocker/a.json")
+        @sink("out/b.json")
+        def report() -> dict:
+            return {"total": 3}
+        """,
+    )
+    (tmp_path / "blocker").write_text("a file where the sink wants a folder")
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1
+    assert json.loads((tmp_path / "out" / "b.json").read_text()) == {"total": 3}
