@@ -25,7 +25,7 @@ from barque import artifacts, trust
 from barque.cachekeys import cache_key, explain_change, key_components
 from barque.model import Graph, Node
 from barque.plans import Plan
-from barque.stepinputs import input_ids, keys_source
+from barque.stepinputs import input_ids, key_sources
 from barque.store import ArtifactStore
 
 CacheState = Literal["cached", "run", "unknown"]
@@ -52,7 +52,7 @@ def assess(
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown."""
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, _key_sources(graph))
+        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph))
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
@@ -137,10 +137,6 @@ def _assess_step(
         return StepCache("run", key, str(commit.problem))
     ref = artifacts.get_ref(store, sid)
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
-
-
-def _key_sources(graph: Graph) -> set[str]:
-    return {source for node in graph.nodes.values() if (source := keys_source(node, graph)) is not None}
 
 
 def _allowed(node: Node, key_sources: set[str]) -> frozenset[str]:

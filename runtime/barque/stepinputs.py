@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Callable, Mapping
 
-from barque.serializers import canonical_json
+from barque.errors import BarqueError
+from barque.serializers import canonical_json, is_jsonable
 from barque.model import Graph, Node
 from barque.plans import Step
 
@@ -21,6 +22,41 @@ def keys_source(node: Node, graph: Graph) -> str | None:
         if spec.kind == "from" and spec.source and not graph.nodes[spec.source].partitions:
             return spec.source
     return None
+
+
+def key_sources(graph: Graph) -> set[str]:
+    """The nodes whose output lists or maps another node's partition keys (``keys_source`` of some node)."""
+    return {source for node in graph.nodes.values() if (source := keys_source(node, graph)) is not None}
+
+
+class PartitionKeyError(BarqueError):
+    """A source of partition keys returned keys or values that cannot be keys; its step fails."""
+
+    exit_code = 1
+
+
+def keys_source_output(value: Any, source: str) -> Any:
+    """What a source of partition keys stores: its keys checked, in JSON, whatever it returned.
+
+    As barca writes it: a list or tuple becomes a list; a dict's integer keys become their
+    strings, and its values must be JSON values. Raises ``PartitionKeyError`` naming the source
+    and the key, which fails the source's step.
+    """
+    try:
+        keys_from_output(value, source)
+    except (TypeError, ValueError) as exc:
+        raise PartitionKeyError(str(exc), hint="return a list of partition keys, or a dict of key -> JSON value") from None
+    if not isinstance(value, dict):
+        return list(value)
+    out = {str(k): v for k, v in value.items()}
+    for key, item in out.items():
+        if not is_jsonable(item):
+            raise PartitionKeyError(
+                f"{source} feeds partitions_from, so its value for the key {key!r} must be a JSON value "
+                f"(str, int, float, bool, None, and lists and dicts of them), not {type(item).__name__}",
+                hint="convert the value, e.g. d.isoformat() for a date",
+            )
+    return out
 
 
 def keys_from_output(value: Any, source: str) -> list[str]:

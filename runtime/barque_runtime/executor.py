@@ -21,7 +21,7 @@ from barque.model import Node
 from barque.plans import Step
 from barque.runspec import RunSpec
 from barque.serializers import JSON
-from barque.stepinputs import input_ids, keys_source, value_param
+from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, value_param
 from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
 from barque_runtime.isolation import ProcessState
@@ -95,6 +95,7 @@ class StreamContext:
 
     def __post_init__(self) -> None:
         self.blobs = BlobMemo(self.store)
+        self.key_sources = key_sources(self.spec.graph)
 
     def record_of(self, step_id: str) -> dict[str, Any] | None:
         if step_id not in self.known:
@@ -215,10 +216,12 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
+        if node.id in ctx.key_sources:  # keys are data: checked, and stored as JSON whatever was returned
+            value = keys_source_output(value, node.id)
         # Sinks first: one that fails fails the step, so nothing is committed and the next run retries.
         sinks = write_sinks(node, step, value, ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
-    except BarqueError as exc:  # a failed sink, or a value the serializer or the store (full disk) cannot take
+    except BarqueError as exc:  # bad partition keys, a failed sink, or a value the serializer or the store (full disk) cannot take
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
     finished = time.time()
     rec: dict[str, Any] = {
@@ -243,7 +246,7 @@ def _store_output(
     ctx: StreamContext, node: Node, step: Step, key: str, value: Any, observation: str | None, components: dict[str, Any]
 ) -> tuple[artifacts.ArtifactRef, dict[str, Any]]:
     """Write the value, commit it under ``key`` (assets only) and point the step's ref at it."""
-    ref = artifacts.write_value(ctx.store, value, node.serializer)
+    ref = artifacts.write_value(ctx.store, value, JSON if node.id in ctx.key_sources else node.serializer)
     output_id = ref.content_hash + (f"@{observation}" if observation else "")
     commit = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "output_id": output_id, "components": components}
     if ref.serializer != JSON:  # the parent shows it without decoding (and so importing) the user's classes

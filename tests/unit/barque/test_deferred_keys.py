@@ -40,19 +40,38 @@ def test_a_set_is_refused_with_a_hint_to_sort_it():
         keys_from_output({"a", "b"}, "p.py:src")
 
 
-def test_a_run_whose_source_returns_colliding_keys_says_which_node_and_what_to_do(tmp_path: Path):
-    write(tmp_path, "pipeline.py", '''
-        from barque import asset, partitions_from
+SOURCE = '''
+    from barque import asset, partitions_from
 
-        @asset()
-        def regions() -> list:
-            return ["emea", "amer", "emea"]
+    @asset()
+    def regions() -> dict:
+        return {value}
 
-        @asset(partitions={"region": partitions_from(regions)})
-        def per_region(region: str, regions: str) -> str:
-            return region + regions
-    ''')
+    @asset(partitions={{"region": partitions_from(regions)}})
+    def per_region(region: str, regions: str) -> str:
+        return region + regions
+'''
+
+
+def test_a_source_whose_keys_collide_fails_its_step_naming_the_keys(tmp_path: Path):
+    write(tmp_path, "pipeline.py", SOURCE.format(value='{1: "a", "1": "b"}'))
     result = barque("run", "pipeline.py", cwd=tmp_path)
-    assert result.code == 2
-    assert "pipeline.py:regions returned the partition keys 'emea' and 'emea'" in result.stderr
+    assert result.code == 1
+    (failure,) = result.json["failures"]
+    assert failure["step"] == "pipeline.py:regions"
+    assert "returned the partition keys 1 and '1', which are the same key '1'" in failure["error"]
     assert "Traceback" not in result.stderr
+
+
+def test_integer_keys_of_a_source_become_their_strings_and_each_key_gets_its_value(tmp_path: Path):
+    write(tmp_path, "pipeline.py", SOURCE.format(value='{1: "a", 2: "b"}'))
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert result.json["final_output"] == {"region=1": "1a", "region=2": "2b"}
+
+
+def test_a_source_value_that_json_cannot_hold_fails_its_step_naming_the_key(tmp_path: Path):
+    write(tmp_path, "pipeline.py", SOURCE.format(value='{"a": {1, 2}}'))
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1
+    assert "its value for the key 'a' must be a JSON value" in result.json["failures"][0]["error"]
