@@ -1,9 +1,11 @@
 """Step cache keys: a hash of what a step is and what it reads.
 
-Pure. The key covers the function's normalized source, the project-local helpers it calls,
-the decorator arguments that change its output (inputs, serializer, partition shape,
-sinks; not retries, timeout, description or tags), its partition key, the run parameters
-it accepts, the declared environment variables and the *content* of its inputs. Because
+Pure. The key covers the node's identity (its id: two nodes with the same body in two
+files, each reading its own module's names, never share an entry), the function's
+normalized source, everything in the project it reaches (``parsing.hashing``), the
+decorator arguments that change its output (inputs, serializer, partition shape, sinks;
+not retries, timeout, description or tags), its partition key, the run parameters it
+accepts, the declared environment variables and the *content* of its inputs. Because
 inputs enter by content, an upstream re-run that yields the same bytes leaves its
 dependants cached (early cutoff). The components are kept beside the key, so a later run
 can say which one changed.
@@ -45,6 +47,7 @@ def key_components(
         # the key, two functions with the same inputs would share cached outputs.
         raise ValueError(f"{node.id} has no code hash: parse the pipeline with hashes=True to make cache keys")
     return {
+        "node": node.id,
         "code": node.code_hash,
         "helpers": dict(node.helpers),
         "decorator": decorator_fingerprint(node),
@@ -85,4 +88,6 @@ def explain_change(old: Components | None, new: Components, node: Node | None = 
             return f"changed: env {name}"
     if old.get("params") != new["params"]:
         return "changed: params"
+    if old.get("node") != new["node"]:
+        return "changed: node identity"
     return "changed: partition"
