@@ -88,7 +88,7 @@ _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _SPECIAL: dict[type, str] = {
     **dict.fromkeys(_FUNCS, "_function"), **dict.fromkeys(_COMPS, "_comprehension"),
     ast.Lambda: "_lambda", ast.ClassDef: "_class", ast.Call: "_call", ast.Global: "_global",
-    ast.Nonlocal: "_nonlocal", ast.Import: "_import", ast.ImportFrom: "_import",
+    ast.Nonlocal: "_nonlocal", ast.Import: "_import", ast.ImportFrom: "_import", ast.ExceptHandler: "_handler",
 }
 
 
@@ -253,6 +253,12 @@ class _Walk:
         emit("Nonlocal")
         scope.bound.update(node.names)  # type: ignore[attr-defined]
         _push_list(node.names, stack)  # type: ignore[attr-defined]
+
+    def _handler(self, node: ast.AST, scope: Scope, emit: Callable[[str], None], stack: list[object]) -> None:
+        if node.name is not None:  # type: ignore[attr-defined]
+            scope.bound.add(node.name)  # type: ignore[attr-defined]  # `except E as exc`: exc is local
+        emit("ExceptHandler")
+        _push_fields(node, _FIELDS[ast.ExceptHandler], stack, ast.AST)
 
     def _import(self, node: ast.AST, scope: Scope, emit: Callable[[str], None], stack: list[object]) -> None:
         if scope is not self.module:

@@ -4,7 +4,7 @@ A name's value at run time is the work of every top-level statement that binds i
 a class, ``RATE = 2``, ``RATE: int = 2``, ``RATE += 1``, ``del RATE``, an import, a loop or
 ``with`` target, anything inside a module-level ``if``/``try``/``with``/``for`` block: the
 whole block counts), of every function that declares it ``global`` (a write from inside a
-function), and of every top-level statement that may change it in place: one that calls
+function; then every top-level statement that calls something counts too), and of every top-level statement that may change it in place: one that calls
 something or assigns to an attribute or item (``REGISTRY.append(f)``, ``util.RATE = 3``,
 ``TABLE["k"] = 1``) counts for every name it mentions. Those statements are the name's
 *units*; hashing them all is what makes an edit of any of them change the cache key.
@@ -42,6 +42,7 @@ def index_module(mod: SourceModule, finder: ModuleFinder) -> ModuleIndex:
     module's top level; only non-definition statements (usually small) are walked inside."""
     idx = ModuleIndex()
     impure: set[str] = set()
+    changers: list[ast.stmt] = []
     for stmt in mod.tree.body:
         bound, mentioned, changes, imports = _scan(stmt)
         for imp in imports:
@@ -49,12 +50,17 @@ def index_module(mod: SourceModule, finder: ModuleFinder) -> ModuleIndex:
         names = bound | mentioned if changes else bound
         for name in names:
             _attach(idx, name, stmt)
+        if changes:
+            changers.append(stmt)
         if not isinstance(stmt, _IMPORTS):
             impure.update(names)
     if b"global" in mod.data:
         for stmt in mod.tree.body:
             for name in _global_writes(stmt):
-                _attach(idx, name, stmt)
+                # The writer counts, and so does every module-level statement that may call
+                # it (which one does is not worked out): dropping a `setup()` call changes it.
+                for unit in [stmt, *changers]:
+                    _attach(idx, name, unit)
                 impure.add(name)
     idx.pure = frozenset(set(idx.units) - impure)
     return idx

@@ -263,3 +263,38 @@ def test_a_990_term_expression_is_hashed_without_hitting_the_recursion_limit(tmp
     code, found = node_of(tmp_path, files)
     assert len(code) == 64 and sorted(found) == ["p.py:TOTAL"]
     assert node_of(tmp_path, {"p.py": files["p.py"].replace("x = 1+", "x = 2+")})[0] != code
+
+
+def test_dropping_the_module_level_call_to_a_global_writer_changes_the_global(tmp_path: Path) -> None:
+    files = {"p.py": """
+        from barque import asset
+
+        LIMIT = 0
+
+        def setup():
+            global LIMIT
+            LIMIT = 5
+
+        setup()
+
+        @asset()
+        def raw():
+            return LIMIT
+        """}
+    assert changed(tmp_path, files, {"p.py": ("        setup()\n", "        pass\n")}) >= {"p.py:LIMIT"}
+
+
+def test_an_exception_name_is_local_to_the_handler(tmp_path: Path) -> None:
+    files = {"p.py": """
+        from barque import asset
+
+        exc = 1
+
+        @asset()
+        def raw():
+            try:
+                return 1
+            except ValueError as exc:
+                return str(exc)
+        """}
+    assert helpers(tmp_path, files) == {}

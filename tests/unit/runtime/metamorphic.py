@@ -3,12 +3,12 @@
 A project is a dict of choices (constants, which body a helper or method has, how a module
 is imported, which upstream a decorator wires, where comments and blank lines go) that
 ``render`` turns into files: ``util.py`` (constants, a module-level ``if``, an augmented
-assignment, a ``global`` writer, a helper, a class), ``mid.py`` (a helper and an asset
-with the same body as one in ``pipeline.py``, reading its own constant) and
-``pipeline.py`` (five assets ending in ``report``, whose value holds every other one).
-``EDITS`` lists every kind of edit; ``noise`` edits (comments, whitespace) change no value.
-``edit_and_compare`` runs one project through a series of edits and returns what went
-wrong. Shared by ``test_cache_metamorphic.py`` and ``bench/cache_soak.py``.
+assignment, a ``global`` writer and the call to it, a helper, a class), ``mid.py`` (a
+helper, and an asset with the same body as one in ``pipeline.py`` reading its own
+constant) and ``pipeline.py`` (six assets ending in ``report``, whose value holds every
+other one). ``EDITS`` lists every kind of edit; ``noise`` edits (comments, whitespace)
+change no value. ``edit_and_compare`` runs one project through a series of edits and returns
+what went wrong. Shared by ``test_cache_metamorphic.py`` and ``bench/cache_soak.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def initial(rnd: random.Random) -> Project:
         mid_import=rnd.randrange(len(MID_IMPORTS)),
         model_src=rnd.choice(("base", "scaled")),
         flag=rnd.random() < 0.5,
+        setup=rnd.random() < 0.5,
         comments=rnd.randrange(1000),
         spacing=rnd.randrange(1000),
     )
@@ -84,6 +85,7 @@ EDITS: dict[str, tuple[Callable[[random.Random, Project], Project], bool]] = {
     "import": (_choice("util_import", len(UTIL_IMPORTS)), False),
     "other-file import": (_choice("mid_import", len(MID_IMPORTS)), False),
     "module-level if": (_flip("flag"), False),
+    "module-level call": (_flip("setup"), False),
     "decorator": (_decorator, False),
     "comment": (_noise("comments"), True),
     "whitespace": (_noise("spacing"), True),
@@ -110,7 +112,7 @@ def _setup():
     LIMIT = {p["limit"]}
 
 
-_setup()
+{"_setup()" if p["setup"] else "pass"}
 
 
 def scale(x):
