@@ -7,7 +7,7 @@ store, in this process through ``barque.run``. Prints one JSON line: edits tried
 stale values found, comment/whitespace edits that re-ran a step, and the wall time; exits 1
 when anything went wrong. Run it from the checkout with its ``.venv``:
 
-    .venv/bin/python bench/cache_soak.py --projects 200 --edits 10 --seed 1
+    .venv/bin/python bench/cache_soak.py --projects 150 --edits 10 --seed 7 --write bench/cache_soak.json
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import collections
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=50)
     parser.add_argument("--edits", type=int, default=10, help="edits per project")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", metavar="JSON", help="also write the result there (bench/cache_soak.json is rendered into RESULTS.md)")
     args = parser.parse_args(argv)
     # Edits land within a second, often at the same size: a .pyc checked by mtime and size
     # would be reused stale (forked workers inherit this).
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             found = edit_and_compare(Path(tmp), random.Random(rnd.getrandbits(32)), kinds)
         problems += [f"project {project}: {p}" for p in found]
     stale = [p for p in problems if "!=" in p]
-    print(json.dumps({
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": _commit(),
+        "command": " ".join(["bench/cache_soak.py", *(argv if argv is not None else sys.argv[1:])]),
         "projects": args.projects,
         "edits_tried": sum(tried.values()),
         "by_kind": dict(sorted(tried.items())),
@@ -56,8 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         "noise_reruns": len(problems) - len(stale),
         "problems": problems[:20],
         "seconds": round(time.perf_counter() - started, 1),
-    }))
+    }
+    print(json.dumps(result))
+    if args.write:
+        Path(args.write).write_text(json.dumps(result, indent=2) + "\n")
     return 1 if problems else 0
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
 
 
 if __name__ == "__main__":

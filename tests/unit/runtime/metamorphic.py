@@ -23,7 +23,8 @@ Project = dict[str, Any]
 
 SCALE_BODIES = ("x * RATE + OFFSET", "x * RATE - MODE", "(x + OFFSET) * RATE", "x + RATE * LIMIT")
 PREDICT_BODIES = ("x * self.factor + MODE", "self.helper(x) + 1", "self.helper(x * self.factor)", "x - OFFSET")
-COMBINE_BODIES = ("{scale}(a) + b * BONUS", "a - b + BONUS", "{scale}(a + b)")
+# The last one reaches util through a computed getattr: the whole of util.py counts.
+COMBINE_BODIES = ("{scale}(a) + b * BONUS", "a - b + BONUS", "{scale}(a + b)", 'getattr(_u, "sc" + "ale")(a) - b')
 # How pipeline.py reaches util: (import line, prefix for util's names)
 UTIL_IMPORTS = (
     ("import util", "util."),
@@ -130,6 +131,7 @@ class Model:
 """
     mid = f"""
 from barque import asset
+import util as _u
 {mid_import}
 
 BONUS = {p["bonus"]}
