@@ -43,8 +43,10 @@ def index_module(mod: SourceModule, finder: ModuleFinder) -> ModuleIndex:
     idx = ModuleIndex()
     impure: set[str] = set()
     changers: list[ast.stmt] = []
+    bound_here: set[str] = set()
     for stmt in mod.tree.body:
         bound, mentioned, changes, imports = _scan(stmt)
+        bound_here |= bound
         for imp in imports:
             _add_import(idx, impure, imp, mod.rel, finder)
         names = bound | mentioned if changes else bound
@@ -56,12 +58,18 @@ def index_module(mod: SourceModule, finder: ModuleFinder) -> ModuleIndex:
             impure.update(names)
     if b"global" in mod.data:
         for stmt in mod.tree.body:
-            for name in _global_writes(stmt):
+            globals_written = _global_writes(stmt)
+            bound_here |= globals_written
+            for name in globals_written:
                 # The writer counts, and so does every module-level statement that may call
                 # it (which one does is not worked out): dropping a `setup()` call changes it.
                 for unit in [stmt, *changers]:
                     _attach(idx, name, unit)
                 impure.add(name)
+    if not idx.stars:
+        # A name only mentioned (a builtin such as `range` or `print`) is no module-level name.
+        for name in set(idx.units) - bound_here:
+            del idx.units[name]
     idx.pure = frozenset(set(idx.units) - impure)
     return idx
 

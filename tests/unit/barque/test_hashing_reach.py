@@ -298,3 +298,17 @@ def test_an_exception_name_is_local_to_the_handler(tmp_path: Path) -> None:
                 return str(exc)
         """}
     assert helpers(tmp_path, files) == {}
+
+
+def test_a_base_class_in_another_file_and_its_constants_are_followed(tmp_path: Path) -> None:
+    files = {
+        "base.py": "K = 3\n\nclass Base:\n    def f(self):\n        return K\n",
+        "p.py": "from barque import asset\nfrom base import Base\n\nclass Sub(Base):\n    pass\n\n@asset()\ndef raw():\n    return Sub().f()\n",
+    }
+    assert sorted(helpers(tmp_path, files)) == ["base.py:Base", "base.py:K", "p.py:Sub"]
+    assert changed(tmp_path, files, {"base.py": ("K = 3", "K = 4")}) == {"base.py:K"}
+
+
+def test_a_builtin_a_module_level_statement_calls_is_not_an_entry(tmp_path: Path) -> None:
+    files = {"p.py": "from barque import asset\n\nTABLE = {k: 2 * k for k in range(3)}\n\n@asset()\ndef raw():\n    return TABLE[1] + len(TABLE)\n"}
+    assert sorted(helpers(tmp_path, files)) == ["p.py:TABLE"]
