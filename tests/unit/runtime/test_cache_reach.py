@@ -111,6 +111,16 @@ def test_two_nodes_with_the_same_body_in_two_files_each_get_their_own_value(tmp_
     assert (summary["steps_executed"], summary["final_output"]) == (1, 30)
 
 
+def test_two_same_body_nodes_in_one_run_each_return_their_files_constant_after_an_edit(tmp_path: Path) -> None:
+    write(tmp_path, "a.py", TWIN.format(rate=2))
+    write(tmp_path, "b.py", TWIN.format(rate=3))
+    run_ok(".", cwd=tmp_path)
+    _edit(tmp_path / "b.py", "RATE = 3", "RATE = 4")
+    assert run_ok(".", cwd=tmp_path)["steps_executed"] == 1
+    shown = [barque("show", ".", f"{f}:priced", cwd=tmp_path).stdout.strip() for f in ("a.py", "b.py")]
+    assert shown == ["20", "40"]
+
+
 def test_identical_twins_reading_identical_constants_still_keep_separate_entries(tmp_path: Path) -> None:
     # Same body and same RATE: the keys still differ by node id, so b.py runs its own code.
     write(tmp_path, "a.py", TWIN.format(rate=2))
