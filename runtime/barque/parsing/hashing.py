@@ -61,12 +61,17 @@ class Hasher:
 
     def helpers(self, mod: SourceModule, fn: FunctionNode) -> tuple[tuple[str, str], ...]:
         """``(file:name, hash)`` of everything ``fn`` reaches, sorted; ``file:*`` is a whole module."""
+        # The node's own name is its code hash, unless something else binds or changes that
+        # name too (a later def, `raw = wrap(raw)`): then those statements count as well.
         me: Ref = (mod.rel, fn.name)
+        alone = self._index(mod.rel).units.get(fn.name) == [fn]
         todo = list(self._deps(mod.rel, self._digest(mod, fn)))
         seen: dict[Ref, str] = {}
+        if not alone:
+            todo.append(me)
         while todo:
             ref = todo.pop()
-            if ref in seen or ref == me:
+            if ref in seen or (ref == me and alone):
                 continue
             seen[ref], deps = self._ref(ref)
             todo.extend(deps)

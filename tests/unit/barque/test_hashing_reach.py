@@ -312,3 +312,13 @@ def test_a_base_class_in_another_file_and_its_constants_are_followed(tmp_path: P
 def test_a_builtin_a_module_level_statement_calls_is_not_an_entry(tmp_path: Path) -> None:
     files = {"p.py": "from barque import asset\n\nTABLE = {k: 2 * k for k in range(3)}\n\n@asset()\ndef raw():\n    return TABLE[1] + len(TABLE)\n"}
     assert sorted(helpers(tmp_path, files)) == ["p.py:TABLE"]
+
+
+def test_a_module_level_statement_changing_the_node_function_counts_for_the_node(tmp_path: Path) -> None:
+    files = {"p.py": "from barque import asset\n\n@asset()\ndef raw():\n    return raw.version\n\nraw.version = 2\n"}
+    assert changed(tmp_path, files, {"p.py": ("raw.version = 2", "raw.version = 3")}) == {"p.py:raw"}
+
+
+def test_a_node_alone_under_its_name_is_not_its_own_helper(tmp_path: Path) -> None:
+    files = {"p.py": "from barque import asset\n\n@asset()\ndef raw():\n    return raw.__name__\n"}
+    assert helpers(tmp_path, files) == {}
