@@ -98,8 +98,7 @@ def digest(node: ast.AST, keep_decorator: Callable[[ast.expr], bool] | None = No
     ``keep_decorator`` filters the decorators of ``node`` itself when it is a def (barque's
     own are left out: their arguments enter the cache key separately); nested ones all count.
     """
-    found = _Walk(node, keep_decorator).run()
-    return found
+    return _Walk(node, keep_decorator).run()
 
 
 class _Walk:
