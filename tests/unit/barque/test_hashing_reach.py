@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .fixtures.parse import parse, write
+from .fixtures.parse import parse, parse_error, write
 
 NODE = "p.py:raw"
 
@@ -322,3 +322,9 @@ def test_a_module_level_statement_changing_the_node_function_counts_for_the_node
 def test_a_node_alone_under_its_name_is_not_its_own_helper(tmp_path: Path) -> None:
     files = {"p.py": "from barque import asset\n\n@asset()\ndef raw():\n    return raw.__name__\n"}
     assert helpers(tmp_path, files) == {}
+
+
+def test_an_expression_too_deep_for_python_itself_is_a_definition_error(tmp_path: Path) -> None:
+    # CPython's parser refuses this (a RecursionError on 3.11, which was a traceback).
+    write(tmp_path, {"p.py": "from barque import asset\n\n@asset()\ndef raw():\n    return " + "+".join(["1"] * 100_000) + "\n"})
+    assert parse_error(tmp_path).where == "p.py"
