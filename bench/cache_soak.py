@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     # would be reused stale (forked workers inherit this).
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    commit = _commit()  # before the run: the code being soaked, not what was committed meanwhile
     rnd = random.Random(args.seed)
     tried: collections.Counter[str] = collections.Counter()
     problems: list[str] = []
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = [p for p in problems if "!=" in p]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": _commit(),
+        "commit": commit,
         "command": " ".join(["bench/cache_soak.py", *(argv if argv is not None else sys.argv[1:])]),
         "projects": args.projects,
         "edits_tried": sum(tried.values()),
