@@ -1,14 +1,17 @@
 """Step cache keys: a hash of what a step is and what it reads.
 
-Pure. The key covers the node's identity (its id: two nodes with the same body in two
-files, each reading its own module's names, never share an entry), the function's
-normalized source, everything in the project it reaches (``parsing.hashing``), the
-decorator arguments that change its output (inputs, serializer, partition shape, sinks;
-not retries, timeout, description or tags), its partition key, the run parameters it
-accepts, the declared environment variables and the *content* of its inputs. Because
+Pure. The key covers the function's normalized source, the project-local helpers it calls,
+the decorator arguments that change its output (inputs, serializer, partition shape,
+sinks; not retries, timeout, description or tags), its partition key, the run parameters
+it accepts, the declared environment variables and the *content* of its inputs. Because
 inputs enter by content, an upstream re-run that yields the same bytes leaves its
 dependants cached (early cutoff). The components are kept beside the key, so a later run
 can say which one changed.
+
+"Helpers" are everything in the project the function reaches (functions, classes,
+module-level values and imports; ``parsing.hashing``). The node's id is in the key too:
+two nodes with the same body in two files, each reading its own module's names, never
+share an entry.
 """
 
 from __future__ import annotations
