@@ -90,6 +90,22 @@ OPERATOR_REQUESTS = {
 }
 
 
+def cache_soak_section() -> str:
+    """The "Cache soak" section, from bench/cache_soak.json (written by bench/cache_soak.py --write),
+    which runs apart from this suite."""
+    path = HERE / "cache_soak.json"
+    if not path.exists():
+        return "Not measured: run `bench/cache_soak.py --write bench/cache_soak.json`."
+    r = json.loads(path.read_text())
+    kinds = ", ".join(f"{kind} {n}" for kind, n in r["by_kind"].items())
+    return (
+        f"`.venv/bin/python {r['command']}` on {r['date']}, at commit {r['commit']} ({r['seconds']:.0f} s): "
+        f"{r['projects']} random three-file projects (tests/unit/runtime/metamorphic.py), **{r['edits_tried']} edits "
+        f"tried** ({kinds}); after each, a cached run compared with a `no_cache` run on a fresh store. "
+        f"**Stale values found: {r['stale_values']}**; comment or whitespace edits that re-ran a step: {r['noise_reruns']}."
+    )
+
+
 def operator_section() -> str:
     """The "Operator" section, from bench/operator/results.json and the notes beside it.
 
@@ -454,7 +470,11 @@ cached. **plan**: `barque plan`.
 {vs_section()}
 ## Operator
 
-{operator_section()}"""
+{operator_section()}
+
+## Cache soak
+
+{cache_soak_section()}"""
     RESULTS.write_text(doc)
     print(f"\nwrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 0

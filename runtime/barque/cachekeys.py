@@ -7,6 +7,11 @@ it accepts, a keyed digest of each declared environment variable (never its valu
 inputs enter by content, an upstream re-run that yields the same bytes leaves its
 dependants cached (early cutoff). The components are kept beside the key, so a later run
 can say which one changed.
+
+"Helpers" are everything in the project the function reaches (functions, classes,
+module-level values and imports; ``parsing.hashing``). The node's id is in the key too:
+two nodes with the same body in two files, each reading its own module's names, never
+share an entry.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def key_components(
         # the key, two functions with the same inputs would share cached outputs.
         raise ValueError(f"{node.id} has no code hash: parse the pipeline with hashes=True to make cache keys")
     return {
+        "node": node.id,
         "code": node.code_hash,
         "helpers": dict(node.helpers),
         "decorator": decorator_fingerprint(node),
@@ -95,4 +101,6 @@ def explain_change(old: Components | None, new: Components, node: Node | None = 
             return f"changed: env {name}"
     if old.get("params") != new["params"]:
         return "changed: params"
+    if old.get("node") != new["node"]:
+        return "changed: node identity"
     return "changed: partition"

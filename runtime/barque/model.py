@@ -72,8 +72,9 @@ class Node:
     ``id`` is the explicit ``name=`` or ``<file>:<function>`` with ``file`` relative to the
     project root in POSIX form. ``module`` is the importable module name relative to the
     project root. ``code_hash`` hashes the normalized function source (comments, docstrings
-    and formatting do not count); ``helpers`` maps each project-local helper the function
-    calls, followed transitively, as ``file:function`` to its own normalized hash.
+    and formatting do not count); ``helpers`` maps everything in the project the function
+    reaches (functions, classes, module-level values and imports, followed transitively), as
+    ``file:name`` (``file:*`` for a whole module) to its own normalized hash.
     ``params`` lists the function's parameter names, so run parameters and inputs can be
     matched to them.
     """

@@ -1,20 +1,33 @@
-"""Code hashes for the cache: a node's normalized function and the project helpers it uses.
+"""Code hashes for the cache: a node's normalized function and everything in the project it reaches.
 
-A function is hashed from its syntax tree without positions, so comments, whitespace and
-formatting do not count. Its own docstring and barque's decorators are left out (barque's
-decorator arguments enter the cache key separately); any other decorator is kept, since it
-wraps the function and can change what it returns. Any change to the signature or body
-changes the hash.
+A function is hashed from its syntax tree without positions (``normalize``), so comments,
+whitespace, formatting and docstrings do not count. barque's decorators are left out of a
+node's own hash (their arguments enter the cache key separately); any other decorator is
+kept, since it wraps the function and can change what it returns.
 
-Helpers: every module-level function of a project file that the body names (called or
-passed as a value) through a name defined in the same file, a name imported from a project
-module (module level or inside the function), or ``mod.fn`` / ``pkg.mod.fn`` through a
-project module; followed transitively through the helpers' own bodies, and hashed the same
-way. Not followed: methods and classes, module-level constants, ``getattr`` and
-``importlib`` (anything dynamic), star imports, and anything outside the project root.
+Helpers are everything in the project a node can reach, followed transitively and across
+files, each keyed ``file:name`` with its own hash: functions, whole classes (every method
+and the class body), module-level assignments and the imports a body reads (a name's
+hash covers all the module-level statements that make its value, see ``units``),
+whether named directly, through ``from util import RATE``, ``import util; util.RATE``,
+``pkg.mod.fn``, a package re-export, an import inside the function, or
+``getattr(mod, "literal")``. A name imported from a project module is followed to where it
+leads rather than listed itself; an import of an outside module is listed (``p.py:np``),
+since changing it changes what the code calls.
+
+Where static reading cannot tell what is reached, the whole module is hashed instead and
+listed as ``file:*``, never nothing: ``getattr`` with a non-literal name, ``globals()``,
+``vars()``, ``exec``/``eval``, ``sys.modules``, ``importlib``/``__import__`` with a
+non-literal name (a literal one hashes the module it names), an attribute of a project
+module that the module does not bind, a project module passed around as a value, and any
+name of a module that star-imports a project module (the star's source is hashed whole).
+Not seen: a module-level statement of a file the node never reaches that mutates another
+module (``util.RATE = 3`` in an unrelated file), and methods of objects that arrive as
+inputs (their class is not named in the body).
+
 A name the function binds itself (a parameter, an assignment or loop target) is local and
 never a helper: ``partitions_from(orders)`` passes ``orders`` as a parameter, and counting
-it as the upstream's code would defeat early cutoff. Nested scopes are not worked out.
+it as the upstream's code would defeat early cutoff.
 """
 
 from __future__ import annotations
@@ -23,215 +36,137 @@ import ast
 import hashlib
 from typing import Callable
 
-from barque.parsing.project import Func, Project
-from barque.parsing.source import Binding, FunctionNode, SourceModule, import_bindings
+from barque.parsing.files import ModuleRef
+from barque.parsing.normalize import Chain, Digest, digest
+from barque.parsing.project import Project
+from barque.parsing.source import Binding, FromModule, FunctionNode, Module, SourceModule, import_bindings
+from barque.parsing.units import ModuleIndex, index_module
 
-# ``ctx`` (load, store, del) follows from where a node sits, so it adds nothing; type comments
-# are comments; ``type_params`` is absent before Python 3.12 and empty for almost every def.
-_SKIPPED_FIELDS = frozenset({"ctx", "type_comment", "type_params"})
-
-
-class _Digest:
-    __slots__ = ("hash", "names", "stored", "chains", "imports")
-
-    def __init__(self) -> None:
-        self.hash = ""
-        self.names: set[str] = set()
-        self.stored: set[str] = set()
-        self.chains: set[tuple[str, ...]] = set()
-        self.imports: list[ast.Import | ast.ImportFrom] = []
-
-
-def _field_table() -> dict[type, tuple[str, ...]]:
-    """The fields that count, for every node class of this Python's ``ast``."""
-    table: dict[type, tuple[str, ...]] = {}
-    todo = [ast.AST]
-    while todo:
-        cls = todo.pop()
-        table[cls] = tuple(f for f in getattr(cls, "_fields", ()) if f not in _SKIPPED_FIELDS)
-        todo.extend(cls.__subclasses__())
-    return table
-
-
-_FIELDS = _field_table()
-
-
-def _digest(fn: FunctionNode, keep_decorator: Callable[[ast.expr], bool]) -> _Digest:
-    """Hash ``fn`` (see ``_writer``) and collect the names, attribute chains and imports
-    its code uses."""
-    out: list[str] = []
-    found = _Digest()
-    walk = _writer(out, found)
-    out.append("async def" if isinstance(fn, ast.AsyncFunctionDef) else "def")
-    out.append(fn.name)
-    for dec in fn.decorator_list:
-        if keep_decorator(dec):
-            out.append("@")
-            walk(dec)
-    walk(fn.args)
-    out.append("->")
-    if fn.returns is not None:
-        walk(fn.returns)
-    body = fn.body[1:] if _has_docstring(fn) else fn.body
-    out.append("[%d" % len(body))
-    for stmt in body:
-        walk(stmt)
-    found.hash = hashlib.sha256("\x00".join(out).encode("utf-8", "surrogatepass")).hexdigest()
-    return found
-
-
-def _writer(out: list[str], found: _Digest) -> Callable[[ast.AST], None]:
-    """A function writing a tree out as a flat token list: each node's class, then its
-    fields in order, lists prefixed with their length, so two different trees never give
-    the same list. Positions are not fields, so they do not count. ``Name`` and
-    ``Constant``, most of any tree, take a short path."""
-    emit, names, stored, chains, imports = out.append, found.names, found.stored, found.chains, found.imports
-    fields_of, AST, Name, Constant, Attribute, Load = _FIELDS, ast.AST, ast.Name, ast.Constant, ast.Attribute, ast.Load
-    imports_types, Arguments = (ast.Import, ast.ImportFrom), ast.arguments
-
-    def walk(node: ast.AST) -> None:
-        cls = node.__class__
-        if cls is Name:
-            names.add(node.id)  # type: ignore[attr-defined]
-            if node.ctx.__class__ is not Load:  # type: ignore[attr-defined]
-                stored.add(node.id)  # type: ignore[attr-defined]
-            emit("Name")
-            emit(node.id)  # type: ignore[attr-defined]
-            return
-        if cls is Constant:
-            emit("Constant")
-            emit(repr(node.value))  # type: ignore[attr-defined]
-            emit(repr(node.kind))  # type: ignore[attr-defined]
-            return
-        if cls is Arguments and _plain(node):  # type: ignore[arg-type]
-            _plain_arguments(node, emit, walk)  # type: ignore[arg-type]
-            return
-        if cls is Attribute:
-            chain = _chain(node)  # type: ignore[arg-type]
-            if chain is not None:
-                chains.add(chain)
-        elif cls in imports_types:
-            imports.append(node)  # type: ignore[arg-type]
-        emit(cls.__name__)
-        for name in fields_of[cls]:
-            value = getattr(node, name, None)
-            if value.__class__ is list:
-                emit("[%d" % len(value))
-                for item in value:
-                    if isinstance(item, AST):
-                        walk(item)
-                    else:
-                        emit(repr(item))
-            elif isinstance(value, AST):
-                walk(value)
-            else:
-                emit(repr(value))
-
-    return walk
-
-
-def _plain(args: ast.arguments) -> bool:
-    return not (args.posonlyargs or args.kwonlyargs or args.defaults or args.vararg or args.kwarg)
-
-
-def _plain_arguments(args: ast.arguments, emit: Callable[[str], None], walk: Callable[[ast.AST], None]) -> None:
-    """The common shape, plain parameters without defaults, written under its own tag so
-    that it never reads like the general form: per parameter its name, then "~" or its
-    annotation."""
-    emit("arguments*")
-    emit("[%d" % len(args.args))
-    for arg in args.args:
-        emit(arg.arg)
-        if arg.annotation is not None:
-            walk(arg.annotation)
-        else:
-            emit("~")
-
-
-def _local_names(fn: FunctionNode, stored: set[str]) -> set[str]:
-    """Names ``fn`` binds itself: its parameters and the targets it assigns (``stored``,
-    collected by the hashing walk)."""
-    args = fn.args
-    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, *filter(None, (args.vararg, args.kwarg))]
-    return {a.arg for a in params} | stored
-
-
-def _has_docstring(fn: FunctionNode) -> bool:
-    first = fn.body[0] if fn.body else None
-    return (
-        isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
-    )
-
-
-def _chain(node: ast.Attribute) -> tuple[str, ...] | None:
-    parts = [node.attr]
-    value = node.value
-    while isinstance(value, ast.Attribute):
-        parts.append(value.attr)
-        value = value.value
-    if isinstance(value, ast.Name):
-        parts.append(value.id)
-        return tuple(reversed(parts))
-    return None
+Ref = tuple[str, str]  # (file, module-level name), or (file, "*") for the whole module
+WHOLE = "*"
 
 
 class Hasher:
-    """Hashes functions once each and follows their project-local helpers."""
+    """Hashes each statement once and follows what nodes reach, memoized across nodes."""
 
     def __init__(self, project: Project, is_barque_decorator: Callable[[SourceModule, ast.expr], bool]) -> None:
         self.project = project
         self._is_barque = is_barque_decorator
-        self._digests: dict[int, _Digest] = {}
-        self._uses: dict[int, tuple[Func, ...]] = {}
+        self._digests: dict[int, Digest] = {}  # by id of the statement: the trees stay alive
+        self._indexes: dict[str, ModuleIndex] = {}
+        self._refs: dict[Ref, tuple[str, tuple[Ref, ...]]] = {}
 
     def code_hash(self, mod: SourceModule, fn: FunctionNode) -> str:
         return self._digest(mod, fn).hash
 
     def helpers(self, mod: SourceModule, fn: FunctionNode) -> tuple[tuple[str, str], ...]:
-        """``(file:function, hash)`` of every helper ``fn`` reaches, sorted."""
-        todo = list(self._direct(mod, fn))
-        if not todo:
-            return ()
-        me = Func(mod.rel, fn.name)
-        seen: dict[Func, str] = {}
+        """``(file:name, hash)`` of everything ``fn`` reaches, sorted; ``file:*`` is a whole module."""
+        # The node's own name is its code hash, unless something else binds or changes that
+        # name too (a later def, `raw = wrap(raw)`): then those statements count as well.
+        me: Ref = (mod.rel, fn.name)
+        alone = self._index(mod.rel).units.get(fn.name) == [fn]
+        todo = list(self._deps(mod.rel, self._digest(mod, fn)))
+        seen: dict[Ref, str] = {}
+        if not alone:
+            todo.append(me)
         while todo:
-            func = todo.pop()
-            if func in seen or func == me:
+            ref = todo.pop()
+            if ref in seen or (ref == me and alone):
                 continue
-            helper_mod = self.project.modules[func.rel]
-            helper_fn = helper_mod.functions[func.name]
-            seen[func] = self._digest(helper_mod, helper_fn).hash
-            todo.extend(self._direct(helper_mod, helper_fn))
-        return tuple(sorted((f.ref, h) for f, h in seen.items()))
+            seen[ref], deps = self._ref(ref)
+            todo.extend(deps)
+        return tuple(sorted((f"{rel}:{name}", h) for (rel, name), h in seen.items()))
 
-    def _digest(self, mod: SourceModule, fn: FunctionNode) -> _Digest:
-        found = self._digests.get(id(fn))  # the trees stay alive, so ids are stable
+    def _digest(self, mod: SourceModule, stmt: ast.AST) -> Digest:
+        found = self._digests.get(id(stmt))
         if found is None:
-            found = _digest(fn, lambda dec: not self._is_barque(mod, dec))
-            self._digests[id(fn)] = found
+            keep = (lambda dec: not self._is_barque(mod, dec)) if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+            found = digest(stmt, keep)
+            self._digests[id(stmt)] = found
         return found
 
-    def _direct(self, mod: SourceModule, fn: FunctionNode) -> tuple[Func, ...]:
-        """The project functions ``fn`` names directly."""
-        uses = self._uses.get(id(fn))
-        if uses is not None:
-            return uses
-        found = self._digest(mod, fn)
-        overlay: dict[str, Binding] = {}
-        for stmt in found.imports:  # imports inside the function shadow the module's names
-            overlay.update(import_bindings(stmt, mod.rel, self.project.finder, []))
-        out: dict[Func, None] = {}
-        local = _local_names(fn, found.stored)
-        for name in found.names - local:
-            if name in overlay or name in mod.bindings:
-                self._keep(self.project.resolve_chain(mod, (name,), overlay), out)
-        for chain in found.chains:
-            if chain[0] not in local and (chain[0] in overlay or chain[0] in mod.bindings):
-                self._keep(self.project.resolve_chain(mod, chain, overlay), out)
-        uses = tuple(out)
-        self._uses[id(fn)] = uses
-        return uses
+    def _index(self, rel: str) -> ModuleIndex:
+        idx = self._indexes.get(rel)
+        if idx is None:
+            idx = index_module(self.project.load(rel), self.project.finder)
+            self._indexes[rel] = idx
+        return idx
 
-    def _keep(self, target: object, out: dict[Func, None]) -> None:
-        if isinstance(target, Func) and self.project.function(target) is not None:
-            out[target] = None
+    def _ref(self, ref: Ref) -> tuple[str, tuple[Ref, ...]]:
+        """A name's hash (all its units) and the refs its units reach."""
+        found = self._refs.get(ref)
+        if found is None:
+            rel, name = ref
+            mod = self.project.load(rel)
+            digests = [self._digest(mod, mod.tree)] if name == WHOLE else [self._digest(mod, u) for u in self._index(rel).units[name]]
+            joined = digests[0].hash if len(digests) == 1 else hashlib.sha256(" ".join(d.hash for d in digests).encode()).hexdigest()
+            deps: dict[Ref, None] = {}
+            for d in digests:
+                deps.update(dict.fromkeys(self._deps(rel, d)))
+            if name == WHOLE:
+                # The module's own names are in its hash already; listing each of them for
+                # every node that reaches it would make a big dynamic module quadratic.
+                deps = {dep: None for dep in deps if dep[0] != rel}
+            found = (joined, tuple(deps))
+            self._refs[ref] = found
+        return found
+
+    def _deps(self, rel: str, found: Digest) -> list[Ref]:
+        """The refs a digest of code in file ``rel`` reaches directly."""
+        out: list[Ref] = []
+        for chain in found.reads:
+            self._resolve(rel, chain, out, set())
+        if found.import_reads:
+            overlay: dict[str, list[Binding]] = {}
+            for stmt in found.imports:
+                for name, binding in import_bindings(stmt, rel, self.project.finder, []):
+                    overlay.setdefault(name, []).append(binding)
+            for chain in found.import_reads:
+                for binding in overlay.get(chain[0], ()):
+                    self._follow(binding, chain[1:], out, set())
+        if found.dynamic:
+            out.append((rel, WHOLE))
+        for dotted in found.modules:
+            ref = self.project.finder.absolute(dotted, rel)
+            if ref is not None and ref.file is not None:
+                out.append((ref.file, WHOLE))
+        return out
+
+    def _resolve(self, rel: str, chain: Chain, out: list[Ref], guard: set[Ref]) -> None:
+        """``chain`` read at module level of ``rel``: its first name's units, then, where the
+        name is an import of a project module or one of its names, on into that module."""
+        idx = self._index(rel)
+        name = chain[0]
+        if name in idx.units:
+            if name not in idx.pure:
+                out.append((rel, name))
+            for binding in idx.meanings.get(name, ()):
+                self._follow(binding, chain[1:], out, guard)
+        out.extend((star, WHOLE) for star in idx.stars)
+
+    def _follow(self, binding: Binding, rest: Chain, out: list[Ref], guard: set[Ref]) -> None:
+        if isinstance(binding, Module):
+            self._member(binding.ref, rest, out, guard)
+        elif isinstance(binding, FromModule):
+            self._member(binding.ref, (binding.name, *rest), out, guard)
+
+    def _member(self, ref: ModuleRef, rest: Chain, out: list[Ref], guard: set[Ref]) -> None:
+        """``module.rest...``: a name the module binds, else a submodule (as ``from pkg
+        import name`` looks them up), else the whole module."""
+        if not rest:
+            if ref.file is not None:
+                out.append((ref.file, WHOLE))  # the module itself as a value: anything in it
+            return
+        attr = rest[0]
+        if ref.file is not None:
+            key = (ref.file, attr)
+            idx = self._index(ref.file)
+            if key not in guard and (attr in idx.units or idx.stars):
+                guard.add(key)  # a package importing its own submodule, or an import loop
+                self._resolve(ref.file, rest, out, guard)
+                return
+        sub = self.project.finder.submodule(ref, attr)
+        if sub is not None:
+            self._member(sub, rest[1:], out, guard)
+        elif ref.file is not None and (ref.file, attr) not in guard:
+            out.append((ref.file, WHOLE))  # not bound statically: set from elsewhere, or dynamically

@@ -127,6 +127,12 @@ def read_module(rel: str, data: bytes, finder: ModuleFinder) -> SourceModule:
         ) from None
     except ValueError as exc:  # source with null bytes
         raise PipelineDefinitionError(f"cannot parse the file: {exc}", where=rel, hint="Save it as UTF-8 text.") from None
+    except (RecursionError, MemoryError):  # nested deeper than CPython's own parser allows
+        raise PipelineDefinitionError(
+            "the file is nested too deeply for Python to compile it",
+            where=rel,
+            hint="Split the deepest expression (a very long chain of operators or brackets) into steps.",
+        ) from None
     mod = SourceModule(rel=rel, module=module_name(rel), data=data, tree=tree)
     counts: dict[str, int] = {}
     for stmt in _module_statements(tree.body):

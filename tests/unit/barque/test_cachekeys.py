@@ -62,3 +62,11 @@ def test_explain_names_code_input_and_first_materialization():
     assert explain_change(key_of(b), key_of(dataclasses.replace(b, code_hash="other"))) == "changed: code"
     assert explain_change(key_of(b), key_of(b, inputs={"x": ["content-2"]})) == "changed: input x"
     assert explain_change(key_of(b), key_of(b, inputs={"x": ["content-2"]}), b) == "changed: input a"
+
+
+def test_the_node_id_is_part_of_the_key():
+    # Same body, same helpers, same inputs, in two files: two entries (issue 7, item 2).
+    a = node("b", inputs=(inp("x", "a"),))
+    twin = dataclasses.replace(a, id="q.py:b", file="q.py")
+    assert cache_key(key_of(a)) != cache_key(key_of(twin))
+    assert explain_change(key_of(a), key_of(twin)) == "changed: node identity"
