@@ -3,12 +3,19 @@
 Pipeline files written for barca (``from barca import asset``) run unchanged: when no
 ``barca`` package is installed, ``barca`` is an alias of ``barque``, whose decorators take
 the same arguments.
+
+Modules under the root are compiled from their source at every import, never loaded from a
+``__pycache__`` file: Python trusts a ``.pyc`` whose recorded mtime (to the second) and size
+match the source, so an edit within the same second that keeps the size would run the old code
+under the new code's cache key. The cost is one compile per module per worker.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +33,33 @@ def alias_barca() -> None:
     sys.modules["barca"] = barque
 
 
+class SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the module from the bytes on disk now; no bytecode cache is read or written."""
+
+    def get_code(self, fullname: str) -> Any:
+        return compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)
+
+
+_HOOKED: set[str] = set()
+
+
+def compile_from_source_under(root: Path) -> None:
+    """Make imports from ``root`` and the folders below it use ``SourceOnlyLoader`` (once per root)."""
+    top = str(root)
+    if top in _HOOKED:
+        return
+    _HOOKED.add(top)
+
+    def hook(path: str) -> importlib.machinery.FileFinder:
+        if path == top or path.startswith(top + os.sep):
+            return importlib.machinery.FileFinder(path, (SourceOnlyLoader, importlib.machinery.SOURCE_SUFFIXES))
+        raise ImportError(path)  # not ours: the next hook takes it
+
+    sys.path_hooks.insert(0, hook)
+    for cached in [p for p in sys.path_importer_cache if p == top or p.startswith(top + os.sep)]:
+        del sys.path_importer_cache[cached]
+
+
 class ModuleLoader:
     """Loads node functions from modules under ``root``; each module is imported once per process."""
 
@@ -33,6 +67,7 @@ class ModuleLoader:
         self.root = Path(root).resolve()
         if str(self.root) not in sys.path:
             sys.path.insert(0, str(self.root))
+        compile_from_source_under(self.root)
         alias_barca()
 
     def module(self, node: Node) -> ModuleType:
