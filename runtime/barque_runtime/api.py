@@ -6,6 +6,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from barque import artifacts, records
+from barque.planner import partition_label
 from barque.plans import Plan
 from barque.serializers import is_jsonable
 from barque_runtime import history
@@ -126,7 +127,7 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
     steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
     if not steps:
         return None
-    values = {",".join(f"{d}={v}" for d, v in s.partition): _value(local, s.id) for s in steps}
+    values = {partition_label(s.partition): _value(local, s.id) for s in steps}
     return values[""] if list(values) == [""] else dict(sorted(values.items()))
 
 

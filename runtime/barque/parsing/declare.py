@@ -182,10 +182,10 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
     mod, what = decl.module, f"{arg}="
     if arg == "inputs":  # by far the most common
         decl.inputs = _read_inputs(project, mod, value)
-    elif arg in ("name", "description"):
+    elif arg == "name":
+        decl.name = decl.options[arg] = literals.node_name(mod, value)
+    elif arg == "description":
         decl.options[arg] = literals.string(mod, value, what)
-        if arg == "name":
-            decl.name = decl.options[arg]
     elif arg == "serializer":
         decl.options[arg] = literals.serializer(mod, value, what)
     elif arg in ("timeout_seconds", "retry_backoff"):

@@ -38,6 +38,31 @@ def string(mod: SourceModule, node: ast.expr, what: str) -> str:
     raise not_static(mod, node, what, "a string literal")
 
 
+# Characters with a meaning in step ids (``node[dim=key,...]``, ``node#partitions``) and in
+# target lists (``a,b``): a node name holding one could share its step id with another node's.
+ID_SYNTAX = "[],=#"
+
+
+def node_name(mod: SourceModule, node: ast.expr) -> str:
+    """A ``name=`` value: a non-empty string that cannot be mistaken for a step id's syntax."""
+    value = string(mod, node, "name=")
+    bad = sorted({c for c in value if c in ID_SYNTAX or not c.isprintable()})
+    if not value.strip():
+        problem = "cannot be empty"
+    elif bad:
+        problem = "contains " + ", ".join(repr(c) for c in bad) + ", which step ids and target lists use"
+    elif value != value.strip():
+        problem = "starts or ends with a space"
+    else:
+        return value
+    raise PipelineDefinitionError(
+        f"name={value!r} {problem}",
+        where=mod.where(node),
+        hint="Write a name of letters, digits and punctuation such as _ - . / : (without [ ] , = #), "
+        "or leave name= out: the node is then called <file>:<function>.",
+    )
+
+
 def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
     value = string(mod, node, what)
     if value not in SERIALIZERS:
