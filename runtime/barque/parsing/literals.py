@@ -74,22 +74,37 @@ def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
     return value
 
 
+# The longest timeout or retry backoff accepted, in seconds: a year. Longer is surely a typo,
+# and the run's timers (setitimer, sleep) overflow on values such as 1e12, let alone 1e999.
+MAX_SECONDS = 365 * 24 * 3600
+
+
 def number(mod: SourceModule, node: ast.expr, what: str, *, optional: bool = False) -> float | None:
+    """A duration in seconds: a finite number from 0 to ``MAX_SECONDS`` (``None`` allowed
+    when ``optional``); ``1e999`` is infinite and refused like a negative number."""
     value = literal(mod, node, what, "a number literal")
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
         raise PipelineDefinitionError(
-            f"{what} must be a number of at least 0, not {value!r}", where=mod.where(node), hint=f"Write {what}=<seconds>."
+            f"{what} must be a number of seconds, at least 0 and at most {MAX_SECONDS:,} (a year), not {_shown(mod, node)}",
+            where=mod.where(node),
+            hint=f"Write {what}<seconds>, e.g. {what}30.",
         )
     return float(value)
+
+
+def _shown(mod: SourceModule, node: ast.expr) -> str:
+    """The value as written, cut short (a repr of a huge integer may be refused by Python)."""
+    text = mod.segment(node)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
     value = literal(mod, node, what, "an integer literal")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1 (the total number of attempts), not {value!r}",
+            f"{what} must be a whole number of at least 1 (the total number of attempts), not {_shown(mod, node)}",
             where=mod.where(node),
             hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
         )

@@ -95,8 +95,9 @@ def test_a_node_reading_itself_is_a_cycle(tmp_path: Path) -> None:
 
 
 def test_reading_a_node_declared_further_down_is_no_cycle(tmp_path: Path) -> None:
+    # By asset_ref: a plain name defined further down would fail the import (NameError).
     write(tmp_path, {"p.py": HEADER + """
-@asset(inputs={"b": b})
+@asset(inputs={"b": asset_ref("p.py:b")})
 def a(b): return b
 
 @asset(inputs={"c": asset_ref("p.py:c")})

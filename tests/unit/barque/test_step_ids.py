@@ -90,6 +90,36 @@ def test_a_hand_written_graph_whose_steps_share_an_id_is_a_plan_error() -> None:
         make_plan(graph(partitioned, clash))
 
 
+TWO_DIMENSIONS = """
+from barque import asset, collect, partitions
+
+@asset(partitions={"r": partitions(["a,s=b", "a"]), "s": partitions(["c", "b,s=c"])})
+def cell(r: str, s: str) -> str:
+    return r + "|" + s
+
+@asset(inputs={"every": collect(cell)})
+def total(every: list) -> list:
+    return sorted(every)
+"""
+
+
+def test_keys_that_would_share_an_id_each_run_as_their_own_step(tmp_path: Path) -> None:
+    # Unencoded, (r="a,s=b", s="c") and (r="a", s="b,s=c") were both cell[r=a,s=b,s=c].
+    pipeline(tmp_path, TWO_DIMENSIONS)
+    summary = run_ok("pipeline.py", "total", cwd=tmp_path)
+    assert summary["steps_executed"] == 5
+    assert summary["final_output"] == ["a,s=b|b,s=c", "a,s=b|c", "a|b,s=c", "a|c"]
+
+
+def test_a_partitioned_final_output_keeps_every_key_with_id_syntax(tmp_path: Path) -> None:
+    pipeline(tmp_path, TWO_DIMENSIONS)
+    summary = run_ok("pipeline.py", "cell", cwd=tmp_path)
+    assert summary["final_output"] == {
+        "r=a%2Cs%3Db,s=b%2Cs%3Dc": "a,s=b|b,s=c", "r=a%2Cs%3Db,s=c": "a,s=b|c",
+        "r=a,s=b%2Cs%3Dc": "a|b,s=c", "r=a,s=c": "a|c",
+    }
+
+
 KEYS_FROM_DATA = """
 from barque import asset, collect, partitions_from
 
@@ -107,17 +137,8 @@ def total(every: list) -> list:
 """
 
 
-def test_keys_from_data_with_commas_and_equals_each_get_their_own_step(tmp_path: Path) -> None:
+def test_keys_from_data_with_id_syntax_run_and_are_collected_in_key_order(tmp_path: Path) -> None:
     pipeline(tmp_path, KEYS_FROM_DATA)
     summary = run_ok("pipeline.py", "total", cwd=tmp_path)
     assert summary["steps_executed"] == 7
     assert summary["final_output"] == ["value of [z]", "value of a", "value of a,b", "value of b", "value of x=y"]
-
-
-def test_a_partitioned_final_output_keeps_every_key_with_id_syntax(tmp_path: Path) -> None:
-    pipeline(tmp_path, KEYS_FROM_DATA)
-    summary = run_ok("pipeline.py", "part", cwd=tmp_path)
-    assert summary["final_output"] == {
-        "k=%5Bz%5D": "value of [z]", "k=a": "value of a", "k=a%2Cb": "value of a,b",
-        "k=b": "value of b", "k=x%3Dy": "value of x=y",
-    }
