@@ -8,6 +8,7 @@ on how a file was named on the command line.
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import re
 import stat
@@ -219,6 +220,17 @@ class ModuleFinder:
         if dotted is None:
             return self._at(base) if base else None
         return self._at(join(base, *dotted.split(".")))
+
+    def compiled(self, level: int, dotted: str, importer: str) -> bool:
+        """Whether ``from .dotted import ...`` names a module without source in the project
+        (an extension module or a bytecode file), which Python can import but barque does
+        not read."""
+        base = parent_dir(importer)
+        for _ in range(level - 1):
+            base = parent_dir(base)
+        stem = self.root / join(base, *dotted.split("."))
+        suffixes = importlib.machinery.EXTENSION_SUFFIXES + importlib.machinery.BYTECODE_SUFFIXES
+        return any(stem.with_name(stem.name + suffix).is_file() for suffix in suffixes)
 
     def submodule(self, ref: ModuleRef, name: str) -> ModuleRef | None:
         if ref.pkgdir is None:

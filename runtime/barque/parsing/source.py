@@ -352,7 +352,9 @@ def check_relative_import(stmt: ast.ImportFrom, importer: str, finder: ModuleFin
             hint="Import by the module's name (from helpers import ...), or put the files in a package "
             "(a directory with an __init__.py) and name a file inside it.",
         )
-    if finder.relative(stmt.level, stmt.module, importer) is None:
+    if finder.relative(stmt.level, stmt.module, importer) is None and not (
+        stmt.module and finder.compiled(stmt.level, stmt.module, importer)
+    ):
         raise PipelineDefinitionError(
             f"`from {dots}{stmt.module or ''} import ...`: there is no module {dots}{stmt.module or ''} in the project",
             where=where,

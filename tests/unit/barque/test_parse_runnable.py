@@ -76,6 +76,12 @@ def test_a_relative_import_of_a_missing_module_is_a_definition_error(tmp_path: P
     assert "there is no module .nowhere in the project" in err.message
 
 
+def test_a_relative_import_of_an_extension_module_without_source_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path, {"pkg/__init__.py": "", "pkg/fast.abi3.so": ""})
+    write(tmp_path, {"pkg/p.py": HEADER + "from .fast import f\n\n@asset()\ndef a(): return f()\n"})
+    assert list(parse(tmp_path, "pkg/p.py").nodes) == ["pkg/p.py:a"]
+
+
 def test_a_relative_import_inside_a_function_that_cannot_work_is_a_definition_error(tmp_path: Path) -> None:
     err = error_in(tmp_path, "\n@asset()\ndef a():\n    from .helpers import f\n    return f()\n")
     assert err.where == "p.py:4:5" and "not inside a package" in err.message
