@@ -171,7 +171,7 @@ def _refuse_unread(project: Project, mod: SourceModule, dec: ast.expr) -> None:
     used = decorator_kind(project, mod, dec)
     if used is not None:
         raise PipelineDefinitionError(
-            f"this decorator uses @{used} in a form barque does not read: `@{mod.segment(dec)}`",
+            f"this decorator uses @{used} in a form barque does not read: `@{literals.shown(mod, dec)}`",
             where=mod.where(dec),
             hint=f"Write @{used} or @{used}(...) directly above the function (barque reads decorators without running them).",
         )

@@ -87,14 +87,14 @@ def number(mod: SourceModule, node: ast.expr, what: str, *, optional: bool = Fal
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
         raise PipelineDefinitionError(
-            f"{what} must be a number of seconds, at least 0 and at most {MAX_SECONDS:,} (a year), not {_shown(mod, node)}",
+            f"{what} must be a number of seconds, at least 0 and at most {MAX_SECONDS:,} (a year), not {shown(mod, node)}",
             where=mod.where(node),
             hint=f"Write {what}<seconds>, e.g. {what}30.",
         )
     return float(value)
 
 
-def _shown(mod: SourceModule, node: ast.expr) -> str:
+def shown(mod: SourceModule, node: ast.expr) -> str:
     """The value as written, cut short (a repr of a huge integer may be refused by Python)."""
     text = mod.segment(node)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -104,7 +104,7 @@ def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
     value = literal(mod, node, what, "an integer literal")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1 (the total number of attempts), not {_shown(mod, node)}",
+            f"{what} must be a whole number of at least 1 (the total number of attempts), not {shown(mod, node)}",
             where=mod.where(node),
             hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
         )
