@@ -6,16 +6,31 @@ The signatures mirror barca's so that a type checker flags a misspelt argument.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _mark(fn: F | None) -> Any:
+    """What a decorator returns: the function itself for the bare form (``@asset``), else
+    a decorator that returns its function unchanged (``@asset(...)``)."""
+    return fn if fn is not None else _identity
 
 
 def _identity(fn: F) -> F:
     return fn
 
 
+# Each decorator takes its function positionally (bare ``@asset``, as barca allows) or only
+# keywords (``@asset(...)``); the overloads tell a type checker which form returns what.
+
+
+@overload
+def asset(fn: F, /) -> F: ...
+@overload
 def asset(
+    fn: None = None,
+    /,
     *,
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
@@ -28,12 +43,18 @@ def asset(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+def asset(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a cached pipeline node. Returns the function unchanged."""
-    return _identity
+    return _mark(fn)
 
 
+@overload
+def task(fn: F, /) -> F: ...
+@overload
 def task(
+    fn: None = None,
+    /,
     *,
     name: str | None = None,
     inputs: Mapping[str, Any] | None = None,
@@ -46,12 +67,18 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""
-    return _identity
+    return _mark(fn)
 
 
+@overload
+def sensor(fn: F, /) -> F: ...
+@overload
 def sensor(
+    fn: None = None,
+    /,
     *,
     name: str | None = None,
     partitions: Mapping[str, Any] | None = None,
@@ -63,9 +90,10 @@ def sensor(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+def sensor(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a source that observes external state and returns ``(update_detected, output)``."""
-    return _identity
+    return _mark(fn)
 
 
 def sink(path: str, *, serializer: str | None = None) -> Callable[[F], F]:

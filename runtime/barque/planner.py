@@ -22,11 +22,26 @@ from barque.targets import resolve_targets, select_nodes, topo_order
 Partition = tuple[tuple[str, str], ...]
 
 
+# The characters of a step id's partition suffix, percent-encoded (``%`` first among them)
+# wherever they occur in a key or a dimension: keys come from data at run time, and
+# ``x[r=a,b]`` must not read as both ``r="a,b"`` and two dimensions. With them encoded, the
+# last ``[`` of a step id starts its partition, and node names may not contain these
+# characters (the parser refuses them), so every step id names one node and one partition.
+_LABEL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in "%[],="})
+
+
+def partition_label(partition: Partition) -> str:
+    """``dim=value,...``, each dimension and key with ``%[],=`` percent-encoded: the text
+    between a step id's brackets, and how a partitioned value is labelled."""
+    return ",".join(f"{d.translate(_LABEL_ESCAPES)}={v.translate(_LABEL_ESCAPES)}" for d, v in partition)
+
+
 def step_id(node_id: str, partition: Partition) -> str:
-    """``node`` for an unpartitioned step, ``node[dim=value,...]`` for a partition."""
+    """``node`` for an unpartitioned step, ``node[dim=value,...]`` for a partition (see
+    ``partition_label`` for the encoding that keeps ids unambiguous)."""
     if not partition:
         return node_id
-    return node_id + "[" + ",".join(f"{d}={v}" for d, v in partition) + "]"
+    return node_id + "[" + partition_label(partition) + "]"
 
 
 def partitions_step(node_id: str) -> str:
@@ -52,8 +67,24 @@ def make_plan(
     steps, deferred = _expand(graph, order, resolved_partitions or {})
     if evaluate_partitions_in_steps:
         steps = [Step(d.waits_for, d.node, action="partitions") for d in deferred if d.waits_for == partitions_step(d.node)] + steps
+    by_id = {s.id: s for s in steps}
+    if len(by_id) != len(steps):
+        _refuse_shared_ids(steps)
     phases = _phase(steps, max(1, workers or os.cpu_count() or 1))
-    return Plan(phases=phases, steps={s.id: s for s in steps}, targets=tuple(target_ids), deferred=deferred)
+    return Plan(phases=phases, steps=by_id, targets=tuple(target_ids), deferred=deferred)
+
+
+def _refuse_shared_ids(steps: list[Step]) -> None:
+    """Two steps with one id would share a record and a stored value: never plan that.
+    The parser's graphs cannot get here (node names are checked); a hand-written graph can."""
+    seen: dict[str, Step] = {}
+    for s in steps:
+        other = seen.setdefault(s.id, s)
+        if other is not s:
+            raise PlanError(
+                f"two steps have the id {s.id!r}: of node {other.node} and of node {s.node}",
+                hint="rename one of the nodes: a node name may not contain [ ] , = or #",
+            )
 
 
 # -- partition expansion ---------------------------------------------------------------

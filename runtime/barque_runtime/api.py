@@ -11,6 +11,7 @@ from barque import artifacts, records, trust
 from barque.cachestate import StepCache
 from barque.dotenv import declared_env_values
 from barque.model import Node
+from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
@@ -153,7 +154,7 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
     steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
     if not steps:
         return None
-    values = {",".join(f"{d}={v}" for d, v in s.partition): _value(local, s.id) for s in steps}
+    values = {partition_label(s.partition): _value(local, s.id) for s in steps}
     return values[""] if list(values) == [""] else dict(sorted(values.items()))
 
 

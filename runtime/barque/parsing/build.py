@@ -11,13 +11,12 @@ from __future__ import annotations
 import gc
 import os
 from collections import deque
-from pathlib import Path
 from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
 from barque.parsing.declare import Decl, api_call, read_declarations
-from barque.parsing.files import expand_paths, find_root, relative_to_root
+from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
 from barque.parsing.link import Linked, Linker, asset_ref_file
 from barque.parsing.project import Project
@@ -58,7 +57,7 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
             where=", ".join(str(p) for p in paths),
             hint="Name the pipeline file itself, or a directory holding files that import barque.",
         )
-    root_path = Path(root).resolve() if root is not None else find_root(paths)
+    root_path = resolve(root) if root is not None else find_root(paths)
     project = Project(root_path)
     decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
     linked = Linker(project, decls).link()

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, SinkSpec
-from barque.parsing import literals
+from barque.parsing import literals, placement
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
 
@@ -84,13 +84,33 @@ class Decl:
 
 
 def read_declarations(project: Project, mod: SourceModule) -> list[Decl]:
-    """Every node declared in ``mod``, in source order."""
+    """Every node declared in ``mod``, in source order; an error for a barque decorator
+    that no run would see (see ``placement``)."""
     decls = []
     for fn in mod.defs:
         decl = _read_function(project, mod, fn)
         if decl is not None:
             decls.append(decl)
+    functions = {decl.fn.name for decl in decls}
+    placement.check_inner(mod, functions, lambda dec: decorator_kind(project, mod, dec), project.finder)
     return decls
+
+
+_NODE_KINDS = frozenset({*ACCEPTED, "sink"})
+
+
+def decorator_kind(project: Project, mod: SourceModule, node: ast.expr) -> str | None:
+    """The barque decorator (``asset``, ``task``, ``sensor``, ``sink``) that expression
+    ``node`` uses anywhere, written the usual way or not (``@asset()()``); else ``None``."""
+    kind, _ = api_call(project, mod, node)
+    if kind in _NODE_KINDS:
+        return kind
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Name, ast.Attribute)):
+            target = project.resolve(mod, sub)
+            if isinstance(target, Api) and target.name in _NODE_KINDS:
+                return target.name
+    return None
 
 
 def api_call(project: Project, mod: SourceModule, node: ast.expr) -> tuple[str | None, ast.Call | None]:
@@ -108,7 +128,9 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
     sinks: list[tuple[ast.expr, ast.Call | None]] = []
     for dec in fn.decorator_list:
         kind, call = api_call(project, mod, dec)
-        if kind == "sink":
+        if kind is None:
+            _refuse_unread(project, mod, dec)
+        elif kind == "sink":
             sinks.append((dec, call))
         elif kind in ACCEPTED:
             if decl is not None:
@@ -120,6 +142,12 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
             decl = Decl(module=mod, fn=fn, kind=kind, decorator=dec)
             if call is not None:
                 _read_arguments(project, decl, call)
+        else:
+            raise PipelineDefinitionError(
+                f"@{kind} on {fn.name}() is not a decorator",
+                where=mod.where(dec),
+                hint=f"barque's decorators are @asset, @task, @sensor and @sink; {kind}(...) goes inside their arguments.",
+            )
     if decl is None:
         if sinks:
             raise PipelineDefinitionError(
@@ -128,12 +156,25 @@ def _read_function(project: Project, mod: SourceModule, fn: FunctionNode) -> Dec
                 hint="Stack @sink with @asset (or @task) on the same function.",
             )
         return None
+    placement.check_node_binding(mod, fn, decl.kind)
     decl.id = decl.name or f"{mod.rel}:{fn.name}"
     decl.barque_decorators = [id(decl.decorator)]
     if sinks:
         decl.sinks = [_read_sink(mod, dec, call) for dec, call in sinks]
         decl.barque_decorators += [id(dec) for dec, _ in sinks]
     return decl
+
+
+def _refuse_unread(project: Project, mod: SourceModule, dec: ast.expr) -> None:
+    """A decorator that uses barque's API in a form the parser does not read as a node
+    (``@asset()()``, ``@wrap(asset)``) would silently make none: refuse it."""
+    used = decorator_kind(project, mod, dec)
+    if used is not None:
+        raise PipelineDefinitionError(
+            f"this decorator uses @{used} in a form barque does not read: `@{literals.shown(mod, dec)}`",
+            where=mod.where(dec),
+            hint=f"Write @{used} or @{used}(...) directly above the function (barque reads decorators without running them).",
+        )
 
 
 def _read_arguments(project: Project, decl: Decl, call: ast.Call) -> None:
@@ -182,10 +223,10 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
     mod, what = decl.module, f"{arg}="
     if arg == "inputs":  # by far the most common
         decl.inputs = _read_inputs(project, mod, value)
-    elif arg in ("name", "description"):
+    elif arg == "name":
+        decl.name = decl.options[arg] = literals.node_name(mod, value)
+    elif arg == "description":
         decl.options[arg] = literals.string(mod, value, what)
-        if arg == "name":
-            decl.name = decl.options[arg]
     elif arg == "serializer":
         decl.options[arg] = literals.serializer(mod, value, what)
     elif arg in ("timeout_seconds", "retry_backoff"):

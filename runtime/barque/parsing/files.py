@@ -8,8 +8,11 @@ on how a file was named on the command line.
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import re
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,6 +22,9 @@ from barque.errors import PipelineDefinitionError
 # Directories a walk never enters, besides every directory whose name starts with ".".
 SKIP_DIRS = frozenset({"__pycache__", "venv", "node_modules", "site-packages"})
 _IMPORTS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:barque|barca)\b", re.MULTILINE)
+# Top-level module names a project file may not take: a worker has already imported (or will
+# import) the standard library's and barque's own modules under these names.
+_TAKEN = frozenset(sys.stdlib_module_names) | {"__main__", "barque", "barque_runtime", "barque_cli", "barque_operator", "barca"}
 
 
 def find_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
@@ -29,7 +35,7 @@ def find_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
     """
     if not paths:
         raise PipelineDefinitionError("no pipeline files given", hint="Name a pipeline file or a directory.")
-    first = Path(paths[0]).resolve()
+    first = resolve(paths[0])
     start = first if first.is_dir() else first.parent
     top: Path | None = None
     current = start
@@ -39,19 +45,38 @@ def find_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
     return top.parent if top is not None else start
 
 
+def resolve(raw: str | os.PathLike[str]) -> Path:
+    """``Path(raw).resolve()``, with a symbolic-link loop as a definition error."""
+    try:
+        return Path(raw).resolve()
+    except (RuntimeError, OSError) as exc:  # 3.11 raises RuntimeError on a loop, 3.13 OSError
+        raise PipelineDefinitionError(
+            f"cannot follow the path: {exc}",
+            where=str(raw),
+            hint="A symbolic link there points (through others) back to itself: fix or remove the link.",
+        ) from None
+
+
 def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Resolve ``paths`` to pipeline files, in the order given, without duplicates.
 
-    A file is taken as named, whatever it imports. A directory contributes every ``.py``
-    file below it that imports barque or barca, in sorted order.
+    A file is taken as named, whatever it imports. A directory contributes every regular
+    ``.py`` file below it that imports barque or barca, in sorted order; anything else there
+    (a named pipe, a device, a broken or looping link) is skipped without being opened.
     """
     found: dict[Path, None] = {}
     for raw in paths:
-        path = Path(raw).resolve()
+        path = resolve(raw)
         if path.is_dir():
             found.update(dict.fromkeys(_walk(path)))
         elif path.is_file():
             found[path] = None
+        elif path.exists():
+            raise PipelineDefinitionError(
+                "not a regular file (a named pipe, a device or a socket), so barque does not read it",
+                where=str(raw),
+                hint="Name the pipeline's .py file or its directory.",
+            )
         else:
             raise PipelineDefinitionError(
                 "no such file or directory", where=str(raw), hint="Check the path; name a .py file or a directory."
@@ -70,16 +95,27 @@ def _walk(directory: Path) -> Iterable[Path]:
 
 
 def _imports_api(path: Path) -> bool:
+    """Whether ``path``, a regular file, imports barque or barca. Opened without blocking and
+    checked again once open: a named pipe called ``x.py`` would otherwise hang the read."""
     try:
-        return _IMPORTS_API.search(path.read_bytes()) is not None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return _IMPORTS_API.search(handle.read()) is not None
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def relative_to_root(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` in POSIX form; an error when it lies outside."""
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return resolve(path).relative_to(root).as_posix()
     except ValueError:
         raise PipelineDefinitionError(
             f"the file is outside the project root {root}",
@@ -94,6 +130,33 @@ def module_name(rel: str) -> str:
     if len(parts) > 1 and parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+def module_problem(rel: str) -> tuple[str, str] | None:
+    """Why root-relative file ``rel`` cannot be imported under its module name (a message
+    and a hint), or ``None`` when it can."""
+    if not rel.endswith(".py"):
+        return ("a pipeline file must be a .py file: a worker imports it as a module",
+                f"Rename it to {rel.rsplit('/', 1)[-1].split('.')[0] or 'pipeline'}.py.")
+    parts = rel[: -len(".py")].split("/")
+    dotted = [p for p in parts if "." in p]
+    if dotted:
+        return (f"cannot be imported: the module name {module_name(rel)!r} has a dot inside {dotted[0]!r}, "
+                "which Python reads as a package separator",
+                "Rename the file (or directory) without dots inside its name, e.g. with _ instead of .")
+    top = parts[0]
+    if top in _TAKEN:
+        what = "barque's own" if top.startswith("barque") or top == "barca" else "the standard library's"
+        return (f"the module name {top!r} is taken by {what} module {top}, which a worker imports instead of "
+                "this file (or this file would replace it for everything that imports it)",
+                f"Rename {top if len(parts) > 1 else top + '.py'} to something else, e.g. {top}_pipeline.")
+    return None
+
+
+def package_depth(rel: str) -> int:
+    """How many packages deep the module of root-relative file ``rel`` is (0 for a top-level
+    module): how many dots a relative import in it may use."""
+    return len(module_name(rel).split(".")) - (0 if rel.endswith("__init__.py") else 1)
 
 
 def parent_dir(rel: str) -> str:
@@ -157,6 +220,17 @@ class ModuleFinder:
         if dotted is None:
             return self._at(base) if base else None
         return self._at(join(base, *dotted.split(".")))
+
+    def compiled(self, level: int, dotted: str, importer: str) -> bool:
+        """Whether ``from .dotted import ...`` names a module without source in the project
+        (an extension module or a bytecode file), which Python can import but barque does
+        not read."""
+        base = parent_dir(importer)
+        for _ in range(level - 1):
+            base = parent_dir(base)
+        stem = self.root / join(base, *dotted.split("."))
+        suffixes = importlib.machinery.EXTENSION_SUFFIXES + importlib.machinery.BYTECODE_SUFFIXES
+        return any(stem.with_name(stem.name + suffix).is_file() for suffix in suffixes)
 
     def submodule(self, ref: ModuleRef, name: str) -> ModuleRef | None:
         if ref.pkgdir is None:

@@ -62,6 +62,13 @@ class Linker:
             check_parameters(item, self.by_id)
             self._check_edges(item)
         find_cycle(linked, self.by_id)
+        # After the cycle check: in a cycle within one file some input is always read before
+        # it is defined, and the cycle is the more useful thing to say.
+        for decl in self.decls:
+            refs = [i.ref for i in decl.inputs] + [p.source for p in decl.partitions if p.source]
+            for ref in refs:
+                if ref.file is None:
+                    check_bound_before(decl, ref.expr)
         return linked
 
     def _link_one(self, decl: Decl) -> Linked:
@@ -150,6 +157,29 @@ class Linker:
             )
 
 
+def check_bound_before(decl: Decl, expr: ast.expr) -> None:
+    """Refuse an input (``raw``, ``mod.raw``) whose name is bound only after the decorator
+    reading it: Python evaluates a decorator's arguments before the module has run further,
+    so importing the module would fail with a NameError."""
+    head = expr
+    while isinstance(head, ast.Attribute):
+        head = head.value
+    if not isinstance(head, ast.Name):
+        return
+    mod, fn = decl.module, decl.fn
+    bound = mod.first_bound.get(head.id)
+    start = fn.decorator_list[0].lineno if fn.decorator_list else fn.lineno
+    if bound is not None and bound >= start:
+        text = mod.segment(expr)
+        raise PipelineDefinitionError(
+            f"{decl.label} reads `{text}` in its decorator, but `{head.id}` is bound only further down, "
+            f"at {mod.rel}:{bound}: importing the module would fail with a NameError",
+            where=mod.where(expr),
+            hint=f"Move the definition of `{head.id}` above {fn.name}() (a node reads nodes defined before it)"
+            + (f', or name it as asset_ref("{mod.rel}:{head.id}").' if head is expr else "."),
+        )
+
+
 def _partition_key(decl: Decl, dimension: str) -> ast.expr:
     return next(p.node for p in decl.partitions if p.dimension == dimension)
 
@@ -182,6 +212,8 @@ def parameters(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[tuple[str, .
 def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
     decl = item.decl
     fn, mod = decl.fn, decl.module
+    if fn.args.posonlyargs:
+        _refuse_positional_only(item, by_id)
     if fn.args.kwarg is None:
         for written in decl.inputs:
             if written.param not in item.keywords:
@@ -202,6 +234,27 @@ def check_parameters(item: Linked, by_id: dict[str, Decl]) -> None:
                 "barque passes it no argument, so calling it would fail",
                 where=mod.where(arg),
                 hint=f'Wire it with inputs={{"{arg.arg}": <upstream>}}, give it a default ({arg.arg}=...), or remove it.',
+            )
+
+
+def _refuse_positional_only(item: Linked, by_id: dict[str, Decl]) -> None:
+    """barque passes every argument by keyword, which a positional-only parameter refuses."""
+    decl = item.decl
+    posonly = {a.arg for a in decl.fn.args.posonlyargs}
+    wired: list[tuple[str, str, ast.AST]] = [("inputs= key", i.param, i.key) for i in decl.inputs]
+    wired += [("partitions= dimension", p.dimension, p.node) for p in decl.partitions]
+    for p in decl.partitions:
+        if p.kind == "from" and p.source is not None:
+            source = next(i.source for i in item.partitions if i.dimension == p.dimension)
+            if source:
+                wired.append(("partitions_from() source", by_id[source].fn.name, p.source.expr))
+    for what, name, node in wired:
+        if name in posonly:
+            raise PipelineDefinitionError(
+                f"the parameter `{name}` of {decl.fn.name}() is positional-only (it comes before `/`), "
+                f"but barque passes the {what} `{name}` as a keyword argument, so the call would fail",
+                where=decl.module.where(node),
+                hint=f"Remove the `/` from {decl.fn.name}()'s signature, or move `{name}` after it.",
             )
 
 

@@ -10,10 +10,10 @@ import ast
 import re
 from typing import Any, Iterable
 
+from barque.serializers import SERIALIZERS
 from barque.errors import PipelineDefinitionError
 from barque.parsing.source import SourceModule
 
-SERIALIZERS = ("json", "pickle", "parquet")
 STATIC_HINT = "barque reads the decorator from the source without running it, so write the value out as a literal"
 
 
@@ -38,6 +38,31 @@ def string(mod: SourceModule, node: ast.expr, what: str) -> str:
     raise not_static(mod, node, what, "a string literal")
 
 
+# Characters with a meaning in step ids (``node[dim=key,...]``, ``node#partitions``) and in
+# target lists (``a,b``): a node name holding one could share its step id with another node's.
+ID_SYNTAX = "[],=#"
+
+
+def node_name(mod: SourceModule, node: ast.expr) -> str:
+    """A ``name=`` value: a non-empty string that cannot be mistaken for a step id's syntax."""
+    value = string(mod, node, "name=")
+    bad = sorted({c for c in value if c in ID_SYNTAX or not c.isprintable()})
+    if not value.strip():
+        problem = "cannot be empty"
+    elif bad:
+        problem = "contains " + ", ".join(repr(c) for c in bad) + ", which step ids and target lists use"
+    elif value != value.strip():
+        problem = "starts or ends with a space"
+    else:
+        return value
+    raise PipelineDefinitionError(
+        f"name={value!r} {problem}",
+        where=mod.where(node),
+        hint="Write a name of letters, digits and punctuation such as _ - . / : (without [ ] , = #), "
+        "or leave name= out: the node is then called <file>:<function>.",
+    )
+
+
 def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
     value = string(mod, node, what)
     if value not in SERIALIZERS:
@@ -49,22 +74,37 @@ def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
     return value
 
 
+# The longest timeout or retry backoff accepted, in seconds: a year. Longer is surely a typo,
+# and the run's timers (setitimer, sleep) overflow on values such as 1e12, let alone 1e999.
+MAX_SECONDS = 365 * 24 * 3600
+
+
 def number(mod: SourceModule, node: ast.expr, what: str, *, optional: bool = False) -> float | None:
+    """A duration in seconds: a finite number from 0 to ``MAX_SECONDS`` (``None`` allowed
+    when ``optional``); ``1e999`` is infinite and refused like a negative number."""
     value = literal(mod, node, what, "a number literal")
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
         raise PipelineDefinitionError(
-            f"{what} must be a number of at least 0, not {value!r}", where=mod.where(node), hint=f"Write {what}=<seconds>."
+            f"{what} must be a number of seconds, at least 0 and at most {MAX_SECONDS:,} (a year), not {shown(mod, node)}",
+            where=mod.where(node),
+            hint=f"Write {what}<seconds>, e.g. {what}30.",
         )
     return float(value)
+
+
+def shown(mod: SourceModule, node: ast.expr) -> str:
+    """The value as written, cut short (a repr of a huge integer may be refused by Python)."""
+    text = mod.segment(node)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
     value = literal(mod, node, what, "an integer literal")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1 (the total number of attempts), not {value!r}",
+            f"{what} must be a whole number of at least 1 (the total number of attempts), not {shown(mod, node)}",
             where=mod.where(node),
             hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
         )

@@ -5,6 +5,12 @@ The file is read with ``ast`` only. Its module-level statements are scanned in o
 means: barque's or barca's API, a project module, a name imported from a project module, a
 function defined here, or something else (an assignment, a class, an outside import), which
 shadows any earlier meaning. A later binding wins, as it would when Python runs the module.
+Where each name is bound first and last is kept too: a node's function must be the last
+binding of its name, and an input must name something bound before the decorator runs.
+
+The file must also compile: ``ast.parse`` accepts code that Python's compiler refuses
+(``return`` outside a function, a repeated argument name or keyword), which would fail only
+when a worker imports the module.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple, Union
 
 from barque.errors import PipelineDefinitionError, location
-from barque.parsing.files import ModuleFinder, ModuleRef, module_name
+from barque.parsing.files import ModuleFinder, ModuleRef, module_name, module_problem, package_depth
 
 # Everything barque's and barca's authoring API exports that the parser understands.
 API_NAMES = frozenset(
@@ -87,6 +93,11 @@ class SourceModule:
     defs: list[FunctionNode] = field(default_factory=list)
     constants: dict[str, ast.expr] = field(default_factory=dict)
     imports: list[ModuleRef] = field(default_factory=list)
+    # Per module-level name: the line of its first binding and the statement (or handler)
+    # that binds it last; the compound statement around each def not at the top level.
+    first_bound: dict[str, int] = field(default_factory=dict)
+    last_bound: dict[str, ast.AST] = field(default_factory=dict)
+    enclosing: dict[int, ast.stmt] = field(default_factory=dict)  # id(def) -> its block
     _lines: list[bytes] | None = None
 
     @property
@@ -113,32 +124,60 @@ class SourceModule:
 
 
 def read_module(rel: str, data: bytes, finder: ModuleFinder) -> SourceModule:
-    """Parse ``data`` (the bytes of root-relative file ``rel``) and scan its bindings."""
+    """Parse ``data`` (the bytes of root-relative file ``rel``), check that it compiles and
+    can be imported under its module name, and scan its bindings."""
+    problem = module_problem(rel)
+    if problem is not None:
+        raise PipelineDefinitionError(problem[0], where=rel, hint=problem[1])
+    tree = _parse_and_compile(data, rel)
+    mod = SourceModule(rel=rel, module=module_name(rel), data=data, tree=tree)
+    counts: dict[str, int] = {}
+    for stmt, block in _module_statements(tree.body, None):
+        if block is not None and isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            mod.enclosing[id(stmt)] = block
+        _scan(stmt, mod, finder, counts)
+    mod.constants = {k: v for k, v in mod.constants.items() if counts.get(k) == 1}
+    return mod
+
+
+def _compile(tree: ast.Module, data: bytes, rel: str) -> None:
+    """Compile the tree already parsed; if it is too deep for the tree's conversion back to C
+    (which recurses sooner than the compiler does on source), compile the source, as import would."""
+    try:
+        compile(tree, rel, "exec", dont_inherit=True)
+    except RecursionError:
+        compile(data, rel, "exec", dont_inherit=True)
+
+
+_FIX_SYNTAX = "Fix the syntax error; barque reads the file's source (without running it) to learn the graph."
+
+
+def _parse_and_compile(data: bytes, rel: str) -> ast.Module:
+    """The file's tree, once Python's compiler accepts it too (compiling the tree already
+    parsed costs about a quarter of the parse, and nothing runs)."""
+    step = "parse"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. invalid escapes: the user's concern, not the plan's
             tree = parse_source(data, rel)
+            step = "compile"
+            _compile(tree, data, rel)
     except SyntaxError as exc:
         col = exc.offset - 1 if exc.offset else None
-        raise PipelineDefinitionError(
-            f"syntax error: {exc.msg}",
-            where=location(rel, exc.lineno, col),
-            hint="Fix the syntax error; barque reads the file's source (without running it) to learn the graph.",
-        ) from None
+        hint = _FIX_SYNTAX if step == "parse" else (
+            "Python parses this but refuses to compile it, so importing the module would fail: fix it."
+        )
+        raise PipelineDefinitionError(f"syntax error: {exc.msg}", where=location(rel, exc.lineno, col), hint=hint) from None
     except ValueError as exc:  # source with null bytes
         raise PipelineDefinitionError(f"cannot parse the file: {exc}", where=rel, hint="Save it as UTF-8 text.") from None
-    except (RecursionError, MemoryError):  # nested deeper than CPython's own parser allows
+    except (RecursionError, MemoryError):
         raise PipelineDefinitionError(
-            "the file is nested too deeply for Python to compile it",
+            f"the file is nested too deeply for Python's {'ast module' if step == 'parse' else 'compiler'} to read",
             where=rel,
-            hint="Split the deepest expression (a very long chain of operators or brackets) into steps.",
+            hint="Split the deepest expression or block (a very long chain of operators, deeply nested brackets) "
+            "into smaller ones, e.g. through intermediate variables.",
         ) from None
-    mod = SourceModule(rel=rel, module=module_name(rel), data=data, tree=tree)
-    counts: dict[str, int] = {}
-    for stmt in _module_statements(tree.body):
-        _scan(stmt, mod, finder, counts)
-    mod.constants = {k: v for k, v in mod.constants.items() if counts.get(k) == 1}
-    return mod
+    return tree
 
 
 # A file larger than two pieces is parsed piece by piece (see ``parse_source``).
@@ -178,63 +217,106 @@ def parse_source(data: bytes, rel: str) -> ast.Module:
     return ast.Module(body=body, type_ignores=[])
 
 
-def _module_statements(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
-    """Module-level statements in order, including those inside compound blocks."""
+def _module_statements(body: Iterable[ast.stmt], block: ast.stmt | None) -> Iterator[tuple[ast.stmt, ast.stmt | None]]:
+    """Module-level statements in order, including those inside compound blocks, each with
+    the outermost compound statement around it (``None`` at the top level)."""
     for stmt in body:
-        yield stmt
+        yield stmt, block
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
+        outer = block or stmt
         for name in ("body", "orelse", "finalbody"):
-            yield from _module_statements(getattr(stmt, name, ()))
+            yield from _module_statements(getattr(stmt, name, ()), outer)
         for handler in getattr(stmt, "handlers", ()):
-            yield from _module_statements(handler.body)
+            yield from _module_statements(handler.body, outer)
         for case in getattr(stmt, "cases", ()):
-            yield from _module_statements(case.body)
+            yield from _module_statements(case.body, outer)
 
 
 def _scan(stmt: ast.stmt, mod: SourceModule, finder: ModuleFinder, counts: dict[str, int]) -> None:
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        _bind(mod, counts, stmt.name, Local(stmt.name))
+        _bind(mod, counts, stmt.name, Local(stmt.name), stmt)
         mod.functions[stmt.name] = stmt
         mod.defs.append(stmt)
     elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        if isinstance(stmt, ast.ImportFrom) and stmt.level:
+            check_relative_import(stmt, mod.rel, finder)
         for name, binding in import_bindings(stmt, mod.rel, finder, mod.imports):
-            _bind(mod, counts, name, binding)
+            _bind(mod, counts, name, binding, stmt)
     else:
-        for name in _assigned_names(stmt):
-            _bind(mod, counts, name, OPAQUE)
+        for name, site in _assigned_names(stmt):
+            _bind(mod, counts, name, OPAQUE, site)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             if len(targets) == 1 and isinstance(targets[0], ast.Name):
                 mod.constants[targets[0].id] = stmt.value
 
 
-def _bind(mod: SourceModule, counts: dict[str, int], name: str, binding: Binding) -> None:
+def _bind(mod: SourceModule, counts: dict[str, int], name: str, binding: Binding, site: ast.AST) -> None:
     mod.bindings[name] = binding
     counts[name] = counts.get(name, 0) + 1
+    mod.first_bound.setdefault(name, getattr(site, "lineno", 0))
+    mod.last_bound[name] = site
 
 
-def _assigned_names(stmt: ast.stmt) -> Iterator[str]:
-    """Names a module-level statement rebinds (``x.attr = ...`` and ``x[k] = ...`` rebind none)."""
+def _assigned_names(stmt: ast.stmt) -> Iterator[tuple[str, ast.AST]]:
+    """Names a module-level statement binds, rebinds or unbinds, each with the node that
+    does it (``x.attr = ...`` and ``x[k] = ...`` rebind none). Blocks nested in ``stmt``
+    are scanned as statements of their own."""
     if isinstance(stmt, ast.ClassDef):
-        yield stmt.name
+        yield stmt.name, stmt
         return
+    targets: list[ast.expr]
     if isinstance(stmt, ast.Assign):
-        targets: list[ast.expr] = list(stmt.targets)  # a copy: the loop below pops from it
+        targets = list(stmt.targets)  # a copy: the loop below pops from it
     elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
         targets = [stmt.target]
     elif isinstance(stmt, (ast.With, ast.AsyncWith)):
         targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    elif isinstance(stmt, ast.Delete):
+        targets = list(stmt.targets)
     else:
-        return
+        targets = []
+    # ``except E as name`` binds ``name`` and unbinds it when the handler ends.
+    for handler in getattr(stmt, "handlers", ()):
+        if handler.name:
+            yield handler.name, handler
+    for case in getattr(stmt, "cases", ()):
+        yield from _captured(case.pattern)
+    yield from _walrus_targets(stmt)
     while targets:
         target = targets.pop()
         if isinstance(target, ast.Name):
-            yield target.id
+            yield target.id, stmt
         elif isinstance(target, (ast.Tuple, ast.List)):
             targets.extend(target.elts)
         elif isinstance(target, ast.Starred):
             targets.append(target.value)
+
+
+def _captured(pattern: ast.pattern) -> Iterator[tuple[str, ast.AST]]:
+    """Names a ``case`` pattern captures."""
+    for node in ast.walk(pattern):
+        name = getattr(node, "name", None) or getattr(node, "rest", None)
+        if isinstance(name, str):
+            yield name, node
+
+
+def _walrus_targets(stmt: ast.stmt) -> Iterator[tuple[str, ast.AST]]:
+    """``(name := ...)`` in the statement's own expressions (not its nested blocks), which
+    binds at module level, comprehensions included; a lambda has a scope of its own."""
+    todo: list[ast.AST] = []
+    for _, value in ast.iter_fields(stmt):
+        if isinstance(value, ast.expr):
+            todo.append(value)
+        elif isinstance(value, list):
+            todo.extend(v for v in value if isinstance(v, (ast.expr, ast.withitem)))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            yield node.target.id, node
+        if not isinstance(node, ast.Lambda):
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def import_bindings(
@@ -262,6 +344,31 @@ def import_bindings(
             found.append(sub)
         out.append((alias.asname or alias.name, FromModule(ref, alias.name)))
     return out
+
+
+def check_relative_import(stmt: ast.ImportFrom, importer: str, finder: ModuleFinder) -> None:
+    """Refuse ``from .x import y`` in file ``importer`` when Python could not import it: the
+    file is not inside a package that deep, or ``.x`` is not a module of the project."""
+    where = location(importer, stmt.lineno, stmt.col_offset)
+    dots = "." * stmt.level
+    depth = package_depth(importer)
+    if stmt.level > depth:
+        inside = "is not inside a package" if depth == 0 else f"is only {depth} package level(s) deep"
+        raise PipelineDefinitionError(
+            f"`from {dots}{stmt.module or ''} import ...` cannot work: {importer} {inside}, "
+            "so Python has no parent package to import from",
+            where=where,
+            hint="Import by the module's name (from helpers import ...), or put the files in a package "
+            "(a directory with an __init__.py) and name a file inside it.",
+        )
+    if finder.relative(stmt.level, stmt.module, importer) is None and not (
+        stmt.module and finder.compiled(stmt.level, stmt.module, importer)
+    ):
+        raise PipelineDefinitionError(
+            f"`from {dots}{stmt.module or ''} import ...`: there is no module {dots}{stmt.module or ''} in the project",
+            where=where,
+            hint="Check the module's name and its number of dots: each dot is one package up from this file.",
+        )
 
 
 def _star_api(names: list[ast.alias]) -> list[ast.alias]:

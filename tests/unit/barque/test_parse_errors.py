@@ -95,8 +95,9 @@ def test_a_node_reading_itself_is_a_cycle(tmp_path: Path) -> None:
 
 
 def test_reading_a_node_declared_further_down_is_no_cycle(tmp_path: Path) -> None:
+    # By asset_ref: a plain name defined further down would fail the import (NameError).
     write(tmp_path, {"p.py": HEADER + """
-@asset(inputs={"b": b})
+@asset(inputs={"b": asset_ref("p.py:b")})
 def a(b): return b
 
 @asset(inputs={"c": asset_ref("p.py:c")})
@@ -308,9 +309,9 @@ def test_a_cron_with_the_wrong_number_of_fields_is_invalid(tmp_path: Path) -> No
 
 
 def test_an_unknown_serializer_lists_the_known_ones(tmp_path: Path) -> None:
-    err = error_in(tmp_path, '\n@asset(serializer="csv")\ndef a(): return 1\n')
+    err = error_in(tmp_path, '\n@asset(serializer="yaml")\ndef a(): return 1\n')
     assert err.where == "p.py:2:19"
-    assert "'json', 'pickle', 'parquet'" in (err.hint or "")
+    assert "'json', 'pickle', 'parquet', 'csv'" in (err.hint or "")
 
 
 def test_retries_below_one_is_an_error(tmp_path: Path) -> None:

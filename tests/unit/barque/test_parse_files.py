@@ -106,12 +106,11 @@ def test_an_absolute_package_import_with_an_alias_names_the_node(tmp_path: Path)
         "pkg/validate.py": """
             from barque import collect, task
             from pkg.sources import raw as model
+            from pkg.sources import sales
 
             @task(inputs={"m": model, "s": collect(sales)})
             def validate(m, s):
                 return 1
-
-            from pkg.sources import sales
             """,
     })
     inputs = parse(tmp_path, "pkg/validate.py").nodes["pkg/validate.py:validate"].inputs

@@ -273,24 +273,6 @@ def test_async_functions_are_nodes_too(tmp_path: Path) -> None:
     assert parse(tmp_path).nodes["p.py:fetch"].kind == "asset"
 
 
-def test_methods_and_nested_functions_are_not_nodes(tmp_path: Path) -> None:
-    write(tmp_path, {"p.py": """
-        from barque import asset
-
-        class Holder:
-            @asset()
-            def method(self) -> int:
-                return 1
-
-        def outer():
-            @asset()
-            def inner() -> int:
-                return 1
-            return inner
-        """})
-    assert parse(tmp_path).nodes == {}
-
-
 def test_a_foreign_sink_decorator_is_ignored(tmp_path: Path) -> None:
     write(tmp_path, {"p.py": """
         from barque import asset
