@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", metavar="JSON", help="also write the result there (bench/cache_soak.json is rendered into RESULTS.md)")
     args = parser.parse_args(argv)
-    # Edits land within a second, often at the same size: a .pyc checked by mtime and size
-    # would be reused stale (forked workers inherit this).
-    sys.dont_write_bytecode = True
-    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Edits land within a second, often at the same size: bytecode is written, so a stale .pyc
+    # is there to be trusted, and the workers must not (barque_runtime.loader).
+    sys.dont_write_bytecode = False
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     commit = _commit()  # before the run: the code being soaked, not what was committed meanwhile
     rnd = random.Random(args.seed)
     tried: collections.Counter[str] = collections.Counter()

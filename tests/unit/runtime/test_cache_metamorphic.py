@@ -32,11 +32,11 @@ EDITS_PER_EXAMPLE = 3
 
 
 @pytest.fixture(autouse=True)
-def no_bytecode(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Edits land within one second and often keep a file's size, so a .pyc checked by mtime
-    # and size would be reused stale by the workers: that would test Python's cache, not barque's.
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+def bytecode_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Edits land within one second and often keep a file's size: with bytecode written, a stale
+    # .pyc is there to be trusted, and the workers must not (barque_runtime.loader).
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
 
 
 @settings(
