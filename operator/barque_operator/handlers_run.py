@@ -37,7 +37,7 @@ from barque.store import ArtifactStore
 from barque_operator import naming, runstore
 from barque_operator.context import Context
 from barque_operator.kube import termination_messages
-from barque_operator.manifests import JobInputs, build_phase_job, pinned_pipeline, store_for
+from barque_operator.manifests import JobInputs, ManifestError, build_phase_job, pinned_pipeline, run_pins
 from barque_operator.models import GROUP, VERSION, PipelineRunSpec
 from barque_operator.observed import (
     CreateJob,
@@ -65,7 +65,7 @@ from barque_operator.status import merge_patch, parse_time, plan_summary, rfc333
 from barque_operator.validation import check_pipeline, pydantic_problems
 
 log = logging.getLogger(__name__)
-PINNED = ("runId", "storeUri", "sourceDigest", "plan", "observedGeneration")
+PINNED = ("runId", "storeUri", "image", "storeSecretName", "sourceDigest", "plan", "observedGeneration")
 MAX_REPLANS = 8
 
 
@@ -229,7 +229,11 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
     except BarqueError as err:
         return stop("Failed", f"cannot plan the run: {err.message}", "PlanFailed")
     rid = naming.run_id(ns, meta["name"], meta["uid"])
-    store_uri = store_for(JobInputs.of(pipeline), ctx.settings)[0] or ""
+    try:
+        pins = run_pins({}, JobInputs.of(pipeline), ctx.settings)
+    except ManifestError as err:
+        return stop("Failed", f"Pipeline {ref} is invalid: {err}", "InvalidPipeline")
+    store_uri = pins.store_uri
     store = ctx.stores.get(store_uri)
     declared = sorted({name for n in graph.nodes.values() for name in n.env})
     env_values = pspec.defaults.env or {}
@@ -249,7 +253,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
     status = {
         **status,
         "runId": rid,
-        "storeUri": store_uri,
+        **{k: v for k, v in pins.status_fields().items() if v is not None},
         "sourceDigest": source_digest(code_files) if code_files else source_digest(graph.files),
         "plan": plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid)),
         "observedGeneration": meta.get("generation"),
@@ -325,7 +329,7 @@ def _progress(
             exec_phases=exec_phases, pod_messages=pod_messages, unresolvable=unresolvable,
         )
         decision = decide(facts)
-        _carry_out(ctx, body, store, rid, plan, pinned, decision, records)
+        _carry_out(ctx, {**body, "status": base}, store, rid, plan, pinned, decision, records)
         if not decision.of(Replan):
             break
         resolved = {**resolved, **{k: v for k, v in keys.items() if k in decision.of(Replan)[0].nodes}}
@@ -370,7 +374,7 @@ def _carry_out(
         elif isinstance(action, WritePhase):
             runstore.write_phase_file(store, rid, action.phase, plan)
         elif isinstance(action, CreateJob):
-            job = build_phase_job(body, pinned, action.phase, ctx.settings)
+            job = build_phase_job(body, pinned, action.phase, ctx.settings)  # body carries the pins
             if not ctx.kube.create_job(job):
                 log.info("Job %s/%s already exists", meta["namespace"], job["metadata"]["name"])
         elif isinstance(action, DeleteJob):

@@ -49,12 +49,14 @@ class World:
         self.timeout = timeout
         self.verdicts: dict[str, StepCache] = {s: StepCache("run", "k-" + s, "never materialized") for s in plan.steps}
         self.pod_messages: dict[tuple[int, int], str] = {}
+        self.pins: dict[str, Any] = {}  # image, store and Secret pinned when the run started
         self.now = NOW
 
     def facts(self) -> RunFacts:
         return RunFacts(
             name="demo-1", cancel=self.cancel, timeout_seconds=self.timeout, previous=dict(self.status),
-            base={"runId": "k8s/team-a/demo-1-abcdef12", "plan": plan_summary(self.plan, 500, "runs/x/plan.json")},
+            base={"runId": "k8s/team-a/demo-1-abcdef12", "plan": plan_summary(self.plan, 500, "runs/x/plan.json"),
+                  **self.pins},
             plan=self.plan, records=dict(self.records), jobs=dict(self.jobs),
             verdicts=self.verdicts if needs_assessment(self.plan, self.records, self.jobs) else None,
             now=self.now, exec_phases=dict(self.phase_files), pod_messages=dict(self.pod_messages),
