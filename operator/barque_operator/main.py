@@ -4,15 +4,16 @@ kopf settings chosen on purpose:
 - Watches have server, client and connect timeouts (kopf #585, #957: a silently dead
   watch connection otherwise stalls the operator forever).
 - Storage: barque registers no resource-changing handlers (``on.create``/``on.update``...),
-  only ``on.event`` watchers and timers, which kopf runs without a diff base and without
-  persisted progress. So nothing is ever written to ``last-handled-configuration``, which
+  only ``on.event`` watchers, indexes and (for scheduled Pipelines) timers, which kopf runs
+  without a diff base and without persisted progress. So nothing is ever written to ``last-handled-configuration``, which
   would copy a Pipeline's spec, inline code included, into an annotation and overflow its
   256 KiB limit (kopf #1087). Should a changing handler be added later, both storages are
   already set to ``status.kopf`` (which the CRD schemas admit, with
   ``x-kubernetes-preserve-unknown-fields`` there only) and the diff base ignores the graph
   and the code.
-- The finalizer (kopf keeps one on objects with live timers: active runs, scheduled
-  Pipelines) is ``barque.dev/operator``.
+- The finalizer (kopf keeps one on objects with live timers: scheduled Pipelines only; runs
+  have none, and kopf removes it from runs an older operator version left it on) is
+  ``barque.dev/operator``.
 - Peering: standalone unless ``--peering NAME`` is given; several replicas with peering give
   failover, not throughput (one is active). Scale out by sharding namespaces (``--namespace``).
 - K8s Events from kopf's own logging only at WARNING and above; barque posts its own Events.
@@ -25,7 +26,7 @@ from typing import Any
 
 from barque_operator import handlers_pipeline, handlers_run
 from barque_operator.context import Context
-from barque_operator.kube import Kube
+from barque_operator.kube import Kube, RequestGate
 from barque_operator.metrics import Metrics
 from barque_operator.settings import OperatorSettings
 
@@ -61,7 +62,8 @@ def build(settings: OperatorSettings) -> tuple[Any, Context]:
     # An explicit registry starts without kopf's default login handlers: log in as the client does
     # (in-cluster service account, else $KUBECONFIG).
     kopf.on.login(registry=registry)(kopf.login_via_client)
-    ctx = Context(settings=settings, kube=Kube.connect(), metrics=Metrics())
+    gate = RequestGate(settings.api_concurrency, settings.api_qps)
+    ctx = Context(settings=settings, kube=Kube.connect(gate), metrics=Metrics())
     handlers_pipeline.register(registry, ctx)
     handlers_run.register(registry, ctx)
 

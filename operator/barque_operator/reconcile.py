@@ -34,6 +34,7 @@ from barque_operator.observed import (
     JobView,
     Replan,
     RunFacts,
+    RunView,
     WritePhase,
     WriteRecord,
 )
@@ -82,6 +83,31 @@ def ended_phases_missing_records(plan: Plan, records: Mapping[str, Any], jobs: M
         p.index for p in plan.phases
         if p.index in jobs and jobs[p.index].finished and any(s not in records for s in phase_steps(p))
     ]
+
+
+def resync_due(run: RunView, jobs: Mapping[int, JobView], now: datetime, grace_seconds: float) -> bool:
+    """Whether the safety sweep should wake ``run``: something its reconciles react to may have
+    happened without an event reaching this process (a lost watch event, a wake-up or reconcile
+    that failed), or its deadline passed. False for a run simply waiting on its live Job, which
+    costs nothing, and for a run created less than ``grace_seconds`` ago (its creation event is
+    likely still queued)."""
+    if run.phase is None:
+        created = parse_time(run.created)
+        return created is None or (now - created).total_seconds() >= grace_seconds
+    if run.phase == "Pending":
+        return True  # waiting for its Pipeline, which may exist now
+    if run.phase != "Running":
+        return False  # ended
+    started = parse_time(run.start_time)
+    if run.timeout_seconds and started and (now - started).total_seconds() >= run.timeout_seconds:
+        return True
+    if not run.running:
+        return True  # between phases (a replan, a failed Job create): decide again
+    for index, name in run.running:
+        job = jobs.get(index)
+        if job is None or job.name != name or job.finished:
+            return True
+    return False
 
 
 # -- the decisions ----------------------------------------------------------------------------
