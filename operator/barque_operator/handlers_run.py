@@ -73,6 +73,9 @@ def register(registry: Any, ctx: Context) -> None:
             on_deletion(ctx, event, body, jobs)
             return
 
+        if event.get("type") is None:  # a (re)listing: fresher than anything remembered, e.g. after
+            memo.pop("status", None)  # this replica was paused by kopf's peering while another acted
+
         def pipeline(namespace: str, name: str) -> Mapping[str, Any] | None:
             found = next(iter(indexes["pipelines"].get((namespace, name), ())), None)
             return found if found is not None else ctx.kube.get_pipeline(namespace, name)
@@ -132,7 +135,10 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
     finally:
         created.update({i: (v, time.monotonic()) for i, v in seen.created.items()})
     patch = status_patch(old, new)
-    if patch and ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) is not None:
+    written = bool(patch) and ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) is not None
+    for event in seen.events:  # after the status: advisory, and last in the API gate's queue too
+        ctx.kube.post_event(body, event.type, event.reason, event.message)
+    if written:
         if new.get("phase") in TERMINAL:  # all a later event needs to know; the rest is memory to spare
             memo["status"] = {"phase": new["phase"]}
             memo.pop("created", None)

@@ -63,6 +63,7 @@ class Seen:
     jobs: dict[int, JobView]  # the run's Jobs by phase index
     pipeline: Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> the Pipeline, or None
     created: dict[int, JobView] = field(default_factory=dict)  # Jobs this reconcile created (not yet watched)
+    events: list[Event] = field(default_factory=list)  # to post once the status is written (advisory, last)
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def reconcile_run(ctx: Context, body: Mapping[str, Any], seen: Seen) -> dict[str
     except ValidationError as err:
         message = "invalid spec: " + "; ".join(pydantic_problems(err, "spec"))
         decision = not_started(run_phase="Failed", message=message, previous=status, now=now, reason="InvalidSpec")
-        return _finish(ctx, body, "", decision, None, {})
+        return _finish(ctx, body, seen, "", decision, None, {})
     if status.get("runId") and status.get("plan"):
         return _continue(ctx, body, spec, status, seen)
     return _start(ctx, body, spec, status, seen)
@@ -96,7 +97,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
 
     def stop(run_phase: str, message: str, reason: str) -> dict[str, Any]:
         decision = not_started(run_phase=run_phase, message=message, previous=status, now=now, reason=reason)
-        return _finish(ctx, body, ref, decision, None, {})
+        return _finish(ctx, body, seen, ref, decision, None, {})
 
     if spec.cancel:
         return stop("Cancelled", "cancelled before it started", "Cancelled")
@@ -144,8 +145,8 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         "startTime": status.get("startTime") or rfc3339(now),
     }
     ctx.metrics.run_started(ns, ref)
-    ctx.kube.post_event(body, "Normal", "Started",
-                        f"planned {plan.total_steps} steps in {len(plan.phases)} phases (run id {rid})")
+    seen.events.append(Event("Normal", "Started",
+                        f"planned {plan.total_steps} steps in {len(plan.phases)} phases (run id {rid})"))
     return _progress(ctx, body, spec, status, seen, store, run_spec, plan, {}, pinned, workers)
 
 
@@ -181,7 +182,7 @@ def _continue(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, stat
     if found is None or run_spec is None:
         message = f"the run's spec or plan is missing from the store {status['storeUri']} (runs/{rid}/)"
         decision = not_started(run_phase="Failed", message=message, previous=status, now=ctx.clock(), reason="StoreLost")
-        return _finish(ctx, body, spec.pipeline_ref.name, decision, None, {})
+        return _finish(ctx, body, seen, spec.pipeline_ref.name, decision, None, {})
     plan, resolved, pinned, workers = found
     return _progress(ctx, body, spec, status, seen, store, run_spec, plan, resolved, pinned, workers)
 
@@ -225,9 +226,9 @@ def _progress(
         status = {**status, "plan": base["plan"]}
         version = (base["plan"]["phaseCount"], base["plan"]["totalSteps"], len(base["plan"].get("deferred") or ()))
         ctx.specs.put_plan(rid, version, (plan, resolved, dict(pinned), workers))
-        ctx.kube.post_event(body, "Normal", "Replanned", f"partition keys known: the plan now has {len(plan.phases)} phases")
+        seen.events.append(Event("Normal", "Replanned", f"partition keys known: the plan now has {len(plan.phases)} phases"))
     assert decision is not None
-    return _finish(ctx, body, spec.pipeline_ref.name, decision, plan, records)
+    return _finish(ctx, body, seen, spec.pipeline_ref.name, decision, plan, records)
 
 
 def _lost_step_facts(
@@ -266,18 +267,17 @@ def _carry_out(
         elif isinstance(action, DeleteJob):
             ctx.kube.delete_job(meta["namespace"], action.name)
         elif isinstance(action, Event):
-            ctx.kube.post_event(body, action.type, action.reason, action.message)
+            seen.events.append(action)
 
 
 def _finish(
-    ctx: Context, body: Mapping[str, Any], pipeline: str, decision: Decision, plan: Plan | None,
+    ctx: Context, body: Mapping[str, Any], seen: Seen, pipeline: str, decision: Decision, plan: Plan | None,
     records: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """Side effects of a decision that are not in ``actions``: metrics and cache housekeeping."""
     meta = body["metadata"]
     if plan is None:  # a run that never started: its events are still to be posted
-        for action in decision.of(Event):
-            ctx.kube.post_event(body, action.type, action.reason, action.message)
+        seen.events.extend(decision.of(Event))
     if decision.finished:
         ctx.metrics.run_active(meta["uid"], False)
         started, ended = parse_time(decision.status.get("startTime")), parse_time(decision.status.get("completionTime"))
