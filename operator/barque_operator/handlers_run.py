@@ -49,19 +49,20 @@ RUN_LABEL = "barque.dev/run"
 def register(registry: Any, ctx: Context) -> None:
     import kopf
 
-    @kopf.index("batch", "v1", "jobs", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
+    # An index reaches handlers as the keyword argument named by its id.
+    @kopf.index("batch", "v1", "jobs", id="run_jobs", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
     def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
         uid = owning_run(body)
         return {uid: JobView.from_job(body)} if uid else {}
 
-    @kopf.index(GROUP, VERSION, "pipelines", registry=registry)
+    @kopf.index(GROUP, VERSION, "pipelines", id="pipelines", registry=registry)
     def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
         return {(body["metadata"]["namespace"], body["metadata"]["name"]): dict(body)}
 
     def active(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
         return (status or {}).get("phase") not in TERMINAL and not meta.get("deletionTimestamp")
 
-    @kopf.index(GROUP, VERSION, "pipelineruns", when=active, registry=registry)
+    @kopf.index(GROUP, VERSION, "pipelineruns", id="active_runs", when=active, registry=registry)
     def active_runs(body: Mapping[str, Any], **_: Any) -> dict[str, RunView]:
         return {body["metadata"]["uid"]: RunView.from_run(body)}
 
