@@ -47,7 +47,7 @@ def configure_kopf(kopf_settings: Any, ours: OperatorSettings) -> None:
         field="status.kopf.diffbase", ignored_fields=["spec.graph", "spec.code"]
     )
     kopf_settings.posting.level = logging.WARNING
-    kopf_settings.execution.max_workers = 8
+    kopf_settings.execution.max_workers = ours.workers
     if ours.peering:
         kopf_settings.peering.name = ours.peering
         kopf_settings.peering.mandatory = True
