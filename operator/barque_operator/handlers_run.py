@@ -15,9 +15,10 @@ on a live Job) costs no request and no store read: a reconcile reads the store o
 has ended (``RecordCache``) or a phase is about to start.
 
 Read-your-writes comes from kopf's per-object ``memo``, not from re-reading the API: the memo
-keeps the status this process last wrote (this operator is its only writer, so it is at least
-as new as any copy a queued event carries) and the Jobs it created until the index shows them
-(an event can overtake the watch event of a Job just created). The memo is a cache: a restarted
+keeps the status this process last wrote until the watch echoes that write back (this operator
+is the status's only writer, so until then it is newer than any copy a queued event carries),
+and the Jobs it created until the index shows them (an event can overtake the watch event of a
+Job just created). An idle run keeps neither. The memo is a cache: a restarted
 operator starts with an empty one and decides from the API and the store, and every action is
 idempotent, so killing it at any moment loses nothing and creates no duplicate Job.
 
@@ -74,8 +75,11 @@ def register(registry: Any, ctx: Context) -> None:
             on_deletion(ctx, event, body, jobs)
             return
 
-        if event.get("type") is None:  # a (re)listing: fresher than anything remembered, e.g. after
-            memo.pop("status", None)  # this replica was paused by kopf's peering while another acted
+        written = memo.get("written")
+        if event.get("type") is None or (written and written[0] == meta.get("resourceVersion")):
+            # The echo of the last write, or a (re)listing: fresher than anything remembered (say,
+            # after kopf's peering paused this replica while another acted).
+            memo.pop("written", None)
 
         def pipeline(namespace: str, name: str) -> Mapping[str, Any] | None:
             found = next(iter(indexes["pipelines"].get((namespace, name), ())), None)
@@ -118,7 +122,8 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
                  pipeline: Any) -> None:
     """Reconcile one run and write what changed in its status (nothing when nothing did)."""
     meta = body["metadata"]
-    old = dict(memo.get("status") or body.get("status") or {})
+    written = memo.get("written")
+    old = dict(written[1] if written else body.get("status") or {})
     if old.get("phase") in TERMINAL:
         return
     created: dict[int, tuple[JobView, float]] = memo.setdefault("created", {})
@@ -136,15 +141,13 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
     finally:
         created.update({i: (v, time.monotonic()) for i, v in seen.created.items()})
     patch = status_patch(old, new)
-    written = bool(patch) and ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) is not None
+    version = ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) if patch else None
     for event in seen.events:  # after the status: advisory, and last in the API gate's queue too
         ctx.kube.post_event(body, event.type, event.reason, event.message)
-    if written:
-        if new.get("phase") in TERMINAL:  # all a later event needs to know; the rest is memory to spare
-            memo["status"] = {"phase": new["phase"]}
-            memo.pop("created", None)
-        else:
-            memo["status"] = {k: v for k, v in {**old, **new}.items() if v is not None}
+    if version is not None:
+        memo["written"] = (version, {k: v for k, v in {**old, **new}.items() if v is not None})
+    if new.get("phase") in TERMINAL:
+        memo.pop("created", None)
 
 
 def on_deletion(ctx: Context, event: Mapping[str, Any], body: Mapping[str, Any], jobs: Mapping[int, JobView]) -> None:

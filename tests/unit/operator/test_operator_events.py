@@ -140,3 +140,16 @@ def test_a_reconcile_handed_an_older_copy_decides_from_the_status_this_process_w
     watched = {0: JobView("r-p0", 0, 1, succeeded=1, outcome="Complete")}
     handlers_run.on_reconcile(Ctx(), body, memo, dict(watched), None)  # type: ignore[arg-type]
     assert seen_by_reconcile[2][1] == watched  # the index's word wins once it has the Job
+    assert memo["written"][0] == "8"  # type: ignore[index]  # kept until the watch echoes version 8
+
+
+def test_the_indexes_the_handlers_read_are_registered_under_those_names() -> None:
+    """kopf passes an index to handlers as the keyword argument named by its id."""
+    import kopf
+
+    from barque_operator import handlers_run
+
+    registry = kopf.OperatorRegistry()
+    handlers_run.register(registry, object())  # type: ignore[arg-type]  # registering reads no context
+    ids = {h.id for h in registry._indexing.get_all_handlers()}
+    assert ids == {"run_jobs", "pipelines", "active_runs"}
