@@ -48,7 +48,8 @@ def test_the_sweep_wakes_runs_past_their_deadline_waiting_runs_and_unnoticed_old
     assert not resync_due(_run(timeout=600), LIVE, NOW, GRACE)
     assert resync_due(_run(phase="Pending", running=()), {}, NOW, GRACE)
     assert not resync_due(_run(phase=None, running=(), started=NOW - timedelta(seconds=5)), {}, NOW, GRACE)
-    assert resync_due(_run(phase=None, running=(), started=NOW - timedelta(minutes=2)), {}, NOW, GRACE)
+    assert not resync_due(_run(phase=None, running=(), started=NOW - timedelta(minutes=2)), {}, NOW, GRACE)
+    assert resync_due(_run(phase=None, running=(), started=NOW - timedelta(minutes=6)), {}, NOW, GRACE)
 
 
 def test_an_echo_of_the_runs_own_write_patches_nothing_even_as_its_duration_grows() -> None:

@@ -236,3 +236,12 @@ def test_a_plan_with_deferred_partitions_asks_to_plan_again_once_their_source_ra
     assert d.of(Replan) == [Replan(("per_hour",))]
     assert d.finished is None and d.status["phase"] == "Running"
     assert decide(replace(world.facts(), unresolvable={"per_hour": "raw returned a pickle value"})).finished == "Failed"
+
+
+def test_a_running_phase_keeps_the_start_time_it_was_first_shown_with() -> None:
+    world = World()
+    first = world.reconcile()
+    started = first.status["phases"][0]["startTime"]
+    world.jobs[0] = replace(world.jobs[0], start_time="2025-01-01T12:00:02Z")  # the Job controller's, later
+    world.now = NOW + timedelta(seconds=5)
+    assert world.reconcile().status["phases"][0]["startTime"] == started
