@@ -156,13 +156,23 @@ def operator_section() -> str:
         grows = len(rates) > 1 and rates[-1] > rates[0] + 1
         rows.append(f"| operator API requests per minute with N runs waiting on live Jobs | {shown} "
                     f"| does not grow with N | {verdict(not grows)} |")
+    faults_path = OPERATOR / "faults.json"
+    if faults_path.exists():  # bench/operator/fault_kill.py
+        f = json.loads(faults_path.read_text())
+        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"]
+        rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
+                    f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
+                    f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
+                    f"streams run twice **{f['streams_run_more_than_once']}**; healthy again after a median "
+                    f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors
         notes = notes[notes.index("-->") + 3 :]
     command = (f"--runs {args['runs']} --concurrent {args['concurrent']} --pod-cap {args.get('pod_cap')} "
                f"--idle {args.get('idle')!r} --idle-window {args.get('idle_window')}")
     resync = r["operator"].get("resync_seconds", "default")
-    resync_text = "60 s (the default)" if resync == "default" else f"{resync} s"
+    resync_text = "60 s, the default" if resync == "default" else f"{resync} s"
     return f"""Measured by `.venv/bin/python bench/operator/run_bench.py {command}` (see
 bench/operator/README.md; raw numbers in bench/operator/results.json, rendered here by
 `bench/report.py`) on {started}, at commit {r['git']['commit'][:7]}. It runs on the test bed: etcd,
