@@ -85,7 +85,7 @@ OPERATOR_REQUESTS = {
     "list jobs": "Job lists",
     "patch pipelineruns/status": "status patches",
     "create jobs": "Job creates",
-    "patch pipelineruns": "finalizer patches",
+    "patch pipelineruns": "run wake-ups (annotation)",
     "get pipelines": "Pipeline get",
 }
 
@@ -116,17 +116,7 @@ def operator_section() -> str:
     if not path.exists():
         return "Not measured: run `bench/operator/run_bench.py` (see bench/operator/README.md)."
     r = json.loads(path.read_text())
-    seq, con, args = r["sequential"], r["concurrent"], r["args"]
-    first = seq["latency_ms"]["run_created_to_first_job_ms"]
-    step = seq["latency_ms"]["job_complete_to_next_job_ms"]
-    pod_next = seq["latency_ms"]["last_pod_finished_to_next_job_ms"]
-    pod_done = seq["latency_ms"]["last_pod_finished_to_job_complete_ms"]
-    audit = seq.get("audit_first_job_ms", {})
-    by_verb = seq["requests"]["operator_by_verb_resource"]
-    per_run = ", ".join(
-        f"{n / seq['runs']:.0f} {OPERATOR_REQUESTS.get(k, k)}" for k, n in sorted(by_verb.items(), key=lambda kv: -kv[1])
-    )
-    succeeded = con["outcomes"].get("Succeeded", 0)
+    seq, con, idle, args = r.get("sequential") or {}, r.get("concurrent") or {}, r.get("idle") or {}, r["args"]
     peak_mib = r["operator"]["vmhwm_mb_overall"]
     peak_mb = peak_mib / MB_IN_MIB
     started = datetime.datetime.fromisoformat(r["started"]).strftime("%Y-%m-%d %H:%M UTC")
@@ -137,34 +127,77 @@ def operator_section() -> str:
     def lat(x: dict[str, Any]) -> str:
         return f"median **{x['median']:.0f} ms** (p90 {x['p90']:.0f}, max {x['max']:.0f})"
 
-    rows = [
-        f"| 1. PipelineRun created → first Job (sequential runs, n={first['n']}) | {lat(first)} | < 300 ms | {verdict(first['median'] < 300)} |",
-        f"| 2. Job `Complete` → next phase's Job (n={step['n']} phase changes) | {lat(step)} | < 300 ms | {verdict(step['median'] < 300)} |",
-        f"|    last Pod finished → next phase's Job (for reference) | median {pod_next['median']:.0f} ms, of which the Job "
-        f"controller's Pod → `Complete` takes {pod_done['median']:.0f} ms | | info |",
-        f"| 3. API requests per run, {seq['pipeline']} | operator **{seq['operator_requests_per_run']}** ({per_run}); "
-        f"all clients {seq['apiserver_requests_per_run']['no_watch']} | | reported |",
-        f"|    same, under {con['runs']} concurrent runs of {con['pipeline']} | operator "
-        f"{con['operator_requests_per_run']}; all clients {con['apiserver_requests_per_run']['no_watch']} | | reported |",
-        f"| 4. {con['runs']} concurrent quickstart runs, `noCache: true` | **{succeeded}/{con['runs']} Succeeded**, last one ended "
-        f"{con['wall_seconds_to_last_end']} s after the first was created | all succeed | {verdict(succeeded == con['runs'])} |",
-        f"|    operator peak memory (`VmHWM` of the process over its whole life) | **{peak_mib:.0f} MiB** ({peak_mb:.0f} MB) "
-        f"| < 200 MB | {verdict(peak_mb < 200)} |",
-    ]
+    def per_run(part: dict[str, Any]) -> str:
+        by_verb = part["requests"]["operator_by_verb_resource"]
+        return ", ".join(f"{n / part['runs']:.1f} {OPERATOR_REQUESTS.get(k, k)}"
+                         for k, n in sorted(by_verb.items(), key=lambda kv: -kv[1]))
+
+    rows, loads = [], []
+    if seq:
+        first, step = seq["latency_ms"]["run_created_to_first_job_ms"], seq["latency_ms"]["job_complete_to_next_job_ms"]
+        pod_next = seq["latency_ms"]["last_pod_finished_to_next_job_ms"]
+        pod_done = seq["latency_ms"]["last_pod_finished_to_job_complete_ms"]
+        phases = 3
+        rows += [
+            f"| PipelineRun created → first Job (sequential runs, n={first['n']}) | {lat(first)} | < 300 ms | {verdict(first['median'] < 300)} |",
+            f"| Job `Complete` → next phase's Job (n={step['n']} phase changes) | {lat(step)} | < 300 ms | {verdict(step['median'] < 300)} |",
+            f"|    last Pod finished → next phase's Job (for reference) | median {pod_next['median']:.0f} ms, of which the Job "
+            f"controller's Pod → `Complete` takes {pod_done['median']:.0f} ms | | info |",
+            f"| operator API requests per phase, {seq['pipeline']} | **{seq['operator_requests_per_run'] / phases:.1f}** "
+            f"({seq['operator_requests_per_run']} per run: {per_run(seq)}); all clients {seq['apiserver_requests_per_run']['no_watch']} per run "
+            f"| ≤ 10 | {verdict(seq['operator_requests_per_run'] / phases <= 10)} |",
+        ]
+        loads.append(f"{seq['loadavg_before'][0]:.1f} → {seq['loadavg_after'][0]:.1f} during the sequential scenario")
+    if con:
+        cfirst = con["latency_ms"]["run_created_to_first_job_ms"]
+        succeeded = con["outcomes"].get("Succeeded", 0)
+        rows += [
+            f"| {con['runs']} PipelineRuns created at once ({con['pipeline']}, `noCache: true`; created in "
+            f"{con.get('seconds_to_create_all_runs', '?')} s, at most {con.get('pod_cap') or 'unlimited'} Pods running) "
+            f"| **{succeeded}/{con['runs']} Succeeded**, the last {con['wall_seconds_to_last_end']} s after the first was created "
+            f"| all succeed | {verdict(succeeded == con['runs'])} |",
+            f"|    created → first Job, p50 | **{cfirst['median']:.0f} ms** (n={cfirst['n']}) | < 1 s | {verdict(cfirst['median'] < 1000)} |",
+            f"|    created → first Job, p99 | **{cfirst['p99']:.0f} ms** (max {cfirst['max']:.0f}) | < 10 s | {verdict(cfirst['p99'] < 10000)} |",
+            f"|    operator API requests per phase (one phase per run) | **{con['operator_requests_per_run']}** ({per_run(con)}); "
+            f"all clients {con['apiserver_requests_per_run']['no_watch']} | ≤ 10 | {verdict(con['operator_requests_per_run'] <= 10)} |",
+        ]
+        loads.append(f"{con['loadavg_before'][0]:.1f} → max {con['loadavg_max_1m']:.1f} during the concurrent one")
+    rows.append(f"| operator peak memory (`VmHWM` of the process over its whole life) | **{peak_mib:.0f} MiB** ({peak_mb:.0f} MB) "
+                f"| < 200 MB | {verdict(peak_mb < 200)} |")
+    windows = idle.get("windows") or []
+    if windows:
+        rates = [w["operator_requests_per_minute"] for w in windows]
+        shown = "; ".join(f"{w['idle_runs']} runs: **{w['operator_requests_per_minute']:.1f}/min** "
+                          f"({w['operator_requests']} in {w['window_seconds']:.0f} s)" for w in windows)
+        grows = len(rates) > 1 and rates[-1] > rates[0] + 1
+        rows.append(f"| operator API requests per minute with N runs waiting on live Jobs | {shown} "
+                    f"| does not grow with N | {verdict(not grows)} |")
+    faults_path = OPERATOR / "faults.json"
+    if faults_path.exists():  # bench/operator/fault_kill.py
+        f = json.loads(faults_path.read_text())
+        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"]
+        rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
+                    f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
+                    f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
+                    f"streams run twice **{f['streams_run_more_than_once']}**; healthy again after a median "
+                    f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors
         notes = notes[notes.index("-->") + 3 :]
-    return f"""Measured by `.venv/bin/python bench/operator/run_bench.py --runs {args['runs']} --concurrent {args['concurrent']}` (see
+    command = (f"--runs {args['runs']} --concurrent {args['concurrent']} --pod-cap {args.get('pod_cap')} "
+               f"--idle {args.get('idle')!r} --idle-window {args.get('idle_window')}")
+    resync = r["operator"].get("resync_seconds", "default")
+    resync_text = "60 s, the default" if resync == "default" else f"{resync} s"
+    return f"""Measured by `.venv/bin/python bench/operator/run_bench.py {command}` (see
 bench/operator/README.md; raw numbers in bench/operator/results.json, rendered here by
 `bench/report.py`) on {started}, at commit {r['git']['commit'][:7]}. It runs on the test bed: etcd,
 kube-apiserver, kube-controller-manager v1.37.2, MinIO, the test node (Pods run as local
-processes) and `barque operator` with the chart's defaults (resync 3 s), each its own process on
-the same {r['host']['nproc']} CPUs. 1-min load {seq['loadavg_before'][0]:.1f} → {seq['loadavg_after'][0]:.1f} during the
-sequential scenario, {con['loadavg_before'][0]:.1f} → max {con['loadavg_max_1m']:.1f} during the concurrent one.
+processes) and `barque operator` with the chart's defaults (safety sweep every {resync_text}), each its own process on
+the same {r['host']['nproc']} CPUs, shared with other work. 1-min load {", ".join(loads)}.
 
-Timing source: {r['timing_source']}. The audit log's server-side microsecond
-timestamps agree on the first measure (median {audit.get('median', float('nan')):.0f} ms there). Requests are
-counted from the API server's audit log by user (the operator has its own client certificate).
+Timing source: {r['timing_source']}. Requests are counted from the API server's audit log by
+user (the operator has its own client certificate), watches excluded.
 
 | target | measured | limit | result |
 |---|---:|---:|---|
@@ -364,20 +397,20 @@ def targets(results: dict[tuple[str, str], dict[str, Any]], mem_mib: float | Non
     return "\n".join(rows)
 
 
-def splice_vs_section() -> int:
-    """Replace the side-by-side section of the existing RESULTS.md, leaving the suite's rows as they are."""
+def splice_section(title: str, body: str) -> int:
+    """Replace the section ``## title`` of the existing RESULTS.md (up to the next ``## ``), or
+    add it at the end, leaving every other section as it is; the measurements behind the others
+    (bench/out/) need not be on this machine."""
     doc = RESULTS.read_text()
-    head, marker, tail = "## Side by side with barca\n", "## Operator\n", ""
+    head = f"## {title}\n"
     if head in doc:
         before, rest = doc.split(head, 1)
-        tail = rest[rest.index(marker):] if marker in rest else ""
-    elif marker in doc:
-        before, tail = doc.split(marker, 1)
-        tail = marker + tail
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1 :] if nxt >= 0 else ""
     else:
-        before = doc.rstrip("\n") + "\n\n"
-    RESULTS.write_text(f"{before}{head}\n{vs_section()}\n{tail}")
-    print(vs_section())
+        before, tail = doc.rstrip("\n") + "\n\n", ""
+    RESULTS.write_text(f"{before}{head}\n{body.strip()}\n\n{tail}".rstrip("\n") + "\n")
+    print(body)
     return 0
 
 
@@ -385,9 +418,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-write", action="store_true", help="print the table; leave bench/RESULTS.md alone")
     parser.add_argument("--vs-only", action="store_true", help="re-render only the side-by-side section in bench/RESULTS.md")
+    parser.add_argument("--operator-only", action="store_true",
+                        help="re-render only the Operator section in bench/RESULTS.md (from bench/operator/results.json)")
     args = parser.parse_args(argv)
     if args.vs_only:
-        return splice_vs_section()
+        return splice_section("Side by side with barca", vs_section())
+    if args.operator_only:
+        return splice_section("Operator", operator_section())
     results = load_results()
     if not results:
         print("no results in bench/out/: run `bash bench/run.sh` first", file=sys.stderr)

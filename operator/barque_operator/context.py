@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
@@ -28,3 +28,4 @@ class Context:
     records: RecordCache = field(default_factory=RecordCache)
     specs: SpecCache = field(default_factory=SpecCache)
     clock: Callable[[], datetime] = utcnow
+    background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)

@@ -5,20 +5,87 @@ returned as plain dicts (``_preload_content=False`` + JSON), and the outcomes th
 for a level-based operator are not errors: a 409 on create means the object already exists
 (created by an earlier reconcile or a previous operator process), a 404 on delete means it
 is already gone.
+
+Every call also passes through one ``RequestGate``: at most ``api_concurrency`` requests in
+flight and ``api_qps`` started per second (a token bucket, one second of burst), so a thousand
+runs arriving at once cannot flood the API server. When requests queue, the most urgent go
+first (``Priority``): what starts work (reading a Pipeline, creating a Job, waking a run) before
+status bookkeeping, and advisory Events last, so new runs are not starved by old ones.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
+import threading
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from enum import IntEnum
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from barque_operator import naming
 from barque_operator.models import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 TIMEOUT = (5, 30)  # connect, read (seconds)
+NUDGE_ANNOTATION = f"{GROUP}/reconcile"
+
+
+class Priority(IntEnum):
+    """Which queued request goes first (lower first)."""
+
+    START = 0  # reading a Pipeline, creating a Job, waking a run: what makes work start
+    STATUS = 1  # status writes, deletes, the rare lists
+    EVENT = 2  # advisory Events
+
+
+class RequestGate:
+    """At most ``concurrency`` requests in flight and ``qps`` started per second; waiters are served
+    by priority, then in arrival order. Thread-safe (kopf runs sync handlers in a thread pool)."""
+
+    def __init__(self, concurrency: int, qps: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._concurrency, self._qps, self._clock = max(1, concurrency), max(0.1, qps), clock
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[int, int]] = []
+        self._seq = itertools.count()
+        self._in_flight = 0
+        self._tokens = self._qps  # one second of burst
+        self._refilled = clock()
+
+    def _take_token(self) -> float:
+        """0 when a token was taken, else the seconds until the next one."""
+        now = self._clock()
+        self._tokens = min(self._qps, self._tokens + (now - self._refilled) * self._qps)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._qps
+
+    @contextmanager
+    def slot(self, priority: Priority) -> Iterator[None]:
+        with self._cond:
+            ticket = (int(priority), next(self._seq))
+            heapq.heappush(self._waiting, ticket)
+            while True:
+                if self._waiting[0] == ticket and self._in_flight < self._concurrency:
+                    pause = self._take_token()
+                    if pause == 0.0:
+                        break
+                    self._cond.wait(pause)
+                else:
+                    self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._in_flight += 1
+            self._cond.notify_all()  # the next in line may go too
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._in_flight -= 1
+                self._cond.notify_all()
 
 
 def _load(response: Any) -> dict[str, Any]:
@@ -29,25 +96,26 @@ def _load(response: Any) -> dict[str, Any]:
 class Kube:
     """Thin wrappers over the calls the operator makes; build with ``Kube.connect()``."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, gate: RequestGate) -> None:
         from kubernetes import client
 
         self.api_client = api_client
+        self.gate = gate
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self._api_exception = client.exceptions.ApiException
 
     @classmethod
-    def connect(cls) -> "Kube":
+    def connect(cls, gate: RequestGate) -> "Kube":
         """In-cluster credentials when running in a Pod, else ``$KUBECONFIG`` / ``~/.kube/config``."""
         from kubernetes import client, config
 
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            return cls(config.new_client_from_config())  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient())
+            return cls(config.new_client_from_config(), gate)  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient(), gate)
 
     def _status(self, err: Exception) -> int | None:
         return getattr(err, "status", None) if isinstance(err, self._api_exception) else None
@@ -62,8 +130,9 @@ class Kube:
 
     def _get_custom(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
         try:
-            return _load(self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _preload_content=False, _request_timeout=TIMEOUT))
+            with self.gate.slot(Priority.START):
+                return _load(self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name, _preload_content=False, _request_timeout=TIMEOUT))
         except Exception as err:
             if self._status(err) == 404:
                 return None
@@ -73,9 +142,10 @@ class Kube:
         """Merge-patch a run's status (RFC 7386: a None removes a key); its new resourceVersion, or
         None when the run is gone."""
         try:
-            data = _load(self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, "pipelineruns", name, {"status": dict(status)},
-                _content_type="application/merge-patch+json", _preload_content=False, _request_timeout=TIMEOUT))
+            with self.gate.slot(Priority.STATUS):
+                data = _load(self.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, "pipelineruns", name, {"status": dict(status)},
+                    _content_type="application/merge-patch+json", _preload_content=False, _request_timeout=TIMEOUT))
         except Exception as err:
             if self._status(err) == 404:
                 return None
@@ -83,18 +153,33 @@ class Kube:
         version: str | None = data["metadata"].get("resourceVersion")
         return version
 
+    def nudge_run(self, namespace: str, name: str, why: str) -> None:
+        """Set the run's ``barque.dev/reconcile`` annotation to ``why``: the change reaches the
+        operator through its watch of runs, which reconciles the run (nothing when it is gone)."""
+        body = {"metadata": {"annotations": {NUDGE_ANNOTATION: why}}}
+        try:
+            with self.gate.slot(Priority.START):
+                self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "pipelineruns", name, body,
+                    _content_type="application/merge-patch+json", _preload_content=False, _request_timeout=TIMEOUT)
+        except Exception as err:
+            if self._status(err) != 404:
+                raise
+
     def list_runs(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        data = _load(self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "pipelineruns", label_selector=label_selector,
-            _preload_content=False, _request_timeout=TIMEOUT))
+        with self.gate.slot(Priority.STATUS):
+            data = _load(self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "pipelineruns", label_selector=label_selector,
+                _preload_content=False, _request_timeout=TIMEOUT))
         items: list[dict[str, Any]] = data.get("items") or []
         return items
 
     def create_run(self, namespace: str, body: Mapping[str, Any]) -> bool:
         """Create a PipelineRun; False when one of that name already exists."""
         try:
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", dict(body),
-                                                        _request_timeout=TIMEOUT)
+            with self.gate.slot(Priority.START):
+                self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", dict(body),
+                                                            _request_timeout=TIMEOUT)
             return True
         except Exception as err:
             if self._status(err) == 409:
@@ -103,35 +188,30 @@ class Kube:
 
     def cancel_run(self, namespace: str, name: str) -> None:
         try:
-            self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", name,
-                                                       {"spec": {"cancel": True}}, _request_timeout=TIMEOUT)
+            with self.gate.slot(Priority.STATUS):
+                self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", name,
+                                                           {"spec": {"cancel": True}}, _request_timeout=TIMEOUT)
         except Exception as err:
             if self._status(err) != 404:
                 raise
 
     def delete_run(self, namespace: str, name: str) -> None:
         try:
-            self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", name,
-                                                        propagation_policy="Background", _request_timeout=TIMEOUT)
+            with self.gate.slot(Priority.STATUS):
+                self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "pipelineruns", name,
+                                                            propagation_policy="Background", _request_timeout=TIMEOUT)
         except Exception as err:
             if self._status(err) != 404:
                 raise
 
     # -- Jobs and Pods ---------------------------------------------------------------------
 
-    def list_run_jobs(self, namespace: str, run_name: str, run_uid: str) -> list[dict[str, Any]]:
-        """The Jobs this run owns (by label, then by owner uid: a re-created run of the same name owns none)."""
-        data = _load(self.batch.list_namespaced_job(
-            namespace, label_selector=f"barque.dev/run={naming.label_value(run_name)}",
-            _preload_content=False, _request_timeout=TIMEOUT))
-        return [j for j in data.get("items") or []
-                if any(o.get("uid") == run_uid for o in j["metadata"].get("ownerReferences") or [])]
-
     def create_job(self, body: Mapping[str, Any]) -> bool:
         """Create a Job; False when it already exists (a 409 is how idempotence shows)."""
         try:
             ns = body["metadata"]["namespace"]
-            self.batch.create_namespaced_job(ns, dict(body), _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+            with self.gate.slot(Priority.START):
+                self.batch.create_namespaced_job(ns, dict(body), _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             return True
         except Exception as err:
             if self._status(err) == 409:
@@ -141,15 +221,19 @@ class Kube:
     def delete_job(self, namespace: str, name: str) -> None:
         """Delete a Job and, in the background, its Pods."""
         try:
-            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background", _request_timeout=TIMEOUT)
+            with self.gate.slot(Priority.STATUS):
+                self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
+                                                 _request_timeout=TIMEOUT)
         except Exception as err:
             if self._status(err) != 404:
                 raise
 
     def list_job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
-        data = _load(self.core.list_namespaced_pod(
-            namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}",
-            _preload_content=False, _request_timeout=TIMEOUT))
+        """A Job's Pods: read only when the Job ended with steps unrecorded (their last words)."""
+        with self.gate.slot(Priority.STATUS):
+            data = _load(self.core.list_namespaced_pod(
+                namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}",
+                _preload_content=False, _request_timeout=TIMEOUT))
         items: list[dict[str, Any]] = data.get("items") or []
         return items
 
@@ -176,7 +260,8 @@ class Kube:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+            with self.gate.slot(Priority.EVENT):
+                self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
         except Exception as err:  # an event lost is not worth failing a reconcile
             log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err)
 

@@ -4,15 +4,16 @@ kopf settings chosen on purpose:
 - Watches have server, client and connect timeouts (kopf #585, #957: a silently dead
   watch connection otherwise stalls the operator forever).
 - Storage: barque registers no resource-changing handlers (``on.create``/``on.update``...),
-  only ``on.event`` watchers and timers, which kopf runs without a diff base and without
-  persisted progress. So nothing is ever written to ``last-handled-configuration``, which
+  only ``on.event`` watchers, indexes and (for scheduled Pipelines) timers, which kopf runs
+  without a diff base and without persisted progress. So nothing is ever written to ``last-handled-configuration``, which
   would copy a Pipeline's spec, inline code included, into an annotation and overflow its
   256 KiB limit (kopf #1087). Should a changing handler be added later, both storages are
   already set to ``status.kopf`` (which the CRD schemas admit, with
   ``x-kubernetes-preserve-unknown-fields`` there only) and the diff base ignores the graph
   and the code.
-- The finalizer (kopf keeps one on objects with live timers: active runs, scheduled
-  Pipelines) is ``barque.dev/operator``.
+- The finalizer (kopf keeps one on objects with live timers: scheduled Pipelines only; runs
+  have none, and kopf removes it from runs an older operator version left it on) is
+  ``barque.dev/operator``.
 - Peering: standalone unless ``--peering NAME`` is given; several replicas with peering give
   failover, not throughput (one is active). Scale out by sharding namespaces (``--namespace``).
 - K8s Events from kopf's own logging only at WARNING and above; barque posts its own Events.
@@ -25,7 +26,7 @@ from typing import Any
 
 from barque_operator import handlers_pipeline, handlers_run
 from barque_operator.context import Context
-from barque_operator.kube import Kube
+from barque_operator.kube import Kube, RequestGate
 from barque_operator.metrics import Metrics
 from barque_operator.settings import OperatorSettings
 
@@ -46,7 +47,7 @@ def configure_kopf(kopf_settings: Any, ours: OperatorSettings) -> None:
         field="status.kopf.diffbase", ignored_fields=["spec.graph", "spec.code"]
     )
     kopf_settings.posting.level = logging.WARNING
-    kopf_settings.execution.max_workers = 8
+    kopf_settings.execution.max_workers = ours.workers
     if ours.peering:
         kopf_settings.peering.name = ours.peering
         kopf_settings.peering.mandatory = True
@@ -61,7 +62,8 @@ def build(settings: OperatorSettings) -> tuple[Any, Context]:
     # An explicit registry starts without kopf's default login handlers: log in as the client does
     # (in-cluster service account, else $KUBECONFIG).
     kopf.on.login(registry=registry)(kopf.login_via_client)
-    ctx = Context(settings=settings, kube=Kube.connect(), metrics=Metrics())
+    gate = RequestGate(settings.api_concurrency, settings.api_qps)
+    ctx = Context(settings=settings, kube=Kube.connect(gate), metrics=Metrics())
     handlers_pipeline.register(registry, ctx)
     handlers_run.register(registry, ctx)
 
@@ -72,9 +74,28 @@ def build(settings: OperatorSettings) -> tuple[Any, Context]:
     return registry, ctx
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas before any thread starts (``mallopt(M_ARENA_MAX)``, as the
+    ``MALLOC_ARENA_MAX`` variable would). glibc gives each thread that allocates under contention
+    an arena of its own, up to eight per CPU, and a burst of reconciles in the thread pool leaves
+    each of them fragmented and resident; Python's own small-object allocator is unaffected.
+    Elsewhere than on glibc this does nothing."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except OSError:
+        pass
+
+
 def run(settings: OperatorSettings, verbose: bool = False) -> int:
     import kopf
 
+    limit_malloc_arenas()
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     if not verbose:  # kopf logs every handler success at INFO: once a second per active run
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

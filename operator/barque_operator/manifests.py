@@ -88,6 +88,38 @@ def store_for(pipeline: JobInputs, settings: OperatorSettings) -> tuple[str | No
     return settings.default_store, settings.default_store_secret
 
 
+@dataclass(frozen=True)
+class RunPins:
+    """The image, store and credentials Secret a run resolved when it started.
+
+    They are pinned on the run's status (``image``, ``storeUri``, ``storeSecretName``) and every
+    Job of the run is built from them, so changing the operator's defaults mid-run (a ``helm
+    upgrade``) cannot send a later phase to another image or to a store that lacks the run's spec.
+    """
+
+    image: str
+    store_uri: str
+    store_secret: str | None
+
+    def status_fields(self) -> dict[str, Any]:
+        return {"image": self.image, "storeUri": self.store_uri, "storeSecretName": self.store_secret}
+
+
+def run_pins(status: Mapping[str, Any], pipeline: JobInputs, settings: OperatorSettings) -> RunPins:
+    """The pins on ``status`` when the run has them, else resolved now (the run is starting, or it
+    started before image and Secret were pinned: then only its store URI is taken from the status)."""
+    if status.get("image") and status.get("storeUri"):
+        return RunPins(str(status["image"]), str(status["storeUri"]), status.get("storeSecretName"))
+    image = image_for(pipeline, settings)
+    if not image:
+        raise ManifestError("no runtime image: set spec.defaults.image on the Pipeline or --default-image on the operator")
+    store, secret = store_for(pipeline, settings)
+    store = status.get("storeUri") or store
+    if not store:
+        raise ManifestError("no artifact store: set spec.store.uri on the Pipeline or --default-store on the operator")
+    return RunPins(image, store, secret)
+
+
 def run_timeout(run: PipelineRunSpec, pipeline: JobInputs) -> int | None:
     return run.timeout_seconds or pipeline.defaults.timeout_seconds
 
@@ -95,16 +127,13 @@ def run_timeout(run: PipelineRunSpec, pipeline: JobInputs) -> int | None:
 def build_phase_job(
     run: Mapping[str, Any], pipeline: Mapping[str, Any], phase: Phase, settings: OperatorSettings
 ) -> dict[str, Any]:
-    """The Job for ``phase`` of ``run`` (both CR bodies as dicts); ``phase`` lists only the streams that run."""
+    """The Job for ``phase`` of ``run`` (both CR bodies as dicts); ``phase`` lists only the streams that run.
+
+    Image, store and Secret come from the pins on the run's status (``run_pins``)."""
     meta = run["metadata"]
     run_spec = PipelineRunSpec.model_validate(run["spec"])
     spec = JobInputs.of(pipeline)
-    image = image_for(spec, settings)
-    if not image:
-        raise ManifestError("no runtime image: set spec.defaults.image on the Pipeline or --default-image on the operator")
-    store, secret = store_for(spec, settings)
-    if not store:
-        raise ManifestError("no artifact store: set spec.store.uri on the Pipeline or --default-store on the operator")
+    pins = run_pins(run.get("status") or {}, spec, settings)
     streams = len(phase.streams)
     if streams == 0:
         raise ManifestError(f"phase {phase.index} has no stream to run; it needs no Job")
@@ -126,7 +155,7 @@ def build_phase_job(
         },
         "template": {
             "metadata": {"labels": dict(job_labels), "annotations": {"barque.dev/run-id": rid}},
-            "spec": _pod_spec(spec, settings, image, store, secret, rid, phase.index),
+            "spec": _pod_spec(spec, settings, pins, rid, phase.index),
         },
     }
     timeout = run_timeout(run_spec, spec)
@@ -155,16 +184,14 @@ def build_phase_job(
     }
 
 
-def _pod_spec(
-    spec: JobInputs, settings: OperatorSettings, image: str, store: str, secret: str | None, rid: str, phase: int
-) -> dict[str, Any]:
+def _pod_spec(spec: JobInputs, settings: OperatorSettings, pins: RunPins, rid: str, phase: int) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": image,
+        "image": pins.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["barque", "exec", "--store", "$(BARQUE_STORE)", "--run", "$(BARQUE_RUN_ID)", "--phase", str(phase)],
         "env": [
-            {"name": "BARQUE_STORE", "value": store},
+            {"name": "BARQUE_STORE", "value": pins.store_uri},
             {"name": "BARQUE_RUN_ID", "value": rid},
             {"name": "BARQUE_PHASE", "value": str(phase)},
             {"name": "TMPDIR", "value": "/tmp"},
@@ -186,8 +213,8 @@ def _pod_spec(
     for name, value in sorted((spec.defaults.env or {}).items()):
         if not name.startswith("BARQUE_"):  # the run's coordinates are the operator's to set
             container["env"].append({"name": name, "value": value})
-    if secret:
-        container["envFrom"] = [{"secretRef": {"name": secret}}]
+    if pins.store_secret:
+        container["envFrom"] = [{"secretRef": {"name": pins.store_secret}}]
     resources = spec.defaults.resources
     if resources is not None and (resources.requests or resources.limits):
         container["resources"] = resources.model_dump(by_alias=True, exclude_none=True)

@@ -372,6 +372,10 @@ class PipelineRunStatus(_Spec):
     progress: str | None = Field(default=None, description="Finished steps / total steps.")
     run_id: str | None = None
     store_uri: str | None = None
+    image: str | None = Field(default=None, description="The runtime image of every Job of the run, pinned when it started.")
+    store_secret_name: str | None = Field(
+        default=None, description="The store's credentials Secret for every Job of the run, pinned when it started."
+    )
     source_digest: str | None = None
     plan: PlanSummary | None = None
     phases: list[PhaseStatus] | None = Field(default=None, max_length=10000)

@@ -83,6 +83,31 @@ def owning_run(job: Mapping[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
+class RunView:
+    """The parts of an active run the safety sweep reads (kept in a kopf index, so small)."""
+
+    namespace: str
+    name: str
+    uid: str
+    phase: str | None  # the run's status.phase
+    created: str | None  # metadata.creationTimestamp
+    start_time: str | None
+    timeout_seconds: int | None  # the run's own; a Pipeline default also bounds its Jobs' deadline
+    running: tuple[tuple[int, str | None], ...] = ()  # (phase index, Job name) of phases shown Running
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Any]) -> "RunView":
+        meta, spec, status = run["metadata"], run.get("spec") or {}, run.get("status") or {}
+        timeout = spec.get("timeoutSeconds")
+        return cls(
+            namespace=meta["namespace"], name=meta["name"], uid=meta["uid"], phase=status.get("phase"),
+            created=meta.get("creationTimestamp"), start_time=status.get("startTime"), timeout_seconds=int(timeout) if timeout else None,
+            running=tuple((int(p["index"]), p.get("job")) for p in status.get("phases") or ()
+                          if p.get("state") == "Running"),
+        )
+
+
+@dataclass(frozen=True)
 class RunFacts:
     """Everything one reconcile of a started run looks at."""
 

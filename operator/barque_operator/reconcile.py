@@ -34,6 +34,7 @@ from barque_operator.observed import (
     JobView,
     Replan,
     RunFacts,
+    RunView,
     WritePhase,
     WriteRecord,
 )
@@ -84,6 +85,32 @@ def ended_phases_missing_records(plan: Plan, records: Mapping[str, Any], jobs: M
     ]
 
 
+def resync_due(run: RunView, jobs: Mapping[int, JobView], now: datetime, grace_seconds: float) -> bool:
+    """Whether the safety sweep should wake ``run``: something its reconciles react to may have
+    happened without an event reaching this process (a lost watch event, a wake-up or reconcile
+    that failed), or its deadline passed. False for a run simply waiting on its live Job, which
+    costs nothing, and for a run not reconciled yet but created less than five ``grace_seconds``
+    ago (under a burst of new runs its creation event is likely still queued: a wake-up would
+    only add work)."""
+    if run.phase is None:  # its first reconcile failed, or it still waits in a backlog: wake it late
+        created = parse_time(run.created)
+        return created is None or (now - created).total_seconds() >= 5 * grace_seconds
+    if run.phase == "Pending":
+        return True  # waiting for its Pipeline, which may exist now
+    if run.phase != "Running":
+        return False  # ended
+    started = parse_time(run.start_time)
+    if run.timeout_seconds and started and (now - started).total_seconds() >= run.timeout_seconds:
+        return True
+    if not run.running:
+        return True  # between phases (a replan, a failed Job create): decide again
+    for index, name in run.running:
+        job = jobs.get(index)
+        if job is None or job.name != name or job.finished:
+            return True
+    return False
+
+
 # -- the decisions ----------------------------------------------------------------------------
 
 
@@ -132,7 +159,8 @@ def decide(f: RunFacts) -> Decision:
             views.append(_done_view(phase, records, job))
             continue
         if job is not None and not job.finished:
-            views.append(PhaseView(phase.index, "Running", job.name, job.completions, job.start_time))
+            views.append(PhaseView(phase.index, "Running", job.name, job.completions,
+                                   _phase_start(f, phase.index) or job.start_time))
             blocked = True
             continue
         if job is not None:  # ended, some steps without a record
@@ -162,6 +190,16 @@ def decide(f: RunFacts) -> Decision:
         actions.append(Replan(resolvable))
         return Decision(_status(f, records, views, "Running", None, start_time, None), tuple(actions))
     return _finish(f, records, views, start_time, actions)
+
+
+def _phase_start(f: RunFacts, index: int) -> str | None:
+    """When the status first showed the phase running (its Job's creation): kept as it was, so a
+    Job whose own startTime is not set yet, then set, does not rewrite the status twice."""
+    for entry in f.previous.get("phases") or ():
+        if entry.get("index") == index and entry.get("state") == "Running":
+            start: str | None = entry.get("startTime")
+            return start
+    return None
 
 
 def _timed_out(f: RunFacts, start_time: str) -> bool:

@@ -113,10 +113,16 @@ class _RunRecords:
 
 
 class RecordCache:
-    """Step records per run, refreshed from one listing per reconcile plus reads of new keys only.
+    """Step records per run: the store is listed only when they can have changed, and then only new
+    keys are read.
 
-    A record can still change while its phase's Job runs (a lost Pod's stream re-runs), so the
-    records of a phase are read afresh once when its Job is first seen finished.
+    Pods write records while their phase's Job runs, and the decisions only need them once that
+    Job has ended, so a reconcile lists the run's records when it first meets the run (a new or
+    restarted operator) and when one of its Jobs is first seen finished; otherwise it answers from
+    memory, and a reconcile that nothing triggered but an echo of its own status write reads no
+    store at all. (So the status shows a running phase's steps as running until its Job ends.) A
+    record can still change while its Job runs (a lost Pod's stream re-runs), so the records of a
+    phase are read afresh when its Job is first seen finished.
     """
 
     def __init__(self) -> None:
@@ -128,8 +134,11 @@ class RecordCache:
     ) -> dict[str, dict[str, Any]]:
         """All records of ``run_id``; ``finished_jobs`` maps ended Job names to their phase index."""
         with self._lock:
+            known = run_id in self._runs
             entry = self._runs.setdefault(run_id, _RunRecords())
         newly_finished = {name: idx for name, idx in finished_jobs.items() if name not in entry.finished_jobs}
+        if known and not newly_finished:
+            return dict(entry.records)
         for idx in newly_finished.values():
             for phase in plan.phases:
                 if phase.index == idx:

@@ -116,7 +116,7 @@ def operator_process(barque_crds: tuple[str, ...], kube_apiserver: Any, kube_con
         "BARQUE_DEFAULT_IMAGE": RUNTIME_IMAGE,
         "BARQUE_DEFAULT_STORE": store_uri,
         "BARQUE_DEFAULT_STORE_SECRET": STORE_SECRET,
-        "BARQUE_RESYNC_SECONDS": "1",
+        "BARQUE_RESYNC_SECONDS": "5",
         "BARQUE_SCHEDULE_SECONDS": "2",
     }
     argv = [barque_executable(), "operator", "--metrics-port", str(metrics), "--health-port", str(health)]

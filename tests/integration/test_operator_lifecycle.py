@@ -143,3 +143,27 @@ def test_deleting_a_running_run_removes_it_and_its_jobs(kube_api: Api, ready: st
                what="the run to be gone (the operator releases its finalizer)")
     wait_until(lambda: not [j for j in jobs(kube_api, ns) if not j["metadata"].get("deletionTimestamp")],
                timeout=60, what="its Jobs to be deleted")
+
+
+def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_with_other_defaults(
+        kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess) -> None:
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, SLOW.format(seconds=3), "slow"))
+    create_run(kube_api, ns, "slow-1", "slow")
+    wait_for_job(kube_api, ns, "slow-1-p0")
+    pinned_store = operator_process.store_uri
+    operator_process.stop()
+    # As after a `helm upgrade` that changed the defaults: another store (with no run spec) and image.
+    operator_process.env["BARQUE_DEFAULT_STORE"] = pinned_store + "-moved"
+    operator_process.env["BARQUE_DEFAULT_IMAGE"] = "barque-runtime:upgraded"
+    operator_process.start()
+    run = wait_run(kube_api, ns, "slow-1", op=operator_process)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert (run["status"]["storeUri"], run["status"]["image"]) == (pinned_store, "barque-runtime:dev")
+    names = sorted(j["metadata"]["name"] for j in jobs(kube_api, ns))
+    assert names == ["slow-1-p0", "slow-1-p1", "slow-1-p2"]
+    for job in jobs(kube_api, ns):
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        store = next(e["value"] for e in container["env"] if e["name"] == "BARQUE_STORE")
+        assert (container["image"], store) == ("barque-runtime:dev", pinned_store), job["metadata"]["name"]
+        assert container["envFrom"] == [{"secretRef": {"name": "barque-store"}}]

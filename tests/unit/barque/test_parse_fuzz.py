@@ -282,7 +282,9 @@ def run_problem(graph: Graph) -> str | None:
 
 
 def _problem_in_child(graph: Graph) -> str | None:
-
+    # Import as a worker does, with Python's default warnings: the test run's "warnings are
+    # errors" would turn a DeprecationWarning (an invalid escape in a string) into a SyntaxError.
+    warnings.resetwarnings()
     loader = ModuleLoader(graph.root)
     for node in graph.nodes.values():
         try:

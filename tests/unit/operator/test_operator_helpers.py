@@ -120,34 +120,3 @@ def test_a_jobs_owning_run_is_its_pipelinerun_owner_reference() -> None:
     assert owning_run({"metadata": {"ownerReferences": refs}}) == "run-uid"
     assert owning_run({"metadata": {"ownerReferences": refs[:1]}}) is None
     assert owning_run({"metadata": {}}) is None
-
-
-def test_a_reconcile_reads_the_run_afresh_only_when_kopfs_copy_is_not_the_version_last_seen() -> None:
-    from barque_operator.handlers_run import RunGate, _fresh
-
-    class Kube:
-        def __init__(self, run: dict | None) -> None:  # type: ignore[type-arg]
-            self.run, self.gets = run, 0
-
-        def get_run(self, namespace: str, name: str) -> dict | None:  # type: ignore[type-arg]
-            self.gets += 1
-            return self.run
-
-    class Ctx:
-        def __init__(self, kube: Kube) -> None:
-            self.kube = kube
-
-    def body(version: str, uid: str = "u", phase: str = "Running") -> dict:  # type: ignore[type-arg]
-        return {"metadata": {"namespace": "ns", "name": "r", "uid": uid, "resourceVersion": version},
-                "status": {"phase": phase}}
-
-    kube = Kube(body("7", phase="Succeeded"))
-    gate = RunGate(body=body("5"))
-    assert _fresh(Ctx(kube), "u", gate) == body("5") and kube.gets == 0  # nothing written here yet: kopf's copy
-    gate.version = "7"  # this process wrote version 7; kopf's copy is still at 5
-    assert _fresh(Ctx(kube), "u", gate) == body("7", phase="Succeeded") and kube.gets == 1
-    gate.body = body("7")
-    assert _fresh(Ctx(kube), "u", gate) == body("7") and kube.gets == 1  # kopf caught up
-    gate.version = "9"
-    assert _fresh(Ctx(Kube(body("9", uid="other"))), "u", gate) is None  # replaced by a run of the same name
-    assert _fresh(Ctx(Kube(None)), "u", gate) is None  # deleted

@@ -49,12 +49,14 @@ class World:
         self.timeout = timeout
         self.verdicts: dict[str, StepCache] = {s: StepCache("run", "k-" + s, "never materialized") for s in plan.steps}
         self.pod_messages: dict[tuple[int, int], str] = {}
+        self.pins: dict[str, Any] = {}  # image, store and Secret pinned when the run started
         self.now = NOW
 
     def facts(self) -> RunFacts:
         return RunFacts(
             name="demo-1", cancel=self.cancel, timeout_seconds=self.timeout, previous=dict(self.status),
-            base={"runId": "k8s/team-a/demo-1-abcdef12", "plan": plan_summary(self.plan, 500, "runs/x/plan.json")},
+            base={"runId": "k8s/team-a/demo-1-abcdef12", "plan": plan_summary(self.plan, 500, "runs/x/plan.json"),
+                  **self.pins},
             plan=self.plan, records=dict(self.records), jobs=dict(self.jobs),
             verdicts=self.verdicts if needs_assessment(self.plan, self.records, self.jobs) else None,
             now=self.now, exec_phases=dict(self.phase_files), pod_messages=dict(self.pod_messages),
@@ -234,3 +236,12 @@ def test_a_plan_with_deferred_partitions_asks_to_plan_again_once_their_source_ra
     assert d.of(Replan) == [Replan(("per_hour",))]
     assert d.finished is None and d.status["phase"] == "Running"
     assert decide(replace(world.facts(), unresolvable={"per_hour": "raw returned a pickle value"})).finished == "Failed"
+
+
+def test_a_running_phase_keeps_the_start_time_it_was_first_shown_with() -> None:
+    world = World()
+    first = world.reconcile()
+    started = first.status["phases"][0]["startTime"]
+    world.jobs[0] = replace(world.jobs[0], start_time="2025-01-01T12:00:02Z")  # the Job controller's, later
+    world.now = NOW + timedelta(seconds=5)
+    assert world.reconcile().status["phases"][0]["startTime"] == started
