@@ -349,3 +349,42 @@ def test_a_scheduled_pipeline_creates_runs_on_time(kube_api: Api, ready: str, tm
     assert done["status"]["phase"] == "Succeeded"
     status = kube_api.request("GET", f"{PIPELINES.format(ns=ns)}/nightly")["status"]
     assert status["lastScheduleTime"] == slot and status["nextScheduleTime"] > slot
+
+
+FAN_OUT_AND_KEYS = '''
+from barque import asset, parallel_map, partitions_from
+
+
+def cube(x: int) -> int:
+    return x ** 3
+
+
+@asset()
+def cubes() -> list[int]:
+    found = parallel_map(cube, range(6))
+    assert found == [0, 1, 8, 27, 64, 125], found
+    return found
+
+
+@asset()
+def regions() -> dict:
+    return {1: "a", 2: "b"}
+
+
+@asset(partitions={"region": partitions_from(regions)})
+def per_region(region: str, regions: str) -> str:
+    assert isinstance(region, str) and regions in ("a", "b")
+    return region + regions
+'''
+
+
+def test_a_step_fans_out_and_integer_partition_keys_work_in_pods(kube_api: Api, ready: str, tmp_path: Path,
+                                                                  operator_process: OperatorProcess) -> None:
+    """parallel_map branches run inside the step's pod; a keys source's int keys become strings, as locally."""
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FAN_OUT_AND_KEYS, "fan"))
+    create_run(kube_api, ns, "fan-1", "fan")
+    run = wait_run(kube_api, ns, "fan-1", timeout=180, op=operator_process)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    ids = {s["id"] for s in run["status"]["steps"]}
+    assert {"pipeline.py:cubes", "pipeline.py:per_region[region=1]", "pipeline.py:per_region[region=2]"} <= ids
