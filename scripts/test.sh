@@ -2,7 +2,8 @@
 # Set up everything and run both test tiers; exits non-zero if either fails or runs no test.
 #   unit         pure logic and local CLI runs, no servers (seconds)
 #   integration  a real kube-apiserver, kube-controller-manager, etcd, MinIO and helm, built from
-#                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds)
+#                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds),
+#                and the barque images built from the Dockerfile with podman (testbed/images.sh)
 # Usage: scripts/test.sh [unit|integration|all] [extra pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,9 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   build_start=$(date +%s)
   bash testbed/build.sh
   echo "[test.sh] test bed ready in $(( $(date +%s) - build_start )) s" >&2
+  images_start=$(date +%s)
+  bash testbed/images.sh >/dev/null
+  echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
   run_tier integration tests/integration -m integration "$@" || status=1
 fi
 exit "$status"
