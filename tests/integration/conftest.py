@@ -33,6 +33,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from testbed import cluster, images, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
+from testbed.node import config as node_config  # noqa: E402
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -81,7 +82,7 @@ def etcd(testbed_bin: dict[str, Path], testbed_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kube_pki(testbed_dir: Path) -> pki.Pki:
-    return pki.make_pki(testbed_dir / "pki")
+    return pki.make_pki(testbed_dir / "pki", extra_ips=(node_config.SUBNET_GATEWAY,))
 
 
 @dataclass(frozen=True)
