@@ -24,8 +24,12 @@ SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 CONTROLLERS = ("job-controller", "garbage-collector-controller", "namespace-controller",
                "serviceaccount-controller", "serviceaccount-token-controller",
                "root-ca-certificate-publisher-controller", "ttl-after-finished-controller")
-# The real node's tier installs the chart, whose operator is a Deployment.
-REAL_NODE_CONTROLLERS = (*CONTROLLERS, "deployment-controller", "replicaset-controller")
+# The real node's tier installs the chart: its operator is a Deployment, and its metrics Service
+# is read through the API server's service proxy (which needs the Service's endpoints).
+REAL_NODE_CONTROLLERS = (*CONTROLLERS, "deployment-controller", "replicaset-controller",
+                         "endpoints-controller", "endpointslice-controller",
+                         # lifts the not-ready taint a kubelet registers its Node with
+                         "node-lifecycle-controller")
 
 
 def free_port() -> int:
@@ -57,6 +61,7 @@ def apiserver_argv(binary: Path, pki: Pki, etcd_url: str, port: int, cert_dir: P
             # For `kubectl logs` through a real kubelet, which trusts the test bed's CA (admin is
             # system:masters; the simulated node serves no kubelet API, so it ignores these).
             f"--kubelet-client-certificate={pki.admin_cert}", f"--kubelet-client-key={pki.admin_key}",
+            "--kubelet-preferred-address-types=InternalIP",  # the Node's name resolves nowhere
             # The `kubernetes` Service's endpoints cannot be a loopback address; nothing here needs them.
             "--endpoint-reconciler-type=none",
             "--profiling=false", "--v=1"]

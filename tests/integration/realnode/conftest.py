@@ -27,6 +27,7 @@ from testbed import cluster, images, paths, pki
 from testbed.kubeapi import Api
 from testbed.node import config, network
 from testbed.node.forward import Forwarder
+from testbed.node.mounts import unmount_all
 from testbed.node.pause import write_pause_archive
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until
 
@@ -112,6 +113,9 @@ def containerd(node_bin: dict[str, Path], testbed_dir: Path, barque_images: imag
         yield Containerd(layout=layout, ctr=ctr, process=proc, images=barque_images, sandbox_image=sandbox)
     finally:
         proc.stop(grace=20)
+        left = unmount_all(layout.state)  # else pytest cannot delete its temp dirs
+        if left:
+            print("could not unmount:", *left, sep="\n  ")
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def release(real_node: RealNode, kube_api: Api, helm: Any, kubectl: Any, minio: 
 def _run_phase(kubectl: Any, namespace: str, name: str, timeout: float = 240) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
         run = json.loads(kubectl("get", "pipelinerun", name, "-n", namespace, "-o", "json").stdout)
-        return run if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
+        return run if (run.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Cancelled") else None
 
     try:
         return wait_until(finished, timeout=timeout, what=f"PipelineRun {namespace}/{name} to finish")
@@ -138,3 +138,91 @@ def test_quickstart_succeeds_in_pods_and_a_second_run_is_fully_cached(
     again = _run_phase(kubectl, ns, "quickstart-again")
     assert again["status"]["phase"] == "Succeeded", again["status"]
     assert len(_jobs(kubectl, ns)) == len(jobs)
+
+
+def test_the_metrics_service_answers_with_the_runs_counted(release: Release, kubectl: Any) -> None:
+    # Through the API server's service proxy: the Service's endpoints are the operator pod's IP
+    # on the bridge (there is no kube-proxy for its ClusterIP).
+    path = f"/api/v1/namespaces/{release.namespace}/services/barque-metrics:metrics/proxy/metrics"
+    text = wait_until(lambda: kubectl("get", "--raw", path, check=False).stdout, timeout=60,
+                      what="the metrics Service's endpoints")
+    assert "barque_runs_started_total" in text
+    assert "barque_runs_finished_total" in text
+
+
+SLOW_PIPELINE = """from barque import asset
+
+
+@asset()
+def slow() -> int:
+    import time
+    time.sleep(25)
+    return 1
+
+
+@asset(inputs={"x": slow})
+def after(x: int) -> int:
+    return x + 1
+"""
+
+
+def _compile(tmp_path: Path, name: str, source: str) -> str:
+    """`barque compile` of a pipeline file, as a user would run it: the Pipeline manifest."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pipeline.py").write_text(source)
+    barque = Path(sys.executable).parent / "barque"
+    out = subprocess.run([str(barque), "compile", str(tmp_path / "pipeline.py"), "--name", name],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _submit(kubectl: Any, namespace: str, pipeline: str, run: str) -> None:
+    manifest = {"apiVersion": "barque.dev/v1alpha1", "kind": "PipelineRun", "metadata": {"name": run},
+                "spec": {"pipelineRef": {"name": pipeline}}}
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def test_failing_example_fails_with_its_error_on_the_status(release: Release, kubectl: Any) -> None:
+    ns = release.namespace
+    kubectl("apply", "-n", ns, "-f", str(EXAMPLES / "failing"))
+    runs = json.loads(kubectl("get", "pipelineruns", "-n", ns, "-o", "json").stdout)["items"]
+    name = next(r["metadata"]["name"] for r in runs if r["spec"]["pipelineRef"]["name"] == "failing")
+    run = _run_phase(kubectl, ns, name)
+    assert run["status"]["phase"] == "Failed"
+    assert "upstream schema changed" in json.dumps(run["status"])
+
+
+def test_the_operator_pod_deleted_mid_run_is_replaced_and_the_run_finishes_without_a_duplicate_job(
+        release: Release, kubectl: Any, tmp_path: Path) -> None:
+    ns = release.namespace
+    kubectl("apply", "-n", ns, "-f", "-", input=_compile(tmp_path, "slow", SLOW_PIPELINE))
+    _submit(kubectl, ns, "slow", "slow-1")
+
+    def job_running() -> bool:
+        return any(j["metadata"]["name"].startswith("slow-1") and (j.get("status") or {}).get("active")
+                   for j in _jobs(kubectl, ns))
+
+    wait_until(job_running, timeout=120, what="the slow run's first Job to be active")
+    before = {j["metadata"]["name"]: j["metadata"]["uid"] for j in _jobs(kubectl, ns)
+              if j["metadata"]["name"].startswith("slow-1")}
+    kubectl("delete", "pod", "-n", ns, "-l", "app.kubernetes.io/name=barque,app.kubernetes.io/component=operator",
+            "--wait=false")
+    run = _run_phase(kubectl, ns, "slow-1", timeout=300)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    after = {j["metadata"]["name"]: j["metadata"]["uid"] for j in _jobs(kubectl, ns)
+             if j["metadata"]["name"].startswith("slow-1")}
+    assert {name: after.get(name) for name in before} == before  # the same Job, not a second one
+
+
+def test_cancel_stops_a_running_run(release: Release, kubectl: Any, tmp_path: Path) -> None:
+    ns = release.namespace
+    kubectl("apply", "-n", ns, "-f", "-", input=_compile(tmp_path, "slow-cancel", SLOW_PIPELINE.replace("1\n", "2\n")))
+    _submit(kubectl, ns, "slow-cancel", "slow-cancel-1")
+    wait_until(lambda: any(j["metadata"]["name"].startswith("slow-cancel-1") for j in _jobs(kubectl, ns)),
+               timeout=120, what="the run's first Job")
+    kubectl("patch", "pipelinerun", "slow-cancel-1", "-n", ns, "--type", "merge", "-p", '{"spec":{"cancel":true}}')
+    run = _run_phase(kubectl, ns, "slow-cancel-1", timeout=120)
+    assert run["status"]["phase"] == "Cancelled", run["status"]
