@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the real parts of the integration test bed from the Go module proxy:
 #   etcd, kube-apiserver, kube-controller-manager, kubectl, MinIO (minio) and helm;
-#   with --node also the real node's parts: kubelet, kube-scheduler and kube-proxy (from the same
-#   Kubernetes module), containerd 2.x with its runc shim and ctr, and a static pause program.
+#   with --node also the real node's parts: kubelet and kube-scheduler (from the same Kubernetes
+#   module), containerd 2.x with its runc shim and ctr, and a static pause program.
 #
 # The versions are pinned by the small Go modules under testbed/go/<part>/ (go.mod + go.sum,
 # one `tool` line each): that is the only place a version is written. Binaries land in a cache
@@ -49,7 +49,7 @@ minio_commit=${minio_version##*-}
 tag="k8s-${kube_version}_etcd-${etcd_version}_minio-${minio_stamp}_helm-${helm_version}_r${build_rev}"
 bin="$cache/$tag/bin"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl minio helm)
-node_binaries=(kubelet kube-scheduler kube-proxy containerd containerd-shim-runc-v2 ctr pause)
+node_binaries=(kubelet kube-scheduler containerd containerd-shim-runc-v2 ctr pause)
 # The node's parts link into the same bin directory; their own marker names what they are.
 node_complete="$bin/.complete-node-containerd-$containerd_version"
 
@@ -153,8 +153,7 @@ touch "$bin/.complete"
 if [[ $with_node == 1 ]]; then
   build_part kubenode "$kube_version" kube "$kube_ld" \
     kubelet=k8s.io/kubernetes/cmd/kubelet \
-    kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler \
-    kube-proxy=k8s.io/kubernetes/cmd/kube-proxy
+    kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
 
   ctrd_pkg=github.com/containerd/containerd/v2
   ctrd_ld="-s -w -X $ctrd_pkg/version.Version=$containerd_version -X $ctrd_pkg/version.Revision=$containerd_version"

@@ -1,5 +1,5 @@
 // Pins the Kubernetes release the test bed builds (kube-apiserver, kube-controller-manager, kubectl;
-// kubelet, kube-scheduler and kube-proxy for the real node).
+// kubelet and kube-scheduler for the real node).
 // k8s.io/kubernetes cannot be required on its own: its staging modules are v0.0.0 there, so every one
 // is pinned below to the matching v0.x.y tag. Bump all of them together with testbed/versions.env.
 module barque.dev/testbed/kube
@@ -227,7 +227,6 @@ replace (
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
-	k8s.io/kubernetes/cmd/kube-proxy
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
 	k8s.io/kubernetes/cmd/kubelet
