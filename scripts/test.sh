@@ -21,6 +21,7 @@ if [ "$tier" = realnode ]; then
   [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
   command -v runc >/dev/null 2>&1 || need_apt+=(runc)
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+  command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -160,6 +160,7 @@ if [[ -f $ca_bundle ]]; then
   mounts=(-v "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:ro")
 fi
 
+built=0
 for target in "${targets[@]}"; do
   ref="localhost/barque-$target:tb-$key"
   archive="$out/barque-$target-$key.tar"
@@ -174,11 +175,23 @@ for target in "${targets[@]}"; do
     --tmpfs /tmp "$ref" --help >/dev/null
   podman save --quiet --format docker-archive -o "$archive.tmp" "$ref"
   mv "$archive.tmp" "$archive"
+  built=1
   log "built $ref in $((SECONDS - start))s"
 done
 
-# Drop archives of other inputs once they are two hours old (a second checkout sharing the
-# cache may still be using its own meanwhile).
-find "$out" -maxdepth 1 -name "barque-*.tar" ! -name "*-$key.tar" -mmin +120 -delete
-find "$out" -maxdepth 1 -name "base-*.tar" ! -name "base-$base_key.tar" -mmin +120 -delete
+# Clean up only after a build: a warm run stays a hash and a few stat calls.
+if [[ $built == 1 ]]; then
+  # Drop archives of other inputs once they are two hours old (a second checkout sharing the
+  # cache may still be using its own meanwhile).
+  find "$out" -maxdepth 1 -name "barque-*.tar" ! -name "*-$key.tar" -mmin +120 -delete
+  find "$out" -maxdepth 1 -name "base-*.tar" ! -name "base-$base_key.tar" -mmin +120 -delete
+  # podman's copies go with their archives; the build stages' untagged images go at once.
+  while read -r ref; do
+    k=${ref##*:tb-}
+    name=${ref%%:*}
+    name=${name#localhost/}
+    [[ -f $out/$name-$k.tar ]] || podman rmi --force "$ref" >/dev/null 2>&1 || true
+  done < <(podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/barque-(runtime|operator):tb-' || true)
+  podman image prune --force --filter label=org.opencontainers.image.title=barque >/dev/null 2>&1 || true
+fi
 print_images

@@ -25,7 +25,7 @@ import pytest
 
 from testbed import cluster, images, paths, pki
 from testbed.kubeapi import Api
-from testbed.node import config, network
+from testbed.node import config, leftovers, network
 from testbed.node.forward import Forwarder
 from testbed.node.mounts import unmount_all
 from testbed.node.pause import write_pause_archive
@@ -112,7 +112,9 @@ def containerd(node_bin: dict[str, Path], testbed_dir: Path, barque_images: imag
             _import(ctr, image.archive)
         yield Containerd(layout=layout, ctr=ctr, process=proc, images=barque_images, sandbox_image=sandbox)
     finally:
+        leftovers.stop_tasks(ctr)
         proc.stop(grace=20)
+        leftovers.kill_shims(layout.containerd_socket)
         left = unmount_all(layout.state)  # else pytest cannot delete its temp dirs
         if left:
             print("could not unmount:", *left, sep="\n  ")
@@ -163,14 +165,6 @@ def real_node(node_bin: dict[str, Path], testbed_dir: Path, kube_apiserver: Any,
             forward.close()
         scheduler.stop()
         kubelet.stop(grace=20)
-        _remove_pods(containerd)
-
-
-def _remove_pods(containerd: Containerd) -> None:
-    """Stop what the kubelet left running, so containerd's shims do not outlive the session."""
-    tasks = containerd.ctr("tasks", "list", "-q", check=False).stdout.split()
-    for task in tasks:
-        containerd.ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
 
 
 @pytest.fixture
