@@ -4,9 +4,10 @@
 #   integration  a real kube-apiserver, kube-controller-manager, etcd, MinIO and helm, built from
 #                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds),
 #                and the barque images built from the Dockerfile with podman (testbed/images.sh)
-#   realnode     opt-in, not part of "all" yet: the real node (kubelet, containerd 2.x + runc, CNI,
-#                kube-scheduler) built by `testbed/build.sh --node`, the chart installed with the
-#                images from testbed/images.sh, the operator as its Deployment (root needed)
+#   realnode     the real node (kubelet, containerd 2.x + runc, CNI, kube-scheduler) built by
+#                `testbed/build.sh --node`, the chart installed with the images from
+#                testbed/images.sh, the operator as its Deployment (root needed); its own pytest
+#                session, since the simulated node of `integration` would bind the same Pods
 # Usage: scripts/test.sh [unit|integration|all|realnode] [extra pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ bash scripts/setup.sh operator,s3,parquet,dev
 
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
-if [ "$tier" = realnode ]; then
+if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
   command -v runc >/dev/null 2>&1 || need_apt+=(runc)
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
@@ -58,7 +59,7 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
   run_tier integration tests/integration -m integration "$@" || status=1
 fi
-if [ "$tier" = realnode ]; then
+if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   build_start=$(date +%s)
   bash testbed/build.sh --node
   echo "[test.sh] test bed with the real node ready in $(( $(date +%s) - build_start )) s" >&2

@@ -5,8 +5,8 @@ MinIO, kubectl, helm), plus containerd (built from the Go module proxy) running 
 a kubelet and kube-scheduler of the test bed's Kubernetes version, Debian's CNI bridge and
 host-local plugins, and the barque images built from the Dockerfile and imported into
 containerd. Nothing is simulated. The process test node is not started in this directory: both
-would compete for the same Pods, so this tier runs in its own pytest session
-(`scripts/test.sh realnode`), opt-in with BARQUE_REAL_NODE=1 until it has proven reliable.
+would compete for the same Pods, so this tier runs in its own pytest session with
+BARQUE_REAL_NODE=1 (`scripts/test.sh realnode`, and `all` after the integration tier).
 
 Pods reach the loopback-only servers (kube-apiserver, MinIO) through forwarders on the test
 bed's bridge address (testbed.node.forward); they have no route anywhere else.
@@ -39,7 +39,7 @@ ENABLED = os.environ.get("BARQUE_REAL_NODE", "") == "1"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if ENABLED:
         return
-    skip = pytest.mark.skip(reason="real-node tier is opt-in: BARQUE_REAL_NODE=1 (scripts/test.sh realnode)")
+    skip = pytest.mark.skip(reason="the real-node tier runs in its own pytest session: BARQUE_REAL_NODE=1 (scripts/test.sh realnode)")
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(skip)
