@@ -2,8 +2,13 @@
 # Set up everything and run both test tiers; exits non-zero if either fails or runs no test.
 #   unit         pure logic and local CLI runs, no servers (seconds)
 #   integration  a real kube-apiserver, kube-controller-manager, etcd, MinIO and helm, built from
-#                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds)
-# Usage: scripts/test.sh [unit|integration|all] [extra pytest args...]
+#                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds),
+#                and the barque images built from the Dockerfile with podman (testbed/images.sh)
+#   realnode     the real node (kubelet, containerd 2.x + runc, CNI, kube-scheduler) built by
+#                `testbed/build.sh --node`, the chart installed with the images from
+#                testbed/images.sh, the operator as its Deployment (root needed); its own pytest
+#                session, since the simulated node of `integration` would bind the same Pods
+# Usage: scripts/test.sh [unit|integration|all|realnode] [extra pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tier="${1:-all}"
@@ -13,6 +18,12 @@ bash scripts/setup.sh operator,s3,parquet,dev
 
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+if [ "$tier" = realnode ] || [ "$tier" = all ]; then
+  [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
+  command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+  command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
+  command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -43,6 +54,18 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   build_start=$(date +%s)
   bash testbed/build.sh
   echo "[test.sh] test bed ready in $(( $(date +%s) - build_start )) s" >&2
+  images_start=$(date +%s)
+  bash testbed/images.sh >/dev/null
+  echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
   run_tier integration tests/integration -m integration "$@" || status=1
+fi
+if [ "$tier" = realnode ] || [ "$tier" = all ]; then
+  build_start=$(date +%s)
+  bash testbed/build.sh --node
+  echo "[test.sh] test bed with the real node ready in $(( $(date +%s) - build_start )) s" >&2
+  images_start=$(date +%s)
+  bash testbed/images.sh >/dev/null
+  echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
+  BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration "$@" || status=1
 fi
 exit "$status"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the real parts of the integration test bed from the Go module proxy:
-#   etcd, kube-apiserver, kube-controller-manager, kubectl, MinIO (minio) and helm.
+#   etcd, kube-apiserver, kube-controller-manager, kubectl, MinIO (minio) and helm;
+#   with --node also the real node's parts: kubelet and kube-scheduler (from the same Kubernetes
+#   module), containerd 2.x with its runc shim and ctr, and a static pause program.
 #
 # The versions are pinned by the small Go modules under testbed/go/<part>/ (go.mod + go.sum,
 # one `tool` line each): that is the only place a version is written. Binaries land in a cache
@@ -14,6 +16,7 @@
 # directory to cache in CI or to delete. Idempotent: when everything is built it only prints paths.
 #
 # Usage: testbed/build.sh                 build what is missing, print where everything is
+#        testbed/build.sh --node          the same, plus the real node's parts
 #        testbed/build.sh --print-bin-dir print the bin directory and exit (builds nothing)
 set -euo pipefail
 
@@ -31,7 +34,8 @@ kube_version=$(modver "$here/go/kube/go.mod" k8s.io/kubernetes)
 etcd_version=$(modver "$here/go/etcd/go.mod" go.etcd.io/etcd/server/v3)
 minio_version=$(modver "$here/go/minio/go.mod" github.com/minio/minio)
 helm_version=$(modver "$here/go/helm/go.mod" helm.sh/helm/v4)
-for v in kube_version etcd_version minio_version helm_version; do
+containerd_version=$(modver "$here/go/containerd/go.mod" github.com/containerd/containerd/v2)
+for v in kube_version etcd_version minio_version helm_version containerd_version; do
   if [[ -z ${!v} ]]; then
     echo "build.sh: cannot read ${v%_version}'s pinned version from $here/go/${v%_version}/go.mod" >&2
     exit 1
@@ -45,12 +49,19 @@ minio_commit=${minio_version##*-}
 tag="k8s-${kube_version}_etcd-${etcd_version}_minio-${minio_stamp}_helm-${helm_version}_r${build_rev}"
 bin="$cache/$tag/bin"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl minio helm)
+node_binaries=(kubelet kube-scheduler containerd containerd-shim-runc-v2 ctr pause)
+# The node's parts link into the same bin directory; their own marker names what they are.
+node_complete="$bin/.complete-node-containerd-$containerd_version"
 
+with_node=0
 if [[ ${1:-} == --print-bin-dir ]]; then
   echo "$bin"
   exit 0
+elif [[ ${1:-} == --node && $# -eq 1 ]]; then
+  with_node=1
+  binaries+=("${node_binaries[@]}")
 elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--print-bin-dir]" >&2
+  echo "usage: $0 [--node | --print-bin-dir]" >&2
   exit 2
 fi
 
@@ -63,7 +74,7 @@ report() {
   echo "  go caches: $cache/go (GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build)"
 }
 
-if [[ -f $bin/.complete ]]; then
+if [[ -f $bin/.complete ]] && { [[ $with_node == 0 ]] || [[ -f $node_complete ]]; }; then
   report
   exit 0
 fi
@@ -138,4 +149,23 @@ helm_ld+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
 build_part helm "$helm_version" helm "$helm_ld" helm=helm.sh/helm/v4/cmd/helm
 
 touch "$bin/.complete"
+
+if [[ $with_node == 1 ]]; then
+  build_part kubenode "$kube_version" kube "$kube_ld" \
+    kubelet=k8s.io/kubernetes/cmd/kubelet \
+    kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler
+
+  ctrd_pkg=github.com/containerd/containerd/v2
+  ctrd_ld="-s -w -X $ctrd_pkg/version.Version=$containerd_version -X $ctrd_pkg/version.Revision=$containerd_version"
+  ctrd_ld+=" -X $ctrd_pkg/version.Package=$ctrd_pkg"
+  build_part containerd "$containerd_version" containerd "$ctrd_ld" \
+    containerd=$ctrd_pkg/cmd/containerd \
+    containerd-shim-runc-v2=$ctrd_pkg/cmd/containerd-shim-runc-v2 \
+    ctr=$ctrd_pkg/cmd/ctr
+
+  # No registry, so no registry.k8s.io/pause: the test bed builds its own (testbed/go/pause).
+  pause_rev=$(cat "$here/go/pause/go.mod" "$here/go/pause/main.go" | sha256sum | cut -c1-12)
+  build_part pause "$pause_rev" pause "-s -w" pause=barque.dev/testbed/pause
+  touch "$node_complete"
+fi
 report

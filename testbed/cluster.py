@@ -24,6 +24,12 @@ SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 CONTROLLERS = ("job-controller", "garbage-collector-controller", "namespace-controller",
                "serviceaccount-controller", "serviceaccount-token-controller",
                "root-ca-certificate-publisher-controller", "ttl-after-finished-controller")
+# The real node's tier installs the chart: its operator is a Deployment, and its metrics Service
+# is read through the API server's service proxy (which needs the Service's endpoints).
+REAL_NODE_CONTROLLERS = (*CONTROLLERS, "deployment-controller", "replicaset-controller",
+                         "endpoints-controller", "endpointslice-controller",
+                         # lifts the not-ready taint a kubelet registers its Node with
+                         "node-lifecycle-controller")
 
 
 def free_port() -> int:
@@ -52,19 +58,24 @@ def apiserver_argv(binary: Path, pki: Pki, etcd_url: str, port: int, cert_dir: P
             f"--service-account-issuer={SA_ISSUER}", f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--authorization-mode=RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # For `kubectl logs` through a real kubelet, which trusts the test bed's CA (admin is
+            # system:masters; the simulated node serves no kubelet API, so it ignores these).
+            f"--kubelet-client-certificate={pki.admin_cert}", f"--kubelet-client-key={pki.admin_key}",
+            "--kubelet-preferred-address-types=InternalIP",  # the Node's name resolves nowhere
             # The `kubernetes` Service's endpoints cannot be a loopback address; nothing here needs them.
             "--endpoint-reconciler-type=none",
             "--profiling=false", "--v=1"]
 
 
-def controller_manager_argv(binary: Path, pki: Pki, kubeconfig: Path, port: int, cert_dir: Path) -> list[str]:
+def controller_manager_argv(binary: Path, pki: Pki, kubeconfig: Path, port: int, cert_dir: Path,
+                            controllers: Sequence[str] = CONTROLLERS) -> list[str]:
     # No --authentication/authorization-kubeconfig: only /healthz (always allowed) is served to us.
     return [str(binary), f"--kubeconfig={kubeconfig}",
             "--bind-address=127.0.0.1", f"--secure-port={port}", f"--cert-dir={cert_dir}",
             f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
             "--leader-elect=false", "--use-service-account-credentials=true",
             f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.sa_key}",
-            f"--controllers={','.join(CONTROLLERS)}", "--profiling=false", "--v=1"]
+            f"--controllers={','.join(controllers)}", "--profiling=false", "--v=1"]
 
 
 def minio_argv(binary: Path, data_dir: Path, port: int) -> list[str]:

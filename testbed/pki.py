@@ -92,8 +92,11 @@ def _pair(directory: Path, stem: str, cert: x509.Certificate,
     return cert_path, key_path
 
 
-def make_pki(directory: Path, service_ip: str = "10.0.0.1") -> Pki:
-    """Write a CA, serving and client certificates and a service-account key pair to directory."""
+def make_pki(directory: Path, service_ip: str = "10.0.0.1", extra_ips: tuple[str, ...] = ()) -> Pki:
+    """Write a CA, serving and client certificates and a service-account key pair to directory.
+
+    extra_ips go into the serving certificate too: the real node's pods reach the API server
+    through the test bed's bridge address (testbed.node.forward)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("barque-testbed-ca")
@@ -101,7 +104,7 @@ def make_pki(directory: Path, service_ip: str = "10.0.0.1") -> Pki:
 
     serving_key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in SERVING_DNS]
-    sans += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address(service_ip))]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip, *extra_ips)]
     serving = _sign(_name("kube-apiserver"), serving_key, ca_name, ca_key,
                     usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans)
     serving_cert, serving_key_path = _pair(directory, "serving", serving, serving_key)

@@ -157,8 +157,8 @@ class PodRunner(threading.Thread):
         mounts = self.empty_dirs(container)
         while True:
             try:
-                env = spec.resolve_env(self.pod, container, self.lookup("secrets"), self.lookup("configmaps"),
-                                       self.base_env())
+                base = self.base_env()
+                env = spec.resolve_env(self.pod, container, self.lookup("secrets"), self.lookup("configmaps"), base)
                 argv = spec.command_line(container, env, self.is_runtime_image, self.ctx.entrypoints)
                 break
             except ConfigError as err:
@@ -166,7 +166,7 @@ class PodRunner(threading.Thread):
                 self.report(self.phase)
                 if self.stopping.wait(2) or self.past_deadline():
                     return None
-        env = {k: spec.remap(v, mounts) for k, v in env.items()}
+        env = spec.remap_env(env, base, mounts)
         term_file = self.sandbox / "termination" / name
         term_file.parent.mkdir(exist_ok=True)
         term_file.write_bytes(b"")

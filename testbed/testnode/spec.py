@@ -154,6 +154,15 @@ def remap(value: str, mounts: Mapping[str, str]) -> str:
     return value
 
 
+def remap_env(env: Mapping[str, str], base: Mapping[str, str], mounts: Mapping[str, str]) -> dict[str, str]:
+    """Remap the values the pod declared; leave alone what the node itself set (PATH, HOME, ...).
+
+    The node's own values are paths on this machine already: remapping them would break a
+    checkout under /tmp when a pod mounts an emptyDir at /tmp (PATH would point into the sandbox).
+    """
+    return {k: v if base.get(k) == v else remap(v, mounts) for k, v in env.items()}
+
+
 def termination_message(written: bytes, log: bytes, policy: str | None, exit_code: int) -> str:
     """What kubelet puts in state.terminated.message."""
     message = written[:MAX_MESSAGE]

@@ -2,7 +2,8 @@
 
 Real: etcd, kube-apiserver (TLS, client certificates, RBAC, service-account tokens),
 kube-controller-manager (Job, garbage collector, namespace, service accounts), MinIO, and the
-kubectl and helm binaries, all built by testbed/build.sh at pinned versions. Simulated: the node
+kubectl and helm binaries, all built by testbed/build.sh at pinned versions; the barque images,
+built from the Dockerfile by testbed/images.sh and run with podman. Simulated: the node
 (testbed/testnode runs each Pod's containers as local processes). There is no scheduler (the
 test node binds Pods) and no kubelet API (no `kubectl logs`/`exec`).
 
@@ -30,8 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from testbed import cluster, paths, pki  # noqa: E402
+from testbed import cluster, images, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
+from testbed.node import config as node_config  # noqa: E402
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -54,6 +56,13 @@ def testbed_bin() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def barque_images() -> images.TestbedImages:
+    """The runtime and operator images built from the project's Dockerfile (testbed/images.sh:
+    a few minutes the first time, cached by a hash of their inputs afterwards)."""
+    return images.ensure_images()
+
+
+@pytest.fixture(scope="session")
 def testbed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("testbed")
 
@@ -73,7 +82,7 @@ def etcd(testbed_bin: dict[str, Path], testbed_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kube_pki(testbed_dir: Path) -> pki.Pki:
-    return pki.make_pki(testbed_dir / "pki")
+    return pki.make_pki(testbed_dir / "pki", extra_ips=(node_config.SUBNET_GATEWAY,))
 
 
 @dataclass(frozen=True)

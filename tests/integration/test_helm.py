@@ -74,7 +74,7 @@ def test_default_values_render_a_cluster_scoped_operator(helm: Any) -> None:
     assert container["args"] == ["operator"]
     assert container["image"] == "barque-operator:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["BARQUE_DEFAULT_IMAGE"] == "barque:0.1.0"
+    assert env["BARQUE_DEFAULT_IMAGE"] == "barque-runtime:0.1.0"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
 

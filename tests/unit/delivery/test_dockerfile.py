@@ -115,3 +115,32 @@ def test_hadolint_finds_nothing() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_final_targets_install_with_the_pinned_constraints() -> None:
+    stages = _stages()
+    assert any(w == "COPY" and r == "constraints.txt /wheels/constraints.txt" for w, r in stages["builder"])
+    for target in ("runtime", "operator"):
+        runs = " ".join(r for w, r in stages[target] if w == "RUN")
+        assert "pip install -c /wheels/constraints.txt" in runs, target
+
+
+def test_constraints_pin_every_dependency_of_the_image_extras() -> None:
+    import tomllib
+
+    pins = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("operator", "s3", "parquet"):
+        for requirement in extras[extra]:
+            name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+            assert name in pins, f"{name} (extra {extra}) is not pinned: run scripts/constraints.sh"
+
+
+@pytest.mark.parametrize("target", ["runtime", "operator"])
+def test_final_targets_carry_their_oci_title(target: str) -> None:
+    labels = " ".join(r for w, r in _stages()[target] if w == "LABEL")
+    assert f'org.opencontainers.image.title="barque-{target}"' in labels

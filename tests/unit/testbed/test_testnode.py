@@ -121,6 +121,16 @@ def test_paths_under_an_empty_dir_mount_are_remapped_and_others_are_not() -> Non
     assert spec.remap("plain", mounts) == "plain"
 
 
+def test_the_nodes_own_env_values_are_not_remapped_even_under_a_tmp_checkout() -> None:
+    # A checkout cloned under /tmp: the node's PATH points into it, and a pod mounts /tmp.
+    base = {"PATH": "/tmp/clone/.venv/bin:/usr/bin", "HOME": "/tmp/node/home"}
+    env = {**base, "BARQUE_DIR": "/tmp/work", "PLAIN": "x"}
+    remapped = spec.remap_env(env, base, {"/tmp": "/sandbox/tmp"})
+    assert remapped == {**base, "BARQUE_DIR": "/sandbox/tmp/work", "PLAIN": "x"}
+    # A pod that sets PATH itself gets its value remapped like any other.
+    assert spec.remap_env({"PATH": "/tmp/bin"}, base, {"/tmp": "/s"}) == {"PATH": "/s/bin"}
+
+
 def test_termination_message_prefers_the_file_and_falls_back_to_the_log_tail_on_error() -> None:
     log = b"".join(b"line %d\n" % i for i in range(200))
     assert spec.termination_message(b'{"ok": true}', log, "FallbackToLogsOnError", 1) == '{"ok": true}'
