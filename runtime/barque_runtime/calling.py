@@ -16,7 +16,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from barque import records
+from barque import records, trust
 from barque.errors import StoreError
 from barque.model import Node
 from barque.store import ArtifactStore
@@ -59,12 +59,15 @@ def call_with_retries(
     *,
     restore: Callable[[], None],
     first_attempt: int = 1,
+    echo: bool = False,
 ) -> tuple[Any, int, dict[str, str]]:
     """Return ``(result, attempts, log keys)``, or raise ``CallFailed`` after the last attempt.
 
     ``kwargs`` gives each attempt its own inputs (a failed attempt may have mutated its own),
     and ``restore`` puts the process state back after every attempt. ``first_attempt`` is
-    above 1 when earlier attempts killed their worker; the backoff counts them too.
+    above 1 when earlier attempts killed their worker; the backoff counts them too. With
+    ``echo``, what an attempt printed is also written to this process's own stdout and stderr
+    after the attempt (a pod's container log), the traceback of a failed one included.
     """
     attempts = max(1, node.retries)
     logs: dict[str, str] = {}
@@ -85,6 +88,8 @@ def call_with_retries(
             finally:
                 restore()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
+        if echo:
+            _echo(captured, tb if error else "")
         if error is None:
             return result, attempt, logs
     assert error is not None
@@ -112,6 +117,17 @@ def _store_logs(store: ArtifactStore, run_id: str, step_id: str, attempt: int, c
             except StoreError as err:
                 sys.stderr.write(f"barque: warning: the {stream} of step {step_id} attempt {attempt} was not stored: {err}\n")
     return keys
+
+
+def _echo(captured: dict[str, bytes], tb: str) -> None:
+    secrets = trust.secret_values()  # redacted as in the stored log: a container log is read by others too
+    for fd, data in ((1, captured.get("stdout", b"")), (2, captured.get("stderr", b"") + tb.encode())):
+        data = trust.scrub_bytes(data, secrets)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:  # a closed or full output must not fail the step; the store has the log
+            pass
 
 
 @contextmanager

@@ -92,6 +92,9 @@ class StreamContext:
     known: dict[str, dict[str, Any]] = field(default_factory=dict)
     state: ProcessState = field(default_factory=ProcessState)
     attempts_used: dict[str, int] = field(default_factory=dict)
+    # In a pod, a step's output also goes to the container's own stdout/stderr, so `kubectl logs`
+    # shows it; locally the runner's stdout carries the summary alone.
+    echo_output: bool = False
 
     def __post_init__(self) -> None:
         self.blobs = BlobMemo(self.store)
@@ -210,7 +213,8 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     used = ctx.attempts_used.get(step.id, 0)
     try:
         result, attempts, logs = call_with_retries(
-            ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs, restore=ctx.state.restore, first_attempt=used + 1
+            ctx.store, ctx.spec.run_id, step.id, node, fn, kwargs, restore=ctx.state.restore, first_attempt=used + 1,
+            echo=ctx.echo_output,
         )
     except CallFailed as failure:
         return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)

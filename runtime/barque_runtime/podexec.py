@@ -41,7 +41,7 @@ def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int
         raise BarqueError(f"run {run_id} phase {phase_index} has {len(phase.streams)} stream(s), not index {index}", hint="check --stream or JOB_COMPLETION_INDEX")
     stream = phase.streams[index]
     root = _code_root(store, spec.run_id, spec.inline_code, spec.code_path)
-    ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root))
+    ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root), echo_output=True)
     recs = execute_stream(ctx, [steps[s] for s in stream.steps])
     write_termination_message(termination_message(run_id, phase_index, index, recs))
     return USER_FAILURE_EXIT if any(r["state"] == "failed" for r in recs) else 0

@@ -266,8 +266,6 @@ def test_steps_run_as_uid_10001_without_capabilities_and_cannot_write_outside_tm
     assert "Read-only file system" in json.dumps(run["status"])
 
 
-@pytest.mark.xfail(strict=False, reason="the executor captures a step's stdout/stderr into the store and does "
-                                       "not echo it to the container's output (runtime/barque_runtime/calling.py)")
 def test_kubectl_logs_of_a_step_pod_shows_the_steps_output(release: Release, kubectl: Any) -> None:
     ns = release.namespace
     pods = json.loads(kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
