@@ -13,6 +13,7 @@ bash scripts/setup.sh operator,s3,parquet,dev
 
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)  # `barque graph --format svg` renders with it
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
