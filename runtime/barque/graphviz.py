@@ -79,8 +79,16 @@ def _safe(node_id: str) -> str:
 
 
 def _dot_str(text: str) -> str:
-    """``text`` as a quoted DOT string: a ``"`` or ``\\`` in a node id cannot end it early."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` as a quoted DOT id: a ``"`` in a node id cannot end it early.
+
+    DOT's only escape in an id is ``\\"``; a backslash stays itself, so an id that ends in one
+    cannot be written (a label can, below)."""
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _dot_label(text: str) -> str:
+    # In a label, backslash sequences mean something (``\\n``, ``\\N``): doubled, they show as typed.
+    return _dot_str(text.replace("\\", "\\\\"))
 
 
 def _mermaid_text(text: str) -> str:
@@ -119,7 +127,7 @@ def to_dot(graph: Graph, states: Mapping[str, NodeRun] | None = None) -> str:
         if states is not None:
             run = _state_of(states, node.id)
             # DOT's own "\n" escape breaks the label's line; the id is escaped before it is added.
-            label = _dot_str(node.id)[:-1] + "\\n" + run.label + '"'
+            label = _dot_label(node.id)[:-1] + "\\n" + run.label + '"'
             attrs += f', style=filled, fillcolor="{COLORS.get(run.state, "#ffffff")}", label={label}'
         lines.append(f"  {_dot_str(node.id)} [{attrs}];")
     for node_id in sorted(graph.nodes):
