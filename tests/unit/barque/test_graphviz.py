@@ -63,6 +63,6 @@ def test_graphviz_reads_the_escaped_dot_back_with_the_original_ids() -> None:
     g = graph(node('a"b\\c'), node("c", inputs=(inp("x", 'a"b\\c'),)))
     svg = subprocess.run(["dot", "-Tsvg"], input=to_dot(g, run_states([])), capture_output=True, text=True, check=True).stdout
     ns = "{http://www.w3.org/2000/svg}"
-    titles = [el.findtext(ns + "title") for el in ElementTree.fromstring(svg).iter(ns + "g") if el.get("class") == "node"]
+    titles = [el.findtext(ns + "title") or "" for el in ElementTree.fromstring(svg).iter(ns + "g") if el.get("class") == "node"]
     assert sorted(titles) == ['p.py:a"b\\c', "p.py:c"]
     assert 'p.py:a"b\\c' in ElementTree.fromstring(svg).itertext()  # the label shows the id as typed
