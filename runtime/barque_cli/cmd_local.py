@@ -162,7 +162,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from barque.parsing import parse_project
 
     graph = parse_project(args.files)
-    states = run_states(_run_records(args.store or os.path.join(graph.root, ".barque"), args.run).values()) if args.run else None
+    if args.run:
+        store_uri = args.store or os.path.join(graph.root, ".barque")
+        states = run_states(_run_records(store_uri, graph.root, args.run).values())
+    else:
+        states = None
     if args.format == "mermaid":
         print(to_mermaid(graph, states))
     else:
@@ -171,16 +175,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_records(store_uri: str, run_id: str) -> dict[str, dict[str, Any]]:
-    """The step records of ``run_id``; an error naming the store when it left none."""
+def _run_records(store_uri: str, root: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """The step records of ``run_id``: the store's, and the history's for the steps the planner
+    settled as cached (they leave no record in the store); an error naming the store when there are none."""
     from barque.errors import BarqueError
     from barque.records import read_step_records
     from barque.store import open_store
+    from barque_runtime.history import location, run_steps
 
     try:
         recs = read_step_records(open_store(store_uri), run_id)
     except ValueError as err:  # a run id that cannot be a store key
         raise BarqueError(f"--run {run_id!r} is not a run id: {err}", hint="`barque history` lists the runs") from err
+    recs = {**run_steps(location(store_uri, root), run_id), **recs}
     if not recs:
         raise BarqueError(f"run {run_id} left no step records", where=store_uri, hint="`barque history` lists the runs; pass --store for another store")
     return recs

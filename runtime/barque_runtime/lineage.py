@@ -64,6 +64,7 @@ class Provenance:
     step: str
     node: str
     partition: dict[str, str]
+    artifact_output: str | None  # the output id inputs name it by: content hash (@observation for a sensor)
     run_id: str | None
     cache_key: str | None
     artifact: dict[str, Any] | None
@@ -83,6 +84,7 @@ class Provenance:
             "step": self.step,
             "node": self.node,
             "partition": self.partition,
+            "output_id": self.artifact_output,
             "run_id": self.run_id,
             "cache_key": self.cache_key,
             "artifact": self.artifact,
@@ -146,13 +148,14 @@ def _build(
     step_rec = runs.steps(run_id).get(step_id)
     today, reason = _today(verdicts.get(step_id), record.get("cache_key"))
     inputs = tuple(
-        _input(store, graph, record.get("node", ""), param, ids, run_id, verdicts, depth, runs)
+        _input(store, graph, record.get("node", ""), param, ids, run_id, dict(components.get("partition") or {}), verdicts, depth, runs)
         for param, ids in sorted((components.get("inputs") or {}).items())
     )
     return Provenance(
         step=step_id,
         node=str(record.get("node", "")),
         partition=dict(components.get("partition") or {}),
+        artifact_output=record.get("output_id"),
         run_id=run_id,
         cache_key=record.get("cache_key"),
         artifact=record.get("artifact"),
@@ -177,6 +180,7 @@ def _input(
     param: str,
     ids: Sequence[str],
     run_id: str | None,
+    partition: Mapping[str, str],
     verdicts: Mapping[str, StepCache],
     depth: int,
     runs: _Runs,
@@ -194,7 +198,25 @@ def _input(
             found = commit or artifacts.get_ref(store, sid)
             if found is not None and found.get("output_id") == rec.get("output_id"):
                 producers.append(_build(store, graph, sid, found, None, verdicts, depth - 1, runs))
-    return InputLink(param, source, tuple(ids), tuple(producers))
+        # A local run leaves no step record for a step its planner settled as cached: the
+        # source's latest materializations name the runs of the values they still hold.
+        missing = set(ids) - {p.artifact_output for p in producers}
+        for sid in stored_steps(store, source, []) if missing else []:
+            ref = artifacts.get_ref(store, sid)
+            if ref is not None and ref.get("output_id") in missing:
+                producers.append(_build(store, graph, sid, ref, None, verdicts, depth - 1, runs))
+    return InputLink(param, source, tuple(ids), _closest(producers, partition))
+
+
+def _closest(producers: list[Provenance], partition: Mapping[str, str]) -> tuple[Provenance, ...]:
+    """Where several steps hold the same bytes (one output id), the one of the consumer's own
+    partition key is the one it read; other steps with equal bytes are kept only without it."""
+    kept: list[Provenance] = []
+    for output in dict.fromkeys(p.artifact_output for p in producers):
+        same = [p for p in producers if p.artifact_output == output]
+        own = [p for p in same if p.partition and all(partition.get(d) == k for d, k in p.partition.items())]
+        kept.extend(own or same)
+    return tuple(kept)
 
 
 def _step_run(rec: Mapping[str, Any] | None) -> StepRun | None:
@@ -223,7 +245,7 @@ def _today(verdict: StepCache | None, stored_key: str | None) -> tuple[str, str]
     return "stale", verdict.reason
 
 
-def stored_steps(store: ArtifactStore, graph: Graph, node_id: str, planned: Sequence[str]) -> list[str]:
+def stored_steps(store: ArtifactStore, node_id: str, planned: Sequence[str]) -> list[str]:
     """The steps of ``node_id`` that have a stored value: today's planned ones and any other
     partition key a ref names."""
     prefix = artifacts.ref_key(node_id).removesuffix(".json")
@@ -291,7 +313,7 @@ def why(
     node_id = resolve_one(graph, target)
     plan, verdicts = plan_with_stored_keys(local)
     planned = [sid for sid, step in plan.steps.items() if step.node == node_id]
-    provs = [p for sid in stored_steps(local.store, graph, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
+    provs = [p for sid in stored_steps(local.store, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
     provs = [p for p in provs if matches(p, partition or {})]
     if not provs:
         which = f" for partition {', '.join(f'{k}={v}' for k, v in (partition or {}).items())}" if partition else ""
