@@ -64,7 +64,7 @@ class Provenance:
     step: str
     node: str
     partition: dict[str, str]
-    artifact_output: str | None  # the output id inputs name it by: content hash (@observation for a sensor)
+    output_id: str | None  # the output id inputs name it by: content hash (@observation for a sensor)
     run_id: str | None
     cache_key: str | None
     artifact: dict[str, Any] | None
@@ -84,7 +84,7 @@ class Provenance:
             "step": self.step,
             "node": self.node,
             "partition": self.partition,
-            "output_id": self.artifact_output,
+            "output_id": self.output_id,
             "run_id": self.run_id,
             "cache_key": self.cache_key,
             "artifact": self.artifact,
@@ -155,7 +155,7 @@ def _build(
         step=step_id,
         node=str(record.get("node", "")),
         partition=dict(components.get("partition") or {}),
-        artifact_output=record.get("output_id"),
+        output_id=record.get("output_id"),
         run_id=run_id,
         cache_key=record.get("cache_key"),
         artifact=record.get("artifact"),
@@ -200,7 +200,7 @@ def _input(
                 producers.append(_build(store, graph, sid, found, None, verdicts, depth - 1, runs))
         # A local run leaves no step record for a step its planner settled as cached: the
         # source's latest materializations name the runs of the values they still hold.
-        missing = set(ids) - {p.artifact_output for p in producers}
+        missing = set(ids) - {p.output_id for p in producers}
         for sid in stored_steps(store, source, []) if missing else []:
             ref = artifacts.get_ref(store, sid)
             if ref is not None and ref.get("output_id") in missing:
@@ -212,8 +212,8 @@ def _closest(producers: list[Provenance], partition: Mapping[str, str]) -> tuple
     """Where several steps hold the same bytes (one output id), the one of the consumer's own
     partition key is the one it read; other steps with equal bytes are kept only without it."""
     kept: list[Provenance] = []
-    for output in dict.fromkeys(p.artifact_output for p in producers):
-        same = [p for p in producers if p.artifact_output == output]
+    for output in dict.fromkeys(p.output_id for p in producers):
+        same = [p for p in producers if p.output_id == output]
         own = [p for p in same if p.partition and all(partition.get(d) == k for d, k in p.partition.items())]
         kept.extend(own or same)
     return tuple(kept)
@@ -235,8 +235,8 @@ def _today(verdict: StepCache | None, stored_key: str | None) -> tuple[str, str]
     """Whether today's code and inputs would serve the stored value, and why not."""
     if verdict is None:
         return "not planned", "not in today's plan"
-    if verdict.state == "unknown":
-        return "unknown", verdict.reason
+    if verdict.state == "unknown":  # as --dry-run says it: early cutoff may still serve this value
+        return "unknown", verdict.reason + " (runs unless that upstream's output comes out unchanged)"
     if verdict.cache_key == stored_key:
         return ("current", "cached") if verdict.state == "cached" else ("current", f"same key, but {verdict.reason}")
     if verdict.state == "cached":
