@@ -75,7 +75,7 @@ class Provenance:
     env: dict[str, Any]
     inputs: tuple[InputLink, ...]
     run: StepRun | None
-    today: str  # ``current``, ``stale``, ``unknown`` or ``not planned``
+    today: str  # ``current``, ``stale``, ``unknown``, ``never cached`` or ``not planned``
     reason: str
     decorator: dict[str, Any] = field(default_factory=dict)
 
@@ -237,6 +237,8 @@ def _today(verdict: StepCache | None, stored_key: str | None) -> tuple[str, str]
         return "not planned", "not in today's plan"
     if verdict.state == "unknown":  # as --dry-run says it: early cutoff may still serve this value
         return "unknown", verdict.reason + " (runs unless that upstream's output comes out unchanged)"
+    if verdict.cache_key is None:  # a task or a sensor: it runs every time, stored value or not
+        return "never cached", verdict.reason
     if verdict.cache_key == stored_key:
         return ("current", "cached") if verdict.state == "cached" else ("current", f"same key, but {verdict.reason}")
     if verdict.state == "cached":

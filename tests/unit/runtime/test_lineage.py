@@ -108,3 +108,10 @@ def test_partition_filter_matches_every_given_dimension() -> None:
     materialize(store, "p.py:a", "r1", b"1", {})
     prov = provenance(store, GRAPH, "p.py:a", {})
     assert prov is not None and matches(prov, {}) and not matches(prov, {"region": "emea"})
+
+
+def test_a_task_is_never_cached_rather_than_stale() -> None:
+    store = MemoryStore()
+    materialize(store, "p.py:a", "r1", b"1", {})
+    prov = provenance(store, GRAPH, "p.py:a", {"p.py:a": StepCache("run", None, "task: never cached")})
+    assert prov is not None and (prov.today, prov.reason) == ("never cached", "task: never cached")
