@@ -18,6 +18,7 @@ bash scripts/setup.sh operator,s3,parquet,dev
 
 need_apt=()
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)  # `barque graph --format svg` renders with it
 if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   [ -x /usr/lib/cni/bridge ] || need_apt+=(containernetworking-plugins)
   command -v runc >/dev/null 2>&1 || need_apt+=(runc)

@@ -31,9 +31,11 @@ def register(sub: Any) -> None:
     lst.add_argument("--json", action="store_true", help="JSON even on a terminal")
     lst.set_defaults(func=cmd_list)
 
-    graph = sub.add_parser("graph", help="print the dependency graph as Mermaid or Graphviz DOT")
+    graph = sub.add_parser("graph", help="print the dependency graph as Mermaid or Graphviz DOT (or SVG), optionally with a run's states")
     graph.add_argument("files", nargs="+")
-    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid", help="svg renders the DOT with Graphviz's `dot`")
+    graph.add_argument("--run", default=None, metavar="RUN_ID", help="show each node's state and duration in this run")
+    graph.add_argument("--store", default=None, help="the store holding the run's step records (default .barque/ in the project)")
     graph.set_defaults(func=cmd_graph)
 
     show = sub.add_parser("show", help="print a node's stored value (its latest materialization)")
@@ -156,12 +158,58 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from barque.graphviz import to_dot, to_mermaid
+    from barque.graphviz import run_states, to_dot, to_mermaid
     from barque.parsing import parse_project
 
     graph = parse_project(args.files)
-    print(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
+    if args.run:
+        store_uri = args.store or os.path.join(graph.root, ".barque")
+        states = run_states(_run_records(store_uri, graph.root, args.run).values())
+    else:
+        states = None
+    if args.format == "mermaid":
+        print(to_mermaid(graph, states))
+    else:
+        dot = to_dot(graph, states)
+        print(_render_svg(dot) if args.format == "svg" else dot)
     return 0
+
+
+def _run_records(store_uri: str, root: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """The step records of ``run_id``: the store's, and the history's for the steps the planner
+    settled as cached (they leave no record in the store); an error naming the store when there are none."""
+    from barque.errors import BarqueError
+    from barque.records import read_step_records
+    from barque.store import open_store
+    from barque_runtime.history import location, run_steps
+
+    try:
+        recs = read_step_records(open_store(store_uri), run_id)
+    except ValueError as err:  # a run id that cannot be a store key
+        raise BarqueError(f"--run {run_id!r} is not a run id: {err}", hint="`barque history` lists the runs") from err
+    recs = {**run_steps(location(store_uri, root), run_id), **recs}
+    if not recs:
+        raise BarqueError(f"run {run_id} left no step records", where=store_uri, hint="`barque history` lists the runs; pass --store for another store")
+    return recs
+
+
+def _render_svg(dot: str) -> str:
+    """``dot`` rendered to SVG by Graphviz's ``dot`` program."""
+    import shutil
+    import subprocess
+
+    from barque.errors import BarqueError
+
+    exe = shutil.which("dot")
+    if exe is None:
+        raise BarqueError(
+            "--format svg needs Graphviz's `dot` program, which is not installed",
+            hint="install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz), or use --format dot",
+        )
+    done = subprocess.run([exe, "-Tsvg"], input=dot, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BarqueError(f"Graphviz's dot failed: {done.stderr.strip()}", where=exe, hint="report it with the output of --format dot")
+    return done.stdout
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ COMMANDS = {
     "operator": "barque_cli.cmd_operator",
     "doctor": "barque_cli.cmd_doctor",
     "gc": "barque_cli.cmd_gc",
+    **dict.fromkeys(("why", "lineage"), "barque_cli.cmd_why"),
     "version": "barque_cli.cmd_version",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))

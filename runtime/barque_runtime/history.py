@@ -112,6 +112,19 @@ def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
 
+def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """The steps ``folder/history.db`` holds for ``run_id``, by step id (state, attempts, duration).
+
+    Steps the planner settled as cached leave no record in the store, only here, so a picture
+    of a local run (``barque graph --run``) reads both."""
+    if not _path(folder).exists():
+        return {}
+    with _connect(folder) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ?", (run_id,)).fetchall()
+    return {r["step"]: dict(r) for r in rows}
+
+
 def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
     """How often a node ran or was served from cache, and how long its executions took."""
     rows = []

@@ -257,3 +257,28 @@ def test_s3_with_a_store_key_a_forged_record_is_not_trusted(cli_run, tmp_path, m
     healed = artifacts.find(cli_run.s3, ref["cache_key"], {"json", "pickle"})
     assert healed.problem is None and healed.ref is not None and healed.ref.content_hash != digest
 
+
+
+def test_s3_why_reads_provenance_from_the_bucket_and_says_stale_after_an_edit(cli_run):
+    summary = cli_run("run", "pipeline.py")
+    (report,) = cli_run("why", "report", "pipeline.py", "--depth", "1")
+    assert report["run_id"] == summary["run_id"] and report["today"] == {"state": "current", "reason": "cached"}
+    (producer,) = report["inputs"][0]["producers"]
+    assert producer["step"] == "pipeline.py:raw" and producer["env"] == {"API_TOKEN": "<redacted>"}
+    assert producer["run"]["state"] == "succeeded" and producer["run"]["attempts"] == 1
+    pipeline = cli_run.folder / "pipeline.py"
+    pipeline.write_text(pipeline.read_text().replace("[3, 1, 2]", "[3, 1, 2, 4]"))
+    (raw,) = cli_run("why", "raw", "pipeline.py")
+    assert raw["today"] == {"state": "stale", "reason": "changed: code"}
+
+
+def test_s3_graph_of_a_run_reads_its_step_records_from_the_bucket(cli_run):
+    summary = cli_run("run", "pipeline.py")
+    env = {k: v for k, v in os.environ.items() if k != "BARQUE_STORE_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "barque_cli.main", "graph", "pipeline.py", "--run", summary["run_id"], "--format", "dot",
+         "--store", f"s3://{cli_run.minio.bucket}/{cli_run.prefix}"],
+        cwd=cli_run.folder, env={**env, **cli_run.minio.env()}, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 'label="pipeline.py:raw\\nsucceeded' in proc.stdout and 'label="pipeline.py:report\\nsucceeded' in proc.stdout
