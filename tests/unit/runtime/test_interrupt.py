@@ -13,61 +13,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from .clirun import BARQUE, barque, pipeline, ran, run_ok
-
-BLOCKING = """
-from barque import asset
-import os, time
-
-@asset()
-def quick() -> int:
-    return 1
-
-@asset(inputs={"x": quick})
-def slow(x: int) -> int:
-    with open(f"{os.getpid()}.tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
-    while os.path.exists("block"):
-        time.sleep(0.01)
-    trace("slow")
-    return x + 1
-
-@asset()
-def other() -> int:
-    with open(f"{os.getpid()}.tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
-    while os.path.exists("block"):
-        time.sleep(0.01)
-    return 2
-"""
+from .blocking import alive, start_blocked_run
+from .clirun import barque, pipeline, ran, run_ok
 
 
-def _alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in status  # a zombie left for init to reap has stopped
 
 
 def _interrupt_mid_run(folder: Path, whole_group: bool) -> tuple[subprocess.CompletedProcess[str], list[int]]:
-    pipeline(folder, BLOCKING)
-    (folder / "block").touch()
-    proc = subprocess.Popen(
-        [*BARQUE, "run", "pipeline.py", "--workers", "2"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 20
-    while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    pids = [int(p.read_text()) for p in folder.glob("worker-*.pid")]
-    assert len(pids) == 2, "the workers never started"
+    proc, pids = start_blocked_run(folder)
     if whole_group:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     else:
@@ -81,14 +34,14 @@ def test_ctrl_c_exits_130_and_leaves_no_worker_process(tmp_path: Path) -> None:
     assert result.returncode == 130, result.stderr
     assert '"status": "cancelled"' in result.stdout
     time.sleep(0.05)
-    assert [p for p in pids if _alive(p)] == []
+    assert [p for p in pids if alive(p)] == []
 
 
 def test_sigint_to_the_cli_process_alone_stops_its_workers(tmp_path: Path) -> None:
     result, pids = _interrupt_mid_run(tmp_path, whole_group=False)
     assert result.returncode == 130, result.stderr
     time.sleep(0.05)
-    assert [p for p in pids if _alive(p)] == []
+    assert [p for p in pids if alive(p)] == []
 
 
 def test_summary_of_an_interrupted_run_counts_the_steps_that_finished(tmp_path: Path) -> None:

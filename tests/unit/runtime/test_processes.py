@@ -17,8 +17,8 @@ from typing import Iterator
 import pytest
 from barque_runtime.history import recent_runs
 
-from .clirun import BARQUE, barque, pipeline, step_records
-from .test_interrupt import BLOCKING, _alive
+from .blocking import alive, start_blocked_run
+from .clirun import barque, pipeline, step_records
 
 
 @pytest.fixture(autouse=True)
@@ -37,30 +37,16 @@ _STARTED: list[int] = []
 
 
 def _start_blocked(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
-    pipeline(folder, BLOCKING)
-    (folder / "block").touch()
-    proc = subprocess.Popen(
-        [*BARQUE, "run", "pipeline.py", "--workers", "2"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 20
-    while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    pids = [int(p.read_text()) for p in folder.glob("worker-*.pid")]
+    proc, pids = start_blocked_run(folder)
     _STARTED.extend(pids)
-    assert len(pids) == 2, "the workers never started"
     return proc, pids
 
 
 def _gone_within(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
-    while [p for p in pids if _alive(p)] and time.monotonic() < deadline:
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
         time.sleep(0.01)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if alive(p)]
 
 
 def test_workers_die_within_a_second_when_barque_run_is_killed_with_sigkill(tmp_path: Path) -> None:

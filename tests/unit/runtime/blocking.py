@@ -1,0 +1,69 @@
+"""A run blocked mid-phase, for the signal and process tests: two workers wait on a file.
+
+Real: the `barque` CLI in a child process (its own session, as a terminal's job is) with its
+forked workers; each blocked step writes its worker's pid, atomically, before it waits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from .clirun import BARQUE, pipeline
+
+BLOCKING = """
+from barque import asset
+import os, time
+
+@asset()
+def quick() -> int:
+    return 1
+
+@asset(inputs={"x": quick})
+def slow(x: int) -> int:
+    with open(f"{os.getpid()}.tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
+    while os.path.exists("block"):
+        time.sleep(0.01)
+    trace("slow")
+    return x + 1
+
+@asset()
+def other() -> int:
+    with open(f"{os.getpid()}.tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(f"{os.getpid()}.tmp", f"worker-{os.getpid()}.pid")
+    while os.path.exists("block"):
+        time.sleep(0.01)
+    return 2
+"""
+
+
+def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
+    """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
+    pipeline(folder, BLOCKING)
+    (folder / "block").touch()
+    proc = subprocess.Popen(
+        [*BARQUE, "run", "pipeline.py", "--workers", "2"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    pids = [int(p.read_text()) for p in folder.glob("worker-*.pid")]
+    assert len(pids) == 2, "the workers never started"
+    return proc, pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie left for init to reap has stopped
