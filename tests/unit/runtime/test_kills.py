@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from .clirun import BARQUE, run_ok, step_records, write
-from .test_interrupt import _alive
+from .blocking import alive as is_alive
 
 KILLS = int(os.environ.get("BARQUE_KILLS", "2"))
 
@@ -133,9 +133,9 @@ def _kill_at_random(folder: Path, seed: int, signum: int, rng: random.Random) ->
     _, err = proc.communicate(timeout=30)
     pids = {proc.pid} | {int(p) for p in (folder / "pids.txt").read_text().split()} if (folder / "pids.txt").exists() else {proc.pid}
     deadline = time.monotonic() + 1.0
-    while [p for p in pids if _alive(p)] and time.monotonic() < deadline:
+    while [p for p in pids if is_alive(p)] and time.monotonic() < deadline:
         time.sleep(0.01)
-    alive = [p for p in pids if _alive(p)]
+    alive = [p for p in pids if is_alive(p)]
     for pid in alive:  # count them, then make sure they do not outlive the test
         os.kill(pid, signal.SIGKILL)
     return {"code": proc.returncode, "alive": alive, "traceback": "Traceback" in err, "stderr": err[-2000:]}
