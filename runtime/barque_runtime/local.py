@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 from barque.cachestate import StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.dotenv import declared_env_values
+from barque.errors import BarqueError
 from barque.parsing import parse_project
 from barque.plans import Plan
 from barque.planner import make_plan
@@ -72,7 +73,7 @@ class RunOptions(_Fields):
 class LocalRun(_Fields):
     """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
 
-    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run")
+    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons")
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class LocalRun(_Fields):
         resolved: dict[str, list[str]],
         records: dict[str, dict[str, Any]] | None = None,
         phases_run: int = 0,
+        reasons: dict[str, str] | None = None,
     ) -> None:
         self.options = options
         self.spec = spec
@@ -91,6 +93,9 @@ class LocalRun(_Fields):
         self.resolved = resolved
         self.records: dict[str, dict[str, Any]] = {} if records is None else records
         self.phases_run = phases_run
+        # Why the planner sent each step to run (``changed: code``, ``never materialized``):
+        # a worker's record says what happened, not why, and the summary's ``steps[]`` says both.
+        self.reasons: dict[str, str] = {} if reasons is None else reasons
 
     @property
     def root(self) -> str:
@@ -129,6 +134,8 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
 
     ``hashes=False`` leaves the code hashes out of the graph (a plan needs none; a cache key
     made from such a graph raises)."""
+    if options.workers is not None and options.workers < 1:
+        raise BarqueError(f"workers={options.workers} cannot run anything", hint="give 1 or more workers, or None for one per CPU")
     graph = parse_project(options.files, hashes=hashes)
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
@@ -186,6 +193,9 @@ def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] |
 def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -> None:
     verdicts = run.assess(plan)
     progress.planned(plan, verdicts)
+    for sid, verdict in verdicts.items():
+        if sid not in run.records:
+            run.reasons[sid] = verdict.reason
     for phase in plan.phases:
         jobs: list[Job] = []
         for stream in phase.streams:

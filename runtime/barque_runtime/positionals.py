@@ -1,0 +1,59 @@
+"""The positional arguments of ``get``/``run``/``plan``/``show``/``stats``: which are files, which targets.
+
+barca's rule comes first ("Arguments: target, then files or directories"): the first
+positional is a file argument if it ends in ``.py`` or ``/``, is ``.`` or ``..``, or is an
+existing directory written with a ``/`` in it; otherwise it is the target (``a,b`` for several)
+and every later positional is a file or directory. No file argument means the project in the
+current directory, as barca reads the whole project.
+
+barque's own earlier order, files first and then targets (``barque run pipeline.py report``),
+keeps working: barca refuses it and prints the corrected command, but it is unambiguous, and
+barque's users and scripts already type it. So does a lone directory named without a ``/``
+(``barque run shop``) when it holds Python files, which barca would read as a target.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from barque.errors import BarqueError
+
+
+def is_file_argument(arg: str, isdir: Callable[[str], bool] = os.path.isdir) -> bool:
+    """barca's test of the first positional: a file or directory, not a target name."""
+    return arg.endswith((".py", "/")) or arg in (".", "..") or ("/" in arg and isdir(arg))
+
+
+def split_positionals(items: list[str], *, holds_python: Callable[[str], bool] | None = None) -> tuple[list[str], list[str]]:
+    """``(files, targets)`` for the positionals as typed; files default to ``["."]``."""
+    holds = holds_python or _holds_python
+    if not items:
+        return ["."], []
+    first, rest = items[0], items[1:]
+    if is_file_argument(first):
+        return _files_then_targets(items, holds)
+    if not rest and holds(first):  # barque's ``barque run DIR``; barca would take DIR as a target
+        return [first], []
+    targets = _names(first)
+    return rest or ["."], targets
+
+
+def _files_then_targets(items: list[str], holds: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+    """barque's earlier order: what is a file or a folder of Python files is a file; the rest are targets."""
+    files = [i for i in items if i.endswith((".py", "/")) or i in (".", "..") or os.path.isfile(i) or holds(i)]
+    targets = [name for i in items if i not in files for name in _names(i)]
+    return files, targets
+
+
+def _names(arg: str) -> list[str]:
+    """``a,b`` names two targets; an empty name (``a,,b``) is a usage error, as in barca."""
+    names = arg.split(",")
+    if any(not n.strip() for n in names):
+        raise BarqueError(f"an empty target name in {arg!r}", hint="separate target names by single commas, e.g. `barque get a,b`")
+    return [n.strip() for n in names]
+
+
+def _holds_python(path: str) -> bool:
+    """Whether ``path`` is a directory with a ``.py`` file somewhere below it."""
+    return os.path.isdir(path) and any(name.endswith(".py") for _, _, names in os.walk(path) for name in names)
