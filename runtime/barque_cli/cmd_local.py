@@ -61,6 +61,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     _files_and_target(parser)
     parser.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
     parser.add_argument("--refresh-all", action="store_true", dest="no_cache", help="barca's name for --no-cache: recompute every step of the targets' cone")
+    parser.add_argument("--refresh", action="append", default=[], metavar="A,B", help="recompute these assets even when cached, and every asset of the cone below them")
+    parser.add_argument("--no-cascade", action="store_true", help="with --refresh: recompute only the named assets, not what reads them")
     parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
@@ -125,7 +127,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             mode = output_mode(args.json, args.pretty, args.output, os.environ, sys.stdout.isatty())
             files, targets = split_items(args.items)
-        options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
+        options = dict(
+            target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
+            refresh=args.refresh, cascade=not args.no_cascade,
+        )
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0

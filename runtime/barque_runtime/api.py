@@ -33,14 +33,19 @@ def run(
     no_cache: bool = False,
     progress: Progress | None = None,
     assets_only: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
     SIGINT and SIGTERM cancel it (``cancelled_by`` names the signal); a signal before the
     run is prepared raises ``Cancelled`` instead, as there is no run to summarize yet.
     ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
+    ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
+    of the cone below them (``--refresh a,b``, ``--no-cascade``).
     """
-    return _run(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), progress, assets_only)[0]
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade)
+    return _run(options, progress, assets_only)[0]
 
 
 class RunFailed(BarqueError):
@@ -57,6 +62,8 @@ def get(
     params: Mapping[str, str] | None = None,
     no_cache: bool = False,
     refresh_all: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
 ) -> Any:
     """Get assets as ``barque get`` does and return the value, decoded, as ``barca.get`` does.
 
@@ -65,12 +72,13 @@ def get(
     folder). A partitioned target gives ``{"region=amer": value, ...}``; several targets give
     ``{target: value}``; no target gives the last asset's value. Values are decoded here, in
     the caller's process, with a serializer their node allows (pickle and Parquet included).
-    ``refresh_all`` is barca's name for ``no_cache``. A failed step raises ``RunFailed``.
+    ``refresh_all`` is barca's name for ``no_cache``; ``refresh`` and ``cascade`` are as for
+    ``run``. A failed step raises ``RunFailed``.
     """
     from barque_runtime.positionals import split_positionals
 
     paths, targets = split_positionals([target_or_file, *files])
-    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all)
+    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade)
     summary, local, the_plan = _run(options, None, assets_only=True)
     if summary["status"] != "succeeded" or the_plan is None:
         failed = "; ".join(f"{f['step']}: {f['error']}" for f in summary.get("failures", [])) or summary["status"]
@@ -145,6 +153,8 @@ def plan(
     params: Mapping[str, str] | None = None,
     no_cache: bool = False,
     with_cache: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
     import gc
@@ -155,7 +165,8 @@ def plan(
     gc.disable()
     try:
         # Code hashes only feed cache keys: a plan without cache states is made without them.
-        local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), hashes=with_cache)
+        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade)
+        local = prepare(options, hashes=with_cache)
         if not with_cache:
             return local.plan().to_dict()
         the_plan, verdicts = plan_with_stored_keys(local)
@@ -247,7 +258,15 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
     """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
     if rec["state"] == "skipped":
         return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
-    for prefix, code in (("task", "task"), ("sensor", "sensor"), ("forced", "refresh_all"), ("artifact missing", "artifact_missing")):
+    prefixes = (
+        ("task", "task"),
+        ("sensor", "sensor"),
+        ("forced: --refresh of", "refresh_cascade"),
+        ("forced: --refresh", "refresh"),
+        ("forced", "refresh_all"),
+        ("artifact missing", "artifact_missing"),
+    )
+    for prefix, code in prefixes:
         if planned.startswith(prefix):
             return {"reason": code, "detail": planned}
     if planned.startswith("waits for "):  # the planner could not tell before its input was recomputed
@@ -302,6 +321,12 @@ def _value(local: LocalRun, step_id: str) -> Any:
     if "repr" in preview:
         pointer["_repr"] = str(preview["repr"])
     return pointer
+
+
+def _names(names: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"a,b"``, ``["a", "b"]`` or ``["a,b"]``: the names, one each."""
+    given = [names] if isinstance(names, str) else list(names or ())
+    return tuple(part.strip() for item in given for part in item.split(",") if part.strip())
 
 
 def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:

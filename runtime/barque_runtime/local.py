@@ -19,7 +19,7 @@ from barque.errors import BarqueError
 from barque.parsing import parse_project
 from barque.plans import Plan
 from barque.planner import make_plan
-from barque.targets import resolve_targets
+from barque.targets import refresh_nodes, resolve_targets
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
@@ -51,7 +51,7 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade")
 
     def __init__(
         self,
@@ -61,6 +61,8 @@ class RunOptions(_Fields):
         store: str | None = None,
         params: Mapping[str, str] | None = None,
         no_cache: bool = False,
+        refresh: Sequence[str] = (),
+        cascade: bool = True,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -68,6 +70,8 @@ class RunOptions(_Fields):
         self.store = store
         self.params: Mapping[str, str] = {} if params is None else params
         self.no_cache = no_cache
+        self.refresh = refresh  # asset names to recompute even when cached, and (cascade) what reads them
+        self.cascade = cascade
 
 
 class LocalRun(_Fields):
@@ -105,7 +109,7 @@ class LocalRun(_Fields):
         return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
-        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache)
+        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
@@ -136,10 +140,13 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
     made from such a graph raises)."""
     if options.workers is not None and options.workers < 1:
         raise BarqueError(f"workers={options.workers} cannot run anything", hint="give 1 or more workers, or None for one per CPU")
+    if not options.cascade and not options.refresh:
+        raise BarqueError("--no-cascade only changes what --refresh does", hint="name the assets to refresh: --refresh a,b --no-cascade")
     graph = parse_project(options.files, hashes=hashes)
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)
+    targets = tuple(resolve_targets(graph, options.targets or None))
     spec = RunSpec(
         run_id=new_run_id(),
         graph=graph,
@@ -147,7 +154,8 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         # Digests, never the values: the spec and every cache key derived from it reach the store.
         env=env_digests(store, declared_env_values(target_env, os.environ, graph.root)),
         no_cache=options.no_cache,
-        targets=tuple(resolve_targets(graph, options.targets or None)),
+        targets=targets,
+        refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
     )
     return LocalRun(options, spec, store, store_uri, resolve_expr_partitions(graph))
 
