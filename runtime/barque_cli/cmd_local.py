@@ -37,7 +37,8 @@ def register(sub: Any) -> None:
     show.add_argument("--store", default=None)
     show.set_defaults(func=cmd_show)
 
-    hist = sub.add_parser("history", help="recent local runs")
+    hist = sub.add_parser("history", help="recent local runs, or one run's steps and errors")
+    hist.add_argument("run_id", nargs="?", metavar="RUN_ID", help="one run in detail: its fields, its steps, each failed step's error")
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--project", default=".", help="project folder holding .barque/ (default: here)")
     hist.add_argument("--store", default=None, help="the runs against this store (history follows the store)")
@@ -205,7 +206,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from barque_runtime.history import location, recent_runs
 
-    _print(recent_runs(location(args.store, args.project), args.limit))
+    folder = location(args.store, args.project)
+    if args.run_id is None:
+        _print(recent_runs(folder, args.limit))
+        return 0
+    from barque_runtime.runlogs import run_detail
+
+    _print(run_detail(folder, args.run_id, args.store or os.path.join(args.project, ".barque")))
     return 0
 
 
