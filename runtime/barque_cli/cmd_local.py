@@ -64,6 +64,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh-all", action="store_true", dest="no_cache", help="barca's name for --no-cache: recompute every step of the targets' cone")
     parser.add_argument("--refresh", action="append", default=[], metavar="A,B", help="recompute these assets even when cached, and every asset of the cone below them")
     parser.add_argument("--no-cascade", action="store_true", help="with --refresh: recompute only the named assets, not what reads them")
+    parser.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="only these partition keys, across the cone (or a JSON object for compound keys)")
     parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
@@ -130,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             files, targets = split_items(args.items)
         options = dict(
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
-            refresh=args.refresh, cascade=not args.no_cascade,
+            refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition,
         )
         if args.dry_run:
             _print(api.dry_run(*files, **options))

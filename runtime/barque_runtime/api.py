@@ -18,6 +18,7 @@ from barque.serializers import JSON
 from barque.targets import resolve_one
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
+from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
 
@@ -35,6 +36,7 @@ def run(
     assets_only: bool = False,
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
+    partition: str | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -42,9 +44,11 @@ def run(
     run is prepared raises ``Cancelled`` instead, as there is no run to summarize yet.
     ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
-    of the cone below them (``--refresh a,b``, ``--no-cascade``).
+    of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
+    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``).
     """
-    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade)
+    selection = parse_selection(partition)
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
     return _run(options, progress, assets_only)[0]
 
 
@@ -64,6 +68,7 @@ def get(
     refresh_all: bool = False,
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
+    partition: str | Mapping[str, Any] | None = None,
 ) -> Any:
     """Get assets as ``barque get`` does and return the value, decoded, as ``barca.get`` does.
 
@@ -73,12 +78,11 @@ def get(
     ``{target: value}``; no target gives the last asset's value. Values are decoded here, in
     the caller's process, with a serializer their node allows (pickle and Parquet included).
     ``refresh_all`` is barca's name for ``no_cache``; ``refresh`` and ``cascade`` are as for
-    ``run``. A failed step raises ``RunFailed``.
+    ``run``; ``partition="region=emea"`` gets only those keys. A failed step raises ``RunFailed``.
     """
-    from barque_runtime.positionals import split_positionals
-
     paths, targets = split_positionals([target_or_file, *files])
-    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade)
+    selection = parse_selection(partition)
+    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection)
     summary, local, the_plan = _run(options, None, assets_only=True)
     if summary["status"] != "succeeded" or the_plan is None:
         failed = "; ".join(f"{f['step']}: {f['error']}" for f in summary.get("failures", [])) or summary["status"]
@@ -155,6 +159,7 @@ def plan(
     with_cache: bool = False,
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
+    partition: str | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
     import gc
@@ -165,7 +170,8 @@ def plan(
     gc.disable()
     try:
         # Code hashes only feed cache keys: a plan without cache states is made without them.
-        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade)
+        selection = parse_selection(partition)
+        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
         local = prepare(options, hashes=with_cache)
         if not with_cache:
             return local.plan().to_dict()
@@ -251,6 +257,10 @@ def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
             entry["attempts"] = int(rec.get("attempts") or 0)
             entry["elapsed_seconds"] = round(float(rec.get("duration_seconds") or 0.0), 6)
         steps.append(entry)
+    for sid in plan.skipped if plan else ():
+        node = sid.split("[", 1)[0]
+        steps.append({"id": sid, "kind": nodes[node].kind, "status": "skipped", "reason": "partition_selection",
+                      "detail": "reads partition keys --partition leaves out"})
     return steps
 
 

@@ -51,7 +51,7 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection")
 
     def __init__(
         self,
@@ -63,6 +63,7 @@ class RunOptions(_Fields):
         no_cache: bool = False,
         refresh: Sequence[str] = (),
         cascade: bool = True,
+        selection: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -72,6 +73,7 @@ class RunOptions(_Fields):
         self.no_cache = no_cache
         self.refresh = refresh  # asset names to recompute even when cached, and (cascade) what reads them
         self.cascade = cascade
+        self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
 
 
 class LocalRun(_Fields):
@@ -106,7 +108,7 @@ class LocalRun(_Fields):
         return self.spec.graph.root
 
     def plan(self) -> Plan:
-        return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved)
+        return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved, selection=self.options.selection)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
         return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)

@@ -14,8 +14,9 @@ barque's users and scripts already type it. So does a lone directory named witho
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from barque.errors import BarqueError
 
@@ -57,3 +58,35 @@ def _names(arg: str) -> list[str]:
 def _holds_python(path: str) -> bool:
     """Whether ``path`` is a directory with a ``.py`` file somewhere below it."""
     return os.path.isdir(path) and any(name.endswith(".py") for _, _, names in os.walk(path) for name in names)
+
+
+def parse_selection(given: str | Mapping[str, Any] | Sequence[str] | None) -> dict[str, tuple[str, ...]]:
+    """``--partition``'s keys by dimension: ``region=emea,amer``, or a JSON object
+    (``{"region": "emea", "day": ["d1", "d2"]}``) for compound keys, as barca takes them.
+    Repeated flags add up; a malformed one is a usage error."""
+    items: list[str | Mapping[str, Any]] = [given] if isinstance(given, (str, Mapping)) else list(given or ())
+    selection: dict[str, list[str]] = {}
+    for item in items:
+        for dim, values in _one_selection(item).items():
+            selection.setdefault(dim, []).extend(v for v in values if v not in selection.get(dim, []))
+    return {dim: tuple(values) for dim, values in selection.items()}
+
+
+def _one_selection(item: str | Mapping[str, Any]) -> dict[str, list[str]]:
+    hint = 'write --partition region=emea,amer or --partition \'{"region": "emea", "day": ["d1", "d2"]}\''
+    if isinstance(item, str) and item.lstrip().startswith("{"):
+        try:
+            item = json.loads(item)
+        except ValueError as err:
+            raise BarqueError(f"--partition {item!r} is not a JSON object: {err}", hint=hint) from None
+    if isinstance(item, Mapping):
+        out = {}
+        for dim, values in item.items():
+            listed = values if isinstance(values, list) else [values]
+            out[str(dim)] = [str(v) for v in listed]
+        return out
+    dim, sep, values = item.partition("=")
+    keys = [v.strip() for v in values.split(",")]
+    if not sep or not dim.strip() or not all(keys):
+        raise BarqueError(f"--partition {item!r} is not DIMENSION=KEY[,KEY...]", hint=hint)
+    return {dim.strip(): keys}
