@@ -17,9 +17,10 @@ def register(sub: Any) -> None:
 
     plan = sub.add_parser("plan", help="print the phased plan as JSON")
     _files_and_target(plan)
-    plan.add_argument("--workers", type=int, default=None)
+    plan.add_argument("--workers", type=_positive, default=None, help="streams per phase, at least 1 (default: CPU count)")
     plan.add_argument("--store", default=None)
     plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
+    plan.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="plan only these partition keys, as run --partition")
     plan.set_defaults(func=cmd_plan)
 
     lst = sub.add_parser("list", help="list nodes with their kinds and inputs")
@@ -156,7 +157,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from barque_runtime import api
 
     files, targets = split_items(args.items)
-    _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache))
+    _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache, partition=args.partition))
     return 0
 
 

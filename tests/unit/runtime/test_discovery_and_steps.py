@@ -114,3 +114,9 @@ def test_refresh_all_recomputes_and_says_so(tmp_path: Path) -> None:
     run_ok("pipeline.py", cwd=tmp_path)
     steps = run_ok("a", "pipeline.py", "--refresh-all", cwd=tmp_path)["steps"]
     assert [(s["status"], s["reason"]) for s in steps] == [("ran", "refresh_all")]
+
+
+def test_plan_refuses_zero_workers_too(tmp_path: Path) -> None:
+    pipeline(tmp_path, ONE.format(name="a"))
+    result = barque("plan", "pipeline.py", "--workers", "0", cwd=tmp_path)
+    assert result.code == 2 and "give 1 or more" in result.stderr

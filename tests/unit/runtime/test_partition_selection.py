@@ -97,3 +97,12 @@ def test_parse_selection_takes_barcas_forms() -> None:
     for bad in ("region=", "=emea", "region=a,,b", "{not json"):
         with pytest.raises(BarqueError):
             parse_selection(bad)
+
+
+def test_plan_takes_the_selection_and_lists_what_it_skips(tmp_path: Path) -> None:
+    pipeline(tmp_path, SALES)
+    result = barque("plan", "pipeline.py", "--partition", "region=amer", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    doc = result.json
+    assert sorted(s["id"] for s in doc["steps"]) == ["pipeline.py:sales[region=amer]", "pipeline.py:scored[region=amer]"]
+    assert doc["skipped"] == ["pipeline.py:total"]
