@@ -112,3 +112,19 @@ def refresh_nodes(graph: Graph, target_ids: Sequence[str], names: Sequence[str],
                 if source is not None:
                     chosen[node_id] = source
     return chosen
+
+
+def select_downstream(graph: Graph, node_id: str) -> set[str]:
+    """Every node that reads ``node_id``, transitively (not ``node_id`` itself)."""
+    readers: dict[str, list[str]] = {}
+    for other in graph.nodes:
+        for up in graph.upstream(other):
+            readers.setdefault(up, []).append(other)
+    seen: set[str] = set()
+    stack = list(readers.get(node_id, ()))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(readers.get(current, ()))
+    return seen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +16,7 @@ from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
-from barque.targets import resolve_one
+from barque.targets import resolve_one, select_downstream
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
@@ -118,8 +119,26 @@ def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> t
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         if cancelled_by:
             summary["cancelled_by"] = cancelled_by
+        if options.refresh and not options.cascade:
+            _warn_not_cascaded(local, summary["steps"])
         history.record_run_or_warn(history.location(local.store_uri, local.root), summary, started, files, local.records.values())
     return summary, local, plan
+
+
+def _warn_not_cascaded(local: LocalRun, steps: list[dict[str, Any]]) -> None:
+    """barca's warning for ``--no-cascade``: a cached asset below a refreshed one does not reflect the refresh."""
+    graph, refreshed = local.spec.graph, local.spec.refresh
+    above: dict[str, list[str]] = {}  # node -> the refreshed nodes it reads, transitively
+    for source in sorted(refreshed):
+        for node in select_downstream(graph, source):
+            above.setdefault(node, []).append(source)
+    for step in steps:
+        node = step["id"].split("[", 1)[0]
+        if step["status"] == "cached" and step["kind"] == "asset" and node in above and node not in refreshed:
+            sys.stderr.write(
+                f"barque: warning: {step['id']} was served from cache but depends on refreshed {', '.join(above[node])}; "
+                "drop --no-cascade to recompute it\n"
+            )
 
 
 def _refuse_tasks(local: LocalRun) -> None:

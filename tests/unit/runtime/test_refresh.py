@@ -124,3 +124,14 @@ def test_python_get_takes_refresh(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "1", proc.stderr
     assert ran(tmp_path) == ["src"]
+
+
+def test_no_cascade_warns_about_each_cached_asset_below_a_refreshed_one(tmp_path: Path) -> None:
+    pipeline(tmp_path, CHAIN)
+    run_ok("top", "pipeline.py", cwd=tmp_path)
+    result = barque("run", "top", "pipeline.py", "--refresh", "src", "--no-cascade", cwd=tmp_path)
+    assert result.code == 0
+    warned = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warned) == 2 and "pipeline.py:mid was served from cache but depends on refreshed pipeline.py:src" in warned[0]
+    assert "pipeline.py:top" in warned[1]
+    assert "warning" not in barque("run", "top", "pipeline.py", "--refresh", "src", cwd=tmp_path).stderr
