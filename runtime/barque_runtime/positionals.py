@@ -8,8 +8,10 @@ current directory, as barca reads the whole project.
 
 barque's own earlier order, files first and then targets (``barque run pipeline.py report``),
 keeps working: barca refuses it and prints the corrected command, but it is unambiguous, and
-barque's users and scripts already type it. So does a lone directory named without a ``/``
-(``barque run shop``) when it holds Python files, which barca would read as a target.
+barque's users and scripts already type it. So does a directory named without a ``/`` that
+holds Python files, alone or followed by targets only (``barque run shop``, ``barque run shop
+report``), which barca would read as a target; followed by a file or directory
+(``barque run shop jobs/``) it is a target, as in barca.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def split_positionals(items: list[str], *, holds_python: Callable[[str], bool] |
     first, rest = items[0], items[1:]
     if is_file_argument(first):
         return _files_then_targets(items, holds)
-    if not rest and holds(first):  # barque's ``barque run DIR``; barca would take DIR as a target
-        return [first], []
+    if holds(first) and not any(is_file_argument(r) or os.path.exists(r) for r in rest):
+        return _files_then_targets(items, holds)  # barque's ``barque run DIR [TARGET]``
     targets = _names(first)
     return rest or ["."], targets
 

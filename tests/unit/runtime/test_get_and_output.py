@@ -211,3 +211,15 @@ def test_python_get_raises_barque_error_when_a_step_fails(tmp_path: Path) -> Non
     )
     proc = _python_get(tmp_path, code)
     assert proc.stdout.strip() == "raised 1 True", proc.stderr
+
+
+def test_a_folder_named_without_a_slash_then_targets_keeps_barques_order(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE, name="shop/pipeline.py")
+    summary = run_ok("shop", "total", cwd=tmp_path)
+    assert summary["targets"] == ["pipeline.py:total"] and summary["final_output"] == 6
+
+
+def test_a_name_followed_by_a_folder_is_a_target_as_in_barca(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE, name="total/pipeline.py")  # a folder with the asset's name
+    summary = run_ok("total", "total/", cwd=tmp_path)
+    assert summary["targets"] == ["pipeline.py:total"]
