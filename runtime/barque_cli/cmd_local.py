@@ -132,12 +132,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             files, targets = split_items(args.items)
         options = dict(
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
-            refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition,
+            refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
         )
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
-        summary = api.run(*files, **options, assets_only=args.command == "get")
+        summary = api.run(*files, **options)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     text = render(summary, mode)

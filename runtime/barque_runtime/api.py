@@ -179,6 +179,7 @@ def plan(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
+    assets_only: bool = False,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
     import gc
@@ -192,6 +193,8 @@ def plan(
         selection = parse_selection(partition)
         options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
         local = prepare(options, hashes=with_cache)
+        if assets_only:  # ``get --dry-run`` refuses a task as ``get`` does
+            _refuse_tasks(local)
         if not with_cache:
             return local.plan().to_dict()
         the_plan, verdicts = plan_with_stored_keys(local)

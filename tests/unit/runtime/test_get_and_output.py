@@ -223,3 +223,10 @@ def test_a_name_followed_by_a_folder_is_a_target_as_in_barca(tmp_path: Path) -> 
     pipeline(tmp_path, PIPELINE, name="total/pipeline.py")  # a folder with the asset's name
     summary = run_ok("total", "total/", cwd=tmp_path)
     assert summary["targets"] == ["pipeline.py:total"]
+
+
+def test_get_dry_run_refuses_a_task_too(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE)
+    result = barque("get", "publish", "pipeline.py", "--dry-run", cwd=tmp_path)
+    assert result.code == 2 and "is a task" in result.stderr
+    assert barque("run", "publish", "pipeline.py", "--dry-run", cwd=tmp_path).code == 0
