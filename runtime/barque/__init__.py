@@ -38,6 +38,7 @@ __all__ = [
     "asset",
     "asset_ref",
     "collect",
+    "get",
     "group",
     "parallel",
     "parallel_map",
@@ -74,6 +75,18 @@ def run(*files: str, target: str | None = None, **options: Any) -> dict[str, Any
     # name at call time so that importing barque never pulls in the runner.
     summary: dict[str, Any] = import_module("barque_runtime.api").run(*files, target=target, **options)
     return summary
+
+
+def get(target_or_file: str, *files: str, **options: Any) -> Any:
+    """Get assets as ``barque get`` does and return the value itself, as ``barca.get`` does.
+
+    ``get("total", "pipeline.py")`` is the asset ``total``'s value; ``get("pipeline.py")`` the
+    last asset's; a partitioned target maps ``"dim=value"`` keys to values. A failed step
+    raises ``BarqueError``.
+    """
+    from importlib import import_module
+
+    return import_module("barque_runtime.api").get(target_or_file, *files, **options)
 
 
 def plan(*files: str, target: str | None = None, **options: Any) -> dict[str, Any]:

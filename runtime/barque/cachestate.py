@@ -48,11 +48,14 @@ def assess(
     params: Mapping[str, str] | None = None,
     env: Mapping[str, str | None] | None = None,
     no_cache: bool = False,
+    refresh: Mapping[str, str] | None = None,
 ) -> dict[str, StepCache]:
-    """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown."""
+    """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown.
+
+    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``)."""
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph))
+        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {})
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
@@ -68,6 +71,7 @@ def _walk(
     no_cache: bool,
     corrupt: set[str],
     key_sources: set[str],
+    refresh: Mapping[str, str],
 ) -> dict[str, StepCache]:
     outputs: dict[str, str] = {}
     found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
@@ -76,7 +80,7 @@ def _walk(
         for stream in phase.streams:
             for sid in stream.steps:
                 allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
-                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed)
+                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed, refresh)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
                 verdicts[sid] = verdict
@@ -100,6 +104,11 @@ def _corrupt_inputs(plan: Plan, store: ArtifactStore, verdicts: Mapping[str, Ste
     return bad
 
 
+def _refresh_reason(node_id: str, refresh: Mapping[str, str]) -> str:
+    source = refresh[node_id]
+    return "forced: --refresh" if source == node_id else f"forced: --refresh of {source} (cascade)"
+
+
 def _assess_step(
     graph: Graph,
     plan: Plan,
@@ -111,6 +120,7 @@ def _assess_step(
     outputs: Mapping[str, str],
     found: Mapping[str, Mapping[str, Any]],
     allowed: frozenset[str],
+    refresh: Mapping[str, str],
 ) -> StepCache:
     step = plan.steps[sid]
     node = graph.nodes[step.node]
@@ -118,11 +128,13 @@ def _assess_step(
         return StepCache("run", None, "task: never cached")
     if node.kind == "sensor":
         return StepCache("run", None, "sensor: polled on every run")
-    if node.freshness.kind == "manual" and node.id not in plan.targets and not no_cache:
+    if node.freshness.kind == "manual" and node.id not in plan.targets and not no_cache and node.id not in refresh:
         last = artifacts.find_ref(store, sid, allowed).served
         if last is not None:
             return StepCache("cached", last.get("cache_key"), "manual: last materialization", last)
     ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
+    if ids is None and node.id in refresh:  # it runs whatever its input comes out as
+        return StepCache("run", None, _refresh_reason(node.id, refresh))
     if ids is None:
         waiting = next(d for d in step.deps if d not in outputs)
         return StepCache("unknown", None, f"waits for {waiting}")
@@ -130,6 +142,8 @@ def _assess_step(
     key = cache_key(components)
     if no_cache:
         return StepCache("run", key, "forced: --no-cache")
+    if node.id in refresh:
+        return StepCache("run", key, _refresh_reason(node.id, refresh))
     commit = artifacts.find(store, key, allowed)
     if commit.served is not None:
         return StepCache("cached", key, "cached", commit.served)

@@ -55,23 +55,76 @@ def make_plan(
     workers: int | None = None,
     resolved_partitions: Mapping[str, Sequence[str]] | None = None,
     evaluate_partitions_in_steps: bool = False,
+    selection: Mapping[str, Collection[str]] | None = None,
 ) -> Plan:
     """Plan the steps needed for ``targets`` (default: every asset and sensor) on ``workers`` streams per phase.
 
     A non-literal partition expression that is not in ``resolved_partitions`` defers its
     node; with ``evaluate_partitions_in_steps`` the plan also gets a ``<node>#partitions``
     step that evaluates it (the operator's way: the expression runs in a pod).
+    ``selection`` (``--partition region=emea``) keeps only those keys of every step with
+    that dimension; what reads an unselected key is left out and listed in ``skipped``.
     """
     target_ids = resolve_targets(graph, targets)
     order = topo_order(graph, select_nodes(graph, target_ids))
     steps, deferred = _expand(graph, order, resolved_partitions or {})
+    skipped: tuple[str, ...] = ()
+    if selection:
+        steps, skipped = select_keys(graph, order, steps, selection, bool(deferred))
+        if targets:  # named ones; with none, what the selection skips is only reported, as in barca
+            _refuse_skipped_targets(steps, skipped, target_ids)
     if evaluate_partitions_in_steps:
         steps = [Step(d.waits_for, d.node, action="partitions") for d in deferred if d.waits_for == partitions_step(d.node)] + steps
     by_id = {s.id: s for s in steps}
     if len(by_id) != len(steps):
         _refuse_shared_ids(steps)
     phases = _phase(steps, max(1, workers or os.cpu_count() or 1))
-    return Plan(phases=phases, steps=by_id, targets=tuple(target_ids), deferred=deferred)
+    return Plan(phases=phases, steps=by_id, targets=tuple(target_ids), deferred=deferred, skipped=skipped)
+
+
+def select_keys(
+    graph: Graph, order: Sequence[str], steps: list[Step], selection: Mapping[str, Collection[str]], keys_pending: bool
+) -> tuple[list[Step], tuple[str, ...]]:
+    """barca's ``--partition`` ("Selecting keys"): the steps kept, and the ids of those skipped.
+
+    A step with a selected dimension whose key is not selected is not planned; a step that
+    reads one (a ``collect`` fan-in, and what is below it) is skipped. A dimension no node of
+    the cone has, or a value no step has (once every key is known), is a usage error.
+    """
+    dims = {p.dimension for node_id in order for p in graph.nodes[node_id].partitions}
+    for dim in selection:
+        if dim not in dims:
+            raise PlanError(f"--partition {dim}=...: no node the run needs has the dimension {dim!r}",
+                            hint="its dimensions: " + (", ".join(sorted(dims)) or "none (nothing is partitioned)"))
+    seen: dict[str, set[str]] = {dim: set() for dim in selection}
+    for s in steps:
+        for dim, key in s.partition:
+            seen.get(dim, set()).add(key)
+    for dim, wanted in selection.items():
+        missing = sorted(set(wanted) - seen[dim])
+        if missing and not keys_pending:
+            raise PlanError(f"--partition {dim}={','.join(missing)}: no step has that key",
+                            hint=f"the keys of {dim}: " + ", ".join(sorted(seen[dim])))
+    dropped: set[str] = set()
+    skipped: list[str] = []
+    kept: list[Step] = []
+    for s in steps:  # in dependency order, so a step's deps are decided before it
+        if any(dim in selection and key not in selection[dim] for dim, key in s.partition):
+            dropped.add(s.id)
+        elif any(d in dropped for d in s.deps):
+            dropped.add(s.id)
+            skipped.append(s.id)
+        else:
+            kept.append(s)
+    return kept, tuple(skipped)
+
+
+def _refuse_skipped_targets(steps: list[Step], skipped: Sequence[str], targets: Sequence[str]) -> None:
+    planned = {s.node for s in steps}
+    lost = [t for t in targets if t not in planned and any(sid == t or sid.startswith(t + "[") for sid in skipped)]
+    if lost:
+        raise PlanError(f"--partition leaves nothing of {', '.join(lost)} to run: it reads keys the selection leaves out",
+                        hint="select fewer dimensions, or target a node that the selection narrows")
 
 
 def _refuse_shared_ids(steps: list[Step]) -> None:

@@ -77,12 +77,16 @@ class Deferred:
 
 @dataclass(frozen=True)
 class Plan:
-    """The ordered phases plus every step by id; ``deferred`` nodes are planned later."""
+    """The ordered phases plus every step by id; ``deferred`` nodes are planned later.
+
+    ``skipped`` are the steps a partition selection leaves out because they read a key it
+    did not select (a ``collect`` over a narrowed node, and what is below it)."""
 
     phases: tuple[Phase, ...]
     steps: Mapping[str, Step]
     targets: tuple[str, ...] = ()
     deferred: tuple[Deferred, ...] = field(default_factory=tuple)
+    skipped: tuple[str, ...] = ()
 
     @property
     def total_steps(self) -> int:
@@ -103,6 +107,7 @@ class Plan:
             ],
             "steps": [self.steps[k].to_dict() for k in sorted(self.steps)],
             "deferred": [{"node": d.node, "waits_for": d.waits_for} for d in self.deferred],
+            **({"skipped": list(self.skipped)} if self.skipped else {}),
         }
 
     @classmethod
@@ -117,4 +122,4 @@ class Plan:
             for p in d.get("phases", ())
         )
         deferred = tuple(Deferred(x["node"], x["waits_for"]) for x in d.get("deferred", ()))
-        return cls(phases=phases, steps=steps, targets=tuple(d.get("targets", ())), deferred=deferred)
+        return cls(phases=phases, steps=steps, targets=tuple(d.get("targets", ())), deferred=deferred, skipped=tuple(d.get("skipped", ())))

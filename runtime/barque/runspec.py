@@ -35,6 +35,8 @@ class RunSpec:
 
     ``env`` maps each declared variable to its keyed digest (``barque.trust.env_digests``),
     never to its value: the spec is stored, and the cache keys made from it are too.
+    ``refresh`` maps each node a ``--refresh`` recomputes even when cached to the refreshed
+    node it comes from (itself when named, an upstream one for the cascade below it).
     """
 
     run_id: str
@@ -45,6 +47,7 @@ class RunSpec:
     targets: tuple[str, ...] = ()
     inline_code: bool = True
     code_path: str | None = None
+    refresh: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,8 @@ class RunSpec:
             "targets": list(self.targets),
             "inline_code": self.inline_code,
             "code_path": self.code_path,
+            # Only when asked for, so the specs (and digests) of every other run stay as they were.
+            **({"refresh": dict(self.refresh)} if self.refresh else {}),
         }
 
     @classmethod
@@ -69,6 +74,7 @@ class RunSpec:
             targets=tuple(d.get("targets", ())),
             inline_code=bool(d.get("inline_code", True)),
             code_path=d.get("code_path"),
+            refresh=dict(d.get("refresh", {})),
         )
 
 

@@ -84,3 +84,47 @@ def topo_order(graph: Graph, node_ids: set[str]) -> list[str]:
         stuck = sorted(set(node_ids) - set(order))
         raise PlanError(f"the graph has a cycle through {', '.join(stuck)}", hint="remove one of the inputs")
     return order
+
+
+def refresh_nodes(graph: Graph, target_ids: Sequence[str], names: Sequence[str], cascade: bool = True) -> dict[str, str]:
+    """What ``--refresh NAMES`` recomputes, each node mapped to the named node it comes from.
+
+    barca's rule ("Exactly what --refresh does"): the named assets, and with ``cascade`` every
+    asset of the targets' cone downstream of one of them; never their upstream. A name that is
+    not an asset of the cone is an error listing the ones that are, so a typo is never silent.
+    """
+    cone = select_nodes(graph, target_ids)
+    assets = sorted(n for n in cone if graph.nodes[n].kind == "asset")
+    named: list[str] = []
+    for name in names:
+        node_id = resolve_one(graph, name)
+        if node_id not in assets:
+            raise PlanError(
+                f"--refresh {name!r} is not an asset the targets read",
+                hint="--refresh takes assets of the targets' cone: " + (", ".join(assets) or "there are none"),
+            )
+        named.append(node_id)
+    chosen = dict(zip(named, named))
+    if cascade:
+        for node_id in topo_order(graph, cone):
+            if node_id not in chosen and graph.nodes[node_id].kind == "asset":
+                source = next((chosen[up] for up in graph.upstream(node_id) if up in chosen), None)
+                if source is not None:
+                    chosen[node_id] = source
+    return chosen
+
+
+def select_downstream(graph: Graph, node_id: str) -> set[str]:
+    """Every node that reads ``node_id``, transitively (not ``node_id`` itself)."""
+    readers: dict[str, list[str]] = {}
+    for other in graph.nodes:
+        for up in graph.upstream(other):
+            readers.setdefault(up, []).append(other)
+    seen: set[str] = set()
+    stack = list(readers.get(node_id, ()))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(readers.get(current, ()))
+    return seen

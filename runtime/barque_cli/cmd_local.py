@@ -10,20 +10,17 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a pipeline locally and print a JSON summary")
-    _files_and_target(run)
-    run.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
-    run.add_argument("--workers", type=int, default=None, help="parallel worker processes (default: CPU count)")
-    run.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
-    run.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
-    run.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
-    run.set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="run a pipeline (or a target and what it needs) locally and print its summary")
+    get = sub.add_parser("get", help="get assets: barca's name for `run` on assets (cache-aware; tasks need `run`)")
+    for parser in (run, get):
+        _run_arguments(parser)
 
     plan = sub.add_parser("plan", help="print the phased plan as JSON")
     _files_and_target(plan)
-    plan.add_argument("--workers", type=int, default=None)
+    plan.add_argument("--workers", type=_positive, default=None, help="streams per phase, at least 1 (default: CPU count)")
     plan.add_argument("--store", default=None)
     plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
+    plan.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="plan only these partition keys, as run --partition")
     plan.set_defaults(func=cmd_plan)
 
     lst = sub.add_parser("list", help="list nodes with their kinds and inputs")
@@ -43,7 +40,8 @@ def register(sub: Any) -> None:
     show.add_argument("--store", default=None)
     show.set_defaults(func=cmd_show)
 
-    hist = sub.add_parser("history", help="recent local runs")
+    hist = sub.add_parser("history", help="recent local runs, or one run's steps and errors")
+    hist.add_argument("run_id", nargs="?", metavar="RUN_ID", help="one run in detail: its fields, its steps, each failed step's error")
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--project", default=".", help="project folder holding .barque/ (default: here)")
     hist.add_argument("--store", default=None, help="the runs against this store (history follows the store)")
@@ -62,26 +60,49 @@ def register(sub: Any) -> None:
     exe.set_defaults(func=cmd_exec)
 
 
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``run`` and ``get`` share."""
+    _files_and_target(parser)
+    parser.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
+    parser.add_argument("--refresh-all", action="store_true", dest="no_cache", help="barca's name for --no-cache: recompute every step of the targets' cone")
+    parser.add_argument("--refresh", action="append", default=[], metavar="A,B", help="recompute these assets even when cached, and every asset of the cone below them")
+    parser.add_argument("--no-cascade", action="store_true", help="with --refresh: recompute only the named assets, not what reads them")
+    parser.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="only these partition keys, across the cone (or a JSON object for compound keys)")
+    parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
+    parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
+    parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
+    parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
+    parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
+    parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
+    parser.add_argument("-o", "--output", choices=("value", "json", "pretty"), default=None, help="value: print only the value (with --json, the JSON summary)")
+    parser.set_defaults(func=cmd_run)
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the error into exit 2)."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} workers cannot run anything: give 1 or more, or leave it out for one per CPU")
+    return number
+
+
 def _files_and_target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("items", nargs="+", metavar="FILE_OR_TARGET", help="pipeline files or folders, and optionally target nodes")
+    parser.add_argument(
+        "items",
+        nargs="*",
+        metavar="TARGET_OR_FILE",
+        help="[TARGET[,TARGET...]] [FILE.py|DIR/ ...], barca's order; files first and then targets works too; no file: the current folder",
+    )
 
 
 def split_items(items: list[str]) -> tuple[list[str], list[str]]:
-    """Files are what ends in .py, exists as a file, or is a folder holding Python files; the rest are targets.
+    """Files and targets of the positionals, by barca's rule (see ``barque_runtime.positionals``)."""
+    from barque_runtime.positionals import split_positionals
 
-    A folder without Python files (``data/`` beside an asset called ``data``) names a target.
-    """
-    files = [i for i in items if i.endswith(".py") or os.path.isfile(i) or (os.path.isdir(i) and _holds_python(i))]
-    targets = [i for i in items if i not in files]
-    if not files:
-        from barque.errors import BarqueError
-
-        raise BarqueError("no pipeline file given", hint="pass the pipeline's .py file(s), e.g. `barque run pipeline.py`")
-    return files, targets
-
-
-def _holds_python(folder: str) -> bool:
-    return any(name.endswith(".py") for _, _, names in os.walk(folder) for name in names)
+    return split_positionals(items)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -101,21 +122,29 @@ def _print(doc: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``run`` and ``get``: the same run; ``get`` refuses a task target, as barca does."""
     from barque_runtime.cancel import Cancelled, early_sigterm
 
     try:
         with early_sigterm():  # until run() takes over; never around the summary, which must print
+            from barque_cli.output import output_mode, render
             from barque_runtime import api
 
+            mode = output_mode(args.json, args.pretty, args.output, os.environ, sys.stdout.isatty())
             files, targets = split_items(args.items)
-        options = dict(target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache)
+        options = dict(
+            target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
+            refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
+        )
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
         summary = api.run(*files, **options)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
-    _print(summary)
+    text = render(summary, mode)
+    if text:
+        sys.stdout.write(text + "\n")
     return exit_code(summary)
 
 
@@ -130,7 +159,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from barque_runtime import api
 
     files, targets = split_items(args.items)
-    _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache))
+    _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache, partition=args.partition))
     return 0
 
 
@@ -227,7 +256,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from barque_runtime.history import location, recent_runs
 
-    _print(recent_runs(location(args.store, args.project), args.limit))
+    folder = location(args.store, args.project)
+    if args.run_id is None:
+        _print(recent_runs(folder, args.limit))
+        return 0
+    from barque_runtime.runlogs import run_detail
+
+    _print(run_detail(folder, args.run_id, args.store or os.path.join(args.project, ".barque")))
     return 0
 
 

@@ -6,6 +6,11 @@ status (``runId``, ``storeUri``), pinned by the operator when the run started; b
 the Pipeline's ``spec.store.uri``. ``--store`` overrides the URI, e.g. when the cluster
 reaches the store at an address your machine does not. Credentials come from the usual
 AWS_* environment variables.
+
+Locally (``barque logs [RUN_ID] [STEP]``) it reads the local store: without a run id, the
+most recent local run; with one the local history knows (``--project``/``--store`` say where
+it is), that run. Any other RUN is a PipelineRun's name, and the cluster is asked. Without
+STEP, every step of a local run that executed is shown, in the order it was recorded.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from barque_cli.cmd_status import Kube, cli_error, add_cluster_args
 
 def register(sub: Any) -> None:
     p = sub.add_parser("logs", help="print a step's captured stdout/stderr and traceback from the store")
-    p.add_argument("run", metavar="RUN", help="the PipelineRun's name")
-    p.add_argument("step", metavar="STEP", help="the step id (as `barque status` lists it) or its node's name")
+    p.add_argument("run", metavar="RUN", nargs="?", help="a local run id (default: the latest local run) or a PipelineRun's name")
+    p.add_argument("step", metavar="STEP", nargs="?", help="the step id (as `barque status` lists it) or its node's name; locally, default every step that ran")
+    p.add_argument("--project", default=".", help="project folder holding .barque/, for a local run (default: here)")
     p.add_argument("--attempt", type=int, default=None, metavar="N", help="which attempt (default: the last)")
     p.add_argument("--store", default=None, metavar="URI", help="read from this store instead of the run's")
     add_cluster_args(p)
@@ -28,8 +34,22 @@ def register(sub: Any) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from barque.store import open_store
+    import os
 
+    from barque.store import open_store
+    from barque_runtime.history import location
+    from barque_runtime.runlogs import local_run_id, steps_that_ran
+
+    folder = location(args.store, args.project)
+    local = local_run_id(folder, args.run)
+    if local is not None:
+        store = open_store(args.store or os.path.join(args.project, ".barque"))
+        steps = [args.step] if args.step else steps_that_ran(folder, local)
+        sys.stdout.write("".join(render_logs(store, local, step, args.attempt) for step in steps))
+        return 0
+    if args.step is None:
+        raise cli_error(f"{args.run!r} is not a local run, and a PipelineRun needs a STEP", exit_code=2,
+                        hint=f"`barque logs {args.run} STEP` for a cluster run; `barque history` lists the local runs")
     kube = Kube.connect(args)
     run = kube.get("pipelineruns", args.run)
     run_id, uri = store_location(run, lambda name: kube.get("pipelines", name))

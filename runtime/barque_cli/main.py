@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # Each command and the module that registers it, in the order ``barque --help`` lists them.
 # The Kubernetes ones are registered when their module is present in this installation.
 COMMANDS = {
-    **dict.fromkeys(("run", "plan", "list", "graph", "show", "history", "stats", "exec"), "barque_cli.cmd_local"),
+    **dict.fromkeys(("run", "get", "plan", "list", "graph", "show", "history", "stats", "exec"), "barque_cli.cmd_local"),
     "compile": "barque_cli.cmd_compile",
     "submit": "barque_cli.cmd_submit",
     "status": "barque_cli.cmd_status",

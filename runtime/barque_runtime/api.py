@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import Any, Mapping, Sequence
 
@@ -15,8 +16,10 @@ from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
+from barque.targets import resolve_one, select_downstream
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
+from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
 
@@ -31,24 +34,122 @@ def run(
     params: Mapping[str, str] | None = None,
     no_cache: bool = False,
     progress: Progress | None = None,
+    assets_only: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
+    partition: str | Mapping[str, Any] | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
     SIGINT and SIGTERM cancel it (``cancelled_by`` names the signal); a signal before the
     run is prepared raises ``Cancelled`` instead, as there is no run to summarize yet.
+    ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
+    ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
+    of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
+    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``).
     """
+    selection = parse_selection(partition)
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+    return _run(options, progress, assets_only)[0]
+
+
+class RunFailed(BarqueError):
+    """``barque.get`` ran, and a step failed (or the run was cancelled): there is no value to return."""
+
+    exit_code = 1
+
+
+def get(
+    target_or_file: str,
+    *files: str,
+    workers: int | None = None,
+    store: str | None = None,
+    params: Mapping[str, str] | None = None,
+    no_cache: bool = False,
+    refresh_all: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
+    partition: str | Mapping[str, Any] | None = None,
+) -> Any:
+    """Get assets as ``barque get`` does and return the value, decoded, as ``barca.get`` does.
+
+    The first argument is a target (``"total"``, ``"a,b"``) unless it is a file argument by
+    barca's rule (``"pipeline.py"``, ``"jobs/"``); the rest are files (none: the current
+    folder). A partitioned target gives ``{"region=amer": value, ...}``; several targets give
+    ``{target: value}``; no target gives the last asset's value. Values are decoded here, in
+    the caller's process, with a serializer their node allows (pickle and Parquet included).
+    ``refresh_all`` is barca's name for ``no_cache``; ``refresh`` and ``cascade`` are as for
+    ``run``; ``partition="region=emea"`` gets only those keys. A failed step raises ``RunFailed``.
+    """
+    paths, targets = split_positionals([target_or_file, *files])
+    selection = parse_selection(partition)
+    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection)
+    summary, local, the_plan = _run(options, None, assets_only=True)
+    if summary["status"] != "succeeded" or the_plan is None:
+        failed = "; ".join(f"{f['step']}: {f['error']}" for f in summary.get("failures", [])) or summary["status"]
+        raise RunFailed(f"run {summary['run_id']} {summary['status']}: {failed}", hint=f"see `barque logs {summary['run_id']}`")
+    if len(targets) > 1:
+        return {name: _decoded(local, the_plan, resolve_one(local.spec.graph, name)) for name in targets}
+    node_id = _output_node(local, the_plan)
+    return None if node_id is None else _decoded(local, the_plan, node_id)
+
+
+def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
+    """A node's value from this run's records, decoded; ``{dim=value: value}`` for a partitioned node."""
+    allowed = trust.allowed_serializers(local.spec.graph.nodes[node_id].serializer)
+    values = {}
+    for step in the_plan.steps.values():
+        rec = local.records.get(step.id)
+        if step.node == node_id and rec is not None and rec.get("artifact") is not None:
+            values[partition_label(step.partition)] = artifacts.read_value(local.store, artifacts.ArtifactRef.from_dict(rec["artifact"]), allowed=allowed)
+    return values.get("") if set(values) <= {""} else dict(sorted(values.items()))
+
+
+def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> tuple[dict[str, Any], LocalRun, Plan | None]:
+    """Run; the summary, the finished run and its last plan (``get`` reads its values from them)."""
     started = time.time()
     t0 = time.perf_counter()
-    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache)
+    files = options.files
     with Cancellation() as cancellation:
         local = prepare(options)
+        if assets_only:
+            _refuse_tasks(local)
         progress = progress or Progress()
         plan, cancelled_by = _execute(local, progress, cancellation)
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         if cancelled_by:
             summary["cancelled_by"] = cancelled_by
+        if options.refresh and not options.cascade:
+            _warn_not_cascaded(local, summary["steps"])
         history.record_run_or_warn(history.location(local.store_uri, local.root), summary, started, files, local.records.values())
-    return summary
+    return summary, local, plan
+
+
+def _warn_not_cascaded(local: LocalRun, steps: list[dict[str, Any]]) -> None:
+    """barca's warning for ``--no-cascade``: a cached asset below a refreshed one does not reflect the refresh."""
+    graph, refreshed = local.spec.graph, local.spec.refresh
+    above: dict[str, list[str]] = {}  # node -> the refreshed nodes it reads, transitively
+    for source in sorted(refreshed):
+        for node in select_downstream(graph, source):
+            above.setdefault(node, []).append(source)
+    for step in steps:
+        node = step["id"].split("[", 1)[0]
+        if step["status"] == "cached" and step["kind"] == "asset" and node in above and node not in refreshed:
+            sys.stderr.write(
+                f"barque: warning: {step['id']} was served from cache but depends on refreshed {', '.join(above[node])}; "
+                "drop --no-cascade to recompute it\n"
+            )
+
+
+def _refuse_tasks(local: LocalRun) -> None:
+    """``get`` is for assets: a task target exits 2 and says to use ``run``, as barca does."""
+    nodes = local.spec.graph.nodes
+    tasks = [t for t in local.spec.targets if nodes[t].kind == "task"]
+    if tasks:
+        raise BarqueError(
+            f"{', '.join(tasks)} is a task: `get` gets assets",
+            hint=f"run a task with `barque run {','.join(t.rpartition(':')[2] for t in tasks)} ...`",
+        )
 
 
 def _execute(local: LocalRun, progress: Progress, cancellation: Cancellation) -> tuple[Plan | None, str | None]:
@@ -75,6 +176,10 @@ def plan(
     params: Mapping[str, str] | None = None,
     no_cache: bool = False,
     with_cache: bool = False,
+    refresh: str | Sequence[str] | None = None,
+    cascade: bool = True,
+    partition: str | Mapping[str, Any] | Sequence[str] | None = None,
+    assets_only: bool = False,
 ) -> dict[str, Any]:
     """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
     import gc
@@ -85,7 +190,11 @@ def plan(
     gc.disable()
     try:
         # Code hashes only feed cache keys: a plan without cache states is made without them.
-        local = prepare(RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache), hashes=with_cache)
+        selection = parse_selection(partition)
+        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+        local = prepare(options, hashes=with_cache)
+        if assets_only:  # ``get --dry-run`` refuses a task as ``get`` does
+            _refuse_tasks(local)
         if not with_cache:
             return local.plan().to_dict()
         the_plan, verdicts = plan_with_stored_keys(local)
@@ -138,12 +247,65 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
         "phases": len(plan.phases) if plan else 0,
         "targets": list(local.spec.targets),
         "final_output": final_output(local, plan) if plan and status == "succeeded" else None,
+        "steps": step_list(local, plan),
     }
     failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
     return summary
+
+
+# barca's ``steps[].status`` for each state of a step record.
+_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
+
+
+def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
+    """barca's per-step list: ``id``, ``kind``, ``status`` and, for a step that did not come
+    from cache, ``reason`` (barca's code), ``detail`` (barque's words), ``attempts`` and
+    ``elapsed_seconds``. In plan order, then any step recorded outside the last plan."""
+    order = [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps] if plan else []
+    known = set(order)
+    order += sorted(sid for sid in local.records if sid not in known)
+    nodes = local.spec.graph.nodes
+    steps = []
+    for sid in order:
+        rec = local.records.get(sid)
+        if rec is None:  # planned, never reached (a cancelled run)
+            continue
+        entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": _STEP_STATUS.get(rec["state"], rec["state"])}
+        if rec["state"] != "cached":
+            entry.update(_why(rec, local.reasons.get(sid, "")))
+            entry["attempts"] = int(rec.get("attempts") or 0)
+            entry["elapsed_seconds"] = round(float(rec.get("duration_seconds") or 0.0), 6)
+        steps.append(entry)
+    for sid in plan.skipped if plan else ():
+        node = sid.split("[", 1)[0]
+        steps.append({"id": sid, "kind": nodes[node].kind, "status": "skipped", "reason": "partition_selection",
+                      "detail": "reads partition keys --partition leaves out"})
+    return steps
+
+
+def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
+    """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
+    if rec["state"] == "skipped":
+        return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
+    prefixes = (
+        ("task", "task"),
+        ("sensor", "sensor"),
+        ("forced: --refresh of", "refresh_cascade"),
+        ("forced: --refresh", "refresh"),
+        ("forced", "refresh_all"),
+        ("artifact missing", "artifact_missing"),
+    )
+    for prefix, code in prefixes:
+        if planned.startswith(prefix):
+            return {"reason": code, "detail": planned}
+    if planned.startswith("waits for "):  # the planner could not tell before its input was recomputed
+        return {"reason": "not_materialized", "detail": "input recomputed: " + planned.removeprefix("waits for ")}
+    # Anything else means no stored result matches the step as it is now: a change to its
+    # code or inputs, a first run, or a record that is missing, corrupt or not trusted.
+    return {"reason": "not_materialized", "detail": planned or "never materialized"}
 
 
 def final_output(local: LocalRun, plan: Plan) -> Any:
@@ -191,6 +353,12 @@ def _value(local: LocalRun, step_id: str) -> Any:
     if "repr" in preview:
         pointer["_repr"] = str(preview["repr"])
     return pointer
+
+
+def _names(names: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"a,b"``, ``["a", "b"]`` or ``["a,b"]``: the names, one each."""
+    given = [names] if isinstance(names, str) else list(names or ())
+    return tuple(part.strip() for item in given for part in item.split(",") if part.strip())
 
 
 def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:

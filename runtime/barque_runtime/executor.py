@@ -175,7 +175,7 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
 
 
 def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> dict[str, Any] | None:
-    if node.kind != "asset" or ctx.spec.no_cache:
+    if node.kind != "asset" or ctx.spec.no_cache or node.id in ctx.spec.refresh:
         return None
     # Sound records only (else recomputed), hash-checked whatever their size: a step reaches
     # here when the planner did not settle it, and a blob it found corrupt must not be served.

@@ -145,3 +145,25 @@ def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
         "median_seconds": round(statistics.median(durations), 6) if durations else None,
         "max_seconds": round(max(durations), 6) if durations else None,
     }
+
+
+def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
+    """One run as ``recent_runs`` lists it, with its steps (``step``, ``node``, ``state``,
+    ``attempts``, ``duration_seconds``) in the order they were recorded; None when unknown."""
+    if not _path(folder).exists():
+        return None
+    with _connect(folder) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        steps = conn.execute(
+            "SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
+        ).fetchall()
+    if row is None:
+        return None
+    return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps]}
+
+
+def latest_run_id(folder: str | Path) -> str | None:
+    """The id of the most recent run in ``folder/history.db``, if any."""
+    runs = recent_runs(folder, 1)
+    return str(runs[0]["run_id"]) if runs else None

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 from barque.cachestate import StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.dotenv import declared_env_values
+from barque.errors import BarqueError
 from barque.parsing import parse_project
 from barque.plans import Plan
 from barque.planner import make_plan
-from barque.targets import resolve_targets
+from barque.targets import refresh_nodes, resolve_targets
 from barque.runspec import RunSpec
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
@@ -50,7 +51,7 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection")
 
     def __init__(
         self,
@@ -60,6 +61,9 @@ class RunOptions(_Fields):
         store: str | None = None,
         params: Mapping[str, str] | None = None,
         no_cache: bool = False,
+        refresh: Sequence[str] = (),
+        cascade: bool = True,
+        selection: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -67,12 +71,15 @@ class RunOptions(_Fields):
         self.store = store
         self.params: Mapping[str, str] = {} if params is None else params
         self.no_cache = no_cache
+        self.refresh = refresh  # asset names to recompute even when cached, and (cascade) what reads them
+        self.cascade = cascade
+        self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
 
 
 class LocalRun(_Fields):
     """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
 
-    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run")
+    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons")
 
     def __init__(
         self,
@@ -83,6 +90,7 @@ class LocalRun(_Fields):
         resolved: dict[str, list[str]],
         records: dict[str, dict[str, Any]] | None = None,
         phases_run: int = 0,
+        reasons: dict[str, str] | None = None,
     ) -> None:
         self.options = options
         self.spec = spec
@@ -91,16 +99,19 @@ class LocalRun(_Fields):
         self.resolved = resolved
         self.records: dict[str, dict[str, Any]] = {} if records is None else records
         self.phases_run = phases_run
+        # Why the planner sent each step to run (``changed: code``, ``never materialized``):
+        # a worker's record says what happened, not why, and the summary's ``steps[]`` says both.
+        self.reasons: dict[str, str] = {} if reasons is None else reasons
 
     @property
     def root(self) -> str:
         return self.spec.graph.root
 
     def plan(self) -> Plan:
-        return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved)
+        return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved, selection=self.options.selection)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
-        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache)
+        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
@@ -129,10 +140,15 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
 
     ``hashes=False`` leaves the code hashes out of the graph (a plan needs none; a cache key
     made from such a graph raises)."""
+    if options.workers is not None and options.workers < 1:
+        raise BarqueError(f"workers={options.workers} cannot run anything", hint="give 1 or more workers, or None for one per CPU")
+    if not options.cascade and not options.refresh:
+        raise BarqueError("--no-cascade only changes what --refresh does", hint="name the assets to refresh: --refresh a,b --no-cascade")
     graph = parse_project(options.files, hashes=hashes)
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)
+    targets = tuple(resolve_targets(graph, options.targets or None))
     spec = RunSpec(
         run_id=new_run_id(),
         graph=graph,
@@ -140,7 +156,8 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         # Digests, never the values: the spec and every cache key derived from it reach the store.
         env=env_digests(store, declared_env_values(target_env, os.environ, graph.root)),
         no_cache=options.no_cache,
-        targets=tuple(resolve_targets(graph, options.targets or None)),
+        targets=targets,
+        refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
     )
     return LocalRun(options, spec, store, store_uri, resolve_expr_partitions(graph))
 
@@ -186,6 +203,9 @@ def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] |
 def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -> None:
     verdicts = run.assess(plan)
     progress.planned(plan, verdicts)
+    for sid, verdict in verdicts.items():
+        if sid not in run.records:
+            run.reasons[sid] = verdict.reason
     for phase in plan.phases:
         jobs: list[Job] = []
         for stream in phase.streams:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
         "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "Schedule", "asset",
-        "asset_ref", "collect", "group", "parallel", "parallel_map", "partitions", "partitions_from",
+        "asset_ref", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
         "plan", "run", "sensor", "sink", "task", "unsafe",
     ]
 

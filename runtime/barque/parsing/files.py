@@ -19,8 +19,11 @@ from typing import Iterable, Sequence
 
 from barque.errors import PipelineDefinitionError
 
-# Directories a walk never enters, besides every directory whose name starts with ".".
-SKIP_DIRS = frozenset({"__pycache__", "venv", "node_modules", "site-packages"})
+# What a walk never reads, as barca's walk ("What a walk finds"): these directories, besides
+# every directory whose name starts with ".", and test and packaging files. A file named on
+# the command line is read whatever its name.
+SKIP_DIRS = frozenset({"__pycache__", "venv", "node_modules", "site-packages", "build", "dist", "tests", "test"})
+SKIP_FILES = frozenset({"conftest.py", "setup.py"})
 _IMPORTS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:barque|barca)\b", re.MULTILINE)
 # Top-level module names a project file may not take: a worker has already imported (or will
 # import) the standard library's and barque's own modules under these names.
@@ -28,14 +31,20 @@ _TAKEN = frozenset(sys.stdlib_module_names) | {"__main__", "barque", "barque_run
 
 
 def find_root(paths: Sequence[str | os.PathLike[str]]) -> Path:
-    """The project root for ``paths``: the parent of the top package above the first path.
+    """The project root for ``paths``: the deepest directory holding the root of each path.
 
-    Walks up from the first file's directory (or the first directory) while the directory
-    holds an ``__init__.py``; without a package, that directory itself is the root.
+    A path's own root is the parent of the top package above it: walk up from the file's
+    directory (or the directory) while it holds an ``__init__.py``; without a package, that
+    directory itself. With one path, or paths inside the first one's root, that is the first
+    one's root; two sibling directories (``barque run jobs/ reports/``) share their parent.
     """
     if not paths:
         raise PipelineDefinitionError("no pipeline files given", hint="Name a pipeline file or a directory.")
-    first = resolve(paths[0])
+    roots = [_own_root(resolve(p)) for p in paths]
+    return Path(os.path.commonpath(roots)) if len(set(roots)) > 1 else roots[0]
+
+
+def _own_root(first: Path) -> Path:
     start = first if first.is_dir() else first.parent
     top: Path | None = None
     current = start
@@ -88,10 +97,15 @@ def _walk(directory: Path) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(filenames):
-            if name.endswith(".py"):
+            if name.endswith(".py") and not _is_test_file(name):
                 path = Path(dirpath) / name
                 if _imports_api(path):
                     yield path
+
+
+def _is_test_file(name: str) -> bool:
+    """``test_*.py``, ``*_test.py``, ``conftest.py``, ``setup.py``: a walk leaves them out, as barca's does."""
+    return name in SKIP_FILES or name.startswith("test_") or name.endswith("_test.py")
 
 
 def _imports_api(path: Path) -> bool:
