@@ -11,12 +11,12 @@ from typing import Any, Mapping, Sequence
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
 from barque.dotenv import declared_env_values
-from barque.model import Node
+from barque.model import Graph, Node
 from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
-from barque.targets import resolve_one, select_downstream
+from barque.targets import resolve_one, select_downstream, topo_order
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
@@ -323,13 +323,26 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
 def _output_node(local: LocalRun, plan: Plan) -> str | None:
     if len(plan.targets) == 1 and local.options.targets:
         return plan.targets[0]
-    order = [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps]
-    kinds = local.spec.graph.nodes
-    for sid in reversed(order):
-        node = plan.steps[sid].node
-        if kinds[node].kind == "asset":
-            return node
-    return None
+    return last_asset(local.spec.graph)
+
+
+def last_asset(graph: Graph) -> str | None:
+    """barca's ``final_output`` with no target: "the one asset it calls last".
+
+    Found by running barca 0.33 side by side (tests/unit/runtime/test_final_output_rule.py):
+    of the assets nothing reads (a task reading one counts), the one fewest steps from a
+    source (the shortest path; sources are 0), ties broken by the smaller node id. So 500
+    independent assets give the first by id, and of several chains the shortest wins.
+    """
+    read = {u for nid in graph.nodes for u in graph.upstream(nid)}
+    ends = [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
+    if not ends:
+        return None
+    depth: dict[str, int] = {}
+    for nid in topo_order(graph, set(graph.nodes)):  # every upstream is met before what reads it
+        ups = [depth[u] for u in graph.upstream(nid) if u in depth]
+        depth[nid] = 1 + min(ups) if ups else 0
+    return min(ends, key=lambda nid: (depth[nid], nid))
 
 
 def _value(local: LocalRun, step_id: str) -> Any:
