@@ -368,19 +368,25 @@ def last_asset(graph: Graph) -> str | None:
     """barca's ``final_output`` with no target: "the one asset it calls last".
 
     Found by running barca 0.33 side by side (tests/unit/runtime/test_final_output_rule.py):
-    of the assets nothing reads (a task reading one counts), the one fewest steps from a
-    source (the shortest path; sources are 0), ties broken by the smaller node id. So 500
-    independent assets give the first by id, and of several chains the shortest wins.
+    of the assets nothing reads (a task reading one counts, unless tasks read every end), the
+    one fewest steps from a source (the shortest path; sources are 0), ties broken by the
+    smaller node id. So 500 independent assets give the first by id, and of several chains
+    the shortest wins.
     """
-    read = {u for nid in graph.nodes for u in graph.upstream(nid)}
-    ends = [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
-    if not ends:
+
+    def ends(readers: list[str]) -> list[str]:
+        read = {u for nid in readers for u in graph.upstream(nid)}
+        return [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
+
+    # An asset a task reads is passed over, unless every end is one (then tasks do not count).
+    found = ends(list(graph.nodes)) or ends([nid for nid, n in graph.nodes.items() if n.kind != "task"])
+    if not found:
         return None
     depth: dict[str, int] = {}
     for nid in topo_order(graph, set(graph.nodes)):  # every upstream is met before what reads it
         ups = [depth[u] for u in graph.upstream(nid) if u in depth]
         depth[nid] = 1 + min(ups) if ups else 0
-    return min(ends, key=lambda nid: (depth[nid], nid))
+    return min(found, key=lambda nid: (depth[nid], nid))
 
 
 def _value(local: LocalRun, step_id: str) -> Any:

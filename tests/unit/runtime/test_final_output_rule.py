@@ -74,6 +74,10 @@ def test_multi_file_project_gives_the_end_of_its_chain(tmp_path: Path) -> None:
           _asset("t1"), _asset("t2", ("t1",)), _asset("t", ("t2",))), "s"),
         # barca get t8.py: sensor aa, asset zz, asset bb read by task tk -> zz (a task's input is not an end)
         ((_asset("aa", kind="sensor"), _asset("zz"), _asset("bb"), _asset("tk", ("bb",), kind="task")), "zz"),
+        # barca get p.py: parsed, read (twice) by task notify -> parsed (tasks read every end)
+        ((_asset("parsed"), _asset("notify", ("parsed",), kind="task")), "parsed"),
+        # barca get q.py: a1->a2, task notify reads a2 -> a2
+        ((_asset("a1"), _asset("a2", ("a1",)), _asset("notify", ("a2",), kind="task")), "a2"),
     ],
 )
 def test_no_target_final_output_matches_barca(tmp_path: Path, defs: tuple[str, ...], barca: str) -> None:
