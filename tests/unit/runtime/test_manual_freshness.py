@@ -1,0 +1,62 @@
+"""``Manual`` freshness as barca 0.33 has it: read as it is, computed only when --refresh names it.
+
+Real: the ``barque`` CLI in a child process and a local-folder store in a temp folder. What
+barca printed for the same file (``BARCA_POOL_SIZE=2 barca get ... p.py --json``): ``get
+report`` and ``get baseline`` before any result exit 2 with ``Compute it first: barca get
+baseline p.py --refresh baseline``; ``get baseline --refresh baseline`` computes it; after a
+code change ``get baseline`` still returns the old value (``Manual and stale``); with no
+target, ``get p.py`` computes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .clirun import barque, pipeline, ran, run_ok
+
+PIPELINE = """
+from barque import Manual, asset
+
+@asset(freshness=Manual)
+def baseline() -> dict:
+    trace("baseline")
+    return {"v": 1}
+
+@asset(inputs={"b": baseline})
+def report(b: dict) -> dict:
+    trace("report")
+    return {"r": b["v"]}
+"""
+
+
+def test_a_never_computed_manual_upstream_is_an_error_that_says_to_target_it(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE)
+    result = barque("get", "report", "pipeline.py", cwd=tmp_path)
+    assert result.code == 2
+    assert "Manual and has never been computed" in result.stderr
+    assert "barque get baseline pipeline.py --refresh baseline" in result.stderr
+    assert ran(tmp_path) == []
+
+
+def test_a_never_computed_manual_target_is_the_same_error_and_dry_run_predicts_it(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE)
+    assert barque("get", "baseline", "pipeline.py", cwd=tmp_path).code == 2
+    assert barque("get", "baseline", "pipeline.py", "--dry-run", cwd=tmp_path).code == 2
+    assert ran(tmp_path) == []
+
+
+def test_a_manual_target_serves_its_stored_value_until_refreshed(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE)
+    assert run_ok("baseline", "pipeline.py", "--refresh", "baseline", cwd=tmp_path)["final_output"] == {"v": 1}
+    pipeline(tmp_path, PIPELINE.replace('{"v": 1}', '{"v": 2}'))
+    served = run_ok("baseline", "pipeline.py", cwd=tmp_path)
+    assert served["final_output"] == {"v": 1} and served["steps"][0]["status"] == "cached"
+    assert run_ok("report", "pipeline.py", cwd=tmp_path)["final_output"] == {"r": 1}
+    assert run_ok("baseline", "pipeline.py", "--refresh", "baseline", cwd=tmp_path)["final_output"] == {"v": 2}
+    assert ran(tmp_path) == ["baseline", "report", "baseline"]
+
+
+def test_with_no_target_a_never_computed_manual_asset_is_computed(tmp_path: Path) -> None:
+    pipeline(tmp_path, PIPELINE)
+    assert run_ok("pipeline.py", cwd=tmp_path)["final_output"] == {"r": 1}
+    assert ran(tmp_path) == ["baseline", "report"]
