@@ -33,6 +33,8 @@ CacheState = Literal["cached", "run", "unknown"]
 # The reason of a Manual node that must run but has no result yet: barca refuses to compute
 # it unless --refresh names it (or, with no target, the run gets every asset anyway).
 MANUAL_NEVER_COMPUTED = "manual: never computed"
+# A Manual node served although its code or inputs changed since: barca notes it on stderr.
+MANUAL_STALE = "manual and stale: its last result is read as it is"
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,10 @@ def _assess_step(
     if node.freshness.kind == "manual" and not node.partitions and not no_cache and node.id not in refresh:
         last = artifacts.find_ref(store, sid, allowed).served
         if last is not None:
-            return StepCache("cached", last.get("cache_key"), "manual: last materialization", last)
+            ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
+            now = None if ids is None else cache_key(key_components(node, step, ids, params, env))
+            reason = MANUAL_STALE if now is not None and now != last.get("cache_key") else "manual: last materialization"
+            return StepCache("cached", last.get("cache_key"), reason, last)
         verdict = _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
         return StepCache("run", verdict.cache_key, MANUAL_NEVER_COMPUTED) if verdict.state == "run" else verdict
     return _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)

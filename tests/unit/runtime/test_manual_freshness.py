@@ -60,3 +60,15 @@ def test_with_no_target_a_never_computed_manual_asset_is_computed(tmp_path: Path
     pipeline(tmp_path, PIPELINE)
     assert run_ok("pipeline.py", cwd=tmp_path)["final_output"] == {"r": 1}
     assert ran(tmp_path) == ["baseline", "report"]
+
+
+def test_a_stale_manual_node_read_as_it_is_says_how_to_recompute_it(tmp_path: Path) -> None:
+    # barca: "[barca] note: baseline is Manual and stale; barca get baseline p.py --refresh baseline to recompute"
+    pipeline(tmp_path, PIPELINE)
+    run_ok("report", "pipeline.py", "--refresh", "baseline", cwd=tmp_path)
+    fresh = barque("get", "report", "pipeline.py", cwd=tmp_path)
+    assert fresh.code == 0 and "Manual and stale" not in fresh.stderr
+    pipeline(tmp_path, PIPELINE.replace('{"v": 1}', '{"v": 2}'))
+    stale = barque("get", "report", "pipeline.py", cwd=tmp_path)
+    assert stale.code == 0 and stale.json["final_output"] == {"r": 1}
+    assert "baseline is Manual and stale; barque get baseline pipeline.py --refresh baseline to recompute" in stale.stderr
