@@ -134,8 +134,9 @@ def _assess_step(
         return StepCache("run", None, "task: never cached")
     if node.kind == "sensor":
         return StepCache("run", None, "sensor: polled on every run")
-    # barca pins a Manual node, a target too, until --refresh names it; a partitioned one is not pinned yet.
-    if node.freshness.kind == "manual" and not node.partitions and not no_cache and node.id not in refresh:
+    # barca pins a Manual node, a target too, until --refresh names it. (barca does not pin a
+    # partitioned one yet; barque still does, as the worker's own fallback in executor.py does.)
+    if node.freshness.kind == "manual" and not no_cache and node.id not in refresh:
         last = artifacts.find_ref(store, sid, allowed).served
         if last is not None:
             ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))

@@ -72,3 +72,30 @@ def test_a_stale_manual_node_read_as_it_is_says_how_to_recompute_it(tmp_path: Pa
     stale = barque("get", "report", "pipeline.py", cwd=tmp_path)
     assert stale.code == 0 and stale.json["final_output"] == {"r": 1}
     assert "baseline is Manual and stale; barque get baseline pipeline.py --refresh baseline to recompute" in stale.stderr
+
+
+def test_dry_run_and_run_agree_on_a_partitioned_manual_upstream(tmp_path: Path) -> None:
+    # barca 0.33 recomputes a partitioned Manual node after a code change (``get rep q.py``
+    # printed 2, then 10); barque pins it, and its plan must say what the run does.
+    source = PIPELINE_PARTITIONED
+    pipeline(tmp_path, source)
+    run_ok("rep", "pipeline.py", "--refresh", "sales", cwd=tmp_path)
+    pipeline(tmp_path, source.replace("return 1", "return 5"))
+    dry = barque("get", "rep", "pipeline.py", "--dry-run", cwd=tmp_path).json
+    assert {s["step"]: s["action"] for s in dry["steps"]} == dict.fromkeys(
+        ["pipeline.py:rep", "pipeline.py:sales[region=amer]", "pipeline.py:sales[region=emea]"], "cached"
+    )
+    assert run_ok("rep", "pipeline.py", cwd=tmp_path)["final_output"] == 2
+
+
+PIPELINE_PARTITIONED = """
+from barque import Manual, asset, collect, partitions
+
+@asset(partitions={"region": partitions(["amer", "emea"])}, freshness=Manual)
+def sales(region: str) -> int:
+    return 1
+
+@asset(inputs={"s": collect(sales)})
+def rep(s: list) -> int:
+    return sum(s)
+"""
