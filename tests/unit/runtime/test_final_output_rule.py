@@ -65,6 +65,11 @@ def test_multi_file_project_gives_the_end_of_its_chain(tmp_path: Path) -> None:
         # barca get t1.py: zeta, alpha, mid defined in that order -> alpha: not explained yet
         pytest.param((_asset("zeta"), _asset("alpha"), _asset("mid")), "alpha",
                      marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
+        # barca get v1.py: ab, abcdef, abc (return 1, 2, 3) -> abcdef; v2.py: zeta, alpha both
+        # "return 1" -> zeta, while t1/v3 (return 1, 2, 3) give alpha: among independent assets
+        # barca's tie seems to depend on the code itself (an order by hash?), not only on names
+        pytest.param((_asset("ab"), _asset("abcdef"), _asset("abc")), "abcdef",
+                     marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
         # barca get u3.py: total, names, independent -> total (the first defined)
         ((_asset("total"), _asset("names")), "total"),
         # barca get u1.py / u2.py: big read by total and names -> whichever is defined first
