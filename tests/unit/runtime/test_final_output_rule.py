@@ -2,7 +2,8 @@
 
 Each expected name below is what barca 0.33 printed as the node of ``final_output`` for the
 same file (``BARCA_POOL_SIZE=2 /tmp/barca/venv/bin/barca get FILE.py --json``, in a folder
-with an empty ``barca.toml``, imports switched to ``barca``). Pure: parse, then ``last_asset``.
+with an empty ``barca.toml``, imports switched to ``barca``); each parametrized file below was
+written out exactly as the test writes it and run so. Pure: parse, then ``last_asset``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ REPO = Path(__file__).resolve().parents[3]
 HEAD = "from barque import asset, sensor, task, partitions\n\n"
 
 
-def _asset(name: str, reads: tuple[str, ...] = (), kind: str = "asset") -> str:
+def _asset(name: str, reads: tuple[str, ...] = (), kind: str = "asset", value: int = 1) -> str:
     inputs = ", ".join(f'"{r}": {r}' for r in reads)
     params = ", ".join(f"{r}: int" for r in reads)
     args = f"inputs={{{inputs}}}" if reads else ""
-    return f"\n@{kind}({args})\ndef {name}({params}) -> int:\n    return 1\n"
+    return f"\n@{kind}({args})\ndef {name}({params}) -> int:\n    return {value}\n"
 
 
 def _last(tmp_path: Path, *defs: str) -> str | None:
@@ -63,13 +64,15 @@ def test_multi_file_project_gives_the_end_of_its_chain(tmp_path: Path) -> None:
     ("defs", "barca"),
     [
         # barca get t1.py: zeta, alpha, mid defined in that order -> alpha: not explained yet
-        pytest.param((_asset("zeta"), _asset("alpha"), _asset("mid")), "alpha",
+        pytest.param((_asset("zeta"), _asset("alpha", value=2), _asset("mid", value=3)), "alpha",
                      marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
         # barca get v1.py: ab, abcdef, abc (return 1, 2, 3) -> abcdef; v2.py: zeta, alpha both
         # "return 1" -> zeta, while t1/v3 (return 1, 2, 3) give alpha: among independent assets
         # barca's tie seems to depend on the code itself (an order by hash?), not only on names
-        pytest.param((_asset("ab"), _asset("abcdef"), _asset("abc")), "abcdef",
+        pytest.param((_asset("ab"), _asset("abcdef", value=2), _asset("abc", value=3)), "abcdef",
                      marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
+        # barca get v2.py: zeta, alpha, both "return 1" -> zeta (the first defined)
+        ((_asset("zeta"), _asset("alpha")), "zeta"),
         # barca get u3.py: total, names, independent -> total (the first defined)
         ((_asset("total"), _asset("names")), "total"),
         # barca get u1.py / u2.py: big read by total and names -> whichever is defined first
