@@ -24,11 +24,17 @@ from typing import Any, Literal, Mapping
 from barque import artifacts, trust
 from barque.cachekeys import cache_key, explain_change, key_components
 from barque.model import Graph, Node
-from barque.plans import Plan
+from barque.plans import Plan, Step
 from barque.stepinputs import input_ids, key_sources
 from barque.store import ArtifactStore
 
 CacheState = Literal["cached", "run", "unknown"]
+
+# The reason of a Manual node that must run but has no result yet: barca refuses to compute
+# it unless --refresh names it (or, with no target, the run gets every asset anyway).
+MANUAL_NEVER_COMPUTED = "manual: never computed"
+# A Manual node served although its code or inputs changed since: barca notes it on stderr.
+MANUAL_STALE = "manual and stale: its last result is read as it is"
 
 
 @dataclass(frozen=True)
@@ -128,10 +134,35 @@ def _assess_step(
         return StepCache("run", None, "task: never cached")
     if node.kind == "sensor":
         return StepCache("run", None, "sensor: polled on every run")
-    if node.freshness.kind == "manual" and node.id not in plan.targets and not no_cache and node.id not in refresh:
+    # barca pins a Manual node, a target too, until --refresh names it. (barca does not pin a
+    # partitioned one yet; barque still does, as the worker's own fallback in executor.py does.)
+    if node.freshness.kind == "manual" and not no_cache and node.id not in refresh:
         last = artifacts.find_ref(store, sid, allowed).served
         if last is not None:
-            return StepCache("cached", last.get("cache_key"), "manual: last materialization", last)
+            ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
+            now = None if ids is None else cache_key(key_components(node, step, ids, params, env))
+            reason = MANUAL_STALE if now is not None and now != last.get("cache_key") else "manual: last materialization"
+            return StepCache("cached", last.get("cache_key"), reason, last)
+        verdict = _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+        return StepCache("run", verdict.cache_key, MANUAL_NEVER_COMPUTED) if verdict.state == "run" else verdict
+    return _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+
+
+def _by_key(
+    graph: Graph,
+    step: Step,
+    store: ArtifactStore,
+    params: Mapping[str, str],
+    env: Mapping[str, str | None],
+    no_cache: bool,
+    outputs: Mapping[str, str],
+    found: Mapping[str, Mapping[str, Any]],
+    allowed: frozenset[str],
+    refresh: Mapping[str, str],
+) -> StepCache:
+    """The verdict from the step's cache key: its inputs' output ids, code, params and env."""
+    node = graph.nodes[step.node]
+    sid = step.id
     ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
     if ids is None and node.id in refresh:  # it runs whatever its input comes out as
         return StepCache("run", None, _refresh_reason(node.id, refresh))

@@ -11,12 +11,12 @@ from typing import Any, Mapping, Sequence
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
 from barque.dotenv import declared_env_values
-from barque.model import Node
+from barque.model import Graph, Node
 from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
-from barque.targets import resolve_one, select_downstream
+from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
@@ -121,7 +121,8 @@ def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> t
             summary["cancelled_by"] = cancelled_by
         if options.refresh and not options.cascade:
             _warn_not_cascaded(local, summary["steps"])
-        history.record_run_or_warn(history.location(local.store_uri, local.root), summary, started, files, local.records.values())
+        row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
+        history.record_run_or_warn(history.location(local.store_uri, local.root), row, started, files, local.records.values())
     return summary, local, plan
 
 
@@ -249,11 +250,45 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
         "final_output": final_output(local, plan) if plan and status == "succeeded" else None,
         "steps": step_list(local, plan),
     }
+    named = _named_targets(local)
+    if len(named) > 1:  # barca: ``targets`` keyed by the names given replaces ``final_output``
+        del summary["final_output"]
+        summary["targets"] = {name: target_result(local, plan, nid) for name, nid in named.items()}
     failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
     return summary
+
+
+def _named_targets(local: LocalRun) -> dict[str, str]:
+    """The targets as given (``a,b``), each name once and each node once, to their node ids."""
+    named: dict[str, str] = {}
+    for name in (part.strip() for given in local.options.targets for part in given.split(",")):
+        nid = resolve_one(local.spec.graph, name) if name else ""
+        if nid and nid not in named.values():
+            named[name] = nid
+    return named
+
+
+def target_result(local: LocalRun, plan: Plan | None, node_id: str) -> dict[str, Any]:
+    """One entry of barca's ``targets``: its value (a task's too), or the step that failed below it.
+
+    ``failed_node`` is the target's own failed step, else the first failed step of its cone."""
+    cone = select_nodes(local.spec.graph, [node_id])
+    recs = [local.records[sid] for sid in _order(plan) if sid in local.records and plan and plan.steps[sid].node in cone]
+    failed = sorted((r for r in recs if r["state"] == "failed"), key=lambda r: r["node"] != node_id)
+    if failed:
+        err = failed[0].get("error") or {}
+        return {"status": "failed", "failed_node": failed[0]["step"], "error": f"{err.get('type', 'Error')}: {err.get('message', '')}"}
+    own = [r for r in recs if r["node"] == node_id]
+    if plan is None or not own or any(r["state"] not in ("succeeded", "cached") for r in own):
+        return {"status": "cancelled" if plan is None else "skipped"}
+    return {"status": "succeeded", "final_output": _node_value(local, plan, node_id)}
+
+
+def _order(plan: Plan | None) -> list[str]:
+    return [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps] if plan else []
 
 
 # barca's ``steps[].status`` for each state of a step record.
@@ -264,7 +299,7 @@ def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
     """barca's per-step list: ``id``, ``kind``, ``status`` and, for a step that did not come
     from cache, ``reason`` (barca's code), ``detail`` (barque's words), ``attempts`` and
     ``elapsed_seconds``. In plan order, then any step recorded outside the last plan."""
-    order = [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps] if plan else []
+    order = _order(plan)
     known = set(order)
     order += sorted(sid for sid in local.records if sid not in known)
     nodes = local.spec.graph.nodes
@@ -311,8 +346,11 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
 def final_output(local: LocalRun, plan: Plan) -> Any:
     """The single target's value, or the last asset's; a partitioned node maps ``dim=value`` keys to values."""
     node_id = _output_node(local, plan)
-    if node_id is None:
-        return None
+    return None if node_id is None else _node_value(local, plan, node_id)
+
+
+def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
+    """A node's value as the summary shows it; a partitioned node maps ``dim=value`` keys to values."""
     steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
     if not steps:
         return None
@@ -323,13 +361,33 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
 def _output_node(local: LocalRun, plan: Plan) -> str | None:
     if len(plan.targets) == 1 and local.options.targets:
         return plan.targets[0]
-    order = [sid for phase in plan.phases for stream in phase.streams for sid in stream.steps]
-    kinds = local.spec.graph.nodes
-    for sid in reversed(order):
-        node = plan.steps[sid].node
-        if kinds[node].kind == "asset":
-            return node
-    return None
+    return last_asset(local.spec.graph)
+
+
+def last_asset(graph: Graph) -> str | None:
+    """barca's ``final_output`` with no target: "the one asset it calls last".
+
+    Found by running barca 0.33 side by side (tests/unit/runtime/test_final_output_rule.py):
+    of the assets nothing reads (a task reading one counts, unless tasks read every end), the
+    one fewest steps from a source (the shortest path; sources are 0), ties broken by the
+    order of definition (file, then line). So 500 independent assets give the first, and of
+    several chains the shortest wins. Two ties in the tests are not explained by this yet.
+    """
+
+    def ends(readers: list[str]) -> list[str]:
+        read = {u for nid in readers for u in graph.upstream(nid)}
+        return [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
+
+    # An asset a task reads is passed over, unless every end is one (then tasks do not count).
+    found = ends(list(graph.nodes)) or ends([nid for nid, n in graph.nodes.items() if n.kind != "task"])
+    if not found:
+        return None
+    depth: dict[str, int] = {}
+    for nid in topo_order(graph, set(graph.nodes)):  # every upstream is met before what reads it
+        ups = [depth[u] for u in graph.upstream(nid) if u in depth]
+        depth[nid] = 1 + min(ups) if ups else 0
+    nodes = graph.nodes
+    return min(found, key=lambda nid: (depth[nid], nodes[nid].file, nodes[nid].line, nid))
 
 
 def _value(local: LocalRun, step_id: str) -> Any:

@@ -8,11 +8,12 @@ plan is made again with them (the plan grows phases), exactly as the operator do
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from barque.cachestate import StepCache, assess
+from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.dotenv import declared_env_values
 from barque.errors import BarqueError
@@ -122,6 +123,7 @@ def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
     while True:
         plan = run.plan()
         verdicts = run.assess(plan)
+        refuse_uncomputed_manual(run, plan, verdicts)
         for item in plan.deferred:
             verdict = verdicts.get(item.waits_for)
             if verdict is not None and verdict.state == "cached" and item.waits_for not in run.records:
@@ -200,8 +202,33 @@ def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] |
         pool.close()
 
 
+def refuse_uncomputed_manual(run: LocalRun, plan: Plan, verdicts: Mapping[str, StepCache]) -> None:
+    """A ``Manual`` node the run reads but that was never computed: exit 2, naming the command
+    that computes it, as barca does. With no target every asset is asked for, so it runs."""
+    if not run.options.targets:
+        return
+    never = sorted({plan.steps[sid].node for sid, v in verdicts.items() if v.reason == MANUAL_NEVER_COMPUTED and sid not in run.records})
+    if never:
+        name = never[0].rpartition(":")[2]
+        files = " ".join(run.options.files)
+        raise BarqueError(
+            f"{never[0]!r} is Manual and has never been computed; a Manual node is computed only when named in --refresh",
+            hint=f"compute it first: barque get {name} {files} --refresh {name}".replace("  ", " "),
+        )
+
+
+def _note_stale_manual(run: LocalRun, plan: Plan, verdicts: Mapping[str, StepCache]) -> None:
+    """barca's note for a Manual node read as it is although its code or inputs changed."""
+    files = " ".join(run.options.files)
+    for node in sorted({plan.steps[sid].node for sid, v in verdicts.items() if v.reason == MANUAL_STALE and sid not in run.records}):
+        name = node.rpartition(":")[2]
+        sys.stderr.write(f"barque: note: {name} is Manual and stale; barque get {name} {files} --refresh {name} to recompute\n".replace("  ", " "))
+
+
 def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -> None:
     verdicts = run.assess(plan)
+    refuse_uncomputed_manual(run, plan, verdicts)
+    _note_stale_manual(run, plan, verdicts)
     progress.planned(plan, verdicts)
     for sid, verdict in verdicts.items():
         if sid not in run.records:

@@ -70,7 +70,7 @@ def test_run_takes_barca_order_and_keeps_barques_files_first_order(tmp_path: Pat
 def test_comma_separated_targets_run_in_one_run(tmp_path: Path) -> None:
     pipeline(tmp_path, PIPELINE)
     summary = run_ok("numbers,total", "pipeline.py", cwd=tmp_path)
-    assert summary["targets"] == ["pipeline.py:numbers", "pipeline.py:total"]
+    assert list(summary["targets"]) == ["numbers", "total"]  # barca's object keyed by target
     assert ran(tmp_path) == ["numbers", "total"]
 
 
