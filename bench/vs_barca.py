@@ -131,7 +131,7 @@ def measure(shape: str, mode: str, folder: Path, cmds: dict[str, list[str]], env
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(HERE.parent), "log", "-1", "--format=%h %s", "--", "runtime"], capture_output=True, text=True)
+        out = subprocess.run(["git", "-C", str(HERE.parent), "log", "-1", "--format=%h", "--", "runtime"], capture_output=True, text=True)
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
