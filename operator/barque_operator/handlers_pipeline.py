@@ -79,6 +79,7 @@ def on_schedule(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
         schedule.ScheduledRun(
             r["metadata"]["name"], (r.get("status") or {}).get("phase"),
             parse_time((r.get("status") or {}).get("completionTime")) or parse_time(r["metadata"]["creationTimestamp"]) or now,
+            parse_time(r["metadata"]["creationTimestamp"]) or now,
         )
         for r in runs
     ]

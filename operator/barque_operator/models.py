@@ -264,7 +264,7 @@ class PipelineStatus(_Spec):
     consecutive_failures: Count | None = Field(default=None, description="Scheduled runs that failed in a row.")
     failures_generation: Count | None = Field(default=None, description="The spec generation consecutiveFailures counts for.")
     last_counted_run: str | None = Field(default=None, max_length=253, description="The latest finished scheduled run counted.")
-    last_counted_time: Timestamp | None = None
+    last_counted_time: Timestamp | None = Field(default=None, description="lastCountedRun's creation time.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},

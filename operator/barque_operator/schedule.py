@@ -156,6 +156,11 @@ class ScheduledRun:
     name: str
     phase: str | None  # the run's status.phase
     time: datetime  # completion time if finished, else creation time
+    created: datetime | None = None  # creation time (``time`` when not given): the order of the ticks
+
+    @property
+    def tick_order(self) -> tuple[datetime, str]:
+        return _utc(self.created or self.time), self.name
 
     @property
     def active(self) -> bool:
@@ -182,20 +187,26 @@ class FailureCount:
     last_time: datetime | None = None
 
     def counted(self, run: ScheduledRun) -> bool:
-        """Whether ``run`` (finished) is at or before the watermark."""
-        return self.last_time is not None and (_utc(run.time), run.name) <= (_utc(self.last_time), self.last_run or "")
+        """Whether ``run`` is at or before the watermark (in tick order)."""
+        return self.last_time is not None and run.tick_order <= (_utc(self.last_time), self.last_run or "")
 
 
 def count_failures(prior: FailureCount, runs: Sequence[ScheduledRun], generation: int | None) -> FailureCount:
-    """``prior`` with the finished runs it has not counted yet folded in, oldest first."""
+    """``prior`` with the runs it has not counted yet folded in, in tick (creation) order.
+
+    Folding stops at the first run still going, so a run that finishes after a later tick's
+    run is counted in its own place, once; creation times never move, completion times do.
+    """
     count = prior.count if prior.generation == generation else 0
     last_run, last_time = prior.last_run, prior.last_time
-    for run in sorted((r for r in runs if not r.active and not prior.counted(r)), key=lambda r: (_utc(r.time), r.name)):
+    for run in sorted((r for r in runs if not prior.counted(r)), key=lambda r: r.tick_order):
+        if run.active:
+            break
         if run.phase == "Failed":
             count += 1
         elif run.phase == "Succeeded":
             count = 0
-        last_run, last_time = run.name, _utc(run.time)
+        last_time, last_run = run.tick_order
     return FailureCount(count, generation, last_run, last_time)
 
 

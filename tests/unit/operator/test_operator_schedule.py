@@ -112,7 +112,7 @@ def finished(name: str, phase: str, minute: int) -> ScheduledRun:
 
 
 def test_failed_runs_count_in_a_row_and_counting_twice_changes_nothing() -> None:
-    runs = [finished("r1", "Failed", 1), finished("r2", "Failed", 2), active("r3")]
+    runs = [finished("r1", "Failed", 1), finished("r2", "Failed", 2), finished("r3", "Running", 3)]
     once = schedule.count_failures(schedule.FailureCount(), runs, generation=1)
     assert (once.count, once.last_run) == (2, "r2")
     assert schedule.count_failures(once, runs, generation=1) == once
@@ -130,6 +130,20 @@ def test_runs_deleted_by_the_history_limits_stay_counted() -> None:
     later = schedule.count_failures(first, [finished("r2", "Failed", 2)], generation=1)  # r1 was pruned
     assert later.count == 2
     assert schedule.count_failures(later, [finished("r2", "Failed", 2)], generation=1) == later
+
+
+def test_runs_are_counted_in_tick_order_and_a_run_still_going_holds_the_later_ones_back() -> None:
+    def run(name: str, phase: str | None, created: int, done: int) -> ScheduledRun:
+        base = t("2025-01-01T10:00")
+        return ScheduledRun(name, phase, base + timedelta(minutes=done), base + timedelta(minutes=created))
+
+    slow, quick = run("r1", None, created=1, done=1), run("r2", "Succeeded", created=2, done=3)
+    first = schedule.count_failures(schedule.FailureCount(), [slow, quick], generation=1)
+    assert (first.count, first.last_run) == (0, None)  # r2 waits for r1
+    slow = run("r1", "Failed", created=1, done=9)  # finished after r2
+    second = schedule.count_failures(first, [slow, quick], generation=1)
+    assert (second.count, second.last_run) == (0, "r2")  # r1 failed, then r2 succeeded: in tick order
+    assert schedule.count_failures(second, [slow, quick], generation=1) == second
 
 
 def test_a_new_generation_of_the_pipeline_starts_the_count_again() -> None:
