@@ -71,18 +71,7 @@ def on_schedule(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
     except schedule.CronError:
         return  # reported by the Ready condition
     ns, name, now = meta["namespace"], meta["name"], ctx.clock()
-    runs = [
-        r for r in ctx.kube.list_runs(ns, f"barque.dev/scheduled-by={naming.label_value(name)}")
-        if any(o.get("uid") == meta["uid"] for o in r["metadata"].get("ownerReferences") or [])
-    ]
-    observed = [
-        schedule.ScheduledRun(
-            r["metadata"]["name"], (r.get("status") or {}).get("phase"),
-            parse_time((r.get("status") or {}).get("completionTime")) or parse_time(r["metadata"]["creationTimestamp"]) or now,
-            parse_time(r["metadata"]["creationTimestamp"]) or now,
-        )
-        for r in runs
-    ]
+    observed = _scheduled_runs(ctx, meta, now)
     prior = schedule.FailureCount(old.get("consecutiveFailures") or 0, old.get("failuresGeneration"),
                                   old.get("lastCountedRun"), parse_time(old.get("lastCountedTime")))
     counted = schedule.count_failures(prior, observed, meta.get("generation"))
@@ -119,6 +108,20 @@ def on_schedule(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
         ctx.kube.post_event(body, "Warning", "ScheduleFailing", why_failing)
     for key, value in merge_patch(old, new).items():
         patch.status[key] = value
+
+
+def _scheduled_runs(ctx: Context, meta: Mapping[str, Any], now: Any) -> list[schedule.ScheduledRun]:
+    """The PipelineRuns this Pipeline's schedule created (labelled and owned by it), as observed."""
+    runs = [
+        r for r in ctx.kube.list_runs(meta["namespace"], f"barque.dev/scheduled-by={naming.label_value(meta['name'])}")
+        if any(o.get("uid") == meta["uid"] for o in r["metadata"].get("ownerReferences") or [])
+    ]
+    out = []
+    for r in runs:
+        status, created = r.get("status") or {}, parse_time(r["metadata"]["creationTimestamp"]) or now
+        out.append(schedule.ScheduledRun(r["metadata"]["name"], status.get("phase"),
+                                         parse_time(status.get("completionTime")) or created, created))
+    return out
 
 
 def failure_status(counted: schedule.FailureCount, max_failures: int | None, why_failing: str | None,
