@@ -249,6 +249,8 @@ def scheduled_run(pipeline: Mapping[str, Any], name: str, slot: str) -> dict[str
         spec["targets"] = list(sched["targets"])
     if sched.get("params"):
         spec["params"] = dict(sched["params"])
+    if sched.get("timeoutSeconds"):
+        spec["timeoutSeconds"] = sched["timeoutSeconds"]
     return {
         "apiVersion": API_VERSION,
         "kind": "PipelineRun",

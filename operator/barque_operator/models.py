@@ -86,6 +86,9 @@ class GraphFreshness(_Snake):
 
     kind: Literal["always", "manual", "schedule"] = "always"
     cron: str | None = None
+    max_failures: int | None = Field(default=None, ge=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    batch: str | None = None
 
 
 class GraphSink(_Snake):
@@ -218,6 +221,14 @@ class Schedule(_Spec):
     suspend: bool = False
     targets: list[Annotated[str, Field(min_length=1)]] | None = None
     params: dict[str, str] | None = None
+    max_failures: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="After this many scheduled runs failed in a row, ticks are skipped until the Pipeline's spec "
+        "changes (a new generation). Unset: never skipped.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=30 * 24 * 3600, description="Each scheduled run's spec.timeoutSeconds.",
+    )
 
 
 class PipelineSpec(_Spec):
@@ -250,6 +261,10 @@ class PipelineStatus(_Spec):
     last_schedule_time: Timestamp | None = None
     next_schedule_time: Timestamp | None = None
     active: list[str] | None = Field(default=None, max_length=1000, description="Scheduled runs still running.")
+    consecutive_failures: Count | None = Field(default=None, description="Scheduled runs that failed in a row.")
+    failures_generation: Count | None = Field(default=None, description="The spec generation consecutiveFailures counts for.")
+    last_counted_run: str | None = Field(default=None, max_length=253, description="The latest finished scheduled run counted.")
+    last_counted_time: Timestamp | None = Field(default=None, description="lastCountedRun's creation time.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},

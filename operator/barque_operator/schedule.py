@@ -10,6 +10,13 @@ while a scheduled run is active, ``Replace`` cancels it, and finished runs beyon
 limits are deleted oldest first. The last schedule time lives on the Pipeline's status, so
 a restarted operator neither misses nor repeats a slot; the run's name is derived from its
 slot, so creating it twice is a harmless 409.
+
+``maxFailures`` is barca's ``Schedule(cron, max_failures=N)``: after N scheduled runs failed
+in a row, due slots are skipped. The count is folded from finished runs into the Pipeline's
+status (``count_failures``), oldest first, each run once (a watermark of the last one counted),
+because the history limits delete old runs: a Failed run adds one, a Succeeded run resets it,
+a Cancelled one (Replace, or by hand) changes nothing. A new spec generation - the fix applied -
+starts the count again, which is how a failing schedule resumes.
 """
 
 from __future__ import annotations
@@ -149,6 +156,11 @@ class ScheduledRun:
     name: str
     phase: str | None  # the run's status.phase
     time: datetime  # completion time if finished, else creation time
+    created: datetime | None = None  # creation time (``time`` when not given): the order of the ticks
+
+    @property
+    def tick_order(self) -> tuple[datetime, str]:
+        return _utc(self.created or self.time), self.name
 
     @property
     def active(self) -> bool:
@@ -165,6 +177,47 @@ class ScheduleDecision:
     active: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class FailureCount:
+    """Consecutive failed scheduled runs, for spec ``generation``, counted up to ``last_run``."""
+
+    count: int = 0
+    generation: int | None = None
+    last_run: str | None = None
+    last_time: datetime | None = None
+
+    def counted(self, run: ScheduledRun) -> bool:
+        """Whether ``run`` is at or before the watermark (in tick order)."""
+        return self.last_time is not None and run.tick_order <= (_utc(self.last_time), self.last_run or "")
+
+
+def count_failures(prior: FailureCount, runs: Sequence[ScheduledRun], generation: int | None) -> FailureCount:
+    """``prior`` with the runs it has not counted yet folded in, in tick (creation) order.
+
+    Folding stops at the first run still going, so a run that finishes after a later tick's
+    run is counted in its own place, once; creation times never move, completion times do.
+    """
+    count = prior.count if prior.generation == generation else 0
+    last_run, last_time = prior.last_run, prior.last_time
+    for run in sorted((r for r in runs if not prior.counted(r)), key=lambda r: r.tick_order):
+        if run.active:
+            break
+        if run.phase == "Failed":
+            count += 1
+        elif run.phase == "Succeeded":
+            count = 0
+        last_time, last_run = run.tick_order
+    return FailureCount(count, generation, last_run, last_time)
+
+
+def failing(count: FailureCount, max_failures: int | None) -> str | None:
+    """Why ticks are skipped, or ``None`` when they are not."""
+    if max_failures is None or count.count < max_failures:
+        return None
+    return (f"{count.count} scheduled runs failed in a row (maxFailures={max_failures}), the last {count.last_run}; "
+            "ticks are skipped")
+
+
 def decide(
     *,
     cron: Cron,
@@ -177,8 +230,12 @@ def decide(
     runs: Sequence[ScheduledRun] = (),
     keep_succeeded: int = 3,
     keep_failed: int = 1,
+    failing: str | None = None,
 ) -> ScheduleDecision:
-    """What the schedule asks for at ``now``, given the runs it created before."""
+    """What the schedule asks for at ``now``, given the runs it created before.
+
+    ``failing`` (from ``failing()``) skips a due slot, as barca skips the ticks of a failing schedule.
+    """
     active = tuple(sorted(r.name for r in runs if r.active))
     delete = prune(runs, keep_succeeded, keep_failed)
     next_time = None if suspend else cron.next_after(now)
@@ -192,6 +249,9 @@ def decide(
     if starting_deadline is not None and (_utc(now) - due).total_seconds() > starting_deadline:
         return ScheduleDecision(delete=delete, next_time=next_time, active=active,
                                 skipped=f"missed {due:%Y-%m-%dT%H:%MZ} by more than startingDeadlineSeconds={starting_deadline}")
+    if failing:
+        return ScheduleDecision(delete=delete, next_time=next_time, active=active,
+                                skipped=f"{due:%Y-%m-%dT%H:%MZ} skipped: {failing}")
     if active and policy == "Forbid":
         return ScheduleDecision(delete=delete, next_time=next_time, active=active,
                                 skipped=f"{due:%Y-%m-%dT%H:%MZ} skipped: concurrencyPolicy Forbid and {active[0]} is still running")

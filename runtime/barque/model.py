@@ -18,10 +18,19 @@ PartitionKind = Literal["static", "expr", "from"]
 
 @dataclass(frozen=True)
 class Freshness:
-    """When a node re-runs: ``always`` when stale, ``manual`` only when targeted, ``schedule`` by cron."""
+    """When a node re-runs: ``always`` when stale, ``manual`` only when targeted, ``schedule`` by cron.
+
+    A schedule's options are kept as written (``None`` when not written): ``max_failures``
+    consecutive failed ticks before ticks are skipped, ``timeout_seconds`` for each tick's
+    run, and ``batch`` as its source text, which only ``barque compile`` reads (to refuse it).
+    None of them is part of a cache key.
+    """
 
     kind: FreshnessKind = "always"
     cron: str | None = None
+    max_failures: int | None = None
+    timeout_seconds: float | None = None
+    batch: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ extra) are imported when the command runs.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -129,7 +130,7 @@ def build_manifest(
     if schedule:
         spec["schedule"] = {"cron": schedule}
     elif (derived := schedule_from_nodes(graph)) is not None:
-        spec["schedule"] = {"cron": derived[0], "targets": derived[1]}
+        spec["schedule"] = derived
     if concurrency_policy:
         if "schedule" not in spec:
             raise BarqueError("--concurrency-policy needs a schedule", where="--concurrency-policy",
@@ -144,28 +145,46 @@ def build_manifest(
     return pipeline.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
 
 
-def schedule_from_nodes(graph: dict[str, Any]) -> tuple[str, list[str]] | None:
-    """The cron and targets that nodes with ``freshness=Schedule(cron)`` ask for, if any.
+def schedule_from_nodes(graph: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``spec.schedule`` that nodes with ``freshness=Schedule(cron, ...)`` ask for, if any.
 
-    A Pipeline carries one schedule, so the scheduled nodes must agree on their cron.
+    A Pipeline carries one schedule, so the scheduled nodes must agree on their cron and
+    options. ``maxFailures`` is barca's default (5) when no node writes it; ``timeoutSeconds``
+    is rounded up to whole seconds (a PipelineRun's unit). ``batch=`` is refused: the
+    operator has no batched ticks yet.
     """
     from barque.errors import BarqueError
 
-    by_cron: dict[str, list[str]] = {}
+    by_schedule: dict[tuple[str, int, Any], list[str]] = {}
     for node in graph.get("nodes", ()):
         fresh = node.get("freshness") or {}
-        if fresh.get("kind") == "schedule" and fresh.get("cron"):
-            by_cron.setdefault(fresh["cron"], []).append(node["id"])
-    if not by_cron:
+        if fresh.get("kind") != "schedule" or not fresh.get("cron"):
+            continue
+        if fresh.get("batch") is not None:
+            raise BarqueError(
+                f"Schedule(batch={fresh['batch']}) is not supported in the cluster yet", where=node["id"],
+                hint="remove batch= from Schedule(...) to compile it (each stale key of a tick is then its own call), "
+                     "or compile with --schedule CRON",
+            )
+        timeout = fresh.get("timeout_seconds")
+        key = (fresh["cron"], fresh.get("max_failures") or 5, math.ceil(timeout) if timeout else None)
+        by_schedule.setdefault(key, []).append(node["id"])
+    if not by_schedule:
         return None
-    if len(by_cron) > 1:
-        listed = "; ".join(f"{cron!r}: {', '.join(ids)}" for cron, ids in sorted(by_cron.items()))
+    if len(by_schedule) > 1:
+        listed = "; ".join(f"{_shown(key)}: {', '.join(ids)}" for key, ids in sorted(by_schedule.items(), key=str))
         raise BarqueError(
-            f"nodes ask for {len(by_cron)} different schedules ({listed}), and a Pipeline has one",
+            f"nodes ask for {len(by_schedule)} different schedules ({listed}), and a Pipeline has one",
             hint="compile one Pipeline per schedule (pass the files or targets of each), or set one with --schedule CRON",
         )
-    cron, ids = next(iter(by_cron.items()))
-    return cron, sorted(ids)
+    (cron, max_failures, timeout), ids = next(iter(by_schedule.items()))
+    return {"cron": cron, "targets": sorted(ids), "maxFailures": max_failures,
+            **({"timeoutSeconds": timeout} if timeout else {})}
+
+
+def _shown(key: tuple[str, int, Any]) -> str:
+    cron, max_failures, timeout = key
+    return f"Schedule({cron!r}, max_failures={max_failures}" + (f", timeout_seconds={timeout})" if timeout else ")")
 
 
 def _errors(e: Any) -> str:

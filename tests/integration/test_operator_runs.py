@@ -351,6 +351,48 @@ def test_a_scheduled_pipeline_creates_runs_on_time(kube_api: Api, ready: str, tm
     assert status["lastScheduleTime"] == slot and status["nextScheduleTime"] > slot
 
 
+FAILING_ON_SCHEDULE = '''
+from barque import Schedule, asset
+
+
+@asset(freshness=Schedule("* * * * *", max_failures=1, timeout_seconds=600))
+def nightly() -> int:
+    raise ValueError("the source is down")
+'''
+
+
+def test_a_schedule_whose_runs_fail_max_failures_times_skips_its_ticks(kube_api: Api, ready: str, tmp_path: Path,
+                                                                        operator_process: OperatorProcess) -> None:
+    """Schedule(max_failures=1, timeout_seconds=600) compiled from the node: the run has the timeout, fails,
+    and the next slot is skipped with the ScheduleFailing condition on the Pipeline."""
+    ns = ready
+    pipeline = compile_pipeline(tmp_path, FAILING_ON_SCHEDULE, "flaky")
+    assert pipeline["spec"]["schedule"]["maxFailures"] == 1
+    create_pipeline(kube_api, ns, pipeline)
+
+    def scheduled() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = kube_api.request(
+            "GET", RUNS.format(ns=ns), query={"labelSelector": "barque.dev/scheduled-by=flaky"})["items"]
+        return items
+
+    (run,) = wait_until(scheduled, timeout=90, what="a scheduled PipelineRun")
+    assert run["spec"]["timeoutSeconds"] == 600
+    done = wait_run(kube_api, ns, run["metadata"]["name"], timeout=180, op=operator_process)
+    assert done["status"]["phase"] == "Failed"
+
+    def failing() -> dict[str, Any] | None:
+        status = kube_api.request("GET", f"{PIPELINES.format(ns=ns)}/flaky").get("status") or {}
+        cond = next((c for c in status.get("conditions") or () if c["type"] == "ScheduleFailing"), None)
+        return status if cond and cond["status"] == "True" else None
+
+    status = wait_until(failing, timeout=30, what="the ScheduleFailing condition")
+    assert status["consecutiveFailures"] == 1
+    last = status["lastScheduleTime"]
+    time.sleep(70)  # past the next slot, and many timer intervals
+    assert [r["metadata"]["name"] for r in scheduled()] == [run["metadata"]["name"]]
+    assert kube_api.request("GET", f"{PIPELINES.format(ns=ns)}/flaky")["status"]["lastScheduleTime"] == last
+
+
 FAN_OUT_AND_KEYS = '''
 from barque import asset, parallel_map, partitions_from
 

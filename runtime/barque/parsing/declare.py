@@ -254,8 +254,37 @@ def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Fres
                 where=mod.where(call.args[0]),
                 hint='Write five fields: minute hour day-of-month month day-of-week, e.g. Schedule("0 5 * * *").',
             )
-        return Freshness("schedule", cron)
+        return _schedule_options(mod, call, cron)
     raise literals.not_static(mod, node, "freshness=", 'Always, Manual or Schedule("<cron>") imported from barque')
+
+
+def _schedule_options(mod: SourceModule, call: ast.Call, cron: str) -> Freshness:
+    """``Schedule(cron, max_failures=, timeout_seconds=, batch=)`` as written."""
+    options: dict[str, Any] = {}
+    for kw in call.keywords:
+        what = f"Schedule({kw.arg}=)"
+        if kw.arg == "max_failures":
+            value = literals.literal(mod, kw.value, what, "an integer literal")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PipelineDefinitionError(
+                    f"{what} must be a whole number of at least 1 (failed ticks in a row before ticks are skipped), "
+                    f"not {literals.shown(mod, kw.value)}",
+                    where=mod.where(kw.value),
+                    hint="Write max_failures=5 (barca's default), or leave it out.",
+                )
+            options["max_failures"] = value
+        elif kw.arg == "timeout_seconds":
+            seconds = literals.number(mod, kw.value, "timeout_seconds=")
+            if not seconds:
+                raise PipelineDefinitionError(
+                    f"{what} must be more than 0 seconds, not {literals.shown(mod, kw.value)}",
+                    where=mod.where(kw.value),
+                    hint="Write timeout_seconds=3600 for an hour per scheduled run, or leave it out.",
+                )
+            options["timeout_seconds"] = seconds
+        elif kw.arg == "batch":
+            options["batch"] = literals.shown(mod, kw.value)
+    return Freshness("schedule", cron, **options)
 
 
 def one_argument(mod: SourceModule, call: ast.Call, what: str, keywords: tuple[str, ...] = ()) -> ast.expr:

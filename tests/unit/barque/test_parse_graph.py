@@ -8,7 +8,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from barque.model import Freshness, InputSpec, Node, SinkSpec
+import pytest
+
+from barque.errors import PipelineDefinitionError
+from barque.model import Freshness, Graph, InputSpec, Node, SinkSpec
 from barque.parsing import parse_project
 
 from .fixtures.parse import parse, write
@@ -208,8 +211,43 @@ def test_freshness_reads_always_manual_and_schedule_with_its_cron(tmp_path: Path
         """})
     graph = parse(tmp_path)
     assert graph.nodes["p.py:pinned"].freshness == Freshness("manual")
-    assert graph.nodes["p.py:daily"].freshness == Freshness("schedule", "*/15 0-6,22 1 jan-mar mon-fri")
+    assert graph.nodes["p.py:daily"].freshness == Freshness("schedule", "*/15 0-6,22 1 jan-mar mon-fri", max_failures=3)
     assert graph.nodes["p.py:poll"].freshness == Freshness("always")
+
+
+def test_schedule_options_are_kept_as_written_and_travel_in_the_graph(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": """
+        from barque import Schedule, asset
+
+        @asset(freshness=Schedule("0 5 * * *", timeout_seconds=90, batch="all"))
+        def daily() -> int:
+            return 1
+        """})
+    graph = parse(tmp_path)
+    fresh = graph.nodes["p.py:daily"].freshness
+    assert fresh == Freshness("schedule", "0 5 * * *", max_failures=None, timeout_seconds=90.0, batch='"all"')
+    assert Graph.from_dict(graph.to_dict()).nodes["p.py:daily"].freshness == fresh
+
+
+@pytest.mark.parametrize("written, message", [
+    ("max_failures=0", "at least 1"),
+    ("max_failures=True", "at least 1"),
+    ("max_failures=n", "integer literal"),
+    ("timeout_seconds=0", "more than 0"),
+    ("timeout_seconds=-1", "at least 0"),
+    ("retries=2", "keyword argument `retries`"),
+])
+def test_bad_schedule_options_are_refused_when_the_file_is_read(tmp_path: Path, written: str, message: str) -> None:
+    write(tmp_path, {"p.py": f"""
+        from barque import Schedule, asset
+        n = 3
+
+        @asset(freshness=Schedule("0 5 * * *", {written}))
+        def daily() -> int:
+            return 1
+        """})
+    with pytest.raises(PipelineDefinitionError, match=message):
+        parse(tmp_path)
 
 
 def test_options_are_read_from_their_literals(tmp_path: Path) -> None:

@@ -130,7 +130,40 @@ def unscheduled() -> int:
 def test_nodes_with_one_schedule_give_the_pipeline_its_schedule_and_targets(tmp_path: Path) -> None:
     (tmp_path / "pipeline.py").write_text(SCHEDULED)
     spec = yaml.safe_load(compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily"))["spec"]
-    assert spec["schedule"] == {"cron": "0 5 * * *", "targets": ["pipeline.py:also_daily", "pipeline.py:daily"]}
+    assert spec["schedule"] == {"cron": "0 5 * * *", "targets": ["pipeline.py:also_daily", "pipeline.py:daily"],
+                                "maxFailures": 5}  # barca's default
+
+
+def test_schedule_options_reach_the_pipelines_schedule_and_its_runs(tmp_path: Path) -> None:
+    from barque_operator.manifests import scheduled_run
+
+    (tmp_path / "pipeline.py").write_text(
+        SCHEDULED.replace('Schedule("0 5 * * *")', 'Schedule("0 5 * * *", max_failures=2, timeout_seconds=89.5)'))
+    text = compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+    assert text == compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+    pipeline = yaml.safe_load(text)
+    assert pipeline["spec"]["schedule"] == {"cron": "0 5 * * *", "targets": ["pipeline.py:also_daily", "pipeline.py:daily"],
+                                            "maxFailures": 2, "timeoutSeconds": 90}
+    pipeline["metadata"].update(namespace="ns", uid="u1")
+    assert scheduled_run(pipeline, "daily-1", "2025-01-01T05:00:00Z")["spec"]["timeoutSeconds"] == 90
+
+
+def test_nodes_whose_schedule_options_differ_are_an_error(tmp_path: Path) -> None:
+    from barque.errors import BarqueError
+
+    (tmp_path / "pipeline.py").write_text(
+        SCHEDULED.replace('Schedule("0 5 * * *"))\ndef also', 'Schedule("0 5 * * *", max_failures=1))\ndef also'))
+    with pytest.raises(BarqueError, match="2 different schedules.*max_failures=1"):
+        compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+
+
+def test_schedule_batch_is_refused_at_compile_as_not_supported_in_the_cluster(tmp_path: Path) -> None:
+    from barque.errors import BarqueError
+
+    (tmp_path / "pipeline.py").write_text(SCHEDULED.replace('Schedule("0 5 * * *")', 'Schedule("0 5 * * *", batch="all")'))
+    with pytest.raises(BarqueError, match=r'Schedule\(batch="all"\) is not supported in the cluster yet') as err:
+        compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+    assert "remove batch=" in (err.value.hint or "")
 
 
 def test_nodes_with_different_schedules_are_an_error_that_says_what_to_do(tmp_path: Path) -> None:

@@ -102,3 +102,63 @@ def test_history_beyond_the_limits_is_pruned_oldest_first() -> None:
     runs += [ScheduledRun(f"bad-{i}", "Failed" if i % 2 else "Cancelled", base + timedelta(minutes=i)) for i in range(3)]
     runs.append(active("live"))
     assert schedule.prune(runs, keep_succeeded=3, keep_failed=1) == ("bad-0", "bad-1", "ok-0", "ok-1")
+
+
+# -- maxFailures: consecutive failed scheduled runs (barca's Schedule(cron, max_failures=N)) ------
+
+
+def finished(name: str, phase: str, minute: int) -> ScheduledRun:
+    return ScheduledRun(name, phase, t("2025-01-01T10:00") + timedelta(minutes=minute))
+
+
+def test_failed_runs_count_in_a_row_and_counting_twice_changes_nothing() -> None:
+    runs = [finished("r1", "Failed", 1), finished("r2", "Failed", 2), finished("r3", "Running", 3)]
+    once = schedule.count_failures(schedule.FailureCount(), runs, generation=1)
+    assert (once.count, once.last_run) == (2, "r2")
+    assert schedule.count_failures(once, runs, generation=1) == once
+
+
+def test_a_succeeded_run_resets_the_count_and_a_cancelled_one_changes_nothing() -> None:
+    runs = [finished("r1", "Failed", 1), finished("r2", "Succeeded", 2), finished("r3", "Failed", 3),
+            finished("r4", "Cancelled", 4)]
+    counted = schedule.count_failures(schedule.FailureCount(), runs, generation=1)
+    assert (counted.count, counted.last_run) == (1, "r4")
+
+
+def test_runs_deleted_by_the_history_limits_stay_counted() -> None:
+    first = schedule.count_failures(schedule.FailureCount(), [finished("r1", "Failed", 1)], generation=1)
+    later = schedule.count_failures(first, [finished("r2", "Failed", 2)], generation=1)  # r1 was pruned
+    assert later.count == 2
+    assert schedule.count_failures(later, [finished("r2", "Failed", 2)], generation=1) == later
+
+
+def test_runs_are_counted_in_tick_order_and_a_run_still_going_holds_the_later_ones_back() -> None:
+    def run(name: str, phase: str | None, created: int, done: int) -> ScheduledRun:
+        base = t("2025-01-01T10:00")
+        return ScheduledRun(name, phase, base + timedelta(minutes=done), base + timedelta(minutes=created))
+
+    slow, quick = run("r1", None, created=1, done=1), run("r2", "Succeeded", created=2, done=3)
+    first = schedule.count_failures(schedule.FailureCount(), [slow, quick], generation=1)
+    assert (first.count, first.last_run) == (0, None)  # r2 waits for r1
+    slow = run("r1", "Failed", created=1, done=9)  # finished after r2
+    second = schedule.count_failures(first, [slow, quick], generation=1)
+    assert (second.count, second.last_run) == (0, "r2")  # r1 failed, then r2 succeeded: in tick order
+    assert schedule.count_failures(second, [slow, quick], generation=1) == second
+
+
+def test_a_new_generation_of_the_pipeline_starts_the_count_again() -> None:
+    failing = schedule.count_failures(schedule.FailureCount(), [finished("r1", "Failed", 1)], generation=1)
+    fixed = schedule.count_failures(failing, [finished("r1", "Failed", 1)], generation=2)
+    assert (fixed.count, fixed.last_run) == (0, "r1")  # r1 is not counted again
+
+
+def test_ticks_are_skipped_once_max_failures_runs_failed_in_a_row() -> None:
+    runs = [finished("r1", "Failed", 1), finished("r2", "Failed", 2)]
+    counted = schedule.count_failures(schedule.FailureCount(), runs, generation=1)
+    assert schedule.failing(counted, None) is None  # no maxFailures: never skipped
+    assert schedule.failing(counted, 3) is None
+    why = schedule.failing(counted, 2)
+    assert why is not None and "2 scheduled runs failed in a row (maxFailures=2)" in why and "r2" in why
+    for _ in range(2):
+        d = decide("2025-01-01T10:07:30", last_schedule=t("2025-01-01T10:00"), failing=why)
+        assert d.create_for is None and d.skipped is not None and "maxFailures=2" in d.skipped
