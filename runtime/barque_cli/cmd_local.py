@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with early_sigterm():  # until run() takes over; never around the summary, which must print
-            from barque_cli.output import output_mode, render
+            from barque_cli.output import envelope_line, output_mode, render, run_failure
             from barque_runtime import api
 
             mode = output_mode(args.json, args.pretty, args.output, os.environ, sys.stdout.isatty())
@@ -145,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = render(summary, mode)
     if text:
         sys.stdout.write(text + "\n")
+    failure = run_failure(summary) if mode == "json" else None
+    if failure is not None:  # barca's envelope on stderr, after the summary on stdout
+        sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
 
 

@@ -108,8 +108,9 @@ def cluster_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cli_error(message: str, *, where: str | None = None, hint: str | None = None, exit_code: int = 1) -> Exception:
-    """A ``BarqueError`` (imported late: this module must stay light) with its own exit code."""
+def cli_error(message: str, *, where: str | None = None, hint: str | None = None, exit_code: int = 3) -> Exception:
+    """A ``BarqueError`` (imported late: this module must stay light) with its own exit code:
+    3 (barca's ``infra``) for a cluster that cannot answer, 2 (``usage``) for a wrong name."""
     from barque.errors import BarqueError
 
     err = BarqueError(message, where=where, hint=hint)
@@ -169,9 +170,9 @@ class Kube:
         if status == 404:
             hint = ("is the barque CRD installed? (helm install barque helm/barque)"
                     if "the server could not find the requested resource" in reason else "check the name and --namespace")
-            return cli_error("not found", where=where, hint=hint)
+            return cli_error("not found", where=where, hint=hint, exit_code=2)
         if status == 409:
-            return cli_error("already exists", where=where, hint="choose another --name, or use --generate-name")
+            return cli_error("already exists", where=where, hint="choose another --name, or use --generate-name", exit_code=2)
         if status in (401, 403):
             return cli_error(f"not allowed: {reason}", where=where, hint="ask for RBAC on barque.dev resources in this namespace")
         if status == 422:
