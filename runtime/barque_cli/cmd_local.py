@@ -127,7 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with early_sigterm():  # until run() takes over; never around the summary, which must print
-            from barque_cli.output import envelope_line, output_mode, render, run_failure
+            from barque_cli.envelope import envelope_line, run_failure
+            from barque_cli.output import output_mode, render
             from barque_runtime import api
 
             mode = output_mode(args.json, args.pretty, args.output, os.environ, sys.stdout.isatty())

@@ -157,7 +157,7 @@ def _main(args_in: list[str]) -> int:
 
 def _report(err: Any, args_in: list[str]) -> int:
     """Print ``err`` on stderr (barca's JSON envelope when the output is JSON); its exit code."""
-    from barque_cli.output import error_text, json_errors
+    from barque_cli.envelope import error_text, json_errors
 
     print(error_text(err, json_errors(args_in, os.environ, sys.stdout.isatty())), file=sys.stderr)
     return int(err.exit_code)

@@ -116,9 +116,9 @@ def step_view(node: Node, verdict: StepCache | None, has_ref: bool, last: LastRu
     where barca without ``cutoff=True`` says ``upstream_stale``.
     """
     if node.kind in ("task", "sensor"):
-        failed = f"; last run failed: {last.error}" if last and last.status == "failed" else ""
+        note = f"; last run failed: {last.error}" if last and last.status == "failed" else ""
         what = "tasks always re-run" if node.kind == "task" else "sensors are polled on every run"
-        return CacheView("always_runs", node.kind, what + failed)
+        return CacheView("always_runs", node.kind, what + note)
     if verdict is None:
         return CacheView("unknown", "partitions_unknown", "its partition keys are known once their source has run")
     key = verdict.cache_key

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from barque.errors import BarqueError, StoreError, error_envelope
-from barque_cli.output import json_errors, run_failure
+from barque_cli.envelope import json_errors, run_failure
 
 from .clirun import barque, write
 
@@ -121,3 +121,10 @@ def test_a_cancelled_run_is_kind_cancelled_with_the_signals_code() -> None:
 
 def test_a_run_that_succeeded_has_no_envelope() -> None:
     assert run_failure({"run_id": "r", "status": "succeeded"}) is None
+
+
+def test_a_pipeline_named_json_py_is_reported_in_an_envelope(tmp_path: Path) -> None:
+    write(tmp_path, "json.py", "from barque import asset\n\n@asset()\ndef a() -> int:\n    return 1\n")
+    result = barque("run", "json.py", cwd=tmp_path)
+    env = json.loads(result.stderr.strip())
+    assert result.code == 2 and env["kind"] == "usage" and "standard library" in env["error"]
