@@ -677,3 +677,40 @@ def check_closed_stdout(tmp: Path, status: str) -> None:
     script = f"{sys.executable} -m barque_cli.main list pipeline.py | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"
     done = subprocess.run(["bash", "-c", script], cwd=tmp, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "0" and "Traceback" not in done.stderr
+
+
+@check
+def check_project_root(tmp: Path, status: str) -> None:
+    write(tmp, "barca.toml", "")
+    write(tmp, "pipeline.py", CHAIN)
+    (tmp / "sub").mkdir()
+    assert ok(barque("get", "total", "../pipeline.py", cwd=tmp / "sub")).json["final_output"] == {"total": 6}
+    assert (tmp / ".barque").is_dir() and not (tmp / "sub" / ".barque").exists()
+    assert barque("get", "total", cwd=tmp / "sub").code == 2  # no files: the working folder, which has none
+
+
+@check
+def check_warnings_array(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", CHAIN)
+    assert ("warnings" in ok(barque("get", "total", "pipeline.py", cwd=tmp)).json) is (status != "unsupported")
+
+
+@check
+def check_concurrent_runs(tmp: Path, status: str) -> None:
+    import subprocess
+
+    from ..runtime.clirun import BARQUE
+
+    write(tmp, "pipeline.py", CHAIN)
+    procs = [subprocess.Popen([*BARQUE, "get", "total", "pipeline.py"], cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [json.loads(out)["final_output"] for out, _ in outs] == [{"total": 6}, {"total": 6}]
+
+
+@check
+def check_worker_death(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", "import os\nfrom barque import asset\n\n@asset()\ndef a() -> int:\n    os._exit(3)\n")
+    result = barque("get", "a", "pipeline.py", cwd=tmp)
+    assert result.code == 1 and "exited with code 3" in envelope(result)["error"]
