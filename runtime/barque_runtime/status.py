@@ -13,7 +13,7 @@ records and, for partition keys, JSON only (and, like it, may write the store's 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from barque.cachestate import MANUAL_NEVER_COMPUTED, NEVER_MATERIALIZED, WAITS_FOR, StepCache
@@ -24,6 +24,9 @@ from barque.plans import Plan
 # barca's states, in the order its summary counts them.
 STATES = ("cached", "unsynced", "stale", "never_run", "partial", "unknown", "always_runs")
 MISSING_KEYS_SHOWN = 20  # barca lists up to 20 missing keys of a partitioned node
+KEYS_SHOWN = 100  # and up to 100 keys of a dict's shape
+SHAPE_MAX_BYTES = 1 << 20  # a larger JSON artifact is not read to describe it
+JSON_TYPES = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "dict"), (type(None), "null"))
 UNKNOWN_SUFFIX = " (runs unless that upstream's output comes out unchanged)"
 
 
@@ -85,6 +88,7 @@ class NodeStatus:
     keys_total: int | None = None  # partitioned nodes only
     missing_keys: tuple[str, ...] = ()
     last_partition: str | None = None
+    shape: Mapping[str, Any] | None = None  # of the last materialization's artifact, when it succeeded
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -96,6 +100,7 @@ class NodeStatus:
             "env": list(self.node.env),
             "cache": self.cache.to_dict(),
             "last_materialization": self.last.to_dict(self.last_partition) if self.last else None,
+            "shape": dict(self.shape) if self.shape is not None else None,
         }
         if self.keys_total is not None:
             missing = len(self.missing_keys)
@@ -203,6 +208,51 @@ def step_labels(plan: Plan) -> dict[str, str]:
     return {sid: partition_label(step.partition) for sid, step in plan.steps.items() if step.partition}
 
 
+def value_shape(value: Any) -> dict[str, Any]:
+    """barca's shape of a JSON value: a list's rows (and a list of objects' columns, with the
+    JSON types seen), a dict's keys, else its type."""
+    if isinstance(value, list):
+        shape: dict[str, Any] = {"type": "list", "rows": len(value)}
+        if value and all(isinstance(row, dict) for row in value):
+            seen: dict[str, list[str]] = {}
+            for row in value:
+                for key, item in row.items():
+                    kinds = seen.setdefault(str(key), [])
+                    if _json_type(item) not in kinds:
+                        kinds.append(_json_type(item))
+            shape["columns"] = [{"name": k, "type": " | ".join(sorted(t, key=lambda n: n == "null"))} for k, t in seen.items()]
+        return shape
+    if isinstance(value, dict):
+        keys = [str(k) for k in value]
+        shape = {"type": "dict", "keys": keys[:KEYS_SHOWN]}
+        return shape if len(keys) <= KEYS_SHOWN else {**shape, "key_count": len(keys)}
+    return {"type": _json_type(value)}
+
+
+def _json_type(value: Any) -> str:
+    return next(name for kind, name in JSON_TYPES if isinstance(value, kind))
+
+
+def artifact_shape(store: Any, last: LastRun | None) -> dict[str, Any] | None:
+    """The shape of a succeeded last materialization's artifact, read as JSON only (which runs
+    no code); anything else, or too large a blob, has a ``note`` instead, as in barca."""
+    from barque import artifacts, trust
+    from barque.errors import StoreError
+    from barque.serializers import JSON
+
+    art = last.artifact if last is not None and last.status == "succeeded" else None
+    if not art:
+        return None
+    if art.get("serializer") != JSON:
+        return {"type": str(art.get("serializer")), "note": "barque describes JSON artifacts only: status decodes nothing else"}
+    if int(art.get("size") or 0) > SHAPE_MAX_BYTES:
+        return {"type": JSON, "note": f"json artifact too large to inspect: {art.get('size')} bytes (limit {SHAPE_MAX_BYTES})"}
+    try:
+        return value_shape(artifacts.read_value(store, artifacts.ArtifactRef.from_dict(art), allowed=trust.DATA_ONLY))
+    except (StoreError, KeyError, TypeError, ValueError) as err:  # missing, corrupt or malformed: say so
+        return {"type": JSON, "note": str(getattr(err, "message", err))}
+
+
 def summary(nodes: Sequence[NodeStatus]) -> dict[str, int]:
     """barca's ``summary``: how many nodes are in each state (every state present)."""
     counts = dict.fromkeys(STATES, 0)
@@ -225,8 +275,8 @@ def document(nodes: Sequence[NodeStatus], targets: Sequence[str], root: str) -> 
 
 
 def format_table(doc: Mapping[str, Any]) -> str:
-    """barca's human table: NAME KIND STATE WHY LAST RUN DEPS, then the counts."""
-    header = ["NAME", "KIND", "STATE", "WHY", "LAST RUN", "DEPS"]
+    """barca's human table: NAME KIND STATE WHY LAST RUN SHAPE DEPS, then the counts."""
+    header = ["NAME", "KIND", "STATE", "WHY", "LAST RUN", "SHAPE", "DEPS"]
     rows = [header]
     for n in doc["nodes"]:
         cache, last = n["cache"], n["last_materialization"]
@@ -236,13 +286,26 @@ def format_table(doc: Mapping[str, Any]) -> str:
             took = f" {last['elapsed_seconds']:.2f}s" if last.get("elapsed_seconds") is not None else ""
             when = f"{last['status']} {last['created_at'] or '?'} UTC{took}"
         deps = ", ".join(i.rpartition(":")[2] for i in n["inputs"]) or "-"
-        rows.append([n["name"], n["kind"], cache["state"].replace("_", "-"), why, when, deps])
+        rows.append([n["name"], n["kind"], cache["state"].replace("_", "-"), why, when, _shape_text(n["shape"]), deps])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     s = doc["summary"]
     lines += ["", f"{s['cached']} cached, {s['stale']} stale, {s['never_run']} never run, {s['partial']} partial, "
               f"{s['unknown']} unknown, {s['always_runs']} always run"]
     return "\n".join(lines)
+
+
+def _shape_text(shape: Mapping[str, Any] | None) -> str:
+    """barca's SHAPE cell: ``3 rows``, ``3 rows x 2 cols``, ``dict (1 key)``, ``int``."""
+    if not shape or "note" in shape:
+        return "-"
+    if shape["type"] == "list":
+        cols = f" x {len(shape['columns'])} cols" if "columns" in shape else ""
+        return f"{shape['rows']} rows{cols}"
+    if shape["type"] == "dict":
+        count = shape.get("key_count", len(shape["keys"]))
+        return f"dict ({count} key{'s' if count != 1 else ''})"
+    return str(shape["type"])
 
 
 def project_status(
@@ -270,6 +333,7 @@ def project_status(
         node_status(graph.nodes[n], planned.get(n, []), verdicts, refs, {s: r for s, r in last_runs.items() if execs[s]["node"] == n}, graph, labels)
         for n in topo_order(graph, scope)
     ]
+    nodes = [replace(n, shape=artifact_shape(local.store, n.last)) for n in nodes]
     return document(nodes, list(targets), local.root)
 
 

@@ -511,6 +511,14 @@ def check_status(tmp: Path, status: str) -> None:
 
 
 @check
+def check_status_shape(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", CHAIN)
+    ok(barque("get", "total", "pipeline.py", cwd=tmp))
+    shapes = {n["name"]: n["shape"] for n in ok(barque("status", "pipeline.py", cwd=tmp)).json["nodes"]}
+    assert shapes["numbers"] == {"type": "list", "rows": 3} and shapes["total"] == {"type": "dict", "keys": ["total"]}
+
+
+@check
 def check_status_filters(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
     assert (barque("status", "pipeline.py", "--problems", cwd=tmp).code == 2) is (status == "unsupported")

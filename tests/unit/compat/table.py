@@ -98,9 +98,10 @@ ROWS: tuple[Row, ...] = (
     Row("sinks", "`s3://` sink paths", S, "the same", untested="needs an S3 server: the integration tier runs it against MinIO"),
     # inspection
     Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S, "barca's document and table on the local store (reasons named after `--dry-run`'s)", "status"),
-    Row("inspection", "`status --problems`, `--state`, `--fields`, `--limit`, `--sample`, artifact shape", U, "not yet; status decodes nothing, so no shape", "status_filters"),
+    Row("inspection", "`status --problems`, `--state`, `--fields`, `--limit`, `--sample`", U, "not yet", "status_filters"),
+    Row("inspection", "`status` artifact shape (rows, columns, keys)", D, "read for JSON artifacts only (JSON runs no code); others carry a `note`", "status_shape"),
     Row("inspection", "`barca logs [RUN_ID]`", D, "`barque logs [RUN_ID] [STEP]`; no `-f`", "logs"),
-    Row("inspection", "`barca history`, `barca stats`", D, "the same data; printed as JSON always", "history"),
+    Row("inspection", "`barca history`, `history RUN_ID`", D, "the same data; printed as JSON always, also on a terminal", "history"),
     Row("inspection", "`barca stats TARGET`", S, "runs, states and timings of a node", "stats"),
     Row("inspection", "`barca doctor`", S, "checks Python, the project and the store; runs nothing", "doctor"),
     Row("inspection", "`barca list`", D, "a JSON list of nodes (kind, inputs, partitions, freshness); no `--groups`", "list"),

@@ -15,7 +15,7 @@ import pytest
 
 from barque.cachestate import MANUAL_NEVER_COMPUTED, StepCache
 from barque_cli.cmd_status import is_local
-from barque_runtime.status import LastRun, node_status, step_view
+from barque_runtime.status import LastRun, artifact_shape, node_status, step_view, value_shape
 
 from ..barque.graphs import graph, inp, node, static
 from .clirun import barque, write
@@ -175,7 +175,8 @@ def test_status_prints_barcas_table_on_pretty(tmp_path: Path) -> None:
     barque("run", "pipeline.py", cwd=tmp_path)
     result = barque("status", "--pretty", cwd=tmp_path)
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "STATE", "WHY", "LAST", "RUN", "DEPS"]
+    assert lines[0].split() == ["NAME", "KIND", "STATE", "WHY", "LAST", "RUN", "SHAPE", "DEPS"]
+    assert any(line.split()[:2] == ["total", "asset"] and "dict (1 key)" in line for line in lines)
     assert any(line.split()[:4] == ["broken", "asset", "never-run", "failed:"] for line in lines)
     assert lines[-1] == "2 cached, 0 stale, 1 never run, 0 partial, 0 unknown, 1 always run"
 
@@ -213,3 +214,38 @@ def test_status_json_is_one_document(tmp_path: Path) -> None:
     write(tmp_path, "pipeline.py", PIPE)
     doc = json.loads(barque("status", "--json", cwd=tmp_path).stdout)
     assert set(doc) == {"target", "targets", "nodes", "summary", "total", "truncated", "root"}
+
+
+@pytest.mark.parametrize(
+    ("value", "shape"),
+    [
+        ([1, 2, 3], {"type": "list", "rows": 3}),
+        ([{"a": 1, "b": None}, {"a": 2, "b": "x"}], {"type": "list", "rows": 2, "columns": [{"name": "a", "type": "int"}, {"name": "b", "type": "str | null"}]}),
+        ({"total": 6}, {"type": "dict", "keys": ["total"]}),
+        (3.5, {"type": "float"}),
+    ],
+)
+def test_a_json_values_shape_is_barcas(value: object, shape: dict) -> None:
+    assert value_shape(value) == shape
+
+
+def test_a_dict_with_many_keys_lists_the_first_hundred_and_counts_them() -> None:
+    shape = value_shape({str(i): i for i in range(150)})
+    assert len(shape["keys"]) == 100 and shape["key_count"] == 150
+
+
+def test_a_pickled_artifact_is_not_decoded_to_describe_it() -> None:
+    last = LastRun("r", "p.py:m", "succeeded", 1.0, 0.1, 1, artifact={"content_hash": "x" * 64, "serializer": "pickle", "size": 10})
+    shape = artifact_shape(None, last)
+    assert shape is not None and shape["type"] == "pickle" and "JSON artifacts only" in shape["note"]
+
+
+def test_a_failed_last_run_has_no_shape() -> None:
+    assert artifact_shape(None, FAILED) is None
+
+
+def test_status_describes_the_json_artifact_of_the_last_run(tmp_path: Path) -> None:
+    write(tmp_path, "pipeline.py", PIPE)
+    barque("run", "pipeline.py", cwd=tmp_path)
+    nodes = _status(tmp_path)
+    assert nodes["orders"]["shape"] == {"type": "list", "rows": 3} and nodes["broken"]["shape"] is None
