@@ -87,9 +87,18 @@ def local_status(args: argparse.Namespace) -> int:
     from barque_runtime.positionals import split_positionals
     from barque_runtime.status import format_table, project_status
 
+    from barque.errors import PlanError
+
     mode = output_mode(args.json, args.pretty, None, os.environ, sys.stdout.isatty())
     files, targets = split_positionals(list(args.items))
-    doc = project_status(files, targets, store=args.store, params=_pairs("--param", args.param))
+    try:
+        doc = project_status(files, targets, store=args.store, params=_pairs("--param", args.param))
+    except PlanError as err:
+        if args.items != targets:
+            raise
+        # A name no local node has may be a PipelineRun's, asked of a cluster not configured here.
+        raise PlanError(err.message, where=err.where,
+                        hint=f"{err.hint}; for the PipelineRun {args.items[0]!r} pass -n NAMESPACE or --kubeconfig") from None
     sys.stdout.write((json.dumps(doc, default=str) if mode == JSON_MODE else format_table(doc)) + "\n")
     return 0
 

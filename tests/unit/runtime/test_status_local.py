@@ -207,7 +207,7 @@ def test_a_name_the_project_does_not_know_is_a_pipelinerun_when_kubernetes_is_co
 def test_a_name_without_any_kubernetes_configuration_is_a_local_target(tmp_path: Path) -> None:
     write(tmp_path, "pipeline.py", PIPE)
     result = barque("status", "nope", "--pretty", cwd=tmp_path, env={"KUBECONFIG": str(tmp_path / "none"), "HOME": str(tmp_path)})
-    assert result.code == 2 and "unknown target 'nope'" in result.stderr
+    assert result.code == 2 and "unknown target 'nope'" in result.stderr and "-n NAMESPACE" in result.stderr
 
 
 def test_status_json_is_one_document(tmp_path: Path) -> None:
