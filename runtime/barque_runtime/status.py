@@ -248,7 +248,7 @@ def artifact_shape(store: Any, last: LastRun | None) -> dict[str, Any] | None:
     if int(art.get("size") or 0) > SHAPE_MAX_BYTES:
         return {"type": JSON, "note": f"json artifact too large to inspect: {art.get('size')} bytes (limit {SHAPE_MAX_BYTES})"}
     try:
-        return value_shape(artifacts.read_value(store, artifacts.ArtifactRef.from_dict(art), allowed=trust.DATA_ONLY))
+        return value_shape(artifacts.read_value(store, artifacts.ArtifactRef.from_dict(dict(art)), allowed=trust.DATA_ONLY))
     except (StoreError, KeyError, TypeError, ValueError) as err:  # missing, corrupt or malformed: say so
         return {"type": JSON, "note": str(getattr(err, "message", err))}
 
