@@ -576,7 +576,19 @@ def check_unsupported_commands(tmp: Path, status: str) -> None:
 def check_argument_order(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
     assert ok(barque("get", "total", "pipeline.py", cwd=tmp)).json["final_output"] == {"total": 6}
+
+
+@check
+def check_files_first_order(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", CHAIN)
     assert ok(barque("run", "pipeline.py", "total", cwd=tmp)).json["final_output"] == {"total": 6}
+
+
+@check
+def check_final_output_value(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", "from barque import asset\n\nclass Box:\n    pass\n\n@asset()\ndef box() -> object:\n    return Box()\n")
+    shown = ok(barque("get", "box", "pipeline.py", cwd=tmp)).json["final_output"]
+    assert set(shown) == {"_artifact", "_type", "_repr"}
 
 
 @check

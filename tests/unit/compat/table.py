@@ -97,7 +97,8 @@ ROWS: tuple[Row, ...] = (
     Row("sinks", "dataset sinks (`partition_by=`, `rows_per_file=`, Hive-style Parquet)", U, "refused (exit 2) until they are written", "dataset_sink", branch=OPS),
     Row("sinks", "`s3://` sink paths", S, "the same", untested="needs an S3 server: the integration tier runs it against MinIO"),
     # inspection
-    Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S, "barca's document and table on the local store (reasons named after `--dry-run`'s)", "status"),
+    Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S,
+        "barca's document and table on the local store; `detail` is `--dry-run`'s reason (the first change, no `cache.changed` list)", "status"),
     Row("inspection", "`status --problems`, `--state`, `--fields`, `--limit`, `--sample`", U, "not yet", "status_filters"),
     Row("inspection", "`status` artifact shape (rows, columns, keys)", D, "read for JSON artifacts only (JSON runs no code); others carry a `note`", "status_shape"),
     Row("inspection", "`barca logs [RUN_ID]`", D, "`barque logs [RUN_ID] [STEP]`; no `-f`", "logs"),
@@ -110,7 +111,8 @@ ROWS: tuple[Row, ...] = (
     Row("inspection", "telemetry: Datadog traces, Slack posts", U, "the operator serves Prometheus metrics instead", untested="nothing to send to here"),
     Row("inspection", "signed URLs to share a result", U, "not offered", untested="no command to run"),
     # the CLI contract
-    Row("cli", "arguments: target, then files or directories", S, "the same; barque's files-first order works too", "argument_order"),
+    Row("cli", "arguments: target, then files or directories", S, "the same", "argument_order"),
+    Row("cli", "files first (`run pipeline.py report`) is exit 2", D, "runs `report`: barque's own earlier order, unambiguous, and scripts type it", "files_first_order"),
     Row("cli", "JSON when piped, human on a terminal; `--json`, `--pretty`, `BARCA_OUTPUT`", S, "the same rule (`BARQUE_OUTPUT` too)", "output_rule"),
     Row("cli", "`-o value`; `-o path`, `-o url`", D, "`-o value` only: artifacts have no stable paths in a content-addressed store", "output_value"),
     Row("cli", "error envelope on stderr (`code`, `error`, `kind`, `remediation`)", S, "the same shape, in JSON mode", "error_envelope"),
@@ -125,6 +127,7 @@ ROWS: tuple[Row, ...] = (
     Row("cli", "`warnings` array of plan warnings in the JSON result", U, "not yet: warnings go to stderr only", "warnings_array", branch=OPS),
     Row("cli", "a closed stdout (`barque list \\| head -1`) is exit 0", S, "the same", "closed_stdout"),
     Row("results", "`barca.get(...)` from Python", D, "returns the value itself, decoded, where barca returns paths", "python_get"),
+    Row("results", "`get`'s `final_output` is a pointer to the artifact", D, "the value (JSON), or `{_artifact, _type, _repr}`: artifacts have no stable paths", "final_output_value"),
     Row("results", "`final_output` with no target: barca's last asset", S, "the same rule", "final_output_rule"),
     Row("results", "several targets: the `targets` object", S, "the same", "several_targets"),
     Row("results", "`status` is `success`", D, "`succeeded`, kept for barque's existing consumers", "status_word"),
