@@ -127,7 +127,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with early_sigterm():  # until run() takes over; never around the summary, which must print
-            from barque_cli.envelope import envelope_line, run_failure
             from barque_cli.output import output_mode, render
             from barque_runtime import api
 
@@ -146,9 +145,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = render(summary, mode)
     if text:
         sys.stdout.write(text + "\n")
-    failure = run_failure(summary) if mode == "json" else None
-    if failure is not None:  # barca's envelope on stderr, after the summary on stdout
-        sys.stderr.write(envelope_line(failure) + "\n")
+    if mode == "json" and summary["status"] != "succeeded":  # barca's envelope on stderr, after the summary
+        from barque_cli.envelope import envelope_line, run_failure
+
+        failure = run_failure(summary)
+        if failure is not None:
+            sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
 
 
