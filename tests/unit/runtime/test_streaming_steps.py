@@ -1,0 +1,90 @@
+"""Generator steps: stored chunk by chunk; dependants get an iterator or the joined value; cache and cutoff on the whole stream.
+
+Real: the `barque` CLI in a child process and a local-folder store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .clirun import barque, pipeline, ran, run_ok, step_records
+
+STREAMING = """
+from typing import Iterator
+from barque import asset
+
+@asset()
+def raw():
+    trace("raw")
+    for i in range(SIZE):
+        yield bytes([65 + i % 26]) * 1000
+
+@asset(inputs={"raw": raw})
+def lowered(raw: Iterator[bytes]):
+    trace("lowered")
+    for chunk in raw:
+        assert isinstance(chunk, bytes)
+        yield chunk.lower()
+
+@asset(inputs={"lowered": lowered})
+def size(lowered: bytes) -> int:
+    trace("size")
+    return len(lowered)
+
+@asset()
+async def rows():
+    for i in range(5):
+        yield {"i": i}
+
+@asset(inputs={"rows": rows})
+def total(rows: list) -> int:
+    return sum(r["i"] for r in rows)
+"""
+
+
+def test_a_stream_passes_through_a_lazy_step_to_one_that_takes_it_joined(tmp_path: Path) -> None:
+    pipeline(tmp_path, STREAMING.replace("SIZE", "50"))
+    assert run_ok("pipeline.py", "size", cwd=tmp_path)["final_output"] == 50_000
+
+
+def test_an_async_generator_is_a_stream_whose_joined_value_is_the_list_of_its_items(tmp_path: Path) -> None:
+    pipeline(tmp_path, STREAMING.replace("SIZE", "1"))
+    assert run_ok("pipeline.py", "total", cwd=tmp_path)["final_output"] == 10
+
+
+def test_a_stored_stream_is_served_from_cache_without_running_its_generator(tmp_path: Path) -> None:
+    pipeline(tmp_path, STREAMING.replace("SIZE", "3"))
+    run_ok("pipeline.py", "size", cwd=tmp_path)
+    ran(tmp_path)
+    summary = run_ok("pipeline.py", "size", cwd=tmp_path)
+    assert ran(tmp_path) == [] and summary["steps_cached"] == 3
+
+
+def test_a_stream_rechunked_to_the_same_bytes_cuts_off_its_dependants(tmp_path: Path) -> None:
+    pipeline(tmp_path, STREAMING.replace("SIZE", "3"))
+    run_ok("pipeline.py", "size", cwd=tmp_path)
+    ran(tmp_path)
+    # The same 3,000 bytes, yielded in other pieces: the stream's digest is unchanged.
+    pipeline(tmp_path, STREAMING.replace("SIZE", "3").replace('yield bytes([65 + i % 26]) * 1000', 'yield from (bytes([65 + i % 26]) * 500, bytes([65 + i % 26]) * 500)'))
+    summary = run_ok("pipeline.py", "size", cwd=tmp_path)
+    assert ran(tmp_path) == ["raw"]
+    assert summary["steps_cached"] == 2
+
+
+def test_a_generator_that_fails_part_way_commits_nothing(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset
+
+        @asset()
+        def half():
+            yield b"x" * 100
+            raise OSError("the source closed")
+        """,
+    )
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1 and result.json["failures"][0]["error"] == "OSError: the source closed"
+    assert not list((tmp_path / ".barque").glob("cache/*.json"))
+    record = step_records(tmp_path / ".barque", result.json["run_id"])["pipeline.py:half"]
+    assert record["state"] == "failed" and "artifact" not in record
