@@ -88,3 +88,13 @@ def test_a_generator_that_fails_part_way_commits_nothing(tmp_path: Path) -> None
     assert not list((tmp_path / ".barque").glob("cache/*.json"))
     record = step_records(tmp_path / ".barque", result.json["run_id"])["pipeline.py:half"]
     assert record["state"] == "failed" and "artifact" not in record
+
+
+def test_gc_keeps_the_chunks_of_a_stream_it_keeps(tmp_path: Path) -> None:
+    pipeline(tmp_path, STREAMING.replace("SIZE", "3"))
+    run_ok("pipeline.py", "size", cwd=tmp_path)
+    ran(tmp_path)
+    gc = barque("gc", "pipeline.py", "--keep-runs", "0", cwd=tmp_path)
+    assert gc.code == 0, gc.stderr
+    summary = run_ok("pipeline.py", "size", cwd=tmp_path)
+    assert ran(tmp_path) == [] and summary["final_output"] == 3000
