@@ -35,6 +35,8 @@ CacheState = Literal["cached", "run", "unknown"]
 MANUAL_NEVER_COMPUTED = "manual: never computed"
 # A Manual node served although its code or inputs changed since: barca notes it on stderr.
 MANUAL_STALE = "manual and stale: its last result is read as it is"
+# A node whose output a test stubbed (``barque.run(overrides=)``): not run, not read from the cache.
+OVERRIDDEN = "overridden"
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,16 @@ def assess(
     env: Mapping[str, str | None] | None = None,
     no_cache: bool = False,
     refresh: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, StepCache]:
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown.
 
-    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``)."""
+    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``); a node
+    in ``overrides`` is settled with its stubbed value (``RunSpec.overrides``), whose output id
+    then keys its dependants."""
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {})
+        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {}, overrides or {})
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
@@ -78,6 +83,7 @@ def _walk(
     corrupt: set[str],
     key_sources: set[str],
     refresh: Mapping[str, str],
+    overrides: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, StepCache]:
     outputs: dict[str, str] = {}
     found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
@@ -86,7 +92,11 @@ def _walk(
         for stream in phase.streams:
             for sid in stream.steps:
                 allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
-                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed, refresh)
+                stub = overrides.get(plan.steps[sid].node)
+                if stub is not None:
+                    verdict = StepCache("cached", None, OVERRIDDEN, stub)
+                else:
+                    verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed, refresh)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
                 verdicts[sid] = verdict

@@ -26,6 +26,7 @@ from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
 from barque_runtime.isolation import ProcessState
 from barque_runtime.loader import ModuleLoader
+from barque_runtime.overrides import overridden_record
 from barque_runtime.sinks import write_sinks
 from barque_runtime.streamcall import iterator_params, is_stream
 
@@ -164,6 +165,10 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
     """Decide and, if needed, run one step; return its record."""
     node = ctx.spec.graph.nodes[step.node]
     base = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "attempts": 0}
+    stub = overridden_record(ctx.spec, node.id)
+    if stub is not None:  # a test stubbed its output: not run, its cache not read
+        now = time.time()
+        return {**base, **stub, "started_at": now, "finished_at": now}
     for dep in step.deps:
         dep_rec = ctx.record_of(dep)
         if dep_rec is None or dep_rec.get("state") not in FINISHED_OK:
@@ -269,6 +274,8 @@ def _store_output(
         commit["preview"] = value_preview(value)
     if node.kind == "asset":
         artifacts.commit(ctx.store, key, ref, commit)
+    if ctx.spec.overrides:  # a test run: the latest-value pointers keep naming real materializations
+        return ref, commit
     try:
         artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
     except StoreError as err:  # the ref only speeds up `show`; the commit record is the truth
