@@ -71,6 +71,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
+    parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
+    parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
@@ -139,6 +141,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
+        if args.param_file:  # micro-batches: one summary of them all, exit 1 unless every batch succeeded
+            from barque_runtime.batches import read_param_file
+
+            base = options.pop("params")
+            batches = api.run_many(*files, params=read_param_file(args.param_file), concurrency=args.batch_concurrency, base_params=base, **options)
+            _print(batches)
+            return 0 if batches["status"] == "succeeded" else 1
         summary = api.run(*files, **options)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -55,6 +55,19 @@ def run(
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
     return _run(options, progress, assets_only, overrides or {})[0]
+
+
+def run_many(
+    *files: str, params: Iterable[Mapping[str, str]], concurrency: int = 1, base_params: Mapping[str, str] | None = None, **options: Any
+) -> dict[str, Any]:
+    """``run`` once per parameter set (micro-batches), ``concurrency`` at a time; one summary of them all.
+
+    Every batch is a run of its own (run id, history entry); ``options`` are ``run``'s, and
+    ``base_params`` (``--param``) are what every set starts from. See ``barque_runtime.batches``.
+    """
+    from barque_runtime.batches import run_many as many
+
+    return many(run, files, params, concurrency, base_params, **options)
 
 
 class RunFailed(BarqueError):
