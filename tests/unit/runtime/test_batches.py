@@ -7,10 +7,8 @@ runner's worker processes and a local-folder store.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -121,14 +119,10 @@ def test_a_bad_param_file_line_is_refused_naming_file_and_line(tmp_path: Path, l
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     pipeline(tmp_path, BATCHED.replace("SLEEP", "0"))
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def test_run_many_takes_a_lazy_iterable_of_parameter_sets(project: Path) -> None:

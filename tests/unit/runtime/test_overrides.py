@@ -5,9 +5,8 @@ Real: ``barque.run`` in this process, the local runner's worker processes and a 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -36,14 +35,10 @@ def report(total: int) -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Iterator[Path]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     pipeline(tmp_path, TWO)
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def run(**options: Any) -> dict[str, Any]:
