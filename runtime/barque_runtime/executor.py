@@ -237,7 +237,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         if node.id in ctx.key_sources:  # keys are data: checked, and stored as JSON whatever was returned
             value = keys_source_output(value, node.id)
         # Sinks first: one that fails fails the step, so nothing is committed and the next run retries.
-        sinks = write_sinks(node, step, value, ctx.loader.root) if node.sinks else None
+        sinks = write_sinks(node, step, _whole(ctx, node, value), ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
     except BarqueError as exc:  # bad partition keys, a failed sink, or a value the serializer or the store (full disk) cannot take
         return _failed(started, attempts, exc, traceback.format_exc(), logs)
@@ -335,6 +335,13 @@ def _failed(started: float, attempts: int, error: BaseException, tb: str, logs: 
 def _stream_or_value(ctx: StreamContext, node: Node, result: Any) -> Any:
     """A generator's items written to the store as they come (a ``StreamOutput``); any other result as it is."""
     return streams.write_stream(ctx.store, result, node.serializer) if is_stream(result) else result
+
+
+def _whole(ctx: StreamContext, node: Node, value: Any) -> Any:
+    """What a sink writes: a stream joined (a file holds the whole value), any other value as it is."""
+    if isinstance(value, streams.StreamOutput):
+        return streams.read_joined(ctx.store, value.ref, allowed=trust.allowed_serializers(node.serializer))
+    return value
 
 
 def _call_kwargs(ctx: StreamContext, node: Node, step: Step, lazy: frozenset[str] = frozenset()) -> dict[str, Any]:

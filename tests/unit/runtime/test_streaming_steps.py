@@ -5,6 +5,7 @@ Real: the `barque` CLI in a child process and a local-folder store.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .clirun import barque, pipeline, ran, run_ok, step_records
@@ -98,3 +99,20 @@ def test_gc_keeps_the_chunks_of_a_stream_it_keeps(tmp_path: Path) -> None:
     assert gc.code == 0, gc.stderr
     summary = run_ok("pipeline.py", "size", cwd=tmp_path)
     assert ran(tmp_path) == [] and summary["final_output"] == 3000
+
+
+def test_a_sink_of_a_generator_asset_holds_the_whole_stream(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        from barque import asset, sink
+
+        @asset()
+        @sink("out/report.json", serializer="json")
+        def report():
+            for n in range(3):
+                yield f"line {n}\\n"
+        """,
+    )
+    run_ok("pipeline.py", cwd=tmp_path)
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == "line 0\nline 1\nline 2\n"
