@@ -84,7 +84,7 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(alarm_seconds(fn, node.timeout_seconds)):
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds):
                     result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
@@ -141,13 +141,14 @@ def _cancelled_after(seconds: float) -> StepTimeout:
 
 
 @contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
+def _deadline(seconds: float | None, declared: float | None) -> Iterator[None]:
+    """Raise ``StepTimeout`` after ``seconds``; the message names the ``declared`` timeout."""
     if not seconds:
         yield
         return
 
     def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"timed out after {seconds:g} s (timeout_seconds)")
+        raise StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

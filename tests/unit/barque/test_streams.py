@@ -116,3 +116,20 @@ def test_a_stream_with_a_chunk_missing_is_not_served_from_cache() -> None:
     assert artifacts.find(store, "k", trust.AUTOMATIC).ok
     store.delete(artifacts.blob_key(out.manifest.chunks[2][0]))
     assert artifacts.find(store, "k", trust.AUTOMATIC).problem == "artifact missing"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=12), st.data())
+def test_a_generator_stopped_at_any_point_leaves_no_stream_to_read(pieces_: list[bytes], choose: st.DataObject) -> None:
+    store = MemoryStore()
+    stop = choose.draw(st.integers(min_value=0, max_value=len(pieces_) - 1))
+
+    def cut_short():
+        yield from pieces_[:stop]
+        raise ConnectionError("went away")
+
+    with pytest.raises(ConnectionError):
+        streams.write_stream(store, cut_short(), segment_bytes=SEGMENT)
+    for key in store.list("blobs/"):
+        with pytest.raises(StoreError):  # every blob left is a bare chunk: none reads as a manifest
+            streams.Manifest.from_bytes(store.get(key) or b"", key)

@@ -83,3 +83,21 @@ def test_async_step_that_raises_is_retried_like_a_sync_one(tmp_path: Path) -> No
     summary = run_ok("pipeline.py", cwd=tmp_path)
     assert summary["final_output"] == "ok"
     assert ran(tmp_path) == ["flaky", "flaky"]
+
+
+def test_an_async_step_that_blocks_its_event_loop_is_still_stopped_past_its_timeout(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        import time
+        from barque import asset
+
+        @asset(timeout_seconds=0.2)
+        async def blocking() -> int:
+            time.sleep(30)  # not awaitable: the loop cannot cancel it, the backstop alarm stops it
+            return 1
+        """,
+    )
+    result = barque("run", "pipeline.py", cwd=tmp_path, timeout=20)
+    assert result.code == 1
+    assert result.json["failures"][0]["error"].startswith("StepTimeout: timed out after 0.2 s (timeout_seconds)")

@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from barque import artifacts, streams
+from barque.store import open_store
+
 from .clirun import barque, pipeline, ran, run_ok, step_records
 
 STREAMING = """
@@ -116,3 +119,19 @@ def test_a_sink_of_a_generator_asset_holds_the_whole_stream(tmp_path: Path) -> N
     )
     run_ok("pipeline.py", cwd=tmp_path)
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == "line 0\nline 1\nline 2\n"
+
+
+def test_a_cached_stream_with_a_corrupt_chunk_is_recomputed_before_a_dependant_reads_it(tmp_path: Path) -> None:
+    # 1.2 MB in one chunk: above the size up to which judging a record hash-checks blobs
+    pipeline(tmp_path, STREAMING.replace("SIZE", "1200").replace("yield chunk.lower()", "yield bytes(chunk.lower())"))
+    first = run_ok("pipeline.py", "size", cwd=tmp_path)
+    store = tmp_path / ".barque"
+    raw = step_records(store, first["run_id"])["pipeline.py:raw"]
+    manifest = streams.read_manifest(open_store(str(store)), artifacts.ArtifactRef.from_dict(raw["artifact"]))
+    assert len(manifest.chunks) == 1 and manifest.chunks[0][1] > artifacts.HASH_CHECK_BYTES
+    chunk = store / artifacts.blob_key(manifest.chunks[0][0])
+    chunk.write_bytes(b"?" + chunk.read_bytes()[1:])  # same size: only its hash tells
+    ran(tmp_path)
+    pipeline(tmp_path, STREAMING.replace("SIZE", "1200"))  # `lowered` changed: it runs and reads `raw`
+    assert run_ok("pipeline.py", "size", cwd=tmp_path)["final_output"] == 1_200_000
+    assert ran(tmp_path) == ["raw", "lowered"]  # raw healed first; lowered's output is unchanged, so size is cached
