@@ -138,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
             refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
         )
+        _check_batch_flags(args)
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
@@ -147,7 +148,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             base = options.pop("params")
             batches = api.run_many(*files, params=read_param_file(args.param_file), concurrency=args.batch_concurrency, base_params=base, **options)
             _print(batches)
-            return 0 if batches["status"] == "succeeded" else 1
+            cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
+            return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
         summary = api.run(*files, **options)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
@@ -155,6 +157,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if text:
         sys.stdout.write(text + "\n")
     return exit_code(summary)
+
+
+def _check_batch_flags(args: argparse.Namespace) -> None:
+    """``--param-file`` runs batches, which ``--dry-run`` does not; ``--batch-concurrency`` needs batches."""
+    from barque.errors import BarqueError
+
+    if args.param_file and args.dry_run:
+        raise BarqueError("--dry-run shows one run; --param-file runs one per line", hint="drop --dry-run, or --param-file and give --param K=V")
+    if args.batch_concurrency != 1 and not args.param_file:
+        raise BarqueError("--batch-concurrency sets how many batches run at once", hint="give the batches with --param-file FILE")
 
 
 def exit_code(summary: dict[str, Any]) -> int:

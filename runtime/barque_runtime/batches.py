@@ -15,12 +15,15 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from barque.errors import BarqueError, PipelineDefinitionError
 
-BATCH_FIELDS = ("run_id", "status", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "elapsed_seconds", "final_output", "failures")
+BATCH_FIELDS = (
+    "run_id", "status", "cancelled_by", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "elapsed_seconds", "final_output", "failures",
+)
 
 
 def read_param_file(path: str) -> list[dict[str, str]]:
@@ -77,7 +80,7 @@ def run_many(
     started = time.perf_counter()
     sets = (dict(base_params or {}) | check_params(p, f"parameter set {i}") for i, p in enumerate(params))
     if concurrency == 1:
-        batches = [_one(run, files, p, options) for p in sets]
+        batches = _in_turn(run, files, sets, options)
     else:
         batches = _concurrently(run, files, sets, options, concurrency)
     counts = {s: sum(1 for b in batches if b["status"] == s) for s in ("succeeded", "failed", "cancelled", "error")}
@@ -102,21 +105,49 @@ def _one(run: Callable[..., dict[str, Any]], files: tuple[str, ...], params: dic
     return {"params": params, **{k: summary[k] for k in BATCH_FIELDS if k in summary}}
 
 
+def _in_turn(run: Callable[..., dict[str, Any]], files: tuple[str, ...], sets: Iterable[dict[str, str]], options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One batch after another, until the sets run out or one is cancelled (Ctrl-C, SIGTERM)."""
+    batches: list[dict[str, Any]] = []
+    try:
+        for params in sets:
+            batches.append(_one(run, files, params, options))
+            if batches[-1]["status"] == "cancelled":
+                break
+    except KeyboardInterrupt:  # between two runs, where no run's handler catches it
+        pass
+    return batches
+
+
 def _concurrently(
     run: Callable[..., dict[str, Any]], files: tuple[str, ...], sets: Iterable[dict[str, str]], options: Mapping[str, Any], limit: int
 ) -> list[dict[str, Any]]:
-    """Up to ``limit`` batches at once in forked children; results in the order of the sets."""
+    """Up to ``limit`` batches at once in forked children; results in the order of the sets.
+
+    Once a batch is cancelled (Ctrl-C reaches every child of the terminal's process group, and
+    each run cancels itself) no new one starts; those running finish with their own summary.
+    """
     results: dict[int, dict[str, Any]] = {}
-    pending: dict[Future[dict[str, Any]], int] = {}
+    pending: dict[Future[dict[str, Any]], tuple[int, dict[str, str]]] = {}
     with ProcessPoolExecutor(max_workers=limit, mp_context=multiprocessing.get_context("fork")) as pool:
-        for index, params in enumerate(sets):
-            if len(pending) >= limit:
-                _collect(wait(pending, return_when=FIRST_COMPLETED).done, pending, results)
-            pending[pool.submit(_one, run, files, params, options)] = index
+        try:
+            for index, params in enumerate(sets):
+                if len(pending) >= limit:
+                    _collect(wait(pending, return_when=FIRST_COMPLETED).done, pending, results)
+                if any(r["status"] == "cancelled" for r in results.values()):
+                    break
+                pending[pool.submit(_one, run, files, params, options)] = (index, params)
+        except KeyboardInterrupt:
+            pass
         _collect(set(pending), pending, results)
     return [results[i] for i in sorted(results)]
 
 
-def _collect(done: Iterable[Future[dict[str, Any]]], pending: dict[Future[dict[str, Any]], int], results: dict[int, dict[str, Any]]) -> None:
+def _collect(
+    done: Iterable[Future[dict[str, Any]]], pending: dict[Future[dict[str, Any]], tuple[int, dict[str, str]]], results: dict[int, dict[str, Any]]
+) -> None:
     for future in done:
-        results[pending.pop(future)] = future.result()
+        index, params = pending.pop(future)
+        try:
+            results[index] = future.result()
+        except (KeyboardInterrupt, BrokenProcessPool):  # its child was interrupted before its run could report
+            results[index] = {"params": params, "status": "cancelled"}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ import barque
 from barque.errors import BarqueError
 from barque_runtime.batches import read_param_file
 
-from .clirun import barque as barque_cli, pipeline, write
+from .clirun import BARQUE, barque as barque_cli, pipeline, write
 
 BATCHED = """
 import time
@@ -128,3 +131,38 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_run_many_takes_a_lazy_iterable_of_parameter_sets(project: Path) -> None:
     summary = barque.run_many("pipeline.py", target="total", workers=1, params=({"n": str(n)} for n in range(3)))
     assert [r["final_output"] for r in summary["runs"]] == [0, 0, 1]
+
+
+def test_a_cancelled_batch_stops_the_batches_after_it_and_the_summary_says_so(tmp_path: Path) -> None:
+    pipeline(
+        tmp_path,
+        """
+        import time
+        from barque import asset
+
+        @asset()
+        def slow(n: str = "0") -> int:
+            open(f"started-{n}", "w").close()
+            time.sleep(30)
+            return int(n)
+        """,
+    )
+    write(tmp_path, "sets.jsonl", '{"n": "1"}\n{"n": "2"}\n{"n": "3"}\n')
+    proc = subprocess.Popen([*BARQUE, "run", "pipeline.py", "--param-file", "sets.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started-1").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    summary = json.loads(out)
+    assert proc.returncode == 130, err  # as a run cancelled by SIGINT exits
+    assert summary["status"] == "cancelled"
+    assert [(r["params"], r["status"], r["cancelled_by"]) for r in summary["runs"]] == [({"n": "1"}, "cancelled", "SIGINT")]
+    assert not (tmp_path / "started-2").exists()
+
+
+def test_dry_run_with_a_param_file_is_refused_as_a_usage_error(tmp_path: Path) -> None:
+    pipeline(tmp_path, BATCHED.replace("SLEEP", "0"))
+    write(tmp_path, "sets.jsonl", '{"n": "3"}\n')
+    result = barque_cli("run", "pipeline.py", "--param-file", "sets.jsonl", "--dry-run", cwd=tmp_path)
+    assert result.code == 2 and "--dry-run" in result.stderr
