@@ -160,7 +160,7 @@ class _Writer:
             self.buffer.clear()
 
     def close(self) -> Manifest:
-        if self.text:
+        if self.text_chars:  # what is left past the last full segment (never an empty chunk)
             self._flush("".join(self.text).encode("utf-8", "surrogatepass"))
         if self.buffer:
             self._flush(bytes(self.buffer))

@@ -133,3 +133,9 @@ def test_a_generator_stopped_at_any_point_leaves_no_stream_to_read(pieces_: list
     for key in store.list("blobs/"):
         with pytest.raises(StoreError):  # every blob left is a bare chunk: none reads as a manifest
             streams.Manifest.from_bytes(store.get(key) or b"", key)
+
+
+def test_an_empty_piece_after_a_full_segment_adds_no_chunk() -> None:
+    store = MemoryStore()
+    whole = streams.write_stream(store, ["0" * SEGMENT], segment_bytes=SEGMENT)
+    assert streams.write_stream(store, ["0" * SEGMENT, ""], segment_bytes=SEGMENT).ref == whole.ref
