@@ -1,6 +1,6 @@
 """Peak memory of a 1 GiB stream passed through three steps (issue 12's streaming target).
 
-    .venv/bin/python bench/stream_memory.py [--mib 1024] [--keep DIR]
+    .venv/bin/python bench/stream_memory.py [--mib 1024] [--keep DIR] [--store s3://bucket/prefix]
 
 Writes a project whose ``raw`` asset yields ``--mib`` MiB in 1 MiB pieces (every piece
 distinct, so no two stored chunks are equal and dedupe cannot flatter the figure), a
@@ -76,6 +76,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=1024, help="stream size in MiB")
     parser.add_argument("--keep", help="project folder to use and keep (default: a temporary one, removed)")
+    parser.add_argument("--store", help="the store (default .barque/ in the project); an s3:// one reads the AWS_* settings")
     args = parser.parse_args()
     from barque.streams import SEGMENT_BYTES
 
@@ -84,10 +85,11 @@ def main() -> int:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "pipeline.py").write_text(PIPELINE.format(mib=args.mib))
         out = folder / "mem.json"
+        store = ["--store", args.store] if args.store else []
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, str(HERE / "memwatch.py"), "--json", str(out), "--", sys.executable, "-m", "barque_cli.main", "run", "pipeline.py", "digest", "--workers", "1"],
+            [sys.executable, str(HERE / "memwatch.py"), "--json", str(out), "--", sys.executable, "-m", "barque_cli.main", "run", "pipeline.py", "digest", "--workers", "1", *store],
             cwd=folder, capture_output=True, text=True,
         )
         wall = time.perf_counter() - t0
@@ -95,13 +97,14 @@ def main() -> int:
             sys.stderr.write(proc.stdout + proc.stderr)
             return 1
         # memwatch discards the command's stdout: the value comes from a second, cached run.
-        again = subprocess.run([sys.executable, "-m", "barque_cli.main", "run", "pipeline.py", "digest"], cwd=folder, capture_output=True, text=True)
+        again = subprocess.run([sys.executable, "-m", "barque_cli.main", "run", "pipeline.py", "digest", *store], cwd=folder, capture_output=True, text=True)
         summary = json.loads(again.stdout.strip().splitlines()[-1])
         mem = json.loads(out.read_text())
         ok = summary["final_output"] == expected(args.mib, SEGMENT_BYTES)
         peak = mem["sum_of_peaks_rss_mib"]
         report = {
             "stream_mib": args.mib,
+            "store": args.store or ".barque/ (local folder)",
             "segment_mib": SEGMENT_BYTES / (1 << 20),
             "wall_seconds": round(wall, 1),
             "digest_matches": ok,
