@@ -71,6 +71,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
+    parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
+    parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
@@ -136,9 +138,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
             refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
         )
+        _check_batch_flags(args)
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
+        if args.param_file:  # micro-batches: one summary of them all, exit 1 unless every batch succeeded
+            from barque_runtime.batches import read_param_file
+
+            base = options.pop("params")
+            batches = api.run_many(*files, params=read_param_file(args.param_file), concurrency=args.batch_concurrency, base_params=base, **options)
+            _print(batches)
+            cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
+            return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
         summary = api.run(*files, **options)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
@@ -152,6 +163,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if failure is not None:
             sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
+
+
+def _check_batch_flags(args: argparse.Namespace) -> None:
+    """``--param-file`` runs batches, which ``--dry-run`` does not; ``--batch-concurrency`` needs batches."""
+    from barque.errors import BarqueError
+
+    if args.param_file and args.dry_run:
+        raise BarqueError("--dry-run shows one run; --param-file runs one per line", hint="drop --dry-run, or --param-file and give --param K=V")
+    if args.batch_concurrency != 1 and not args.param_file:
+        raise BarqueError("--batch-concurrency sets how many batches run at once", hint="give the batches with --param-file FILE")
 
 
 def exit_code(summary: dict[str, Any]) -> int:

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -21,6 +21,7 @@ from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
+from barque_runtime.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
 
 TERMINAL_FAILURE = ("failed", "skipped")
@@ -38,6 +39,7 @@ def run(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -46,11 +48,26 @@ def run(
     ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
-    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``).
+    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``overrides`` maps
+    asset names to values stubbed in for their outputs (``barque_runtime.overrides``); the
+    summary then lists those steps under ``overridden``.
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
-    return _run(options, progress, assets_only)[0]
+    return _run(options, progress, assets_only, overrides or {})[0]
+
+
+def run_many(
+    *files: str, params: Iterable[Mapping[str, str]], concurrency: int = 1, base_params: Mapping[str, str] | None = None, **options: Any
+) -> dict[str, Any]:
+    """``run`` once per parameter set (micro-batches), ``concurrency`` at a time; one summary of them all.
+
+    Every batch is a run of its own (run id, history entry); ``options`` are ``run``'s, and
+    ``base_params`` (``--param``) are what every set starts from. See ``barque_runtime.batches``.
+    """
+    from barque_runtime.batches import run_many as many
+
+    return many(run, files, params, concurrency, base_params, **options)
 
 
 class RunFailed(BarqueError):
@@ -105,13 +122,16 @@ def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
     return values.get("") if set(values) <= {""} else dict(sorted(values.items()))
 
 
-def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> tuple[dict[str, Any], LocalRun, Plan | None]:
+def _run(
+    options: RunOptions, progress: Progress | None, assets_only: bool, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], LocalRun, Plan | None]:
     """Run; the summary, the finished run and its last plan (``get`` reads its values from them)."""
     started = time.time()
     t0 = time.perf_counter()
     files = options.files
     with Cancellation() as cancellation:
         local = prepare(options)
+        local.spec = stage_overrides(local.spec, local.store, overrides or {})
         if assets_only:
             _refuse_tasks(local)
         progress = progress or Progress()
@@ -119,6 +139,8 @@ def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> t
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         if cancelled_by:
             summary["cancelled_by"] = cancelled_by
+        if local.spec.overrides:
+            summary["overridden"] = sorted(sid for sid, rec in local.records.items() if rec["node"] in local.spec.overrides)
         if options.refresh and not options.cascade:
             _warn_not_cascaded(local, summary["steps"])
         row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
@@ -308,7 +330,8 @@ def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
         rec = local.records.get(sid)
         if rec is None:  # planned, never reached (a cancelled run)
             continue
-        entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": _STEP_STATUS.get(rec["state"], rec["state"])}
+        status = "overridden" if rec["node"] in local.spec.overrides else _STEP_STATUS.get(rec["state"], rec["state"])
+        entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": status}
         if rec["state"] != "cached":
             entry.update(_why(rec, local.reasons.get(sid, "")))
             entry["attempts"] = int(rec.get("attempts") or 0)

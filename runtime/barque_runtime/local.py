@@ -112,7 +112,8 @@ class LocalRun(_Fields):
         return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved, selection=self.options.selection)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
-        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)
+        spec = self.spec
+        return assess(spec.graph, plan, self.store, spec.params, spec.env, spec.no_cache, spec.refresh, spec.overrides)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:

@@ -16,7 +16,7 @@ def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
         "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "Schedule", "asset",
         "asset_ref", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
-        "plan", "run", "sensor", "sink", "task", "unsafe",
+        "plan", "run", "run_many", "sensor", "sink", "task", "unsafe",
     ]
 
 
