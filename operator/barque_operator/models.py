@@ -298,7 +298,7 @@ class PipelineRunSpec(_Spec):
 
 
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
-StepState = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled"]
+StepState = Literal["pending", "running", "succeeded", "cached", "failed", "crashed", "skipped", "filtered", "cancelled"]
 PhaseState = Literal["Pending", "Running", "Succeeded", "Failed", "Cached", "Skipped", "Cancelled"]
 
 
@@ -309,7 +309,9 @@ class StepCounts(_Spec):
     succeeded: Count = 0
     cached: Count = 0
     failed: Count = 0
+    crashed: Count = Field(default=0, description="Steps whose process died (killed by a signal, OOMKilled, a lost Pod).")
     skipped: Count = 0
+    filtered: Count = 0
     cancelled: Count = 0
 
 

@@ -100,7 +100,7 @@ def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
     values = {}
     for step in the_plan.steps.values():
         rec = local.records.get(step.id)
-        if step.node == node_id and rec is not None and rec.get("artifact") is not None:
+        if step.node == node_id and step.produces and rec is not None and rec.get("artifact") is not None:
             values[partition_label(step.partition)] = artifacts.read_value(local.store, artifacts.ArtifactRef.from_dict(rec["artifact"]), allowed=allowed)
     return values.get("") if set(values) <= {""} else dict(sorted(values.items()))
 
@@ -351,7 +351,7 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
 
 def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
     """A node's value as the summary shows it; a partitioned node maps ``dim=value`` keys to values."""
-    steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
+    steps = [s for s in plan.steps.values() if s.node == node_id and s.produces and s.id in local.records]
     if not steps:
         return None
     values = {partition_label(s.partition): _value(local, s.id) for s in steps}
