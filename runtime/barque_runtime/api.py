@@ -16,6 +16,7 @@ from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
+from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
@@ -23,7 +24,6 @@ from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.progress import Progress
 
-TERMINAL_FAILURE = ("failed", "skipped")
 
 
 def run(
@@ -233,17 +233,18 @@ def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
-    count = {s: sum(1 for r in recs if r["state"] == s) for s in ("succeeded", "cached", "failed", "skipped")}
+    count = {s: sum(1 for r in recs if r["state"] == s) for s in StepState}
     unresolved = len(plan.deferred) if plan else 0
     if status is None:
-        status = "failed" if count["failed"] or count["skipped"] else "succeeded"
+        status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
     summary: dict[str, Any] = {
         "run_id": local.spec.run_id,
         "status": status,
         "elapsed_seconds": round(elapsed, 4),
-        "steps_executed": count["succeeded"] + count["failed"],
+        "steps_executed": count["succeeded"] + count["failed"] + count["crashed"],
         "steps_cached": count["cached"],
-        "steps_failed": count["failed"],
+        "steps_failed": count["failed"] + count["crashed"],  # a crash fails a run as an exception does
+        "steps_crashed": count["crashed"],
         "steps_skipped": count["skipped"] + (unresolved if status == "failed" else 0),
         "phases": len(plan.phases) if plan else 0,
         "targets": list(local.spec.targets),
@@ -254,7 +255,7 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     if len(named) > 1:  # barca: ``targets`` keyed by the names given replaces ``final_output``
         del summary["final_output"]
         summary["targets"] = {name: target_result(local, plan, nid) for name, nid in named.items()}
-    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
+    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] in FAILURES]
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
@@ -277,7 +278,7 @@ def target_result(local: LocalRun, plan: Plan | None, node_id: str) -> dict[str,
     ``failed_node`` is the target's own failed step, else the first failed step of its cone."""
     cone = select_nodes(local.spec.graph, [node_id])
     recs = [local.records[sid] for sid in _order(plan) if sid in local.records and plan and plan.steps[sid].node in cone]
-    failed = sorted((r for r in recs if r["state"] == "failed"), key=lambda r: r["node"] != node_id)
+    failed = sorted((r for r in recs if r["state"] in FAILURES), key=lambda r: r["node"] != node_id)
     if failed:
         err = failed[0].get("error") or {}
         return {"status": "failed", "failed_node": failed[0]["step"], "error": f"{err.get('type', 'Error')}: {err.get('message', '')}"}
@@ -292,7 +293,7 @@ def _order(plan: Plan | None) -> list[str]:
 
 
 # barca's ``steps[].status`` for each state of a step record.
-_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
+_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "crashed": "crashed", "skipped": "skipped"}
 
 
 def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
