@@ -7,9 +7,18 @@ Pure.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from barque.model import Graph
 from barque.plans import Plan
+from barque.planner import make_plan
+
+
+def cluster_plan(graph: Graph, targets: Sequence[str] | None, parallelism: int,
+                 resolved: Mapping[str, Sequence[str]] | None = None) -> Plan:
+    """The plan a run of a Pipeline gets: streams packed by its ``spec.defaults.parallelism``.
+    ``barque plan --parallelism N`` (or given the Pipeline's manifest) prints this very plan."""
+    return make_plan(graph, list(targets or ()) or None, parallelism, resolved)
 
 
 def plan_doc(plan: Plan, resolved: Mapping[str, list[str]], pipeline: Mapping[str, Any], workers: int) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from barque.cachestate import assess
 from barque.errors import BarqueError
 from barque.deferred import read_deferred_keys
 from barque.plans import Plan, grow_plan
-from barque.planner import make_plan
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore
 from barque.trust import env_digests
@@ -40,6 +39,7 @@ from barque_operator.observed import (
     WriteRecord,
     pod_endings,
 )
+from barque_operator.planpin import cluster_plan
 from barque_operator.reconcile import (
     decide,
     ended_phases_missing_records,
@@ -110,7 +110,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
     pspec, graph = check.spec, check.graph
     workers = pspec.defaults.parallelism
     try:
-        plan = make_plan(graph, spec.targets or None, workers, None)
+        plan = cluster_plan(graph, spec.targets, workers)
     except BarqueError as err:
         return stop("Failed", f"cannot plan the run: {err.message}", "PlanFailed")
     rid = naming.run_id(ns, meta["name"], meta["uid"])
@@ -219,7 +219,7 @@ def _progress(
         if not keys:
             continue  # the next decision ends the run with what cannot be planned
         resolved = {**resolved, **keys}
-        plan = grow_plan(plan, make_plan(run_spec.graph, list(run_spec.targets) or None, workers, resolved))
+        plan = grow_plan(plan, cluster_plan(run_spec.graph, run_spec.targets, workers, resolved))
         runstore.write_plan(store, rid, plan, resolved, pinned, workers)
         base = {**base, "plan": plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid))}
         status = {**status, "plan": base["plan"]}

@@ -233,7 +233,7 @@ def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
-    count = {s: sum(1 for r in recs if r["state"] == s) for s in StepState}
+    count = {s.value: sum(1 for r in recs if r["state"] == s) for s in StepState}
     unresolved = len(plan.deferred) if plan else 0
     if status is None:
         status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
