@@ -214,6 +214,8 @@ def _done_view(phase: Phase, records: Mapping[str, StepRecord], job: JobView | N
     states = [records[s].state for s in phase_steps(phase)]
     if any(s in FAILURES for s in states):
         state = "Failed"
+    elif any(s is StepState.CANCELLED for s in states):
+        state = "Cancelled"
     elif states and all(s is StepState.SKIPPED for s in states):
         state = "Skipped"
     elif job is None and all(s in (StepState.CACHED, StepState.SKIPPED) for s in states):

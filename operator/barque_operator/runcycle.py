@@ -197,7 +197,9 @@ def _progress(
     jobs = seen.jobs
     records = ctx.records.refresh(store, rid, plan, {v.name: v.phase for v in jobs.values() if v.finished})
     base = {k: status[k] for k in PINNED if k in status}
-    timeout = spec.timeout_seconds or JobInputs.of(pinned).defaults.timeout_seconds
+    defaults = JobInputs.of(pinned).defaults
+    timeout = spec.timeout_seconds or defaults.timeout_seconds
+    fail_fast = (spec.failure_policy or defaults.failure_policy) == "FailFast"
     decision: Decision | None = None
     unresolvable: dict[str, str] = {}
     for _ in range(MAX_REPLANS):
@@ -208,7 +210,7 @@ def _progress(
         facts = RunFacts(
             name=meta["name"], cancel=spec.cancel, timeout_seconds=timeout, previous=status, base=base, plan=plan,
             records=records, jobs=jobs, verdicts=verdicts, now=ctx.clock(), limit=ctx.settings.status_step_limit,
-            exec_phases=exec_phases, pod_endings=endings, unresolvable=unresolvable,
+            exec_phases=exec_phases, pod_endings=endings, unresolvable=unresolvable, fail_fast=fail_fast,
         )
         decision = decide(facts)
         _carry_out(ctx, {**body, "status": base}, seen, store, rid, plan, pinned, decision, records)

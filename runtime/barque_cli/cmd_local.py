@@ -75,6 +75,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
+    parser.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
     parser.add_argument("-o", "--output", choices=("value", "json", "pretty"), default=None, help="value: print only the value (with --json, the JSON summary)")
@@ -142,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
-        summary = api.run(*files, **options)
+        summary = api.run(*files, **options, fail_fast=args.fail_fast)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     text = render(summary, mode)

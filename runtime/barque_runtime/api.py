@@ -38,6 +38,7 @@ def run(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
+    fail_fast: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -46,10 +47,13 @@ def run(
     ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
-    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``).
+    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``fail_fast``
+    stops the run at its first failure: nothing more starts, running streams are stopped and
+    the steps without a result are ``cancelled``.
     """
     selection = parse_selection(partition)
-    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
+                         fail_fast)
     return _run(options, progress, assets_only)[0]
 
 
@@ -326,6 +330,8 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
     """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
     if rec["state"] == "skipped":
         return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
+    if rec["state"] == "cancelled":  # --fail-fast stopped the run before it ran
+        return {"reason": "fail_fast", "detail": str(rec.get("reason", ""))}
     prefixes = (
         ("task", "task"),
         ("sensor", "sensor"),

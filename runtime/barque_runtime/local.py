@@ -25,7 +25,7 @@ from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
 from barque.runspec import RunSpec
-from barque.steprecord import StepRecord, cached
+from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
 from barque_runtime.progress import Progress
@@ -55,7 +55,7 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast")
 
     def __init__(
         self,
@@ -68,6 +68,7 @@ class RunOptions(_Fields):
         refresh: Sequence[str] = (),
         cascade: bool = True,
         selection: Mapping[str, Sequence[str]] | None = None,
+        fail_fast: bool = False,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -78,6 +79,7 @@ class RunOptions(_Fields):
         self.refresh = refresh  # asset names to recompute even when cached, and (cascade) what reads them
         self.cascade = cascade
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
+        self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
 
 
 class LocalRun(_Fields):
@@ -187,6 +189,7 @@ class LazyPool:
     def close(self, force: bool = False) -> None:
         if self._pool is not None:
             self._pool.close(force=force)
+            self._pool = None
 
 
 def execute(run: LocalRun, progress: Progress) -> Plan:
@@ -201,7 +204,7 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
         unresolvable: dict[str, str] = {}
         while True:
             step = rundriver.decide(rundriver.Snapshot(plan, typed, verdicts, ended=ended, unresolvable=unresolvable,
-                                                       run_id=run.spec.run_id))
+                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast))
             for record in step.settled:
                 _note(run, typed, record.to_dict(), progress)
             if step.start is not None:
@@ -239,13 +242,18 @@ def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCa
 
 
 def _run_phase(run: LocalRun, plan: Plan, phase: Phase, pool: LazyPool, typed: dict[str, StepRecord], progress: Progress) -> None:
-    """Run the streams of ``phase`` on the workers, one job per stream, and note their records."""
+    """Run the streams of ``phase`` on the workers, one job per stream, and note their records.
+    Under ``--fail-fast`` a stream that failed stops the others (their workers are killed); the
+    driver then cancels what has no record."""
     jobs: list[Job] = [(stream.id, [plan.steps[s].to_dict() for s in stream.steps], _known_for(run, plan, stream.steps), {})
                        for stream in phase.streams]
     run.phases_run += 1
     for _, recs in pool.run(jobs):
         for rec in recs:
             _note(run, typed, rec, progress)
+        if run.options.fail_fast and any(typed[r["step"]].state in FAILURES for r in recs):
+            pool.close(force=True)
+            return
 
 
 def _note(run: LocalRun, typed: dict[str, StepRecord], rec: dict[str, Any], progress: Progress) -> None:

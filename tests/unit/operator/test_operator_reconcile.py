@@ -50,6 +50,7 @@ class World:
         self.verdicts: dict[str, StepCache] = {s: StepCache("run", "k-" + s, "never materialized") for s in plan.steps}
         self.pod_endings: dict[tuple[int, int], tuple[str, str]] = {}
         self.pins: dict[str, Any] = {}  # image, store and Secret pinned when the run started
+        self.fail_fast = False
         self.now = NOW
 
     def facts(self) -> RunFacts:
@@ -59,7 +60,7 @@ class World:
                   **self.pins},
             plan=self.plan, records=dict(self.records), jobs=dict(self.jobs),
             verdicts=self.verdicts if needs_assessment(self.plan, self.records, self.jobs) else None,
-            now=self.now, exec_phases=dict(self.phase_files), pod_endings=dict(self.pod_endings),
+            now=self.now, exec_phases=dict(self.phase_files), pod_endings=dict(self.pod_endings), fail_fast=self.fail_fast,
         )
 
     def reconcile(self) -> Decision:
@@ -259,3 +260,24 @@ def test_a_running_phase_keeps_the_start_time_it_was_first_shown_with() -> None:
     world.jobs[0] = replace(world.jobs[0], start_time="2025-01-01T12:00:02Z")  # the Job controller's, later
     world.now = NOW + timedelta(seconds=5)
     assert world.reconcile().status["phases"][0]["startTime"] == started
+
+
+def test_fail_fast_stops_the_live_jobs_at_the_first_failure_and_cancels_what_has_not_run() -> None:
+    world = World()
+    world.reconcile()
+    world.fail_fast = True
+    world.run_job(0, {"raw": "failed"})
+    world.jobs[1] = JobView("demo-1-p1", 1, 1, active=1)  # as if a later phase were live
+    d = world.reconcile()
+    assert d.finished == "Failed" and d.of(DeleteJob) == [DeleteJob("demo-1-p1")]
+    states = {s["id"]: s["state"] for s in d.status["steps"]}
+    assert states["raw"] == "failed" and states["report"] == "cancelled"
+    assert not any(a.record["state"] == "cancelled" for a in d.of(WriteRecord))  # the status's, not the store's
+
+
+def test_continue_lets_independent_streams_finish_after_a_failure() -> None:
+    world = World(plan=make_plan(graph(), None, 2))
+    world.reconcile()
+    world.run_job(0, {"per_day[day=mon]": "failed"})
+    d = world.reconcile()
+    assert [c.phase.index for c in d.of(CreateJob)] == [1] and d.finished is None
