@@ -22,7 +22,8 @@ from barque.plans import Plan, grow_plan
 from barque.rundriver import Lost, Next, Snapshot, blocked_by, decide, needs_verdicts, unrun
 from barque.steprecord import FAILURES, OK, TERMINAL, StepRecord, StepState
 
-from .graphs import from_, graph, inp, node, static
+from .dag_strategies import dags
+from .graphs import from_, graph, inp, node
 
 EXAMPLES = int(os.environ.get("BARQUE_DRIVER_EXAMPLES", "150"))
 COMMIT = {"artifact": {"content_hash": "ab" * 32, "serializer": "json", "size": 2}, "output_id": "o"}
@@ -151,36 +152,6 @@ def test_a_record_of_a_state_this_version_does_not_know_reads_as_failed() -> Non
 # -- properties on random runs -------------------------------------------------------------------
 
 
-@st.composite
-def dags(draw: st.DrawFn) -> Graph:
-    """Up to 10 nodes; node i reads only nodes before it; some static-partitioned, some following a
-    partitioned upstream, some collecting one, some partitioned by keys an upstream returns."""
-    count = draw(st.integers(1, 10))
-    nodes = []
-    partitioned: set[str] = set()
-    for i in range(count):
-        name = f"n{i}"
-        ups = sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else []
-        shape = draw(st.sampled_from(["plain", "static", "follow", "deferred"]))
-        part_ups = [f"n{u}" for u in ups if f"n{u}" in partitioned]
-        plain_ups = [f"n{u}" for u in ups if f"n{u}" not in partitioned]
-        if shape == "static" and not part_ups:
-            keys = draw(st.lists(st.sampled_from("abc"), min_size=1, max_size=3, unique=True))
-            nodes.append(node(name, inputs=tuple(inp(f"x{u}", f"n{u}") for u in ups), partitions=(static("k", *keys),)))
-            partitioned.add(name)
-        elif shape == "follow" and len(part_ups) == 1:
-            source = part_ups[0]
-            others = tuple(inp(f"x{u}", f"n{u}") for u in ups if f"n{u}" != source)
-            nodes.append(node(name, inputs=others, partitions=(from_("k", source),), params=("k", source)))
-            partitioned.add(name)
-        elif shape == "deferred" and plain_ups and not part_ups:
-            nodes.append(node(name, partitions=(from_("k", plain_ups[0]),)))
-            partitioned.add(name)
-        else:
-            nodes.append(node(name, inputs=tuple(inp(f"x{u}", f"n{u}", collect=f"n{u}" in partitioned) for u in ups)))
-    return graph(*nodes)
-
-
 class Simulation:
     """A runner carrying out the driver's decisions; step outcomes drawn from ``seed``."""
 
@@ -243,7 +214,7 @@ class Simulation:
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(dags(), st.integers(1, 4), st.integers(0, 2**32), st.booleans())
+@given(dags(max_nodes=10, deferred=True), st.integers(1, 4), st.integers(0, 2**32), st.booleans())
 def test_a_run_always_ends_with_every_step_in_exactly_one_terminal_state(g: Graph, workers: int, seed: int, fail_fast: bool) -> None:
     sim = Simulation(g, workers, seed, fail_fast)
     end = sim.run()
@@ -259,7 +230,7 @@ def test_a_run_always_ends_with_every_step_in_exactly_one_terminal_state(g: Grap
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(dags(), st.integers(1, 4), st.integers(0, 2**32))
+@given(dags(max_nodes=10, deferred=True), st.integers(1, 4), st.integers(0, 2**32))
 def test_nothing_starts_after_a_failure_under_fail_fast(g: Graph, workers: int, seed: int) -> None:
     sim = Simulation(g, workers, seed, fail_fast=True)
     sim.run()
