@@ -140,7 +140,7 @@ def blocked_by(deps: tuple[str, ...], records: Mapping[str, StepRecord]) -> Step
     return None
 
 
-def unrun(step: str, node: str, blocker: StepRecord, *, run_id: str | None, by: str) -> StepRecord:
+def unrun(step: str, node: str, blocker: StepRecord, *, run_id: str | None, by: str | None) -> StepRecord:
     """The record of a step whose input ``blocker`` did not produce: ``filtered`` below a
     filtered step, ``skipped`` below anything else."""
     if blocker.state is StepState.FILTERED:

@@ -93,7 +93,7 @@ class StepRecord(NamedTuple):
 
 
 def cached(step: str, node: str, cache_key: str | None, commit: Mapping[str, Any], *,
-           run_id: str | None, by: str) -> StepRecord:
+           run_id: str | None, by: str | None) -> StepRecord:
     """A step served from cache: ``commit`` is the commit record (artifact, output id, preview)."""
     preview = commit.get("preview")
     return StepRecord(step, node, StepState.CACHED, run_id=run_id, cache_key=commit.get("cache_key", cache_key),
@@ -101,26 +101,26 @@ def cached(step: str, node: str, cache_key: str | None, commit: Mapping[str, Any
                       preview=preview if isinstance(preview, Mapping) else None, by=by)
 
 
-def reused(previous: Mapping[str, Any], *, run_id: str | None, previous_run: str, by: str) -> StepRecord:
+def reused(previous: Mapping[str, Any], *, run_id: str | None, previous_run: str, by: str | None) -> StepRecord:
     """A step taken over from an earlier run's record (resume): its artifact and output id kept."""
     base = StepRecord.from_dict({k: v for k, v in previous.items() if k not in ("logs", "error")})
     return base._replace(run_id=run_id, state=StepState.CACHED, reason=f"reused from run {previous_run}", by=by,
                          extra={**base.extra, "reused_from": previous_run})
 
 
-def skipped(step: str, node: str, reason: str, *, run_id: str | None, by: str) -> StepRecord:
+def skipped(step: str, node: str, reason: str, *, run_id: str | None, by: str | None) -> StepRecord:
     """A step not run because of what happened above it."""
     return StepRecord(step, node, StepState.SKIPPED, run_id=run_id, reason=reason, by=by)
 
 
-def crashed(step: str, node: str, kind: str, message: str, *, run_id: str | None, by: str, attempts: int = 0) -> StepRecord:
+def crashed(step: str, node: str, kind: str, message: str, *, run_id: str | None, by: str | None, attempts: int = 0) -> StepRecord:
     """A step whose process (worker or pod) died without recording it: ``kind`` names how
     (``WorkerDied``, ``PodFailure``, ``OOMKilled``)."""
     return StepRecord(step, node, StepState.CRASHED, run_id=run_id, attempts=attempts, by=by,
                       error={"type": kind, "message": message, "traceback": ""})
 
 
-def failed(step: str, node: str, kind: str, message: str, *, run_id: str | None, by: str, attempts: int = 0) -> StepRecord:
+def failed(step: str, node: str, kind: str, message: str, *, run_id: str | None, by: str | None, attempts: int = 0) -> StepRecord:
     """A step that failed outside its own code (its runner could not run it)."""
     return StepRecord(step, node, StepState.FAILED, run_id=run_id, attempts=attempts, by=by,
                       error={"type": kind, "message": message, "traceback": ""})
