@@ -127,3 +127,35 @@ def test_a_second_run_is_cached_in_both_places(tmp_path: Path) -> None:
     second = cluster.run("second")
     assert step_states(second) == local_states(again)
     assert "cached" in set(local_states(again).values())
+
+
+FAILS_BEFORE_A_LATER_PHASE = """
+    from barque import asset
+
+    @asset()
+    def source() -> int:
+        return 1
+
+    @asset(inputs={"s": source})
+    def broken(s: int) -> int:
+        raise ValueError("bad")
+
+    @asset(inputs={"s": source})
+    def independent(s: int) -> int:
+        return s
+
+    @asset(inputs={"i": independent, "s": source})
+    def later(i: int, s: int) -> int:
+        return i
+"""
+
+
+def test_fail_fast_cancels_the_later_phases_in_both_places_and_continue_runs_them(tmp_path: Path) -> None:
+    local_file = _project(tmp_path / "local", FAILS_BEFORE_A_LATER_PHASE)
+    fast = local_states(barque.run(str(local_file), workers=2, fail_fast=True))
+    cluster = Cluster([_project(tmp_path / "cluster", FAILS_BEFORE_A_LATER_PHASE)], tmp_path / "store", parallelism=2, work=tmp_path)
+    in_cluster = step_states(cluster.run("fast", failurePolicy="FailFast"))
+    for states in (fast, in_cluster):
+        assert (states["pipeline.py:broken"], states["pipeline.py:later"]) == ("failed", "cancelled")
+    assert step_states(cluster.run("continue"))["pipeline.py:later"] == "succeeded"
+    assert local_states(barque.run(str(local_file), workers=2))["pipeline.py:later"] == "succeeded"

@@ -132,3 +132,13 @@ def test_condition_transition_time_moves_only_when_the_status_changes() -> None:
 
 def test_human_durations() -> None:
     assert [human_duration(s) for s in (5, 65, 3 * 3600 + 120)] == ["5s", "1m05s", "3h02m"]
+
+
+def test_the_crds_step_states_and_counts_are_the_step_records_states() -> None:
+    from typing import get_args
+
+    from barque.steprecord import ALL_STATES
+    from barque_operator import models
+
+    assert get_args(models.StepState) == ALL_STATES
+    assert list(models.StepCounts.model_fields) == ["total", *ALL_STATES]
