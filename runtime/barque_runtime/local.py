@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, assess
 from barque import rundriver
