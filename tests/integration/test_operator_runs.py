@@ -258,7 +258,7 @@ from barque import asset
 
 @asset()
 def source() -> int:
-    return 1
+    return 11
 
 
 @asset(inputs={"s": source})
@@ -286,7 +286,9 @@ def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_s
     run = wait_run(kube_api, ns, "killed-1", op=operator_process)
     status = run["status"]
     assert status["phase"] == "Failed"
-    assert step_states(run) == {"source": "succeeded", "killed": "crashed", "after": "skipped", "independent": "succeeded"}
+    states = step_states(run)
+    assert states.pop("source") in ("succeeded", "cached")  # another test's pipeline may have stored it
+    assert states == {"killed": "crashed", "after": "skipped", "independent": "succeeded"}
     assert status["message"].startswith("step pipeline.py:killed crashed: Signal: killed by signal 9")
     assert status["counts"]["crashed"] == 1 and status["counts"]["failed"] == 0
 
