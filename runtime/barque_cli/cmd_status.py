@@ -250,12 +250,12 @@ def failed_steps(status: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(step, message) for each failed step: the status's failures, else failed entries of its steps."""
     out = [(f.get("step", "?"), f.get("message", "")) for f in status.get("failures") or []]
     if not out:
-        out = [(s.get("id", "?"), s.get("message") or "failed") for s in status.get("steps") or [] if s.get("state") == "failed"]
+        out = [(s.get("id", "?"), s.get("message") or s["state"]) for s in status.get("steps") or [] if s.get("state") in ("failed", "crashed")]
     return out
 
 
 def _counts(counts: Mapping[str, Any]) -> str:
-    shown = [f"{counts[k]} {k}" for k in ("succeeded", "cached", "running", "failed", "skipped", "cancelled") if counts.get(k)]
+    shown = [f"{counts[k]} {k}" for k in ("succeeded", "cached", "running", "failed", "crashed", "skipped", "filtered", "cancelled") if counts.get(k)]
     return f"  ({', '.join(shown)})" if shown else ""
 
 

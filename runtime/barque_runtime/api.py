@@ -16,6 +16,7 @@ from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
+from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
@@ -24,7 +25,6 @@ from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored
 from barque_runtime.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
 
-TERMINAL_FAILURE = ("failed", "skipped")
 
 
 def run(
@@ -40,6 +40,7 @@ def run(
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    fail_fast: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -50,10 +51,13 @@ def run(
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
     (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``overrides`` maps
     asset names to values stubbed in for their outputs (``barque_runtime.overrides``); the
-    summary then lists those steps under ``overridden``.
+    summary then lists those steps under ``overridden``. ``fail_fast`` stops the run at its
+    first failure: nothing more starts, running streams are stopped and the steps without a
+    result are ``cancelled``.
     """
     selection = parse_selection(partition)
-    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
+                         fail_fast)
     return _run(options, progress, assets_only, overrides or {})[0]
 
 
@@ -117,7 +121,7 @@ def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
     values = {}
     for step in the_plan.steps.values():
         rec = local.records.get(step.id)
-        if step.node == node_id and rec is not None and rec.get("artifact") is not None:
+        if step.node == node_id and step.produces and rec is not None and rec.get("artifact") is not None:
             values[partition_label(step.partition)] = artifacts.read_value(local.store, artifacts.ArtifactRef.from_dict(rec["artifact"]), allowed=allowed)
     return values.get("") if set(values) <= {""} else dict(sorted(values.items()))
 
@@ -255,17 +259,18 @@ def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
-    count = {s: sum(1 for r in recs if r["state"] == s) for s in ("succeeded", "cached", "failed", "skipped")}
+    count = {s.value: sum(1 for r in recs if r["state"] == s) for s in StepState}
     unresolved = len(plan.deferred) if plan else 0
     if status is None:
-        status = "failed" if count["failed"] or count["skipped"] else "succeeded"
+        status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
     summary: dict[str, Any] = {
         "run_id": local.spec.run_id,
         "status": status,
         "elapsed_seconds": round(elapsed, 4),
-        "steps_executed": count["succeeded"] + count["failed"],
+        "steps_executed": count["succeeded"] + count["failed"] + count["crashed"],
         "steps_cached": count["cached"],
-        "steps_failed": count["failed"],
+        "steps_failed": count["failed"] + count["crashed"],  # a crash fails a run as an exception does
+        "steps_crashed": count["crashed"],
         "steps_skipped": count["skipped"] + (unresolved if status == "failed" else 0),
         "phases": len(plan.phases) if plan else 0,
         "targets": list(local.spec.targets),
@@ -276,7 +281,7 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     if len(named) > 1:  # barca: ``targets`` keyed by the names given replaces ``final_output``
         del summary["final_output"]
         summary["targets"] = {name: target_result(local, plan, nid) for name, nid in named.items()}
-    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
+    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] in FAILURES]
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
@@ -299,7 +304,7 @@ def target_result(local: LocalRun, plan: Plan | None, node_id: str) -> dict[str,
     ``failed_node`` is the target's own failed step, else the first failed step of its cone."""
     cone = select_nodes(local.spec.graph, [node_id])
     recs = [local.records[sid] for sid in _order(plan) if sid in local.records and plan and plan.steps[sid].node in cone]
-    failed = sorted((r for r in recs if r["state"] == "failed"), key=lambda r: r["node"] != node_id)
+    failed = sorted((r for r in recs if r["state"] in FAILURES), key=lambda r: r["node"] != node_id)
     if failed:
         err = failed[0].get("error") or {}
         return {"status": "failed", "failed_node": failed[0]["step"], "error": f"{err.get('type', 'Error')}: {err.get('message', '')}"}
@@ -314,7 +319,7 @@ def _order(plan: Plan | None) -> list[str]:
 
 
 # barca's ``steps[].status`` for each state of a step record.
-_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
+_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "crashed": "crashed", "skipped": "skipped"}
 
 
 def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
@@ -348,6 +353,8 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
     """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
     if rec["state"] == "skipped":
         return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
+    if rec["state"] == "cancelled":  # --fail-fast stopped the run before it ran
+        return {"reason": "fail_fast", "detail": str(rec.get("reason", ""))}
     prefixes = (
         ("task", "task"),
         ("sensor", "sensor"),
@@ -374,7 +381,7 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
 
 def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
     """A node's value as the summary shows it; a partitioned node maps ``dim=value`` keys to values."""
-    steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
+    steps = [s for s in plan.steps.values() if s.node == node_id and s.produces and s.id in local.records]
     if not steps:
         return None
     values = {partition_label(s.partition): _value(local, s.id) for s in steps}

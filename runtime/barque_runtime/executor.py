@@ -14,11 +14,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from barque import artifacts, records, streams, trust
+from barque import artifacts, records, steprecord, streams, trust
 from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
 from barque.plans import Step
+from barque.rundriver import unrun
 from barque.runspec import RunSpec
 from barque.serializers import JSON
 from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, value_param
@@ -29,9 +30,6 @@ from barque_runtime.loader import ModuleLoader
 from barque_runtime.overrides import overridden_record
 from barque_runtime.sinks import write_sinks
 from barque_runtime.streamcall import iterator_params, is_stream
-
-FINISHED_OK = ("succeeded", "cached")
-
 
 class BlobMemo:
     """The store, with the bytes of blobs already read kept in memory (they never change).
@@ -169,11 +167,13 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
     if stub is not None:  # a test stubbed its output: not run, its cache not read
         now = time.time()
         return {**base, **stub, "started_at": now, "finished_at": now}
-    for dep in step.deps:
+    for dep in step.deps:  # the driver's rule (``rundriver.unrun``), for inputs settled in this stream
         dep_rec = ctx.record_of(dep)
-        if dep_rec is None or dep_rec.get("state") not in FINISHED_OK:
-            state = dep_rec.get("state") if dep_rec else "missing"
-            return {**base, "state": "skipped", "reason": f"upstream {dep} {state}"}
+        if dep_rec is None:
+            return {**base, **steprecord.skipped(step.id, node.id, f"upstream {dep} missing", run_id=ctx.spec.run_id, by=None).to_dict()}
+        if steprecord.state_of(dep_rec) not in steprecord.OK:
+            blocker = steprecord.StepRecord.from_dict(dep_rec)
+            return {**base, **unrun(step.id, node.id, blocker, run_id=ctx.spec.run_id, by=None).to_dict()}
     if step.action == "partitions":
         return {**base, **_evaluate_partitions(ctx, node, step)}
     outputs = {dep: ctx.known[dep]["output_id"] for dep in step.deps}

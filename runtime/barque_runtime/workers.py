@@ -23,9 +23,10 @@ import sys
 import time
 from typing import Any, Iterator
 
-from barque import records
+from barque import records, steprecord
 from barque.errors import StoreError
 from barque.plans import Step
+from barque.rundriver import RUNNER
 from barque.runspec import RunSpec
 from barque.store import open_store
 from barque_runtime.executor import StreamContext, execute_stream
@@ -292,8 +293,8 @@ class WorkerPool:
             used = self._deaths[step["id"]] = job[3].get(step["id"], 0) + 1
             if used < max(1, spec.graph.nodes[step["node"]].retries):
                 return done, job[1][index:]
-            error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
-            rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": used, "error": error}
+            rec = steprecord.crashed(step["id"], step["node"], "WorkerDied", f"the worker process {how} while running this step",
+                                     run_id=spec.run_id, by=RUNNER, attempts=used).to_dict()
             try:
                 records.write_step_record(store, spec.run_id, rec)
             except StoreError as err:  # the parent has the record; the summary does not need the store's copy
@@ -309,8 +310,8 @@ class WorkerPool:
         for step in job[1]:
             rec = records.read_step_record(store, spec.run_id, step["id"])
             if rec is None:
-                err = {"type": "ExecutorError", "message": f"the executor failed running this stream: {error}", "traceback": ""}
-                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 0, "error": err}
+                rec = steprecord.failed(step["id"], step["node"], "ExecutorError", f"the executor failed running this stream: {error}",
+                                        run_id=spec.run_id, by=RUNNER).to_dict()
             out.append(rec)
         return out
 
