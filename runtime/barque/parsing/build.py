@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
-from barque.parsing.declare import Decl, api_call, read_declarations
+from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
 from barque.parsing.link import Linked, Linker, asset_ref_file
@@ -126,4 +126,5 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "code_hash": hasher.code_hash(mod, fn) if hasher else "",
         "helpers": hasher.helpers(mod, fn) if hasher else (),
         "params": item.params,
+        **node_options(decl),
     })
