@@ -10,6 +10,8 @@ As in barca:
   sink was tried), and the sinks are written before the asset is committed, so a failed sink
   leaves nothing cached and the next run tries again.
 
+A path ending in ``/`` is a dataset sink, written by ``datasets`` (barca's Hive layout).
+
 Keys come from data, so whatever a key holds (``/``, ``..``, NUL, ``%``) is percent-encoded into
 the file name alone, and the file stays in the sink's folder.
 """
@@ -88,8 +90,13 @@ def write_sinks(node: Node, step: Step, value: Any, root: Path) -> list[dict[str
     """Write every sink of ``node``; return one result per sink; raise ``SinkError`` if any failed."""
     results, failures = [], []
     for spec in node.sinks:
-        target = sink_path(spec.path, step)
+        target = spec.path if spec.dataset else sink_path(spec.path, step)
         try:
+            if spec.dataset:
+                from barque_runtime.datasets import write_dataset  # pyarrow, for the sinks that need it
+
+                results.append(write_dataset(spec, node, step, value, root))
+                continue
             fmt = sink_format(spec.path, spec.serializer, value, node.serializer)
             data, _ = serialize(value, fmt)
             _write(target, data, root)
