@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Iterable, Literal, Mapping, TypeVar
 
 NodeKind = Literal["asset", "task", "sensor"]
 FreshnessKind = Literal["always", "manual", "schedule"]
@@ -223,16 +223,34 @@ def build_frozen(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
 
 
 @dataclass(frozen=True)
+class ParseWarning:
+    """A static warning about one node (``parsing.checks``): ``kind`` is barca's
+    (``unused_input``, ``undeclared_env``), ``name`` the parameter or variable."""
+
+    node: str
+    kind: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Graph:
     """All nodes of a project, keyed by id, with the project root they were read from.
 
     ``files`` maps each parsed file (relative, POSIX) to the sha256 of its bytes, so a code
-    snapshot can be checked against what was planned.
+    snapshot can be checked against what was planned. ``warnings`` are what the parser saw
+    in the function bodies; they stay with the parse (the dict form leaves them out).
     """
 
     root: str
     nodes: Mapping[str, Node]
     files: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[ParseWarning, ...] = ()
+
+    def warnings_for(self, node_ids: Iterable[str]) -> list[ParseWarning]:
+        """The warnings of the nodes a command plans, as barca reports only those."""
+        wanted = set(node_ids)
+        return [w for w in self.warnings if w.node in wanted]
 
     def upstream(self, node_id: str) -> list[str]:
         """Ids this node depends on: its inputs and the sources of ``partitions_from``."""

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
+from barque.parsing.checks import node_warnings
 from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
@@ -64,7 +65,8 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    return Graph(root=str(root_path), nodes=nodes, files=digests)
+    warnings = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes))
+    return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=warnings)
 
 
 def _hasher(project: Project, decls: list[Decl]) -> Hasher:

@@ -1,0 +1,135 @@
+"""barca's static warnings, read from a node's function body: an input it never uses, and an
+environment variable it reads without declaring it in ``env=``.
+
+Warnings only: they never stop a run or change a cache key. As in barca (``barca docs
+assets``, "Unused inputs" and "Environment variables"), the unused-input check prefers
+silence to a wrong warning:
+
+- an input counts as used when its name appears in the body as code (anything but ``del``),
+  or as a whole word in any string of the body that is not a statement of its own (SQL and
+  ``df.query`` strings read variables by name);
+- nothing is reported for an ``_`` input, an input from a sensor, an input annotated
+  ``duckdb.DuckDBPyRelation``, a stub body (docstring, ``pass``, ``...``, ``raise``), a
+  function with ``**kwargs``, or a body that names a dynamic access (``locals``, ``eval``,
+  ``_getframe``, ...) or calls a query entry point (``sql``, ``execute``, ``query``, ...) with an
+  argument that is not a literal.
+
+Environment reads are ``os.environ["NAME"]``, ``os.environ.get("NAME")`` and
+``os.getenv("NAME")`` with a literal name, in the function body itself (barca also follows the
+project helpers it reaches and pydantic settings; barque does not yet).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Iterable, Mapping
+
+from barque.model import Node, ParseWarning
+from barque.parsing.source import FunctionNode
+
+DYNAMIC = frozenset({"locals", "vars", "eval", "exec", "currentframe", "_getframe", "f_locals", "f_back", "getargvalues", "stack"})
+QUERY_CALLS = frozenset({"sql", "execute", "executemany", "query", "from_query", "table", "view", "read_sql", "read_sql_query", "SQLContext"})
+
+
+def node_warnings(node: Node, fn: FunctionNode, nodes: Mapping[str, Node]) -> list[ParseWarning]:
+    """The warnings of one node, unused inputs first, each name once, in source order."""
+    facts = _Body(fn)
+    out = [
+        ParseWarning(node.id, "unused_input", spec.param, unused_message(node.id, spec.param))
+        for spec in node.inputs
+        if not spec.ordering_only
+        and nodes[spec.source].kind != "sensor"
+        and dict(node.readers).get(spec.param) != "duckdb"
+        and not facts.uses(spec.param)
+    ]
+    declared = set(node.env)
+    out += [ParseWarning(node.id, "undeclared_env", name, f"{node.id} reads {name} without declaring it in env=")
+            for name in sorted(facts.env_reads) if name not in declared]
+    return out
+
+
+def unused_message(node: str, param: str) -> str:
+    """barca's words for an unused input."""
+    return (
+        f"{node} never uses its input `{param}`. It is still loaded in full each time the step runs, and it counts "
+        f"toward the step's cache key. Use it, remove it from inputs=, or rename the parameter `_{param}` if it is "
+        "there for ordering only (a `_` input is not loaded and never flagged)"
+    )
+
+
+def summary_lines(warnings: Iterable[ParseWarning]) -> list[str]:
+    """What a command prints on stderr, barca's way: one line per unused input, and one line
+    for every undeclared environment read of the steps it plans."""
+    items = list(warnings)
+    lines = [w.message for w in items if w.kind == "unused_input"]
+    env = [w for w in items if w.kind == "undeclared_env"]
+    if env:
+        steps = len({w.node for w in env})
+        names = ", ".join(sorted({w.name for w in env}))
+        lines.append(f"{steps} step{'s' if steps != 1 else ''} read{'s' if steps == 1 else ''} environment variables "
+                     f"not declared in env=: {names}")
+    return lines
+
+
+class _Body:
+    """What one walk of a function body finds: names used, strings, silencing constructs, env reads."""
+
+    def __init__(self, fn: FunctionNode) -> None:
+        self.names: set[str] = set()
+        self.strings: list[str] = []
+        self.env_reads: list[str] = []
+        self.silent = fn.args.kwarg is not None or _is_stub(fn.body)
+        nodes = [sub for stmt in fn.body for sub in ast.walk(stmt)]
+        docstrings = {id(s.value) for s in nodes if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)}
+        called = {id(sub.func) for sub in nodes if isinstance(sub, ast.Call)}
+        for sub in nodes:
+            if isinstance(sub, ast.Name):
+                if not isinstance(sub.ctx, ast.Del):
+                    self.names.add(sub.id)
+                self.silent |= sub.id in DYNAMIC or (sub.id in QUERY_CALLS and id(sub) not in called)
+            elif isinstance(sub, ast.Attribute):
+                self.silent |= sub.attr in DYNAMIC or (sub.attr in QUERY_CALLS and id(sub) not in called)
+            elif isinstance(sub, ast.Constant) and isinstance(sub.value, (str, bytes)) and id(sub) not in docstrings:
+                self.strings.append(sub.value if isinstance(sub.value, str) else sub.value.decode("utf-8", "replace"))
+            elif isinstance(sub, ast.Call):
+                self._call(sub)
+            elif isinstance(sub, ast.Subscript) and _is_environ(sub.value):
+                self._env(sub.slice)
+
+    def _call(self, call: ast.Call) -> None:
+        func = call.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in QUERY_CALLS and any(not isinstance(a, ast.Constant) for a in [*call.args, *(k.value for k in call.keywords)]):
+            self.silent = True  # text barque cannot read may name any input
+        if call.args and isinstance(func, ast.Attribute) and (
+            (func.attr == "get" and _is_environ(func.value)) or (func.attr == "getenv" and _is_name(func.value, "os"))
+        ):
+            self._env(call.args[0])
+
+    def _env(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value not in self.env_reads:
+            self.env_reads.append(node.value)
+
+    def uses(self, param: str) -> bool:
+        if self.silent or param in self.names:
+            return True
+        word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(param)}(?![A-Za-z0-9_])")
+        return any(word.search(text) for text in self.strings)
+
+
+def _is_stub(body: list[ast.stmt]) -> bool:
+    """A body of a docstring, ``pass``, ``...`` or ``raise`` only uses nothing by definition."""
+    return all(
+        isinstance(s, (ast.Pass, ast.Raise)) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        for s in body
+    )
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _is_environ(node: ast.expr) -> bool:
+    """``os.environ`` (or ``environ`` imported from os: the name alone)."""
+    return (isinstance(node, ast.Attribute) and node.attr == "environ" and _is_name(node.value, "os")) or _is_name(node, "environ")
