@@ -80,22 +80,40 @@ class _Body:
         self.strings: list[str] = []
         self.env_reads: list[str] = []
         self.silent = fn.args.kwarg is not None or _is_stub(fn.body)
-        nodes = [sub for stmt in fn.body for sub in ast.walk(stmt)]
-        docstrings = {id(s.value) for s in nodes if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)}
-        called = {id(sub.func) for sub in nodes if isinstance(sub, ast.Call)}
-        for sub in nodes:
-            if isinstance(sub, ast.Name):
-                if not isinstance(sub.ctx, ast.Del):
-                    self.names.add(sub.id)
-                self.silent |= sub.id in DYNAMIC or (sub.id in QUERY_CALLS and id(sub) not in called)
-            elif isinstance(sub, ast.Attribute):
-                self.silent |= sub.attr in DYNAMIC or (sub.attr in QUERY_CALLS and id(sub) not in called)
-            elif isinstance(sub, ast.Constant) and isinstance(sub.value, (str, bytes)) and id(sub) not in docstrings:
-                self.strings.append(sub.value if isinstance(sub.value, str) else sub.value.decode("utf-8", "replace"))
-            elif isinstance(sub, ast.Call):
-                self._call(sub)
-            elif isinstance(sub, ast.Subscript) and _is_environ(sub.value):
-                self._env(sub.slice)
+        # One walk, parents before children: a docstring's Expr and a call are seen before
+        # the string and the function they hold.
+        docstrings: set[int] = set()
+        called: set[int] = set()
+        queries: list[ast.expr] = []  # query entry points named; silent unless each is called
+        todo: list[ast.AST] = list(fn.body)
+        while todo:
+            sub = todo.pop()
+            todo.extend(ast.iter_child_nodes(sub))
+            kind = type(sub)
+            if kind is ast.Name:
+                if type(sub.ctx) is not ast.Del:  # type: ignore[attr-defined]
+                    self.names.add(sub.id)  # type: ignore[attr-defined]
+                if sub.id in DYNAMIC:  # type: ignore[attr-defined]
+                    self.silent = True
+                elif sub.id in QUERY_CALLS:  # type: ignore[attr-defined]
+                    queries.append(sub)  # type: ignore[arg-type]
+            elif kind is ast.Attribute:
+                if sub.attr in DYNAMIC:  # type: ignore[attr-defined]
+                    self.silent = True
+                elif sub.attr in QUERY_CALLS:  # type: ignore[attr-defined]
+                    queries.append(sub)  # type: ignore[arg-type]
+            elif kind is ast.Constant:
+                value = sub.value  # type: ignore[attr-defined]
+                if isinstance(value, (str, bytes)) and id(sub) not in docstrings:
+                    self.strings.append(value if isinstance(value, str) else value.decode("utf-8", "replace"))
+            elif kind is ast.Expr:
+                docstrings.add(id(sub.value))  # type: ignore[attr-defined]
+            elif kind is ast.Call:
+                called.add(id(sub.func))  # type: ignore[attr-defined]
+                self._call(sub)  # type: ignore[arg-type]
+            elif kind is ast.Subscript and _is_environ(sub.value):  # type: ignore[attr-defined]
+                self._env(sub.slice)  # type: ignore[attr-defined]
+        self.silent |= any(id(q) not in called for q in queries)  # used as a value: may be called with anything
 
     def _call(self, call: ast.Call) -> None:
         func = call.func
