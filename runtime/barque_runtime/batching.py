@@ -122,10 +122,11 @@ def _evaluated_groups(expr: str, namespace: dict[str, Any]) -> tuple[tuple[str, 
 
 
 def _by_groups(groups: Sequence[Sequence[str]], keys: Sequence[Key], strict: bool) -> list[list[int]]:
-    group_of = {key: index for index, group in enumerate(groups) for key in group}
+    # Groups name keys of one dimension; a key of several (a tuple) is in no group.
+    group_of: dict[Any, int] = {key: index for index, group in enumerate(groups) for key in group}
     calls: dict[Any, list[int]] = {}
     for position, key in enumerate(keys):
-        text = str(key) if not isinstance(key, tuple) else key
+        text = key if isinstance(key, tuple) else str(key)
         if text not in group_of and strict:
             raise BatchError(f"the key {key!r} is in no group of batches(..., strict=True)",
                              hint="add it to a group, or drop strict=True to run it alone")
@@ -226,12 +227,13 @@ def batch_kwargs(ctx: StreamContext, node: Node, steps: list[Step]) -> dict[str,
         else:
             kwargs[param] = ctx.value_of(sources[0][0], reader) if sources[0] else None
     source = keys_source(node, ctx.spec.graph)
-    param = value_param(node, source) if source is not None else None
-    if source is not None and param:
+    value_of_key = value_param(node, source) if source is not None else None
+    if source is not None and value_of_key:
         whole = ctx.value_of(source)
         if isinstance(whole, dict):
             by_key = {str(k): v for k, v in whole.items()}
-            kwargs[param] = {k: by_key[dict(step.partition)[node.partitions[0].dimension]] for k, step in zip(keys, steps)}
+            dim = node.partitions[0].dimension
+            kwargs[value_of_key] = {k: by_key[dict(step.partition)[dim]] for k, step in zip(keys, steps)}
     return kwargs
 
 

@@ -35,6 +35,7 @@ from barque.model import Node, SinkSpec
 from barque.plans import Step
 from barque.serializers import is_jsonable
 from barque.store import open_store
+from barque_runtime.sinks import atomic_write
 
 MARKER = "_barca_sink.json"
 DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -111,15 +112,15 @@ def _as_table(value: Any) -> Any:
     if pyarrow is not None and isinstance(value, pyarrow.Table):
         return value
     if pandas is not None and isinstance(value, pandas.DataFrame):
-        import pyarrow as pa
+        import pyarrow as pa  # type: ignore[import-untyped]
 
         return pa.Table.from_pandas(value, preserve_index=False)
     return None
 
 
 def _write_table(table: Any, stage: Path, fmt: str, partition_by: list[str], rows_per_file: int | None, dims: set[str]) -> None:
-    import pyarrow.dataset as pds
-    import pyarrow.parquet as pq
+    import pyarrow.dataset as pds  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     columns = list(table.column_names)
     missing = [c for c in partition_by if c not in columns]
@@ -191,7 +192,7 @@ def _claim(local: Path, shown: str, asset: str, layout: dict[str, Any]) -> None:
     body = {"barca_sink": 1, "asset": asset, **layout}
     if marker != body:
         local.mkdir(parents=True, exist_ok=True)
-        _atomic_write(local / MARKER, (json.dumps(body, indent=2) + "\n").encode())
+        atomic_write(local / MARKER, (json.dumps(body, indent=2) + "\n").encode())
 
 
 def _read_marker(path: Path, shown: str) -> dict[str, Any] | None:
@@ -202,17 +203,6 @@ def _read_marker(path: Path, shown: str) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise DatasetSinkError(f"cannot read {shown}{MARKER}: {exc}", hint=f"delete {shown}{MARKER} if it is damaged") from exc
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent.parent, prefix=f".{path.parent.name}.marker-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _swap_in(local: Path, rel: str, stage: Path) -> None:

@@ -101,14 +101,7 @@ def shown(mod: SourceModule, node: ast.expr) -> str:
 
 
 def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
-    value = literal(mod, node, what, "an integer literal")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1 (the total number of attempts), not {shown(mod, node)}",
-            where=mod.where(node),
-            hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
-        )
-    return value
+    return positive_int(mod, node, what, " (the total number of attempts)", f"Write {what}=1 for no retry, {what}=3 for up to three attempts.")
 
 
 def boolean(mod: SourceModule, node: ast.expr, what: str) -> bool:
@@ -117,28 +110,22 @@ def boolean(mod: SourceModule, node: ast.expr, what: str) -> bool:
     raise not_static(mod, node, what, "True or False")
 
 
-def positive_int(mod: SourceModule, node: ast.expr, what: str) -> int:
-    """A whole number of at least 1, written as a literal."""
+def positive_int(mod: SourceModule, node: ast.expr, what: str, meaning: str = "", hint: str | None = None) -> int:
+    """A whole number of at least 1, written as a literal; ``meaning`` follows the rule in the error."""
     value = literal(mod, node, what, "an integer literal")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1, not {shown(mod, node)}",
+            f"{what} must be a whole number of at least 1{meaning}, not {shown(mod, node)}",
             where=mod.where(node),
-            hint=f"Write {what}<n>, e.g. {what}2.",
+            hint=hint or f"Write {what}<n>, e.g. {what}2.",
         )
     return value
 
 
 def weight(mod: SourceModule, node: ast.expr) -> int:
     """``weight=``: the slots of the worker pool a step takes while it runs, at least 1."""
-    value = literal(mod, node, "weight=", "an integer literal")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineDefinitionError(
-            f"weight= must be a whole number of at least 1 (the worker slots the step takes while it runs), not {shown(mod, node)}",
-            where=mod.where(node),
-            hint="Write weight=2 for a step that needs two workers' share of memory, or leave it out (1).",
-        )
-    return value
+    return positive_int(mod, node, "weight=", " (the worker slots the step takes while it runs)",
+                        "Write weight=2 for a step that needs two workers' share of memory, or leave it out (1).")
 
 
 def key_groups(mod: SourceModule, node: ast.expr) -> tuple[tuple[str, ...], ...] | None:

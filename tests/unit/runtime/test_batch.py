@@ -162,3 +162,23 @@ def test_changing_batch_re_runs_the_keys(tmp_path: Path) -> None:
     run(tmp_path)
     pipeline(tmp_path, batched("3"))
     assert run(tmp_path)["steps_executed"] == 5  # every key of scored; total is cut off (same bytes)
+
+
+def test_a_keyed_sources_value_arrives_as_a_dict_of_the_calls_keys(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        from barca import asset, partitions_from
+
+
+        @asset()
+        def versions() -> dict:
+            return {"a": 1, "b": 2, "c": 3}
+
+
+        @asset(partitions={"k": partitions_from(versions)}, batch=2)
+        def doubled(k: list, versions: dict) -> dict:
+            trace(",".join(k))
+            return {key: versions[key] * 2 for key in k}
+    """)
+    summary = run_ok("doubled", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert summary["final_output"] == {"k=a": 2, "k=b": 4, "k=c": 6}
+    assert ran(tmp_path) == ["a,b", "c"]
