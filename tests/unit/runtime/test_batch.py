@@ -182,3 +182,16 @@ def test_a_keyed_sources_value_arrives_as_a_dict_of_the_calls_keys(tmp_path: Pat
     summary = run_ok("doubled", "pipeline.py", "--workers", "1", cwd=tmp_path)
     assert summary["final_output"] == {"k=a": 2, "k=b": 4, "k=c": 6}
     assert ran(tmp_path) == ["a,b", "c"]
+
+
+def test_failed_returned_outside_a_batch_is_a_value_as_in_barca(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        from barca import Failed, asset
+
+
+        @asset()
+        def a() -> object:
+            return Failed("plain")
+    """)
+    summary = run_ok("a", "pipeline.py", cwd=tmp_path)
+    assert summary["final_output"]["_repr"] == "Failed('plain')"
