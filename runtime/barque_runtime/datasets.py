@@ -75,7 +75,7 @@ def write_dataset(spec: SinkSpec, node: Node, step: Step, value: Any, root: Path
     layout = {"dims": dims, "partition_by": list(spec.partition_by), "format": fmt}
     rel = key_dir(node, step)
     prefix = spec.path.rstrip("/")
-    remote = prefix.startswith("s3://")
+    remote = prefix.startswith(("s3://", "memory://"))  # an object store (memory:// is its in-process twin)
     local = None if remote else (Path(prefix) if os.path.isabs(prefix) else root / prefix)
     stage = Path(tempfile.mkdtemp(prefix=f".{Path(prefix).name}.barca-staging-", dir=_staging_parent(local)))
     try:
