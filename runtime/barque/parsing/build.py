@@ -65,7 +65,7 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    warnings = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes))
+    warnings = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes, project.modules))
     return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=warnings)
 
 

@@ -15,8 +15,8 @@ silence to a wrong warning:
   argument that is not a literal.
 
 Environment reads are ``os.environ["NAME"]``, ``os.environ.get("NAME")`` and
-``os.getenv("NAME")`` with a literal name, in the function body itself (barca also follows the
-project helpers it reaches and pydantic settings; barque does not yet).
+``os.getenv("NAME")`` with a literal name, in the function body and in the project functions
+and classes it reaches (barca also reads pydantic settings fields; barque does not yet).
 """
 
 from __future__ import annotations
@@ -26,14 +26,17 @@ import re
 from typing import Iterable, Mapping
 
 from barque.model import Node, ParseWarning
-from barque.parsing.source import FunctionNode
+from barque.parsing.source import FunctionNode, SourceModule
 
 DYNAMIC = frozenset({"locals", "vars", "eval", "exec", "currentframe", "_getframe", "f_locals", "f_back", "getargvalues", "stack"})
 QUERY_CALLS = frozenset({"sql", "execute", "executemany", "query", "from_query", "table", "view", "read_sql", "read_sql_query", "SQLContext"})
 
 
-def node_warnings(node: Node, fn: FunctionNode, nodes: Mapping[str, Node]) -> list[ParseWarning]:
-    """The warnings of one node, unused inputs first, each name once, in source order."""
+def node_warnings(
+    node: Node, fn: FunctionNode, nodes: Mapping[str, Node], modules: Mapping[str, SourceModule]
+) -> list[ParseWarning]:
+    """The warnings of one node, unused inputs first; environment reads of the function and
+    of the project functions and classes it reaches (``node.helpers``), each name once."""
     facts = _Body(fn)
     out = [
         ParseWarning(node.id, "unused_input", spec.param, unused_message(node.id, spec.param))
@@ -43,10 +46,28 @@ def node_warnings(node: Node, fn: FunctionNode, nodes: Mapping[str, Node]) -> li
         and dict(node.readers).get(spec.param) != "duckdb"
         and not facts.uses(spec.param)
     ]
+    reads = set(facts.env_reads)
+    for helper, _ in node.helpers:
+        for body in _helper_bodies(helper, modules):
+            reads.update(_Body(body).env_reads)
     declared = set(node.env)
     out += [ParseWarning(node.id, "undeclared_env", name, f"{node.id} reads {name} without declaring it in env=")
-            for name in sorted(facts.env_reads) if name not in declared]
+            for name in sorted(reads) if name not in declared]
     return out
+
+
+def _helper_bodies(helper: str, modules: Mapping[str, SourceModule]) -> list[FunctionNode]:
+    """The functions a helper entry (``file:name``) stands for: the function, or a class's methods."""
+    file, _, name = helper.rpartition(":")
+    mod = modules.get(file)
+    if mod is None:
+        return []
+    if name in mod.functions:
+        return [mod.functions[name]]
+    for stmt in mod.tree.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+            return [f for f in stmt.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return []
 
 
 def unused_message(node: str, param: str) -> str:

@@ -90,3 +90,11 @@ def test_warnings_are_kept_to_the_nodes_asked_for(tmp_path: Path) -> None:
     body = '@asset(inputs={"raw": raw})\ndef a(raw):\n    return 1\n\n@asset(inputs={"raw": raw})\ndef b(raw):\n    return 1\n'
     write(tmp_path, {"p.py": HEADER + body})
     assert [w.node for w in parse(tmp_path).warnings_for(["p.py:b"])] == ["p.py:b"]
+
+
+def test_environment_reads_in_project_helpers_the_node_reaches_are_reported(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "helpers.py": 'import os\ndef region():\n    return os.environ.get("REGION")\nclass C:\n    def m(self):\n        return os.getenv("M")\n',
+        "p.py": "from barca import asset\nfrom helpers import region, C\n\n@asset()\ndef a():\n    return region() + C().m()\n",
+    })
+    assert [(w.kind, w.name) for w in parse(tmp_path).warnings] == [("undeclared_env", "M"), ("undeclared_env", "REGION")]
