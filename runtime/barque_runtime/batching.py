@@ -15,7 +15,8 @@ key's cache key. As in barca (``barca docs partitions``, "Processing many keys p
 - ``Failed("reason")`` as a key's value fails that key alone, a key with no result fails
   alone, and a key that is not one of the call's, a call that raises or a result of another
   type fails every key of the call;
-- ``retries=`` and ``timeout_seconds=`` apply per call.
+- ``retries=`` and ``timeout_seconds=`` apply per call; a retry calls again, together, only the
+  keys the call failed alone.
 
 Which keys share a call depends on which keys are stale, so a key's value must depend on its
 own key and inputs alone, as barca requires. ``batch=`` itself is in the cache key
@@ -149,9 +150,31 @@ def _base(ctx: StreamContext, step: Step) -> dict[str, Any]:
 
 
 def _call(ctx: StreamContext, node: Node, items: list[tuple[Step, str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One call of the function over ``items``' keys; one record per key."""
-    steps = [step for step, _, _ in items]
+    """One call of the function over ``items``' keys; one record per key.
+
+    While ``retries=`` allows, the keys the call failed alone (``Failed``, no result) are
+    called again, together, as barca retries them."""
     started = time.time()
+    attempt = max(ctx.attempts_used.get(step.id, 0) for step, _, _ in items) + 1
+    out: list[dict[str, Any]] = []
+    while True:
+        done, again, attempt = _attempt(ctx, node, items, attempt, started)
+        if not again or attempt >= max(1, node.retries):
+            return out + done + [rec for _, rec in again]
+        out += done
+        items = [item for item, _ in again]
+        attempt += 1
+
+
+_Item = tuple[Step, str, dict[str, Any]]
+
+
+def _attempt(
+    ctx: StreamContext, node: Node, items: list[_Item], first_attempt: int, started: float
+) -> tuple[list[dict[str, Any]], list[tuple[_Item, dict[str, Any]]], int]:
+    """Call once (``call_with_retries`` retries a raise); the records of the keys that are
+    settled, the keys that failed alone with their records, and the last attempt's number."""
+    steps = [step for step, _, _ in items]
 
     def every_key_failed(exc: BaseException, tb: str, attempts: int, logs: dict[str, str]) -> list[dict[str, Any]]:
         return [_base(ctx, step) | failed(started, attempts, exc, tb, logs) for step in steps]
@@ -162,27 +185,27 @@ def _call(ctx: StreamContext, node: Node, items: list[tuple[Step, str, dict[str,
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        return every_key_failed(exc, traceback.format_exc(), 1, {})
+        return every_key_failed(exc, traceback.format_exc(), first_attempt, {}), [], first_attempt
 
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
         return first.pop() if first else batch_kwargs(ctx, node, steps)
 
-    used = max(ctx.attempts_used.get(step.id, 0) for step in steps)
     # The call's output is recorded once, under its first key, and every key's record points at it.
     try:
         result, attempts, logs = call_with_retries(
             ctx.store, ctx.spec.run_id, steps[0].id, node, fn, kwargs, restore=ctx.state.restore,
-            first_attempt=used + 1, echo=ctx.echo_output,
+            first_attempt=first_attempt, echo=ctx.echo_output,
         )
     except CallFailed as failure:
-        return every_key_failed(failure.error, failure.traceback, failure.attempts, failure.logs)
+        return every_key_failed(failure.error, failure.traceback, failure.attempts, failure.logs), [], failure.attempts
     try:
         values = split(result, steps)
     except BatchError as exc:
-        return every_key_failed(exc, traceback.format_exc(), attempts, logs)
+        return every_key_failed(exc, traceback.format_exc(), attempts, logs), [], attempts
     observation = ctx.spec.run_id if node.kind == "task" else None
-    out = []
-    for step, key, components in items:
+    done, again = [], []
+    for item in items:
+        step, key, components = item
         if step.id not in values:
             problem: BaseException | None = BatchKeyFailed(f"the batched call returned no result for {key_text(step)}",
                                                            hint="return a value for every key of the call")
@@ -191,11 +214,11 @@ def _call(ctx: StreamContext, node: Node, items: list[tuple[Step, str, dict[str,
         else:
             problem = None
         if problem is not None:
-            out.append(_base(ctx, step) | failed(started, attempts, problem, "", logs))
+            again.append((item, _base(ctx, step) | failed(started, attempts, problem, "", logs)))
         else:
             rec = finish_output(ctx, node, step, key, components, values[step.id], observation, started, attempts, logs)
-            out.append(_base(ctx, step) | rec)
-    return out
+            done.append(_base(ctx, step) | rec)
+    return done, again, attempts
 
 
 def is_failed(value: Any) -> bool:

@@ -195,3 +195,22 @@ def test_failed_returned_outside_a_batch_is_a_value_as_in_barca(tmp_path: Path) 
     """)
     summary = run_ok("a", "pipeline.py", cwd=tmp_path)
     assert summary["final_output"]["_repr"] == "Failed('plain')"
+
+
+def test_a_retry_calls_again_only_the_keys_the_call_failed_together(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        import os
+        from barca import Failed, asset, partitions
+
+
+        @asset(partitions={"r": partitions(["a", "b", "c"])}, batch="all", retries=2)
+        def s(r: list) -> dict:
+            trace(",".join(r))
+            first = not os.path.exists("seen")
+            open("seen", "w").close()
+            return {k: (Failed("first") if first and k != "a" else k) for k in r}
+    """)
+    summary = run_ok("s", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert summary["final_output"] == {"r=a": "a", "r=b": "b", "r=c": "c"}
+    assert ran(tmp_path) == ["a,b,c", "b,c"]
+    assert {s["id"]: s["attempts"] for s in summary["steps"]} == {"pipeline.py:s[r=a]": 1, "pipeline.py:s[r=b]": 2, "pipeline.py:s[r=c]": 2}
