@@ -12,7 +12,14 @@ import pytest
 
 from barque.parsing.checks import summary_lines
 
-from .fixtures.parse import parse, write
+from barque.model import Graph
+from barque.parsing import parse_project
+
+from .fixtures.parse import write
+
+
+def parse(root: Path) -> Graph:
+    return parse_project([root / "p.py"], warnings=True)
 
 HEADER = "import os\nfrom barca import asset, sensor\n\n@asset()\ndef raw() -> list:\n    return [1]\n\n"
 
@@ -84,6 +91,11 @@ def test_undeclared_reads_are_summed_up_in_one_line_as_barca_prints_it(tmp_path:
     body = '@asset()\ndef a():\n    return os.getenv("B")\n\n@asset()\ndef b():\n    return os.getenv("A")\n'
     write(tmp_path, {"p.py": HEADER + body})
     assert summary_lines(parse(tmp_path).warnings) == ["2 steps read environment variables not declared in env=: A, B"]
+
+
+def test_a_parse_that_does_not_ask_for_warnings_reads_no_body(tmp_path: Path) -> None:
+    write(tmp_path, {"p.py": HEADER + '@asset(inputs={"raw": raw})\ndef report(raw):\n    return 42\n'})
+    assert parse_project([tmp_path / "p.py"]).warnings == ()
 
 
 def test_warnings_are_kept_to_the_nodes_asked_for(tmp_path: Path) -> None:
