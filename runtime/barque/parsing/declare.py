@@ -333,8 +333,7 @@ _READERS = {
     "polars.DataFrame": "polars",
     "pl.LazyFrame": "polars_lazy",
     "polars.LazyFrame": "polars_lazy",
-    "pyarrow.Table": "arrow",
-    "pa.Table": "arrow",
+    "pyarrow.Table": "arrow",  # not `pa.Table`: barca 0.33 gives that one a pandas DataFrame
     "duckdb.DuckDBPyRelation": "duckdb",
 }
 

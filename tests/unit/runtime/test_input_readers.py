@@ -15,7 +15,7 @@ from .clirun import barque, run_ok, write
 
 SOURCE = """
 import pandas as pd
-import pyarrow as pa
+import pyarrow
 from barque import asset
 
 
@@ -30,18 +30,23 @@ def meta() -> dict:
 
 
 @asset(inputs={{"orders": orders, "meta": meta}})
-def kinds(orders: pa.Table, meta: pa.Table) -> list:
+def kinds(orders: pyarrow.Table, meta: pyarrow.Table) -> list:
     return [type(orders).__module__.split(".")[0], type(orders).__name__, type(meta).__name__]
 
 
 @asset(inputs={{"orders": orders}})
 def default(orders) -> str:
     return type(orders).__name__
+
+
+@asset(inputs={{"orders": orders}})
+def as_rows(orders: list[dict]) -> str:
+    return type(orders).__name__
 """
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_an_input_annotated_pa_table_receives_an_arrow_table(tmp_path: Path, fmt: str) -> None:
+def test_an_input_annotated_pyarrow_table_receives_an_arrow_table(tmp_path: Path, fmt: str) -> None:
     write(tmp_path, "pipeline.py", SOURCE.format(fmt=fmt))
     assert run_ok("kinds", "pipeline.py", cwd=tmp_path)["final_output"] == ["pyarrow", "Table", "dict"]
 
@@ -49,6 +54,11 @@ def test_an_input_annotated_pa_table_receives_an_arrow_table(tmp_path: Path, fmt
 def test_an_input_without_an_annotation_receives_a_pandas_data_frame(tmp_path: Path) -> None:
     write(tmp_path, "pipeline.py", SOURCE.format(fmt="parquet"))
     assert run_ok("default", "pipeline.py", cwd=tmp_path)["final_output"] == "DataFrame"
+
+
+def test_a_rows_annotation_still_receives_a_data_frame_as_in_barca(tmp_path: Path) -> None:
+    write(tmp_path, "pipeline.py", SOURCE.format(fmt="parquet"))
+    assert run_ok("as_rows", "pipeline.py", cwd=tmp_path)["final_output"] == "DataFrame"
 
 
 def test_an_annotation_for_a_library_that_is_not_installed_fails_the_step_saying_which(tmp_path: Path) -> None:
