@@ -145,6 +145,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     text = render(summary, mode)
     if text:
         sys.stdout.write(text + "\n")
+    if mode == "json" and summary["status"] != "succeeded":  # barca's envelope on stderr, after the summary
+        from barque_cli.envelope import envelope_line, run_failure
+
+        failure = run_failure(summary)
+        if failure is not None:
+            sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
 
 
