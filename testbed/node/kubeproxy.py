@@ -57,15 +57,18 @@ def cleanup() -> None:
 
 
 def ruleset_outside() -> str:
-    """The host's nftables ruleset without kube-proxy's tables and without counters."""
+    """The host's nftables ruleset without kube-proxy's tables and without counters, nor podman
+    netavark's chains and jumps (they change whenever a container of another tier starts)."""
     out = subprocess.run(["nft", "-s", "list", "ruleset"], capture_output=True, text=True, timeout=30, check=True)
     kept: list[str] = []
-    skipping = False
+    closing: str | None = None  # the line that ends the block being skipped
     for line in out.stdout.splitlines():
-        if re.match(r"^table (ip|ip6) kube-proxy \{", line):
-            skipping = True
-        elif not skipping:
+        if closing is None and re.match(r"^table (ip|ip6) kube-proxy \{", line):
+            closing = "}"
+        elif closing is None and re.match(r"^\tchain NETAVARK", line):
+            closing = "\t}"
+        elif closing is None and line.strip() and "NETAVARK" not in line:
             kept.append(line)
-        if skipping and line == "}":
-            skipping = False
+        elif line == closing:
+            closing = None
     return "\n".join(kept)

@@ -1,5 +1,6 @@
 // Pins the Prometheus server the real-node tier scrapes the operator with (module tags are v0.3XX.y
-// for Prometheus 3.XX.y). Only its HTTP API is used: the UI's assets are not built in.
+// for Prometheus 3.XX.y). Only its HTTP API and Kubernetes discovery are used: build.sh leaves the
+// UI's assets and the other service discoveries out.
 module barque.dev/testbed/prometheus
 
 go 1.26.7

@@ -33,6 +33,10 @@ from .conftest import RealNode
 ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "helm" / "barque"
 EXAMPLES = (ROOT / "examples" / "quickstart", ROOT / "examples" / "failing")
+# Not "barque": the chart's ClusterRoles are named after the release, and test_user_flow's
+# release "barque" may be installed at the same time.
+RELEASE = "barque-obs"
+METRICS_SERVICE = f"{RELEASE}-metrics"
 SCRAPE_INTERVAL = 2  # seconds; the ServiceMonitor's interval, set through the chart's value
 MINIO_SERVICE_PORT = 9000
 # The examples' own runs, then one more run of each pipeline (PipelineRun name -> spec).
@@ -87,7 +91,7 @@ def _chart_values(real_node: RealNode, namespace: str, store_uri: str) -> list[s
 
 def _service_monitor(helm: cluster.Tool, namespace: str, values: list[str]) -> dict[str, Any]:
     """The chart's ServiceMonitor for this release (its CRD is not in the test bed: rendered only)."""
-    out = helm("template", "barque", str(CHART), "--namespace", namespace, *values,
+    out = helm("template", RELEASE, str(CHART), "--namespace", namespace, *values,
                "--set", "metrics.serviceMonitor.enabled=true", "--show-only", "templates/servicemonitor.yaml")
     monitor: dict[str, Any] = yaml.safe_load(out.stdout)
     return monitor
@@ -132,7 +136,7 @@ def examples_release(real_node: RealNode, prometheus_bin: Path, testbed_dir: Pat
                             http_ok(f"http://127.0.0.1:{port}/-/ready"), timeout=60)
     client = prom.Client(f"http://127.0.0.1:{port}")
     try:
-        helm("install", "barque", str(CHART), "--namespace", namespace, "--wait", "--timeout", "4m", *values,
+        helm("install", RELEASE, str(CHART), "--namespace", namespace, "--wait", "--timeout", "4m", *values,
              timeout=300)
         started = time.time()
         for manifest in EXAMPLES:
@@ -151,9 +155,9 @@ def examples_release(real_node: RealNode, prometheus_bin: Path, testbed_dir: Pat
                               scrape_interval=SCRAPE_INTERVAL)
     except Exception:
         print(kubectl("get", "pods,deploy,pipelineruns,events", "-n", namespace, "-o", "wide", check=False).stdout)
-        print(kubectl("logs", "-n", namespace, "deploy/barque", "--tail=100", check=False).stdout)
+        print(kubectl("logs", "-n", namespace, f"deploy/{RELEASE}", "--tail=100", check=False).stdout)
         raise
     finally:
         server.stop()
-        helm("uninstall", "barque", "--namespace", namespace, check=False)
+        helm("uninstall", RELEASE, "--namespace", namespace, check=False)
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)

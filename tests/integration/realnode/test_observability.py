@@ -17,7 +17,7 @@ import pytest
 from testbed import prometheus as prom
 from testbed.node import config
 
-from .examples_flow import ExamplesRelease
+from .examples_flow import METRICS_SERVICE, ExamplesRelease
 
 DASHBOARD = json.loads(prom.DASHBOARD.read_text())
 PANELS = prom.panel_queries(DASHBOARD)
@@ -29,8 +29,7 @@ def test_prometheus_scrapes_the_operator_pod_the_metrics_service_names(examples_
     assert len(targets) == 1, targets  # one operator pod behind the Service
     target = targets[0]
     assert target["health"] == "up", target
-    assert target["discoveredLabels"]["__meta_kubernetes_service_name"] == "barque-metrics"
-    assert target["labels"]["service"] == "barque-metrics"
+    assert target["labels"]["service"] == METRICS_SERVICE
     host = urlparse(target["scrapeUrl"]).hostname or ""
     assert ipaddress.ip_address(host) in ipaddress.ip_network(config.SUBNET)  # the pod's address on the bridge
 
