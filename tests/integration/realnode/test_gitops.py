@@ -25,7 +25,8 @@ APPLIER = "kubectl"  # kubectl apply --server-side's default field manager
 
 def _live(kubectl: cluster.Tool, namespace: str, manifest: Path) -> dict[str, dict[str, Any]]:
     """The live objects of a manifest directory, by kind/name."""
-    out = json.loads(kubectl("get", "-n", namespace, "-f", str(manifest), "-o", "json").stdout)
+    out = json.loads(kubectl("get", "-n", namespace, "-f", str(manifest), "-o", "json",
+                             "--show-managed-fields").stdout)
     items = out["items"] if "items" in out else [out]
     return {f"{o['kind']}/{o['metadata']['name']}": o for o in items}
 
