@@ -50,8 +50,13 @@ def kube_proxy_argv(binary: Path, config_file: Path) -> list[str]:
     return [str(binary), f"--config={config_file}", "--v=2"]
 
 
-def cleanup() -> None:
-    """Delete kube-proxy's tables (a stopped kube-proxy leaves them); safe when they are gone."""
+def cleanup(keep_copy: Path | None = None) -> None:
+    """Delete kube-proxy's tables (a stopped kube-proxy leaves them); safe when they are gone.
+    keep_copy: write them there first, to read after a failure."""
+    if keep_copy is not None:
+        listed = [subprocess.run(["nft", "list", "table", family, table], capture_output=True, text=True,
+                                 timeout=30).stdout for family, table in TABLES]
+        keep_copy.write_text("\n".join(listed))
     for family, table in TABLES:
         subprocess.run(["nft", "delete", "table", family, table], capture_output=True, timeout=30)
 

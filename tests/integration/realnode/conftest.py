@@ -203,7 +203,7 @@ def kube_proxy(node_bin: dict[str, Path], testbed_dir: Path, kube_apiserver: Any
         yield KubeProxy(process=proc, ruleset_before=before)
     finally:
         proc.stop()
-        kubeproxy.cleanup()
+        kubeproxy.cleanup(keep_copy=testbed_dir / "logs" / "kube-proxy-tables.nft")
 
 
 @pytest.fixture(scope="session")
