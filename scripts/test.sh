@@ -24,6 +24,7 @@ if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   command -v runc >/dev/null 2>&1 || need_apt+=(runc)
   command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
   command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+  command -v nft >/dev/null 2>&1 || need_apt+=(nftables)  # kube-proxy's tables are removed with nft
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

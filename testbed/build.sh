@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the real parts of the integration test bed from the Go module proxy:
 #   etcd, kube-apiserver, kube-controller-manager, kubectl, MinIO (minio) and helm;
-#   with --node also the real node's parts: kubelet and kube-scheduler (from the same Kubernetes
-#   module), containerd 2.x with its runc shim and ctr, and a static pause program.
+#   with --node also the real node's parts: kubelet, kube-scheduler and kube-proxy (from the same
+#   Kubernetes module), containerd 2.x with its runc shim and ctr, a static pause program, and the
+#   Prometheus server that scrapes the operator there.
 #
 # The versions are pinned by the small Go modules under testbed/go/<part>/ (go.mod + go.sum,
 # one `tool` line each): that is the only place a version is written. Binaries land in a cache
@@ -35,7 +36,8 @@ etcd_version=$(modver "$here/go/etcd/go.mod" go.etcd.io/etcd/server/v3)
 minio_version=$(modver "$here/go/minio/go.mod" github.com/minio/minio)
 helm_version=$(modver "$here/go/helm/go.mod" helm.sh/helm/v4)
 containerd_version=$(modver "$here/go/containerd/go.mod" github.com/containerd/containerd/v2)
-for v in kube_version etcd_version minio_version helm_version containerd_version; do
+prometheus_version=$(modver "$here/go/prometheus/go.mod" github.com/prometheus/prometheus)
+for v in kube_version etcd_version minio_version helm_version containerd_version prometheus_version; do
   if [[ -z ${!v} ]]; then
     echo "build.sh: cannot read ${v%_version}'s pinned version from $here/go/${v%_version}/go.mod" >&2
     exit 1
@@ -49,9 +51,9 @@ minio_commit=${minio_version##*-}
 tag="k8s-${kube_version}_etcd-${etcd_version}_minio-${minio_stamp}_helm-${helm_version}_r${build_rev}"
 bin="$cache/$tag/bin"
 binaries=(etcd kube-apiserver kube-controller-manager kubectl minio helm)
-node_binaries=(kubelet kube-scheduler containerd containerd-shim-runc-v2 ctr pause)
+node_binaries=(kubelet kube-scheduler kube-proxy containerd containerd-shim-runc-v2 ctr pause prometheus)
 # The node's parts link into the same bin directory; their own marker names what they are.
-node_complete="$bin/.complete-node-containerd-$containerd_version"
+node_complete="$bin/.complete-node-containerd-${containerd_version}_prometheus-${prometheus_version}_kube-proxy"
 
 with_node=0
 if [[ ${1:-} == --print-bin-dir ]]; then
@@ -166,6 +168,20 @@ if [[ $with_node == 1 ]]; then
   # No registry, so no registry.k8s.io/pause: the test bed builds its own (testbed/go/pause).
   pause_rev=$(cat "$here/go/pause/go.mod" "$here/go/pause/main.go" | sha256sum | cut -c1-12)
   build_part pause "$pause_rev" pause "-s -w" pause=barque.dev/testbed/pause
+
+  # Its own part: kubelet and kube-scheduler of an existing cache are not rebuilt for it.
+  build_part kubeproxy "$kube_version" kube "$kube_ld" kube-proxy=k8s.io/kubernetes/cmd/kube-proxy
+
+  # Module tag v0.3XX.y is Prometheus 3.XX.y; its build stamps the version like this. Only the
+  # Kubernetes service discovery is compiled in (Prometheus's own build tags): the cloud SDKs of
+  # the other two dozen would more than double its cold build.
+  prom_semver=${prometheus_version#v0.}
+  prom_semver="3.$((10#${prom_semver%%.*} - 300)).${prom_semver#*.}"
+  prom_pkg=github.com/prometheus/common/version
+  prom_ld="-s -w -X $prom_pkg.Version=$prom_semver -X $prom_pkg.Revision=$prometheus_version"
+  prom_ld+=" -X $prom_pkg.Branch=HEAD -X $prom_pkg.BuildUser=barque-testbed -X $prom_pkg.BuildDate=19700101-00:00:00"
+  GOFLAGS="$GOFLAGS -tags=remove_all_sd,enable_kubernetes_sd" build_part prometheus "$prometheus_version" prometheus "$prom_ld" \
+    prometheus=github.com/prometheus/prometheus/cmd/prometheus
   touch "$node_complete"
 fi
 report

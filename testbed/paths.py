@@ -14,7 +14,8 @@ REPO_ROOT = TESTBED_DIR.parent
 BUILD_SCRIPT = TESTBED_DIR / "build.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "minio", "helm")
 # Built only by `build.sh --node`, for the real node (tests/integration/realnode).
-NODE_BINARIES = ("kubelet", "kube-scheduler", "containerd", "containerd-shim-runc-v2", "ctr", "pause")
+NODE_BINARIES = ("kubelet", "kube-scheduler", "kube-proxy", "containerd", "containerd-shim-runc-v2", "ctr", "pause",
+                "prometheus")
 
 
 class BuildError(RuntimeError):

@@ -5,7 +5,9 @@
 ``barque_steps_total{state}`` (cached included), ``barque_active_runs`` and
 ``barque_reconcile_errors_total{kind}``. Runs and steps are labelled by namespace and
 pipeline. The active-runs gauge is derived from the runs the operator currently reconciles,
-so a restarted operator rebuilds it as its timers start.
+so a restarted operator rebuilds it as its timers start. The reconcile-error counter starts at
+zero for every kind the operator reconciles: a labelled counter exports nothing until its first
+increment, and the dashboard's panel would show "no data" on a healthy operator.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 RUN_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+RECONCILED_KINDS = ("Pipeline", "PipelineRun")
 
 
 class Metrics:
@@ -35,6 +38,8 @@ class Metrics:
         self.active_runs = Gauge("barque_active_runs", "PipelineRuns being reconciled (not finished)", registry=r)
         self.reconcile_errors = Counter("barque_reconcile_errors", "Reconciles that raised, by resource kind", ["kind"],
                                         registry=r)
+        for kind in RECONCILED_KINDS:
+            self.reconcile_errors.labels(kind)
         self._active: set[str] = set()
         self._lock = threading.Lock()
 

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cluster import SERVICE_CIDR
+
 BRIDGE = "bqtb0"
 # A private subnet that exists only on this machine: the host's side of the test bed's bridge
 # (SUBNET_GATEWAY) and the pods' network namespaces. Pods get no default route and the bridge
@@ -120,7 +122,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
 
 
 def cni_conflist(layout: NodeLayout) -> str:
-    """bridge + host-local on SUBNET, without a gateway route or masquerading.
+    """bridge + host-local on SUBNET, without a default route or masquerading.
+
+    The one route pods get is to the service CIDR through the bridge's address, where
+    kube-proxy's rules (testbed.node.kubeproxy) turn a ClusterIP into an endpoint.
 
     isGateway is off on purpose: the bridge plugin would then also switch on the host's IP
     forwarding. The test bed gives the bridge its address itself (testbed.node.network).
@@ -132,7 +137,7 @@ def cni_conflist(layout: NodeLayout) -> str:
             {"type": "bridge", "bridge": BRIDGE, "isGateway": False, "ipMasq": False, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET, "rangeStart": "10.213.0.10",
                                                           "gateway": SUBNET_GATEWAY}]],
-                      "routes": [], "dataDir": str(layout.cni_data_dir)}},
+                      "routes": [{"dst": SERVICE_CIDR, "gw": SUBNET_GATEWAY}], "dataDir": str(layout.cni_data_dir)}},
             {"type": "loopback"},
         ],
     }, indent=2)

@@ -25,7 +25,7 @@ import pytest
 
 from testbed import cluster, images, paths, pki
 from testbed.kubeapi import Api
-from testbed.node import config, leftovers, network
+from testbed.node import config, kubeproxy, leftovers, network
 from testbed.node.forward import Forwarder
 from testbed.node.mounts import unmount_all
 from testbed.node.pause import write_pause_archive
@@ -179,3 +179,40 @@ def real_namespace(request: pytest.FixtureRequest, kube_api: Api, real_node: Rea
                timeout=60, what=f"the default ServiceAccount in namespace {name}")
     yield name
     kube_api.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@dataclass(frozen=True)
+class KubeProxy:
+    process: ManagedProcess
+    ruleset_before: str  # the host's nftables ruleset outside kube-proxy's tables, before it started
+
+
+@pytest.fixture(scope="session")
+def kube_proxy(node_bin: dict[str, Path], testbed_dir: Path, kube_apiserver: Any,
+               real_node: RealNode) -> Iterator[KubeProxy]:
+    """kube-proxy (nftables mode) for the real node: Service ClusterIPs work from pods and the host."""
+    kubeproxy.cleanup()  # a killed earlier session's tables
+    before = kubeproxy.ruleset_outside()
+    healthz, metrics = cluster.free_port(), cluster.free_port()
+    conf = testbed_dir / "realnode" / "kube-proxy.yaml"
+    conf.write_text(kubeproxy.kube_proxy_config(kube_apiserver.kubeconfig, real_node.name, healthz, metrics))
+    proc = start_and_wait("kube-proxy", kubeproxy.kube_proxy_argv(node_bin["kube-proxy"], conf),
+                          testbed_dir / "logs" / "kube-proxy.log", http_ok(f"http://127.0.0.1:{healthz}/healthz"),
+                          timeout=60)
+    try:
+        yield KubeProxy(process=proc, ruleset_before=before)
+    finally:
+        proc.stop()
+        kubeproxy.cleanup(keep_copy=testbed_dir / "logs" / "kube-proxy-tables.nft")
+
+
+@pytest.fixture(scope="session")
+def examples_release(real_node: RealNode, kube_proxy: KubeProxy, node_bin: dict[str, Path], testbed_dir: Path,
+                     kube_apiserver: Any, kube_api: Api, helm: Any, kubectl: Any, minio: Any) -> Iterator[Any]:
+    """The chart installed, scraped by a real Prometheus, with the examples applied and run
+    (tests/integration/realnode/examples_flow.py)."""
+    from .examples_flow import examples_release as flow
+
+    with flow(real_node, node_bin["prometheus"], testbed_dir, kube_apiserver.kubeconfig, kube_api, helm, kubectl,
+              minio) as release:
+        yield release

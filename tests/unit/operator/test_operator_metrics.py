@@ -26,3 +26,10 @@ def test_metric_names_and_labels() -> None:
     assert 'barque_steps_total{namespace="team-a",pipeline="demo",state="cached"} 1.0' in text
     assert "barque_active_runs 1.0" in text
     assert 'barque_step_duration_seconds_count{namespace="team-a",pipeline="demo"} 1.0' in text  # cached steps did not run
+
+
+def test_reconcile_errors_are_exported_at_zero_before_any_error() -> None:
+    # The dashboard's reconcile-errors panel needs a series on a healthy operator too.
+    text = generate_latest(Metrics().registry).decode()
+    assert 'barque_reconcile_errors_total{kind="Pipeline"} 0.0' in text
+    assert 'barque_reconcile_errors_total{kind="PipelineRun"} 0.0' in text

@@ -11,6 +11,7 @@ import tarfile
 import tomllib
 from pathlib import Path
 
+from testbed.cluster import SERVICE_CIDR
 from testbed.node import config, pause
 
 LAYOUT = config.NodeLayout(Path("/state"))
@@ -36,7 +37,8 @@ def test_cni_gives_pods_no_way_off_the_bridge() -> None:
     assert bridge["type"] == "bridge" and bridge["bridge"] == config.BRIDGE
     assert bridge["ipMasq"] is False
     assert bridge["isGateway"] is False  # it would switch on the host's IP forwarding
-    assert bridge["ipam"]["routes"] == []  # no default route in the pods
+    # No default route in the pods: their one route is to the service CIDR, through the host.
+    assert bridge["ipam"]["routes"] == [{"dst": SERVICE_CIDR, "gw": config.SUBNET_GATEWAY}]
     assert bridge["ipam"]["ranges"][0][0]["subnet"] == config.SUBNET
 
 
