@@ -3,11 +3,12 @@
 #   unit         pure logic and local CLI runs, no servers (seconds)
 #   integration  a real kube-apiserver, kube-controller-manager, etcd, MinIO and helm, built from
 #                the Go module proxy into ~/.cache/barque-testbed (cold: tens of minutes; warm: seconds),
-#                and the barque images built from the Dockerfile with podman (testbed/images.sh)
+#                and the barque images built from the Dockerfile with podman (testbed/images.sh);
+#                a simulated node only for the tests that need the operator as a local process
 #   realnode     the real node (kubelet, containerd 2.x + runc, CNI, kube-scheduler) built by
 #                `testbed/build.sh --node`, the chart installed with the images from
-#                testbed/images.sh, the operator as its Deployment (root needed); its own pytest
-#                session, since the simulated node of `integration` would bind the same Pods
+#                testbed/images.sh, the operator as its Deployment (root needed): every flow a
+#                user runs; its own pytest session (its own cluster: no simulated node in it)
 # Usage: scripts/test.sh [unit|integration|all|realnode] [extra pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +60,8 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   images_start=$(date +%s)
   bash testbed/images.sh >/dev/null
   echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
-  run_tier integration tests/integration -m integration "$@" || status=1
+  # The slowest tests in the log, so the warm CI budget (10 minutes) can be kept.
+  run_tier integration tests/integration -m integration --durations=10 "$@" || status=1
 fi
 if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   build_start=$(date +%s)
@@ -68,6 +70,6 @@ if [ "$tier" = realnode ] || [ "$tier" = all ]; then
   images_start=$(date +%s)
   bash testbed/images.sh >/dev/null
   echo "[test.sh] images ready in $(( $(date +%s) - images_start )) s" >&2
-  BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration "$@" || status=1
+  BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration --durations=10 "$@" || status=1
 fi
 exit "$status"

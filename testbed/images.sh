@@ -104,11 +104,6 @@ if [[ ${#need[@]} -gt 0 ]]; then
 fi
 
 mkdir -p "$out"
-# One build at a time (CI step and pytest fixture may race).
-if command -v flock >/dev/null; then
-  exec 8>"$out/.lock"
-  flock 8
-fi
 
 # podman's settings for this machine, without touching /etc: runc (crun refuses the hybrid
 # cgroup v1 hierarchy), cgroupfs (no systemd), and rlimits no higher than the hard limits
@@ -116,7 +111,7 @@ fi
 nofile=$(ulimit -Hn)
 [[ $nofile == unlimited ]] && nofile=1048576
 export CONTAINERS_CONF="$out/containers.conf"
-cat >"$CONTAINERS_CONF.tmp" <<EOF
+cat >"$CONTAINERS_CONF.$$" <<EOF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=4096:4096"]
 [engine]
@@ -124,7 +119,24 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 EOF
-mv "$CONTAINERS_CONF.tmp" "$CONTAINERS_CONF"
+mv "$CONTAINERS_CONF.$$" "$CONTAINERS_CONF"
+
+# Warm: every archive of these inputs is there (each is written whole, then renamed), so there is
+# nothing to build and no lock to wait for while another checkout sharing the cache builds its own.
+warm=1
+for target in "${targets[@]}"; do
+  [[ -f $out/barque-$target-$key.tar ]] || warm=0
+done
+if [[ $warm == 1 ]]; then
+  print_images
+  exit 0
+fi
+
+# One build at a time (CI step and pytest fixture may race).
+if command -v flock >/dev/null; then
+  exec 8>"$out/.lock"
+  flock 8
+fi
 
 # make_base TAR: a Debian root filesystem with Python that acts like the official python image.
 # The hooks' "$1" is mmdebstrap's (the root being built), hence single quotes.

@@ -1,11 +1,16 @@
-"""The test node: a small kubelet stand-in that runs Pods as local processes.
+"""The simulated node: a small kubelet stand-in that runs Pods as local processes.
 
-It is the one simulated part of the test bed. Given a kubeconfig and a node name it registers a
-Ready Node (heartbeat on the node status and its Lease in kube-node-lease), binds Pending Pods
-that have no node to itself through the `binding` subresource (there is no kube-scheduler), and
-for each Pod bound to it runs the init containers in order and then the containers as local
-processes, reporting phase, conditions and container states through the status subresource the
-way kubelet does.
+A simulation, kept for what a real node cannot give on two cores: the operator's scale benchmark
+(bench/operator: a thousand Pods at once) and the fast operator-logic tests that need the
+operator as a local process in the test's hands (tests/integration/test_operator_runs.py,
+test_ha.py; the `sim_node` fixture, Node `simnode`). Everything a user runs is tested on the real
+node (kubelet, containerd, runc, CNI: tests/integration/realnode/).
+
+Given a kubeconfig and a node name it registers a Ready Node (heartbeat on the node status and
+its Lease in kube-node-lease), binds Pending Pods that have no node to itself through the
+`binding` subresource (there is no kube-scheduler), and for each Pod bound to it runs the init
+containers in order and then the containers as local processes, reporting phase, conditions and
+container states through the status subresource the way kubelet does.
 
 What it does, like kubelet:
 - command + args with `$(VAR)` expansion; without a command, images matching

@@ -3,13 +3,14 @@
 Real: etcd, kube-apiserver (TLS, client certificates, RBAC, service-account tokens),
 kube-controller-manager (Job, garbage collector, namespace, service accounts), MinIO, and the
 kubectl and helm binaries, all built by testbed/build.sh at pinned versions; the barque images,
-built from the Dockerfile by testbed/images.sh and run with podman. Simulated: the node
-(testbed/testnode runs each Pod's containers as local processes). There is no scheduler (the
-test node binds Pods) and no kubelet API (no `kubectl logs`/`exec`).
+built from the Dockerfile by testbed/images.sh and run with podman. Simulated, and only where
+a test asks for it: `sim_node`, the simulated node (testbed/testnode runs each Pod's containers
+as local processes, ignoring images; no scheduler, no kubelet API). The real node is
+tests/integration/realnode/, its own pytest session.
 
 Everything is session-scoped, on 127.0.0.1 with free ports and fresh temp dirs, except
-`namespace` (one per test). Every test in this directory is marked `integration`. The only
-kubeconfig any test may read is the one `kube_apiserver` writes.
+`namespace` and `barque_cli` (one per test). Every test in this directory is marked
+`integration`. The only kubeconfig any test may read is the one `kube_apiserver` writes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import re
 import secrets
 import ssl
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +39,7 @@ from testbed.node import config as node_config  # noqa: E402
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-NODE_NAME = "testnode"
+SIM_NODE_NAME = "simnode"
 
 
 @pytest.hookimpl(tryfirst=True)  # mark before `-m` selection looks at the marks
@@ -145,8 +147,7 @@ def kube_client(kube_apiserver: KubeApiServer) -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
-class TestNode:
-    __test__ = False  # not a test class, despite its name
+class SimNode:
     name: str
     log_dir: Path  # container logs: <ns>_<pod>_<uid>/<container>.log
     work_dir: Path
@@ -159,14 +160,15 @@ class TestNode:
 
 
 @pytest.fixture(scope="session")
-def test_node(testbed_dir: Path, kube_apiserver: KubeApiServer, kube_api: Api) -> Iterator[TestNode]:
-    """The simulated node, a separate process: binds and runs every Pod of the cluster."""
-    log_dir, work_dir = testbed_dir / "node" / "logs", testbed_dir / "node" / "pods"
-    argv = cluster.testnode_argv(kube_apiserver.kubeconfig, NODE_NAME, log_dir, work_dir)
-    proc = start_and_wait("test node", argv, testbed_dir / "logs" / "testnode.log",
-                          lambda: cluster.node_ready(kube_api, NODE_NAME), env=cluster.testnode_env(),
+def sim_node(testbed_dir: Path, kube_apiserver: KubeApiServer, kube_api: Api) -> Iterator[SimNode]:
+    """The simulated node (testbed/testnode), a separate process: binds and runs every Pod of the
+    cluster as local processes. Only for what a real node cannot give here; see its docstring."""
+    log_dir, work_dir = testbed_dir / "simnode" / "logs", testbed_dir / "simnode" / "pods"
+    argv = cluster.testnode_argv(kube_apiserver.kubeconfig, SIM_NODE_NAME, log_dir, work_dir)
+    proc = start_and_wait("simulated node", argv, testbed_dir / "logs" / "simnode.log",
+                          lambda: cluster.node_ready(kube_api, SIM_NODE_NAME), env=cluster.testnode_env(),
                           cwd=REPO_ROOT, timeout=60)
-    yield TestNode(name=NODE_NAME, log_dir=log_dir, work_dir=work_dir, process=proc)
+    yield SimNode(name=SIM_NODE_NAME, log_dir=log_dir, work_dir=work_dir, process=proc)
     proc.stop()
 
 
@@ -250,13 +252,32 @@ def helm(testbed_bin: dict[str, Path], kube_apiserver: KubeApiServer, testbed_di
     return cluster.Tool(testbed_bin["helm"], ["--kubeconfig", str(kube_apiserver.kubeconfig)], env)
 
 
+@pytest.fixture
+def barque_cli(kube_apiserver: KubeApiServer, minio: MinioServer,
+               tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """barque_cli(*args, timeout=180): the `barque` command with the test bed's kubeconfig and
+    MinIO's credentials in its environment, nothing else (as a user's shell would have them)."""
+    from tests.integration.operator_fixtures import barque_executable
+
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home),
+           "KUBECONFIG": str(kube_apiserver.kubeconfig), **minio.env()}
+
+    def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([barque_executable(), *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+    return run
+
+
 # -- per test ---------------------------------------------------------------------------------
 
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, kube_api: Api, kube_apiserver: KubeApiServer,
-              kube_controller_manager: ManagedProcess, test_node: TestNode) -> Iterator[str]:
-    """A fresh namespace whose `default` ServiceAccount exists (Pods can be created); deleted after."""
-    for part in (kube_apiserver.process, kube_controller_manager, test_node.process):
+              kube_controller_manager: ManagedProcess) -> Iterator[str]:
+    """A fresh namespace whose `default` ServiceAccount exists (Pods can be created; a node to run
+    them is the test's to ask for: `sim_node`); deleted after."""
+    for part in (kube_apiserver.process, kube_controller_manager):
         part.check_alive()  # a crashed part fails here with its log, not later with a timeout
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"{stem}-{uuid.uuid4().hex[:6]}"

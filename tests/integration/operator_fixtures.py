@@ -102,7 +102,7 @@ class OperatorProcess:
 
 @pytest.fixture
 def operator_process(barque_crds: tuple[str, ...], kube_apiserver: Any, kube_controller_manager: Any,
-                     test_node: Any, minio: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
+                     sim_node: Any, minio: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
     """`barque operator` watching every namespace, with MinIO as its default store (secret `barque-store`)."""
     health, metrics = cluster.free_port(), cluster.free_port()
     home = tmp_path / "operator-home"

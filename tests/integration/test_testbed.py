@@ -1,8 +1,11 @@
-"""The test bed itself behaves like a cluster: these are the behaviours barque's tests rely on.
+"""The test bed with its simulated node behaves like a cluster: the behaviours the simulated-node
+operator tests (test_operator_runs.py, test_ha.py) and the operator's scale benchmark
+(bench/operator) rely on.
 
 Real: etcd, kube-apiserver, kube-controller-manager (the Job controller and garbage collector
-act for real), MinIO, kubectl and helm. Simulated: the node, which runs each container as a
-local process (testbed/testnode).
+act for real), MinIO, kubectl and helm. Simulated: the node (`sim_node`, testbed/testnode),
+which runs each container as a local process. The real node's own checks are
+tests/integration/realnode/test_pods.py.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from testbed import cluster
 from testbed.kubeapi import Api
 from testbed.procs import start_and_wait, wait_until
 
 PY = sys.executable
+pytestmark = pytest.mark.usefixtures("sim_node")  # every Pod here runs on it
 
 
 def pod_manifest(name: str, code: str, **container: Any) -> dict[str, Any]:
@@ -72,29 +78,29 @@ def terminated(pod: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def test_api_server_answers_and_the_node_is_ready(kubectl: Any, test_node: Any) -> None:
+def test_api_server_answers_and_the_node_is_ready(kubectl: Any, sim_node: Any) -> None:
     version = json.loads(kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"].startswith("v1.")
-    node = json.loads(kubectl("get", "node", test_node.name, "-o", "json").stdout)
+    node = json.loads(kubectl("get", "node", sim_node.name, "-o", "json").stdout)
     ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
     assert ready and ready[0]["status"] == "True"
     assert not node["spec"].get("taints")
 
 
-def test_the_official_client_works_with_the_admin_kubeconfig(kube_client: Any, test_node: Any) -> None:
+def test_the_official_client_works_with_the_admin_kubeconfig(kube_client: Any, sim_node: Any) -> None:
     from kubernetes import client
 
-    node = client.CoreV1Api(kube_client).read_node(test_node.name)
-    assert node.metadata.name == test_node.name
+    node = client.CoreV1Api(kube_client).read_node(sim_node.name)
+    assert node.metadata.name == sim_node.name
 
 
-def test_plain_pod_runs_to_succeeded_with_exit_code_zero(kube_api: Api, namespace: str, test_node: Any) -> None:
+def test_plain_pod_runs_to_succeeded_with_exit_code_zero(kube_api: Api, namespace: str, sim_node: Any) -> None:
     create(kube_api, namespace, pod_manifest("hello", "print('hello from a pod')"))
     pod = wait_pod_done(kube_api, namespace, "hello")
     assert pod["status"]["phase"] == "Succeeded"
     assert terminated(pod)["exitCode"] == 0 and terminated(pod)["reason"] == "Completed"
-    assert pod["spec"]["nodeName"] == test_node.name and pod["status"]["podIP"] == "127.0.0.1"
-    assert "hello from a pod" in test_node.container_log(pod, "main")
+    assert pod["spec"]["nodeName"] == sim_node.name and pod["status"]["podIP"] == "127.0.0.1"
+    assert "hello from a pod" in sim_node.container_log(pod, "main")
 
 
 def test_failing_pod_reaches_failed_with_exit_code_and_termination_message(kube_api: Api, namespace: str) -> None:

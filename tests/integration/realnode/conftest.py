@@ -31,6 +31,8 @@ from testbed.node.mounts import unmount_all
 from testbed.node.pause import write_pause_archive
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until
 
+from .flow import release, scheduled_pipelines  # noqa: F401  (fixtures)
+
 HERE = Path(__file__).resolve().parent
 REAL_NODE_NAME = "realnode"
 ENABLED = os.environ.get("BARQUE_REAL_NODE", "") == "1"
