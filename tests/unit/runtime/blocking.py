@@ -6,6 +6,7 @@ forked workers; each blocked step writes its worker's pid, atomically, before it
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -41,6 +42,15 @@ def other() -> int:
 """
 
 
+def with_default_sigint() -> None:
+    """``preexec_fn`` giving the child SIGINT's default disposition, as a terminal's foreground job has.
+
+    A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+    across exec: a suite run from ``cmd &`` would hand the CLI a Ctrl-C it cannot hear.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
     """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
     pipeline(folder, BLOCKING)
@@ -52,6 +62,7 @@ def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=with_default_sigint,
     )
     deadline = time.monotonic() + 20
     while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:

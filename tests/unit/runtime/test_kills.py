@@ -28,6 +28,7 @@ import pytest
 
 from .clirun import BARQUE, run_ok, step_records, write
 from .blocking import alive as is_alive
+from .blocking import with_default_sigint
 
 KILLS = int(os.environ.get("BARQUE_KILLS", "2"))
 
@@ -123,6 +124,7 @@ def _kill_at_random(folder: Path, seed: int, signum: int, rng: random.Random) ->
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=with_default_sigint,
     )
     time.sleep(rng.uniform(0.05, 0.6))
     to_group = signum == signal.SIGINT and rng.random() < 0.5  # Ctrl-C reaches the whole group
