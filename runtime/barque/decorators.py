@@ -138,6 +138,26 @@ def collect(source: Any) -> Any:
     return source
 
 
+class Skip:
+    """Return ``Skip("why")`` from a step to not produce: the step ends ``filtered`` with that
+    reason, its dependants are ``filtered`` too, and a ``collect`` over it receives only the
+    keys that produced. Without barque the call just returns this object."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = str(reason)
+
+    def __repr__(self) -> str:
+        return f"Skip({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Skip) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(("Skip", self.reason))
+
+
 def asset_ref(ref: str) -> str:
     """Name a node in another file as ``"path/to/file.py:function"``."""
     return ref
