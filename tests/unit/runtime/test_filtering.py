@@ -1,0 +1,119 @@
+"""Filtered steps: a step that returns ``barque.Skip`` ends ``filtered``; what reads it is
+filtered too, a ``collect`` over it receives the keys that produced, and the verdict is cached.
+
+Real: ``barque.run`` with its worker processes and a local-folder store, and ``barque run`` for
+the exit code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import barque
+
+from .clirun import barque as barque_cli, pipeline, ran
+
+ROOT = Path(__file__).resolve().parents[3]
+
+REGIONS = """
+from barque import Skip, asset, collect, partitions, task
+
+EMPTY = ["emea"]
+
+@asset(partitions={"region": partitions(["amer", "emea", "apac"])})
+def orders(region: str) -> list:
+    return [] if region in EMPTY else [len(region)]
+
+@asset(inputs={"orders": orders})
+def with_orders(orders: list) -> list:
+    trace(f"with_orders {orders}")
+    if not orders:
+        return Skip("no orders")
+    return orders
+
+@asset(inputs={"orders": with_orders})
+def doubled(orders: list) -> list:
+    return [2 * x for x in orders]
+
+@asset(inputs={"per_region": collect(doubled)})
+def total(per_region: list) -> list:
+    trace(f"total {per_region}")
+    return per_region
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    pipeline(tmp_path, REGIONS)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def states(summary: dict[str, Any]) -> dict[str, str]:
+    return {s["id"].removeprefix("pipeline.py:"): s["status"] for s in summary["steps"]}
+
+
+def test_a_step_that_returns_skip_ends_filtered_with_its_reason(project: Path) -> None:
+    summary = barque.run("pipeline.py", workers=2)
+    step = next(s for s in summary["steps"] if s["id"] == "pipeline.py:with_orders[region=emea]")
+    assert (step["status"], step["reason"], step["detail"]) == ("filtered", "filtered", "no orders")
+
+
+def test_the_dependants_of_a_filtered_step_are_filtered_not_skipped_and_the_run_succeeds(project: Path) -> None:
+    summary = barque.run("pipeline.py", workers=2)
+    assert states(summary)["doubled[region=emea]"] == "filtered"
+    assert (summary["status"], summary["steps_filtered"], summary["steps_skipped"]) == ("succeeded", 2, 0)
+
+
+def test_a_collect_over_partly_filtered_keys_receives_the_keys_that_produced_in_key_order(project: Path) -> None:
+    summary = barque.run("pipeline.py", workers=2, target="total")
+    assert summary["final_output"] == [[8], [8]]  # apac, amer: 2 * len(region), emea left out
+    assert ran(project)[-1] == "total [[8], [8]]"
+
+
+def test_a_filtered_verdict_is_cached_so_a_second_run_calls_nothing(project: Path) -> None:
+    barque.run("pipeline.py", workers=2)
+    ran(project)
+    again = barque.run("pipeline.py", workers=2)
+    assert ran(project) == []
+    assert states(again)["with_orders[region=emea]"] == "filtered"
+    assert again["steps_filtered"] == 2 and again["steps_executed"] == 0
+
+
+def test_a_key_that_starts_producing_reruns_the_collect_over_it(project: Path) -> None:
+    barque.run("pipeline.py", workers=2)
+    pipeline(project, REGIONS.replace('EMPTY = ["emea"]', 'EMPTY = ["amer"]'))
+    ran(project)
+    summary = barque.run("pipeline.py", workers=2, target="total")
+    assert summary["final_output"] == [[8], [8]]  # the same values from other keys...
+    assert "total [[8], [8]]" in ran(project)  # ...yet a new key: it names which keys produced
+
+
+def test_a_collect_whose_every_key_was_filtered_receives_an_empty_list(project: Path) -> None:
+    pipeline(project, REGIONS.replace('EMPTY = ["emea"]', 'EMPTY = ["amer", "emea", "apac"]'))
+    summary = barque.run("pipeline.py", workers=2, target="total")
+    assert (summary["status"], summary["final_output"]) == ("succeeded", [])
+
+
+def test_a_task_that_returns_skip_is_filtered_and_exits_zero(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        from barque import Skip, task
+
+        @task()
+        def notify() -> None:
+            return Skip("nothing to say")
+    """)
+    result = barque_cli("run", "pipeline.py", "notify", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert '"steps_filtered": 1' in result.stdout
+
+
+def test_the_edge_filter_example_passes_on_only_the_regions_with_orders(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "examples/filtering/pipeline.py", tmp_path / "pipeline.py")
+    summary = barque.run(str(tmp_path / "pipeline.py"), workers=2, target="total")
+    assert summary["final_output"] == 245
+    assert states(summary)["revenue[region=emea]"] == "filtered"
