@@ -117,3 +117,23 @@ def test_the_edge_filter_example_passes_on_only_the_regions_with_orders(tmp_path
     summary = barque.run(str(tmp_path / "pipeline.py"), workers=2, target="total")
     assert summary["final_output"] == 245
     assert states(summary)["revenue[region=emea]"] == "filtered"
+
+
+def test_the_planner_serves_a_collect_over_filtered_keys_from_cache_before_anything_runs(project: Path) -> None:
+    from barque_runtime.api import dry_run
+
+    barque.run("pipeline.py", workers=2)
+    actions = {s["step"].removeprefix("pipeline.py:"): s["action"] for s in dry_run("pipeline.py")["steps"]}
+    assert actions["total"] == "cached"
+
+
+def test_the_history_counts_a_runs_filtered_steps(project: Path) -> None:
+    barque.run("pipeline.py", workers=2)
+    history = barque_cli("history", cwd=project).json
+    assert history[0]["steps_filtered"] == 2
+
+
+def test_the_human_summary_says_how_many_steps_were_filtered(project: Path) -> None:
+    result = barque_cli("run", "pipeline.py", "--output", "pretty", cwd=project)
+    assert ", 2 filtered" in result.stdout.splitlines()[0], result.stdout + result.stderr
+    assert any(line.split()[:1] == ["filtered"] for line in result.stdout.splitlines())
