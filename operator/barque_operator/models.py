@@ -121,6 +121,7 @@ class GraphNode(_Snake):
     code_hash: str = ""
     helpers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     params: list[str] = Field(default_factory=list)
+    run_if: str | None = Field(default=None, description="A condition on the node's inputs (a lambda's source): false ends the step filtered")
 
 
 class GraphSpec(_Snake):

@@ -35,6 +35,7 @@ def decorator_fingerprint(node: Node) -> dict[str, Any]:
         "serializer": node.serializer,
         "partitions": [[p.dimension, p.kind, p.source] for p in node.partitions],
         "sinks": sorted([s.path, s.serializer] for s in node.sinks),
+        **({"run_if": node.run_if} if node.run_if else {}),  # only when set: the keys of other nodes stay as they were
     }
 
 

@@ -43,6 +43,7 @@ def asset(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    run_if: Callable[..., bool] | None = None,
 ) -> Callable[[F], F]: ...
 def asset(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a cached pipeline node. Returns the function unchanged."""
@@ -67,6 +68,7 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    run_if: Callable[..., bool] | None = None,
 ) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""

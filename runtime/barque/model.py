@@ -108,6 +108,7 @@ class Node:
     code_hash: str = ""
     helpers: tuple[tuple[str, str], ...] = ()
     params: tuple[str, ...] = ()
+    run_if: str | None = None  # a lambda over its inputs (``barque.parsing.conditions``): false ends the step filtered
 
     @property
     def cached(self) -> bool:

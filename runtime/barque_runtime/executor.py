@@ -20,6 +20,7 @@ from barque import artifacts, records, steprecord, streams, trust
 from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
+from barque.runif import holds
 from barque.plans import Step
 from barque.decorators import Skip
 from barque.rundriver import blocked_by, unrun
@@ -231,6 +232,16 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
 
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
         return first.pop() if first else _call_kwargs(ctx, node, step, lazy)
+
+    if node.run_if is not None:
+        try:
+            true = holds(node.run_if, kwargs())
+        except BaseException as exc:  # a condition that raises fails the step, as its function would
+            if is_cancellation(exc):
+                raise
+            return _failed(started, 1, exc, traceback.format_exc(), {})
+        if not true:
+            return _filtered(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
 
     used = ctx.attempts_used.get(step.id, 0)
     try:

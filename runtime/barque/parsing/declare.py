@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, SinkSpec
 from barque.parsing import literals, placement
+from barque.parsing.conditions import read_run_if
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
 
@@ -30,8 +31,9 @@ OPTIONS = (
     "description",
     "tags",
     "env",
+    "run_if",
 )
-ACCEPTED = {"asset": OPTIONS, "task": OPTIONS, "sensor": tuple(o for o in OPTIONS if o != "inputs")}
+ACCEPTED = {"asset": OPTIONS, "task": OPTIONS, "sensor": tuple(o for o in OPTIONS if o not in ("inputs", "run_if"))}
 SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
 # Options barca has and barque does not: the error says so rather than guessing a typo.
 BARCA_ONLY = ("weight", "deterministic", "cutoff", "batch", "partition_by", "rows_per_file")
@@ -239,6 +241,8 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.options[arg] = _read_freshness(project, mod, value)
     elif arg == "partitions":
         decl.partitions = _read_partitions(project, mod, value)
+    elif arg == "run_if":
+        decl.options[arg] = read_run_if(mod, value, decl.fn)
 
 
 def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:

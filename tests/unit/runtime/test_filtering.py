@@ -137,3 +137,52 @@ def test_the_human_summary_says_how_many_steps_were_filtered(project: Path) -> N
     result = barque_cli("run", "pipeline.py", "--output", "pretty", cwd=project)
     assert ", 2 filtered" in result.stdout.splitlines()[0], result.stdout + result.stderr
     assert any(line.split()[:1] == ["filtered"] for line in result.stdout.splitlines())
+
+
+RUN_IF = """
+from barque import asset, collect, partitions
+
+@asset(partitions={"region": partitions(["amer", "emea", "apac"])})
+def orders(region: str) -> list:
+    return [] if region == "emea" else [len(region)]
+
+@asset(inputs={"orders": orders}, run_if=lambda orders: len(orders) > 0)
+def revenue(orders: list) -> int:
+    trace(f"revenue {orders}")
+    return sum(orders)
+
+@asset(inputs={"all": collect(revenue)})
+def total(all: list) -> int:
+    return sum(all)
+"""
+
+
+def test_a_false_run_if_ends_the_step_filtered_without_calling_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline(tmp_path, RUN_IF)
+    monkeypatch.chdir(tmp_path)
+    summary = barque.run("pipeline.py", workers=2, target="total")
+    step = next(s for s in summary["steps"] if s["id"] == "pipeline.py:revenue[region=emea]")
+    assert (step["status"], step["detail"]) == ("filtered", "run_if is false: lambda orders: len(orders) > 0")
+    assert summary["final_output"] == 8 and sorted(ran(tmp_path)) == ["revenue [4]", "revenue [4]"]
+
+
+def test_changing_run_if_changes_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline(tmp_path, RUN_IF)
+    monkeypatch.chdir(tmp_path)
+    barque.run("pipeline.py", workers=2)
+    ran(tmp_path)
+    pipeline(tmp_path, RUN_IF.replace("len(orders) > 0", "len(orders) >= 0"))
+    summary = barque.run("pipeline.py", workers=2, target="total")
+    assert sorted(ran(tmp_path)) == ["revenue [4]", "revenue [4]", "revenue []"] and summary["steps_filtered"] == 0
+
+
+@pytest.mark.parametrize(("condition", "says"), [
+    ('"orders"', "must be a lambda over its inputs"),
+    ("lambda rows: len(rows) > 0", "`rows`, which is not a parameter of revenue()"),
+    ("lambda orders: LIMIT < len(orders)", "reads `LIMIT`, which is neither one of its parameters"),
+    ("lambda *orders: True", "must take plain parameters"),
+])
+def test_a_run_if_barque_cannot_read_is_refused_naming_its_line(tmp_path: Path, condition: str, says: str) -> None:
+    pipeline(tmp_path, RUN_IF.replace("lambda orders: len(orders) > 0", condition))
+    result = barque_cli("run", "pipeline.py", cwd=tmp_path)
+    assert result.code != 0 and says in result.stderr and "pipeline.py:7" in result.stderr, result.stderr
