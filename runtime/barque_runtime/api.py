@@ -260,7 +260,9 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
     count = {s.value: sum(1 for r in recs if r["state"] == s) for s in StepState}
-    unresolved = len(plan.deferred) if plan else 0
+    # Deferred nodes never planned: their keys' source failed or could not be read. One whose
+    # source was filtered has no keys to run, which fails nothing.
+    unresolved = sum(1 for d in plan.deferred if (local.records.get(d.waits_for) or {}).get("state") != "filtered") if plan else 0
     if status is None:
         status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
     summary: dict[str, Any] = {

@@ -97,6 +97,21 @@ SCENARIOS = {
         def total(all: list) -> int:
             return sum(all)
     """,
+    "a filtered source of partition keys plans nothing below it and fails nothing": """
+        from barque import Skip, asset, partitions_from
+
+        @asset()
+        def regions() -> list:
+            return Skip("no regions today")
+
+        @asset(partitions={"region": partitions_from(regions)})
+        def sales(region: str) -> int:
+            return len(region)
+
+        @asset()
+        def alone() -> int:
+            return 1
+    """,
     "a process killed mid-step crashes it, not fails it": """
         import os
         import signal

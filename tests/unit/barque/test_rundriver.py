@@ -246,10 +246,23 @@ def test_nothing_starts_after_a_failure_under_fail_fast(g: Graph, workers: int, 
         assert all(phase_of[sid] == failed_phase for sid in later_phases)
 
 
+class CacheFollowsInputs(Simulation):
+    """Verdicts as the cache assessment gives them: a step is cached only when its inputs are
+    (its key is made of their outputs), so a step is never served before an input that runs."""
+
+    def verdicts(self) -> dict[str, StepCache]:
+        out: dict[str, StepCache] = {}
+        for phase in self.plan.phases:
+            for sid in (s for stream in phase.streams for s in stream.steps):
+                if random.Random(sid).random() < 0.3 and all(d in out for d in self.plan.steps[sid].deps):
+                    out[sid] = StepCache("cached", "k", "cached", COMMIT)
+        return out
+
+
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(dags(max_nodes=10, deferred=True), st.integers(1, 4), st.integers(0, 2**32))
 def test_below_a_filtered_step_its_dependants_are_filtered_and_a_collect_over_it_still_runs(g: Graph, workers: int, seed: int) -> None:
-    sim = Simulation(g, workers, seed, fail_fast=False)
+    sim = CacheFollowsInputs(g, workers, seed, fail_fast=False)
     sim.run()
     for sid, step in sim.plan.steps.items():
         states = {d: sim.records[d].state for d in step.deps}

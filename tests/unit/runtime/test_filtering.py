@@ -186,3 +186,19 @@ def test_a_run_if_barque_cannot_read_is_refused_naming_its_line(tmp_path: Path, 
     pipeline(tmp_path, RUN_IF.replace("lambda orders: len(orders) > 0", condition))
     result = barque_cli("run", "pipeline.py", cwd=tmp_path)
     assert result.code != 0 and says in result.stderr and "pipeline.py:7" in result.stderr, result.stderr
+
+
+def test_a_filtered_source_of_partition_keys_leaves_its_partitioned_dependant_unplanned_and_the_run_succeeds(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        from barque import Skip, asset, partitions_from
+
+        @asset()
+        def regions() -> list:
+            return Skip("no regions today")
+
+        @asset(partitions={"region": partitions_from(regions)})
+        def sales(region: str) -> int:
+            return len(region)
+    """)
+    summary = barque.run(str(tmp_path / "pipeline.py"), workers=2)
+    assert (summary["status"], summary["steps_filtered"], summary["steps_skipped"]) == ("succeeded", 1, 0)
