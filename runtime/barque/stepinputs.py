@@ -102,9 +102,9 @@ def produced(step: Step, sources: tuple[str, ...], output_of: Callable[[str], st
     return tuple(s for s in sources if s not in step.collected or output_of(s) != FILTERED_OUTPUT)
 
 
-def _produced_only(step: Step, outputs: Mapping[str, str], ids: dict[str, list[str]]) -> dict[str, list[str]]:
-    """``ids`` with the filtered collected inputs left out; the key names which were, so it
-    reflects exactly the keys that produced."""
+def _produced_only(step: Step, outputs: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each parameter's input output-ids, the filtered collected inputs left out; the key names
+    which were, so it reflects exactly the keys that produced."""
     out = {param: [outputs[s] for s in produced(step, sources, outputs.get)] for param, sources in step.inputs}
     left_out = sorted(s for s in step.collected if outputs[s] == FILTERED_OUTPUT)
     if left_out:
@@ -135,9 +135,7 @@ def input_ids(
     if any(dep not in outputs for dep in step.deps):
         return None
     node = graph.nodes[step.node]
-    ids = {param: [outputs[s] for s in sources] for param, sources in step.inputs}
-    if step.collected:
-        ids = _produced_only(step, outputs, ids)
+    ids = _produced_only(step, outputs) if step.collected else {param: [outputs[s] for s in sources] for param, sources in step.inputs}
     source = keys_source(node, graph)
     if source is not None:
         value = source_value(source)

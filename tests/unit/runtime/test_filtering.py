@@ -202,3 +202,10 @@ def test_a_filtered_source_of_partition_keys_leaves_its_partitioned_dependant_un
     """)
     summary = barque.run(str(tmp_path / "pipeline.py"), workers=2)
     assert (summary["status"], summary["steps_filtered"], summary["steps_skipped"]) == ("succeeded", 1, 0)
+
+
+def test_barque_logs_shows_a_filtered_step_and_its_reason(project: Path) -> None:
+    run_id = barque.run("pipeline.py", workers=2)["run_id"]
+    result = barque_cli("logs", run_id, "pipeline.py:with_orders[region=emea]", cwd=project)
+    assert result.code == 0, result.stderr
+    assert "pipeline.py:with_orders[region=emea]: filtered" in result.stdout and "reason: no orders" in result.stdout
