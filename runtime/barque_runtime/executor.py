@@ -283,7 +283,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
                 raise
             return failed(started, 1, exc, traceback.format_exc(), {})
         if not true:
-            return _filtered(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
+            return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
 
     used = ctx.attempts_used.get(step.id, 0)
     try:
@@ -294,7 +294,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     except CallFailed as failure:
         return failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     if isinstance(result, Skip):
-        return _filtered(ctx, node, step, key, components, result.reason, started, attempts, logs)
+        return filtered_output(ctx, node, step, key, components, result.reason, started, attempts, logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
     except BarqueError as exc:
@@ -334,10 +334,11 @@ def finish_output(
     return rec
 
 
-def _filtered(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any], reason: str,
-              started: float, attempts: int, logs: Mapping[str, str]) -> dict[str, Any]:
-    """The record of a step that returned ``Skip``. An asset's verdict is committed under its key
-    like any output (a marker value, so the store checks it as any other), so a run with the same
+def filtered_output(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any], reason: str,
+                    started: float, attempts: int, logs: Mapping[str, str]) -> dict[str, Any]:
+    """The record of a step that returned ``Skip`` (or whose ``run_if`` is false). An asset's
+    verdict is committed under its key like any output (a marker value, so the store checks it
+    as any other), so a run with the same
     inputs, code and params serves ``filtered`` again without calling it; the latest-value pointer
     is left naming the last value it produced."""
     if node.kind == "asset" and not ctx.spec.overrides:

@@ -209,3 +209,20 @@ def test_barque_logs_shows_a_filtered_step_and_its_reason(project: Path) -> None
     result = barque_cli("logs", run_id, "pipeline.py:with_orders[region=emea]", cwd=project)
     assert result.code == 0, result.stderr
     assert "pipeline.py:with_orders[region=emea]: filtered" in result.stdout and "reason: no orders" in result.stdout
+
+
+def test_a_batched_call_that_returns_skip_for_a_key_filters_that_key_alone(tmp_path: Path) -> None:
+    pipeline(tmp_path, """
+        from barque import Skip, asset, collect, partitions
+
+        @asset(partitions={"region": partitions(["amer", "emea", "apac"])}, batch="all")
+        def orders(region: list[str]) -> dict:
+            return {r: Skip("closed") if r == "emea" else len(r) for r in region}
+
+        @asset(inputs={"all": collect(orders)})
+        def total(all: list) -> list:
+            return all
+    """)
+    summary = barque.run(str(tmp_path / "pipeline.py"), workers=1, target="total")
+    assert states(summary)["orders[region=emea]"] == "filtered"
+    assert (summary["status"], summary["final_output"]) == ("succeeded", [4, 4])
