@@ -186,12 +186,6 @@ class Skip:
     def __repr__(self) -> str:
         return f"Skip({self.reason!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Skip) and other.reason == self.reason
-
-    def __hash__(self) -> int:
-        return hash(("Skip", self.reason))
-
 
 def asset_ref(ref: str) -> str:
     """Name a node in another file as ``"path/to/file.py:function"``."""
