@@ -139,6 +139,7 @@ class GraphNode(_Snake):
     deterministic: bool = True
     batch: GraphBatch | None = None
     readers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    run_if: str | None = Field(default=None, description="A condition on the node's inputs (a lambda's source): false ends the step filtered")
 
 
 class GraphSpec(_Snake):

@@ -41,6 +41,7 @@ def decorator_fingerprint(node: Node) -> dict[str, Any]:
         "serializer": node.serializer,
         "partitions": [[p.dimension, p.kind, p.source] for p in node.partitions],
         "sinks": sorted(_sink_fingerprint(s) for s in node.sinks),
+        **({"run_if": node.run_if} if node.run_if else {}),  # only when set: the keys of other nodes stay as they were
     }
     if node.batch is not None:
         fingerprint["batch"] = node.batch.to_dict()

@@ -27,6 +27,7 @@ from barque.cachekeys import cache_key, explain_change, key_components
 from barque.model import Graph, Node
 from barque.plans import Plan, Step
 from barque.stepinputs import input_ids, key_sources
+from barque.steprecord import FILTERED_OUTPUT
 from barque.store import ArtifactStore
 
 CacheState = Literal["cached", "run", "unknown"]
@@ -119,6 +120,11 @@ def _walk(ctx: CacheContext, corrupt: set[str]) -> dict[str, StepCache]:
             for sid in stream.steps:
                 step = ctx.plan.steps[sid]
                 stub = ctx.overrides.get(step.node)
+                below = _filtered_input(ctx, step)
+                if below is not None:  # the driver settles it filtered; what collects it leaves it out
+                    verdicts[sid] = StepCache("run", None, f"filtered: upstream {below} filtered")
+                    ctx.outputs[sid] = FILTERED_OUTPUT
+                    continue
                 verdict = StepCache("cached", None, OVERRIDDEN, stub) if stub is not None else _assess_step(ctx, step)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
@@ -127,6 +133,11 @@ def _walk(ctx: CacheContext, corrupt: set[str]) -> dict[str, StepCache]:
                     ctx.outputs[sid] = verdict.record["output_id"]
                     ctx.found[sid] = verdict.record
     return verdicts
+
+
+def _filtered_input(ctx: CacheContext, step: Step) -> str | None:
+    """An input of ``step``, not one it only collects, whose verdict is that it chose not to produce."""
+    return next((d for d in step.deps if ctx.outputs.get(d) == FILTERED_OUTPUT and d not in step.collected), None)
 
 
 def _corrupt_inputs(plan: Plan, store: ArtifactStore, verdicts: Mapping[str, StepCache]) -> set[str]:

@@ -47,6 +47,7 @@ def asset(
     deterministic: bool = True,
     cutoff: bool = False,
     batch: Any = None,
+    run_if: Callable[..., bool] | None = None,
 ) -> Callable[[F], F]: ...
 def asset(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a cached pipeline node. Returns the function unchanged."""
@@ -73,6 +74,7 @@ def task(
     env: Iterable[str] | None = None,
     weight: int = 1,
     batch: Any = None,
+    run_if: Callable[..., bool] | None = None,
 ) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""
@@ -169,6 +171,20 @@ def partitions_from(source: Any) -> Any:
 def collect(source: Any) -> Any:
     """Inside ``inputs=``: receive every partition of ``source`` as a list, in key order."""
     return source
+
+
+class Skip:
+    """Return ``Skip("why")`` from a step to not produce: the step ends ``filtered`` with that
+    reason, its dependants are ``filtered`` too, and a ``collect`` over it receives only the
+    keys that produced. Without barque the call just returns this object."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = str(reason)
+
+    def __repr__(self) -> str:
+        return f"Skip({self.reason!r})"
 
 
 def asset_ref(ref: str) -> str:

@@ -162,6 +162,7 @@ class Node:
     deterministic: bool = True
     batch: BatchSpec | None = None
     readers: tuple[tuple[str, str], ...] = ()
+    run_if: str | None = None  # a lambda over its inputs (``barque.parsing.conditions``): false ends the step filtered
 
     @property
     def cached(self) -> bool:

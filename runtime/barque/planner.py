@@ -211,7 +211,19 @@ def _unpartitioned_step(node: Node, keys: Mapping[str, list[Partition]]) -> Step
         deps = inputs[0][1]  # one input's step ids are distinct
     else:
         deps = tuple(dict.fromkeys(s for _, ids in inputs for s in ids))
-    return build_frozen(Step, {"id": node.id, "node": node.id, "partition": (), "deps": deps, "inputs": inputs, "action": "run"})
+    return build_frozen(Step, {"id": node.id, "node": node.id, "partition": (), "deps": deps, "inputs": inputs, "action": "run",
+                               "collected": _collected(node, inputs, deps)})
+
+
+def _collected(node: Node, inputs: Sequence[tuple[str, tuple[str, ...]]], deps: tuple[str, ...]) -> tuple[str, ...]:
+    """The deps of a step of ``node`` read only through ``collect`` (``inputs`` lists ``node.inputs``
+    first, in order, then any inherited keys' sources)."""
+    if not any(spec.collect for spec in node.inputs):
+        return ()
+    gathered = {s for spec, (_, ids) in zip(node.inputs, inputs) if spec.collect for s in ids}
+    direct = {s for spec, (_, ids) in zip(node.inputs, inputs) if not spec.collect for s in ids}
+    direct.update(s for _, ids in inputs[len(node.inputs):] for s in ids)
+    return tuple(s for s in deps if s in gathered and s not in direct)
 
 
 def _steps_for(graph: Graph, node: Node, own: list[Partition], keys: Mapping[str, list[Partition]]) -> list[Step]:
@@ -229,7 +241,7 @@ def _steps_for(graph: Graph, node: Node, own: list[Partition], keys: Mapping[str
         for source in sorted(from_sources):
             if keys[source] == _UNPARTITIONED and source not in deps:
                 deps += (source,)
-        result.append(Step(step_id(node.id, part), node.id, part, deps, tuple(inputs)))
+        result.append(Step(step_id(node.id, part), node.id, part, deps, tuple(inputs), collected=_collected(node, inputs, deps)))
     return result
 
 

@@ -20,6 +20,8 @@ class Step:
     function parameter to the step ids feeding it (several for ``collect``). ``action`` is
     ``run`` (call the function) or ``partitions`` (evaluate the node's non-literal partition
     expression and output its keys, so the operator never runs user code itself).
+    ``collected`` are the deps read only through ``collect``: one that was filtered leaves
+    its key out of the list rather than filtering the step.
     """
 
     id: str
@@ -28,6 +30,7 @@ class Step:
     deps: tuple[str, ...] = ()
     inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     action: str = "run"
+    collected: tuple[str, ...] = ()
 
     @property
     def produces(self) -> bool:
@@ -42,6 +45,7 @@ class Step:
             "deps": list(self.deps),
             "inputs": {p: list(s) for p, s in self.inputs},
             **({"action": self.action} if self.action != "run" else {}),
+            **({"collected": list(self.collected)} if self.collected else {}),
         }
 
     @classmethod
@@ -53,6 +57,7 @@ class Step:
             deps=tuple(d.get("deps", ())),
             inputs=tuple((p, tuple(s)) for p, s in d.get("inputs", {}).items()),
             action=d.get("action", "run"),
+            collected=tuple(d.get("collected", ())),
         )
 
 

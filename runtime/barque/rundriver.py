@@ -29,7 +29,7 @@ from typing import Callable, Mapping, NamedTuple
 
 from barque.cachestate import StepCache
 from barque.plans import Phase, Plan, Stream
-from barque.steprecord import FAILURES, OK, StepRecord, StepState, cached, crashed, skipped
+from barque.steprecord import FAILURES, OK, StepRecord, StepState, cached, crashed, filtered, skipped
 
 _Settle = Callable[[StepRecord], None]
 RUNNER = "runner"  # ``by`` of the records the local runner settles; the operator's say "operator"
@@ -130,12 +130,13 @@ def needs_verdicts(plan: Plan, records: Mapping[str, object], live: frozenset[in
     return False
 
 
-def blocked_by(deps: tuple[str, ...], records: Mapping[str, StepRecord]) -> StepRecord | None:
+def blocked_by(deps: tuple[str, ...], records: Mapping[str, StepRecord], collected: tuple[str, ...] = ()) -> StepRecord | None:
     """A settled step that keeps a step with inputs ``deps`` from running: the first input
-    that did not produce (failed, crashed, skipped, filtered, cancelled)."""
+    that did not produce (failed, crashed, skipped, filtered, cancelled). A filtered input in
+    ``collected`` (read only through ``collect``) does not: the collect receives the keys that produced."""
     for dep in deps:
         rec = records.get(dep)
-        if rec is not None and rec.state not in OK:
+        if rec is not None and rec.state not in OK and not (rec.state is StepState.FILTERED and dep in collected):
             return rec
     return None
 
@@ -144,7 +145,7 @@ def unrun(step: str, node: str, blocker: StepRecord, *, run_id: str | None, by: 
     """The record of a step whose input ``blocker`` did not produce: ``filtered`` below a
     filtered step, ``skipped`` below anything else."""
     if blocker.state is StepState.FILTERED:
-        return StepRecord(step, node, StepState.FILTERED, run_id=run_id, by=by, reason=f"upstream {blocker.step} filtered")
+        return filtered(step, node, f"upstream {blocker.step} filtered", run_id=run_id, by=by)
     return skipped(step, node, f"upstream {blocker.step} {blocker.state.value}", run_id=run_id, by=by)
 
 
@@ -212,7 +213,7 @@ def _settle_phase(s: Snapshot, phase: Phase, records: Mapping[str, StepRecord], 
 
 def _without_running(s: Snapshot, sid: str, records: Mapping[str, StepRecord]) -> StepRecord | None:
     step = s.plan.steps[sid]
-    blocker = blocked_by(step.deps, records)
+    blocker = blocked_by(step.deps, records, step.collected)
     if blocker is not None:
         return unrun(sid, step.node, blocker, run_id=s.run_id, by=s.by)
     verdict = (s.verdicts or {}).get(sid)

@@ -14,6 +14,7 @@ from barque.errors import BarqueError
 from barque.serializers import canonical_json, is_jsonable
 from barque.model import Graph, Node
 from barque.plans import Step
+from barque.steprecord import FILTERED_OUTPUT
 
 
 def keys_source(node: Node, graph: Graph) -> str | None:
@@ -95,6 +96,22 @@ def keys_from_output(value: Any, source: str) -> list[str]:
     return list(keys)
 
 
+def produced(step: Step, sources: tuple[str, ...], output_of: Callable[[str], str | None]) -> tuple[str, ...]:
+    """The ``sources`` a parameter of ``step`` reads, less the collected ones that were filtered
+    (their output id is ``FILTERED_OUTPUT``): what a ``collect`` receives."""
+    return tuple(s for s in sources if s not in step.collected or output_of(s) != FILTERED_OUTPUT)
+
+
+def _produced_only(step: Step, outputs: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each parameter's input output-ids, the filtered collected inputs left out; the key names
+    which were, so it reflects exactly the keys that produced."""
+    out = {param: [outputs[s] for s in produced(step, sources, outputs.get)] for param, sources in step.inputs}
+    left_out = sorted(s for s in step.collected if outputs[s] == FILTERED_OUTPUT)
+    if left_out:
+        out["#filtered"] = left_out
+    return out
+
+
 def value_param(node: Node, source: str) -> str | None:
     """The parameter that receives a dict source's per-key value: the inputs key naming it, or its function name."""
     for spec in node.inputs:
@@ -118,7 +135,7 @@ def input_ids(
     if any(dep not in outputs for dep in step.deps):
         return None
     node = graph.nodes[step.node]
-    ids = {param: [outputs[s] for s in sources] for param, sources in step.inputs}
+    ids = _produced_only(step, outputs) if step.collected else {param: [outputs[s] for s in sources] for param, sources in step.inputs}
     source = keys_source(node, graph)
     if source is not None:
         value = source_value(source)

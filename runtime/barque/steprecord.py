@@ -33,6 +33,9 @@ class StepState(enum.StrEnum):
 TERMINAL = frozenset(StepState)
 OK = frozenset({StepState.SUCCEEDED, StepState.CACHED})  # an output dependants read
 FAILURES = frozenset({StepState.FAILED, StepState.CRASHED})  # what fails a run
+# The output id of a step that chose not to produce (``barque.Skip``, a false ``run_if``): a
+# ``collect`` leaves it out of its list and its key (``barque.stepinputs``), locally and in the cluster.
+FILTERED_OUTPUT = "filtered"
 # Every state, as the status and the metrics list them (a step without a record first).
 ALL_STATES = ("pending", "running", *(s.value for s in StepState))
 
@@ -94,7 +97,11 @@ class StepRecord(NamedTuple):
 
 def cached(step: str, node: str, cache_key: str | None, commit: Mapping[str, Any], *,
            run_id: str | None, by: str | None) -> StepRecord:
-    """A step served from cache: ``commit`` is the commit record (artifact, output id, preview)."""
+    """A step served from cache: ``commit`` is the commit record (artifact, output id, preview);
+    one that holds a filtered verdict serves the step ``filtered`` again, with its reason."""
+    if "filtered" in commit:
+        return filtered(step, node, str(commit["filtered"]), run_id=run_id, by=by,
+                        cache_key=commit.get("cache_key", cache_key))._replace(duration_seconds=0.0, extra={"from_cache": True})
     preview = commit.get("preview")
     return StepRecord(step, node, StepState.CACHED, run_id=run_id, cache_key=commit.get("cache_key", cache_key),
                       artifact=commit["artifact"], output_id=commit["output_id"], duration_seconds=0.0,
@@ -111,6 +118,13 @@ def reused(previous: Mapping[str, Any], *, run_id: str | None, previous_run: str
 def skipped(step: str, node: str, reason: str, *, run_id: str | None, by: str | None) -> StepRecord:
     """A step not run because of what happened above it."""
     return StepRecord(step, node, StepState.SKIPPED, run_id=run_id, reason=reason, by=by)
+
+
+def filtered(step: str, node: str, reason: str, *, run_id: str | None, by: str | None,
+             cache_key: str | None = None, attempts: int = 0) -> StepRecord:
+    """A step that chose not to produce (or whose upstream did): no artifact, the marker output id."""
+    return StepRecord(step, node, StepState.FILTERED, run_id=run_id, attempts=attempts, cache_key=cache_key,
+                      output_id=FILTERED_OUTPUT, reason=reason, by=by)
 
 
 def crashed(step: str, node: str, kind: str, message: str, *, run_id: str | None, by: str | None, attempts: int = 0) -> StepRecord:

@@ -59,6 +59,7 @@ def pretty(summary: Mapping[str, Any]) -> str:
         f"run {summary['run_id']} {summary['status']} in {summary['elapsed_seconds']:.2f}s: "
         f"{summary['steps_executed']} executed, {summary['steps_cached']} cached, "
         f"{summary['steps_failed']} failed, {summary['steps_skipped']} skipped"
+        + (f", {summary['steps_filtered']} filtered" if summary.get("steps_filtered") else "")
     ]
     for step in summary.get("steps", []):
         if step["status"] != "cached":

@@ -260,7 +260,9 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
     count = {s.value: sum(1 for r in recs if r["state"] == s) for s in StepState}
-    unresolved = len(plan.deferred) if plan else 0
+    # Deferred nodes never planned: their keys' source failed or could not be read. One whose
+    # source was filtered has no keys to run, which fails nothing.
+    unresolved = sum(1 for d in plan.deferred if (local.records.get(d.waits_for) or {}).get("state") != "filtered") if plan else 0
     if status is None:
         status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
     summary: dict[str, Any] = {
@@ -272,6 +274,7 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
         "steps_failed": count["failed"] + count["crashed"],  # a crash fails a run as an exception does
         "steps_crashed": count["crashed"],
         "steps_skipped": count["skipped"] + (unresolved if status == "failed" else 0),
+        "steps_filtered": count["filtered"],  # chose not to produce (barque.Skip, run_if), or below one that did
         "phases": len(plan.phases) if plan else 0,
         "targets": list(local.spec.targets),
         "final_output": final_output(local, plan) if plan and status == "succeeded" else None,
@@ -319,7 +322,8 @@ def _order(plan: Plan | None) -> list[str]:
 
 
 # barca's ``steps[].status`` for each state of a step record.
-_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "crashed": "crashed", "skipped": "skipped"}
+_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "crashed": "crashed", "skipped": "skipped",
+                "filtered": "filtered"}
 
 
 def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
@@ -353,6 +357,8 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
     """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
     if rec["state"] == "skipped":
         return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
+    if rec["state"] == "filtered":  # its own Skip or run_if, or an upstream's
+        return {"reason": "filtered", "detail": str(rec.get("reason", ""))}
     if rec["state"] == "cancelled":  # --fail-fast stopped the run before it ran
         return {"reason": "fail_fast", "detail": str(rec.get("reason", ""))}
     prefixes = (

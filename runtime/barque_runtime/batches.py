@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 from barque.errors import BarqueError, PipelineDefinitionError
 
 BATCH_FIELDS = (
-    "run_id", "status", "cancelled_by", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "elapsed_seconds", "final_output", "failures",
+    "run_id", "status", "cancelled_by", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "steps_filtered", "elapsed_seconds",
+    "final_output", "failures",
 )
 
 

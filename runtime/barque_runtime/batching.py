@@ -12,7 +12,7 @@ key's cache key. As in barca (``barca docs partitions``, "Processing many keys p
   an input every key shares (an unpartitioned upstream, a ``collect``) its value once;
 - the function returns a dict of key to value (``1`` matches the key ``"1"``) or a pandas
   DataFrame with the dimension columns, split by them (a key with no rows gets an empty frame);
-- ``Failed("reason")`` as a key's value fails that key alone, a key with no result fails
+- ``Skip("reason")`` as a key's value ends that key ``filtered``; ``Failed("reason")`` fails that key alone, a key with no result fails
   alone, and a key that is not one of the call's, a call that raises or a result of another
   type fails every key of the call;
 - ``retries=`` and ``timeout_seconds=`` apply per call; a retry calls again, together, only the
@@ -34,9 +34,10 @@ from typing import Any, Iterator, Sequence
 from barque.errors import BarqueError
 from barque.model import BatchSpec, Node
 from barque.plans import Step
-from barque.stepinputs import keys_source, value_param
+from barque.decorators import Skip
+from barque.stepinputs import keys_source, produced, value_param
 from barque_runtime.calling import CallFailed, call_with_retries, is_cancellation
-from barque_runtime.executor import StreamContext, call_kwargs, decide, failed, finish_output
+from barque_runtime.executor import StreamContext, call_kwargs, decide, failed, filtered_output, finish_output
 
 Key = Any  # a key as the function sees it: the value, or a tuple of values for several dimensions
 
@@ -209,6 +210,10 @@ def _attempt(
         if step.id not in values:
             problem: BaseException | None = BatchKeyFailed(f"the batched call returned no result for {key_text(step)}",
                                                            hint="return a value for every key of the call")
+        elif isinstance(values[step.id], Skip):  # that key chose not to produce
+            done.append(_base(ctx, step) | filtered_output(ctx, node, step, key, components, values[step.id].reason,
+                                                           started, attempts, logs))
+            continue
         elif is_failed(values[step.id]):
             problem = BatchKeyFailed(values[step.id].reason, hint=f"the call returned Failed(...) for {key_text(step)}")
         else:
@@ -244,7 +249,8 @@ def batch_kwargs(ctx: StreamContext, node: Node, steps: list[Step]) -> dict[str,
         if param.startswith("_"):
             kwargs[param] = None
         elif spec is not None and spec.collect:  # every key reads the same list
-            kwargs[param] = [ctx.value_of(s, reader) for s in sources[0]]
+            kept = produced(steps[0], sources[0], lambda s: (ctx.record_of(s) or {}).get("output_id"))
+            kwargs[param] = [ctx.value_of(s, reader) for s in kept]
         elif _per_key(ctx, sources):
             kwargs[param] = {k: ctx.value_of(srcs[0], reader) for k, srcs in zip(keys, sources) if srcs}
         else:

@@ -1,7 +1,9 @@
 """Execute one stream's steps in order: resolve inputs, serve from cache or call the function, record.
 
 Used by ``barque exec`` in pods and by local workers alike. A step whose upstream failed
-or was skipped is skipped; an independent step in the same stream still runs. Every
+or was skipped is skipped (filtered below a filtered one, but for a ``collect``, which gets
+the keys that produced); an independent step in the same stream still runs. A step that
+returns ``barque.Skip`` ends filtered. Every
 step leaves a record in the store; a cached asset is committed (data first, then the
 commit record) before its record says it succeeded.
 """
@@ -18,11 +20,13 @@ from barque import artifacts, records, steprecord, streams, trust
 from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
+from barque.runif import holds
 from barque.plans import Step
-from barque.rundriver import unrun
+from barque.decorators import Skip
+from barque.rundriver import blocked_by, unrun
 from barque.runspec import RunSpec
 from barque.serializers import JSON, TABULAR, as_reader
-from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, value_param
+from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, produced, value_param
 from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
 from barque_runtime.isolation import ProcessState
@@ -209,16 +213,18 @@ def decide(ctx: StreamContext, step: Step) -> dict[str, Any] | tuple[str, dict[s
     if stub is not None:  # a test stubbed its output: not run, its cache not read
         now = time.time()
         return {**base, **stub, "started_at": now, "finished_at": now}
-    for dep in step.deps:  # the driver's rule (``rundriver.unrun``), for inputs settled in this stream
+    deps: dict[str, steprecord.StepRecord] = {}
+    for dep in step.deps:  # the driver's rule (``rundriver.blocked_by``, ``unrun``), for inputs settled in this stream
         dep_rec = ctx.record_of(dep)
         if dep_rec is None:
             return {**base, **steprecord.skipped(step.id, node.id, f"upstream {dep} missing", run_id=ctx.spec.run_id, by=None).to_dict()}
-        if steprecord.state_of(dep_rec) not in steprecord.OK:
-            blocker = steprecord.StepRecord.from_dict(dep_rec)
-            return {**base, **unrun(step.id, node.id, blocker, run_id=ctx.spec.run_id, by=None).to_dict()}
+        deps[dep] = steprecord.StepRecord.from_dict(dep_rec)
+    blocker = blocked_by(step.deps, deps, step.collected)
+    if blocker is not None:
+        return {**base, **unrun(step.id, node.id, blocker, run_id=ctx.spec.run_id, by=None).to_dict()}
     if step.action == "partitions":
         return {**base, **_evaluate_partitions(ctx, node, step)}
-    outputs = {dep: ctx.known[dep]["output_id"] for dep in step.deps}
+    outputs = {dep: rec.output_id or "" for dep, rec in deps.items()}
     ids = input_ids(ctx.spec.graph, step, outputs, lambda source: ctx.value_of(source))
     assert ids is not None  # every dep has a record with an output id by now
     components = key_components(node, step, ids, ctx.spec.params, ctx.spec.env)
@@ -241,6 +247,9 @@ def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> d
     if found is None:
         return None
     now = time.time()
+    if "filtered" in found:  # the step chose not to produce for these very inputs: it does not run again
+        return {**steprecord.cached(step.id, node.id, key, found, run_id=ctx.spec.run_id, by=None).to_dict(),
+                "started_at": now, "finished_at": now}
     return {
         "state": "cached",
         "cache_key": found.get("cache_key", key),
@@ -266,6 +275,16 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
         return first.pop() if first else call_kwargs(ctx, node, step, lazy)
 
+    if node.run_if is not None:
+        try:
+            true = holds(node.run_if, kwargs())
+        except BaseException as exc:  # a condition that raises fails the step, as its function would
+            if is_cancellation(exc):
+                raise
+            return failed(started, 1, exc, traceback.format_exc(), {})
+        if not true:
+            return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
+
     used = ctx.attempts_used.get(step.id, 0)
     try:
         result, attempts, logs = call_with_retries(
@@ -274,6 +293,8 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         )
     except CallFailed as failure:
         return failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
+    if isinstance(result, Skip):
+        return filtered_output(ctx, node, step, key, components, result.reason, started, attempts, logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
     except BarqueError as exc:
@@ -311,6 +332,27 @@ def finish_output(
     if sinks is not None:
         rec["sinks"] = sinks
     return rec
+
+
+def filtered_output(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any], reason: str,
+                    started: float, attempts: int, logs: Mapping[str, str]) -> dict[str, Any]:
+    """The record of a step that returned ``Skip`` (or whose ``run_if`` is false). An asset's
+    verdict is committed under its key like any output (a marker value, so the store checks it
+    as any other), so a run with the same
+    inputs, code and params serves ``filtered`` again without calling it; the latest-value pointer
+    is left naming the last value it produced."""
+    if node.kind == "asset" and not ctx.spec.overrides:
+        try:
+            ref = artifacts.write_value(ctx.store, {"filtered": reason}, JSON)
+            artifacts.commit(ctx.store, key, ref, {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id,
+                                                   "output_id": steprecord.FILTERED_OUTPUT, "components": components,
+                                                   "filtered": reason})
+        except StoreError as err:  # the verdict stands; the next run calls the step again
+            warn(f"the filtered verdict of step {step.id} was not cached: {err}")
+    finished = time.time()
+    rec = steprecord.filtered(step.id, node.id, reason, run_id=ctx.spec.run_id, by=None, cache_key=key, attempts=attempts)
+    return {**rec.to_dict(), "started_at": started, "finished_at": finished,
+            "duration_seconds": round(finished - started, 6), "logs": dict(logs)}
 
 
 def _store_output(
@@ -406,8 +448,9 @@ def call_kwargs(ctx: StreamContext, node: Node, step: Step, lazy: frozenset[str]
     for param, sources in step.inputs:
         if param.startswith("_"):
             kwargs[param] = None
-        elif any(i.param == param and i.collect for i in node.inputs):
-            kwargs[param] = [ctx.value_of(s, readers.get(param), param in lazy) for s in sources]
+        elif any(i.param == param and i.collect for i in node.inputs):  # the keys that produced, in key order
+            kept = produced(step, sources, lambda s: (ctx.record_of(s) or {}).get("output_id"))
+            kwargs[param] = [ctx.value_of(s, readers.get(param), param in lazy) for s in kept]
         elif sources:
             kwargs[param] = ctx.value_of(sources[0], readers.get(param), param in lazy)
     source = keys_source(node, ctx.spec.graph)

@@ -25,17 +25,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at REAL, status TEXT, elapsed_seconds REAL,
   steps_executed INTEGER, steps_cached INTEGER, steps_failed INTEGER, steps_skipped INTEGER,
-  targets TEXT, files TEXT);
+  targets TEXT, files TEXT, steps_filtered INTEGER);
 CREATE TABLE IF NOT EXISTS steps (
   run_id TEXT, step TEXT, node TEXT, state TEXT, attempts INTEGER, duration_seconds REAL,
   PRIMARY KEY (run_id, step));
 CREATE INDEX IF NOT EXISTS steps_by_node ON steps (node);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 """
 
 
@@ -65,7 +65,10 @@ def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=OFF")
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            if version == 1:  # a history from before filtered steps: its runs had none
+                conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
             conn.executescript(SCHEMA)
         with conn:
             yield conn
@@ -89,11 +92,11 @@ def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float
     """Append one run and its steps to ``folder/history.db``."""
     with _connect(folder) as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 summary["run_id"], started_at, summary["status"], summary["elapsed_seconds"],
                 summary["steps_executed"], summary["steps_cached"], summary["steps_failed"], summary["steps_skipped"],
-                json.dumps(summary.get("targets", [])), json.dumps(list(files)),
+                json.dumps(summary.get("targets", [])), json.dumps(list(files)), summary.get("steps_filtered", 0),
             ),
         )
         conn.executemany(

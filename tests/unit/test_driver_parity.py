@@ -78,6 +78,40 @@ SCENARIOS = {
         def upper(p: str) -> str:
             return p.upper()
     """,
+    "a skipped key is filtered with its dependants, a collect gets the keys that produced": """
+        from barque import Skip, asset, collect, partitions
+
+        @asset(partitions={"region": partitions(["amer", "emea", "apac"])})
+        def orders(region: str) -> list:
+            return [] if region == "emea" else [len(region)]
+
+        @asset(inputs={"o": orders})
+        def with_orders(o: list) -> list:
+            return o if o else Skip("no orders")
+
+        @asset(inputs={"o": with_orders})
+        def revenue(o: list) -> int:
+            return sum(o)
+
+        @asset(inputs={"all": collect(revenue)})
+        def total(all: list) -> int:
+            return sum(all)
+    """,
+    "a filtered source of partition keys plans nothing below it and fails nothing": """
+        from barque import Skip, asset, partitions_from
+
+        @asset()
+        def regions() -> list:
+            return Skip("no regions today")
+
+        @asset(partitions={"region": partitions_from(regions)})
+        def sales(region: str) -> int:
+            return len(region)
+
+        @asset()
+        def alone() -> int:
+            return 1
+    """,
     "a process killed mid-step crashes it, not fails it": """
         import os
         import signal
@@ -117,8 +151,10 @@ def test_the_local_runner_and_the_operator_reach_the_same_step_states(tmp_path: 
     assert run["status"]["plan"]["phaseCount"] == summary["phases"]  # the same grown plan
 
 
-def test_a_second_run_is_cached_in_both_places(tmp_path: Path) -> None:
-    source = SCENARIOS["keys an upstream returns grow the plan, one failing key skips its dependants"]
+@pytest.mark.parametrize("scenario", ["keys an upstream returns grow the plan, one failing key skips its dependants",
+                                      "a skipped key is filtered with its dependants, a collect gets the keys that produced"])
+def test_a_second_run_is_cached_in_both_places(tmp_path: Path, scenario: str) -> None:
+    source = SCENARIOS[scenario]
     local_file = _project(tmp_path / "local", source)
     barque.run(str(local_file), workers=2)
     again = barque.run(str(local_file), workers=2)

@@ -130,4 +130,5 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "helpers": hasher.helpers(mod, fn) if hasher else (),
         "params": item.params,
         **node_options(decl),
+        "run_if": options.get("run_if"),
     })

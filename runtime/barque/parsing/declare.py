@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from barque.errors import PipelineDefinitionError
 from barque.model import BatchSpec, Freshness, SinkSpec
 from barque.parsing import literals, placement
+from barque.parsing.conditions import read_run_if
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
 
@@ -30,12 +31,13 @@ OPTIONS = (
     "description",
     "tags",
     "env",
+    "run_if",
 )
 # In barca's order ("Accepted arguments" in `barca docs assets`), so the error lists them alike.
 ACCEPTED = {
     "asset": (*OPTIONS, "weight", "deterministic", "cutoff", "batch"),
     "task": (*OPTIONS, "weight", "batch"),
-    "sensor": (*(o for o in OPTIONS if o != "inputs"), "weight"),
+    "sensor": (*(o for o in OPTIONS if o not in ("inputs", "run_if")), "weight"),
 }
 SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
 SINK_OPTIONS = ("serializer", "partition_by", "rows_per_file")
@@ -247,6 +249,8 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.options[arg] = _read_freshness(project, mod, value)
     elif arg == "partitions":
         decl.partitions = _read_partitions(project, mod, value)
+    elif arg == "run_if":
+        decl.options[arg] = read_run_if(mod, value, decl.fn)
     elif arg == "weight":
         decl.options[arg] = literals.weight(mod, value)
     elif arg in ("cutoff", "deterministic"):

@@ -20,10 +20,10 @@ from barque.model import Graph
 from barque.planner import make_plan
 from barque.plans import Plan, grow_plan
 from barque.rundriver import Lost, Next, Snapshot, blocked_by, decide, needs_verdicts, unrun
-from barque.steprecord import FAILURES, OK, TERMINAL, StepRecord, StepState
+from barque.steprecord import FAILURES, OK, TERMINAL, StepRecord, StepState, filtered
 
 from .dag_strategies import dags
-from .graphs import from_, graph, inp, node
+from .graphs import from_, graph, inp, node, static
 
 EXAMPLES = int(os.environ.get("BARQUE_DRIVER_EXAMPLES", "150"))
 COMMIT = {"artifact": {"content_hash": "ab" * 32, "serializer": "json", "size": 2}, "output_id": "o"}
@@ -201,13 +201,16 @@ class Simulation:
                 assert all(d in self.records or d in stream.steps[:position] for d in deps), f"{sid} started before its inputs"
                 assert sid not in self.records and sid not in self.started
                 self.started.append(sid)
-                blocker = blocked_by(deps, self.records)
+                blocker = blocked_by(deps, self.records, self.plan.steps[sid].collected)
                 if blocker is not None:
                     self.records[sid] = unrun(sid, self.plan.steps[sid].node, blocker, run_id=None, by="test")
                     continue
                 roll = self.rng.random()
                 if roll < 0.05:
                     break  # the process dies here: the rest of the stream has no record
+                if roll > 0.85:  # it returned barque.Skip
+                    self.records[sid] = filtered(sid, self.plan.steps[sid].node, "skip", run_id=None, by=None, attempts=1)
+                    continue
                 state = StepState.FAILED if roll < 0.2 else StepState.CRASHED if roll < 0.25 else StepState.SUCCEEDED
                 self.records[sid] = ran(sid, state)
         self.ended[step.start.index] = step.start
@@ -241,3 +244,52 @@ def test_nothing_starts_after_a_failure_under_fail_fast(g: Graph, workers: int, 
         phase_of = {sid: p.index for p in sim.plan.phases for s in p.streams for sid in s.steps}
         failed_phase = phase_of[order[first_failure]]
         assert all(phase_of[sid] == failed_phase for sid in later_phases)
+
+
+class CacheFollowsInputs(Simulation):
+    """Verdicts as the cache assessment gives them: a step is cached only when its inputs are
+    (its key is made of their outputs), so a step is never served before an input that runs."""
+
+    def verdicts(self) -> dict[str, StepCache]:
+        out: dict[str, StepCache] = {}
+        for phase in self.plan.phases:
+            for sid in (s for stream in phase.streams for s in stream.steps):
+                if random.Random(sid).random() < 0.3 and all(d in out for d in self.plan.steps[sid].deps):
+                    out[sid] = StepCache("cached", "k", "cached", COMMIT)
+        return out
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(dags(max_nodes=10, deferred=True), st.integers(1, 4), st.integers(0, 2**32))
+def test_below_a_filtered_step_its_dependants_are_filtered_and_a_collect_over_it_still_runs(g: Graph, workers: int, seed: int) -> None:
+    sim = CacheFollowsInputs(g, workers, seed, fail_fast=False)
+    sim.run()
+    for sid, step in sim.plan.steps.items():
+        states = {d: sim.records[d].state for d in step.deps}
+        if any(st not in OK and st is not StepState.FILTERED for st in states.values()):
+            continue  # a failure above it decides
+        filtered_direct = [d for d, st in states.items() if st is StepState.FILTERED and d not in step.collected]
+        rec = sim.records[sid]
+        if filtered_direct:
+            assert rec.state is StepState.FILTERED and rec.reason == f"upstream {filtered_direct[0]} filtered"
+        else:  # at most collected keys were filtered: it ran on the keys that produced
+            assert not (rec.reason or "").startswith("upstream"), f"{sid} was blocked: {rec.reason}"
+
+
+def test_a_filtered_key_a_collect_reads_does_not_block_it_but_a_filtered_direct_input_does() -> None:
+    g = graph(node("p", partitions=(static("k", "a", "b"),)), node("t", inputs=(inp("all", "p", collect=True),)),
+              node("d", inputs=(inp("x", "p"),), partitions=(from_("k", "p"),), params=("k", "p")))
+    plan = make_plan(g, workers=2)
+    assert plan.steps["p.py:t"].collected == ("p.py:p[k=a]", "p.py:p[k=b]")
+    records = {"p.py:p[k=a]": filtered("p.py:p[k=a]", "p.py:p", "none", run_id=None, by=None), "p.py:p[k=b]": ran("p.py:p[k=b]")}
+    assert blocked_by(plan.steps["p.py:t"].deps, records, plan.steps["p.py:t"].collected) is None
+    blocker = blocked_by(plan.steps["p.py:d[k=a]"].deps, records, plan.steps["p.py:d[k=a]"].collected)
+    assert blocker is not None and blocker.step == "p.py:p[k=a]"
+
+
+def test_a_cached_filtered_verdict_settles_the_step_filtered_without_running_it() -> None:
+    plan = make_plan(CHAIN, workers=2)
+    verdicts = {"p.py:a": StepCache("cached", "k", "cached", {**COMMIT, "output_id": "filtered", "filtered": "no rows"})}
+    settled = {r.step: r for r in decided(Snapshot(plan, {}, verdicts)).settled}
+    assert (settled["p.py:a"].state, settled["p.py:a"].reason) == (StepState.FILTERED, "no rows")
+    assert settled["p.py:b"].state is StepState.FILTERED and settled["p.py:c"].state is StepState.FILTERED

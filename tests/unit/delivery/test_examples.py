@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "quickstart": ({}, {}),
     "failing": ({}, {}),
+    "filtering": ({}, {}),
     "etl": ({"schedule": "0 6 * * *", "concurrency_policy": "Forbid"}, {"targets": ["publish"]}),
 }
 

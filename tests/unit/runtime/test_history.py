@@ -14,7 +14,7 @@ from barque_runtime.history import node_stats, recent_runs, record_run
 def _summary(run_id: str, status: str = "succeeded") -> dict[str, Any]:
     return {
         "run_id": run_id, "status": status, "elapsed_seconds": 0.5, "steps_executed": 1,
-        "steps_cached": 0, "steps_failed": 0, "steps_skipped": 0, "targets": ["p.py:a"],
+        "steps_cached": 0, "steps_failed": 0, "steps_skipped": 0, "steps_filtered": 0, "targets": ["p.py:a"],
     }
 
 
@@ -53,3 +53,20 @@ def test_stats_count_states_and_time_only_executions(tmp_path: Path) -> None:
 def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
     assert recent_runs(tmp_path / ".barque") == [] and node_stats(tmp_path / ".barque", "p.py:a")["steps"] == 0
     assert not (tmp_path / ".barque").exists()
+
+
+def test_a_history_from_before_filtered_steps_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    import sqlite3
+
+    folder = tmp_path / ".barque"
+    folder.mkdir()
+    old = sqlite3.connect(folder / "history.db")
+    old.executescript("""
+        CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at REAL, status TEXT, elapsed_seconds REAL,
+          steps_executed INTEGER, steps_cached INTEGER, steps_failed INTEGER, steps_skipped INTEGER, targets TEXT, files TEXT);
+        INSERT INTO runs VALUES ('old', 1.0, 'succeeded', 0.1, 1, 0, 0, 0, '[]', '[]');
+        PRAGMA user_version = 1;
+    """)
+    old.close()
+    record_run(folder, {**_summary("new"), "steps_filtered": 2}, 100.0, ["p.py"], [])
+    assert [(r["run_id"], r["steps_filtered"]) for r in recent_runs(folder)] == [("new", 2), ("old", 0)]

@@ -1,0 +1,66 @@
+"""Filtered steps on the real control plane: ``barque.Skip`` and ``run_if`` end steps ``filtered`` in
+the operator's status, a collect gets the keys that produced, and a second run serves them all.
+
+Real: etcd, kube-apiserver, kube-controller-manager, `barque operator` as its own process, MinIO as
+the store. Simulated: the node (testbed.testnode runs each Pod as a local process of `barque exec`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from testbed.kubeapi import Api
+from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
+    OperatorProcess,
+    barque_crds,
+    barque_executable,
+    operator_process,
+)
+from tests.integration.test_operator_runs import (  # noqa: F401  (ready: a namespace with the store's secret)
+    compile_pipeline,
+    create_pipeline,
+    create_run,
+    ready,
+    step_states,
+    wait_run,
+)
+
+FILTERS = '''
+from barque import Skip, asset, collect, partitions
+
+@asset(partitions={"region": partitions(["amer", "emea", "apac"])})
+def orders(region: str) -> list:
+    return {"amer": [5], "emea": [], "apac": [4]}[region]
+
+@asset(inputs={"orders": orders})
+def with_orders(orders: list) -> list:
+    return orders if orders else Skip("no orders")
+
+@asset(inputs={"orders": with_orders}, run_if=lambda orders: sum(orders) > 4)
+def big(orders: list) -> int:
+    return sum(orders)
+
+@asset(inputs={"all": collect(big)})
+def total(all: list) -> list:
+    return all
+'''
+
+
+def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_them_from_cache(
+    kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess
+) -> None:
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FILTERS, "filters"))
+    create_run(kube_api, ns, "filters-1", "filters")
+    run = wait_run(kube_api, ns, "filters-1", op=operator_process)
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    states = step_states(run)
+    assert states["with_orders[region=emea]"] == "filtered"
+    assert states["big[region=emea]"] == "filtered"  # below a filtered step
+    assert states["big[region=apac]"] == "filtered"  # run_if: 4 > 4 is false
+    assert states["big[region=amer]"] == "succeeded" and states["total"] == "succeeded"
+    assert run["status"]["counts"]["filtered"] == 3 and run["status"]["counts"]["skipped"] == 0
+    create_run(kube_api, ns, "filters-2", "filters")
+    again = wait_run(kube_api, ns, "filters-2", op=operator_process)
+    assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 7
+    assert again["status"]["counts"]["filtered"] == 3 and not again["status"].get("running")
