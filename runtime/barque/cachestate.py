@@ -55,13 +55,18 @@ def assess(
     env: Mapping[str, str | None] | None = None,
     no_cache: bool = False,
     refresh: Mapping[str, str] | None = None,
+    *,
+    scope: str,
 ) -> dict[str, StepCache]:
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown.
 
-    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``)."""
+    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``).
+    ``scope`` is the pipeline's refs scope (``RunSpec.ref_scope``): a ``Manual`` node's pin and
+    the explanation of what changed come from this pipeline's refs only (none when it is empty:
+    a run planned before refs were scoped)."""
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {})
+        verdicts = _walk(graph, plan, store, scope, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {})
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
@@ -72,6 +77,7 @@ def _walk(
     graph: Graph,
     plan: Plan,
     store: ArtifactStore,
+    scope: str,
     params: Mapping[str, str],
     env: Mapping[str, str | None],
     no_cache: bool,
@@ -86,7 +92,7 @@ def _walk(
         for stream in phase.streams:
             for sid in stream.steps:
                 allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
-                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed, refresh)
+                verdict = _assess_step(graph, plan, sid, store, scope, params, env, no_cache, outputs, found, allowed, refresh)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
                 verdicts[sid] = verdict
@@ -120,6 +126,7 @@ def _assess_step(
     plan: Plan,
     sid: str,
     store: ArtifactStore,
+    scope: str,
     params: Mapping[str, str],
     env: Mapping[str, str | None],
     no_cache: bool,
@@ -137,21 +144,22 @@ def _assess_step(
     # barca pins a Manual node, a target too, until --refresh names it. (barca does not pin a
     # partitioned one yet; barque still does, as the worker's own fallback in executor.py does.)
     if node.freshness.kind == "manual" and not no_cache and node.id not in refresh:
-        last = artifacts.find_ref(store, sid, allowed).served
+        last = artifacts.find_ref(store, scope, sid, allowed).served if scope else None
         if last is not None:
             ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
             now = None if ids is None else cache_key(key_components(node, step, ids, params, env))
             reason = MANUAL_STALE if now is not None and now != last.get("cache_key") else "manual: last materialization"
             return StepCache("cached", last.get("cache_key"), reason, last)
-        verdict = _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+        verdict = _by_key(graph, step, store, scope, params, env, no_cache, outputs, found, allowed, refresh)
         return StepCache("run", verdict.cache_key, MANUAL_NEVER_COMPUTED) if verdict.state == "run" else verdict
-    return _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+    return _by_key(graph, step, store, scope, params, env, no_cache, outputs, found, allowed, refresh)
 
 
 def _by_key(
     graph: Graph,
     step: Step,
     store: ArtifactStore,
+    scope: str,
     params: Mapping[str, str],
     env: Mapping[str, str | None],
     no_cache: bool,
@@ -180,7 +188,7 @@ def _by_key(
         return StepCache("cached", key, "cached", commit.served)
     if commit.problem != "never materialized":
         return StepCache("run", key, str(commit.problem))
-    ref = artifacts.get_ref(store, sid)
+    ref = artifacts.get_ref(store, scope, sid) if scope else None
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
+from barque.artifacts import project_ref_scope
 from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, assess
 from barque.deferred import resolve_deferred_keys
 from barque.dotenv import declared_env_values
@@ -112,7 +113,8 @@ class LocalRun(_Fields):
         return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved, selection=self.options.selection)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
-        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)
+        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh,
+                      scope=self.spec.ref_scope)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
@@ -160,6 +162,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         no_cache=options.no_cache,
         targets=targets,
         refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
+        ref_scope=project_ref_scope(graph.root),
     )
     return LocalRun(options, spec, store, store_uri, resolve_expr_partitions(graph))
 
