@@ -2,22 +2,21 @@
 mid-run the other takes the Lease over and finishes the run with no duplicate Job.
 
 Real: etcd, kube-apiserver (the Lease's compare-and-swap), kube-controller-manager, MinIO and two
-`barque operator` processes with `--leader-election`. Simulated: the node (testbed.testnode).
+`barque operator` processes with leader election on. Simulated: the node (testbed.testnode).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from testbed import cluster
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess, barque_crds, make_operator  # noqa: F401
 from tests.integration.test_operator_runs import DONE, SLOW, compile_pipeline, create_pipeline, create_run, get_run, jobs, pods
 
 LEASE = "barque-operator"
@@ -25,24 +24,20 @@ ELECTION = {"BARQUE_LEASE_SECONDS": "4", "BARQUE_RENEW_DEADLINE_SECONDS": "3", "
 
 
 @pytest.fixture
-def replicas(namespace: str, store_secret: Callable[..., str], operator_process: OperatorProcess,
-             tmp_path: Path) -> Iterator[dict[str, OperatorProcess]]:
+def replicas(namespace: str, store_secret: Callable[..., str], barque_crds: tuple[str, ...], kube_apiserver: Any,
+             minio: Any, tmp_path: Path) -> Iterator[dict[str, OperatorProcess]]:
     """Replicas `a` (started first, so the leader) and `b`, electing on a Lease in the test's namespace."""
     store_secret(namespace)
-    operator_process.stop()  # the shared fixture's operator runs alone: these two take its place
     made: dict[str, OperatorProcess] = {}
-    for name in ("a", "b"):
-        health, metrics = cluster.free_port(), cluster.free_port()
-        argv = [*operator_process.argv[:2], "--metrics-port", str(metrics), "--health-port", str(health),
-                "--leader-election", LEASE]
-        env = {**operator_process.env, **ELECTION, "BARQUE_LEADER_NAMESPACE": namespace, "BARQUE_LEADER_IDENTITY": name}
-        log_dir = tmp_path / f"replica-{name}"
-        log_dir.mkdir()
-        made[name] = dataclasses.replace(operator_process, argv=argv, env=env, log_dir=log_dir, health_port=health,
-                                         metrics_port=metrics, starts=0, process=None).start()
-        if name == "a":
-            wait_until(lambda: "holds Lease" in made["a"].logs(), timeout=30, what="replica a to take the Lease")
     try:
+        for name in ("a", "b"):
+            log_dir = tmp_path / f"replica-{name}"
+            log_dir.mkdir()
+            op = make_operator(kube_apiserver, minio, tmp_path, log_dir, **ELECTION, BARQUE_LEADER_ELECTION=LEASE,
+                               BARQUE_LEADER_NAMESPACE=namespace, BARQUE_LEADER_IDENTITY=name)
+            made[name] = op.start()
+            if name == "a":
+                wait_until(lambda: "holds Lease" in op.logs(), timeout=30, what="replica a to take the Lease")
         yield made
     finally:
         for op in made.values():
@@ -83,9 +78,6 @@ def test_the_standby_takes_over_a_killed_leader_mid_run_with_no_duplicate_job(
     names = sorted(j["metadata"]["name"] for j in jobs(kube_api, ns))
     assert names == ["slow-1-p0", "slow-1-p1", "slow-1-p2"]
     assert all(len(u) == 1 for u in uids.values()), uids  # no Job was made twice
-    per_index: dict[tuple[str, str], int] = {}
-    for pod in pods(kube_api, ns):
-        key = (pod["metadata"]["labels"]["batch.kubernetes.io/job-name"],
-               pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"])
-        per_index[key] = per_index.get(key, 0) + 1
+    per_index = Counter((p["metadata"]["labels"]["batch.kubernetes.io/job-name"],
+                         p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]) for p in pods(kube_api, ns))
     assert set(per_index.values()) == {1}, per_index  # every stream ran exactly once

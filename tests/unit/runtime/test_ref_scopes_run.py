@@ -7,20 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .clirun import barque, pipeline, ran, run_ok
-
-SENSOR = """
-from barque import asset, sensor
-
-@sensor()
-def inbox():
-    detected, value = open("sensor.txt").read().split()
-    return detected == "yes", value
-
-@asset(inputs={"files": inbox})
-def parsed(files: str) -> str:
-    trace("parsed:" + files)
-    return files.upper()
-"""
+from .test_tasks_sensors import SENSOR
 
 MANUAL = """
 from barque import Manual, asset
