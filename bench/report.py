@@ -126,7 +126,7 @@ def fault_rows(path: Path) -> list[str]:
         lost, corrupt = len(f["lost_artifacts"]), len(f["corrupt_artifacts"])
         ok = f["completed"] == f["repeat"] and not f["duplicate_jobs"] and not lost and not corrupt
         rows.append(f"| {FAULT_NAMES.get(f['fault'], f['fault'])} (`faults.py`, {f['repeat']} runs, commit "
-                    f"{m['git']['commit'][:7]}, 1-min load {f['loadavg'][0]:.1f}) | **{f['completed']}/{f['repeat']} "
+                    f"{f.get('commit', m['git']['commit'])[:7]}, 1-min load {f['loadavg'][0]:.1f}) | **{f['completed']}/{f['repeat']} "
                     f"Succeeded**, duplicate Jobs **{f['duplicate_jobs']}**, lost / corrupt artifacts **{lost} / {corrupt}** "
                     f"of {f['artifacts_checked']}, streams run again {f['streams_run_more_than_once']}; recovered "
                     f"{f['recover_median']:.1f} s after (max {f['recover_max']:.1f} s) | all succeed, 0 duplicates, "

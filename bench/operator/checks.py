@@ -1,4 +1,5 @@
-"""What every fault scenario checks once its runs ended, from the API, the watch recorder and MinIO.
+"""What every fault scenario checks once its runs ended (only its own runs' Jobs and Pods), from the
+API, the watch recorder and MinIO.
 
 - outcomes: each run's final phase (all should be Succeeded);
 - duplicate Jobs: Jobs of one run and phase beyond the first, plus Job names the recorder saw
@@ -36,15 +37,19 @@ class RunCheck:
 
 
 def check_runs(bed: Testbed, api: Api, rec: Recorder, ns: str, names: list[str]) -> RunCheck:
-    jobs = api.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]
-    pods = api.request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
+    ours = set(names)
+    jobs = [j for j in api.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]
+            if (j["metadata"].get("labels") or {}).get("barque.dev/run") in ours]
+    job_names = {j["metadata"]["name"] for j in jobs}
+    pods = [p for p in api.request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
+            if (p["metadata"].get("labels") or {}).get("batch.kubernetes.io/job-name") in job_names]
     per_phase = Counter((j["metadata"]["labels"].get("barque.dev/run"), j["metadata"]["labels"].get("barque.dev/phase"))
                         for j in jobs)
     per_index = Counter((p["metadata"]["labels"].get("batch.kubernetes.io/job-name"),
                          p["metadata"]["annotations"].get("batch.kubernetes.io/job-completion-index")) for p in pods)
     with rec.cond:
         outcomes = Counter((rec.runs.get((ns, n)) or RunObs()).phase or "none" for n in names)
-        remade = sum(len(uids) - 1 for (jns, _), uids in rec.job_uids.items() if jns == ns)
+        remade = sum(len(uids) - 1 for (jns, name), uids in rec.job_uids.items() if jns == ns and name in job_names)
         seconds = [round(o.ended - o.added, 1) for n in names if (o := rec.runs.get((ns, n))) and o.ended and o.added]
     lost, corrupt, checked = _artifacts(bed, api, ns, names)
     return RunCheck(outcomes=dict(outcomes), jobs=len(jobs),

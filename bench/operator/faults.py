@@ -125,10 +125,10 @@ class Matrix:
 
     def scenario(self, fault: str) -> dict[str, Any]:
         bed = self.s.bed
-        restart = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0)}
+        parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0)}
 
         def part(run: str) -> float:
-            name, down = restart[fault]
+            name, down = parts[fault]
             bed.restart(name, down)
             return time.time()
 
