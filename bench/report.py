@@ -204,11 +204,15 @@ def operator_section() -> str:
     if faults_path.exists():  # bench/operator/fault_kill.py
         f = json.loads(faults_path.read_text())
         healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
-        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"]
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"] \
+            and not f.get("lost_artifacts") and not f.get("corrupt_artifacts")
         rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
                     f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
                     f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
-                    f"streams run twice **{f['streams_run_more_than_once']}**; healthy again after a median "
+                    f"streams run twice **{f['streams_run_more_than_once']}**"
+                    + (f", lost / corrupt artifacts **{len(f['lost_artifacts'])} / {len(f['corrupt_artifacts'])}** of "
+                       f"{f['artifacts_checked']}" if "artifacts_checked" in f else "")
+                    + "; healthy again after a median "
                     f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
     rows += fault_rows(OPERATOR / "faults-matrix.json")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""

@@ -150,7 +150,11 @@ class Matrix:
             victim = next(op for op in self.s.operators if op.env.get("BARQUE_LEADER_IDENTITY") == holder)
             victim.kill()
             killed = time.time()
-            victim.start()  # back as the standby, as the Deployment would restart it
+            # A replica restarted under its old identity (the same Pod) takes its own Lease back at
+            # once; the standby's takeover is what is measured, so the victim returns after it.
+            wait_until(lambda: lease_holder(self.api) not in (None, holder), timeout=120,
+                       what="the standby to take the Lease", interval=0.2)
+            victim.start()
             return killed
 
         inject = {"pod": pod, "node": node, "leader": leader}.get(fault, part)
