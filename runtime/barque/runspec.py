@@ -52,6 +52,8 @@ class RunSpec:
     code_path: str | None = None
     refresh: Mapping[str, str] = field(default_factory=dict)
     ref_scope: str = ""
+    # node id -> {"artifact", "output_id"} of a value stubbed in for it (``barque.run(overrides=)``)
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +68,7 @@ class RunSpec:
             # Only when asked for, so the specs (and digests) of every other run stay as they were.
             **({"refresh": dict(self.refresh)} if self.refresh else {}),
             **({"ref_scope": self.ref_scope} if self.ref_scope else {}),
+            **({"overrides": {k: dict(v) for k, v in self.overrides.items()}} if self.overrides else {}),
         }
 
     @classmethod
@@ -81,6 +84,7 @@ class RunSpec:
             code_path=d.get("code_path"),
             refresh=dict(d.get("refresh", {})),
             ref_scope=str(d.get("ref_scope", "")),
+            overrides={str(k): dict(v) for k, v in d.get("overrides", {}).items()},
         )
 
 
