@@ -106,6 +106,34 @@ def cache_soak_section() -> str:
     )
 
 
+FAULT_NAMES = {
+    "apiserver": "kube-apiserver stopped mid-run, down 3 s",
+    "etcd": "etcd stopped mid-run, down 3 s",
+    "minio": "MinIO stopped mid-step, down 4 s",
+    "pod": "the running step Pod deleted",
+    "node": "the test node and its Pods killed, back after 3 s",
+    "leader": "the leader of two replicas SIGKILLed mid-run",
+}
+
+
+def fault_rows(path: Path) -> list[str]:
+    """One row per fault of bench/operator/faults.py's matrix, when it was measured."""
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text())
+    rows = []
+    for f in m["scenarios"]:
+        lost, corrupt = len(f["lost_artifacts"]), len(f["corrupt_artifacts"])
+        ok = f["completed"] == f["repeat"] and not f["duplicate_jobs"] and not lost and not corrupt
+        rows.append(f"| {FAULT_NAMES.get(f['fault'], f['fault'])} (`faults.py`, {f['repeat']} runs, commit "
+                    f"{f.get('commit', m['git']['commit'])[:7]}, 1-min load {f['loadavg'][0]:.1f}) | **{f['completed']}/{f['repeat']} "
+                    f"Succeeded**, duplicate Jobs **{f['duplicate_jobs']}**, lost / corrupt artifacts **{lost} / {corrupt}** "
+                    f"of {f['artifacts_checked']}, streams run again {f['streams_run_more_than_once']}; recovered "
+                    f"{f['recover_median']:.1f} s after (max {f['recover_max']:.1f} s) | all succeed, 0 duplicates, "
+                    f"0 lost or corrupt | {'PASS' if ok else 'FAIL'} |")
+    return rows
+
+
 def operator_section() -> str:
     """The "Operator" section, from bench/operator/results.json and the notes beside it.
 
@@ -176,12 +204,17 @@ def operator_section() -> str:
     if faults_path.exists():  # bench/operator/fault_kill.py
         f = json.loads(faults_path.read_text())
         healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
-        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"]
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"] \
+            and not f.get("lost_artifacts") and not f.get("corrupt_artifacts")
         rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
                     f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
                     f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
-                    f"streams run twice **{f['streams_run_more_than_once']}**; healthy again after a median "
+                    f"streams run twice **{f['streams_run_more_than_once']}**"
+                    + (f", lost / corrupt artifacts **{len(f['lost_artifacts'])} / {len(f['corrupt_artifacts'])}** of "
+                       f"{f['artifacts_checked']}" if "artifacts_checked" in f else "")
+                    + "; healthy again after a median "
                     f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
+    rows += fault_rows(OPERATOR / "faults-matrix.json")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors
         notes = notes[notes.index("-->") + 3 :]

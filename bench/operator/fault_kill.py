@@ -25,11 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sys
-import tempfile
 import time
-from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,18 +34,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
-    DIAMOND,
-    PIPELINES,
-    Recorder,
-    RunObs,
-    Testbed,
-    compile_pipeline,
-    create_run,
-    git_state,
-    loadavg,
-    log,
-)
+from checks import check_runs  # type: ignore[import-not-found]  # noqa: E402
+from run_bench import DIAMOND, PIPELINES, compile_pipeline, create_run, git_state, loadavg, log  # type: ignore[import-not-found]  # noqa: E402
+from session import bench_session  # type: ignore[import-not-found]  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,19 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
-    workdir = Path(tempfile.mkdtemp(prefix="barque-opfault-"))
-    bed = Testbed(dir=workdir)
     out: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_state(),
                            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                            "loadavg_at_start": loadavg()}
-    rec = None
-    op = None
-    try:
-        log(f"starting the test bed in {workdir}")
-        bed.start()
-        rec = Recorder(bed.kubeconfigs["bench"])
-        rec.start()
-        op = bed.operator(None).start()
+    with bench_session("barque-opfault-", args.keep, out) as session:
+        bed, rec = session.bed, session.rec
+        op = session.operator().start()
         api = bed.api()
         ns = bed.namespace(api, "bench-seq")
         api.request("POST", PIPELINES.format(ns=ns), body=compile_pipeline(bed.dir, DIAMOND, "diamond"))
@@ -89,38 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  kill {i + 1}/{args.kills} {pause:.1f}s after creating {names[-1]}; healthy again in "
                 f"{kills[-1]['healthy_after_seconds']}s")
         ended = rec.wait_runs(ns, names, time.time() + args.timeout)
-        jobs = api.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]
-        pods = api.request("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
-        per_phase = Counter((j["metadata"]["labels"].get("barque.dev/run"), j["metadata"]["labels"].get("barque.dev/phase"))
-                            for j in jobs)
-        per_index = Counter((pod["metadata"]["labels"].get("batch.kubernetes.io/job-name"),
-                             pod["metadata"]["annotations"].get("batch.kubernetes.io/job-completion-index"))
-                            for pod in pods)
-        with rec.cond:
-            phases = Counter((rec.runs.get((ns, n)) or RunObs()).phase or "none" for n in names)
-            durations = [round(o.ended - o.added, 1) for n in names
-                         if (o := rec.runs.get((ns, n))) and o.ended and o.added]
+        check = check_runs(bed, api, rec, ns, names)
         out.update({
-            "runs": len(names), "all_ended": ended, "outcomes": dict(phases),
-            "duplicate_jobs": sum(n - 1 for n in per_phase.values()),
-            "jobs": len(jobs), "jobs_expected": 3 * len(names),
-            "streams_run_more_than_once": sum(n - 1 for n in per_index.values()),
-            "kills": kills, "run_seconds": durations,
-            "operator_starts": op.starts, "loadavg_at_end": loadavg(),
+            "runs": len(names), "all_ended": ended, **check.to_dict(), "jobs_expected": 3 * len(names),
+            "kills": kills, "operator_starts": op.starts, "loadavg_at_end": loadavg(),
         })
-    except KeyboardInterrupt as err:
-        out["interrupted"] = str(err) or "KeyboardInterrupt"
-    finally:
-        out["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if rec is not None:
-            rec.stop.set()
-        if op is not None:
-            op.stop()
-        bed.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     summary = {k: out.get(k) for k in ("runs", "all_ended", "outcomes", "jobs", "jobs_expected", "duplicate_jobs",
                                         "streams_run_more_than_once", "operator_starts")}

@@ -30,13 +30,11 @@ import json
 import os
 import platform
 import secrets
-import shutil
 import signal
 import ssl
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -54,9 +52,9 @@ if str(REPO_ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
-from testbed import cluster, paths, pki  # noqa: E402
+from testbed import cluster, faults, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
-from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
+from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
 from tests.integration.operator_fixtures import (  # noqa: E402
     CRD_NAMES,
     RUNTIME_IMAGE,
@@ -150,6 +148,14 @@ class Minio:
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
                 "AWS_ENDPOINT_URL": self.url, "AWS_DEFAULT_REGION": self.region}
 
+    def client(self) -> Any:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name=self.region,
+                            config=Config(s3={"addressing_style": "path"}))
+
 
 @dataclass
 class Testbed:
@@ -162,14 +168,24 @@ class Testbed:
     audit_log: Path | None = None
     minio: Minio | None = None
     kubectl: cluster.Tool | None = None
+    parts: dict[str, tuple[ManagedProcess, HealthCheck]] = field(default_factory=dict)  # by name, for restarts
+
+    def _start(self, name: str, argv: list[str], check: HealthCheck, **kwargs: Any) -> None:
+        proc = start_and_wait(name, argv, self.dir / "logs" / f"{name}.log", check, **kwargs)
+        self.procs.append(proc)
+        self.parts[name] = (proc, check)
+
+    def restart(self, name: str, down_seconds: float, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Stop part ``name``, keep it down ``down_seconds``, start it again on the same ports and
+        data (``testbed.faults.restart``); the seconds until it was healthy."""
+        proc, check = self.parts[name]
+        return faults.restart(proc, check, down_seconds, sig)
 
     def start(self) -> None:
         binaries = paths.ensure_built()
-        logs = self.dir / "logs"
         port, peer = cluster.free_port(), cluster.free_port()
         etcd_url = f"http://127.0.0.1:{port}"
-        self.procs.append(start_and_wait("etcd", cluster.etcd_argv(binaries["etcd"], self.dir / "etcd", port, peer),
-                                         logs / "etcd.log", http_ok(f"{etcd_url}/readyz")))
+        self._start("etcd", cluster.etcd_argv(binaries["etcd"], self.dir / "etcd", port, peer), http_ok(f"{etcd_url}/readyz"))
         kp = self.kp = pki.make_pki(self.dir / "pki")
         ca = ssl.create_default_context(cafile=str(kp.ca_cert))
 
@@ -180,8 +196,7 @@ class Testbed:
         self.audit_log = self.dir / "audit.log"
         argv = cluster.apiserver_argv(binaries["kube-apiserver"], kp, etcd_url, port, self.dir / "apiserver") + [
             f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-format=json"]
-        self.procs.append(start_and_wait("kube-apiserver", argv, logs / "kube-apiserver.log",
-                                         http_ok(f"{self.api_url}/readyz", ca), timeout=120))
+        self._start("kube-apiserver", argv, http_ok(f"{self.api_url}/readyz", ca), timeout=120)
         admin = pki.write_kubeconfig(self.dir / "admin.kubeconfig", self.api_url, kp.ca_cert, kp.admin_cert, kp.admin_key)
         self.kubeconfigs["node"] = admin  # the test node keeps the admin credentials, as in the fixtures
         for role, cn in (("bench", "barque-bench"), ("operator", "barque-operator")):
@@ -196,31 +211,24 @@ class Testbed:
         # The resource-quota controller frees a pod's quota once it ends: the concurrent scenario's
         # cap on running Pods (see Bench.concurrent) is a ResourceQuota.
         argv = [a + ",resourcequota-controller" if a.startswith("--controllers=") else a for a in argv]
-        self.procs.append(start_and_wait("kube-controller-manager", argv, logs / "kube-controller-manager.log",
-                                         http_ok(f"https://127.0.0.1:{port}/healthz", ca), timeout=120))
+        self._start("kube-controller-manager", argv, http_ok(f"https://127.0.0.1:{port}/healthz", ca), timeout=120)
 
         node_api = Api(str(admin))
         # The idle scenario's namespace is not served: its Pods stay Pending, its Jobs stay active,
         # and its runs wait on them as on a long step (the operator does not watch Pods).
         argv = cluster.testnode_argv(admin, NODE_NAME, self.dir / "node" / "logs", self.dir / "node" / "pods",
                                      namespaces=SERVED_NAMESPACES)
-        self.procs.append(start_and_wait("test node", argv, logs / "testnode.log",
-                                         lambda: cluster.node_ready(node_api, NODE_NAME),
-                                         env=cluster.testnode_env(), cwd=REPO_ROOT, timeout=60))
+        self._start("testnode", argv, lambda: cluster.node_ready(node_api, NODE_NAME), env=cluster.testnode_env(),
+                    cwd=REPO_ROOT, timeout=60)
 
         port = cluster.free_port()
         minio = self.minio = Minio(url=f"http://127.0.0.1:{port}", access_key="bench-" + secrets.token_hex(4),
                                    secret_key=secrets.token_urlsafe(24))
         env = {**os.environ, "MINIO_ROOT_USER": minio.access_key, "MINIO_ROOT_PASSWORD": minio.secret_key,
                "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", "MINIO_CI_CD": "1"}
-        self.procs.append(start_and_wait("minio", cluster.minio_argv(binaries["minio"], self.dir / "minio", port),
-                                         logs / "minio.log", http_ok(f"{minio.url}/minio/health/ready"), env=env))
-        import boto3  # type: ignore[import-untyped]
-        from botocore.config import Config  # type: ignore[import-untyped]
-
-        boto3.client("s3", endpoint_url=minio.url, aws_access_key_id=minio.access_key,
-                     aws_secret_access_key=minio.secret_key, region_name=minio.region,
-                     config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket=minio.bucket)
+        self._start("minio", cluster.minio_argv(binaries["minio"], self.dir / "minio", port),
+                    http_ok(f"{minio.url}/minio/health/ready"), env=env)
+        minio.client().create_bucket(Bucket=minio.bucket)
 
         home = self.dir / "kubectl-home"
         home.mkdir(exist_ok=True)
@@ -238,7 +246,7 @@ class Testbed:
     def api(self) -> Api:
         return Api(str(self.kubeconfigs["bench"]))
 
-    def operator(self, resync: float | None, source: Path | None = None) -> OperatorProcess:
+    def operator(self, resync: float | None, source: Path | None = None, name: str = "operator") -> OperatorProcess:
         """`barque operator` with its own credentials, the chart's defaults unless --resync is given;
         `source`: another checkout whose operator/ package is imported instead (for A/B runs)."""
         assert self.minio is not None
@@ -259,7 +267,7 @@ class Testbed:
         if source is not None:  # PYTHONPATH comes before the editable install's finder
             env["PYTHONPATH"] = str(source.resolve() / "operator")
         argv = [barque_executable(), "operator", "--metrics-port", str(metrics), "--health-port", str(health)]
-        return OperatorProcess(argv=argv, env=env, log_dir=self.dir / "operator", health_port=health,
+        return OperatorProcess(argv=argv, env=env, log_dir=self.dir / name, health_port=health,
                                metrics_port=metrics, store_uri=env["BARQUE_DEFAULT_STORE"])
 
     def namespace(self, api: Api, name: str) -> str:
@@ -313,6 +321,7 @@ class Recorder:
         self.runs: dict[tuple[str, str], RunObs] = {}
         self.jobs: dict[tuple[str, str], JobObs] = {}
         self.pods: dict[tuple[str, str], PodObs] = {}
+        self.job_uids: dict[tuple[str, str], set[str]] = {}  # a name seen with two uids: a Job made twice
         self.ready = threading.Barrier(4)
 
     def start(self) -> None:
@@ -364,6 +373,7 @@ class Recorder:
         key = (meta["namespace"], meta["name"])
         labels = meta.get("labels") or {}
         with self.cond:
+            self.job_uids.setdefault(key, set()).add(meta["uid"])
             obs = self.jobs.get(key)
             if obs is None:
                 obs = self.jobs[key] = JobObs(run=labels.get("barque.dev/run", ""),
@@ -815,26 +825,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit log) after the run")
     args = p.parse_args(argv)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+    from session import bench_session  # type: ignore[import-not-found]  # beside this file; it imports this module
 
-    signal.signal(signal.SIGTERM, on_term)
-    workdir = Path(tempfile.mkdtemp(prefix="barque-opbench-"))
-    bed = Testbed(dir=workdir)
     results: dict[str, Any] = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_state(),
         "host": {"nproc": os.cpu_count(), "python": platform.python_version(), "loadavg_at_start": loadavg()},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "timing_source": "local receive times of watch events in the harness (time.time()); API timestamps unused",
     }
-    op: OperatorProcess | None = None
-    rec: Recorder | None = None
-    try:
-        log(f"starting the test bed in {workdir}")
-        bed.start()
-        rec = Recorder(bed.kubeconfigs["bench"])
-        rec.start()
-        op = bed.operator(args.resync, args.operator_src).start()
+    with bench_session("barque-opbench-", args.keep, results) as session:
+        bed, rec = session.bed, session.rec
+        op = session.operator(args.resync, args.operator_src).start()
         assert op.process is not None
         results["operator"] = {"argv": op.argv, "resync_seconds": args.resync or "default",
                                "source": str(args.operator_src or REPO_ROOT), "log": str(op.log_path)}
@@ -856,20 +857,6 @@ def main(argv: list[str] | None = None) -> int:
         results["operator"]["reconcile_errors"] = [
             line for line in urllib.request.urlopen(op.metrics_url, timeout=10).read().decode().splitlines()
             if line.startswith("barque_reconcile_errors_total")]
-    except KeyboardInterrupt as err:
-        results["interrupted"] = str(err) or "KeyboardInterrupt"
-        log("interrupted; stopping the test bed")
-    finally:
-        results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if rec is not None:
-            rec.stop.set()
-        if op is not None:
-            op.stop()
-        bed.stop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print()

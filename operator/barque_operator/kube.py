@@ -30,6 +30,7 @@ from barque_operator.models import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 TIMEOUT = (5, 30)  # connect, read (seconds)
+LEASE_TIMEOUT = (2, 4)  # a renewal must fail fast enough to be retried within the renew deadline
 NUDGE_ANNOTATION = f"{GROUP}/reconcile"
 
 
@@ -104,6 +105,7 @@ class Kube:
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.coordination = client.CoordinationV1Api(api_client)
         self._api_exception = client.exceptions.ApiException
 
     @classmethod
@@ -236,6 +238,39 @@ class Kube:
                 _preload_content=False, _request_timeout=TIMEOUT))
         items: list[dict[str, Any]] = data.get("items") or []
         return items
+
+    # -- the leader election's Lease -------------------------------------------------------
+    # Not through the gate: a renewal queued behind a burst of Job creations could miss its
+    # deadline and stop the leader. It is one small request every few seconds.
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return _load(self.coordination.read_namespaced_lease(name, namespace, _preload_content=False,
+                                                                 _request_timeout=LEASE_TIMEOUT))
+        except Exception as err:
+            if self._status(err) == 404:
+                return None
+            raise
+
+    def create_lease(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the Lease; None when another replica created it first (409)."""
+        try:
+            return _load(self.coordination.create_namespaced_lease(
+                namespace, dict(body), _preload_content=False, _request_timeout=LEASE_TIMEOUT))  # type: ignore[arg-type]
+        except Exception as err:
+            if self._status(err) == 409:
+                return None
+            raise
+
+    def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Replace the Lease if its resourceVersion is still the one in ``body``; None when it is not (409)."""
+        try:
+            return _load(self.coordination.replace_namespaced_lease(
+                name, namespace, dict(body), _preload_content=False, _request_timeout=LEASE_TIMEOUT))  # type: ignore[arg-type]
+        except Exception as err:
+            if self._status(err) == 409:
+                return None
+            raise
 
     # -- Events ----------------------------------------------------------------------------
 

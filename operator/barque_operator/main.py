@@ -14,19 +14,28 @@ kopf settings chosen on purpose:
 - The finalizer (kopf keeps one on objects with live timers: scheduled Pipelines only; runs
   have none, and kopf removes it from runs an older operator version left it on) is
   ``barque.dev/operator``.
-- Peering: standalone unless ``--peering NAME`` is given; several replicas with peering give
-  failover, not throughput (one is active). Scale out by sharding namespaces (``--namespace``).
+- Several replicas: ``--leader-election LEASE`` (``barque_operator.leader``): a replica runs kopf
+  only while it holds the Lease; a standby serves /healthz and waits. That gives failover, not
+  throughput (one acts); scale out by sharding namespaces (``--namespace``). kopf's peering
+  (``--peering NAME``) stays available but does not make replicas exclusive: kopf lets peers of
+  equal priority all act.
 - K8s Events from kopf's own logging only at WARNING and above; barque posts its own Events.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
 
 from barque_operator import handlers_pipeline, handlers_run
 from barque_operator.context import Context
 from barque_operator.kube import Kube, RequestGate
+from barque_operator.leader import ElectionSettings, Elector
 from barque_operator.metrics import Metrics
 from barque_operator.settings import OperatorSettings
 
@@ -92,6 +101,41 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+def elector(settings: OperatorSettings, kube: Kube) -> Elector | None:
+    """The leader election of this replica, or None when it runs alone."""
+    if not settings.leader_lease:
+        return None
+    identity = settings.leader_identity or f"{socket.gethostname()}-{os.getpid()}"
+    return Elector(kube, ElectionSettings(
+        name=settings.leader_lease, namespace=settings.leader_namespace, identity=identity,
+        lease_seconds=settings.lease_seconds, renew_deadline_seconds=settings.renew_deadline_seconds,
+        retry_seconds=settings.lease_retry_seconds))
+
+
+@contextmanager
+def standby_health(port: int) -> Iterator[None]:
+    """/healthz answered while this replica waits for the Lease (kopf serves it once it runs), so
+    the liveness probe does not restart a healthy standby."""
+
+    class Healthy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200 if self.path.startswith("/healthz") else 404)
+            self.end_headers()
+            self.wfile.write(b"standby\n")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Healthy)
+    thread = threading.Thread(target=server.serve_forever, name="barque-standby-health", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def run(settings: OperatorSettings, verbose: bool = False) -> int:
     import kopf
 
@@ -101,9 +145,25 @@ def run(settings: OperatorSettings, verbose: bool = False) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     registry, ctx = build(settings)
     ctx.metrics.serve(settings.metrics_port)
+    election = elector(settings, ctx.kube)
+    if election is not None:
+        with standby_health(settings.health_port):
+            election.acquire()
+        election.keep()
     scope = ", ".join(settings.namespaces) if settings.namespaces else "all namespaces"
     log.info("barque operator watching %s; metrics on :%d, health on :%d/healthz",
              scope, settings.metrics_port, settings.health_port)
+    try:
+        run_kopf(registry, settings)
+    finally:
+        if election is not None:
+            election.release()
+    return 0
+
+
+def run_kopf(registry: Any, settings: OperatorSettings) -> None:
+    import kopf
+
     kopf.run(
         registry=registry,
         standalone=settings.peering is None,
@@ -112,4 +172,3 @@ def run(settings: OperatorSettings, verbose: bool = False) -> int:
         namespaces=list(settings.namespaces),
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",
     )
-    return 0

@@ -25,6 +25,7 @@ from barque.store import ArtifactStore
 from barque.trust import env_digests
 from barque_operator import naming, runstore
 from barque_operator.context import Context
+from barque_operator.keyenv import cache_env_values, run_ref_scope
 from barque_operator.manifests import JobInputs, ManifestError, build_phase_job, pinned_pipeline, run_pins
 from barque_operator.models import PipelineRunSpec
 from barque_operator.observed import (
@@ -120,12 +121,10 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         return stop("Failed", f"Pipeline {ref} is invalid: {err}", "InvalidPipeline")
     store_uri = pins.store_uri
     store = ctx.stores.get(store_uri)
-    declared = sorted({name for n in graph.nodes.values() for name in n.env})
-    env_values = pspec.defaults.env or {}
     run_spec = RunSpec(
-        run_id=rid, graph=graph, params=dict(spec.params or {}), env=env_digests(store, {k: env_values.get(k) for k in declared}),
+        run_id=rid, graph=graph, params=dict(spec.params or {}), env=env_digests(store, cache_env_values(graph, pspec.defaults.env)),
         no_cache=spec.no_cache, targets=plan.targets, inline_code=pspec.code.inline is not None,
-        code_path=pspec.code.path,
+        code_path=pspec.code.path, ref_scope=run_ref_scope(ns, ref),
     )
     code_files = pspec.code.inline.files if pspec.code.inline is not None else None
     runstore.write_spec(store, run_spec, code_files)
@@ -206,7 +205,8 @@ def _progress(
         exec_phases, endings = _lost_step_facts(ctx, ns, store, rid, plan, records, jobs)
         verdicts = None
         if needs_assessment(plan, records, jobs):
-            verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache)
+            verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache,
+                              scope=run_spec.ref_scope)
         facts = RunFacts(
             name=meta["name"], cancel=spec.cancel, timeout_seconds=timeout, previous=status, base=base, plan=plan,
             records=records, jobs=jobs, verdicts=verdicts, now=ctx.clock(), limit=ctx.settings.status_step_limit,

@@ -26,6 +26,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not an integer") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     """What the operator needs to know about its environment; defaults suit the Helm chart."""
@@ -44,6 +57,13 @@ class OperatorSettings:
     schedule_seconds: float = 10.0  # how often scheduled Pipelines are checked
     status_step_limit: int = 500  # runs with more steps keep counts and failures only
     peering: str | None = None  # kopf peering object name; None: standalone (one replica)
+    # Leader election (several replicas, one acting): the Lease's name; None: off (one replica).
+    leader_lease: str | None = None
+    leader_namespace: str = "default"  # where the Lease lives: the operator's own namespace in the chart
+    leader_identity: str = ""  # this replica's name in the Lease; empty: host name and process id
+    lease_seconds: float = 15.0  # a standby takes a Lease left unrenewed this long
+    renew_deadline_seconds: float = 10.0  # a leader that could not renew for this long stops
+    lease_retry_seconds: float = 2.0  # how often the Lease is renewed, or read by a standby
     watch_server_timeout: int = 300
     watch_client_timeout: int = 330
     watch_connect_timeout: int = 30
@@ -60,6 +80,7 @@ class OperatorSettings:
         default_store: str | None = None,
         default_store_secret: str | None = None,
         peering: str | None = None,
+        leader_lease: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> "OperatorSettings":
         """Flags (the keyword arguments, ``None`` when not given) over ``env`` over defaults."""
@@ -79,4 +100,10 @@ class OperatorSettings:
             schedule_seconds=float(env.get("BARQUE_SCHEDULE_SECONDS") or 10.0),
             status_step_limit=_int(env, "BARQUE_STATUS_STEP_LIMIT", 500),
             peering=peering or env.get("BARQUE_PEERING") or None,
+            leader_lease=leader_lease or env.get("BARQUE_LEADER_ELECTION") or None,
+            leader_namespace=env.get("BARQUE_LEADER_NAMESPACE") or env.get("POD_NAMESPACE") or "default",
+            leader_identity=env.get("BARQUE_LEADER_IDENTITY") or "",
+            lease_seconds=_float(env, "BARQUE_LEASE_SECONDS", 15.0),
+            renew_deadline_seconds=_float(env, "BARQUE_RENEW_DEADLINE_SECONDS", 10.0),
+            lease_retry_seconds=_float(env, "BARQUE_LEASE_RETRY_SECONDS", 2.0),
         )

@@ -3,7 +3,16 @@
 Layout in the store:
 - ``blobs/<h[:2]>/<h>``: the serialized bytes of a value; ``h`` is the sha256 of those bytes.
 - ``cache/<cache_key>.json``: the commit record of a step's cache key, naming its blob.
-- ``refs/<encoded step id>.json``: the latest materialization of a step (for ``barque show``).
+- ``refs/<scope>/<encoded step id>.json``: the latest materialization of a step in one
+  pipeline (``barque show``, ``why``, a ``Manual`` node's pin, a sensor's last observation).
+
+Refs are scoped (``ref_scope``) because they answer "what did *this* pipeline last see": a
+project run locally (``project/<folder name>``) or a Pipeline in the cluster
+(``k8s/<namespace>/<name>``). Two pipelines sharing a store and a step id would otherwise read
+each other's sensor observations and ``Manual`` pins. Refs written before scoping sit directly
+under ``refs/`` (``refs/<encoded step id>.json``); no scoped key can equal one (an encoded step id
+has no ``/``), so they are never read, and ``barque gc`` removes them. Commit records
+(``cache/``) need no scope: a cache key already names everything that makes the value.
 
 Crash safety comes from ordering alone: a blob is written before the record that names it
 (``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record.
@@ -28,6 +37,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Collection
 from urllib.parse import quote
 
@@ -80,8 +90,35 @@ def cache_record_key(cache_key: str) -> str:
     return f"cache/{cache_key}.json"
 
 
-def ref_key(step_id: str) -> str:
-    return f"refs/{encode_step_id(step_id)}.json"
+def project_ref_scope(root: str) -> str:
+    """The refs scope of a project run locally: its root folder's name (so a moved or cloned
+    project keeps its pins and observations; two projects sharing a store need distinct names)."""
+    name = PurePath(root).name
+    if not name:
+        raise ValueError(f"the project root {root!r} has no folder name to scope its refs by")
+    return "project/" + encode_step_id(name)
+
+
+def cluster_ref_scope(namespace: str, pipeline: str) -> str:
+    """The refs scope of a Pipeline in the cluster: its namespace and name."""
+    return f"k8s/{encode_step_id(namespace)}/{encode_step_id(pipeline)}"
+
+
+def ref_prefix(scope: str) -> str:
+    """Where the refs of ``scope`` (``project_ref_scope`` or ``cluster_ref_scope``) live."""
+    parts = scope.split("/")
+    if len(parts) < 2 or any(not p or p.startswith(".") for p in parts):
+        raise ValueError(f"invalid refs scope {scope!r}: make it with project_ref_scope or cluster_ref_scope")
+    return f"refs/{scope}/"
+
+
+def ref_key(scope: str, step_id: str) -> str:
+    return f"{ref_prefix(scope)}{encode_step_id(step_id)}.json"
+
+
+def is_legacy_ref(key: str) -> bool:
+    """A ref written before refs were scoped (directly under ``refs/``): never read, only removed."""
+    return key.startswith("refs/") and "/" not in key[len("refs/"):]
 
 
 def encode_step_id(step_id: str) -> str:
@@ -197,10 +234,10 @@ def find(
 
 
 def find_ref(
-    store: ArtifactStore, step_id: str, allowed: Collection[str], *, hash_check_bytes: int = HASH_CHECK_BYTES
+    store: ArtifactStore, scope: str, step_id: str, allowed: Collection[str], *, hash_check_bytes: int = HASH_CHECK_BYTES
 ) -> Found:
-    """Like ``find``, for the latest materialization of ``step_id`` (``manual`` freshness, ``show``)."""
-    return judge(store, ref_key(step_id), allowed, hash_check_bytes=hash_check_bytes)
+    """Like ``find``, for the latest materialization of ``step_id`` in ``scope`` (``manual`` freshness, ``show``)."""
+    return judge(store, ref_key(scope, step_id), allowed, hash_check_bytes=hash_check_bytes)
 
 
 def judge(store: ArtifactStore, key: str, allowed: Collection[str], *, hash_check_bytes: int) -> Found:
@@ -249,16 +286,16 @@ def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
     return _read_record(store, cache_record_key(cache_key))[0]
 
 
-def put_ref(store: ArtifactStore, step_id: str, record: dict[str, Any]) -> None:
-    """Record the latest materialization of ``step_id`` (the record gains ``"step": step_id``)."""
+def put_ref(store: ArtifactStore, scope: str, step_id: str, record: dict[str, Any]) -> None:
+    """Record the latest materialization of ``step_id`` in ``scope`` (the record gains ``"step": step_id``)."""
     # The ref only speeds up `show` and dry-run explanations; the commit record is the truth.
     body = trust.sign({**record, "step": step_id}, trust.configured_key())
-    store.put(ref_key(step_id), canonical_json(body), durable=False)
+    store.put(ref_key(scope, step_id), canonical_json(body), durable=False)
 
 
-def get_ref(store: ArtifactStore, step_id: str) -> dict[str, Any] | None:
-    """The authentic latest materialization of ``step_id``, or ``None``; its blob is not checked."""
-    return _read_record(store, ref_key(step_id))[0]
+def get_ref(store: ArtifactStore, scope: str, step_id: str) -> dict[str, Any] | None:
+    """The authentic latest materialization of ``step_id`` in ``scope``, or ``None``; its blob is not checked."""
+    return _read_record(store, ref_key(scope, step_id))[0]
 
 
 def _read_record(store: ArtifactStore, key: str) -> tuple[dict[str, Any] | None, str]:

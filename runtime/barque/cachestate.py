@@ -73,6 +73,7 @@ class CacheContext:
     refresh: Mapping[str, str] = field(default_factory=dict)  # node id -> the --refresh that reaches it
     key_sources: frozenset[str] = frozenset()  # nodes whose output gives another node its partition keys
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # node id -> its stubbed record
+    scope: str = ""  # the pipeline's refs scope (RunSpec.ref_scope); empty: read no refs (a run from before scoping)
     outputs: dict[str, str] = field(default_factory=dict)
     found: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -96,16 +97,21 @@ def assess(
     no_cache: bool = False,
     refresh: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    scope: str,
 ) -> dict[str, StepCache]:
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown.
 
     A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``); a node
     in ``overrides`` is settled with its stubbed value (``RunSpec.overrides``), whose output id
-    then keys its dependants."""
+    then keys its dependants. ``scope`` is the pipeline's refs scope (``RunSpec.ref_scope``): a
+    ``Manual`` node's pin and the explanation of what changed come from this pipeline's refs only
+    (none when it is empty: a run planned before refs were scoped)."""
     sources = frozenset(key_sources(graph))
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        ctx = CacheContext(graph, plan, store, params or {}, env or {}, no_cache, refresh or {}, sources, overrides or {})
+        ctx = CacheContext(graph, plan, store, params or {}, env or {}, no_cache, refresh or {}, sources, overrides or {},
+                           scope)
         verdicts = _walk(ctx, corrupt)
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
@@ -169,7 +175,7 @@ def _assess_step(ctx: CacheContext, step: Step) -> StepCache:
     # barca pins a Manual node, a target too, until --refresh names it. (barca does not pin a
     # partitioned one yet; barque still does, as the worker's own fallback in executor.py does.)
     if node.freshness.kind == "manual" and not ctx.no_cache and node.id not in ctx.refresh:
-        last = artifacts.find_ref(ctx.store, step.id, ctx.allowed(node)).served
+        last = artifacts.find_ref(ctx.store, ctx.scope, step.id, ctx.allowed(node)).served if ctx.scope else None
         if last is not None:
             ids = ctx.input_ids(step)
             now = None if ids is None else cache_key(key_components(node, step, ids, ctx.params, ctx.env))
@@ -200,7 +206,7 @@ def _by_key(ctx: CacheContext, step: Step) -> StepCache:
         return StepCache("cached", key, "cached", commit.served)
     if commit.problem != NEVER_MATERIALIZED:
         return StepCache("run", key, str(commit.problem))
-    ref = artifacts.get_ref(ctx.store, step.id)
+    ref = artifacts.get_ref(ctx.store, ctx.scope, step.id) if ctx.scope else None
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
 
 

@@ -37,6 +37,9 @@ class RunSpec:
     never to its value: the spec is stored, and the cache keys made from it are too.
     ``refresh`` maps each node a ``--refresh`` recomputes even when cached to the refreshed
     node it comes from (itself when named, an upstream one for the cascade below it).
+    ``ref_scope`` is the pipeline's refs scope (``barque.artifacts.ref_prefix``): what its
+    sensors last observed and its ``Manual`` nodes are pinned to. A spec written before refs
+    were scoped has none, and its steps then read and write no refs at all.
     """
 
     run_id: str
@@ -48,6 +51,7 @@ class RunSpec:
     inline_code: bool = True
     code_path: str | None = None
     refresh: Mapping[str, str] = field(default_factory=dict)
+    ref_scope: str = ""
     # node id -> {"artifact", "output_id"} of a value stubbed in for it (``barque.run(overrides=)``)
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -63,6 +67,7 @@ class RunSpec:
             "code_path": self.code_path,
             # Only when asked for, so the specs (and digests) of every other run stay as they were.
             **({"refresh": dict(self.refresh)} if self.refresh else {}),
+            **({"ref_scope": self.ref_scope} if self.ref_scope else {}),
             **({"overrides": {k: dict(v) for k, v in self.overrides.items()}} if self.overrides else {}),
         }
 
@@ -78,6 +83,7 @@ class RunSpec:
             inline_code=bool(d.get("inline_code", True)),
             code_path=d.get("code_path"),
             refresh=dict(d.get("refresh", {})),
+            ref_scope=str(d.get("ref_scope", "")),
             overrides={str(k): dict(v) for k, v in d.get("overrides", {}).items()},
         )
 

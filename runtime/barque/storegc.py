@@ -67,10 +67,18 @@ def plan_gc(
     *,
     keep_runs: int,
     max_size: int | None = None,
+    scope: str | None = None,
 ) -> GcPlan:
-    """Decide what to delete (reads the store, writes nothing)."""
+    """Decide what to delete (reads the store, writes nothing).
+
+    With ``scope`` (the project's refs scope) the refs of other pipelines sharing the store are
+    kept, with the records they name; refs from before refs were scoped are never read, and go."""
     refs = _read_all(store, "refs/")
-    kept_refs = {k: r for k, r in refs.items() if _node_of(r.get("step")) in live_nodes}
+    ours = artifacts.ref_prefix(scope) if scope else "refs/"
+    kept_refs = {
+        k: r for k, r in refs.items()
+        if not artifacts.is_legacy_ref(k) and (not k.startswith(ours) or _node_of(r.get("step")) in live_nodes)
+    }
     live = set(live_keys) | {str(r["cache_key"]) for r in kept_refs.values() if r.get("cache_key")}
     cache = _read_all(store, "cache/")
     steps = {run: records.read_step_records(store, run) for run in _run_ids(store)}

@@ -45,9 +45,9 @@ def _gc(args: argparse.Namespace) -> int:
 
     if args.keep_runs < 0:
         raise BarqueError("--keep-runs cannot be negative", hint="pass 0 to delete every finished local run")
-    uri, keys, nodes = live_cache_keys(*(args.files or ["."]), store=args.store)
+    uri, keys, nodes, scope = live_cache_keys(*(args.files or ["."]), store=args.store)
     store = open_store(uri)
-    plan = plan_gc(store, keys, nodes, keep_runs=args.keep_runs, max_size=args.max_size)
+    plan = plan_gc(store, keys, nodes, keep_runs=args.keep_runs, max_size=args.max_size, scope=scope)
     if not args.dry_run:
         apply_gc(store, plan)
     print(json.dumps({"dry_run": args.dry_run, "store": uri, **plan.to_dict()}, sort_keys=True))

@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
                    help="credentials Secret for the default store (env BARQUE_DEFAULT_STORE_SECRET)")
     p.add_argument("--peering", help="kopf peering object for failover between replicas (env BARQUE_PEERING; "
                    "default: standalone)")
+    p.add_argument("--leader-election", metavar="LEASE",
+                   help="run as one of several replicas: act only while holding this Lease (env BARQUE_LEADER_ELECTION; "
+                   "the Lease is in BARQUE_LEADER_NAMESPACE, else POD_NAMESPACE; default: off, one replica)")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     p.set_defaults(func=_run)
 
@@ -43,5 +46,6 @@ def _run(args: argparse.Namespace) -> int:
         default_store=args.default_store,
         default_store_secret=args.default_store_secret,
         peering=args.peering,
+        leader_lease=args.leader_election,
     )
     return run(settings, verbose=args.verbose)

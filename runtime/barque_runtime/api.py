@@ -461,9 +461,12 @@ def _targets(target: str | Sequence[str] | None) -> tuple[str, ...]:
     return (target,) if isinstance(target, str) else tuple(target)
 
 
-def live_cache_keys(*files: str, store: str | None = None, params: Mapping[str, str] | None = None) -> tuple[str, set[str], set[str]]:
-    """The store URI, the cache keys the current plan of ``files`` reads, and its node ids (for ``barque gc``)."""
+def live_cache_keys(
+    *files: str, store: str | None = None, params: Mapping[str, str] | None = None
+) -> tuple[str, set[str], set[str], str]:
+    """The store URI, the cache keys the current plan of ``files`` reads, its node ids and its refs
+    scope (for ``barque gc``)."""
     local = prepare(RunOptions(files, (), None, store, dict(params or {}), False))
     _, verdicts = plan_with_stored_keys(local)
     keys = {v.cache_key for v in verdicts.values() if v.cache_key}
-    return local.store_uri, keys, set(local.spec.graph.nodes)
+    return local.store_uri, keys, set(local.spec.graph.nodes), local.spec.ref_scope

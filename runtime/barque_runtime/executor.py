@@ -242,8 +242,8 @@ def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> d
     # here when the planner did not settle it, and a blob it found corrupt must not be served.
     allowed = trust.allowed_serializers(node.serializer)
     found = artifacts.find(ctx.store, key, allowed, hash_check_bytes=sys.maxsize).served
-    if found is None and node.freshness.kind == "manual" and node.id not in ctx.spec.targets:
-        found = artifacts.find_ref(ctx.store, step.id, allowed, hash_check_bytes=sys.maxsize).served
+    if found is None and node.freshness.kind == "manual" and node.id not in ctx.spec.targets and ctx.spec.ref_scope:
+        found = artifacts.find_ref(ctx.store, ctx.spec.ref_scope, step.id, allowed, hash_check_bytes=sys.maxsize).served
     if found is None:
         return None
     now = time.time()
@@ -369,10 +369,12 @@ def _store_output(
         commit["preview"] = value_preview(value)
     if node.kind == "asset":
         artifacts.commit(ctx.store, key, ref, commit)
-    if ctx.spec.overrides:  # a test run: the latest-value pointers keep naming real materializations
+    # A spec from before refs were scoped has no pipeline to file the pointer under; a test run
+    # (overrides) keeps the latest-value pointers naming real materializations.
+    if not ctx.spec.ref_scope or ctx.spec.overrides:
         return ref, commit
     try:
-        artifacts.put_ref(ctx.store, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
+        artifacts.put_ref(ctx.store, ctx.spec.ref_scope, step.id, {**commit, "cache_key": key, "artifact": ref.to_dict()})
     except StoreError as err:  # the ref only speeds up `show`; the commit record is the truth
         warn(f"the latest-value pointer of step {step.id} was not stored: {err}")
     return ref, commit
@@ -486,7 +488,7 @@ def _interpret(node: Node, result: Any, ctx: StreamContext, step: Step) -> tuple
         detected, value = result
     else:
         return result, None
-    previous = artifacts.get_ref(ctx.store, step.id)
+    previous = artifacts.get_ref(ctx.store, ctx.spec.ref_scope, step.id) if ctx.spec.ref_scope else None
     if not detected and previous is not None:
         ref = artifacts.ArtifactRef.from_dict(previous["artifact"])
         return artifacts.read_value(ctx.store, ref, allowed=trust.allowed_serializers(node.serializer)), _observation(previous)

@@ -26,27 +26,28 @@ def stored_value(files: Sequence[str], target: str, store_uri: str | None = None
     node_id = resolve_one(graph, target)
     node = graph.nodes[node_id]
     store = open_store(store_uri or str(Path(graph.root) / ".barque"))
-    steps = [node_id] if artifacts.get_ref(store, node_id) is not None else _partition_steps(store, node_id)
+    scope = artifacts.project_ref_scope(graph.root)
+    steps = [node_id] if artifacts.get_ref(store, scope, node_id) is not None else _partition_steps(store, scope, node_id)
     if not steps:
         raise BarqueError(f"{node_id} has no stored value yet", hint=f"run it first: barque run {' '.join(files)} {target}")
-    values = {("" if sid == node_id else sid[len(node_id) + 1 : -1]): _read(store, node, sid) for sid in steps}
+    values = {("" if sid == node_id else sid[len(node_id) + 1 : -1]): _read(store, scope, node, sid) for sid in steps}
     return values[""] if list(values) == [""] else dict(sorted(values.items()))
 
 
-def _partition_steps(store: ArtifactStore, node_id: str) -> list[str]:
-    prefix = artifacts.ref_key(node_id).removesuffix(".json")
+def _partition_steps(store: ArtifactStore, scope: str, node_id: str) -> list[str]:
+    prefix = artifacts.ref_key(scope, node_id).removesuffix(".json")
     steps = []
     for key in store.list(prefix):
         step_id = unquote(key.rsplit("/", 1)[-1].removesuffix(".json"))
-        ref = artifacts.get_ref(store, step_id)
+        ref = artifacts.get_ref(store, scope, step_id)
         if ref is not None and ref.get("node") == node_id:
             steps.append(step_id)
     return steps
 
 
-def _read(store: ArtifactStore, node: Node, step_id: str) -> Any:
+def _read(store: ArtifactStore, scope: str, node: Node, step_id: str) -> Any:
     allowed = trust.allowed_serializers(node.serializer)
-    found = artifacts.find_ref(store, step_id, allowed)
+    found = artifacts.find_ref(store, scope, step_id, allowed)
     if found.ref is None or not found.ok:
         raise BarqueError(
             f"{step_id}: the stored value cannot be shown: {found.problem}",

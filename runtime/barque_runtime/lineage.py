@@ -124,12 +124,13 @@ def provenance(
 ) -> Provenance | None:
     """The provenance of the latest stored value of ``step_id``, or ``None`` when none is stored
     (or its ref fails authentication); with ``depth`` > 0, its inputs' producers too."""
-    ref = artifacts.get_ref(store, step_id)
+    scope = artifacts.project_ref_scope(graph.root)
+    ref = artifacts.get_ref(store, scope, step_id)
     if ref is None:
         return None
     node = graph.nodes.get(str(ref.get("node")))
     allowed = trust.allowed_serializers(node.serializer) if node else trust.DATA_ONLY
-    found = artifacts.find_ref(store, step_id, allowed)
+    found = artifacts.find_ref(store, scope, step_id, allowed)
     return _build(store, graph, step_id, ref, found.problem, verdicts, depth, _Runs(store))
 
 
@@ -188,6 +189,7 @@ def _input(
     node = graph.nodes.get(node_id)
     source = next((i.source for i in node.inputs if i.param == param), param) if node else param
     producers: list[Provenance] = []
+    scope = artifacts.project_ref_scope(graph.root)
     if depth > 0:
         # The producing run's record of each upstream step names the cache key it used (run or
         # served from cache); that key's commit record names the run that really made the value.
@@ -195,14 +197,14 @@ def _input(
             if rec.get("node") != source or rec.get("output_id") not in ids:
                 continue
             commit = artifacts.lookup(store, rec["cache_key"]) if rec.get("cache_key") else None
-            found = commit or artifacts.get_ref(store, sid)
+            found = commit or artifacts.get_ref(store, scope, sid)
             if found is not None and found.get("output_id") == rec.get("output_id"):
                 producers.append(_build(store, graph, sid, found, None, verdicts, depth - 1, runs))
         # A local run leaves no step record for a step its planner settled as cached: the
         # source's latest materializations name the runs of the values they still hold.
         missing = set(ids) - {p.output_id for p in producers}
-        for sid in stored_steps(store, source, []) if missing else []:
-            ref = artifacts.get_ref(store, sid)
+        for sid in stored_steps(store, scope, source, []) if missing else []:
+            ref = artifacts.get_ref(store, scope, sid)
             if ref is not None and ref.get("output_id") in missing:
                 producers.append(_build(store, graph, sid, ref, None, verdicts, depth - 1, runs))
     return InputLink(param, source, tuple(ids), _closest(producers, partition))
@@ -247,16 +249,16 @@ def _today(verdict: StepCache | None, stored_key: str | None) -> tuple[str, str]
     return "stale", verdict.reason
 
 
-def stored_steps(store: ArtifactStore, node_id: str, planned: Sequence[str]) -> list[str]:
-    """The steps of ``node_id`` that have a stored value: today's planned ones and any other
-    partition key a ref names."""
-    prefix = artifacts.ref_key(node_id).removesuffix(".json")
+def stored_steps(store: ArtifactStore, scope: str, node_id: str, planned: Sequence[str]) -> list[str]:
+    """The steps of ``node_id`` that have a stored value in refs ``scope``: today's planned ones
+    and any other partition key a ref names."""
+    prefix = artifacts.ref_key(scope, node_id).removesuffix(".json")
     steps = set(planned)
     for key in store.list(prefix):
-        ref = artifacts.get_ref(store, unquote(key.rsplit("/", 1)[-1].removesuffix(".json")))
+        ref = artifacts.get_ref(store, scope, unquote(key.rsplit("/", 1)[-1].removesuffix(".json")))
         if ref is not None and ref.get("node") == node_id:
             steps.add(str(ref["step"]))
-    return sorted(s for s in steps if artifacts.get_ref(store, s) is not None)
+    return sorted(s for s in steps if artifacts.get_ref(store, scope, s) is not None)
 
 
 def matches(prov: Provenance, wanted: Mapping[str, str]) -> bool:
@@ -315,7 +317,7 @@ def why(
     node_id = resolve_one(graph, target)
     plan, verdicts = plan_with_stored_keys(local)
     planned = [sid for sid, step in plan.steps.items() if step.node == node_id and step.produces]
-    provs = [p for sid in stored_steps(local.store, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
+    provs = [p for sid in stored_steps(local.store, local.spec.ref_scope, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
     provs = [p for p in provs if matches(p, partition or {})]
     if not provs:
         which = f" for partition {', '.join(f'{k}={v}' for k, v in (partition or {}).items())}" if partition else ""

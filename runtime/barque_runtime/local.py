@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
+from barque.artifacts import project_ref_scope
 from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, assess
 from barque import rundriver
 from barque.deferred import read_deferred_keys
@@ -118,7 +119,8 @@ class LocalRun(_Fields):
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
         spec = self.spec
-        return assess(spec.graph, plan, self.store, spec.params, spec.env, spec.no_cache, spec.refresh, spec.overrides)
+        return assess(spec.graph, plan, self.store, spec.params, spec.env, spec.no_cache, spec.refresh, spec.overrides,
+                      scope=spec.ref_scope)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
@@ -168,6 +170,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         no_cache=options.no_cache,
         targets=targets,
         refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
+        ref_scope=project_ref_scope(graph.root),
     )
     return LocalRun(options, spec, store, store_uri, {})
 

@@ -325,7 +325,8 @@ def project_status(
     scope = select_nodes(graph, target_ids) if target_ids else set(graph.nodes)
     plan, verdicts = plan_with_stored_keys(local)
     planned = steps_by_node(plan)
-    refs = {sid for sid in plan.steps if plan.steps[sid].node in scope and artifacts.get_ref(local.store, sid) is not None}
+    refs = {sid for sid in plan.steps
+            if plan.steps[sid].node in scope and artifacts.get_ref(local.store, local.spec.ref_scope, sid) is not None}
     execs = history.last_executions(history.location(local.store_uri, local.root), scope)
     last_runs = {sid: _last_run(local.store, row) for sid, row in execs.items()}
     labels = {**step_labels(plan), **{sid: sid[len(r["node"]) + 1 : -1] for sid, r in execs.items() if sid != r["node"]}}

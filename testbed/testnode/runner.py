@@ -25,6 +25,7 @@ from . import spec
 from ..kubeapi import Api, ApiError
 from .spec import ConfigError, ContainerRun
 
+TERMINAL_REPORT_SECONDS = 300.0
 log = logging.getLogger("testnode")
 MAX_GRACE = 3.0  # seconds between SIGTERM and SIGKILL, whatever the pod asks for
 POLL = 0.1
@@ -261,17 +262,29 @@ class PodRunner(threading.Thread):
         status = spec.pod_status(phase, self.start_time, self.init_runs, self.runs, reason, message,
                                  self.conditions)
         self.conditions = status["conditions"]
-        try:
-            self.ctx.api.request("PATCH", f"{self.path}/status", body={"status": status},
-                                 content_type=MERGE_PATCH)
-        except ApiError as err:
-            if err.status == 404:
-                self.gone = True
-                self.stopping.set()
-            else:
-                log.warning("pod %s/%s: status update failed: %s", self.ns, self.pod_name, err)
-        except Exception as err:  # network blips: the next report carries the full status again
-            log.warning("pod %s/%s: status update failed: %s", self.ns, self.pod_name, err)
+        # A terminal status has no next report to carry it, so it is retried while the API server is
+        # away (restarting, or etcd is), as kubelet's status manager keeps syncing it.
+        deadline = time.monotonic() + (TERMINAL_REPORT_SECONDS if phase in ("Succeeded", "Failed") else 0)
+        while True:
+            try:
+                self.ctx.api.request("PATCH", f"{self.path}/status", body={"status": status},
+                                     content_type=MERGE_PATCH)
+                return
+            except ApiError as err:
+                if err.status == 404:
+                    self.gone = True
+                    self.stopping.set()
+                    return
+                if err.status != 429 and err.status < 500:  # refused for good: retrying will not help
+                    log.warning("pod %s/%s: status update failed: %s", self.ns, self.pod_name, err)
+                    return
+                failure: Exception = err
+            except Exception as err:  # network blips: the next report carries the full status again
+                failure = err
+            if time.monotonic() >= deadline:
+                log.warning("pod %s/%s: status update failed: %s", self.ns, self.pod_name, failure)
+                return
+            time.sleep(1.0)
 
     def delete_now(self) -> None:
         """What kubelet does once the containers are gone: delete with grace period 0."""

@@ -28,7 +28,7 @@ CRD_NAMES = ("pipelines.barque.dev", "pipelineruns.barque.dev")
 RUNTIME_IMAGE = "barque-runtime:dev"
 STORE_SECRET = "barque-store"
 
-__all__ = ["OperatorProcess", "barque_crds", "operator_process"]
+__all__ = ["OperatorProcess", "barque_crds", "make_operator", "operator_process"]
 
 
 def barque_executable() -> str:
@@ -100,15 +100,16 @@ class OperatorProcess:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
 
 
-@pytest.fixture
-def operator_process(barque_crds: tuple[str, ...], kube_apiserver: Any, kube_controller_manager: Any,
-                     sim_node: Any, minio: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """`barque operator` watching every namespace, with MinIO as its default store (secret `barque-store`)."""
+def make_operator(kube_apiserver: Any, minio: Any, tmp_path: Path, log_dir: Path | None = None,
+                  **env: str) -> OperatorProcess:
+    """`barque operator` (not started) watching every namespace, with MinIO as its default store
+    (secret `barque-store`; one per test, so replicas made with the same ``tmp_path`` share it);
+    ``env`` adds variables."""
     health, metrics = cluster.free_port(), cluster.free_port()
     home = tmp_path / "operator-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     store_uri = f"s3://{minio.bucket}/operator-{tmp_path.name}"
-    env = {
+    full_env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]),
         "HOME": str(home),
         "KUBECONFIG": str(kube_apiserver.kubeconfig),
@@ -118,11 +119,18 @@ def operator_process(barque_crds: tuple[str, ...], kube_apiserver: Any, kube_con
         "BARQUE_DEFAULT_STORE_SECRET": STORE_SECRET,
         "BARQUE_RESYNC_SECONDS": "5",
         "BARQUE_SCHEDULE_SECONDS": "2",
+        **env,
     }
     argv = [barque_executable(), "operator", "--metrics-port", str(metrics), "--health-port", str(health)]
-    op = OperatorProcess(argv=argv, env=env, log_dir=tmp_path, health_port=health, metrics_port=metrics,
-                         store_uri=store_uri)
-    op.start()
+    return OperatorProcess(argv=argv, env=full_env, log_dir=log_dir or tmp_path, health_port=health, metrics_port=metrics,
+                           store_uri=store_uri)
+
+
+@pytest.fixture
+def operator_process(barque_crds: tuple[str, ...], kube_apiserver: Any, kube_controller_manager: Any,
+                     sim_node: Any, minio: Any, tmp_path: Path) -> Iterator[OperatorProcess]:
+    """`barque operator` watching every namespace, with MinIO as its default store (secret `barque-store`)."""
+    op = make_operator(kube_apiserver, minio, tmp_path).start()
     try:
         yield op
     finally:

@@ -98,6 +98,28 @@ def test_namespace_scope_without_namespaces_is_refused_with_a_reason(helm: Any) 
     assert "needs at least one entry in watchNamespaces" in proc.stderr
 
 
+def test_more_than_one_replica_elects_a_leader_on_a_lease_in_the_release_namespace(helm: Any) -> None:
+    docs = render(helm, "--set", "operator.replicas=2")
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "barque-leader")
+    assert role["metadata"]["namespace"] == "barque-system"
+    assert {v for rule in role["rules"] for v in rule["verbs"]} == {"create", "get", "update"}
+    assert all(rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"] for rule in role["rules"])
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") or e.get("valueFrom") for e in container["env"]}
+    assert env["BARQUE_LEADER_ELECTION"] == "barque"
+    assert env["BARQUE_LEADER_IDENTITY"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    one = render(helm)
+    assert not [d for d in one if d["kind"] == "Role"]  # one replica: no election, no Lease access
+    alone = next(d for d in one if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "BARQUE_LEADER_ELECTION" not in {e["name"] for e in alone["env"]}
+
+
+def test_a_renew_deadline_not_under_the_lease_is_refused_with_a_reason(helm: Any) -> None:
+    proc = helm("template", "barque", str(CHART), "--set", "operator.replicas=2",
+                "--set", "operator.leaderElection.renewDeadlineSeconds=15", check=False)
+    assert proc.returncode != 0 and "must be less than leaseSeconds" in proc.stderr
+
+
 def test_values_schema_is_enforced_by_helm(helm: Any) -> None:
     proc = helm("template", "barque", str(CHART), "--set", "rbac.scope=everywhere", check=False)
     assert proc.returncode != 0

@@ -197,8 +197,12 @@ def cli_run(minio, tmp_path, no_aws_settings):
         project.s3.delete(key)
 
 
-def _blob_of(s3: S3Store, step: str) -> str:
-    return artifacts.ArtifactRef.from_dict(artifacts.get_ref(s3, step)["artifact"]).key
+def _scope(project: _Project) -> str:
+    return artifacts.project_ref_scope(str(project.folder))
+
+
+def _blob_of(project: _Project, step: str) -> str:
+    return artifacts.ArtifactRef.from_dict(artifacts.get_ref(project.s3, _scope(project), step)["artifact"]).key
 
 
 def _dry(cli_run, key: str | None = None) -> dict[str, str]:
@@ -216,7 +220,7 @@ def test_s3_no_object_holds_the_value_of_an_env_variable(cli_run):
 def test_s3_a_deleted_object_is_recomputed_and_rewritten(cli_run):
     cli_run("run", "pipeline.py")
     cli_run.ran()
-    blob = _blob_of(cli_run.s3, "pipeline.py:report")
+    blob = _blob_of(cli_run, "pipeline.py:report")
     cli_run.s3.delete(blob)
     assert _dry(cli_run)["pipeline.py:report"] == "artifact missing"
     summary = cli_run("run", "pipeline.py")
@@ -227,7 +231,7 @@ def test_s3_a_deleted_object_is_recomputed_and_rewritten(cli_run):
 def test_s3_a_corrupt_object_is_recomputed_and_rewritten(cli_run):
     cli_run("run", "pipeline.py")
     cli_run.ran()
-    blob = _blob_of(cli_run.s3, "pipeline.py:raw")
+    blob = _blob_of(cli_run, "pipeline.py:raw")
     good = cli_run.s3.get(blob)
     cli_run.s3.put(blob, bytes([good[0] ^ 1]) + good[1:])
     assert _dry(cli_run)["pipeline.py:raw"] == "artifact corrupt"
@@ -244,10 +248,10 @@ def test_s3_with_a_store_key_a_forged_record_is_not_trusted(cli_run, tmp_path, m
     data = pickle.dumps(_Payload(marker), protocol=5)
     digest = hashlib.sha256(data).hexdigest()
     cli_run.s3.put(artifacts.blob_key(digest), data)
-    ref = artifacts.get_ref(cli_run.s3, "pipeline.py:report")
+    ref = artifacts.get_ref(cli_run.s3, _scope(cli_run), "pipeline.py:report")
     assert ref is not None and "mac" in ref
     forged = {**ref, "artifact": {"content_hash": digest, "serializer": "pickle", "size": len(data)}, "output_id": digest}
-    for record_key in (artifacts.ref_key("pipeline.py:report"), artifacts.cache_record_key(ref["cache_key"])):
+    for record_key in (artifacts.ref_key(_scope(cli_run), "pipeline.py:report"), artifacts.cache_record_key(ref["cache_key"])):
         cli_run.s3.put(record_key, json.dumps(forged).encode())  # the old MAC no longer fits
     assert _dry(cli_run, key)["pipeline.py:report"] == "record not authenticated"
     cli_run("run", "pipeline.py", key=key)

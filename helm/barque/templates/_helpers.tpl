@@ -54,7 +54,16 @@ app.kubernetes.io/part-of: barque
 {{/*
 Fails the render with a message a person can act on when the values contradict each other.
 */}}
+{{- define "barque.leaderElection" -}}
+{{- if or .Values.operator.leaderElection.enabled (gt (int .Values.operator.replicas) 1) }}true{{ end }}
+{{- end }}
+
 {{- define "barque.validate" -}}
+{{- with .Values.operator.leaderElection }}
+{{- if ge (float64 .renewDeadlineSeconds) (float64 .leaseSeconds) }}
+{{- fail "operator.leaderElection.renewDeadlineSeconds must be less than leaseSeconds, or two replicas could act at once" }}
+{{- end }}
+{{- end }}
 {{- if and (eq .Values.rbac.scope "namespace") (empty .Values.watchNamespaces) }}
 {{- fail "rbac.scope=namespace needs at least one entry in watchNamespaces (the chart creates a Role in each); set watchNamespaces or use rbac.scope=cluster" }}
 {{- end }}

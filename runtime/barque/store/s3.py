@@ -10,12 +10,23 @@ Constraints it keeps:
 - One client per store object, created once. A single PUT is atomic in S3, so ``put`` needs no
   temp object. A missing key reads as ``None``; every other failure is a ``StoreError`` that
   names the bucket and key and says what to check.
+- Transient failures are retried here, with exponential backoff and full jitter, for up to
+  ``retry_seconds`` (``BARQUE_S3_RETRY_SECONDS``, default 60): a refused or dropped connection,
+  a timeout, a 5xx answer, throttling (``SlowDown``). That is what a store restarting mid-phase
+  looks like to a step; anything else (a 403, a missing bucket) fails at once. botocore's own
+  retries are off, so this is the one policy. Every request is idempotent to repeat (a PUT of
+  the same bytes, a DELETE of a key already gone reads as success), and a retry never writes a
+  damaged object: the body is whole bytes resent from the start, S3 PUTs are atomic, and the
+  client sends a checksum of the body with every PUT (``request_checksum_calculation``), which
+  the server checks before it stores anything.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
 from typing import Any, Callable, Iterator, TypeVar
 
 from barque.errors import StoreError
@@ -24,6 +35,13 @@ from barque.store.base import check_key, check_prefix
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 T = TypeVar("T")
 _RAISE: Any = object()  # "a missing key is an error too", for the requests where it is
+# What a store that is restarting, overloaded or briefly unreachable answers: worth waiting for.
+_TRANSIENT_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+                    "RequestTimeTooSkewed", "XMinioServerNotInitialized", "Throttling", "ThrottlingException"}
+_TRANSIENT_ERRORS = ("EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
+                     "ConnectionError", "ResponseStreamingError", "IncompleteReadError", "ProxyConnectionError")
+DEFAULT_RETRY_SECONDS = 60.0
+_FIRST_DELAY, _MAX_DELAY = 0.2, 5.0
 
 
 class S3Store:
@@ -40,6 +58,9 @@ class S3Store:
         secret_key: str | None = None,
         profile: str | None = None,
         client: Any = None,
+        retry_seconds: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not bucket or "/" in bucket:
             raise ValueError(f"invalid S3 bucket name {bucket!r}")
@@ -57,6 +78,8 @@ class S3Store:
         }
         self._client = client
         self._client_lock = threading.Lock()
+        self.retry_seconds = retry_seconds if retry_seconds is not None else _retry_seconds_from_env()
+        self._sleep, self._clock = sleep, clock
 
     @classmethod
     def from_uri(cls, uri: str) -> "S3Store":
@@ -91,16 +114,18 @@ class S3Store:
             region_name=s["region"],
             profile_name=s["profile"],
         )
-        timeouts = {"connect_timeout": 10, "read_timeout": 60}
+        # Retries are ``_call``'s; the body checksum makes a damaged upload fail instead of landing.
+        common: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 60, "retries": {"total_max_attempts": 1},
+                                  "request_checksum_calculation": "when_supported"}
         endpoint = s["endpoint_url"] or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint:
-            path_style = Config(s3={"addressing_style": "path"}, **timeouts)
+            path_style = Config(s3={"addressing_style": "path"}, **common)
             return session.client("s3", endpoint_url=endpoint, config=path_style)
-        client = session.client("s3", config=Config(**timeouts))
+        client = session.client("s3", config=Config(**common))
         # An endpoint set in a profile's config file is applied by botocore itself; it is
         # almost surely not AWS, so switch to path-style addressing for it too.
         if not _is_aws_endpoint(client.meta.endpoint_url):
-            client = session.client("s3", config=Config(s3={"addressing_style": "path"}, **timeouts))
+            client = session.client("s3", config=Config(s3={"addressing_style": "path"}, **common))
         return client
 
     def _key(self, key: str) -> str:
@@ -171,17 +196,35 @@ class S3Store:
             raise self._no_boto3() from e
 
         where = f"s3://{self.bucket}/{full_key}"
-        try:
-            return fn()
-        except ClientError as e:
-            error = e.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            if missing is not _RAISE and code in _MISSING_CODES:
-                return missing
-            detail = f"{code}: {error['Message']}" if error.get("Message") else (code or str(e))
-            raise StoreError(f"S3 {action} failed: {detail}", where=where, hint=_hint(code, self.bucket)) from e
-        except BotoCoreError as e:
-            raise StoreError(f"S3 {action} failed: {e}", where=where, hint=_hint(type(e).__name__, self.bucket)) from e
+        deadline = self._clock() + self.retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except ClientError as e:
+                error = e.response.get("Error", {})
+                code = str(error.get("Code", ""))
+                if missing is not _RAISE and code in _MISSING_CODES:
+                    return missing
+                if code in _TRANSIENT_CODES and self._backoff(attempt, deadline):
+                    continue
+                detail = f"{code}: {error['Message']}" if error.get("Message") else (code or str(e))
+                raise StoreError(f"S3 {action} failed{_after(attempt)}: {detail}", where=where,
+                                 hint=_hint(code, self.bucket)) from e
+            except BotoCoreError as e:
+                if type(e).__name__ in _TRANSIENT_ERRORS and self._backoff(attempt, deadline):
+                    continue
+                raise StoreError(f"S3 {action} failed{_after(attempt)}: {e}", where=where,
+                                 hint=_hint(type(e).__name__, self.bucket)) from e
+
+    def _backoff(self, attempt: int, deadline: float) -> bool:
+        """Sleep before attempt ``attempt + 1`` (exponential, full jitter); False when the budget is spent."""
+        left = deadline - self._clock()
+        if left <= 0:
+            return False
+        self._sleep(min(left, random.uniform(0, min(_MAX_DELAY, _FIRST_DELAY * 2 ** (attempt - 1)))))
+        return True
 
 
     def _no_boto3(self) -> StoreError:
@@ -189,6 +232,23 @@ class S3Store:
             f"the S3 store {self.uri} needs boto3, which is not installed",
             hint="install the S3 extra: pip install 'barque[s3]'",
         )
+
+
+def _retry_seconds_from_env() -> float:
+    raw = os.environ.get("BARQUE_S3_RETRY_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_RETRY_SECONDS
+    except ValueError:
+        raise StoreError(f"BARQUE_S3_RETRY_SECONDS={raw!r} is not a number of seconds",
+                         hint="set it to how long store requests may be retried, e.g. 60 (0 turns retries off)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise StoreError(f"BARQUE_S3_RETRY_SECONDS={raw!r} must be a finite number of seconds, 0 or more",
+                         hint="e.g. 60; 0 turns retries off")
+    return value
+
+
+def _after(attempt: int) -> str:
+    return f" after {attempt} attempts" if attempt > 1 else ""
 
 
 def _is_aws_endpoint(url: str | None) -> bool:

@@ -15,6 +15,8 @@ from barque.errors import StoreError
 from barque.store.memory import MemoryStore
 from barque.trust import AUTOMATIC
 
+SCOPE = artifacts.project_ref_scope("/work/etl")
+
 KEY = "c0ffee" * 10 + "beef"
 
 
@@ -115,10 +117,10 @@ def test_a_malformed_ref_dict_raises_store_error():
 
 
 def test_put_ref_and_get_ref_keep_the_latest_materialization(store):
-    put_ref(store, "sales[2024-01]", {"cache_key": "k1"})
-    put_ref(store, "sales[2024-01]", {"cache_key": "k2"})
-    assert get_ref(store, "sales[2024-01]") == {"cache_key": "k2", "step": "sales[2024-01]"}
-    assert get_ref(store, "sales[2024-02]") is None
+    put_ref(store, SCOPE, "sales[2024-01]", {"cache_key": "k1"})
+    put_ref(store, SCOPE, "sales[2024-01]", {"cache_key": "k2"})
+    assert get_ref(store, SCOPE, "sales[2024-01]") == {"cache_key": "k2", "step": "sales[2024-01]"}
+    assert get_ref(store, SCOPE, "sales[2024-02]") is None
 
 
 @pytest.mark.parametrize(
@@ -237,8 +239,8 @@ def test_with_another_key_a_record_is_not_authenticated(store, monkeypatch):
 
 
 def test_with_a_key_an_unsigned_ref_is_not_believed(store, monkeypatch):
-    put_ref(store, "s", {"cache_key": "k1"})
+    put_ref(store, SCOPE, "s", {"cache_key": "k1"})
     monkeypatch.setenv("BARQUE_STORE_KEY", "k1")
-    assert get_ref(store, "s") is None
-    put_ref(store, "s", {"cache_key": "k1"})
-    assert get_ref(store, "s")["cache_key"] == "k1"
+    assert get_ref(store, SCOPE, "s") is None
+    put_ref(store, SCOPE, "s", {"cache_key": "k1"})
+    assert get_ref(store, SCOPE, "s")["cache_key"] == "k1"

@@ -37,7 +37,7 @@ def materialize(store: MemoryStore, step: str, run: str, data: bytes, inputs: di
     }
     commit = {"step": step, "node": step, "run_id": run, "output_id": h, "components": components}
     artifacts.commit(store, "k-" + step, ref, commit)
-    artifacts.put_ref(store, step, {**commit, "cache_key": "k-" + step, "artifact": ref.to_dict()})
+    artifacts.put_ref(store, artifacts.project_ref_scope(GRAPH.root), step, {**commit, "cache_key": "k-" + step, "artifact": ref.to_dict()})
     records.write_step_record(
         store, run, {"step": step, "node": step, "state": "succeeded", "attempts": 2, "started_at": 1.0, "finished_at": 3.5,
                      "duration_seconds": 2.5, "cache_key": "k-" + step, "output_id": h}

@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from barque.artifacts import cache_record_key, encode_step_id
+from barque.artifacts import cache_record_key, project_ref_scope, ref_key
 
 from .clirun import barque, pipeline, ran, run_ok
 
@@ -44,7 +44,7 @@ def size(big: str) -> int:
 
 
 def _ref(tmp_path: Path, step: str) -> dict:
-    return json.loads((tmp_path / ".barque" / "refs" / f"{encode_step_id(step)}.json").read_text())
+    return json.loads((tmp_path / ".barque" / ref_key(project_ref_scope(str(tmp_path)), step)).read_text())
 
 
 def _blob(tmp_path: Path, step: str) -> Path:

@@ -12,7 +12,7 @@ import os
 import pickle
 from pathlib import Path
 
-from barque.artifacts import cache_record_key, encode_step_id
+from barque.artifacts import cache_record_key, project_ref_scope, ref_key
 
 from .clirun import barque, pipeline, ran, run_ok
 
@@ -65,7 +65,7 @@ def _forge(tmp_path: Path, step: str, marker: Path) -> None:
     blob = tmp_path / ".barque" / "blobs" / h[:2] / h
     blob.parent.mkdir(parents=True, exist_ok=True)
     blob.write_bytes(data)
-    ref_path = tmp_path / ".barque" / "refs" / f"{encode_step_id(step)}.json"
+    ref_path = tmp_path / ".barque" / ref_key(project_ref_scope(str(tmp_path)), step)
     ref = json.loads(ref_path.read_text())
     artifact = {"content_hash": h, "serializer": "pickle", "size": len(data)}
     for path in (ref_path, tmp_path / ".barque" / cache_record_key(ref["cache_key"])):
