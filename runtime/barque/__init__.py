@@ -27,6 +27,7 @@ from barque.errors import BarqueError
 
 if TYPE_CHECKING:
     from barque.fanout import BranchResultError, ParallelError, parallel, parallel_map
+    from barque.runreport import RunReport
 
 __all__ = [
     "Always",
@@ -34,6 +35,7 @@ __all__ = [
     "BranchResultError",
     "Manual",
     "ParallelError",
+    "RunReport",
     "Schedule",
     "asset",
     "asset_ref",
@@ -63,6 +65,10 @@ def __getattr__(name: str) -> Any:
         from barque import fanout
 
         return getattr(fanout, name)
+    if name == "RunReport":  # a run hook's report type, loaded only when a pipeline names it
+        from barque.runreport import RunReport
+
+        return RunReport
     raise AttributeError(f"module 'barque' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -67,6 +67,7 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    on: str | None = None,
 ) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""

@@ -108,6 +108,7 @@ class Node:
     code_hash: str = ""
     helpers: tuple[tuple[str, str], ...] = ()
     params: tuple[str, ...] = ()
+    on: str | None = None  # a run hook (``@task(on="failure")``): run after the run, never planned with it
 
     @property
     def cached(self) -> bool:

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -24,6 +24,10 @@ from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
 from barque_runtime.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
+from barque.runreport import hooks_due, hooks_of, run_report
+
+if TYPE_CHECKING:
+    from barque_runtime.hooks import HookResult
 
 
 
@@ -147,9 +151,25 @@ def _run(
             summary["overridden"] = sorted(sid for sid, rec in local.records.items() if rec["node"] in local.spec.overrides)
         if options.refresh and not options.cascade:
             _warn_not_cascaded(local, summary["steps"])
+        if cancelled_by:  # the driver never saw the end of a run Ctrl-C cut short
+            local.hooks = hooks_due(hooks_of(local.spec.graph.nodes.values()), "cancelled")
+        if local.hooks:
+            summary["hooks"] = _run_hooks(local, summary["status"])
         row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
         history.record_run_or_warn(history.location(local.store_uri, local.root), row, started, files, local.records.values())
     return summary, local, plan
+
+
+def _run_hooks(local: LocalRun, status: str) -> list[HookResult]:
+    """Run the hooks the driver chose; a failed one is noted on stderr, the run's status kept."""
+    from barque_runtime.hooks import run_hooks
+
+    report = run_report(local.spec.run_id, status, local.records)
+    results = run_hooks([local.spec.graph.nodes[h] for h in local.hooks], report, local.spec.params, local.root)
+    for result in results:
+        if result["state"] != "succeeded":
+            sys.stderr.write(f"barque: hook {result['hook']} {result['state']}: {result.get('error', '')} (the run {status})\n")
+    return results
 
 
 def _warn_not_cascaded(local: LocalRun, steps: list[dict[str, Any]]) -> None:

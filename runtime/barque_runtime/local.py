@@ -24,6 +24,7 @@ from barque.parsing import parse_project
 from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
+from barque.runreport import hooks_of
 from barque.runspec import RunSpec
 from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
@@ -85,7 +86,7 @@ class RunOptions(_Fields):
 class LocalRun(_Fields):
     """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
 
-    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons")
+    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons", "hooks")
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class LocalRun(_Fields):
         records: dict[str, dict[str, Any]] | None = None,
         phases_run: int = 0,
         reasons: dict[str, str] | None = None,
+        hooks: tuple[str, ...] = (),
     ) -> None:
         self.options = options
         self.spec = spec
@@ -108,6 +110,7 @@ class LocalRun(_Fields):
         # Why the planner sent each step to run (``changed: code``, ``never materialized``):
         # a worker's record says what happened, not why, and the summary's ``steps[]`` says both.
         self.reasons: dict[str, str] = {} if reasons is None else reasons
+        self.hooks = hooks  # the run hooks the driver said the run's outcome calls
 
     @property
     def root(self) -> str:
@@ -159,6 +162,10 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)
     targets = tuple(resolve_targets(graph, options.targets or None))
+    hooks = [t for t in targets if graph.nodes[t].on]
+    if hooks:
+        raise BarqueError(f"{', '.join(hooks)} is a run hook (on=): it runs after a run, not as its target",
+                          hint="name the steps to run; the hook runs after them when the run's outcome calls it")
     spec = RunSpec(
         run_id=new_run_id(),
         graph=graph,
@@ -203,9 +210,10 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
         typed = {sid: StepRecord.from_dict(rec) for sid, rec in run.records.items()}
         ended: dict[int, Phase | None] = {}
         unresolvable: dict[str, str] = {}
+        hooks = hooks_of(run.spec.graph.nodes.values())
         while True:
             step = rundriver.decide(rundriver.Snapshot(plan, typed, verdicts, ended=ended, unresolvable=unresolvable,
-                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast))
+                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast, hooks=hooks))
             for record in step.settled:
                 _note(run, typed, record.to_dict(), progress)
             if step.start is not None:
@@ -219,6 +227,7 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
                     plan = grow_plan(plan, run.plan())
                     verdicts = _assessed(run, plan, progress)
             else:
+                run.hooks = step.hooks
                 if step.outcome is not None and step.outcome.unresolvable:
                     for node, why in step.outcome.unresolvable:
                         sys.stderr.write(f"barque: cannot plan {node}: {why}\n")

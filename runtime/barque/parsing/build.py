@@ -126,4 +126,5 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "code_hash": hasher.code_hash(mod, fn) if hasher else "",
         "helpers": hasher.helpers(mod, fn) if hasher else (),
         "params": item.params,
+        "on": decl.options.get("on"),
     })

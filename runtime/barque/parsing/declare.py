@@ -31,7 +31,8 @@ OPTIONS = (
     "tags",
     "env",
 )
-ACCEPTED = {"asset": OPTIONS, "task": OPTIONS, "sensor": tuple(o for o in OPTIONS if o != "inputs")}
+ACCEPTED = {"asset": OPTIONS, "task": (*OPTIONS, "on"), "sensor": tuple(o for o in OPTIONS if o != "inputs")}
+HOOK_ON = ("failure", "success", "always")  # @task(on=...): a run hook, run once the run's outcome is known
 SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
 # Options barca has and barque does not: the error says so rather than guessing a typo.
 BARCA_ONLY = ("weight", "deterministic", "cutoff", "batch", "partition_by", "rows_per_file")
@@ -195,6 +196,12 @@ def _read_arguments(project: Project, decl: Decl, call: ast.Call) -> None:
         if kw.arg not in accepted:
             raise _unknown_keyword(mod, decl.kind, decl.fn.name, kw, accepted)
         _read_option(project, decl, kw.arg, kw.value)
+    if "on" in decl.options and (decl.inputs or decl.partitions):
+        raise PipelineDefinitionError(
+            f"run hook {decl.fn.name}() cannot have inputs= or partitions=",
+            where=mod.where(call),
+            hint="A hook runs once after the run and reads its report: take a parameter named run_report instead.",
+        )
 
 
 def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, accepted: tuple[str, ...]) -> PipelineDefinitionError:
@@ -239,6 +246,19 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.options[arg] = _read_freshness(project, mod, value)
     elif arg == "partitions":
         decl.partitions = _read_partitions(project, mod, value)
+    elif arg == "on":
+        decl.options[arg] = _read_hook_on(mod, value)
+
+
+def _read_hook_on(mod: SourceModule, value: ast.expr) -> str:
+    on = literals.string(mod, value, "on=")
+    if on not in HOOK_ON:
+        raise PipelineDefinitionError(
+            f"on={on!r} is not a run hook's trigger",
+            where=mod.where(value),
+            hint=f"Write on= one of {', '.join(repr(o) for o in HOOK_ON)}: the hook runs after a run that failed, succeeded, or either.",
+        )
+    return on
 
 
 def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:
