@@ -46,7 +46,7 @@ from barque_operator.reconcile import (
     needs_assessment,
     not_started,
 )
-from barque_operator.resume import reusable_records
+from barque.resume import reusable_records
 from barque_operator.status import merge_patch, parse_time, plan_summary, rfc3339
 from barque_operator.validation import check_pipeline, pydantic_problems
 

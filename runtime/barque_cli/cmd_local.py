@@ -79,6 +79,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
+    parser.add_argument("--resume-from", default=None, metavar="RUN_ID",
+                        help="reuse the successful steps of an earlier run that failed or was cancelled, as they are")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
     parser.add_argument("-o", "--output", choices=("value", "json", "pretty"), default=None, help="value: print only the value (with --json, the JSON summary)")
@@ -155,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print(batches)
             cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
             return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
-        summary = api.run(*files, **options, fail_fast=args.fail_fast)
+        summary = api.run(*files, **options, fail_fast=args.fail_fast, resume_from=args.resume_from)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     text = render(summary, mode)

@@ -25,7 +25,9 @@ from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
 from barque.runreport import hooks_of
-from barque.runspec import RunSpec
+from barque.records import read_step_records, write_step_record
+from barque.resume import reusable_records
+from barque.runspec import RunSpec, read_run_spec, write_run_spec
 from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
@@ -56,7 +58,8 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast",
+               "resume_from")
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class RunOptions(_Fields):
         cascade: bool = True,
         selection: Mapping[str, Sequence[str]] | None = None,
         fail_fast: bool = False,
+        resume_from: str | None = None,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -81,6 +85,7 @@ class RunOptions(_Fields):
         self.cascade = cascade
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
         self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
+        self.resume_from = resume_from  # --resume-from: an earlier run whose successful steps this one reuses
 
 
 class LocalRun(_Fields):
@@ -206,6 +211,8 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
     pool = LazyPool(run)
     try:
         plan = run.plan()
+        if run.options.resume_from:
+            run.records.update(resumed_records(run, plan, run.options.resume_from))
         verdicts = _assessed(run, plan, progress)
         typed = {sid: StepRecord.from_dict(rec) for sid, rec in run.records.items()}
         ended: dict[int, Phase | None] = {}
@@ -237,6 +244,35 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
         raise
     finally:
         pool.close()
+
+
+def resumed_records(run: LocalRun, plan: Plan, previous: str) -> dict[str, dict[str, Any]]:
+    """The records ``run`` takes over from the earlier local run ``previous`` (``barque.resume``'s
+    rule, the cluster's), from the spec and records that run left in the store
+    (``keep_for_resume``)."""
+    prev_spec = read_run_spec(run.store, previous)
+    if prev_spec is None:
+        raise BarqueError(
+            f"--resume-from {previous}: that run left nothing to resume from in the store {run.store_uri}",
+            hint="only a run that failed or was cancelled keeps what a resume needs; `barque history` lists the runs",
+        )
+    if prev_spec.overrides:
+        raise BarqueError(f"--resume-from {previous}: that run stubbed outputs (overrides=), which a real run must not reuse",
+                          hint="resume from a run without overrides, or run again")
+    return reusable_records(
+        plan=plan, graph=run.spec.graph, params=run.spec.params, previous_graph=prev_spec.graph,
+        previous_params=prev_spec.params, previous_records=read_step_records(run.store, previous),
+        previous_run=previous, run_id=run.spec.run_id, by=rundriver.RUNNER,
+    )
+
+
+def keep_for_resume(run: LocalRun) -> None:
+    """Store what ``--resume-from`` reads: the run spec, and the records of the steps the driver
+    settled as cached or reused (a worker stores the records of the steps it ran)."""
+    write_run_spec(run.store, run.spec)
+    for rec in run.records.values():
+        if rec.get("by") == rundriver.RUNNER and rec.get("state") in ("cached", "succeeded"):
+            write_step_record(run.store, run.spec.run_id, dict(rec))
 
 
 def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCache]:
