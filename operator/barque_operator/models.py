@@ -121,6 +121,9 @@ class GraphNode(_Snake):
     code_hash: str = ""
     helpers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     params: list[str] = Field(default_factory=list)
+    on: Literal["failure", "success", "always"] | None = Field(
+        default=None, description="A run hook: run as the run's last Job after a run that failed, succeeded, or either."
+    )
 
 
 class GraphSpec(_Snake):
@@ -384,6 +387,17 @@ class Failure(_Spec):
     message: str = Field(max_length=1024)
 
 
+class HookStatus(_Spec):
+    """How one run hook (``@task(on=...)``) went; it never changes the run's phase."""
+
+    hook: str
+    on: str | None = None
+    state: Literal["succeeded", "failed", "crashed"]
+    attempts: Count | None = None
+    duration_seconds: float | None = None
+    error: str | None = Field(default=None, max_length=1024)
+
+
 class PipelineRunStatus(_Spec):
     """The record of a run, small whatever the pipeline size."""
 
@@ -409,6 +423,7 @@ class PipelineRunStatus(_Spec):
     steps_truncated: bool | None = None
     failures: list[Failure] | None = Field(default=None, max_length=50)
     running: list[str] | None = Field(default=None, max_length=100)
+    hooks: list[HookStatus] | None = Field(default=None, max_length=100, description="The run hooks its outcome called, once they ended.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},

@@ -60,6 +60,7 @@ def register(sub: Any) -> None:
     exe.add_argument("--run", default=os.environ.get("BARQUE_RUN_ID"), required="BARQUE_RUN_ID" not in os.environ)
     exe.add_argument("--phase", type=int, default=int(os.environ.get("BARQUE_PHASE", "0")))
     exe.add_argument("--stream", type=int, default=None, help="stream index (default: $JOB_COMPLETION_INDEX)")
+    exe.add_argument("--hooks", action="store_true", help="run the run's hook of index --stream (its hook Job), not a phase")
     exe.set_defaults(func=cmd_exec)
 
 
@@ -365,6 +366,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
+    if args.hooks:
+        from barque_runtime.hooks import exec_hook
+
+        return exec_hook(args.store, args.run, args.stream)
     from barque_runtime.podexec import exec_stream
 
     return exec_stream(args.store, args.run, args.phase, args.stream)

@@ -1,4 +1,4 @@
-"""Run hooks on the local machine: each in a forked worker process, after the run.
+"""Run hooks: each in a forked worker process, after the run, locally and in a hook Job's Pod.
 
 The driver (``barque.rundriver``) says which hooks a run's outcome calls; this module runs
 them and says how each went. A hook runs in its own process, as a step does, so one that
@@ -14,10 +14,15 @@ import time
 import traceback
 from typing import Any, Mapping, Sequence, TypedDict
 
+from barque.errors import BarqueError
 from barque.model import Node
-from barque.runreport import REPORT_PARAM, RunReport
+from barque.records import read_step_records
+from barque.runreport import REPORT_PARAM, RunReport, read_hook_call, run_report, write_hook_result
+from barque.runspec import read_run_spec
+from barque.store import open_store
 from barque_runtime.asyncsteps import settle
 from barque_runtime.loader import ModuleLoader
+from barque_runtime.podexec import code_root
 
 
 class HookResult(TypedDict, total=False):
@@ -39,6 +44,26 @@ def hook_kwargs(node: Node, report: RunReport, params: Mapping[str, str]) -> dic
     if REPORT_PARAM in node.params:
         kwargs[REPORT_PARAM] = report
     return kwargs
+
+
+def exec_hook(store_uri: str, run_id: str, index: int | None = None) -> int:
+    """``barque exec --hooks``: run hook ``index`` (default ``$JOB_COMPLETION_INDEX``) of the
+    run's hook Job and store how it went. Exit 0 whatever the hook did: its failure is the
+    result's to report, and its retries are its own (``retries=``), not the Job's."""
+    store = open_store(store_uri)
+    spec = read_run_spec(store, run_id)
+    call = read_hook_call(store, run_id)
+    if spec is None or call is None:
+        raise BarqueError(f"run {run_id} has no hooks to run in the store {store_uri}", hint="check BARQUE_STORE and BARQUE_RUN_ID")
+    status, hooks = call
+    position = index if index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
+    if not 0 <= position < len(hooks):
+        raise BarqueError(f"run {run_id} has {len(hooks)} hook(s), not index {position}", hint="check JOB_COMPLETION_INDEX")
+    report = run_report(run_id, status, read_step_records(store, run_id))
+    root = str(code_root(store, run_id, spec.inline_code, spec.code_path))
+    (result,) = run_hooks([spec.graph.nodes[hooks[position]]], report, spec.params, root)
+    write_hook_result(store, run_id, position, result)
+    return 0
 
 
 def run_hooks(nodes: Sequence[Node], report: RunReport, params: Mapping[str, str], root: str) -> list[HookResult]:
