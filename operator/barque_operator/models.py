@@ -303,6 +303,11 @@ class PipelineRunSpec(_Spec):
     )
     no_cache: bool = False
     resume_from: SubdomainName | None = Field(default=None, description="An earlier PipelineRun whose succeeded steps are reused.")
+    overrides: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="For tests: asset name -> a JSON value stubbed in for its output; the asset is not run, and what "
+                    "reads the stub is cached under keys no real run makes.",
+    )
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
     failure_policy: FailurePolicy | None = Field(default=None, description="Continue or FailFast; default: the Pipeline's.")
     cancel: bool = False

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from barque.cachestate import assess
 from barque.errors import BarqueError
 from barque.deferred import read_deferred_keys
+from barque.overrides import stage as stage_overrides
 from barque.plans import Plan, grow_plan
 from barque.runreport import HOOKS_PHASE, hooks_of, read_hook_call, read_hook_results, write_hook_call
 from barque.runspec import RunSpec, source_digest
@@ -130,6 +131,10 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         code_path=pspec.code.path,
     )
     code_files = pspec.code.inline.files if pspec.code.inline is not None else None
+    try:
+        run_spec = stage_overrides(run_spec, store, spec.overrides or {})
+    except BarqueError as err:
+        return stop("Failed", f"spec.overrides: {err.message}", "InvalidOverrides")
     runstore.write_spec(store, run_spec, code_files)
     if spec.resume_from:
         problem = _resume(ctx, ns, spec.resume_from, store, store_uri, run_spec, plan)
@@ -209,7 +214,8 @@ def _progress(
         exec_phases, endings = _lost_step_facts(ctx, ns, store, rid, plan, records, jobs)
         verdicts = None
         if needs_assessment(plan, records, jobs):
-            verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache)
+            verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache,
+                              overrides=run_spec.overrides)
         facts = RunFacts(
             name=meta["name"], cancel=spec.cancel, timeout_seconds=timeout, previous=status, base=base, plan=plan,
             records=records, jobs=jobs, verdicts=verdicts, now=ctx.clock(), limit=ctx.settings.status_step_limit,

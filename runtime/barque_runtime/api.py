@@ -22,7 +22,7 @@ from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
-from barque_runtime.overrides import stage as stage_overrides
+from barque.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
 from barque.runreport import hooks_due, hooks_of, run_report
 
@@ -55,7 +55,7 @@ def run(
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
     (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``overrides`` maps
-    asset names to values stubbed in for their outputs (``barque_runtime.overrides``); the
+    asset names to values stubbed in for their outputs (``barque.overrides``); the
     summary then lists those steps under ``overridden``. ``fail_fast`` stops the run at its
     first failure: nothing more starts, running streams are stopped and the steps without a
     result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
