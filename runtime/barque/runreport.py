@@ -68,7 +68,9 @@ def run_report(run_id: str, state: str, records: Mapping[str, Mapping[str, Any]]
 
 # -- in the store: what a hook Job (one Pod per hook) reads and writes ---------------------------
 
-HOOKS_PHASE = -2  # the phase label of a run's hook Job: no phase of a plan has it
+# The phase index of a run's hook Job (its ``barque.dev/phase`` label, a label value, so no sign):
+# beyond any plan's phases, which a run's status lists at most 10,000 of.
+HOOKS_PHASE = 1_000_000
 
 
 def hooks_key(run_id: str) -> str:

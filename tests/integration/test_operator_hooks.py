@@ -23,38 +23,7 @@ from tests.integration.test_operator_runs import (  # noqa: F401  (the ready fix
     step_states,
     wait_run,
 )
-
-HOOKED = '''
-from barque import asset, task
-
-
-@asset()
-def source() -> int:
-    return 1
-
-
-@asset(inputs={"s": source})
-def broken(s: int) -> int:
-    raise ValueError("bad row")
-
-
-@task(on="failure")
-def alert(run_report) -> None:
-    # fails unless it got the report of this run's failure
-    assert run_report["status"] == "failed", run_report
-    assert run_report["failed"] == ["pipeline.py:broken"], run_report
-    assert run_report["steps"]["pipeline.py:broken"]["error"] == "ValueError: bad row", run_report
-
-
-@task(on="success")
-def celebrate() -> None:
-    pass
-
-
-@task(on="always")
-def pager() -> None:
-    raise RuntimeError("pager down")
-'''
+from tests.unit.test_hooks_parity import HOOKED  # the same pipeline the parity test runs in both runners
 
 
 def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_the_runs_outcome(
@@ -66,12 +35,12 @@ def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_t
     status: dict[str, Any] = run["status"]
     assert status["phase"] == "Failed"
     assert status["message"].startswith("step pipeline.py:broken failed: ValueError: bad row")
-    assert step_states(run) == {"source": "succeeded", "broken": "failed"}
+    assert step_states(run) == {"src": "succeeded", "broken": "failed"}
     hooks = {h["hook"]: h for h in status["hooks"]}
     assert set(hooks) == {"pipeline.py:alert", "pipeline.py:pager"}
     assert hooks["pipeline.py:alert"]["state"] == "succeeded"
     assert hooks["pipeline.py:pager"]["state"] == "failed" and hooks["pipeline.py:pager"]["error"] == "RuntimeError: pager down"
-    hook_job = next(j for j in jobs(kube_api, ns) if j["metadata"]["name"] == "hooked-1-p-2")
+    hook_job = next(j for j in jobs(kube_api, ns) if j["metadata"]["name"] == "hooked-1-p1000000")
     assert hook_job["spec"]["completions"] == 2 and hook_job["spec"]["completionMode"] == "Indexed"
     reasons = [r for r, _ in events(kube_api, ns, "hooked-1")]
     assert "HooksStarted" in reasons and "HookFailed" in reasons and "Failed" in reasons

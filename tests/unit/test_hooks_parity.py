@@ -9,6 +9,7 @@ simulated).
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any, Mapping
@@ -72,9 +73,11 @@ def test_both_runners_call_the_same_hooks_with_the_report_and_keep_the_runs_outc
 def test_the_cluster_runs_the_hooks_as_the_runs_last_job_indexed_by_hook(project: Path) -> None:
     sim = Cluster([project / "pipeline.py"], project / "cluster-store")
     sim.run()
-    hook_job = next(j for j in sim.kube.jobs.values() if j["metadata"]["name"].endswith("-p-2"))
+    hook_job = next(j for j in sim.kube.jobs.values() if j["metadata"]["name"].endswith("-p1000000"))
     assert hook_job["spec"]["completionMode"] == "Indexed" and hook_job["spec"]["completions"] == 2
     assert hook_job["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "--hooks"
+    label = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")  # what the API server accepts
+    assert all(label.fullmatch(v) for v in hook_job["metadata"]["labels"].values())
 
 
 def test_a_run_whose_outcome_calls_no_hook_creates_no_hook_job(project: Path) -> None:
@@ -83,4 +86,4 @@ def test_a_run_whose_outcome_calls_no_hook_creates_no_hook_job(project: Path) ->
     sim = Cluster([project / "pipeline.py"], project / "cluster-store")
     run = sim.run()
     assert "hooks" not in run["status"]
-    assert not [j for j in sim.kube.jobs if j.endswith("-p-2")]
+    assert not [j for j in sim.kube.jobs if j.endswith("-p1000000")]
