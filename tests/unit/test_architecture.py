@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
-        "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "Schedule", "asset",
+        "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "RunReport", "Schedule", "asset",
         "asset_ref", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
         "plan", "run", "run_many", "sensor", "sink", "task", "unsafe",
     ]
