@@ -96,6 +96,19 @@ class GraphSink(_Snake):
 
     path: str = Field(min_length=1)
     serializer: str | None = None
+    partition_by: list[str] = Field(default_factory=list)
+    rows_per_file: int | None = Field(default=None, ge=1)
+
+
+class GraphBatch(_Snake):
+    """``batch=``: how a partitioned node's keys that run share calls (``barque.model.BatchSpec``)."""
+
+    kind: Literal["size", "all", "groups", "groups_expr", "by"]
+    size: int | None = Field(default=None, ge=1)
+    groups: list[list[str]] | None = None
+    strict: bool = False
+    expr: str | None = None
+    max_size: int | None = Field(default=None, ge=1)
 
 
 class GraphNode(_Snake):
@@ -121,6 +134,11 @@ class GraphNode(_Snake):
     code_hash: str = ""
     helpers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     params: list[str] = Field(default_factory=list)
+    weight: int = Field(default=1, ge=1)
+    cutoff: bool = False
+    deterministic: bool = True
+    batch: GraphBatch | None = None
+    readers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     on: Literal["failure", "success", "always"] | None = Field(
         default=None, description="A run hook: run as the run's last Job after a run that failed, succeeded, or either."
     )

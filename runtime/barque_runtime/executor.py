@@ -21,7 +21,7 @@ from barque.model import Node
 from barque.plans import Step
 from barque.rundriver import unrun
 from barque.runspec import RunSpec
-from barque.serializers import JSON
+from barque.serializers import JSON, TABULAR, as_reader
 from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, value_param
 from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
@@ -107,8 +107,9 @@ class StreamContext:
                 self.known[step_id] = rec
         return self.known.get(step_id)
 
-    def value_of(self, step_id: str, lazy: bool = False) -> Any:
-        """A fresh copy of the step's stored value, decoded from its bytes for this caller alone.
+    def value_of(self, step_id: str, reader: str | None = None, lazy: bool = False) -> Any:
+        """A fresh copy of the step's stored value, decoded from its bytes for this caller alone;
+        a Parquet or CSV value in the ``reader`` the consuming parameter's annotation names.
 
         A stream comes joined, or with ``lazy`` as an iterator over its chunks, read from the
         store itself (not the memo) so that only one chunk is in memory at a time.
@@ -121,19 +122,48 @@ class StreamContext:
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
         if lazy and ref.serializer == streams.STREAM:
             return streams.iter_stream(self.store, ref, allowed=allowed)
-        return artifacts.read_value(self.store if ref.serializer == streams.STREAM else self.blobs, ref, allowed=allowed)
+        value = artifacts.read_value(self.store if ref.serializer == streams.STREAM else self.blobs, ref, allowed=allowed)
+        return as_reader(value, reader) if reader and ref.serializer in TABULAR else value
 
 
 def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]]:
-    """Run ``steps`` in order and return their records (also written to the store)."""
-    out = []
+    """Run ``steps`` in order and return their records (also written to the store).
+
+    The steps of a ``batch=`` node wait until a step needs one of them (or the stream ends)
+    and then run together, as ``batching`` groups them; the others run one by one in order.
+    """
+    out: list[dict[str, Any]] = []
+    waiting: dict[str, list[Step]] = {}  # batched node -> its steps not run yet, in order
     for step in steps:
+        for node_id in [n for n, group in waiting.items() if any(g.id in step.deps for g in group)]:
+            out += _finish(ctx, _run_batched(ctx, waiting.pop(node_id)))
+        if step.action == "run" and ctx.spec.graph.nodes[step.node].batch is not None:
+            waiting.setdefault(step.node, []).append(step)
+            continue
         try:
             rec = execute_step(ctx, step)
         finally:  # what importing the step's module changed, too
             ctx.state.restore()
+        out += _finish(ctx, [rec])
+    for group in waiting.values():
+        out += _finish(ctx, _run_batched(ctx, group))
+    return out
+
+
+def _run_batched(ctx: StreamContext, group: list[Step]) -> list[dict[str, Any]]:
+    from barque_runtime.batching import execute_batched  # only a stream with a batch= node pays for it
+
+    try:
+        return execute_batched(ctx, group)
+    finally:
+        ctx.state.restore()
+
+
+def _finish(ctx: StreamContext, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for rec in recs:
         rec = _write_record(ctx, rec)
-        ctx.known[step.id] = rec
+        ctx.known[rec["step"]] = rec
         out.append(rec)
     return out
 
@@ -162,6 +192,18 @@ def warn(text: str) -> None:
 def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
     """Decide and, if needed, run one step; return its record."""
     node = ctx.spec.graph.nodes[step.node]
+    decided = decide(ctx, step)
+    if isinstance(decided, dict):
+        return decided
+    key, components = decided
+    base = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "attempts": 0}
+    return {**base, **_run(ctx, node, step, key, components)}
+
+
+def decide(ctx: StreamContext, step: Step) -> dict[str, Any] | tuple[str, dict[str, Any]]:
+    """A step's record when it does not run (skipped, cached, partitions evaluated), else
+    the cache key and its components it runs under."""
+    node = ctx.spec.graph.nodes[step.node]
     base = {"step": step.id, "node": node.id, "run_id": ctx.spec.run_id, "attempts": 0}
     stub = overridden_record(ctx.spec, node.id)
     if stub is not None:  # a test stubbed its output: not run, its cache not read
@@ -184,7 +226,7 @@ def execute_step(ctx: StreamContext, step: Step) -> dict[str, Any]:
     served = _serve_from_cache(ctx, node, step, key)
     if served is not None:
         return {**base, **served}
-    return {**base, **_run(ctx, node, step, key, components)}
+    return key, components
 
 
 def _serve_from_cache(ctx: StreamContext, node: Node, step: Step, key: str) -> dict[str, Any] | None:
@@ -215,14 +257,14 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     try:
         fn = ctx.loader.function(node)
         lazy = iterator_params(fn)
-        first = [_call_kwargs(ctx, node, step, lazy)]
+        first = [call_kwargs(ctx, node, step, lazy)]
     except BaseException as exc:  # a module that fails to import fails the step, with its traceback
         if is_cancellation(exc):
             raise
-        return _failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, traceback.format_exc(), {})
 
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
-        return first.pop() if first else _call_kwargs(ctx, node, step, lazy)
+        return first.pop() if first else call_kwargs(ctx, node, step, lazy)
 
     used = ctx.attempts_used.get(step.id, 0)
     try:
@@ -231,16 +273,27 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
             echo=ctx.echo_output, finish=lambda result: _stream_or_value(ctx, node, result),
         )
     except CallFailed as failure:
-        return _failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
+        return failed(started, failure.attempts, failure.error, failure.traceback, failure.logs)
     try:
         value, observation = _interpret(node, result, ctx, step)
+    except BarqueError as exc:
+        return failed(started, attempts, exc, traceback.format_exc(), logs)
+    return finish_output(ctx, node, step, key, components, value, observation, started, attempts, logs)
+
+
+def finish_output(
+    ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any], value: Any,
+    observation: str | None, started: float, attempts: int, logs: Mapping[str, str],
+) -> dict[str, Any]:
+    """Write a computed value's sinks, store and commit it, and make its record."""
+    try:
         if node.id in ctx.key_sources:  # keys are data: checked, and stored as JSON whatever was returned
             value = keys_source_output(value, node.id)
         # Sinks first: one that fails fails the step, so nothing is committed and the next run retries.
         sinks = write_sinks(node, step, _whole(ctx, node, value), ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
     except BarqueError as exc:  # bad partition keys, a failed sink, or a value the serializer or the store (full disk) cannot take
-        return _failed(started, attempts, exc, traceback.format_exc(), logs)
+        return failed(started, attempts, exc, traceback.format_exc(), logs)
     finished = time.time()
     rec: dict[str, Any] = {
         "state": "succeeded",
@@ -251,7 +304,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         "started_at": started,
         "finished_at": finished,
         "duration_seconds": round(finished - started, 6),
-        "logs": logs,
+        "logs": dict(logs),
     }
     if "preview" in commit:
         rec["preview"] = commit["preview"]
@@ -305,7 +358,7 @@ def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        return _failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, traceback.format_exc(), {})
     ref = artifacts.write_value(ctx.store, keys)
     finished = time.time()
     return {
@@ -319,7 +372,8 @@ def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str
     }
 
 
-def _failed(started: float, attempts: int, error: BaseException, tb: str, logs: Mapping[str, str]) -> dict[str, Any]:
+def failed(started: float, attempts: int, error: BaseException, tb: str, logs: Mapping[str, str]) -> dict[str, Any]:
+    """A failed step's record fields."""
     finished = time.time()
     return {
         "state": "failed",
@@ -344,16 +398,18 @@ def _whole(ctx: StreamContext, node: Node, value: Any) -> Any:
     return value
 
 
-def _call_kwargs(ctx: StreamContext, node: Node, step: Step, lazy: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The call's arguments; a parameter in ``lazy`` gets an upstream stream as an iterator."""
+def call_kwargs(ctx: StreamContext, node: Node, step: Step, lazy: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The keyword arguments one step's function is called with, each input its own copy; a
+    parameter in ``lazy`` gets an upstream stream as an iterator."""
     kwargs: dict[str, Any] = {}
+    readers = dict(node.readers)
     for param, sources in step.inputs:
         if param.startswith("_"):
             kwargs[param] = None
         elif any(i.param == param and i.collect for i in node.inputs):
-            kwargs[param] = [ctx.value_of(s, param in lazy) for s in sources]
+            kwargs[param] = [ctx.value_of(s, readers.get(param), param in lazy) for s in sources]
         elif sources:
-            kwargs[param] = ctx.value_of(sources[0], param in lazy)
+            kwargs[param] = ctx.value_of(sources[0], readers.get(param), param in lazy)
     source = keys_source(node, ctx.spec.graph)
     if source is not None:
         whole = ctx.value_of(source)

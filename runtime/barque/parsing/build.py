@@ -15,7 +15,8 @@ from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
-from barque.parsing.declare import Decl, api_call, read_declarations
+from barque.parsing.checks import node_warnings
+from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
 from barque.parsing.link import Linked, Linker, asset_ref_file
@@ -27,7 +28,8 @@ _ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 
 def parse_project(
-    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True,
+    warnings: bool = False,
 ) -> Graph:
     """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
 
@@ -43,13 +45,13 @@ def parse_project(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(paths, root, hashes)
+        return _parse(paths, root, hashes, warnings)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool) -> Graph:
+def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool) -> Graph:
     files = expand_paths(paths)
     if not files:
         raise PipelineDefinitionError(
@@ -64,7 +66,8 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    return Graph(root=str(root_path), nodes=nodes, files=digests)
+    found = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes, project.modules)) if warnings else ()
+    return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=found)
 
 
 def _hasher(project: Project, decls: list[Decl]) -> Hasher:
@@ -126,5 +129,6 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "code_hash": hasher.code_hash(mod, fn) if hasher else "",
         "helpers": hasher.helpers(mod, fn) if hasher else (),
         "params": item.params,
+        **node_options(decl),
         "on": decl.options.get("on"),
     })

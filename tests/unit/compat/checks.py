@@ -457,6 +457,7 @@ def check_csv_serializer(tmp: Path, status: str) -> None:
 def check_annotation_readers(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", """
 import pandas as pd
+import pyarrow
 from barque import asset
 
 @asset()
@@ -464,11 +465,17 @@ def t() -> pd.DataFrame:
     return pd.DataFrame({"a": [1, 2]})
 
 @asset(inputs={"rows": t})
+def as_arrow(rows: pyarrow.Table) -> str:
+    return type(rows).__name__
+
+@asset(inputs={"rows": t})
 def as_rows(rows: list[dict]) -> str:
     return type(rows).__name__
 """)
-    got = ok(barque("get", "as_rows", "pipeline.py", cwd=tmp)).json["final_output"]
-    assert (got == "list") is (status != "unsupported")
+    # barca 0.33 reads `pyarrow.Table` as an Arrow table, and gives `list[dict]` a DataFrame like any other annotation.
+    got = ok(barque("get", "as_arrow,as_rows", "pipeline.py", cwd=tmp)).json["targets"]
+    assert (got["as_arrow"]["final_output"] == "Table") is (status != "unsupported")
+    assert got["as_rows"]["final_output"] == "DataFrame"
 
 
 @check
@@ -494,8 +501,11 @@ def check_sink_failure(tmp: Path, status: str) -> None:
 
 @check
 def check_dataset_sink(tmp: Path, status: str) -> None:
-    source = 'import pandas as pd\nfrom barque import asset, sink\n\n@asset()\n@sink("out/ds/", partition_by=["a"])\ndef t() -> pd.DataFrame:\n    return pd.DataFrame({"a": [1, 2]})\n'
+    # A second column: a table of partition columns only has nothing to write, which barca refuses too.
+    source = 'import pandas as pd\nfrom barque import asset, sink\n\n@asset()\n@sink("out/ds/", partition_by=["a"])\ndef t() -> pd.DataFrame:\n    return pd.DataFrame({"a": [1, 2], "b": [3, 4]})\n'
     by_status(status, tmp, source, "partition_by")
+    if status != "unsupported":
+        assert sorted(p.relative_to(tmp / "out/ds").as_posix() for p in (tmp / "out/ds").rglob("*.parquet")) == ["a=1/part-0.parquet", "a=2/part-0.parquet"]
 
 
 # -- inspection and the CLI -----------------------------------------------------------------------

@@ -35,7 +35,7 @@ class Row:
 
 
 S, D, U = "same", "different", "unsupported"
-OPS, ASYNC = "barcaopts", "async"
+OPS = "barcaopts"
 
 ROWS: tuple[Row, ...] = (
     # authoring API
@@ -48,20 +48,20 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "`timeout_seconds=` (default 300)", D, "no limit unless written (barque's default before barca files ran on it, kept so long steps keep running)", "timeout_default"),
     Row("authoring", "`env=[...]` in the cache key, values reported per step", S, "the same; values reach the store only as keyed digests", "env_in_cache_key"),
     Row("authoring", "`.env` read for declared variables", S, "read as `load_dotenv()` reads it, not exported to steps", "dotenv"),
-    Row("authoring", "warning for an undeclared environment read", U, "not yet: undeclared reads are not found", "undeclared_env_warning", branch=OPS),
-    Row("authoring", "warning for an unused input", U, "not yet", "unused_input_warning", branch=OPS),
+    Row("authoring", "warning for an undeclared environment read", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "undeclared_env_warning"),
+    Row("authoring", "warning for an unused input", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "unused_input_warning"),
     Row("authoring", "`freshness=Manual`: read as it is until `--refresh`; never computed is exit 2", S, "the same (a partitioned Manual asset is pinned too)", "manual_freshness"),
     Row("authoring", "`Schedule(cron, max_failures=, timeout_seconds=)`", D, "run by the operator on Kubernetes (`barque compile`), not by a local `serve`", "schedule_options"),
     Row("authoring", "`Schedule(batch=)`", U, "refused by `compile`: not in the cluster yet", "schedule_batch"),
-    Row("authoring", "`weight=` (a heavy step takes that many pool slots)", U, "refused (exit 2) until it is read", "weight", branch=OPS),
-    Row("authoring", "`deterministic=False`", U, "refused (exit 2) until it is read", "deterministic", branch=OPS),
-    Row("authoring", "`cutoff=True`", U, "refused (exit 2) until it is read; barque cuts off early everywhere anyway (below)", "cutoff_option", branch=OPS),
-    Row("authoring", "`batch=` (many keys per call)", U, "refused (exit 2) until it is read", "batch_option", branch=OPS),
-    Row("authoring", "`batches([...])`, `batches_by(fn)`", U, "not exported yet (ImportError)", "batches_helpers", branch=OPS),
-    Row("authoring", "returning `Failed(...)` for a partial result", U, "not exported yet (ImportError)", "failed_marker", branch=OPS),
+    Row("authoring", "`weight=` (a heavy step takes that many pool slots)", D, "a stream holds its heaviest step's weight in slots of `--workers` (streams are barque's unit of work); nothing in a cluster, where a Pod's resources are its room", "weight"),
+    Row("authoring", "`deterministic=False`", S, "accepted; barque has no recompute byte check for it to silence", "deterministic"),
+    Row("authoring", "`cutoff=True`", S, "accepted; barque cuts off early on every asset anyway (below)", "cutoff_option"),
+    Row("authoring", "`batch=` (many keys per call)", D, "the same calls, caching per key; `batch=` is in the cache key (a call sees its keys together), and a call groups the keys of one stream (`--workers 1` gives barca's grouping)", "batch_option"),
+    Row("authoring", "`batches([...])`, `batches_by(fn)`", D, "the same groupings; one that cannot be applied fails the node's steps (exit 1) where barca exits 2", "batches_helpers"),
+    Row("authoring", "returning `Failed(...)` for a partial result", S, "the same: in a batched call it fails that key alone (`BatchKeyFailed`), the other keys are cached", "failed_marker"),
     Row("authoring", "`parallel(...)`, `parallel_map(f, items)`, `ParallelError`", S, "branches in forked children, at most one per CPU the step may use", "parallel"),
     Row("authoring", "`group(...)`, `@unsafe`", S, "accepted; they change nothing that runs", "group_and_unsafe"),
-    Row("authoring", "`async def` steps", S, "as in barca 0.33 the step fails (a coroutine cannot be stored)", "async_steps", branch=ASYNC),
+    Row("authoring", "`async def` steps", D, "barca 0.33 fails the step (a coroutine cannot be stored); barque runs it on an event loop of its own, `timeout_seconds=` cancels it", "async_steps"),
     Row("authoring", "a worker that dies in a step fails it (exit 1), naming how it ended", S, "the same; it counts as a failed attempt for `retries=`", "worker_death"),
     Row("authoring", "`@sensor` returns `(update_detected, output)`, polled every run", S, "the same", "sensors"),
     Row("authoring", "`@task` always runs, only when named; `get` refuses a task", S, "the same", "tasks"),
@@ -71,7 +71,7 @@ ROWS: tuple[Row, ...] = (
     Row("partitions", "a partitioned input without `collect()` is exit 2", D, "accepted: the reader inherits the partitions, as barque documented before", "partitioned_input_without_collect"),
     Row("partitions", "`--partition dim=key` selects keys", S, "the same", "partition_selection"),
     Row("partitions", "`steps[]` has one entry per node", D, "one entry per step, the key in its id: barque plans, caches and reports per key", "steps_per_key"),
-    Row("partitions", "`--batch NODE=V` override", U, "no `batch=` yet", untested="nothing to override until `batch=` is read", branch=OPS),
+    Row("partitions", "`--batch NODE=V` override", U, "no `--batch` flag yet: `batch=` as written applies", untested="there is no flag to run"),
     # caching
     Row("caching", "cache key: code, helpers across files, decorator arguments, env, inputs", S, "the same parts", "code_and_helpers_in_key"),
     Row("caching", "comment and formatting edits re-run nothing", S, "the same (checked with barca 0.33)", "comment_edits"),
@@ -89,12 +89,12 @@ ROWS: tuple[Row, ...] = (
     # types and sinks
     Row("types", "the returned value picks json, pickle or parquet", S, "the same; values that are not JSON show as `{_artifact, _type, _repr}`", "format_by_value"),
     Row("types", "the `csv` serializer", S, "the same", "csv_serializer"),
-    Row("types", "an input's annotation picks the reader (DataFrame vs rows)", U, "not yet: inputs arrive as stored", "annotation_readers", branch=OPS),
+    Row("types", "an input's annotation picks the reader (pandas, `pyarrow.Table`, polars, DuckDB)", S, "the same names; converted from the decoded frame, not read lazily", "annotation_readers"),
     Row("types", "large inputs loaded lazily (column and row pruning)", U, "inputs are decoded whole", untested="nothing lazy to observe: barque has no lazy reader"),
     Row("sinks", "`@sink(path)` format by extension", S, "`.json`, `.pkl`, `.parquet`, `.csv`", "sink_by_extension"),
     Row("sinks", "per-key sink files (`sales_region_amer.json`)", S, "the same", "sink_per_key_names"),
     Row("sinks", "a sink that fails fails its step (exit 1)", S, "the same", "sink_failure"),
-    Row("sinks", "dataset sinks (`partition_by=`, `rows_per_file=`, Hive-style Parquet)", U, "refused (exit 2) until they are written", "dataset_sink", branch=OPS),
+    Row("sinks", "dataset sinks (`partition_by=`, `rows_per_file=`, Hive-style Parquet)", D, "the same layout, files and marker for pandas and Arrow tables; a key the asset no longer has is not deleted", "dataset_sink"),
     Row("sinks", "`s3://` sink paths", S, "the same", untested="needs an S3 server: the integration tier runs it against MinIO"),
     # inspection
     Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S,
