@@ -139,7 +139,12 @@ def decide(f: RunFacts) -> Decision:
     )
     step = rundriver.decide(snapshot)
     if step.outcome is not None and step.outcome.state == "cancelled":
-        return _stop(f, records, step.settled, start_time, timed_out)
+        if step.hooks and f.hook_results is None:  # stop the steps, then run the hooks (Tekton's finally does too)
+            stopping: list[Action] = [DeleteJob(j.name) for j in f.jobs.values() if not j.finished and j.phase != HOOKS_PHASE]
+            done = {**records, **{r.step: r for r in step.settled}}
+            return _hooks_running(f, done, "cancelled", step.hooks, _views(f, done, step), start_time, stopping)
+        stopped = _stop(f, records, step.settled, start_time, timed_out)
+        return _with_hooks(stopped, f.hook_results) if step.hooks and f.hook_results is not None else stopped
     # Records settled here are written so that pods find their inputs; a cancelled one (fail fast)
     # is the status's only: nothing reads it, and the run may have many.
     actions: list[Action] = [WriteRecord(r.to_dict()) for r in step.settled if r.state is not StepState.CANCELLED]
@@ -231,7 +236,8 @@ def _phase_start(f: RunFacts, index: int) -> str | None:
 
 
 def _timed_out(f: RunFacts, start_time: str) -> bool:
-    if any(j.reason == "DeadlineExceeded" for j in f.jobs.values()):
+    # The hook Job's own deadline is its hooks' (each Pod reports its hook crashed), not the run's.
+    if any(j.reason == "DeadlineExceeded" for j in f.jobs.values() if j.phase != HOOKS_PHASE):
         return True
     started = parse_time(start_time)
     return bool(f.timeout_seconds and started and (f.now - started).total_seconds() >= f.timeout_seconds)

@@ -87,3 +87,24 @@ def test_a_run_whose_outcome_calls_no_hook_creates_no_hook_job(project: Path) ->
     run = sim.run()
     assert "hooks" not in run["status"]
     assert not [j for j in sim.kube.jobs if j.endswith("-p1000000")]
+
+
+def test_a_run_stopped_by_its_deadline_runs_its_always_hooks_before_it_ends(project: Path) -> None:
+    (project / "pipeline.py").write_text(textwrap.dedent("""
+        from barque import asset, task
+
+        @asset()
+        def src() -> int:
+            return 1
+
+        @task(on="always")
+        def cleanup(run_report) -> None:
+            assert run_report["status"] == "cancelled", run_report
+
+        @task(on="failure")
+        def alert() -> None:
+            pass
+    """).lstrip())
+    run = Cluster([project / "pipeline.py"], project / "cluster-store").run("late-1", timeoutSeconds=1)
+    assert run["status"]["phase"] == "Failed" and run["status"]["message"].startswith("timed out")
+    assert _hooks(run["status"]["hooks"]) == {"pipeline.py:cleanup": "succeeded"}
