@@ -19,7 +19,7 @@ from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, as
 from barque import rundriver
 from barque.deferred import read_deferred_keys
 from barque.dotenv import declared_env_values
-from barque.errors import BarqueError
+from barque.errors import BarqueError, StoreError
 from barque.parsing import parse_project
 from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
@@ -268,11 +268,15 @@ def resumed_records(run: LocalRun, plan: Plan, previous: str) -> dict[str, dict[
 
 def keep_for_resume(run: LocalRun) -> None:
     """Store what ``--resume-from`` reads: the run spec, and the records of the steps the driver
-    settled as cached or reused (a worker stores the records of the steps it ran)."""
-    write_run_spec(run.store, run.spec)
-    for rec in run.records.values():
-        if rec.get("by") == rundriver.RUNNER and rec.get("state") in ("cached", "succeeded"):
-            write_step_record(run.store, run.spec.run_id, dict(rec))
+    settled as cached or reused (a worker stores the records of the steps it ran). A store that
+    refuses the writes costs the resume, never the run's summary: a warning says so."""
+    try:
+        write_run_spec(run.store, run.spec)
+        for rec in run.records.values():
+            if rec.get("by") == rundriver.RUNNER and rec.get("state") in ("cached", "succeeded"):
+                write_step_record(run.store, run.spec.run_id, dict(rec))
+    except (OSError, StoreError) as err:
+        sys.stderr.write(f"barque: warning: run {run.spec.run_id} cannot be resumed from: the store refused its spec: {err}\n")
 
 
 def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCache]:
