@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from barque.plans import Phase
-from barque.runreport import HOOKS_PHASE
+from barque.hookstore import HOOKS_PHASE
 from barque_operator import naming
 from barque_operator.models import API_VERSION, Defaults, PipelineRunSpec, StoreSpec
 from barque_operator.settings import OperatorSettings

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from barque import rundriver
 from barque.plans import Phase, Plan
 from barque.rundriver import Lost, Snapshot, phase_steps
-from barque.runreport import HOOKS_PHASE
+from barque.hookstore import HOOKS_PHASE
 from barque.steprecord import FAILURES, StepRecord, StepState
 from barque_operator import naming
 from barque_operator.observed import (

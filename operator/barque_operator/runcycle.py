@@ -21,7 +21,8 @@ from barque.errors import BarqueError
 from barque.deferred import read_deferred_keys
 from barque.overrides import stage as stage_overrides
 from barque.plans import Plan, grow_plan
-from barque.runreport import HOOKS_PHASE, hooks_of, read_hook_call, read_hook_results, write_hook_call
+from barque.hookstore import HOOKS_PHASE, read_hook_call, read_hook_results, write_hook_call
+from barque.runreport import hooks_of
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore
 from barque.trust import env_digests

@@ -1,8 +1,8 @@
 """A run's report, as its hooks receive it, and which hooks a run's outcome calls.
 
-Shared: the local runner and the operator's hook Job build the report here from the step
-records, so a hook reads the same report wherever the run ran; the last part says where a
-hook Job finds its hooks and leaves its results in the store.
+Pure and shared: the local runner and the operator's hook Job build the report here from the
+step records, so a hook reads the same report wherever the run ran (``barque.hookstore`` says
+where a hook Job finds its hooks and leaves its results).
 
 A hook is a task with ``on=`` (``@task(on="failure")``); it takes the report through a
 parameter named ``run_report`` (annotate it ``barque.RunReport`` for a type checker).
@@ -12,11 +12,9 @@ parameter named ``run_report`` (annotate it ``barque.RunReport`` for a type chec
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence, TypedDict
+from typing import Any, Iterable, Mapping, TypedDict
 
 from barque.model import Node
-from barque.records import read_json, write_json
-from barque.store.base import ArtifactStore
 
 REPORT_PARAM = "run_report"  # the parameter a hook takes the report through
 _CALLS = {"success": ("succeeded",), "failure": ("failed",), "always": ("succeeded", "failed", "cancelled")}
@@ -65,42 +63,3 @@ def run_report(run_id: str, state: str, records: Mapping[str, Mapping[str, Any]]
     failed = [sid for sid, s in steps.items() if s["state"] in ("failed", "crashed")]
     return RunReport(run_id=run_id, status=state, failed=failed, steps=steps)
 
-
-# -- in the store: what a hook Job (one Pod per hook) reads and writes ---------------------------
-
-# The phase index of a run's hook Job (its ``barque.dev/phase`` label, a label value, so no sign):
-# beyond any plan's phases, which a run's status lists at most 10,000 of.
-HOOKS_PHASE = 1_000_000
-
-
-def hooks_key(run_id: str) -> str:
-    return f"runs/{run_id}/hooks/call.json"
-
-
-def hook_result_key(run_id: str, index: int) -> str:
-    return f"runs/{run_id}/hooks/{index}.json"
-
-
-def write_hook_call(store: ArtifactStore, run_id: str, status: str, hooks: Sequence[str]) -> None:
-    """What the hook Job runs: the run's outcome and its hooks, Pod ``i`` running ``hooks[i]``."""
-    write_json(store, hooks_key(run_id), {"status": status, "hooks": list(hooks)})
-
-
-def read_hook_call(store: ArtifactStore, run_id: str) -> tuple[str, list[str]] | None:
-    doc = read_json(store, hooks_key(run_id))
-    return (str(doc["status"]), [str(h) for h in doc["hooks"]]) if isinstance(doc, dict) else None
-
-
-def write_hook_result(store: ArtifactStore, run_id: str, index: int, result: Mapping[str, Any]) -> None:
-    write_json(store, hook_result_key(run_id, index), dict(result))
-
-
-def read_hook_results(store: ArtifactStore, run_id: str, hooks: Sequence[str]) -> list[dict[str, Any]]:
-    """How each of ``hooks`` went, in order; one whose Pod left no result is ``crashed``."""
-    out = []
-    for index, hook in enumerate(hooks):
-        doc = read_json(store, hook_result_key(run_id, index))
-        if not isinstance(doc, dict) or doc.get("hook") != hook:
-            doc = {"hook": hook, "state": "crashed", "attempts": 0, "error": "PodFailure: its Pod ended without a result"}
-        out.append(doc)
-    return out

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence, TypedDict
 from barque.errors import BarqueError
 from barque.model import Node
 from barque.records import read_step_records
-from barque.runreport import REPORT_PARAM, RunReport, read_hook_call, run_report, write_hook_result
+from barque.hookstore import read_hook_call, write_hook_result
+from barque.runreport import REPORT_PARAM, RunReport, run_report
 from barque.runspec import read_run_spec
 from barque.store import open_store
 from barque_runtime.asyncsteps import settle

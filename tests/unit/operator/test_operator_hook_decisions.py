@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from barque.runreport import HOOKS_PHASE
+from barque.hookstore import HOOKS_PHASE
 from barque_operator.observed import CreateHookJob, Decision, JobView, RunFacts
 from tests.unit.operator.test_operator_reconcile import World
 
