@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from barque.plans import Phase
+from barque.hookstore import HOOKS_PHASE
 from barque_operator import naming
 from barque_operator.models import API_VERSION, Defaults, PipelineRunSpec, StoreSpec
 from barque_operator.settings import OperatorSettings
@@ -130,14 +131,26 @@ def build_phase_job(
     """The Job for ``phase`` of ``run`` (both CR bodies as dicts); ``phase`` lists only the streams that run.
 
     Image, store and Secret come from the pins on the run's status (``run_pins``)."""
+    if not phase.streams:
+        raise ManifestError(f"phase {phase.index} has no stream to run; it needs no Job")
+    return _indexed_job(run, pipeline, phase.index, len(phase.streams), ["--phase", str(phase.index)], settings)
+
+
+def build_hook_job(run: Mapping[str, Any], pipeline: Mapping[str, Any], hooks: int, settings: OperatorSettings) -> dict[str, Any]:
+    """The run's last Job: one Pod per run hook (Indexed by hook), run once its outcome is known."""
+    if hooks < 1:
+        raise ManifestError("a run with no hook to run needs no hook Job")
+    return _indexed_job(run, pipeline, HOOKS_PHASE, hooks, ["--hooks"], settings)
+
+
+def _indexed_job(
+    run: Mapping[str, Any], pipeline: Mapping[str, Any], index: int, streams: int, what: list[str], settings: OperatorSettings
+) -> dict[str, Any]:
     meta = run["metadata"]
     run_spec = PipelineRunSpec.model_validate(run["spec"])
     spec = JobInputs.of(pipeline)
     pins = run_pins(run.get("status") or {}, spec, settings)
-    streams = len(phase.streams)
-    if streams == 0:
-        raise ManifestError(f"phase {phase.index} has no stream to run; it needs no Job")
-    job_labels = labels(spec.name, meta["name"], phase.index)
+    job_labels = labels(spec.name, meta["name"], index)
     rid = naming.run_id(meta["namespace"], meta["name"], meta["uid"])
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
@@ -155,7 +168,7 @@ def build_phase_job(
         },
         "template": {
             "metadata": {"labels": dict(job_labels), "annotations": {"barque.dev/run-id": rid}},
-            "spec": _pod_spec(spec, settings, pins, rid, phase.index),
+            "spec": _pod_spec(spec, settings, pins, rid, index, what),
         },
     }
     timeout = run_timeout(run_spec, spec)
@@ -165,7 +178,7 @@ def build_phase_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": naming.job_name(meta["name"], phase.index),
+            "name": naming.job_name(meta["name"], index),
             "namespace": meta["namespace"],
             "labels": job_labels,
             "annotations": {"barque.dev/run-id": rid},
@@ -184,12 +197,12 @@ def build_phase_job(
     }
 
 
-def _pod_spec(spec: JobInputs, settings: OperatorSettings, pins: RunPins, rid: str, phase: int) -> dict[str, Any]:
+def _pod_spec(spec: JobInputs, settings: OperatorSettings, pins: RunPins, rid: str, phase: int, what: list[str]) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": pins.image,
         "imagePullPolicy": settings.image_pull_policy,
-        "command": ["barque", "exec", "--store", "$(BARQUE_STORE)", "--run", "$(BARQUE_RUN_ID)", "--phase", str(phase)],
+        "command": ["barque", "exec", "--store", "$(BARQUE_STORE)", "--run", "$(BARQUE_RUN_ID)", *what],
         "env": [
             {"name": "BARQUE_STORE", "value": pins.store_uri},
             {"name": "BARQUE_RUN_ID", "value": rid},

@@ -140,6 +140,9 @@ class GraphNode(_Snake):
     batch: GraphBatch | None = None
     readers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     run_if: str | None = Field(default=None, description="A condition on the node's inputs (a lambda's source): false ends the step filtered")
+    on: Literal["failure", "success", "always"] | None = Field(
+        default=None, description="A run hook: run as the run's last Job after a run that failed, succeeded, or either."
+    )
 
 
 class GraphSpec(_Snake):
@@ -319,6 +322,11 @@ class PipelineRunSpec(_Spec):
     )
     no_cache: bool = False
     resume_from: SubdomainName | None = Field(default=None, description="An earlier PipelineRun whose succeeded steps are reused.")
+    overrides: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        description="For tests: asset name -> a JSON value stubbed in for its output; the asset is not run, and what "
+                    "reads the stub is cached under keys no real run makes.",
+    )
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
     failure_policy: FailurePolicy | None = Field(default=None, description="Continue or FailFast; default: the Pipeline's.")
     cancel: bool = False
@@ -403,6 +411,17 @@ class Failure(_Spec):
     message: str = Field(max_length=1024)
 
 
+class HookStatus(_Spec):
+    """How one run hook (``@task(on=...)``) went; it never changes the run's phase."""
+
+    hook: str
+    on: str | None = None
+    state: Literal["succeeded", "failed", "crashed"]
+    attempts: Count | None = None
+    duration_seconds: float | None = None
+    error: str | None = Field(default=None, max_length=1024)
+
+
 class PipelineRunStatus(_Spec):
     """The record of a run, small whatever the pipeline size."""
 
@@ -428,6 +447,7 @@ class PipelineRunStatus(_Spec):
     steps_truncated: bool | None = None
     failures: list[Failure] | None = Field(default=None, max_length=50)
     running: list[str] | None = Field(default=None, max_length=100)
+    hooks: list[HookStatus] | None = Field(default=None, max_length=100, description="The run hooks its outcome called, once they ended.")
     kopf: dict[str, Any] | None = Field(
         default=None,
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},

@@ -154,6 +154,8 @@ class RunFacts:
     pod_endings: Mapping[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     unresolvable: Mapping[str, str] = field(default_factory=dict)  # deferred node -> why it cannot be planned
     fail_fast: bool = False  # the run's failure policy is FailFast
+    hooks: Mapping[str, str] = field(default_factory=dict)  # the run's hooks: node id -> on
+    hook_results: Sequence[Mapping[str, Any]] | None = None  # from the store, once the hook Job ended
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -175,6 +177,14 @@ class CreateJob:
 
 
 @dataclass(frozen=True)
+class CreateHookJob:
+    """Store what the hook Job runs (the outcome, the hooks) and create it."""
+
+    status: str
+    hooks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DeleteJob:
     name: str
 
@@ -193,7 +203,7 @@ class Replan:
     nodes: tuple[str, ...]
 
 
-Action = Union[WriteRecord, WritePhase, CreateJob, DeleteJob, Event, Replan]
+Action = Union[WriteRecord, WritePhase, CreateJob, CreateHookJob, DeleteJob, Event, Replan]
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,12 @@ from typing import Any, Mapping, Sequence
 from barque import rundriver
 from barque.plans import Phase, Plan
 from barque.rundriver import Lost, Snapshot, phase_steps
+from barque.hookstore import HOOKS_PHASE
 from barque.steprecord import FAILURES, StepRecord, StepState
 from barque_operator import naming
 from barque_operator.observed import (
     Action,
+    CreateHookJob,
     CreateJob,
     Decision,
     DeleteJob,
@@ -133,16 +135,21 @@ def decide(f: RunFacts) -> Decision:
     snapshot = Snapshot(
         plan=f.plan, records=records, verdicts=f.verdicts, live=_live(f.jobs), ended=ended, lost=_lost(f),
         unresolvable=f.unresolvable, run_id=f.base.get("runId"), by=BY, fail_fast=f.fail_fast,
-        cancelled=f.cancel or timed_out,
+        cancelled=f.cancel or timed_out, hooks=f.hooks,
     )
     step = rundriver.decide(snapshot)
     if step.outcome is not None and step.outcome.state == "cancelled":
-        return _stop(f, records, step.settled, start_time, timed_out)
+        if step.hooks and f.hook_results is None:  # stop the steps, then run the hooks (Tekton's finally does too)
+            stopping: list[Action] = [DeleteJob(j.name) for j in f.jobs.values() if not j.finished and j.phase != HOOKS_PHASE]
+            done = {**records, **{r.step: r for r in step.settled}}
+            return _hooks_running(f, done, "cancelled", step.hooks, _views(f, done, step), start_time, stopping)
+        stopped = _stop(f, records, step.settled, start_time, timed_out)
+        return _with_hooks(stopped, f.hook_results) if step.hooks and f.hook_results is not None else stopped
     # Records settled here are written so that pods find their inputs; a cancelled one (fail fast)
     # is the status's only: nothing reads it, and the run may have many.
     actions: list[Action] = [WriteRecord(r.to_dict()) for r in step.settled if r.state is not StepState.CANCELLED]
     if step.outcome is not None and step.outcome.state == "failed" and f.fail_fast:
-        actions += [DeleteJob(j.name) for j in f.jobs.values() if not j.finished]
+        actions += [DeleteJob(j.name) for j in f.jobs.values() if not j.finished and j.phase != HOOKS_PHASE]
     records.update({r.step: r for r in step.settled})
     views = _views(f, records, step)
     if step.start is not None:
@@ -156,7 +163,37 @@ def decide(f: RunFacts) -> Decision:
         actions.append(Replan(step.grow))
     if step.outcome is None:
         return Decision(_status(f, records, views, "Running", None, start_time, None), tuple(actions))
-    return _finish(f, records, step.outcome, views, start_time, actions)
+    if step.hooks and f.hook_results is None:
+        return _hooks_running(f, records, step.outcome.state, step.hooks, views, start_time, actions)
+    decision = _finish(f, records, step.outcome, views, start_time, actions)
+    if step.hooks and f.hook_results is not None:
+        return _with_hooks(decision, f.hook_results)
+    return decision
+
+
+def _hooks_running(f: RunFacts, records: Mapping[str, StepRecord], state: str, hooks: tuple[str, ...],
+                   views: list[PhaseView], start_time: str, actions: list[Action]) -> Decision:
+    """The steps are over and the hooks their outcome calls run as the run's last Job: the run
+    stays Running until that Job ends, then takes the phase its steps made."""
+    if HOOKS_PHASE not in f.jobs:
+        actions += [CreateHookJob(state, hooks),
+                    Event("Normal", "HooksStarted", f"the steps {state}: Job {naming.job_name(f.name, HOOKS_PHASE)} runs {len(hooks)} hooks")]
+    message = f"the steps {state}; running hooks: {', '.join(hooks)}"
+    return Decision(_status(f, records, views, "Running", message, start_time, None), tuple(actions))
+
+
+def _with_hooks(decision: Decision, results: Sequence[Mapping[str, Any]]) -> Decision:
+    """The run's final decision with how its hooks went: in the status, and an Event for each that
+    failed (the run's phase and message stay its steps')."""
+    keep = ("hook", "on", "state", "attempts", "error")
+    hooks = [{**{k: r[k] for k in keep if r.get(k) is not None}, **({"durationSeconds": r["duration_seconds"]}
+             if r.get("duration_seconds") is not None else {})} for r in results]
+    for h in hooks:
+        if "error" in h:
+            h["error"] = str(h["error"])[:1024]
+    events = [Event("Warning", "HookFailed", f"hook {h['hook']} {h['state']}: {h.get('error', '')}"[:1024])
+              for h in hooks if h["state"] != "succeeded"]
+    return Decision({**decision.status, "hooks": hooks}, (*decision.actions, *events), decision.finished)
 
 
 def _lost(f: RunFacts) -> dict[tuple[int, int], Lost]:
@@ -199,7 +236,8 @@ def _phase_start(f: RunFacts, index: int) -> str | None:
 
 
 def _timed_out(f: RunFacts, start_time: str) -> bool:
-    if any(j.reason == "DeadlineExceeded" for j in f.jobs.values()):
+    # The hook Job's own deadline is its hooks' (each Pod reports its hook crashed), not the run's.
+    if any(j.reason == "DeadlineExceeded" for j in f.jobs.values() if j.phase != HOOKS_PHASE):
         return True
     started = parse_time(start_time)
     return bool(f.timeout_seconds and started and (f.now - started).total_seconds() >= f.timeout_seconds)

@@ -19,16 +19,20 @@ from pydantic import ValidationError
 from barque.cachestate import assess
 from barque.errors import BarqueError
 from barque.deferred import read_deferred_keys
+from barque.overrides import stage as stage_overrides
 from barque.plans import Plan, grow_plan
+from barque.hookstore import HOOKS_PHASE, read_hook_call, read_hook_results, write_hook_call
+from barque.runreport import hooks_of
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore
 from barque.trust import env_digests
 from barque_operator import naming, runstore
 from barque_operator.context import Context
 from barque_operator.keyenv import cache_env_values, run_ref_scope
-from barque_operator.manifests import JobInputs, ManifestError, build_phase_job, pinned_pipeline, run_pins
+from barque_operator.manifests import JobInputs, ManifestError, build_hook_job, build_phase_job, pinned_pipeline, run_pins
 from barque_operator.models import PipelineRunSpec
 from barque_operator.observed import (
+    CreateHookJob,
     CreateJob,
     Decision,
     DeleteJob,
@@ -47,7 +51,7 @@ from barque_operator.reconcile import (
     needs_assessment,
     not_started,
 )
-from barque_operator.resume import reusable_records
+from barque.resume import reusable_records
 from barque_operator.status import merge_patch, parse_time, plan_summary, rfc3339
 from barque_operator.validation import check_pipeline, pydantic_problems
 
@@ -127,6 +131,10 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         code_path=pspec.code.path, ref_scope=run_ref_scope(ns, ref),
     )
     code_files = pspec.code.inline.files if pspec.code.inline is not None else None
+    try:
+        run_spec = stage_overrides(run_spec, store, spec.overrides or {})
+    except BarqueError as err:
+        return stop("Failed", f"spec.overrides: {err.message}", "InvalidOverrides")
     runstore.write_spec(store, run_spec, code_files)
     if spec.resume_from:
         problem = _resume(ctx, ns, spec.resume_from, store, store_uri, run_spec, plan)
@@ -201,16 +209,18 @@ def _progress(
     fail_fast = (spec.failure_policy or defaults.failure_policy) == "FailFast"
     decision: Decision | None = None
     unresolvable: dict[str, str] = {}
+    hooks = hooks_of(run_spec.graph.nodes.values())
     for _ in range(MAX_REPLANS):
         exec_phases, endings = _lost_step_facts(ctx, ns, store, rid, plan, records, jobs)
         verdicts = None
         if needs_assessment(plan, records, jobs):
             verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache,
-                              scope=run_spec.ref_scope)
+                              scope=run_spec.ref_scope, overrides=run_spec.overrides)
         facts = RunFacts(
             name=meta["name"], cancel=spec.cancel, timeout_seconds=timeout, previous=status, base=base, plan=plan,
             records=records, jobs=jobs, verdicts=verdicts, now=ctx.clock(), limit=ctx.settings.status_step_limit,
             exec_phases=exec_phases, pod_endings=endings, unresolvable=unresolvable, fail_fast=fail_fast,
+            hooks=hooks, hook_results=_hook_results(store, rid, jobs),
         )
         decision = decide(facts)
         _carry_out(ctx, {**body, "status": base}, seen, store, rid, plan, pinned, decision, records)
@@ -230,6 +240,15 @@ def _progress(
         seen.events.append(Event("Normal", "Replanned", f"partition keys known: the plan now has {len(plan.phases)} phases"))
     assert decision is not None
     return _finish(ctx, body, seen, spec.pipeline_ref.name, decision, plan, records)
+
+
+def _hook_results(store: ArtifactStore, rid: str, jobs: Mapping[int, JobView]) -> list[dict[str, Any]] | None:
+    """How the run's hooks went, once its hook Job ended (``None`` before)."""
+    job = jobs.get(HOOKS_PHASE)
+    if job is None or not job.finished:
+        return None
+    call = read_hook_call(store, rid)
+    return read_hook_results(store, rid, call[1]) if call else []
 
 
 def _lost_step_facts(
@@ -265,6 +284,13 @@ def _carry_out(
                 log.info("Job %s/%s already exists", meta["namespace"], job["metadata"]["name"])
             streams = len(action.phase.streams)
             seen.created[action.phase.index] = JobView(job["metadata"]["name"], action.phase.index, streams, active=streams)
+        elif isinstance(action, CreateHookJob):
+            write_hook_call(store, rid, action.status, action.hooks)
+            job = build_hook_job(body, pinned, len(action.hooks), ctx.settings)
+            if not ctx.kube.create_job(job):
+                log.info("Job %s/%s already exists", meta["namespace"], job["metadata"]["name"])
+            hooks = len(action.hooks)
+            seen.created[HOOKS_PHASE] = JobView(job["metadata"]["name"], HOOKS_PHASE, hooks, active=hooks)
         elif isinstance(action, DeleteJob):
             ctx.kube.delete_job(meta["namespace"], action.name)
         elif isinstance(action, Event):

@@ -31,6 +31,7 @@ from barque.errors import BarqueError
 
 if TYPE_CHECKING:
     from barque.fanout import BranchResultError, ParallelError, parallel, parallel_map
+    from barque.runreport import RunReport
 
 __all__ = [
     "Always",
@@ -39,6 +40,7 @@ __all__ = [
     "Failed",
     "Manual",
     "ParallelError",
+    "RunReport",
     "Schedule",
     "Skip",
     "asset",
@@ -71,6 +73,10 @@ def __getattr__(name: str) -> Any:
         from barque import fanout
 
         return getattr(fanout, name)
+    if name == "RunReport":  # a run hook's report type, loaded only when a pipeline names it
+        from barque.runreport import RunReport
+
+        return RunReport
     raise AttributeError(f"module 'barque' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -75,6 +75,7 @@ def task(
     weight: int = 1,
     batch: Any = None,
     run_if: Callable[..., bool] | None = None,
+    on: str | None = None,
 ) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""

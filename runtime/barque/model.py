@@ -163,6 +163,7 @@ class Node:
     batch: BatchSpec | None = None
     readers: tuple[tuple[str, str], ...] = ()
     run_if: str | None = None  # a lambda over its inputs (``barque.parsing.conditions``): false ends the step filtered
+    on: str | None = None  # a run hook (``@task(on="failure")``): run after the run, never planned with it
 
     @property
     def cached(self) -> bool:
@@ -174,7 +175,7 @@ class Node:
         return bool(self.partitions)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field; barca's options and a dataset sink's options only when written, so a
+        """Every field; barca's options, a hook's on= and a dataset sink's options only when written, so a
         pipeline that uses none of them compiles to the same manifest as before they existed."""
         d = asdict(self)
         for name, default in _OMITTED_AT_DEFAULT.items():
@@ -208,7 +209,7 @@ class Node:
         return cls(**d)
 
 
-_OMITTED_AT_DEFAULT: dict[str, Any] = {"weight": 1, "cutoff": False, "deterministic": True, "batch": None, "readers": ()}
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"weight": 1, "cutoff": False, "deterministic": True, "batch": None, "readers": (), "on": None}
 
 _Frozen = TypeVar("_Frozen")
 

@@ -21,6 +21,8 @@ The rules, in the order ``decide`` applies them to the phases of the plan:
   the run is over, failed when a step failed or crashed or a deferred node cannot be planned.
 With ``fail_fast`` a failure stops the run, and so does a cancellation: every step without a
 record is ``cancelled`` (the runner stops what is live) and the run is over.
+When the run is over, ``hooks`` names the run hooks its outcome calls (``barque.runreport``):
+they are never phases of the plan, and whatever they do the outcome stays the steps'.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Callable, Mapping, NamedTuple
 
 from barque.cachestate import StepCache
 from barque.plans import Phase, Plan, Stream
+from barque.runreport import hooks_due
 from barque.steprecord import FAILURES, OK, StepRecord, StepState, cached, crashed, filtered, skipped
 
 _Settle = Callable[[StepRecord], None]
@@ -58,6 +61,7 @@ class Snapshot(NamedTuple):
     by: str = RUNNER
     fail_fast: bool = False
     cancelled: bool = False  # the run was asked to stop (Ctrl-C, spec.cancel, a deadline)
+    hooks: Mapping[str, str] = {}  # run hooks: node id -> on (failure, success, always)
 
 
 class Outcome(NamedTuple):
@@ -82,6 +86,7 @@ class Next(NamedTuple):
     grow: tuple[str, ...] = ()
     outcome: Outcome | None = None
     position: int = 0
+    hooks: tuple[str, ...] = ()  # with ``outcome``: the run hooks to run now
 
 
 def decide(s: Snapshot) -> Next:
@@ -114,7 +119,8 @@ def decide(s: Snapshot) -> Next:
     grow = growable(s.plan, records, s.unresolvable)
     if grow:
         return Next(tuple(settled), grow=grow, position=position)
-    return Next(tuple(settled), outcome=outcome(s.plan, records, s.unresolvable), position=position)
+    done = outcome(s.plan, records, s.unresolvable)
+    return Next(tuple(settled), outcome=done, position=position, hooks=hooks_due(s.hooks, done.state))
 
 
 def phase_steps(phase: Phase) -> list[str]:
@@ -232,4 +238,5 @@ def _stop(s: Snapshot, records: Mapping[str, StepRecord], settled: list[StepReco
                 settle(StepRecord(sid, s.plan.steps[sid].node, StepState.CANCELLED, run_id=s.run_id, by=s.by, reason=reason))
     done = outcome(s.plan, records, s.unresolvable)
     state = "cancelled" if s.cancelled else "failed"
-    return Next(tuple(settled), outcome=Outcome(state, done.failed, done.unresolvable), position=len(s.plan.phases))
+    return Next(tuple(settled), outcome=Outcome(state, done.failed, done.unresolvable), position=len(s.plan.phases),
+                hooks=hooks_due(s.hooks, state))

@@ -60,6 +60,7 @@ def register(sub: Any) -> None:
     exe.add_argument("--run", default=os.environ.get("BARQUE_RUN_ID"), required="BARQUE_RUN_ID" not in os.environ)
     exe.add_argument("--phase", type=int, default=int(os.environ.get("BARQUE_PHASE", "0")))
     exe.add_argument("--stream", type=int, default=None, help="stream index (default: $JOB_COMPLETION_INDEX)")
+    exe.add_argument("--hooks", action="store_true", help="run the run's hook of index --stream (its hook Job), not a phase")
     exe.set_defaults(func=cmd_exec)
 
 
@@ -79,6 +80,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
+    parser.add_argument("--resume-from", default=None, metavar="RUN_ID",
+                        help="reuse the successful steps of an earlier run that failed or was cancelled, as they are")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
     parser.add_argument("-o", "--output", choices=("value", "json", "pretty"), default=None, help="value: print only the value (with --json, the JSON summary)")
@@ -155,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print(batches)
             cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
             return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
-        summary = api.run(*files, **options, fail_fast=args.fail_fast)
+        summary = api.run(*files, **options, fail_fast=args.fail_fast, resume_from=args.resume_from)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     text = render(summary, mode)
@@ -363,6 +366,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
+    if args.hooks:
+        from barque_runtime.hooks import exec_hook
+
+        return exec_hook(args.store, args.run, args.stream)
     from barque_runtime.podexec import exec_stream
 
     return exec_stream(args.store, args.run, args.phase, args.stream)

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -21,9 +21,13 @@ from barque.targets import resolve_one, select_downstream, select_nodes, topo_or
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
-from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
-from barque_runtime.overrides import stage as stage_overrides
+from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
+from barque.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
+from barque.runreport import hooks_due, hooks_of, run_report
+
+if TYPE_CHECKING:
+    from barque_runtime.hooks import HookResult
 
 
 
@@ -41,6 +45,7 @@ def run(
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     fail_fast: bool = False,
+    resume_from: str | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -50,14 +55,16 @@ def run(
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
     (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``overrides`` maps
-    asset names to values stubbed in for their outputs (``barque_runtime.overrides``); the
+    asset names to values stubbed in for their outputs (``barque.overrides``); the
     summary then lists those steps under ``overridden``. ``fail_fast`` stops the run at its
     first failure: nothing more starts, running streams are stopped and the steps without a
-    result are ``cancelled``.
+    result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
+    cancelled: its successful steps are reused as they are (``barque.resume``), even when their
+    inputs would now be stale; the summary lists them as ``resumed``.
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
-                         fail_fast)
+                         fail_fast, resume_from)
     return _run(options, progress, assets_only, overrides or {})[0]
 
 
@@ -147,9 +154,27 @@ def _run(
             summary["overridden"] = sorted(sid for sid, rec in local.records.items() if rec["node"] in local.spec.overrides)
         if options.refresh and not options.cascade:
             _warn_not_cascaded(local, summary["steps"])
+        if cancelled_by:  # the driver never saw the end of a run Ctrl-C cut short
+            local.hooks = hooks_due(hooks_of(local.spec.graph.nodes.values()), "cancelled")
+        if local.hooks:
+            summary["hooks"] = _run_hooks(local, summary["status"])
+        if summary["status"] != "succeeded":  # a run that succeeded has nothing to resume
+            keep_for_resume(local)
         row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
         history.record_run_or_warn(history.location(local.store_uri, local.root), row, started, files, local.records.values())
     return summary, local, plan
+
+
+def _run_hooks(local: LocalRun, status: str) -> list[HookResult]:
+    """Run the hooks the driver chose; a failed one is noted on stderr, the run's status kept."""
+    from barque_runtime.hooks import run_hooks
+
+    report = run_report(local.spec.run_id, status, local.records)
+    results = run_hooks([local.spec.graph.nodes[h] for h in local.hooks], report, local.spec.params, local.root)
+    for result in results:
+        if result["state"] != "succeeded":
+            sys.stderr.write(f"barque: hook {result['hook']} {result['state']}: {result.get('error', '')} (the run {status})\n")
+    return results
 
 
 def _warn_not_cascaded(local: LocalRun, steps: list[dict[str, Any]]) -> None:
@@ -340,7 +365,11 @@ def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
         if rec is None:  # planned, never reached (a cancelled run)
             continue
         status = "overridden" if rec["node"] in local.spec.overrides else _STEP_STATUS.get(rec["state"], rec["state"])
+        if rec.get("reused_from"):  # --resume-from: taken over as it is, not fresh and not a cache hit
+            status = "resumed"
         entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": status}
+        if status == "resumed":
+            entry.update(reason="resumed", detail=str(rec.get("reason", "")))
         if rec["state"] != "cached":
             entry.update(_why(rec, local.reasons.get(sid, "")))
             entry["attempts"] = int(rec.get("attempts") or 0)

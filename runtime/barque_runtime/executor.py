@@ -31,7 +31,7 @@ from barque.store import ArtifactStore
 from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
 from barque_runtime.isolation import ProcessState
 from barque_runtime.loader import ModuleLoader
-from barque_runtime.overrides import overridden_record
+from barque.overrides import overridden_record
 from barque_runtime.sinks import write_sinks
 from barque_runtime.streamcall import iterator_params, is_stream
 

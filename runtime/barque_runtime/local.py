@@ -20,12 +20,15 @@ from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, as
 from barque import rundriver
 from barque.deferred import read_deferred_keys
 from barque.dotenv import declared_env_values
-from barque.errors import BarqueError
+from barque.errors import BarqueError, StoreError
 from barque.parsing import parse_project
 from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
-from barque.runspec import RunSpec
+from barque.runreport import hooks_of
+from barque.records import read_step_records, write_step_record
+from barque.resume import reusable_records
+from barque.runspec import RunSpec, read_run_spec, write_run_spec
 from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
@@ -56,7 +59,8 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast",
+               "resume_from")
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class RunOptions(_Fields):
         cascade: bool = True,
         selection: Mapping[str, Sequence[str]] | None = None,
         fail_fast: bool = False,
+        resume_from: str | None = None,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -81,12 +86,13 @@ class RunOptions(_Fields):
         self.cascade = cascade
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
         self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
+        self.resume_from = resume_from  # --resume-from: an earlier run whose successful steps this one reuses
 
 
 class LocalRun(_Fields):
     """A planned local run: graph, store, spec; ``records`` fills in as steps finish."""
 
-    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons")
+    _fields = ("options", "spec", "store", "store_uri", "resolved", "records", "phases_run", "reasons", "hooks")
 
     def __init__(
         self,
@@ -98,6 +104,7 @@ class LocalRun(_Fields):
         records: dict[str, dict[str, Any]] | None = None,
         phases_run: int = 0,
         reasons: dict[str, str] | None = None,
+        hooks: tuple[str, ...] = (),
     ) -> None:
         self.options = options
         self.spec = spec
@@ -109,6 +116,7 @@ class LocalRun(_Fields):
         # Why the planner sent each step to run (``changed: code``, ``never materialized``):
         # a worker's record says what happened, not why, and the summary's ``steps[]`` says both.
         self.reasons: dict[str, str] = {} if reasons is None else reasons
+        self.hooks = hooks  # the run hooks the driver said the run's outcome calls
 
     @property
     def root(self) -> str:
@@ -161,6 +169,10 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)
     targets = tuple(resolve_targets(graph, options.targets or None))
+    hooks = [t for t in targets if graph.nodes[t].on]
+    if hooks:
+        raise BarqueError(f"{', '.join(hooks)} is a run hook (on=): it runs after a run, not as its target",
+                          hint="name the steps to run; the hook runs after them when the run's outcome calls it")
     spec = RunSpec(
         run_id=new_run_id(),
         graph=graph,
@@ -202,13 +214,16 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
     pool = LazyPool(run)
     try:
         plan = run.plan()
+        if run.options.resume_from:
+            run.records.update(resumed_records(run, plan, run.options.resume_from))
         verdicts = _assessed(run, plan, progress)
         typed = {sid: StepRecord.from_dict(rec) for sid, rec in run.records.items()}
         ended: dict[int, Phase | None] = {}
         unresolvable: dict[str, str] = {}
+        hooks = hooks_of(run.spec.graph.nodes.values())
         while True:
             step = rundriver.decide(rundriver.Snapshot(plan, typed, verdicts, ended=ended, unresolvable=unresolvable,
-                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast))
+                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast, hooks=hooks))
             for record in step.settled:
                 _note(run, typed, record.to_dict(), progress)
             if step.start is not None:
@@ -222,6 +237,7 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
                     plan = grow_plan(plan, run.plan())
                     verdicts = _assessed(run, plan, progress)
             else:
+                run.hooks = step.hooks
                 if step.outcome is not None and step.outcome.unresolvable:
                     for node, why in step.outcome.unresolvable:
                         sys.stderr.write(f"barque: cannot plan {node}: {why}\n")
@@ -231,6 +247,39 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
         raise
     finally:
         pool.close()
+
+
+def resumed_records(run: LocalRun, plan: Plan, previous: str) -> dict[str, dict[str, Any]]:
+    """The records ``run`` takes over from the earlier local run ``previous`` (``barque.resume``'s
+    rule, the cluster's), from the spec and records that run left in the store
+    (``keep_for_resume``)."""
+    prev_spec = read_run_spec(run.store, previous)
+    if prev_spec is None:
+        raise BarqueError(
+            f"--resume-from {previous}: that run left nothing to resume from in the store {run.store_uri}",
+            hint="only a run that failed or was cancelled keeps what a resume needs; `barque history` lists the runs",
+        )
+    if prev_spec.overrides:
+        raise BarqueError(f"--resume-from {previous}: that run stubbed outputs (overrides=), which a real run must not reuse",
+                          hint="resume from a run without overrides, or run again")
+    return reusable_records(
+        plan=plan, graph=run.spec.graph, params=run.spec.params, previous_graph=prev_spec.graph,
+        previous_params=prev_spec.params, previous_records=read_step_records(run.store, previous),
+        previous_run=previous, run_id=run.spec.run_id, by=rundriver.RUNNER,
+    )
+
+
+def keep_for_resume(run: LocalRun) -> None:
+    """Store what ``--resume-from`` reads: the run spec, and the records of the steps the driver
+    settled as cached or reused (a worker stores the records of the steps it ran). A store that
+    refuses the writes costs the resume, never the run's summary: a warning says so."""
+    try:
+        write_run_spec(run.store, run.spec)
+        for rec in run.records.values():
+            if rec.get("by") == rundriver.RUNNER and rec.get("state") in ("cached", "succeeded"):
+                write_step_record(run.store, run.spec.run_id, dict(rec))
+    except (OSError, StoreError) as err:
+        sys.stderr.write(f"barque: warning: run {run.spec.run_id} cannot be resumed from: the store refused its spec: {err}\n")
 
 
 def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCache]:

@@ -40,7 +40,7 @@ def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int
     if not 0 <= index < len(phase.streams):
         raise BarqueError(f"run {run_id} phase {phase_index} has {len(phase.streams)} stream(s), not index {index}", hint="check --stream or JOB_COMPLETION_INDEX")
     stream = phase.streams[index]
-    root = _code_root(store, spec.run_id, spec.inline_code, spec.code_path)
+    root = code_root(store, spec.run_id, spec.inline_code, spec.code_path)
     ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root), echo_output=True)
     recs = execute_stream(ctx, [steps[s] for s in stream.steps])
     write_termination_message(termination_message(run_id, phase_index, index, recs))
@@ -58,7 +58,8 @@ def _check_run_id(run_id: str) -> None:
         ) from None
 
 
-def _code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> Path:
+def code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> Path:
+    """Where the run's code is in this Pod: its image's folder, or the inline snapshot written out."""
     if not inline:
         return Path(code_path or os.getcwd())
     root = Path(tempfile.gettempdir()) / "barque-code" / run_id.replace("/", "_")

@@ -95,6 +95,18 @@ class Cluster:
             self.now += timedelta(seconds=1)
         raise AssertionError(f"run {name} did not end: {body['status'].get('phase')}")
 
+    def _command(self, job_name: str) -> list[str]:
+        """The Job's container command after ``barque`` (a phase's ``exec --phase N``, the hook
+        Job's ``exec --hooks``), with its ``$(VAR)`` references filled in from its env."""
+        container = self.kube.jobs[job_name]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        out = []
+        for arg in container["command"][1:]:
+            for name, value in env.items():
+                arg = arg.replace(f"$({name})", value)
+            out.append(arg)
+        return out
+
     def _run_job(self, run: Mapping[str, Any], phase: int, view: JobView) -> None:
         """Every index of the Job runs ``barque exec``; the Job ends Complete or Failed."""
         pods, failed = [], []
@@ -102,8 +114,7 @@ class Cluster:
             log = self.work / f"term-{view.name}-{index}"
             env = {**os.environ, "BARQUE_TERMINATION_LOG": str(log), "JOB_COMPLETION_INDEX": str(index)}
             proc = subprocess.run(
-                [sys.executable, "-m", "barque_cli.main", "exec", "--store", str(self.store), "--run",
-                 run["status"]["runId"], "--phase", str(phase)],
+                [sys.executable, "-m", "barque_cli.main", *self._command(view.name)],
                 env=env, cwd=self.work, capture_output=True, text=True, timeout=120,
             )
             code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode  # the kubelet's way

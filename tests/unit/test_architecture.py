@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
-        "Always", "BarqueError", "BranchResultError", "Failed", "Manual", "ParallelError", "Schedule", "Skip", "asset",
+        "Always", "BarqueError", "BranchResultError", "Failed", "Manual", "ParallelError", "RunReport", "Schedule", "Skip", "asset",
         "asset_ref", "batches", "batches_by", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
         "plan", "run", "run_many", "sensor", "sink", "task", "unsafe",
     ]

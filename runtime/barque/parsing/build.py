@@ -131,4 +131,5 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "params": item.params,
         **node_options(decl),
         "run_if": options.get("run_if"),
+        "on": options.get("on"),
     })

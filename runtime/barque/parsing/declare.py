@@ -36,9 +36,10 @@ OPTIONS = (
 # In barca's order ("Accepted arguments" in `barca docs assets`), so the error lists them alike.
 ACCEPTED = {
     "asset": (*OPTIONS, "weight", "deterministic", "cutoff", "batch"),
-    "task": (*OPTIONS, "weight", "batch"),
+    "task": (*OPTIONS, "weight", "batch", "on"),
     "sensor": (*(o for o in OPTIONS if o not in ("inputs", "run_if")), "weight"),
 }
+HOOK_ON = ("failure", "success", "always")  # @task(on=...): a run hook, run once the run's outcome is known
 SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
 SINK_OPTIONS = ("serializer", "partition_by", "rows_per_file")
 # Where each option that not every decorator takes belongs, for the error's hint.
@@ -205,6 +206,12 @@ def _read_arguments(project: Project, decl: Decl, call: ast.Call) -> None:
         _read_option(project, decl, kw.arg, kw.value)
     if "batch" in decl.options:
         _check_batch(decl, next(kw for kw in call.keywords if kw.arg == "batch"))
+    if "on" in decl.options and (decl.inputs or decl.partitions):
+        raise PipelineDefinitionError(
+            f"run hook {decl.fn.name}() cannot have inputs= or partitions=",
+            where=mod.where(call),
+            hint="A hook runs once after the run and reads its report: take a parameter named run_report instead.",
+        )
 
 
 def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, accepted: tuple[str, ...]) -> PipelineDefinitionError:
@@ -259,6 +266,8 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         batch = _read_batch(project, mod, value)
         if batch is not None:
             decl.options[arg] = batch
+    elif arg == "on":
+        decl.options[arg] = _read_hook_on(mod, value)
 
 
 def node_options(decl: Decl) -> dict[str, Any]:
@@ -357,6 +366,17 @@ def _readers(fn: FunctionNode) -> tuple[tuple[str, str], ...]:
         if reader is not None and reader != "pandas":
             out.append((arg.arg, reader))
     return tuple(out)
+
+
+def _read_hook_on(mod: SourceModule, value: ast.expr) -> str:
+    on = literals.string(mod, value, "on=")
+    if on not in HOOK_ON:
+        raise PipelineDefinitionError(
+            f"on={on!r} is not a run hook's trigger",
+            where=mod.where(value),
+            hint=f"Write on= one of {', '.join(repr(o) for o in HOOK_ON)}: the hook runs after a run that failed, succeeded, or either.",
+        )
+    return on
 
 
 def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:

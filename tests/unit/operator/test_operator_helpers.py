@@ -8,7 +8,7 @@ from barque.model import Graph, InputSpec, Node, PartitionSpec
 from barque.planner import make_plan
 from barque.plans import grow_plan
 from barque_operator.observed import pod_endings
-from barque_operator.resume import reusable_records
+from barque.resume import reusable_records
 from barque_operator.settings import OperatorSettings
 from barque_operator.status import merge_patch
 from barque_operator.validation import check_pipeline, pipeline_status

@@ -33,7 +33,7 @@ def test_only_kube_talks_to_the_kubernetes_client() -> None:
 
 
 def test_pure_modules_import_neither_kopf_nor_the_client() -> None:
-    for name in ("models", "naming", "manifests", "status", "reconcile", "observed", "schedule", "planpin", "resume", "validation", "settings"):
+    for name in ("models", "naming", "manifests", "status", "reconcile", "observed", "schedule", "planpin", "validation", "settings"):
         roots = {n.split(".")[0] for n in _imports(PACKAGE / f"{name}.py")}
         assert not roots & {"kopf", "kubernetes", "boto3"}, name
 

@@ -15,7 +15,7 @@ from barque.records import read_step_records
 from barque.runspec import read_run_spec, write_run_spec, read_code_files
 from barque.store import open_store
 from barque.trust import AUTOMATIC
-from barque_runtime.overrides import stage
+from barque.overrides import stage
 
 from .clirun import ran
 from .test_exec import _exec, _stage

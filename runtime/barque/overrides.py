@@ -1,6 +1,7 @@
 """Overrides for tests: stub a node's output with a given value instead of running it.
 
-``barque.run(..., overrides={"raw": value})`` stores ``value`` as an artifact (with the
+``barque.run(..., overrides={"raw": value})`` (and a PipelineRun's ``spec.overrides``, staged by
+the operator the same way) stores ``value`` as an artifact (with the
 node's serializer, JSON for a source of partition keys) and settles every step of that node
 with it: the node is not run and its own cache is neither read nor written. Its output id
 is the value's content hash marked ``@override``, and dependants' cache keys are made from

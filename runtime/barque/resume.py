@@ -1,11 +1,13 @@
-"""Which steps of an earlier run a resumed run may reuse.
+"""Which steps of an earlier run a resumed run may reuse: ``barque run --resume-from`` and a
+PipelineRun's ``spec.resumeFrom`` ask the same rule.
 
 Pure. A step is reused when it succeeded (or was served from the cache) in the earlier run,
 its node is unchanged (code, helpers, the decorator arguments that shape its output), the
 run parameters it reads are equal, and every step it reads from is reused too. Cache keys
 usually make this automatic; reading the earlier records directly is what lets ``noCache``
-runs, and tasks (never cached), resume as well. The reused record keeps the earlier
-artifact and output id, so dependants in pods read exactly what the earlier run produced.
+runs, and tasks (never cached), resume as well, and what lets a step be reused when its
+inputs would now be stale. The reused record keeps the earlier artifact and output id, so
+dependants (in pods or local workers) read exactly what the earlier run produced.
 """
 
 from __future__ import annotations

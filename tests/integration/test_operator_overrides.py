@@ -1,0 +1,46 @@
+"""``spec.overrides`` in the cluster: the operator stages the stub, the asset is not run, the Pods
+that read it get the stub, and a later real run is not served from anything the stub produced.
+
+Real: etcd, kube-apiserver, kube-controller-manager (Job controller), MinIO and `barque operator`
+as its own process. Simulated: the node (testbed.testnode runs Pods as local processes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from testbed.kubeapi import Api
+from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.test_operator_runs import (  # noqa: F401  (the ready fixture)
+    QUICK,
+    compile_pipeline,
+    create_pipeline,
+    create_run,
+    ready,
+    step_states,
+    wait_run,
+)
+
+
+def _value(minio: Any, op: OperatorProcess, run: dict[str, Any], step: str) -> Any:
+    """The JSON value the run stored for ``step``, read from MinIO."""
+    entry = next(s for s in run["status"]["steps"] if s["id"].endswith(":" + step))
+    key = op.store_uri.split("/", 3)[3] + "/" + entry["artifact"]
+    return json.loads(minio.client().get_object(Bucket=minio.bucket, Key=key)["Body"].read())
+
+
+def test_a_run_with_overrides_reads_the_stub_and_a_real_run_after_it_does_not(
+        kube_api: Api, ready: str, tmp_path: Path, minio: Any, operator_process: OperatorProcess) -> None:
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, QUICK, "quick"))
+    create_run(kube_api, ns, "stubbed-1", "quick", overrides={"numbers": [10, 20]})
+    stubbed = wait_run(kube_api, ns, "stubbed-1", op=operator_process)
+    assert stubbed["status"]["phase"] == "Succeeded", stubbed["status"]
+    assert step_states(stubbed)["numbers"] == "cached"
+    assert _value(minio, operator_process, stubbed, "report") == {"doubled": [20, 40], "total": 30}
+    create_run(kube_api, ns, "real-1", "quick")
+    real = wait_run(kube_api, ns, "real-1", op=operator_process)
+    assert step_states(real) == {"numbers": "succeeded", "doubled": "succeeded", "total": "succeeded", "report": "succeeded"}
+    assert _value(minio, operator_process, real, "report") == {"doubled": [2, 4, 6, 8, 10], "total": 15}
