@@ -722,7 +722,11 @@ def check_project_root(tmp: Path, status: str) -> None:
 @check
 def check_warnings_array(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
-    assert ("warnings" in ok(barque("get", "total", "pipeline.py", cwd=tmp)).json) is (status != "unsupported")
+    assert ok(barque("get", "total", "pipeline.py", cwd=tmp)).json.get("warnings") == ([] if status != "unsupported" else None)
+    write(tmp, "pipeline.py", 'from barque import asset\n\n@asset()\ndef a() -> int:\n    return 1\n\n@asset(inputs={"rows": a})\ndef b(rows: int) -> int:\n    return 2\n')
+    for args in (("get", "b"), ("run", "b"), ("get", "b", "--dry-run"), ("plan", "b")):
+        doc = ok(barque(*args[:2], "pipeline.py", *args[2:], cwd=tmp)).json
+        assert [(w["kind"], w["node"], w["param"]) for w in doc["warnings"]] == [("unused_input", "pipeline.py:b", "rows")], args
 
 
 @check

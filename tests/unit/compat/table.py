@@ -35,7 +35,7 @@ class Row:
 
 
 S, D, U = "same", "different", "unsupported"
-OPS, ASYNC = "barcaopts", "async"
+ASYNC = "async"
 
 ROWS: tuple[Row, ...] = (
     # authoring API
@@ -48,8 +48,8 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "`timeout_seconds=` (default 300)", D, "no limit unless written (barque's default before barca files ran on it, kept so long steps keep running)", "timeout_default"),
     Row("authoring", "`env=[...]` in the cache key, values reported per step", S, "the same; values reach the store only as keyed digests", "env_in_cache_key"),
     Row("authoring", "`.env` read for declared variables", S, "read as `load_dotenv()` reads it, not exported to steps", "dotenv"),
-    Row("authoring", "warning for an undeclared environment read", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "undeclared_env_warning"),
-    Row("authoring", "warning for an unused input", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "unused_input_warning"),
+    Row("authoring", "warning for an undeclared environment read", S, "one `barque: warning:` line for the planned steps before anything runs (`plan`, `get`, `run`, `--dry-run`); pydantic settings fields are not read yet", "undeclared_env_warning"),
+    Row("authoring", "warning for an unused input", S, "one `barque: warning:` line per unused input of the planned steps, barca's words, before anything runs", "unused_input_warning"),
     Row("authoring", "`freshness=Manual`: read as it is until `--refresh`; never computed is exit 2", S, "the same (a partitioned Manual asset is pinned too)", "manual_freshness"),
     Row("authoring", "`Schedule(cron, max_failures=, timeout_seconds=)`", D, "run by the operator on Kubernetes (`barque compile`), not by a local `serve`", "schedule_options"),
     Row("authoring", "`Schedule(batch=)`", U, "refused by `compile`: not in the cluster yet", "schedule_batch"),
@@ -124,7 +124,7 @@ ROWS: tuple[Row, ...] = (
     Row("cli", "node ids `file.py:function`, `name=` as the id", S, "the same", "node_ids"),
     Row("cli", "project root: the nearest `barca.toml` above the working folder; no files: the whole project", D,
         "the root is the folder of the files given (none: the working folder); `barca.toml` is not looked for", "project_root"),
-    Row("cli", "`warnings` array of plan warnings in the JSON result", U, "not yet: warnings go to stderr only", "warnings_array", branch=OPS),
+    Row("cli", "`warnings` array of plan warnings in the JSON result", S, "`plan`, `get`, `run` and `--dry-run`: barca's items (`kind`, `node`, `param`, `message`), sorted, `[]` when none", "warnings_array"),
     Row("cli", "a closed stdout (`barque list \\| head -1`) is exit 0", S, "the same", "closed_stdout"),
     Row("results", "`barca.get(...)` from Python", D, "returns the value itself, decoded, where barca returns paths", "python_get"),
     Row("results", "`get`'s `final_output` is a pointer to the artifact", D, "the value (JSON), or `{_artifact, _type, _repr}`: artifacts have no stable paths", "final_output_value"),
