@@ -77,7 +77,7 @@ def make_plan(
     by_id = {s.id: s for s in steps}
     if len(by_id) != len(steps):
         _refuse_shared_ids(steps)
-    phases = _phase(steps, max(1, workers or os.cpu_count() or 1))
+    phases = _phase(steps, max(1, workers or os.cpu_count() or 1), _units(graph, steps))
     return Plan(phases=phases, steps=by_id, targets=tuple(target_ids), deferred=deferred, skipped=skipped)
 
 
@@ -257,7 +257,23 @@ def _input_steps(source: str, collect: bool, part: Partition, keys: Mapping[str,
 # -- phases and streams ----------------------------------------------------------------
 
 
-def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
+def _units(graph: Graph, steps: Sequence[Step]) -> dict[str, tuple[str, bool]]:
+    """The steps that do not share a stream as chains do, each to (its unit, heavy).
+
+    A ``batch=`` node's keys are one unit (unit: the node id), so its keys run in one stream
+    and are grouped into calls as barca groups them, whatever the worker count; a step of
+    ``weight=`` above 1 is a unit alone (unit: the step id), so its weight holds the pool only
+    while that step runs (a stream holds its heaviest step's weight, ``workers.WorkerPool``)."""
+    nodes = graph.nodes
+    units: dict[str, tuple[str, bool]] = {}
+    for s in steps:
+        node = nodes[s.node]
+        if s.action == "run" and (node.batch is not None or node.weight > 1):
+            units[s.id] = (s.node if node.batch is not None else s.id, node.weight > 1)
+    return units
+
+
+def _phase(steps: list[Step], workers: int, units: Mapping[str, tuple[str, bool]]) -> tuple[Phase, ...]:
     dependants: dict[str, list[str]] = {s.id: [] for s in steps}
     for s in steps:
         for d in s.deps:
@@ -269,7 +285,7 @@ def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
     seg_phase: list[int] = []
     reasons: dict[int, str] = {}
     for s in steps:
-        seg = _joinable_segment(s, segment_of, segments, dependants, deps_of)
+        seg = None if s.id in units else _joinable_segment(s, segment_of, segments, dependants, deps_of, units)
         if seg is not None:
             segments[seg].append(s.id)
             segment_of[s.id] = seg
@@ -286,7 +302,7 @@ def _phase(steps: list[Step], workers: int) -> tuple[Phase, ...]:
     for i, p in enumerate(seg_phase):
         members.setdefault(p, []).append(i)
     return tuple(
-        Phase(index, reasons[index], _pack(index, [segments[i] for i in members[index]], workers))
+        Phase(index, reasons[index], _pack(index, [segments[i] for i in members[index]], workers, units))
         for index in sorted(members)
     )
 
@@ -297,15 +313,17 @@ def _joinable_segment(
     segments: Sequence[list[str]],
     dependants: Mapping[str, list[str]],
     deps_of: Mapping[str, Collection[str]],
+    units: Mapping[str, tuple[str, bool]],
 ) -> int | None:
     """The segment ``s`` can extend: all its inputs are there, it reads the segment's last
     step, and every other reader of that step also waits for ``s`` (so appending ``s``
-    delays nobody who could have run beside it)."""
+    delays nobody who could have run beside it). A batched or heavy step (``_units``) ends
+    its segment: what reads it starts a new one."""
     if not s.deps:
         return None
     seg = segment_of[s.deps[0]]
     tail = segments[seg][-1]
-    if tail not in deps_of[s.id]:
+    if tail not in deps_of[s.id] or tail in units:
         return None
     for d in s.deps:
         if segment_of[d] != seg:
@@ -325,17 +343,40 @@ def _reason(s: Step, segment_of: Mapping[str, int], seg_phase: Sequence[int]) ->
     return f"{s.id} needs {latest} from another stream"
 
 
-def _pack(index: int, segments: list[list[str]], workers: int) -> tuple[Stream, ...]:
+def _pack(index: int, segments: list[list[str]], workers: int, units: Mapping[str, tuple[str, bool]]) -> tuple[Stream, ...]:
     """Spread independent chains over at most ``workers`` streams, balancing step counts:
-    longest chain first, each into the emptiest stream (the lowest-numbered on a tie)."""
-    count = min(workers, len(segments))
-    bins: list[list[int]] = [[] for _ in range(count)]
-    emptiest = [(0, b) for b in range(count)]  # a heap of (steps so far, stream)
-    for seg in sorted(range(len(segments)), key=lambda i: (-len(segments[i]), i)):
-        size, target = emptiest[0]
-        bins[target].append(seg)
-        heapq.heapreplace(emptiest, (size + len(segments[seg]), target))
+    longest first, each into the emptiest stream (the lowest-numbered on a tie).
+
+    The segments of one unit (``_units``: a batched node's keys) go together; heavy units get
+    streams of their own, the last ones, as many as there are workers beside one for the rest."""
+    grouped: dict[str, list[int]] = {}
+    heavy: set[str] = set()
+    for i, seg in enumerate(segments):
+        unit, is_heavy = units.get(seg[0], (f"#{i}", False))  # a unit's step is a segment alone
+        grouped.setdefault(unit, []).append(i)
+        if is_heavy:
+            heavy.add(unit)
+    light = [members for unit, members in grouped.items() if unit not in heavy]
+    weighty = [members for unit, members in grouped.items() if unit in heavy]
+    count = min(workers, len(grouped))
+    if light and weighty and count > 1:
+        apart = min(len(weighty), count - 1)
+        bins = _fill(segments, light, count - apart) + _fill(segments, weighty, apart)
+    else:
+        bins = _fill(segments, light + weighty, count)
     return tuple(
         Stream(f"p{index}-w{b}", tuple(step for seg in sorted(members) for step in segments[seg]))
         for b, members in enumerate(bins)
     )
+
+
+def _fill(segments: Sequence[list[str]], groups: Sequence[list[int]], count: int) -> list[list[int]]:
+    """``groups`` of segment indices into ``count`` bins: the largest first, each into the emptiest."""
+    bins: list[list[int]] = [[] for _ in range(count)]
+    emptiest = [(0, b) for b in range(count)]  # a heap of (steps so far, bin)
+    sizes = [sum(len(segments[i]) for i in g) for g in groups]
+    for g in sorted(range(len(groups)), key=lambda g: (-sizes[g], groups[g][0])):
+        size, target = emptiest[0]
+        bins[target].extend(groups[g])
+        heapq.heapreplace(emptiest, (size + sizes[g], target))
+    return bins

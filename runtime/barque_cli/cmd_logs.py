@@ -88,10 +88,14 @@ def render_logs(store: Any, run_id: str, step: str, attempt: int | None = None) 
     lines = [f"== {step_id}: {state}" + (f", attempt {chosen} of {last}" if last else "") + " =="]
     if record.get("reason"):
         lines.append(f"reason: {record['reason']}")
+    from barque_runtime.runlogs import log_step
+
     texts = {}
+    if record.get("logs_step"):
+        lines.append(f"output of the batched call it shares with {record['logs_step']}")
     if chosen:
         for stream in ("stdout", "stderr"):
-            data = records.read_log(store, records.log_key(run_id, step_id, chosen, stream))
+            data = records.read_log(store, records.log_key(run_id, log_step(step_id, record), chosen, stream))
             if data:
                 texts[stream] = data.decode("utf-8", errors="replace")
                 lines.append(f"--- {stream} ---")

@@ -145,9 +145,11 @@ def _run(
         local.spec = stage_overrides(local.spec, local.store, overrides or {})
         if assets_only:
             _refuse_tasks(local)
+        warnings = plan_warnings(local)
         progress = progress or Progress()
         plan, cancelled_by = _execute(local, progress, cancellation)
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
+        summary["warnings"] = warnings
         if cancelled_by:
             summary["cancelled_by"] = cancelled_by
         if local.spec.overrides:
@@ -247,10 +249,11 @@ def plan(
         local = prepare(options, hashes=with_cache)
         if assets_only:  # ``get --dry-run`` refuses a task as ``get`` does
             _refuse_tasks(local)
+        warnings = plan_warnings(local)
         if not with_cache:
-            return local.plan().to_dict()
+            return {**local.plan().to_dict(), "warnings": warnings}
         the_plan, verdicts = plan_with_stored_keys(local)
-        doc = the_plan.to_dict()
+        doc = {**the_plan.to_dict(), "warnings": warnings}
         graph = local.spec.graph
         env = declared_env_values({name for n in graph.nodes.values() for name in n.env}, os.environ, graph.root)
         doc["cache"] = {sid: _cache_entry(v, graph.nodes[the_plan.steps[sid].node], env) for sid, v in sorted(verdicts.items())}
@@ -270,7 +273,19 @@ def dry_run(*files: str, **kwargs: Any) -> dict[str, Any]:
         if verdict["state"] == "unknown":
             reason += " (runs unless that upstream's output comes out unchanged)"
         steps.append({"step": sid, "action": state, "reason": reason, **({"env": verdict["env"]} if "env" in verdict else {})})
-    return {"dry_run": True, "total_steps": doc["total_steps"], "steps": steps, "deferred": doc["deferred"]}
+    return {"dry_run": True, "total_steps": doc["total_steps"], "steps": steps, "deferred": doc["deferred"], "warnings": doc["warnings"]}
+
+
+def plan_warnings(local: LocalRun) -> list[dict[str, str]]:
+    """barca's plan warnings for the nodes this command plans (the targets' cones), printed on
+    stderr before anything runs (``barque: warning: ...``); returns the JSON ``warnings`` array."""
+    from barque.parsing.checks import as_json, summary_lines
+
+    graph = local.spec.graph
+    found = graph.warnings_for(select_nodes(graph, list(local.spec.targets)))
+    for line in summary_lines(found):
+        sys.stderr.write(f"barque: warning: {line}\n")
+    return as_json(found)
 
 
 def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) -> dict[str, Any]:

@@ -176,6 +176,28 @@ def _attempt(
     """Call once (``call_with_retries`` retries a raise); the records of the keys that are
     settled, the keys that failed alone with their records, and the last attempt's number."""
     steps = [step for step, _, _ in items]
+    # The call's output is stored under its first key; every other key's record names that
+    # key (``logs_step``), so ``barque logs`` on any key of the call shows the call's output.
+    if len(steps) > 1:
+        shared = {"logs_step": steps[0].id}
+        return _with(shared, steps[0].id, _attempt_call(ctx, node, items, steps, first_attempt, started))
+    return _attempt_call(ctx, node, items, steps, first_attempt, started)
+
+
+_Attempt = tuple[list[dict[str, Any]], list[tuple["_Item", dict[str, Any]]], int]
+
+
+def _with(shared: dict[str, Any], first: str, result: _Attempt) -> _Attempt:
+    """``result`` with ``shared`` set on the record of every key but ``first``."""
+    done, again, attempt = result
+    mark = (lambda rec: rec if rec["step"] == first else rec | shared)
+    return [mark(r) for r in done], [(item, mark(r)) for item, r in again], attempt
+
+
+def _attempt_call(
+    ctx: StreamContext, node: Node, items: list[_Item], steps: list[Step], first_attempt: int, started: float
+) -> _Attempt:
+    """``_attempt`` for the keys ``steps`` of ``items``."""
 
     def every_key_failed(exc: BaseException, tb: str, attempts: int, logs: dict[str, str]) -> list[dict[str, Any]]:
         return [_base(ctx, step) | failed(started, attempts, exc, tb, logs) for step in steps]

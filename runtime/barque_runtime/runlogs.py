@@ -52,3 +52,10 @@ def steps_that_ran(folder: str | Path, run_id: str) -> list[str]:
     """The steps of a run that executed (ran or failed), in the order they were recorded."""
     detail = history.run_detail(folder, run_id) or {"steps": []}
     return [s["step"] for s in detail["steps"] if s["state"] in ("succeeded", "failed")]
+
+
+def log_step(step_id: str, record: dict[str, Any]) -> str:
+    """The step whose log keys hold ``step_id``'s output: a key of a batched call shares the
+    call's output, stored under the call's first key (``batching``: ``logs_step``)."""
+    owner = record.get("logs_step")
+    return owner if isinstance(owner, str) and owner else step_id

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 
 from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
-from barque.parsing.checks import node_warnings
+from barque.parsing.checks import Checker
 from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
@@ -29,7 +29,7 @@ _ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 def parse_project(
     paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True,
-    warnings: bool = False,
+    warnings: bool = False, checks: bool = False,
 ) -> Graph:
     """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
 
@@ -45,13 +45,15 @@ def parse_project(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(paths, root, hashes, warnings)
+        return _parse(paths, root, hashes, warnings, checks)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool) -> Graph:
+def _parse(
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool, checks: bool
+) -> Graph:
     files = expand_paths(paths)
     if not files:
         raise PipelineDefinitionError(
@@ -66,8 +68,9 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    found = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes, project.modules)) if warnings else ()
-    return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=found)
+    checker = Checker(nodes, {item.decl.id: item.decl.fn for item in linked}, project.modules)
+    found = tuple(checker(nodes)) if warnings else ()
+    return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=found, checker=checker if checks else None)
 
 
 def _hasher(project: Project, decls: list[Decl]) -> Hasher:

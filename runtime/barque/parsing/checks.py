@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 from barque.model import Node, ParseWarning
 from barque.parsing.source import FunctionNode, SourceModule
@@ -32,28 +32,43 @@ DYNAMIC = frozenset({"locals", "vars", "eval", "exec", "currentframe", "_getfram
 QUERY_CALLS = frozenset({"sql", "execute", "executemany", "query", "from_query", "table", "view", "read_sql", "read_sql_query", "SQLContext"})
 
 
-def node_warnings(
-    node: Node, fn: FunctionNode, nodes: Mapping[str, Node], modules: Mapping[str, SourceModule]
-) -> list[ParseWarning]:
-    """The warnings of one node, unused inputs first; environment reads of the function and
-    of the project functions and classes it reaches (``node.helpers``), each name once."""
-    facts = _Body(fn)
-    out = [
-        ParseWarning(node.id, "unused_input", spec.param, unused_message(node.id, spec.param))
-        for spec in node.inputs
-        if not spec.ordering_only
-        and nodes[spec.source].kind != "sensor"
-        and dict(node.readers).get(spec.param) != "duckdb"
-        and not facts.uses(spec.param)
-    ]
-    reads = set(facts.env_reads)
-    for helper, _ in node.helpers:
-        for body in _helper_bodies(helper, modules):
-            reads.update(_Body(body).env_reads)
-    declared = set(node.env)
-    out += [ParseWarning(node.id, "undeclared_env", name, f"{node.id} reads {name} without declaring it in env=")
-            for name in sorted(reads) if name not in declared]
-    return out
+class Checker:
+    """The checks of a parse, run for the nodes asked, in the graph's order; each helper's
+    environment reads are found once however many nodes reach it."""
+
+    def __init__(self, nodes: Mapping[str, Node], functions: Mapping[str, FunctionNode], modules: Mapping[str, SourceModule]) -> None:
+        self._nodes, self._functions, self._modules = nodes, functions, modules
+        self._helper_reads: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, node_ids: Collection[str]) -> list[ParseWarning]:
+        wanted = node_ids if isinstance(node_ids, (set, frozenset, dict)) else set(node_ids)
+        return [w for nid, fn in self._functions.items() if nid in wanted for w in self._node(self._nodes[nid], fn)]
+
+    def _node(self, node: Node, fn: FunctionNode) -> list[ParseWarning]:
+        """The warnings of one node, unused inputs first; environment reads of the function and
+        of the project functions and classes it reaches (``node.helpers``), each name once."""
+        facts = _Body(fn)
+        nodes = self._nodes
+        out = [
+            ParseWarning(node.id, "unused_input", spec.param, unused_message(node.id, spec.param))
+            for spec in node.inputs
+            if not spec.ordering_only
+            and nodes[spec.source].kind != "sensor"
+            and dict(node.readers).get(spec.param) != "duckdb"
+            and not facts.uses(spec.param)
+        ]
+        reads = set(facts.env_reads)
+        for helper, _ in node.helpers:
+            reads.update(self._reads_of(helper))
+        declared = set(node.env)
+        out += [ParseWarning(node.id, "undeclared_env", name, undeclared_message(node.id, name)) for name in sorted(reads) if name not in declared]
+        return out
+
+    def _reads_of(self, helper: str) -> tuple[str, ...]:
+        found = self._helper_reads.get(helper)
+        if found is None:
+            found = self._helper_reads[helper] = tuple(r for body in _helper_bodies(helper, self._modules) for r in _Body(body).env_reads)
+        return found
 
 
 def _helper_bodies(helper: str, modules: Mapping[str, SourceModule]) -> list[FunctionNode]:
@@ -79,18 +94,32 @@ def unused_message(node: str, param: str) -> str:
     )
 
 
+def undeclared_message(node: str, name: str) -> str:
+    """barca's words for an undeclared environment read (the JSON ``warnings`` item)."""
+    return (
+        f"{node} reads an environment variable it does not declare: {name}. Changing it does not re-run the step, "
+        "which keeps serving its cached result; add it to env=[...] so that it does"
+    )
+
+
 def summary_lines(warnings: Iterable[ParseWarning]) -> list[str]:
     """What a command prints on stderr, barca's way: one line per unused input, and one line
-    for every undeclared environment read of the steps it plans."""
+    for every undeclared environment read of the steps it plans (at most five names, sorted)."""
     items = list(warnings)
     lines = [w.message for w in items if w.kind == "unused_input"]
     env = [w for w in items if w.kind == "undeclared_env"]
     if env:
         steps = len({w.node for w in env})
-        names = ", ".join(sorted({w.name for w in env}))
+        names = sorted({w.name for w in env})
+        shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
         lines.append(f"{steps} step{'s' if steps != 1 else ''} read{'s' if steps == 1 else ''} environment variables "
-                     f"not declared in env=: {names}")
+                     f"not declared in env=: {shown}")
     return lines
+
+
+def as_json(warnings: Iterable[ParseWarning]) -> list[dict[str, str]]:
+    """barca's ``warnings`` array: ``kind``, ``node``, ``param`` and ``message`` of each."""
+    return [{"kind": w.kind, "node": w.node, "param": w.name, "message": w.message} for w in warnings]
 
 
 class _Body:

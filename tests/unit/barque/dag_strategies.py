@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from barque.model import Graph
+from dataclasses import replace
+
+from barque.model import BatchSpec, Graph
 
 from .graphs import from_, graph, inp, node, static
 
 
 @st.composite
-def dags(draw: st.DrawFn, max_nodes: int = 14, deferred: bool = False) -> Graph:
+def dags(draw: st.DrawFn, max_nodes: int = 14, deferred: bool = False, options: bool = False) -> Graph:
     """Up to ``max_nodes`` nodes; node i reads only nodes before it; some static-partitioned, some
     following a partitioned upstream key by key, some collecting one and, with ``deferred``, some
-    partitioned by the keys an unpartitioned upstream returns (known only once it ran)."""
+    partitioned by the keys an unpartitioned upstream returns (known only once it ran). With
+    ``options``, some nodes weigh 2 or 3 (``weight=``) and some partitioned ones are ``batch=2``."""
     count = draw(st.integers(1, max_nodes))
     nodes = []
     partitioned: set[str] = set()
@@ -38,4 +41,8 @@ def dags(draw: st.DrawFn, max_nodes: int = 14, deferred: bool = False) -> Graph:
             partitioned.add(name)
         else:  # plain: a partitioned upstream is collected, never passed whole
             nodes.append(node(name, inputs=tuple(inp(f"x{u}", f"n{u}", collect=f"n{u}" in partitioned) for u in ups)))
+        if options:
+            weight = draw(st.sampled_from([1, 1, 2, 3]))
+            batch = BatchSpec("size", size=2) if name in partitioned and draw(st.booleans()) else None
+            nodes[-1] = replace(nodes[-1], weight=weight, batch=batch)
     return graph(*nodes)

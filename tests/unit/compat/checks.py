@@ -1,9 +1,8 @@
 """One check per runnable row of the compatibility table (``table.py``).
 
 Each check runs the real `barque` CLI (a child process, stdout captured) in a fresh folder
-and asserts what the row says. A check receives the row's status, so a row whose feature is
-being built elsewhere (``Row.branch``) flips by changing its status alone: the check already
-asserts both today's refusal and barca's behaviour once it is accepted.
+and asserts what the row says. A check receives the row's status, so a row whose status
+changes flips by that alone where the check asserts both behaviours.
 """
 
 from __future__ import annotations
@@ -722,7 +721,11 @@ def check_project_root(tmp: Path, status: str) -> None:
 @check
 def check_warnings_array(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
-    assert ("warnings" in ok(barque("get", "total", "pipeline.py", cwd=tmp)).json) is (status != "unsupported")
+    assert ok(barque("get", "total", "pipeline.py", cwd=tmp)).json.get("warnings") == ([] if status != "unsupported" else None)
+    write(tmp, "pipeline.py", 'from barque import asset\n\n@asset()\ndef a() -> int:\n    return 1\n\n@asset(inputs={"rows": a})\ndef b(rows: int) -> int:\n    return 2\n')
+    for args in (("get", "b"), ("run", "b"), ("get", "b", "--dry-run"), ("plan", "b")):
+        doc = ok(barque(*args[:2], "pipeline.py", *args[2:], cwd=tmp)).json
+        assert [(w["kind"], w["node"], w["param"]) for w in doc["warnings"]] == [("unused_input", "pipeline.py:b", "rows")], args
 
 
 @check

@@ -6,8 +6,6 @@ Each row is one feature of barca's manual (``barca docs --all``), with its statu
 ``same`` (a barca file or habit works unchanged), ``different`` (deliberately: ``barque``
 says how and why) or ``unsupported`` (``barque`` says why). ``check`` names the function in
 ``checks.py`` that runs the row; a row that cannot run here says why in ``untested``.
-``branch`` names the helper branch building the feature now: such a row states today's main,
-and its check asserts either status, so landing the feature flips the row by its status alone.
 """
 
 from __future__ import annotations
@@ -31,11 +29,9 @@ class Row:
     barque: str  # what barque does; for different/unsupported, why
     check: str | None = None
     untested: str | None = None  # why no test here runs it
-    branch: str | None = None  # the helper branch building it now
 
 
 S, D, U = "same", "different", "unsupported"
-OPS = "barcaopts"
 
 ROWS: tuple[Row, ...] = (
     # authoring API
@@ -48,15 +44,15 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "`timeout_seconds=` (default 300)", D, "no limit unless written (barque's default before barca files ran on it, kept so long steps keep running)", "timeout_default"),
     Row("authoring", "`env=[...]` in the cache key, values reported per step", S, "the same; values reach the store only as keyed digests", "env_in_cache_key"),
     Row("authoring", "`.env` read for declared variables", S, "read as `load_dotenv()` reads it, not exported to steps", "dotenv"),
-    Row("authoring", "warning for an undeclared environment read", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "undeclared_env_warning"),
-    Row("authoring", "warning for an unused input", U, "found by the parser (`parse_project(warnings=True)`), not printed by the commands yet", "unused_input_warning"),
+    Row("authoring", "warning for an undeclared environment read", S, "one `barque: warning:` line for the planned steps before anything runs (`plan`, `get`, `run`, `--dry-run`); pydantic settings fields are not read yet", "undeclared_env_warning"),
+    Row("authoring", "warning for an unused input", S, "one `barque: warning:` line per unused input of the planned steps, barca's words, before anything runs", "unused_input_warning"),
     Row("authoring", "`freshness=Manual`: read as it is until `--refresh`; never computed is exit 2", S, "the same (a partitioned Manual asset is pinned too)", "manual_freshness"),
     Row("authoring", "`Schedule(cron, max_failures=, timeout_seconds=)`", D, "run by the operator on Kubernetes (`barque compile`), not by a local `serve`", "schedule_options"),
     Row("authoring", "`Schedule(batch=)`", U, "refused by `compile`: not in the cluster yet", "schedule_batch"),
-    Row("authoring", "`weight=` (a heavy step takes that many pool slots)", D, "a stream holds its heaviest step's weight in slots of `--workers` (streams are barque's unit of work); nothing in a cluster, where a Pod's resources are its room", "weight"),
+    Row("authoring", "`weight=` (a heavy step takes that many pool slots)", D, "a heavy step gets a stream of its own and holds its weight in slots of `--workers` while it runs; nothing in a cluster, where a Pod's resources are its room", "weight"),
     Row("authoring", "`deterministic=False`", S, "accepted; barque has no recompute byte check for it to silence", "deterministic"),
     Row("authoring", "`cutoff=True`", S, "accepted; barque cuts off early on every asset anyway (below)", "cutoff_option"),
-    Row("authoring", "`batch=` (many keys per call)", D, "the same calls, caching per key; `batch=` is in the cache key (a call sees its keys together), and a call groups the keys of one stream (`--workers 1` gives barca's grouping)", "batch_option"),
+    Row("authoring", "`batch=` (many keys per call)", D, "the same calls on any number of workers (a batched node's keys share one stream), caching per key; `batch=` is in the cache key (a call sees its keys together)", "batch_option"),
     Row("authoring", "`batches([...])`, `batches_by(fn)`", D, "the same groupings; one that cannot be applied fails the node's steps (exit 1) where barca exits 2", "batches_helpers"),
     Row("authoring", "returning `Failed(...)` for a partial result", S, "the same: in a batched call it fails that key alone (`BatchKeyFailed`), the other keys are cached", "failed_marker"),
     Row("authoring", "`parallel(...)`, `parallel_map(f, items)`, `ParallelError`", S, "branches in forked children, at most one per CPU the step may use", "parallel"),
@@ -124,7 +120,7 @@ ROWS: tuple[Row, ...] = (
     Row("cli", "node ids `file.py:function`, `name=` as the id", S, "the same", "node_ids"),
     Row("cli", "project root: the nearest `barca.toml` above the working folder; no files: the whole project", D,
         "the root is the folder of the files given (none: the working folder); `barca.toml` is not looked for", "project_root"),
-    Row("cli", "`warnings` array of plan warnings in the JSON result", U, "not yet: warnings go to stderr only", "warnings_array", branch=OPS),
+    Row("cli", "`warnings` array of plan warnings in the JSON result", S, "`plan`, `get`, `run` and `--dry-run`: barca's items (`kind`, `node`, `param`, `message`), sorted, `[]` when none", "warnings_array"),
     Row("cli", "a closed stdout (`barque list \\| head -1`) is exit 0", S, "the same", "closed_stdout"),
     Row("results", "`barca.get(...)` from Python", D, "returns the value itself, decoded, where barca returns paths", "python_get"),
     Row("results", "`get`'s `final_output` is a pointer to the artifact", D, "the value (JSON), or `{_artifact, _type, _repr}`: artifacts have no stable paths", "final_output_value"),
