@@ -5,9 +5,15 @@ Layout in the store:
 - ``cache/<cache_key>.json``: the commit record of a step's cache key, naming its blob.
 - ``refs/<encoded step id>.json``: the latest materialization of a step (for ``barque show``).
 
-Crash safety comes from ordering alone: a blob is written before the record that names it
-(``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record.
-A writer that dies between the two leaves an orphan blob that no lookup can reach.
+Crash safety comes from ordering and checking: a blob is written before the record that names
+it (``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record
+whose blob checks out. A writer that dies between the two leaves an orphan blob that no lookup
+can reach. Against a power loss (which can lose or tear what was not synced) only blobs larger
+than ``HASH_CHECK_BYTES`` are synced before their record is written, because a record naming one
+is judged by its size alone; a smaller blob is hash-checked every time its record is judged, and
+a record is JSON that a tear makes unreadable, so neither needs a sync: whatever a power loss
+lost or tore is "not materialized" and recomputed. That took the two fsyncs of each small step
+off the cold path (bench/FINDINGS.md).
 
 A record is served only when it is sound (``find``): well-formed JSON, authentic (with
 ``BARQUE_STORE_KEY`` set, see ``barque.trust``), naming a serializer its node allows, and
@@ -107,7 +113,10 @@ def write_value(store: ArtifactStore, value: Any, serializer: str | None = None)
     data, name = serialize(value, serializer)
     ref = ArtifactRef(hashlib.sha256(data).hexdigest(), name, len(data))
     if store.size(ref.key) != ref.size or store.get(ref.key) != data:
-        store.put(ref.key, data)
+        # Durable (synced before the record names it) only when a record is judged by its size
+        # alone; a smaller blob is hash-checked whenever a record naming it is judged, so one a
+        # power loss tore or lost is "artifact corrupt"/"missing" and recomputed (see the module).
+        store.put(ref.key, data, durable=ref.size > HASH_CHECK_BYTES)
     return ref
 
 
@@ -156,7 +165,9 @@ def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[
             hint="write the value with write_value before committing it",
         )
     body = {**record, "cache_key": cache_key, "artifact": ref.to_dict()}
-    store.put(key, canonical_json(trust.sign(body, trust.configured_key())))
+    # Never synced: a lost record means a recomputation, a torn one is not JSON (a strict
+    # prefix of a JSON object never is), so either way the step is simply not materialized.
+    store.put(key, canonical_json(trust.sign(body, trust.configured_key())), durable=False)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 
 from barque.model import Freshness, Graph, InputSpec, Node, PartitionSpec, SinkSpec, build_frozen
 from barque.parsing.files import probes_hold
+from barque.store.base import TEMP_MARK
 
 FORMAT = 1
 FOLDER = os.path.join(".barque", "parse")
@@ -101,7 +102,8 @@ def save(root: Path, rels: Sequence[str], hashes: bool, graph: Graph, probes: li
     }
     body = json.dumps(doc, separators=(",", ":")).encode()
     path = entry_path(root, rels, hashes)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    # TEMP_MARK: a killed writer's leftover is swept with the default store's own temp files
+    tmp = path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(_seal(body) + b"\n" + body)
