@@ -244,8 +244,16 @@ def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
 def put_ref(store: ArtifactStore, step_id: str, record: dict[str, Any]) -> None:
     """Record the latest materialization of ``step_id`` (the record gains ``"step": step_id``)."""
     # The ref only speeds up `show` and dry-run explanations; the commit record is the truth.
-    body = trust.sign({**record, "step": step_id}, trust.configured_key())
-    store.put(ref_key(step_id), canonical_json(body), durable=False)
+    data = canonical_json(trust.sign({**record, "step": step_id}, trust.configured_key()))
+    # An asset's ref has its commit record's very bytes: a store that can give that file a
+    # second name (LocalStore: a hard link) is spared a new file per step (bench/FINDINGS.md).
+    link = getattr(store, "link", None)
+    cache_key = record.get("cache_key")
+    if link is not None and isinstance(cache_key, str) and cache_key and "/" not in cache_key and not cache_key.startswith("."):
+        committed = cache_record_key(cache_key)
+        if store.get(committed) == data and link(committed, ref_key(step_id)):
+            return
+    store.put(ref_key(step_id), data, durable=False)
 
 
 def get_ref(store: ArtifactStore, step_id: str) -> dict[str, Any] | None:

@@ -16,8 +16,11 @@ can write the cache folder but lacks the key cannot make a run believe other cod
 (which would serve another code's stored values). Entries are written atomically (a temp file
 renamed over the entry) and never fsynced: a lost or torn entry is only a miss.
 
-Entries live in ``<root>/.barque/parse/``, one per (files, hashes) request, rewritten in place.
-A folder that cannot be written (a read-only checkout, a pod) just means no cache.
+Entries live in ``<root>/.barque/parse/``, one per (files, hashes) request, rewritten in place,
+and only when ``<root>/.barque`` is already there (the default store makes it on its first
+write): the cache never creates a folder in a project, so a run with ``--store`` elsewhere, or
+``barque list`` in a fresh checkout, leaves the project as it was. A folder that cannot be
+written (a read-only checkout, a pod) just means no cache.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def load(root: Path, rels: Sequence[str], hashes: bool) -> Graph | None:
 
 def save(root: Path, rels: Sequence[str], hashes: bool, graph: Graph, probes: list[tuple[str, str, bool]]) -> None:
     """Write the entry for this request (best effort: a folder that cannot be written means no cache)."""
-    if not SHAPES_KNOWN:
+    if not SHAPES_KNOWN or not (root / FOLDER).parent.is_dir():
         return
     doc = {
         "format": FORMAT,

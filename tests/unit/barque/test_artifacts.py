@@ -278,3 +278,25 @@ def test_what_a_power_loss_does_to_unsynced_writes_is_not_materialized(store, lo
             assert not find(store, KEY, AUTOMATIC).ok
         return
     assert not find(store, KEY, AUTOMATIC).ok
+
+
+@pytest.mark.parametrize("key", [None, "k" * 32])
+def test_an_assets_ref_on_a_folder_store_is_its_commit_record_under_a_second_name(tmp_path, monkeypatch, key):
+    from barque.store.local import LocalStore
+
+    if key:
+        monkeypatch.setenv("BARQUE_STORE_KEY", key)
+    else:
+        monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
+    store = LocalStore(tmp_path)
+    ref = write_value(store, [1, 2])
+    record = {"step": "p.py:a", "node": "p.py:a", "run_id": "r", "output_id": ref.content_hash}
+    commit(store, KEY, ref, record)
+    put_ref(store, "p.py:a", {**record, "cache_key": KEY, "artifact": ref.to_dict()})
+    ref_path = tmp_path / artifacts.ref_key("p.py:a")
+    assert ref_path.stat().st_ino == (tmp_path / f"cache/{KEY}.json").stat().st_ino
+    assert get_ref(store, "p.py:a") == lookup(store, KEY)
+    # a ref that says something else than the commit record is its own file
+    put_ref(store, "p.py:a", {**record, "cache_key": KEY, "artifact": ref.to_dict(), "extra": 1})
+    assert ref_path.stat().st_ino != (tmp_path / f"cache/{KEY}.json").stat().st_ino
+    assert get_ref(store, "p.py:a")["extra"] == 1

@@ -38,6 +38,8 @@ def outcome(folder: Path, use_cache: bool, hashes: bool = True, target: str = "p
 
 
 def write(folder: Path, files: dict[str, str]) -> None:
+    """The files, in a project that has run before (its ``.barque/``, where the cache lives, is there)."""
+    (folder / ".barque").mkdir(exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text)
 
@@ -205,6 +207,7 @@ def test_the_same_content_at_another_path_gets_its_own_graph(tmp_path: Path) -> 
 
 
 def test_a_module_that_appears_beside_an_import_is_seen(tmp_path: Path) -> None:
+    (tmp_path / ".barque").mkdir()
     (tmp_path / "pipeline.py").write_text(
         "from barque import asset\nimport helpers\n\n@asset()\ndef a() -> int:\n    return helpers.f()\n"
     )
@@ -217,6 +220,7 @@ def test_a_module_that_appears_beside_an_import_is_seen(tmp_path: Path) -> None:
 
 
 def test_a_directory_walk_sees_a_new_pipeline_file(tmp_path: Path) -> None:
+    (tmp_path / ".barque").mkdir()
     (tmp_path / "one.py").write_text("from barque import asset\n\n@asset()\ndef a() -> int:\n    return 1\n")
     assert list(parse_project([str(tmp_path) + "/"]).nodes) == ["one.py:a"]
     (tmp_path / "two.py").write_text("from barque import asset\n\n@asset()\ndef b() -> int:\n    return 2\n")
@@ -224,6 +228,7 @@ def test_a_directory_walk_sees_a_new_pipeline_file(tmp_path: Path) -> None:
 
 
 def test_an_error_is_never_cached(tmp_path: Path, parses: Parses) -> None:
+    (tmp_path / ".barque").mkdir()
     (tmp_path / "pipeline.py").write_text("from barque import asset\n\n@asset(inputs={'x': missing})\ndef a(x) -> int:\n    return 1\n")
     for _ in range(2):
         with pytest.raises(PipelineDefinitionError):
@@ -247,10 +252,18 @@ def test_an_entry_sealed_without_the_store_key_is_not_trusted_with_it(tmp_path: 
 
 def test_a_folder_that_cannot_be_written_means_no_cache_not_an_error(tmp_path: Path, parses: Parses) -> None:
     write(tmp_path, render(initial(random.Random(7))))
+    (tmp_path / ".barque").rmdir()
     (tmp_path / ".barque").write_text("a file where the folder would go")
     assert outcome(tmp_path, True) == outcome(tmp_path, False)
     assert outcome(tmp_path, True)[0] == "graph"
     assert parses.count == 3
+
+
+def test_a_project_without_a_barque_folder_gets_none(tmp_path: Path, parses: Parses) -> None:
+    write(tmp_path, render(initial(random.Random(9))))
+    (tmp_path / ".barque").rmdir()
+    assert outcome(tmp_path, True) == outcome(tmp_path, False)
+    assert not (tmp_path / ".barque").exists()
 
 
 def test_the_encoding_knows_every_field_of_the_model() -> None:
