@@ -168,6 +168,8 @@ def pipelinerun_crd() -> dict[str, Any]:
             _col("Cached", "integer", ".status.counts.cached", "Steps served from the cache"),
             _col("Age", "date", ".metadata.creationTimestamp", "Age"),
             _col("Duration", "string", ".status.duration", "Run time so far, or in total once finished"),
+            _col("Failed", "integer", ".status.counts.failed", "Steps that raised", priority=1),
+            _col("Crashed", "integer", ".status.counts.crashed", "Steps whose process died (a signal, OOMKilled, a lost Pod)", priority=1),
             _col("Message", "string", ".status.message", "Why the run failed", priority=1),
         ],
     )

@@ -24,7 +24,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import IntEnum
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 from barque_operator.models import GROUP, VERSION
 
@@ -264,21 +264,3 @@ class Kube:
                 self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
         except Exception as err:  # an event lost is not worth failing a reconcile
             log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err)
-
-
-def termination_messages(pods: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """Each Job index's latest Pod's termination message (the runtime's JSON result, or its log tail)."""
-    latest: dict[int, tuple[str, str]] = {}
-    for pod in pods:
-        annotations = pod["metadata"].get("annotations") or {}
-        index = annotations.get("batch.kubernetes.io/job-completion-index")
-        if index is None:
-            continue
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            term = (cs.get("state") or {}).get("terminated") or {}
-            if term.get("message") or term.get("exitCode") is not None:
-                stamp = term.get("finishedAt") or pod["metadata"].get("creationTimestamp") or ""
-                text = term.get("message") or f"exit code {term.get('exitCode')} ({term.get('reason') or 'no reason'})"
-                if int(index) not in latest or stamp >= latest[int(index)][0]:
-                    latest[int(index)] = (stamp, text)
-    return {i: text for i, (_, text) in latest.items()}

@@ -96,6 +96,19 @@ class GraphSink(_Snake):
 
     path: str = Field(min_length=1)
     serializer: str | None = None
+    partition_by: list[str] = Field(default_factory=list)
+    rows_per_file: int | None = Field(default=None, ge=1)
+
+
+class GraphBatch(_Snake):
+    """``batch=``: how a partitioned node's keys that run share calls (``barque.model.BatchSpec``)."""
+
+    kind: Literal["size", "all", "groups", "groups_expr", "by"]
+    size: int | None = Field(default=None, ge=1)
+    groups: list[list[str]] | None = None
+    strict: bool = False
+    expr: str | None = None
+    max_size: int | None = Field(default=None, ge=1)
 
 
 class GraphNode(_Snake):
@@ -121,6 +134,11 @@ class GraphNode(_Snake):
     code_hash: str = ""
     helpers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     params: list[str] = Field(default_factory=list)
+    weight: int = Field(default=1, ge=1)
+    cutoff: bool = False
+    deterministic: bool = True
+    batch: GraphBatch | None = None
+    readers: list[Annotated[list[str], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
 
 
 class GraphSpec(_Snake):
@@ -182,6 +200,9 @@ class Toleration(_Spec):
     toleration_seconds: int | None = None
 
 
+FailurePolicy = Literal["Continue", "FailFast"]
+
+
 class Defaults(_Spec):
     """What every step Pod of this pipeline gets unless a run overrides it."""
 
@@ -194,6 +215,10 @@ class Defaults(_Spec):
         "user-code retries are the node's own `retries`.",
     )
     timeout_seconds: int | None = Field(default=None, ge=1, description="Default run timeout; a run's timeoutSeconds wins.")
+    failure_policy: FailurePolicy = Field(
+        default="Continue", description="Continue: independent streams finish after a failure; FailFast: nothing more starts "
+        "and running Jobs are stopped. A run's failurePolicy wins.",
+    )
     service_account_name: LabelName | None = None
     env: dict[str, str] | None = Field(
         default=None, max_length=256,
@@ -294,11 +319,12 @@ class PipelineRunSpec(_Spec):
     no_cache: bool = False
     resume_from: SubdomainName | None = Field(default=None, description="An earlier PipelineRun whose succeeded steps are reused.")
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+    failure_policy: FailurePolicy | None = Field(default=None, description="Continue or FailFast; default: the Pipeline's.")
     cancel: bool = False
 
 
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
-StepState = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled"]
+StepState = Literal["pending", "running", "succeeded", "cached", "failed", "crashed", "skipped", "filtered", "cancelled"]
 PhaseState = Literal["Pending", "Running", "Succeeded", "Failed", "Cached", "Skipped", "Cancelled"]
 
 
@@ -309,7 +335,9 @@ class StepCounts(_Spec):
     succeeded: Count = 0
     cached: Count = 0
     failed: Count = 0
+    crashed: Count = Field(default=0, description="Steps whose process died (killed by a signal, OOMKilled, a lost Pod).")
     skipped: Count = 0
+    filtered: Count = 0
     cancelled: Count = 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 from barque.cachestate import StepCache
 from barque.plans import Phase, Plan
@@ -82,6 +82,33 @@ def owning_run(job: Mapping[str, Any]) -> str | None:
     return None
 
 
+def pod_endings(pods: Sequence[Mapping[str, Any]]) -> dict[int, tuple[str, str]]:
+    """How each Job index's latest Pod ended: ``OOMKilled``, ``Signal`` (killed by a signal:
+    exit code above 128) or ``PodFailure``, and its termination message (the runtime's JSON
+    result, or its log tail) or, without one, its exit code and reason."""
+    latest: dict[int, tuple[str, str, str]] = {}
+    for pod in pods:
+        annotations = pod["metadata"].get("annotations") or {}
+        index = annotations.get("batch.kubernetes.io/job-completion-index")
+        if index is None:
+            continue
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated") or {}
+            if term.get("message") or term.get("exitCode") is not None:
+                stamp = term.get("finishedAt") or pod["metadata"].get("creationTimestamp") or ""
+                code = term.get("exitCode")
+                text = term.get("message") or f"exit code {code} ({term.get('reason') or 'no reason'})"
+                if term.get("reason") == "OOMKilled":
+                    kind = "OOMKilled"
+                elif isinstance(code, int) and code > 128:
+                    kind, text = "Signal", f"killed by signal {code - 128}: {text}"
+                else:
+                    kind = "PodFailure"
+                if int(index) not in latest or stamp >= latest[int(index)][0]:
+                    latest[int(index)] = (stamp, kind, text)
+    return {i: (kind, text) for i, (_, kind, text) in latest.items()}
+
+
 @dataclass(frozen=True)
 class RunView:
     """The parts of an active run the safety sweep reads (kept in a kopf index, so small)."""
@@ -123,8 +150,10 @@ class RunFacts:
     now: datetime
     limit: int = 500
     exec_phases: Mapping[int, Phase] = field(default_factory=dict)  # phase files of ended Jobs
-    pod_messages: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (phase, index) -> last words
+    # (phase, index) -> how its latest Pod ended (``pod_endings``: OOMKilled, Signal, PodFailure) and its last words
+    pod_endings: Mapping[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     unresolvable: Mapping[str, str] = field(default_factory=dict)  # deferred node -> why it cannot be planned
+    fail_fast: bool = False  # the run's failure policy is FailFast
 
 
 # -- actions ---------------------------------------------------------------------------------

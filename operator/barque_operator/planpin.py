@@ -1,35 +1,24 @@
-"""A run's pinned plan: made once when the run starts, grown (never reshuffled) when deferred
-partition keys become known.
+"""A run's pinned plan as the operator keeps it in the store: the plan (grown by
+``barque.plans.grow_plan``, the rule the local runner follows too), the keys resolved so far,
+the Pipeline as it was when the run started and the parallelism it was planned with.
 
-Pure. Phases that already ran keep their index, streams and Job; planning again with the
-resolved keys yields a plan whose new steps are appended as new phases, numbered after the
-existing ones, so Job names (``<run>-p<index>``) and phase files never collide.
+Pure.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from barque.plans import Phase, Plan, Stream
+from barque.model import Graph
+from barque.plans import Plan
+from barque.planner import make_plan
 
 
-def extend_plan(pinned: Plan, fresh: Plan) -> Plan:
-    """``pinned`` plus the steps of ``fresh`` it lacks, in ``fresh``'s phase order."""
-    steps = dict(pinned.steps)
-    phases = list(pinned.phases)
-    next_index = len(phases)
-    for phase in fresh.phases:
-        streams: list[Stream] = []
-        for stream in phase.streams:
-            new = tuple(s for s in stream.steps if s not in pinned.steps)
-            if new:
-                streams.append(Stream(f"p{next_index}-w{len(streams)}", new))
-        if streams:
-            phases.append(Phase(next_index, phase.reason, tuple(streams)))
-            next_index += 1
-    for sid, step in fresh.steps.items():
-        steps.setdefault(sid, step)
-    return Plan(phases=tuple(phases), steps=steps, targets=pinned.targets, deferred=fresh.deferred)
+def cluster_plan(graph: Graph, targets: Sequence[str] | None, parallelism: int,
+                 resolved: Mapping[str, Sequence[str]] | None = None) -> Plan:
+    """The plan a run of a Pipeline gets: streams packed by its ``spec.defaults.parallelism``.
+    ``barque plan --parallelism N`` (or given the Pipeline's manifest) prints this very plan."""
+    return make_plan(graph, list(targets or ()) or None, parallelism, resolved)
 
 
 def plan_doc(plan: Plan, resolved: Mapping[str, list[str]], pipeline: Mapping[str, Any], workers: int) -> dict[str, Any]:

@@ -6,16 +6,12 @@ running it twice on the same facts gives the same answer, and running it again a
 actions were carried out asks for nothing more (tests check both). Memory is never needed:
 a restarted operator gathers the same facts and reaches the same decisions.
 
-How a phase moves:
-- every step of the phase has a record: the phase is done (records are final);
-- its Job is live: the phase is running, later phases wait;
-- its Job ended but some steps have no record (a Pod lost for good, a deadline): those steps
-  get records written by the operator (the first one failed with the Pod's last words, the
-  rest of its stream skipped), then the phase is done;
-- no Job yet: steps whose upstream failed are recorded skipped, steps already cached are
-  recorded cached (the runtime reads upstream records of *this* run, so these records are
-  what lets dependants find their inputs), and the rest go into the phase file and one
-  Indexed Job. A phase with nothing left to run creates no Job.
+Every run decision (which steps are settled without running, which phase's Job to create,
+when the plan grows, when the run is over and how) is the run driver's (``barque.rundriver``),
+asked from what is observed: the phases whose Jobs are live, those whose Jobs ended (with the
+phase file they ran and their Pods' last words, for steps a lost Pod never recorded).
+This module adds only what is Kubernetes': Jobs to create and delete, cancellation and
+deadlines, the status with its phase views, and Events.
 """
 
 from __future__ import annotations
@@ -23,7 +19,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from barque.plans import Phase, Plan, Stream
+from barque import rundriver
+from barque.plans import Phase, Plan
+from barque.rundriver import Lost, Snapshot, phase_steps
+from barque.steprecord import FAILURES, StepRecord, StepState
 from barque_operator import naming
 from barque_operator.observed import (
     Action,
@@ -39,7 +38,6 @@ from barque_operator.observed import (
     WriteRecord,
 )
 from barque_operator.status import (
-    FINAL_STATES,
     PhaseView,
     build_status,
     conditions,
@@ -48,7 +46,7 @@ from barque_operator.status import (
     rfc3339,
 )
 
-OK_STATES = ("succeeded", "cached")
+BY = "operator"  # ``by`` of the records the operator writes
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 MAX_STEP_EVENTS = 10
 
@@ -56,25 +54,9 @@ MAX_STEP_EVENTS = 10
 # -- predicates the handler uses to gather only the facts a decision needs --------------------
 
 
-def phase_steps(phase: Phase) -> list[str]:
-    return [sid for stream in phase.streams for sid in stream.steps]
-
-
-def current_phase(plan: Plan, records: Mapping[str, Any]) -> Phase | None:
-    """The first phase with a step that has no record yet."""
-    for phase in plan.phases:
-        if any(sid not in records for sid in phase_steps(phase)):
-            return phase
-    return None
-
-
 def needs_assessment(plan: Plan, records: Mapping[str, Any], jobs: Mapping[int, JobView]) -> bool:
     """Whether ``decide`` may start a phase now (so it needs the cache verdicts)."""
-    phase = current_phase(plan, records)
-    if phase is None:
-        return False
-    job = jobs.get(phase.index)
-    return job is None or job.finished
+    return rundriver.needs_verdicts(plan, records, _live(jobs))
 
 
 def ended_phases_missing_records(plan: Plan, records: Mapping[str, Any], jobs: Mapping[int, JobView]) -> list[int]:
@@ -83,6 +65,10 @@ def ended_phases_missing_records(plan: Plan, records: Mapping[str, Any], jobs: M
         p.index for p in plan.phases
         if p.index in jobs and jobs[p.index].finished and any(s not in records for s in phase_steps(p))
     ]
+
+
+def _live(jobs: Mapping[int, JobView]) -> frozenset[int]:
+    return frozenset(i for i, j in jobs.items() if not j.finished)
 
 
 def resync_due(run: RunView, jobs: Mapping[int, JobView], now: datetime, grace_seconds: float) -> bool:
@@ -140,56 +126,66 @@ def _conditions(run_phase: str, message: str, previous: Mapping[str, Any], now: 
 
 def decide(f: RunFacts) -> Decision:
     """Actions and the status for a started run, from the facts alone."""
-    records: dict[str, Mapping[str, Any]] = dict(f.records)
-    actions: list[Action] = []
+    records = {sid: StepRecord.from_dict(r) for sid, r in f.records.items()}
     start_time = f.previous.get("startTime") or rfc3339(f.now)
     timed_out = _timed_out(f, start_time)
-    if f.cancel or timed_out:
-        return _stop(f, records, start_time, timed_out)
-
-    views: list[PhaseView] = []
-    blocked = False
-    for phase in f.plan.phases:
-        job = f.jobs.get(phase.index)
-        if blocked:
-            views.append(PhaseView(phase.index, "Pending"))
-            continue
-        steps = phase_steps(phase)
-        if all(s in records for s in steps) and (job is None or job.finished):
-            views.append(_done_view(phase, records, job))
-            continue
-        if job is not None and not job.finished:
-            views.append(PhaseView(phase.index, "Running", job.name, job.completions,
-                                   _phase_start(f, phase.index) or job.start_time))
-            blocked = True
-            continue
-        if job is not None:  # ended, some steps without a record
-            actions += _settle_lost_steps(f, phase, job, records)
-            views.append(_done_view(phase, records, job))
-            continue
-        todo = _prepare_phase(f, phase, records, actions)
-        if not todo.streams:
-            views.append(_done_view(phase, records, None))
-            continue
-        name = naming.job_name(f.name, phase.index)
-        actions += [WritePhase(todo), CreateJob(todo)]
-        count = sum(len(s.steps) for s in todo.streams)
-        actions.append(Event("Normal", "PhaseStarted", f"phase {phase.index}: Job {name} runs {count} steps in {len(todo.streams)} streams"))
-        views.append(PhaseView(phase.index, "Running", name, len(todo.streams), rfc3339(f.now)))
-        blocked = True
-
+    ended = {i: f.exec_phases.get(i) for i, j in f.jobs.items() if j.finished}
+    snapshot = Snapshot(
+        plan=f.plan, records=records, verdicts=f.verdicts, live=_live(f.jobs), ended=ended, lost=_lost(f),
+        unresolvable=f.unresolvable, run_id=f.base.get("runId"), by=BY, fail_fast=f.fail_fast,
+        cancelled=f.cancel or timed_out,
+    )
+    step = rundriver.decide(snapshot)
+    if step.outcome is not None and step.outcome.state == "cancelled":
+        return _stop(f, records, step.settled, start_time, timed_out)
+    # Records settled here are written so that pods find their inputs; a cancelled one (fail fast)
+    # is the status's only: nothing reads it, and the run may have many.
+    actions: list[Action] = [WriteRecord(r.to_dict()) for r in step.settled if r.state is not StepState.CANCELLED]
+    if step.outcome is not None and step.outcome.state == "failed" and f.fail_fast:
+        actions += [DeleteJob(j.name) for j in f.jobs.values() if not j.finished]
+    records.update({r.step: r for r in step.settled})
+    views = _views(f, records, step)
+    if step.start is not None:
+        name = naming.job_name(f.name, step.start.index)
+        actions += [WritePhase(step.start), CreateJob(step.start)]
+        count = sum(len(s.steps) for s in step.start.streams)
+        actions.append(Event("Normal", "PhaseStarted", f"phase {step.start.index}: Job {name} runs {count} steps in {len(step.start.streams)} streams"))
     actions += _phase_events(f, views)
     actions += _step_failure_events(f, records)
-    if blocked:
+    if step.grow:
+        actions.append(Replan(step.grow))
+    if step.outcome is None:
         return Decision(_status(f, records, views, "Running", None, start_time, None), tuple(actions))
-    resolvable = tuple(
-        d.node for d in f.plan.deferred
-        if d.node not in f.unresolvable and records.get(d.waits_for, {}).get("state") in OK_STATES
-    )
-    if resolvable:
-        actions.append(Replan(resolvable))
-        return Decision(_status(f, records, views, "Running", None, start_time, None), tuple(actions))
-    return _finish(f, records, views, start_time, actions)
+    return _finish(f, records, step.outcome, views, start_time, actions)
+
+
+def _lost(f: RunFacts) -> dict[tuple[int, int], Lost]:
+    """Why each stream of an ended Job stopped, from its Pod (``Lost`` with the Pod's last words),
+    else from its Job's condition."""
+    out = {key: Lost(kind, _last_words(words)) for key, (kind, words) in f.pod_endings.items()}
+    for index, job in f.jobs.items():
+        if job.finished:
+            phase = f.exec_phases.get(index) or next((p for p in f.plan.phases if p.index == index), None)
+            for position in range(len(phase.streams) if phase else 0):
+                out.setdefault((index, position), Lost("PodFailure", _last_words(job.message or "its Pod ended without recording it")))
+    return out
+
+
+def _views(f: RunFacts, records: Mapping[str, StepRecord], step: rundriver.Next) -> list[PhaseView]:
+    """Each plan phase as the status shows it: done before the driver's position, running at it
+    (when a Job starts or is live), pending after it."""
+    views: list[PhaseView] = []
+    for position, phase in enumerate(f.plan.phases):
+        job = f.jobs.get(phase.index)
+        if position < step.position:
+            views.append(_done_view(phase, records, job))
+        elif position == step.position and step.start is not None:
+            views.append(PhaseView(phase.index, "Running", naming.job_name(f.name, phase.index), len(step.start.streams), rfc3339(f.now)))
+        elif position == step.position and job is not None and step.waiting is not None:
+            views.append(PhaseView(phase.index, "Running", job.name, job.completions, _phase_start(f, phase.index) or job.start_time))
+        else:
+            views.append(PhaseView(phase.index, "Pending"))
+    return views
 
 
 def _phase_start(f: RunFacts, index: int) -> str | None:
@@ -209,86 +205,20 @@ def _timed_out(f: RunFacts, start_time: str) -> bool:
     return bool(f.timeout_seconds and started and (f.now - started).total_seconds() >= f.timeout_seconds)
 
 
-def _prepare_phase(f: RunFacts, phase: Phase, records: dict[str, Mapping[str, Any]], actions: list[Action]) -> Phase:
-    """Record what need not run (skipped, cached) and return the phase with only the steps that must."""
-    streams = []
-    for stream in phase.streams:
-        keep = []
-        for sid in stream.steps:
-            if sid in records:
-                continue
-            record = _settled_without_running(f, sid, records)
-            if record is None:
-                keep.append(sid)
-                continue
-            records[sid] = record
-            actions.append(WriteRecord(record))
-        if keep:
-            streams.append(Stream(stream.id, tuple(keep)))
-    return Phase(phase.index, phase.reason, tuple(streams))
-
-
-def _settled_without_running(f: RunFacts, sid: str, records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
-    step = f.plan.steps[sid]
-    base = {"step": sid, "node": step.node, "run_id": f.base.get("runId"), "attempts": 0, "by": "operator"}
-    for dep in step.deps:
-        state = records.get(dep, {}).get("state")
-        if state is not None and state not in OK_STATES:
-            return {**base, "state": "skipped", "reason": f"upstream {dep} {state}"}
-    verdict = (f.verdicts or {}).get(sid)
-    if verdict is not None and verdict.state == "cached" and verdict.record is not None:
-        return {
-            **base,
-            "state": "cached",
-            "cache_key": verdict.cache_key,
-            "artifact": verdict.record["artifact"],
-            "output_id": verdict.record["output_id"],
-            "duration_seconds": 0.0,
-        }
-    return None
-
-
-def _settle_lost_steps(f: RunFacts, phase: Phase, job: JobView, records: dict[str, Mapping[str, Any]]) -> list[Action]:
-    """Records for steps an ended Job never recorded: the first of each stream failed, the rest skipped."""
-    ran = f.exec_phases.get(phase.index) or phase
-    actions: list[Action] = []
-    for index, stream in enumerate(ran.streams):
-        culprit = None
-        for sid in stream.steps:
-            if sid in records:
-                continue
-            base = {"step": sid, "node": f.plan.steps[sid].node, "run_id": f.base.get("runId"), "attempts": 0, "by": "operator"}
-            if culprit is None:
-                culprit = sid
-                words = f.pod_messages.get((phase.index, index)) or job.message or "its Pod ended without recording it"
-                record: dict[str, Any] = {**base, "state": "failed", "error": {"type": "PodFailure", "message": _last_words(words)}}
-            else:
-                record = {**base, "state": "skipped", "reason": f"not run: the Pod of its stream failed at {culprit}"}
-            records[sid] = record
-            actions.append(WriteRecord(record))
-    # Steps of the plan phase the phase file did not list (should not happen): failed, so nothing hangs.
-    for sid in phase_steps(phase):
-        if sid not in records:
-            record = {"step": sid, "node": f.plan.steps[sid].node, "run_id": f.base.get("runId"), "attempts": 0,
-                      "by": "operator", "state": "failed",
-                      "error": {"type": "PodFailure", "message": job.message or "not recorded by its Job"}}
-            records[sid] = record
-            actions.append(WriteRecord(record))
-    return actions
-
-
 def _last_words(text: str) -> str:
     """A termination message is the runtime's JSON result or, on a crash, the log tail; keep it short."""
     return text.strip()[-2000:] or "no termination message"
 
 
-def _done_view(phase: Phase, records: Mapping[str, Mapping[str, Any]], job: JobView | None) -> PhaseView:
-    states = [records[s].get("state") for s in phase_steps(phase)]
-    if "failed" in states:
+def _done_view(phase: Phase, records: Mapping[str, StepRecord], job: JobView | None) -> PhaseView:
+    states = [records[s].state for s in phase_steps(phase)]
+    if any(s in FAILURES for s in states):
         state = "Failed"
-    elif states and all(s == "skipped" for s in states):
+    elif any(s is StepState.CANCELLED for s in states):
+        state = "Cancelled"
+    elif states and all(s is StepState.SKIPPED for s in states):
         state = "Skipped"
-    elif job is None and all(s in ("cached", "skipped") for s in states):
+    elif job is None and all(s in (StepState.CACHED, StepState.SKIPPED) for s in states):
         state = "Cached"
     else:
         state = "Succeeded"
@@ -298,7 +228,10 @@ def _done_view(phase: Phase, records: Mapping[str, Mapping[str, Any]], job: JobV
                      message=job.message if job.outcome == "Failed" else None)
 
 
-def _stop(f: RunFacts, records: Mapping[str, Mapping[str, Any]], start_time: str, timed_out: bool) -> Decision:
+def _stop(f: RunFacts, records: Mapping[str, StepRecord], cancelled: Sequence[StepRecord], start_time: str,
+          timed_out: bool) -> Decision:
+    """Cancelled or past its deadline: live Jobs are deleted and the driver's ``cancelled`` records
+    (kept in the status, not written: nothing reads them) stand for every unfinished step."""
     actions: list[Action] = [DeleteJob(j.name) for j in f.jobs.values() if not j.finished]
     views = []
     for phase in f.plan.phases:
@@ -315,24 +248,25 @@ def _stop(f: RunFacts, records: Mapping[str, Mapping[str, Any]], start_time: str
     else:
         run_phase, reason, message = "Cancelled", "Cancelled", "cancelled (spec.cancel is true)"
     actions.append(Event("Warning", reason, message))
-    status = _status(f, records, views, run_phase, message, start_time, rfc3339(f.now), cancelled=True)
+    everything = {**records, **{r.step: r for r in cancelled}}
+    status = _status(f, everything, views, run_phase, message, start_time, rfc3339(f.now))
     return Decision(status, tuple(actions), finished=run_phase)
 
 
 def _finish(
-    f: RunFacts, records: Mapping[str, Mapping[str, Any]], views: list[PhaseView], start_time: str, actions: list[Action]
+    f: RunFacts, records: Mapping[str, StepRecord], outcome: rundriver.Outcome, views: list[PhaseView], start_time: str,
+    actions: list[Action],
 ) -> Decision:
-    failed = [sid for p in f.plan.phases for sid in phase_steps(p) if records[sid].get("state") == "failed"]
-    if failed:
-        message = failure_message(failed[0], records[failed[0]])
-        if len(failed) > 1:
-            message += f" (and {len(failed) - 1} more failed steps)"
-        run_phase = "Failed"
-    elif f.unresolvable:
-        node, why = sorted(f.unresolvable.items())[0]
-        run_phase, message = "Failed", f"cannot plan {node}: {why}"
-    else:
-        run_phase, message = "Succeeded", None
+    message: str | None = None
+    if outcome.failed:
+        first = outcome.failed[0]
+        message = failure_message(first, records[first].to_dict())
+        if len(outcome.failed) > 1:
+            message += f" (and {len(outcome.failed) - 1} more failed steps)"
+    elif outcome.unresolvable:
+        node, why = outcome.unresolvable[0]
+        message = f"cannot plan {node}: {why}"
+    run_phase = "Succeeded" if outcome.state == "succeeded" else "Failed"
     ended = [parse_time(v.completion_time) for v in views if v.completion_time]
     completion = f.previous.get("completionTime") or rfc3339(max([e for e in ended if e] or [f.now]))
     if run_phase == "Succeeded":
@@ -345,18 +279,17 @@ def _finish(
 
 def _status(
     f: RunFacts,
-    records: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, StepRecord],
     views: Sequence[PhaseView],
     run_phase: str,
     message: str | None,
     start_time: str,
     completion_time: str | None,
-    cancelled: bool = False,
 ) -> dict[str, Any]:
     return build_status(
         plan=f.plan, records=records, phases=views, run_phase=run_phase, message=message, base=f.base,
         start_time=start_time, completion_time=completion_time, previous_conditions=f.previous.get("conditions"),
-        now=f.now, limit=f.limit, cancelled=cancelled,
+        now=f.now, limit=f.limit,
     )
 
 
@@ -372,14 +305,10 @@ def _phase_events(f: RunFacts, views: Sequence[PhaseView]) -> list[Action]:
     return out
 
 
-def _step_failure_events(f: RunFacts, records: Mapping[str, Mapping[str, Any]]) -> list[Action]:
+def _step_failure_events(f: RunFacts, records: Mapping[str, StepRecord]) -> list[Action]:
     seen = {x.get("step") for x in f.previous.get("failures") or ()}
     out: list[Action] = []
     for sid, rec in records.items():
-        if rec.get("state") == "failed" and sid not in seen and len(out) < MAX_STEP_EVENTS:
-            out.append(Event("Warning", "StepFailed", failure_message(sid, rec)))
+        if rec.state in FAILURES and sid not in seen and len(out) < MAX_STEP_EVENTS:
+            out.append(Event("Warning", "StepFailed", failure_message(sid, rec.to_dict())))
     return out
-
-
-def is_final_record(record: Mapping[str, Any] | None) -> bool:
-    return record is not None and record.get("state") in FINAL_STATES

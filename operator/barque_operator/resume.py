@@ -15,8 +15,7 @@ from typing import Any, Mapping
 from barque.cachekeys import decorator_fingerprint
 from barque.model import Graph, Node
 from barque.plans import Plan
-
-OK_STATES = ("succeeded", "cached")
+from barque.steprecord import OK, reused, state_of
 
 
 def _same_node(old: Node | None, new: Node) -> bool:
@@ -38,29 +37,23 @@ def reusable_records(
     previous_records: Mapping[str, Mapping[str, Any]],
     previous_run: str,
     run_id: str,
+    by: str = "operator",
 ) -> dict[str, dict[str, Any]]:
     """Records to write into the new run for every step it can take from ``previous_run``."""
-    reused: dict[str, dict[str, Any]] = {}
+    taken: dict[str, dict[str, Any]] = {}
     for phase in plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
                 rec = previous_records.get(sid)
                 step = plan.steps[sid]
-                if rec is None or rec.get("state") not in OK_STATES or rec.get("output_id") is None:
+                if rec is None or state_of(rec) not in OK or rec.get("output_id") is None:
                     continue
                 node = graph.nodes[step.node]
                 if not _same_node(previous_graph.nodes.get(step.node), node):
                     continue
                 if any(previous_params.get(p) != params.get(p) for p in node.params):
                     continue
-                if any(d not in reused for d in step.deps):
+                if any(d not in taken for d in step.deps):
                     continue
-                reused[sid] = {
-                    **{k: v for k, v in rec.items() if k not in ("logs", "error")},
-                    "run_id": run_id,
-                    "state": "cached",
-                    "reason": f"reused from run {previous_run}",
-                    "reused_from": previous_run,
-                    "by": "operator",
-                }
-    return reused
+                taken[sid] = reused(rec, run_id=run_id, previous_run=previous_run, by=by).to_dict()
+    return taken

@@ -18,14 +18,13 @@ from pydantic import ValidationError
 
 from barque.cachestate import assess
 from barque.errors import BarqueError
-from barque.plans import Plan
-from barque.planner import make_plan
+from barque.deferred import read_deferred_keys
+from barque.plans import Plan, grow_plan
 from barque.runspec import RunSpec, source_digest
 from barque.store import ArtifactStore
 from barque.trust import env_digests
 from barque_operator import naming, runstore
 from barque_operator.context import Context
-from barque_operator.kube import termination_messages
 from barque_operator.manifests import JobInputs, ManifestError, build_phase_job, pinned_pipeline, run_pins
 from barque_operator.models import PipelineRunSpec
 from barque_operator.observed import (
@@ -38,10 +37,10 @@ from barque_operator.observed import (
     RunFacts,
     WritePhase,
     WriteRecord,
+    pod_endings,
 )
-from barque_operator.planpin import extend_plan
+from barque_operator.planpin import cluster_plan
 from barque_operator.reconcile import (
-    current_phase,
     decide,
     ended_phases_missing_records,
     needs_assessment,
@@ -111,7 +110,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
     pspec, graph = check.spec, check.graph
     workers = pspec.defaults.parallelism
     try:
-        plan = make_plan(graph, spec.targets or None, workers, None, evaluate_partitions_in_steps=True)
+        plan = cluster_plan(graph, spec.targets, workers)
     except BarqueError as err:
         return stop("Failed", f"cannot plan the run: {err.message}", "PlanFailed")
     rid = naming.run_id(ns, meta["name"], meta["uid"])
@@ -198,30 +197,31 @@ def _progress(
     jobs = seen.jobs
     records = ctx.records.refresh(store, rid, plan, {v.name: v.phase for v in jobs.values() if v.finished})
     base = {k: status[k] for k in PINNED if k in status}
-    timeout = spec.timeout_seconds or JobInputs.of(pinned).defaults.timeout_seconds
+    defaults = JobInputs.of(pinned).defaults
+    timeout = spec.timeout_seconds or defaults.timeout_seconds
+    fail_fast = (spec.failure_policy or defaults.failure_policy) == "FailFast"
     decision: Decision | None = None
+    unresolvable: dict[str, str] = {}
     for _ in range(MAX_REPLANS):
-        keys: dict[str, list[str]] = {}
-        unresolvable: dict[str, str] = {}
-        if plan.deferred and current_phase(plan, records) is None:
-            keys, unresolvable = runstore.partition_keys(store, rid, plan, records)
-        exec_phases, pod_messages = _lost_step_facts(ctx, ns, store, rid, plan, records, jobs)
+        exec_phases, endings = _lost_step_facts(ctx, ns, store, rid, plan, records, jobs)
         verdicts = None
         if needs_assessment(plan, records, jobs):
             verdicts = assess(run_spec.graph, plan, store, run_spec.params, run_spec.env, run_spec.no_cache)
         facts = RunFacts(
             name=meta["name"], cancel=spec.cancel, timeout_seconds=timeout, previous=status, base=base, plan=plan,
             records=records, jobs=jobs, verdicts=verdicts, now=ctx.clock(), limit=ctx.settings.status_step_limit,
-            exec_phases=exec_phases, pod_messages=pod_messages, unresolvable=unresolvable,
+            exec_phases=exec_phases, pod_endings=endings, unresolvable=unresolvable, fail_fast=fail_fast,
         )
         decision = decide(facts)
         _carry_out(ctx, {**body, "status": base}, seen, store, rid, plan, pinned, decision, records)
         if not decision.of(Replan):
             break
-        resolved = {**resolved, **{k: v for k, v in keys.items() if k in decision.of(Replan)[0].nodes}}
-        fresh = make_plan(run_spec.graph, list(run_spec.targets) or None, workers, resolved,
-                          evaluate_partitions_in_steps=True)
-        plan = extend_plan(plan, fresh)
+        keys, bad = read_deferred_keys(store, rid, plan, decision.of(Replan)[0].nodes, records)
+        unresolvable.update(bad)
+        if not keys:
+            continue  # the next decision ends the run with what cannot be planned
+        resolved = {**resolved, **keys}
+        plan = grow_plan(plan, cluster_plan(run_spec.graph, run_spec.targets, workers, resolved))
         runstore.write_plan(store, rid, plan, resolved, pinned, workers)
         base = {**base, "plan": plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid))}
         status = {**status, "plan": base["plan"]}
@@ -235,16 +235,16 @@ def _progress(
 def _lost_step_facts(
     ctx: Context, ns: str, store: ArtifactStore, rid: str, plan: Plan,
     records: Mapping[str, Any], jobs: Mapping[int, JobView],
-) -> tuple[dict[int, Any], dict[tuple[int, int], str]]:
-    """Phase files and Pods' last words, only for ended Jobs that left steps unrecorded."""
-    exec_phases, messages = {}, {}
+) -> tuple[dict[int, Any], dict[tuple[int, int], tuple[str, str]]]:
+    """Phase files and how their Pods ended, only for ended Jobs that left steps unrecorded."""
+    exec_phases, endings = {}, {}
     for index in ended_phases_missing_records(plan, records, jobs):
         phase = runstore.read_phase_file(store, rid, index)
         if phase is not None:
             exec_phases[index] = phase
-        for stream, text in termination_messages(ctx.kube.list_job_pods(ns, jobs[index].name)).items():
-            messages[(index, stream)] = text
-    return exec_phases, messages
+        for stream, ending in pod_endings(ctx.kube.list_job_pods(ns, jobs[index].name)).items():
+            endings[(index, stream)] = ending
+    return exec_phases, endings
 
 
 def _carry_out(

@@ -2,10 +2,9 @@
 
 It writes the run spec and code snapshot (through ``barque.runspec``), the pinned plan
 (``runs/<run_id>/operator/plan.json``), phase files, and the records of steps it settles
-without running them (cached, skipped, reused, lost); it reads step records, phase files
-and, for deferred partitions, the key lists that earlier steps wrote. It never unpickles:
-partition keys are read only from JSON artifacts, because deserializing a pickle is running
-code, and the operator runs no user code.
+without running them (cached, skipped, reused, lost); it reads step records and phase files.
+Deferred partition keys are read by ``barque.deferred``, the reader the local runner uses
+too, which decodes JSON only: the operator runs no user code.
 
 ``RecordCache`` is memory used as a cache only: a restarted operator reads the records again.
 """
@@ -14,12 +13,10 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from barque import records as step_records
-from barque.deferred import resolve_deferred_keys
-from barque.errors import BarqueError
 from barque.plans import Phase, Plan
 from barque.runspec import RunSpec, read_phase, read_run_spec, write_phase, write_run_spec
 from barque.serializers import canonical_json
@@ -78,32 +75,6 @@ def read_phase_file(store: ArtifactStore, run_id: str, index: int) -> Phase | No
 
 def read_all_records(store: ArtifactStore, run_id: str) -> dict[str, dict[str, Any]]:
     return step_records.read_step_records(store, run_id)
-
-
-def partition_keys(
-    store: ArtifactStore, run_id: str, plan: Plan, records: Mapping[str, Mapping[str, Any]]
-) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Keys of deferred nodes whose source finished, and why others cannot be resolved."""
-    safe, unresolvable = [], {}
-    for item in plan.deferred:
-        rec = records.get(item.waits_for)
-        if rec is None or rec.get("state") not in ("succeeded", "cached"):
-            continue
-        artifact = rec.get("artifact") or {}
-        if artifact.get("serializer") != "json":
-            unresolvable[item.node] = (
-                f"{item.waits_for} returned a {artifact.get('serializer') or 'missing'} value; "
-                "the operator reads partition keys only from JSON outputs (a list of keys or a dict)"
-            )
-            continue
-        safe.append(item)
-    if not safe:
-        return {}, unresolvable
-    try:
-        keys = resolve_deferred_keys(store, run_id, replace(plan, deferred=tuple(safe)), records)
-    except BarqueError as err:
-        return {}, {**unresolvable, **{item.node: err.message for item in safe}}
-    return keys, unresolvable
 
 
 @dataclass

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 from barque.plans import Plan
+from barque.steprecord import ALL_STATES, FAILURES, StepRecord, StepState
 
-FINAL_STATES = ("succeeded", "cached", "failed", "skipped", "cancelled")
-STATES = ("pending", "running") + FINAL_STATES
+STATES = ALL_STATES
 MAX_FAILURES = 50
 MAX_RUNNING = 100
 MESSAGE_MAX = 1000
@@ -66,7 +66,9 @@ def last_error_line(record: Mapping[str, Any]) -> str:
 
 
 def failure_message(step: str, record: Mapping[str, Any]) -> str:
-    return f"step {step} failed: {last_error_line(record)}"[:MESSAGE_MAX]
+    """``step X failed: Type: last line`` (``crashed`` for a step whose process died)."""
+    word = "crashed" if record.get("state") == StepState.CRASHED else "failed"
+    return f"step {step} {word}: {last_error_line(record)}"[:MESSAGE_MAX]
 
 
 def plan_summary(plan: Plan, limit: int, store_key: str) -> dict[str, Any]:
@@ -116,20 +118,16 @@ class PhaseView:
     message: str | None = None
 
 
-def step_states(
-    plan: Plan, records: Mapping[str, Mapping[str, Any]], running: Iterable[str], cancelled: bool
-) -> dict[str, str]:
-    """Every step's state: its record's, else running (its phase's Job is live), else pending or cancelled."""
+def step_states(plan: Plan, records: Mapping[str, StepRecord], running: Iterable[str]) -> dict[str, str]:
+    """Every step's state: its record's, else running (its phase's Job is live), else pending."""
     live = set(running)
     out: dict[str, str] = {}
     for phase in plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
                 rec = records.get(sid)
-                if rec is not None and rec.get("state") in FINAL_STATES:
-                    out[sid] = str(rec["state"])
-                elif cancelled:
-                    out[sid] = "cancelled"
+                if rec is not None:
+                    out[sid] = rec.state.value
                 else:
                     out[sid] = "running" if sid in live else "pending"
     return out
@@ -143,32 +141,32 @@ def counts(states: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def _step_entry(sid: str, state: str, phase: int, rec: Mapping[str, Any] | None) -> dict[str, Any]:
+def _step_entry(sid: str, state: str, phase: int, rec: StepRecord | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": sid, "state": state, "phase": phase}
     if rec is None:
         return entry
-    if isinstance(rec.get("attempts"), int):
-        entry["attempts"] = rec["attempts"]
-    for key, field in (("started_at", "startedAt"), ("finished_at", "finishedAt")):
-        stamp = from_epoch(rec.get(key))
+    if isinstance(rec.attempts, int):
+        entry["attempts"] = rec.attempts
+    for value, field in ((rec.started_at, "startedAt"), (rec.finished_at, "finishedAt")):
+        stamp = from_epoch(value)
         if stamp:
             entry[field] = stamp
-    if isinstance(rec.get("duration_seconds"), (int, float)):
-        entry["durationSeconds"] = round(float(rec["duration_seconds"]), 3)
-    artifact = rec.get("artifact")
+    if isinstance(rec.duration_seconds, (int, float)):
+        entry["durationSeconds"] = round(float(rec.duration_seconds), 3)
+    artifact = rec.artifact
     if isinstance(artifact, Mapping) and artifact.get("content_hash"):
         entry["artifact"] = f"blobs/{artifact['content_hash'][:2]}/{artifact['content_hash']}"
-    if state == "failed":
-        entry["message"] = last_error_line(rec)[:STEP_MESSAGE_MAX]
-    elif state == "skipped" and rec.get("reason"):
-        entry["message"] = str(rec["reason"])[:STEP_MESSAGE_MAX]
+    if rec.state in FAILURES:
+        entry["message"] = last_error_line(rec.to_dict())[:STEP_MESSAGE_MAX]
+    elif rec.reason and rec.state is not StepState.CACHED:
+        entry["message"] = rec.reason[:STEP_MESSAGE_MAX]
     return entry
 
 
 def build_status(
     *,
     plan: Plan,
-    records: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, StepRecord],
     phases: Sequence[PhaseView],
     run_phase: str,
     message: str | None,
@@ -178,18 +176,17 @@ def build_status(
     previous_conditions: Any,
     now: datetime,
     limit: int,
-    cancelled: bool = False,
 ) -> dict[str, Any]:
     """The whole ``status`` (camelCase) for the run; ``base`` carries the pinned fields (runId, plan, ...)."""
     phase_of = {sid: p.index for p in plan.phases for s in p.streams for sid in s.steps}
     running_phases = {v.index for v in phases if v.state == "Running"}
     live = [sid for sid, idx in phase_of.items() if idx in running_phases]
-    states = step_states(plan, records, live, cancelled)
+    states = step_states(plan, records, live)
     total = counts(states.values())
-    finished = sum(total[s] for s in FINAL_STATES)
+    finished = sum(total[s] for s in StepState)
     failures = [
-        {"step": sid, "message": last_error_line(records[sid])[:FAILURE_MESSAGE_MAX]}
-        for sid, st in states.items() if st == "failed"
+        {"step": sid, "message": last_error_line(records[sid].to_dict())[:FAILURE_MESSAGE_MAX]}
+        for sid, st in states.items() if st in FAILURES
     ]
     status: dict[str, Any] = {
         **base,

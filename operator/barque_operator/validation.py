@@ -58,7 +58,7 @@ def check_pipeline(body: Mapping[str, Any], settings: OperatorSettings) -> Check
     problems = _references(graph)
     if not problems:
         try:
-            make_plan(graph, None, 1, evaluate_partitions_in_steps=True)
+            make_plan(graph, None, 1)
         except BarqueError as err:
             problems.append(err.message)
     if spec.code.inline is not None:

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from barque.decorators import (
     Always,
+    Failed,
     Manual,
     Schedule,
     asset,
     asset_ref,
+    batches,
+    batches_by,
     collect,
     group,
     partitions,
@@ -32,11 +35,14 @@ __all__ = [
     "Always",
     "BarqueError",
     "BranchResultError",
+    "Failed",
     "Manual",
     "ParallelError",
     "Schedule",
     "asset",
     "asset_ref",
+    "batches",
+    "batches_by",
     "collect",
     "get",
     "group",
@@ -46,6 +52,7 @@ __all__ = [
     "partitions_from",
     "plan",
     "run",
+    "run_many",
     "sensor",
     "sink",
     "task",
@@ -74,6 +81,15 @@ def run(*files: str, target: str | None = None, **options: Any) -> dict[str, Any
     # The runner lives in barque_runtime, a layer above this package; it is looked up by
     # name at call time so that importing barque never pulls in the runner.
     summary: dict[str, Any] = import_module("barque_runtime.api").run(*files, target=target, **options)
+    return summary
+
+
+def run_many(*files: str, params: Any, concurrency: int = 1, **options: Any) -> dict[str, Any]:
+    """Run the pipeline once per parameter set in ``params`` (an iterable of dicts), up to
+    ``concurrency`` at a time; return one summary with a line per batch."""
+    from importlib import import_module
+
+    summary: dict[str, Any] = import_module("barque_runtime.api").run_many(*files, params=params, concurrency=concurrency, **options)
     return summary
 
 

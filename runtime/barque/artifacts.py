@@ -45,6 +45,9 @@ from barque.store.base import ArtifactStore
 _MAX_SEGMENT = 200  # bytes; file names stop at 255, and ".json" or ".stdout" still has to fit
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 HASH_CHECK_BYTES = 1 << 20  # blobs up to this size are hash-checked when a record is judged
+# The serializer of a chunked artifact's manifest (``barque.streams``): JSON naming its chunks,
+# decoded as data whatever the node allows; its items are decoded only as the node allows.
+STREAM = "stream"
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[st
     or the blob is missing or does not match its hash (a corrupt blob is deleted first, so
     the next look at it finds it missing and its step is recomputed).
     """
-    if ref.serializer not in allowed:
+    if ref.serializer not in allowed and ref.serializer != STREAM:
         raise StoreError(
             f"artifact {ref.content_hash[:12]} claims serializer {ref.serializer!r}, which this reader "
             f"does not trust here (allowed: {', '.join(sorted(allowed))})",
@@ -149,6 +152,10 @@ def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[st
             where=f"{store.uri} {ref.key}",
             hint="re-run: the producing step is recomputed",
         )
+    if ref.serializer == STREAM:
+        from barque import streams  # it builds on this module
+
+        return streams.read_joined(store, ref, allowed=allowed)
     return deserialize(data, ref.serializer)
 
 
@@ -218,13 +225,25 @@ def judge(store: ArtifactStore, key: str, allowed: Collection[str], *, hash_chec
             raise TypeError("output_id is not a string")
     except (KeyError, TypeError, StoreError):
         return Found(None, None, "record unreadable")
-    if ref.serializer not in allowed:
+    if ref.serializer not in allowed and ref.serializer != STREAM:
         return Found(None, None, f"record not trusted: serializer {ref.serializer}, node allows {', '.join(sorted(allowed))}")
     return Found(record, ref, blob_problem(store, ref, hash_check_bytes=hash_check_bytes))
 
 
 def blob_problem(store: ArtifactStore, ref: ArtifactRef, *, hash_check_bytes: int = HASH_CHECK_BYTES) -> str | None:
-    """``artifact missing`` or ``artifact corrupt`` when the blob cannot serve ``ref``; ``None`` when it can."""
+    """``artifact missing`` or ``artifact corrupt`` when the blob cannot serve ``ref``; ``None`` when it can.
+
+    A stream's manifest serves only when every chunk it names can be read too.
+    """
+    problem = _own_blob_problem(store, ref, hash_check_bytes)
+    if problem is None and ref.serializer == STREAM:
+        from barque import streams  # it builds on this module
+
+        return streams.chunks_problem(store, ref, hash_check_bytes=hash_check_bytes)
+    return problem
+
+
+def _own_blob_problem(store: ArtifactStore, ref: ArtifactRef, hash_check_bytes: int) -> str | None:
     if ref.size <= hash_check_bytes:
         data = store.get(ref.key)
         if data is None:

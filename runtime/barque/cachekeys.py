@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Mapping, Sequence
 
-from barque.model import Node
+from barque.model import Node, SinkSpec
 from barque.serializers import canonical_json
 from barque.trust import is_env_digest
 from barque.plans import Step
@@ -28,14 +28,30 @@ Components = dict[str, Any]
 
 
 def decorator_fingerprint(node: Node) -> dict[str, Any]:
-    """The decorator arguments that change what a node outputs."""
-    return {
+    """The decorator arguments that change what a node outputs.
+
+    ``batch=`` is in (a call sees its batch's keys together, so a grouping may change what a
+    key computes; barca leaves it out), and so are a dataset sink's options; each only when
+    written, so the keys of nodes without them stay as they were. ``weight=``, ``cutoff=`` and
+    ``deterministic=`` change when or how a step runs, never its value: they are left out.
+    """
+    fingerprint: dict[str, Any] = {
         "kind": node.kind,
         "inputs": sorted([i.param, i.source, i.collect] for i in node.inputs),
         "serializer": node.serializer,
         "partitions": [[p.dimension, p.kind, p.source] for p in node.partitions],
-        "sinks": sorted([s.path, s.serializer] for s in node.sinks),
+        "sinks": sorted(_sink_fingerprint(s) for s in node.sinks),
     }
+    if node.batch is not None:
+        fingerprint["batch"] = node.batch.to_dict()
+    return fingerprint
+
+
+def _sink_fingerprint(sink: SinkSpec) -> list[Any]:
+    out: list[Any] = [sink.path, sink.serializer]
+    if sink.partition_by or sink.rows_per_file is not None:
+        out += [list(sink.partition_by), sink.rows_per_file]
+    return out
 
 
 def key_components(

@@ -18,7 +18,8 @@ serves ``--dry-run`` and ``plan --cache``, which must never run a store writer's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from barque import artifacts, trust
@@ -35,6 +36,13 @@ CacheState = Literal["cached", "run", "unknown"]
 MANUAL_NEVER_COMPUTED = "manual: never computed"
 # A Manual node served although its code or inputs changed since: barca notes it on stderr.
 MANUAL_STALE = "manual and stale: its last result is read as it is"
+# The reasons of steps that are never cached, and the start of an undecided step's reason.
+TASK_REASON = "task: never cached"
+SENSOR_REASON = "sensor: polled on every run"
+WAITS_FOR = "waits for "
+NEVER_MATERIALIZED = "never materialized"
+# A node whose output a test stubbed (``barque.run(overrides=)``): not run, not read from the cache.
+OVERRIDDEN = "overridden"
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,37 @@ class StepCache:
     record: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class CacheContext:
+    """What every verdict of one assessment reads: the run's inputs and what the walk knows so far.
+
+    ``outputs`` (step id -> output id) and ``found`` (step id -> the record behind it) fill in
+    as the walk decides steps in dependency order; everything else is fixed for the walk.
+    """
+
+    graph: Graph
+    plan: Plan
+    store: ArtifactStore
+    params: Mapping[str, str]
+    env: Mapping[str, str | None]
+    no_cache: bool = False
+    refresh: Mapping[str, str] = field(default_factory=dict)  # node id -> the --refresh that reaches it
+    key_sources: frozenset[str] = frozenset()  # nodes whose output gives another node its partition keys
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # node id -> its stubbed record
+    outputs: dict[str, str] = field(default_factory=dict)
+    found: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def allowed(self, node: Node) -> frozenset[str]:
+        """The serializers a record of ``node`` may name to be served."""
+        # Partition keys are data, decoded as JSON only (no code runs): a source of keys whose
+        # record says anything else is not served, so no plan or dry run ever decodes more.
+        return trust.DATA_ONLY if node.id in self.key_sources else trust.allowed_serializers(node.serializer)
+
+    def input_ids(self, step: Step) -> dict[str, Any] | None:
+        """The output ids ``step`` reads, or None while an input is not decided yet."""
+        return input_ids(self.graph, step, self.outputs, lambda source: _stored_value(self.store, self.found[source]))
+
+
 def assess(
     graph: Graph,
     plan: Plan,
@@ -55,44 +94,38 @@ def assess(
     env: Mapping[str, str | None] | None = None,
     no_cache: bool = False,
     refresh: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, StepCache]:
     """Decide every step of ``plan``: cached (with its record), run (with the reason), or unknown.
 
-    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``)."""
+    A node in ``refresh`` runs even when cached (``--refresh``; see ``RunSpec.refresh``); a node
+    in ``overrides`` is settled with its stubbed value (``RunSpec.overrides``), whose output id
+    then keys its dependants."""
+    sources = frozenset(key_sources(graph))
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        verdicts = _walk(graph, plan, store, params or {}, env or {}, no_cache, corrupt, key_sources(graph), refresh or {})
+        ctx = CacheContext(graph, plan, store, params or {}, env or {}, no_cache, refresh or {}, sources, overrides or {})
+        verdicts = _walk(ctx, corrupt)
         found = _corrupt_inputs(plan, store, verdicts) - corrupt
         if not found:
             return verdicts
         corrupt |= found
 
 
-def _walk(
-    graph: Graph,
-    plan: Plan,
-    store: ArtifactStore,
-    params: Mapping[str, str],
-    env: Mapping[str, str | None],
-    no_cache: bool,
-    corrupt: set[str],
-    key_sources: set[str],
-    refresh: Mapping[str, str],
-) -> dict[str, StepCache]:
-    outputs: dict[str, str] = {}
-    found: dict[str, Mapping[str, Any]] = {}  # the records behind ``outputs``
+def _walk(ctx: CacheContext, corrupt: set[str]) -> dict[str, StepCache]:
     verdicts: dict[str, StepCache] = {}
-    for phase in plan.phases:
+    for phase in ctx.plan.phases:
         for stream in phase.streams:
             for sid in stream.steps:
-                allowed = _allowed(graph.nodes[plan.steps[sid].node], key_sources)
-                verdict = _assess_step(graph, plan, sid, store, params, env, no_cache, outputs, found, allowed, refresh)
+                step = ctx.plan.steps[sid]
+                stub = ctx.overrides.get(step.node)
+                verdict = StepCache("cached", None, OVERRIDDEN, stub) if stub is not None else _assess_step(ctx, step)
                 if verdict.record is not None and verdict.record["artifact"]["content_hash"] in corrupt:
                     verdict = StepCache("run", verdict.cache_key, "artifact corrupt")
                 verdicts[sid] = verdict
                 if verdict.record is not None:
-                    outputs[sid] = verdict.record["output_id"]
-                    found[sid] = verdict.record
+                    ctx.outputs[sid] = verdict.record["output_id"]
+                    ctx.found[sid] = verdict.record
     return verdicts
 
 
@@ -105,7 +138,8 @@ def _corrupt_inputs(plan: Plan, store: ArtifactStore, verdicts: Mapping[str, Ste
         if record is None or verdicts[dep].state != "cached":
             continue
         ref = artifacts.ArtifactRef.from_dict(record["artifact"])
-        if ref.size > artifacts.HASH_CHECK_BYTES and artifacts.blob_problem(store, ref, hash_check_bytes=ref.size):
+        stream = ref.serializer == artifacts.STREAM  # a small manifest naming large chunks: all of them are read
+        if (stream or ref.size > artifacts.HASH_CHECK_BYTES) and artifacts.blob_problem(store, ref, hash_check_bytes=sys.maxsize if stream else ref.size):
             bad.add(ref.content_hash)
     return bad
 
@@ -115,79 +149,48 @@ def _refresh_reason(node_id: str, refresh: Mapping[str, str]) -> str:
     return "forced: --refresh" if source == node_id else f"forced: --refresh of {source} (cascade)"
 
 
-def _assess_step(
-    graph: Graph,
-    plan: Plan,
-    sid: str,
-    store: ArtifactStore,
-    params: Mapping[str, str],
-    env: Mapping[str, str | None],
-    no_cache: bool,
-    outputs: Mapping[str, str],
-    found: Mapping[str, Mapping[str, Any]],
-    allowed: frozenset[str],
-    refresh: Mapping[str, str],
-) -> StepCache:
-    step = plan.steps[sid]
-    node = graph.nodes[step.node]
+def _assess_step(ctx: CacheContext, step: Step) -> StepCache:
+    node = ctx.graph.nodes[step.node]
     if node.kind == "task":
-        return StepCache("run", None, "task: never cached")
+        return StepCache("run", None, TASK_REASON)
     if node.kind == "sensor":
-        return StepCache("run", None, "sensor: polled on every run")
+        return StepCache("run", None, SENSOR_REASON)
     # barca pins a Manual node, a target too, until --refresh names it. (barca does not pin a
     # partitioned one yet; barque still does, as the worker's own fallback in executor.py does.)
-    if node.freshness.kind == "manual" and not no_cache and node.id not in refresh:
-        last = artifacts.find_ref(store, sid, allowed).served
+    if node.freshness.kind == "manual" and not ctx.no_cache and node.id not in ctx.refresh:
+        last = artifacts.find_ref(ctx.store, step.id, ctx.allowed(node)).served
         if last is not None:
-            ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
-            now = None if ids is None else cache_key(key_components(node, step, ids, params, env))
+            ids = ctx.input_ids(step)
+            now = None if ids is None else cache_key(key_components(node, step, ids, ctx.params, ctx.env))
             reason = MANUAL_STALE if now is not None and now != last.get("cache_key") else "manual: last materialization"
             return StepCache("cached", last.get("cache_key"), reason, last)
-        verdict = _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+        verdict = _by_key(ctx, step)
         return StepCache("run", verdict.cache_key, MANUAL_NEVER_COMPUTED) if verdict.state == "run" else verdict
-    return _by_key(graph, step, store, params, env, no_cache, outputs, found, allowed, refresh)
+    return _by_key(ctx, step)
 
 
-def _by_key(
-    graph: Graph,
-    step: Step,
-    store: ArtifactStore,
-    params: Mapping[str, str],
-    env: Mapping[str, str | None],
-    no_cache: bool,
-    outputs: Mapping[str, str],
-    found: Mapping[str, Mapping[str, Any]],
-    allowed: frozenset[str],
-    refresh: Mapping[str, str],
-) -> StepCache:
+def _by_key(ctx: CacheContext, step: Step) -> StepCache:
     """The verdict from the step's cache key: its inputs' output ids, code, params and env."""
-    node = graph.nodes[step.node]
-    sid = step.id
-    ids = input_ids(graph, step, outputs, lambda source: _stored_value(store, found[source]))
-    if ids is None and node.id in refresh:  # it runs whatever its input comes out as
-        return StepCache("run", None, _refresh_reason(node.id, refresh))
+    node = ctx.graph.nodes[step.node]
+    ids = ctx.input_ids(step)
+    if ids is None and node.id in ctx.refresh:  # it runs whatever its input comes out as
+        return StepCache("run", None, _refresh_reason(node.id, ctx.refresh))
     if ids is None:
-        waiting = next(d for d in step.deps if d not in outputs)
-        return StepCache("unknown", None, f"waits for {waiting}")
-    components = key_components(node, step, ids, params, env)
+        waiting = next(d for d in step.deps if d not in ctx.outputs)
+        return StepCache("unknown", None, f"{WAITS_FOR}{waiting}")
+    components = key_components(node, step, ids, ctx.params, ctx.env)
     key = cache_key(components)
-    if no_cache:
+    if ctx.no_cache:
         return StepCache("run", key, "forced: --no-cache")
-    if node.id in refresh:
-        return StepCache("run", key, _refresh_reason(node.id, refresh))
-    commit = artifacts.find(store, key, allowed)
+    if node.id in ctx.refresh:
+        return StepCache("run", key, _refresh_reason(node.id, ctx.refresh))
+    commit = artifacts.find(ctx.store, key, ctx.allowed(node))
     if commit.served is not None:
         return StepCache("cached", key, "cached", commit.served)
-    if commit.problem != "never materialized":
+    if commit.problem != NEVER_MATERIALIZED:
         return StepCache("run", key, str(commit.problem))
-    ref = artifacts.get_ref(store, sid)
+    ref = artifacts.get_ref(ctx.store, step.id)
     return StepCache("run", key, explain_change(ref.get("components") if ref else None, components, node))
-
-
-def _allowed(node: Node, key_sources: set[str]) -> frozenset[str]:
-    # Partition keys are data, decoded as JSON only (no code runs): a source of keys whose
-    # record says anything else is not served, so no plan or dry run ever decodes more.
-    return trust.DATA_ONLY if node.id in key_sources else trust.allowed_serializers(node.serializer)
 
 
 def _stored_value(store: ArtifactStore, record: Mapping[str, Any]) -> Any:

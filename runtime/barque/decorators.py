@@ -43,6 +43,10 @@ def asset(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    weight: int = 1,
+    deterministic: bool = True,
+    cutoff: bool = False,
+    batch: Any = None,
 ) -> Callable[[F], F]: ...
 def asset(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a cached pipeline node. Returns the function unchanged."""
@@ -67,6 +71,8 @@ def task(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    weight: int = 1,
+    batch: Any = None,
 ) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""
@@ -90,15 +96,42 @@ def sensor(
     description: str | None = None,
     tags: Iterable[str] | None = None,
     env: Iterable[str] | None = None,
+    weight: int = 1,
 ) -> Callable[[F], F]: ...
 def sensor(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a source that observes external state and returns ``(update_detected, output)``."""
     return _mark(fn)
 
 
-def sink(path: str, *, serializer: str | None = None) -> Callable[[F], F]:
-    """Also write the asset's output to ``path`` (local or ``s3://``). Returns the function unchanged."""
+def sink(
+    path: str, /, *, serializer: str | None = None, partition_by: Iterable[str] | None = None, rows_per_file: int | None = None
+) -> Callable[[F], F]:
+    """Also write the asset's output to ``path`` (local or ``s3://``); a path ending in ``/`` is
+    a Hive-partitioned dataset (``partition_by=`` columns, ``rows_per_file=``). Returns the function unchanged."""
     return _identity
+
+
+def batches(groups: Iterable[Iterable[Any]], /, *, strict: bool = False) -> Any:
+    """``batch=batches([["r1", "r2"], ["r3"]])``: the keys of each group share a call; a key in
+    no group runs alone (an error with ``strict=True``)."""
+    return groups
+
+
+def batches_by(fn: Callable[[Any], Any], /, *, max_size: int | None = None) -> Any:
+    """``batch=batches_by(label, max_size=20)``: keys with the same ``label(key)`` share a call,
+    at most ``max_size`` per call."""
+    return fn
+
+
+class Failed:
+    """Return ``Failed("reason")`` as one key's value from a batched call to fail that key
+    alone; the call's other keys succeed and are cached (barca's ``Failed``)."""
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = str(reason)
+
+    def __repr__(self) -> str:
+        return f"Failed({self.reason!r})"
 
 
 class _Marker:

@@ -1,42 +1,55 @@
 """Partition keys that only a run reveals: read them from the outputs of the steps they wait for.
 
-Used by the local runner and the operator alike after each phase: every deferred node
-whose source step succeeded gets its keys, and planning again with them grows the plan.
+The one reader, used by the local runner and the operator alike when the run driver says a
+deferred node can grow (``barque.rundriver.growable``): keys are data, so they are decoded as
+JSON only, whatever serializer a record names (decoding pickle would run code, and the
+operator runs none). A source whose output cannot give keys does not raise: the node is
+returned as unresolvable with the reason, and the driver ends the run failed with it, the
+same way in both places.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from barque import artifacts, records, trust
-from barque.errors import PlanError
+from barque.errors import BarqueError
 from barque.plans import Plan
 from barque.stepinputs import keys_from_output
 from barque.store import ArtifactStore
 
 
-def resolve_deferred_keys(
+def read_deferred_keys(
     store: ArtifactStore,
     run_id: str,
     plan: Plan,
+    nodes: Collection[str],
     known: Mapping[str, Mapping[str, Any]] | None = None,
-) -> dict[str, list[str]]:
-    """Keys for each deferred node whose source step finished well; ``known`` spares store reads."""
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Keys of each deferred node in ``nodes``, and why the others' keys cannot be read;
+    ``known`` (records by step id) spares store reads."""
     resolved: dict[str, list[str]] = {}
+    unresolvable: dict[str, str] = {}
     for item in plan.deferred:
-        rec = (known or {}).get(item.waits_for) or records.read_step_record(store, run_id, item.waits_for)
-        if rec is None or rec.get("state") not in ("succeeded", "cached") or rec.get("artifact") is None:
+        if item.node not in nodes:
             continue
-        ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-        if ref.serializer not in trust.DATA_ONLY:
-            # Keys are data: decoded as JSON only (no code runs), never because a record says pickle.
-            raise PlanError(
-                f"{item.waits_for} feeds partitions_from, so its output is read as JSON, and it was stored as {ref.serializer}",
-                hint="return a list of partition keys (str) or a dict with str keys and JSON values",
-            )
-        value = artifacts.read_value(store, ref, allowed=trust.DATA_ONLY)
+        rec = (known or {}).get(item.waits_for) or records.read_step_record(store, run_id, item.waits_for)
+        artifact = (rec or {}).get("artifact")
+        if not isinstance(artifact, Mapping):
+            unresolvable[item.node] = f"{item.waits_for} left no output to read partition keys from"
+            continue
         try:
+            ref = artifacts.ArtifactRef.from_dict(dict(artifact))
+            if ref.serializer not in trust.DATA_ONLY:
+                unresolvable[item.node] = (
+                    f"{item.waits_for} feeds partitions_from, so its output is read as JSON, and it was stored as "
+                    f"{ref.serializer}: return a list of partition keys (str) or a dict with str keys and JSON values"
+                )
+                continue
+            value = artifacts.read_value(store, ref, allowed=trust.DATA_ONLY)
             resolved[item.node] = keys_from_output(value, item.waits_for)
-        except (TypeError, ValueError) as exc:
-            raise PlanError(str(exc), hint="return a list of partition keys, or a dict of key -> value") from None
-    return resolved
+        except (TypeError, ValueError, KeyError) as exc:
+            unresolvable[item.node] = f"{exc}: return a list of partition keys, or a dict of key -> value"
+        except BarqueError as exc:
+            unresolvable[item.node] = exc.message
+    return resolved, unresolvable

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Literal, Mapping, TypeVar
+from typing import Any, Iterable, Literal, Mapping, TypeVar
 
 NodeKind = Literal["asset", "task", "sensor"]
 FreshnessKind = Literal["always", "manual", "schedule"]
@@ -68,10 +68,53 @@ class PartitionSpec:
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """``@sink(path, serializer=)``: also write the output to a local path or ``s3://`` URI."""
+    """``@sink(path, serializer=)``: also write the output to a local path or ``s3://`` URI.
+
+    A path ending in ``/`` is barca's *dataset sink*: a Hive-partitioned dataset, one directory
+    level per partition dimension of the asset, then one per ``partition_by`` column, with at
+    most ``rows_per_file`` rows in each Parquet file.
+    """
 
     path: str
     serializer: str | None = None
+    partition_by: tuple[str, ...] = ()
+    rows_per_file: int | None = None
+
+    @property
+    def dataset(self) -> bool:
+        return self.path.endswith("/")
+
+
+BatchKind = Literal["size", "all", "groups", "groups_expr", "by"]
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """``batch=`` as written: how the keys of a partitioned node that need to run share calls.
+
+    ``size``: at most ``size`` keys per call, in key order; ``all``: one call; ``groups``: the
+    literal ``batches([[...], ...])`` groups (a key in no group runs alone, or is an error with
+    ``strict``); ``groups_expr``: ``batches(<expr>)`` with ``expr`` its source text, evaluated
+    in the node's module when the keys run; ``by``: ``batches_by(fn, max_size=)`` with ``expr``
+    the source text of ``fn``.
+    """
+
+    kind: BatchKind
+    size: int | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
+    strict: bool = False
+    expr: str | None = None
+    max_size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BatchSpec":
+        d = dict(data)
+        if d.get("groups") is not None:
+            d["groups"] = tuple(tuple(g) for g in d["groups"])
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -86,6 +129,12 @@ class Node:
     ``file:name`` (``file:*`` for a whole module) to its own normalized hash.
     ``params`` lists the function's parameter names, so run parameters and inputs can be
     matched to them.
+
+    barca's scheduling and caching options: ``weight`` (slots of the local worker pool a step
+    takes while it runs), ``cutoff`` and ``deterministic`` (kept as written; barque always cuts
+    off by content, see the README), ``batch`` (many keys per call). ``readers`` maps a
+    parameter to the reader its annotation names for a tabular input (``pandas``, ``arrow``,
+    ``polars``, ``polars_lazy``, ``duckdb``).
     """
 
     id: str
@@ -108,6 +157,11 @@ class Node:
     code_hash: str = ""
     helpers: tuple[tuple[str, str], ...] = ()
     params: tuple[str, ...] = ()
+    weight: int = 1
+    cutoff: bool = False
+    deterministic: bool = True
+    batch: BatchSpec | None = None
+    readers: tuple[tuple[str, str], ...] = ()
 
     @property
     def cached(self) -> bool:
@@ -119,7 +173,20 @@ class Node:
         return bool(self.partitions)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; barca's options and a dataset sink's options only when written, so a
+        pipeline that uses none of them compiles to the same manifest as before they existed."""
+        d = asdict(self)
+        for name, default in _OMITTED_AT_DEFAULT.items():
+            if d[name] == default:
+                del d[name]
+        if self.batch is not None:
+            d["batch"] = self.batch.to_dict()
+        for sink in d["sinks"]:
+            if not sink["partition_by"]:
+                del sink["partition_by"]
+            if sink["rows_per_file"] is None:
+                del sink["rows_per_file"]
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Node":
@@ -131,12 +198,16 @@ class Node:
         )
         d["freshness"] = Freshness(**d.get("freshness", {}))
         d["env"] = tuple(d.get("env", ()))
-        d["sinks"] = tuple(SinkSpec(**s) for s in d.get("sinks", ()))
+        d["sinks"] = tuple(SinkSpec(**{**s, "partition_by": tuple(s.get("partition_by", ()))}) for s in d.get("sinks", ()))
+        d["batch"] = BatchSpec.from_dict(d["batch"]) if d.get("batch") else None
+        d["readers"] = tuple((r[0], r[1]) for r in d.get("readers", ()))
         d["tags"] = tuple(d.get("tags", ()))
         d["helpers"] = tuple((h[0], h[1]) for h in d.get("helpers", ()))
         d["params"] = tuple(d.get("params", ()))
         return cls(**d)
 
+
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"weight": 1, "cutoff": False, "deterministic": True, "batch": None, "readers": ()}
 
 _Frozen = TypeVar("_Frozen")
 
@@ -152,16 +223,34 @@ def build_frozen(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
 
 
 @dataclass(frozen=True)
+class ParseWarning:
+    """A static warning about one node (``parsing.checks``): ``kind`` is barca's
+    (``unused_input``, ``undeclared_env``), ``name`` the parameter or variable."""
+
+    node: str
+    kind: str
+    name: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Graph:
     """All nodes of a project, keyed by id, with the project root they were read from.
 
     ``files`` maps each parsed file (relative, POSIX) to the sha256 of its bytes, so a code
-    snapshot can be checked against what was planned.
+    snapshot can be checked against what was planned. ``warnings`` are what the parser saw
+    in the function bodies; they stay with the parse (the dict form leaves them out).
     """
 
     root: str
     nodes: Mapping[str, Node]
     files: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[ParseWarning, ...] = ()
+
+    def warnings_for(self, node_ids: Iterable[str]) -> list[ParseWarning]:
+        """The warnings of the nodes a command plans, as barca reports only those."""
+        wanted = set(node_ids)
+        return [w for w in self.warnings if w.node in wanted]
 
     def upstream(self, node_id: str) -> list[str]:
         """Ids this node depends on: its inputs and the sources of ``partitions_from``."""

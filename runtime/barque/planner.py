@@ -54,14 +54,14 @@ def make_plan(
     targets: Sequence[str] | None = None,
     workers: int | None = None,
     resolved_partitions: Mapping[str, Sequence[str]] | None = None,
-    evaluate_partitions_in_steps: bool = False,
     selection: Mapping[str, Collection[str]] | None = None,
 ) -> Plan:
     """Plan the steps needed for ``targets`` (default: every asset and sensor) on ``workers`` streams per phase.
 
     A non-literal partition expression that is not in ``resolved_partitions`` defers its
-    node; with ``evaluate_partitions_in_steps`` the plan also gets a ``<node>#partitions``
-    step that evaluates it (the operator's way: the expression runs in a pod).
+    node, and the plan gets a ``<node>#partitions`` step that evaluates it: in a worker
+    locally, in a pod in the cluster, never while planning, so a plan is made without
+    importing user code and ``barque plan`` shows the steps either place runs.
     ``selection`` (``--partition region=emea``) keeps only those keys of every step with
     that dimension; what reads an unselected key is left out and listed in ``skipped``.
     """
@@ -73,8 +73,7 @@ def make_plan(
         steps, skipped = select_keys(graph, order, steps, selection, bool(deferred))
         if targets:  # named ones; with none, what the selection skips is only reported, as in barca
             _refuse_skipped_targets(steps, skipped, target_ids)
-    if evaluate_partitions_in_steps:
-        steps = [Step(d.waits_for, d.node, action="partitions") for d in deferred if d.waits_for == partitions_step(d.node)] + steps
+    steps = [Step(d.waits_for, d.node, action="partitions") for d in deferred if d.waits_for == partitions_step(d.node)] + steps
     by_id = {s.id: s for s in steps}
     if len(by_id) != len(steps):
         _refuse_shared_ids(steps)

@@ -1,7 +1,8 @@
 """The phased plan: phases run one after another; a phase's streams run in parallel.
 
 Plain data with a stable JSON form, the same for ``barque plan``, the local runner and
-the operator (which pins it on a run's status and in the store).
+the operator (which pins it on a run's status and in the store). A run's plan is made once
+and then only grown (``grow_plan``) as deferred partition keys become known, in both places.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class Step:
     deps: tuple[str, ...] = ()
     inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     action: str = "run"
+
+    @property
+    def produces(self) -> bool:
+        """Whether the step's output is a value of its node (a ``partitions`` step's is its node's keys)."""
+        return self.action == "run"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,3 +129,28 @@ class Plan:
         )
         deferred = tuple(Deferred(x["node"], x["waits_for"]) for x in d.get("deferred", ()))
         return cls(phases=phases, steps=steps, targets=tuple(d.get("targets", ())), deferred=deferred, skipped=tuple(d.get("skipped", ())))
+
+
+def grow_plan(pinned: Plan, fresh: Plan) -> Plan:
+    """``pinned`` plus the steps of ``fresh`` (the plan made again with the keys now known) it
+    lacks, as new phases numbered after its own, in ``fresh``'s phase order.
+
+    Phases that ran keep their index and streams, so what a run shows, and the names of the
+    Jobs and phase files the operator made from them, never change under it; the local
+    runner grows its plan the same way, so both show the same plan for the same run."""
+    phases = list(pinned.phases)
+    next_index = len(phases)
+    for phase in fresh.phases:
+        streams: list[Stream] = []
+        for stream in phase.streams:
+            new = tuple(s for s in stream.steps if s not in pinned.steps)
+            if new:
+                streams.append(Stream(f"p{next_index}-w{len(streams)}", new))
+        if streams:
+            phases.append(Phase(next_index, phase.reason, tuple(streams)))
+            next_index += 1
+    steps = dict(pinned.steps)
+    for sid, step in fresh.steps.items():
+        steps.setdefault(sid, step)
+    return Plan(phases=tuple(phases), steps=steps, targets=pinned.targets, deferred=fresh.deferred,
+                skipped=tuple(dict.fromkeys((*pinned.skipped, *fresh.skipped))))

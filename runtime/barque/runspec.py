@@ -48,6 +48,8 @@ class RunSpec:
     inline_code: bool = True
     code_path: str | None = None
     refresh: Mapping[str, str] = field(default_factory=dict)
+    # node id -> {"artifact", "output_id"} of a value stubbed in for it (``barque.run(overrides=)``)
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class RunSpec:
             "code_path": self.code_path,
             # Only when asked for, so the specs (and digests) of every other run stay as they were.
             **({"refresh": dict(self.refresh)} if self.refresh else {}),
+            **({"overrides": {k: dict(v) for k, v in self.overrides.items()}} if self.overrides else {}),
         }
 
     @classmethod
@@ -75,6 +78,7 @@ class RunSpec:
             inline_code=bool(d.get("inline_code", True)),
             code_path=d.get("code_path"),
             refresh=dict(d.get("refresh", {})),
+            overrides={str(k): dict(v) for k, v in d.get("overrides", {}).items()},
         )
 
 

@@ -27,6 +27,7 @@ from barque.errors import BarqueError
 
 JSON, PICKLE, PARQUET, CSV = "json", "pickle", "parquet", "csv"
 SERIALIZERS = (JSON, PICKLE, PARQUET, CSV)
+TABULAR = frozenset({PARQUET, CSV})  # the formats an input's annotation picks a reader for
 PICKLE_PROTOCOL = 5  # fixed, so the bytes (and hashes) do not change with the Python default
 
 
@@ -176,6 +177,34 @@ def _decode_parquet(data: bytes) -> Any:
     import pandas  # type: ignore[import-untyped]
 
     return pandas.read_parquet(io.BytesIO(data), engine="pyarrow")
+
+
+def as_reader(frame: Any, reader: str) -> Any:
+    """A decoded Parquet or CSV value (a pandas DataFrame) as the reader an input's annotation
+    names, as barca reads it: ``arrow`` a pyarrow Table, ``polars`` / ``polars_lazy`` a polars
+    DataFrame / LazyFrame, ``duckdb`` a DuckDB relation; ``pandas`` leaves it as it is.
+
+    The reader's library must be installed: a missing one is an error that says which."""
+    if reader == "pandas" or not _is_dataframe(frame):
+        return frame
+    library = {"arrow": "pyarrow", "polars": "polars", "polars_lazy": "polars", "duckdb": "duckdb"}[reader]
+    if importlib.util.find_spec(library) is None:
+        raise SerializerError(
+            f"this input is annotated for {library}, which is not installed",
+            hint=f"install it (pip install {library}) or annotate the parameter pd.DataFrame",
+        )
+    if reader == "arrow":
+        import pyarrow  # type: ignore[import-untyped]
+
+        return pyarrow.Table.from_pandas(frame, preserve_index=False)
+    if reader == "duckdb":
+        import duckdb  # type: ignore[import-not-found]
+
+        return duckdb.from_df(frame)
+    import polars  # type: ignore[import-not-found]
+
+    out = polars.from_pandas(frame)
+    return out.lazy() if reader == "polars_lazy" else out
 
 
 def _is_dataframe(value: Any) -> bool:

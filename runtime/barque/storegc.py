@@ -83,6 +83,9 @@ def plan_gc(
     sizes = {b: store.size(b) or 0 for b in store.list("blobs/")}
     evict = _to_evict(candidates, cache, sizes, pinned, max_size)
     kept_named = pinned | _blobs_named(cache[k] for k in cache if k not in evict)
+    # A stream's record names its manifest; the chunks the manifest names stay with it.
+    kept_recs = [*kept_refs.values(), *(r for run in kept_runs for r in steps[run].values()), *(cache[k] for k in cache if k not in evict)]
+    kept_named |= _stream_chunks(store, kept_recs)
     blobs = tuple(sorted(b for b in sizes if b not in kept_named))
     kept_bytes = sum(n for b, n in sizes.items() if b in kept_named)
     return GcPlan(
@@ -159,6 +162,20 @@ def _blobs_named(recs: Iterable[dict[str, Any]]) -> set[str]:
         ref = rec.get("artifact") if isinstance(rec, dict) else None
         if isinstance(ref, dict) and isinstance(ref.get("content_hash"), str) and len(ref["content_hash"]) == 64:
             out.add(artifacts.blob_key(ref["content_hash"]))
+    return out
+
+
+def _stream_chunks(store: ArtifactStore, recs: Iterable[dict[str, Any]]) -> set[str]:
+    from barque import streams  # only a store holding streams needs it
+
+    out: set[str] = set()
+    for rec in recs:
+        ref = rec.get("artifact") if isinstance(rec, dict) else None
+        if isinstance(ref, dict) and ref.get("serializer") == streams.STREAM:
+            try:
+                out.update(streams.chunk_keys(store, artifacts.ArtifactRef.from_dict(ref)))
+            except StoreError:  # a malformed ref names no chunks
+                continue
     return out
 
 

@@ -15,9 +15,12 @@ def register(sub: Any) -> None:
     for parser in (run, get):
         _run_arguments(parser)
 
-    plan = sub.add_parser("plan", help="print the phased plan as JSON")
+    plan = sub.add_parser("plan", help="print the phased plan as JSON: the local run's, or the cluster's (--parallelism, a Pipeline manifest)")
     _files_and_target(plan)
-    plan.add_argument("--workers", type=_positive, default=None, help="streams per phase, at least 1 (default: CPU count)")
+    where = plan.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive, default=None, help="the plan `barque run --workers N` runs: streams per phase, at least 1 (default: CPU count)")
+    where.add_argument("--parallelism", type=_positive, default=None,
+                       help="the plan the operator runs for a Pipeline with spec.defaults.parallelism N (given a Pipeline manifest: its own)")
     plan.add_argument("--store", default=None)
     plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
     plan.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="plan only these partition keys, as run --partition")
@@ -71,7 +74,11 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
+    parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
+    parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
+    parser.add_argument("--fail-fast", action="store_true",
+                        help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, even on a terminal")
     parser.add_argument("--pretty", action="store_true", help="print the human summary, even when piped")
     parser.add_argument("-o", "--output", choices=("value", "json", "pretty"), default=None, help="value: print only the value (with --json, the JSON summary)")
@@ -136,16 +143,41 @@ def cmd_run(args: argparse.Namespace) -> int:
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
             refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
         )
+        _check_batch_flags(args)
         if args.dry_run:
             _print(api.dry_run(*files, **options))
             return 0
-        summary = api.run(*files, **options)
+        if args.param_file:  # micro-batches: one summary of them all, exit 1 unless every batch succeeded
+            from barque_runtime.batches import read_param_file
+
+            base = options.pop("params")
+            batches = api.run_many(*files, params=read_param_file(args.param_file), concurrency=args.batch_concurrency, base_params=base, **options)
+            _print(batches)
+            cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
+            return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
+        summary = api.run(*files, **options, fail_fast=args.fail_fast)
     except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
         return 128 + cancelled.signum
     text = render(summary, mode)
     if text:
         sys.stdout.write(text + "\n")
+    if mode == "json" and summary["status"] != "succeeded":  # barca's envelope on stderr, after the summary
+        from barque_cli.envelope import envelope_line, run_failure
+
+        failure = run_failure(summary)
+        if failure is not None:
+            sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
+
+
+def _check_batch_flags(args: argparse.Namespace) -> None:
+    """``--param-file`` runs batches, which ``--dry-run`` does not; ``--batch-concurrency`` needs batches."""
+    from barque.errors import BarqueError
+
+    if args.param_file and args.dry_run:
+        raise BarqueError("--dry-run shows one run; --param-file runs one per line", hint="drop --dry-run, or --param-file and give --param K=V")
+    if args.batch_concurrency != 1 and not args.param_file:
+        raise BarqueError("--batch-concurrency sets how many batches run at once", hint="give the batches with --param-file FILE")
 
 
 def exit_code(summary: dict[str, Any]) -> int:
@@ -158,9 +190,61 @@ def exit_code(summary: dict[str, Any]) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from barque_runtime import api
 
+    manifests = [i for i in args.items if i.endswith((".yaml", ".yml"))]
+    if manifests or args.parallelism is not None:
+        _print(_cluster_plan(args, manifests))
+        return 0
     files, targets = split_items(args.items)
     _print(api.plan(*files, target=targets or None, workers=args.workers, store=args.store, with_cache=args.cache, partition=args.partition))
     return 0
+
+
+def _cluster_plan(args: argparse.Namespace, manifests: list[str]) -> dict[str, Any]:
+    """The plan the operator pins for a run (``planpin.cluster_plan``): of the Pipeline in a
+    manifest (its graph and parallelism), or of pipeline files under ``--parallelism``."""
+    from barque.errors import BarqueError
+
+    if args.cache or args.partition:
+        raise BarqueError("--cache and --partition are the local run's: the cluster plans neither",
+                          hint="leave them out with --parallelism or a Pipeline manifest, or plan the local run with --workers")
+    from barque_operator.planpin import cluster_plan
+
+    if not manifests:
+        from barque.parsing import parse_project
+
+        files, targets = split_items(args.items)
+        return cluster_plan(parse_project(files or ["."], hashes=False), targets, args.parallelism).to_dict()
+    if len(manifests) > 1 or len(args.items) > 2:
+        raise BarqueError(f"give one Pipeline manifest (and at most a target), not {' '.join(args.items)}",
+                          hint="barque plan [TARGET] etl.yaml [--parallelism N]")
+    graph, parallelism = _pipeline_of(manifests[0])
+    targets = [i for i in args.items if i not in manifests]
+    return cluster_plan(graph, [t for given in targets for t in given.split(",")], args.parallelism or parallelism).to_dict()
+
+
+def _pipeline_of(path: str) -> tuple[Any, int]:
+    """The graph and parallelism of the Pipeline in a manifest (``barque compile``'s output), checked as the operator checks it."""
+    import yaml
+
+    from barque.errors import BarqueError
+    from barque.model import Graph
+    from barque_operator.models import PipelineSpec
+    from barque_operator.validation import pydantic_problems
+    from pydantic import ValidationError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            docs = [d for d in yaml.safe_load_all(f) if isinstance(d, dict) and d.get("kind") == "Pipeline"]
+    except (OSError, yaml.YAMLError) as err:
+        raise BarqueError(f"cannot read the manifest: {err}", where=path, hint="give the file `barque compile` wrote") from None
+    if len(docs) != 1:
+        raise BarqueError(f"{len(docs)} Pipeline objects in the manifest, not one", where=path,
+                          hint="give the file `barque compile` wrote for one Pipeline")
+    try:
+        spec = PipelineSpec.model_validate(docs[0].get("spec") or {})
+    except ValidationError as err:
+        raise BarqueError("; ".join(pydantic_problems(err, "spec")), where=path, hint="fix the field, or compile the Pipeline again") from None
+    return Graph.from_dict(spec.graph.model_dump()), spec.defaults.parallelism
 
 
 def cmd_list(args: argparse.Namespace) -> int:

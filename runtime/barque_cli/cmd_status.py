@@ -1,22 +1,30 @@
-"""``barque status``: what a PipelineRun is doing, read from its status - and the small
-Kubernetes client the GitOps commands (``submit``, ``status``, ``logs``) share.
+"""``barque status``: on the local store, per node, cached or stale and why and its last run
+(barca's ``status``); on a cluster, what a PipelineRun is doing, read from its status - and
+the small Kubernetes client the GitOps commands (``submit``, ``status``, ``logs``) share.
 
-The status is the record the operator keeps (see ``barque_operator.models.PipelineRunStatus``):
-phase, progress, one entry per plan phase with its Job, and the failures. Rendering it is a
-pure function of the object, tested without a cluster; only ``Kube`` talks to the API.
-The Kubernetes client is imported when a command runs, never at module level.
+Which one: a cluster flag (``-n``, ``--kubeconfig``, ``--context``) asks the cluster; no
+argument, a file argument, or a name the current folder's project knows reads the local
+store; any other single name is a PipelineRun's, when a Kubernetes configuration is there.
+
+The local document is ``barque_runtime.status``'s. The cluster status is the record the
+operator keeps (see ``barque_operator.models.PipelineRunStatus``): phase, progress, one entry
+per plan phase with its Job, and the failures. Rendering it is a pure function of the object,
+tested without a cluster; only ``Kube`` talks to the API. The Kubernetes client is imported
+when a command runs, never at module level.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Mapping
 
 GROUP, VERSION = "barque.dev", "v1alpha1"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 _IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+_IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def add_cluster_args(p: argparse.ArgumentParser) -> None:
@@ -27,14 +35,76 @@ def add_cluster_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("status", help="show a PipelineRun's phase, progress, Jobs and failed steps")
-    p.add_argument("run", metavar="RUN", help="the PipelineRun's name")
+    p = sub.add_parser("status", help="per node: cached or stale and why, and its last run; or a PipelineRun's phase, Jobs and failed steps")
+    p.add_argument("items", nargs="*", metavar="TARGET_OR_FILE_OR_RUN",
+                   help="[TARGET[,TARGET...]] [FILE.py|DIR/ ...] for the local store (no file: the current folder), or a PipelineRun's name")
     add_cluster_args(p)
-    p.add_argument("--json", action="store_true", help="print the run's status as JSON")
+    p.add_argument("--store", default=None, help="the local store: a folder (default .barque/ in the project) or s3://bucket/prefix")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter today's keys are made with")
+    p.add_argument("--json", action="store_true", help="JSON even on a terminal")
+    p.add_argument("--pretty", action="store_true", help="the table even when piped (local status)")
     p.set_defaults(func=cmd_status)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if is_local(args.items, args, os.environ):
+        return local_status(args)
+    args.run = args.items[0]
+    return cluster_status(args)
+
+
+def is_local(items: list[str], args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """Whether ``barque status ITEMS`` means the local store (see the module docstring)."""
+    if args.namespace or args.kubeconfig or args.context:
+        return False
+    if len(items) != 1:
+        return True
+    from barque.errors import BarqueError
+    from barque_runtime.positionals import split_positionals
+
+    files, _ = split_positionals(items)
+    if files != ["."] or not _kube_configured(environ):
+        return True
+    try:
+        from barque.parsing import parse_project
+        from barque.targets import resolve_targets
+
+        resolve_targets(parse_project(["."], hashes=False), items)
+        return True
+    except BarqueError:  # not a node here (or no project here): a PipelineRun's name
+        return False
+
+
+def _kube_configured(environ: Mapping[str, str]) -> bool:
+    kubeconfig = environ.get("KUBECONFIG") or os.path.join(os.path.expanduser("~"), ".kube", "config")
+    return any(os.path.exists(p) for p in kubeconfig.split(os.pathsep)) or os.path.exists(_IN_CLUSTER_TOKEN)
+
+
+def local_status(args: argparse.Namespace) -> int:
+    """barca's status document of the local store, as JSON or its table."""
+    from barque_cli.cmd_why import _pairs
+    from barque_cli.output import JSON_MODE, output_mode
+    from barque_runtime.positionals import split_positionals
+    from barque_runtime.status import format_table, project_status
+
+    from barque.errors import PlanError
+
+    mode = output_mode(args.json, args.pretty, None, os.environ, sys.stdout.isatty())
+    files, targets = split_positionals(list(args.items))
+    try:
+        doc = project_status(files, targets, store=args.store, params=_pairs("--param", args.param))
+    except PlanError as err:
+        if args.items != targets:
+            raise
+        # A name no local node has may be a PipelineRun's, asked of a cluster not configured here.
+        raise PlanError(err.message, where=err.where,
+                        hint=f"{err.hint}; for the PipelineRun {args.items[0]!r} pass -n NAMESPACE or --kubeconfig") from None
+    sys.stdout.write((json.dumps(doc, default=str) if mode == JSON_MODE else format_table(doc)) + "\n")
+    return 0
+
+
+def cluster_status(args: argparse.Namespace) -> int:
+    """A PipelineRun's status, as JSON (``--json``) or as a person reads it."""
     kube = Kube.connect(args)
     run = kube.get("pipelineruns", args.run)
     if args.json:
@@ -47,8 +117,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cli_error(message: str, *, where: str | None = None, hint: str | None = None, exit_code: int = 1) -> Exception:
-    """A ``BarqueError`` (imported late: this module must stay light) with its own exit code."""
+def cli_error(message: str, *, where: str | None = None, hint: str | None = None, exit_code: int = 3) -> Exception:
+    """A ``BarqueError`` (imported late: this module must stay light) with its own exit code:
+    3 (barca's ``infra``) for a cluster that cannot answer, 2 (``usage``) for a wrong name."""
     from barque.errors import BarqueError
 
     err = BarqueError(message, where=where, hint=hint)
@@ -108,9 +179,9 @@ class Kube:
         if status == 404:
             hint = ("is the barque CRD installed? (helm install barque helm/barque)"
                     if "the server could not find the requested resource" in reason else "check the name and --namespace")
-            return cli_error("not found", where=where, hint=hint)
+            return cli_error("not found", where=where, hint=hint, exit_code=2)
         if status == 409:
-            return cli_error("already exists", where=where, hint="choose another --name, or use --generate-name")
+            return cli_error("already exists", where=where, hint="choose another --name, or use --generate-name", exit_code=2)
         if status in (401, 403):
             return cli_error(f"not allowed: {reason}", where=where, hint="ask for RBAC on barque.dev resources in this namespace")
         if status == 422:
@@ -179,12 +250,12 @@ def failed_steps(status: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(step, message) for each failed step: the status's failures, else failed entries of its steps."""
     out = [(f.get("step", "?"), f.get("message", "")) for f in status.get("failures") or []]
     if not out:
-        out = [(s.get("id", "?"), s.get("message") or "failed") for s in status.get("steps") or [] if s.get("state") == "failed"]
+        out = [(s.get("id", "?"), s.get("message") or s["state"]) for s in status.get("steps") or [] if s.get("state") in ("failed", "crashed")]
     return out
 
 
 def _counts(counts: Mapping[str, Any]) -> str:
-    shown = [f"{counts[k]} {k}" for k in ("succeeded", "cached", "running", "failed", "skipped", "cancelled") if counts.get(k)]
+    shown = [f"{counts[k]} {k}" for k in ("succeeded", "cached", "running", "failed", "crashed", "skipped", "filtered", "cancelled") if counts.get(k)]
     return f"  ({', '.join(shown)})" if shown else ""
 
 

@@ -96,9 +96,9 @@ def _formatter(prog: str) -> "argparse.HelpFormatter":
 
 def build_parser(command: str | None = None) -> "argparse.ArgumentParser":
     """The parser of every command, or of ``command`` alone (which must be in ``COMMANDS``)."""
-    import argparse
+    from barque_cli.usage import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="barque",
         description="Run Python pipelines locally or on Kubernetes. `barque FILE.py` runs a pipeline.",
         formatter_class=_formatter,
@@ -152,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args_in: list[str]) -> int:
+    from barque.errors import BarqueError
+
     try:
         from barque_runtime.cancel import early_sigterm
 
@@ -161,8 +163,8 @@ def _main(args_in: list[str]) -> int:
             args, parser = _parse(args_in)
     except KeyboardInterrupt as interrupted:  # barque_runtime.cancel.Cancelled carries the signal
         return 128 + getattr(interrupted, "signum", 2)
-    from barque.errors import BarqueError
-
+    except BarqueError as err:  # an argument the parser rejects
+        return _report(err, args_in)
     if args.version:
         from barque_cli.cmd_version import version_line
 
@@ -174,10 +176,17 @@ def _main(args_in: list[str]) -> int:
     try:
         return int(args.func(args) or 0)
     except BarqueError as err:
-        print(f"barque: error: {err}", file=sys.stderr)
-        return err.exit_code
+        return _report(err, args_in)
     except KeyboardInterrupt:
         return 130
+
+
+def _report(err: Any, args_in: list[str]) -> int:
+    """Print ``err`` on stderr (barca's JSON envelope when the output is JSON); its exit code."""
+    from barque_cli.envelope import error_text, json_errors
+
+    print(error_text(err, json_errors(args_in, os.environ, sys.stdout.isatty())), file=sys.stderr)
+    return int(err.exit_code)
 
 
 def _parse(args_in: list[str]) -> tuple[Any, Any]:

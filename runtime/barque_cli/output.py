@@ -10,7 +10,6 @@ Everything here is a function of its arguments, so it is tested without a termin
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from barque.errors import BarqueError
@@ -43,6 +42,8 @@ def output_mode(json_flag: bool, pretty_flag: bool, o: str | None, environ: Mapp
 
 def render(summary: Mapping[str, Any], mode: str) -> str:
     """The text for stdout (without a final newline; empty when there is nothing to print)."""
+    import json  # here, not above: the error path (barque_cli.envelope) must not import it early
+
     if mode == JSON_MODE:
         return json.dumps(summary, default=str)
     if mode == VALUE:
@@ -53,6 +54,7 @@ def render(summary: Mapping[str, Any], mode: str) -> str:
 
 def pretty(summary: Mapping[str, Any]) -> str:
     """The human summary: one line for the run, one per step that did not come from cache, the value."""
+    import json
     lines = [
         f"run {summary['run_id']} {summary['status']} in {summary['elapsed_seconds']:.2f}s: "
         f"{summary['steps_executed']} executed, {summary['steps_cached']} cached, "

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -16,14 +16,15 @@ from barque.planner import partition_label
 from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
+from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
 from barque_runtime import history
 from barque_runtime.cancel import Cancellation, Cancelled
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, plan_with_stored_keys, prepare
+from barque_runtime.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
 
-TERMINAL_FAILURE = ("failed", "skipped")
 
 
 def run(
@@ -38,6 +39,8 @@ def run(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    fail_fast: bool = False,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -46,11 +49,29 @@ def run(
     ``assets_only`` is ``barque get``: a task target is a usage error, as in barca.
     ``refresh`` names assets to recompute even when cached, and with ``cascade`` every asset
     of the cone below them (``--refresh a,b``, ``--no-cascade``). ``partition`` selects keys
-    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``).
+    (``"region=emea,amer"`` or a dict; see ``barque.planner.select_keys``). ``overrides`` maps
+    asset names to values stubbed in for their outputs (``barque_runtime.overrides``); the
+    summary then lists those steps under ``overridden``. ``fail_fast`` stops the run at its
+    first failure: nothing more starts, running streams are stopped and the steps without a
+    result are ``cancelled``.
     """
     selection = parse_selection(partition)
-    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
-    return _run(options, progress, assets_only)[0]
+    options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
+                         fail_fast)
+    return _run(options, progress, assets_only, overrides or {})[0]
+
+
+def run_many(
+    *files: str, params: Iterable[Mapping[str, str]], concurrency: int = 1, base_params: Mapping[str, str] | None = None, **options: Any
+) -> dict[str, Any]:
+    """``run`` once per parameter set (micro-batches), ``concurrency`` at a time; one summary of them all.
+
+    Every batch is a run of its own (run id, history entry); ``options`` are ``run``'s, and
+    ``base_params`` (``--param``) are what every set starts from. See ``barque_runtime.batches``.
+    """
+    from barque_runtime.batches import run_many as many
+
+    return many(run, files, params, concurrency, base_params, **options)
 
 
 class RunFailed(BarqueError):
@@ -100,18 +121,21 @@ def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
     values = {}
     for step in the_plan.steps.values():
         rec = local.records.get(step.id)
-        if step.node == node_id and rec is not None and rec.get("artifact") is not None:
+        if step.node == node_id and step.produces and rec is not None and rec.get("artifact") is not None:
             values[partition_label(step.partition)] = artifacts.read_value(local.store, artifacts.ArtifactRef.from_dict(rec["artifact"]), allowed=allowed)
     return values.get("") if set(values) <= {""} else dict(sorted(values.items()))
 
 
-def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> tuple[dict[str, Any], LocalRun, Plan | None]:
+def _run(
+    options: RunOptions, progress: Progress | None, assets_only: bool, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], LocalRun, Plan | None]:
     """Run; the summary, the finished run and its last plan (``get`` reads its values from them)."""
     started = time.time()
     t0 = time.perf_counter()
     files = options.files
     with Cancellation() as cancellation:
         local = prepare(options)
+        local.spec = stage_overrides(local.spec, local.store, overrides or {})
         if assets_only:
             _refuse_tasks(local)
         progress = progress or Progress()
@@ -119,6 +143,8 @@ def _run(options: RunOptions, progress: Progress | None, assets_only: bool) -> t
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         if cancelled_by:
             summary["cancelled_by"] = cancelled_by
+        if local.spec.overrides:
+            summary["overridden"] = sorted(sid for sid, rec in local.records.items() if rec["node"] in local.spec.overrides)
         if options.refresh and not options.cascade:
             _warn_not_cascaded(local, summary["steps"])
         row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
@@ -233,17 +259,18 @@ def _cache_entry(verdict: StepCache, node: Node, env: Mapping[str, str | None]) 
 def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | None) -> dict[str, Any]:
     """The one JSON summary a run prints on stdout."""
     recs = local.records.values()
-    count = {s: sum(1 for r in recs if r["state"] == s) for s in ("succeeded", "cached", "failed", "skipped")}
+    count = {s.value: sum(1 for r in recs if r["state"] == s) for s in StepState}
     unresolved = len(plan.deferred) if plan else 0
     if status is None:
-        status = "failed" if count["failed"] or count["skipped"] else "succeeded"
+        status = "failed" if count["failed"] or count["crashed"] or count["skipped"] or unresolved else "succeeded"
     summary: dict[str, Any] = {
         "run_id": local.spec.run_id,
         "status": status,
         "elapsed_seconds": round(elapsed, 4),
-        "steps_executed": count["succeeded"] + count["failed"],
+        "steps_executed": count["succeeded"] + count["failed"] + count["crashed"],
         "steps_cached": count["cached"],
-        "steps_failed": count["failed"],
+        "steps_failed": count["failed"] + count["crashed"],  # a crash fails a run as an exception does
+        "steps_crashed": count["crashed"],
         "steps_skipped": count["skipped"] + (unresolved if status == "failed" else 0),
         "phases": len(plan.phases) if plan else 0,
         "targets": list(local.spec.targets),
@@ -254,7 +281,7 @@ def summarize(local: LocalRun, plan: Plan | None, elapsed: float, status: str | 
     if len(named) > 1:  # barca: ``targets`` keyed by the names given replaces ``final_output``
         del summary["final_output"]
         summary["targets"] = {name: target_result(local, plan, nid) for name, nid in named.items()}
-    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] == "failed"]
+    failures = [{"step": r["step"], "error": f"{r['error']['type']}: {r['error']['message']}"} for r in recs if r["state"] in FAILURES]
     if failures:
         summary["failures"] = failures
     # A failed sink leaves its asset succeeded; the summary still says so, not only stderr.
@@ -277,7 +304,7 @@ def target_result(local: LocalRun, plan: Plan | None, node_id: str) -> dict[str,
     ``failed_node`` is the target's own failed step, else the first failed step of its cone."""
     cone = select_nodes(local.spec.graph, [node_id])
     recs = [local.records[sid] for sid in _order(plan) if sid in local.records and plan and plan.steps[sid].node in cone]
-    failed = sorted((r for r in recs if r["state"] == "failed"), key=lambda r: r["node"] != node_id)
+    failed = sorted((r for r in recs if r["state"] in FAILURES), key=lambda r: r["node"] != node_id)
     if failed:
         err = failed[0].get("error") or {}
         return {"status": "failed", "failed_node": failed[0]["step"], "error": f"{err.get('type', 'Error')}: {err.get('message', '')}"}
@@ -292,7 +319,7 @@ def _order(plan: Plan | None) -> list[str]:
 
 
 # barca's ``steps[].status`` for each state of a step record.
-_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "skipped": "skipped"}
+_STEP_STATUS = {"succeeded": "ran", "cached": "cached", "failed": "failed", "crashed": "crashed", "skipped": "skipped"}
 
 
 def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
@@ -308,7 +335,8 @@ def step_list(local: LocalRun, plan: Plan | None) -> list[dict[str, Any]]:
         rec = local.records.get(sid)
         if rec is None:  # planned, never reached (a cancelled run)
             continue
-        entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": _STEP_STATUS.get(rec["state"], rec["state"])}
+        status = "overridden" if rec["node"] in local.spec.overrides else _STEP_STATUS.get(rec["state"], rec["state"])
+        entry: dict[str, Any] = {"id": sid, "kind": nodes[rec["node"]].kind, "status": status}
         if rec["state"] != "cached":
             entry.update(_why(rec, local.reasons.get(sid, "")))
             entry["attempts"] = int(rec.get("attempts") or 0)
@@ -325,6 +353,8 @@ def _why(rec: Mapping[str, Any], planned: str) -> dict[str, str]:
     """barca's ``reason`` code and the words behind it, for a step that ran, failed or was skipped."""
     if rec["state"] == "skipped":
         return {"reason": "upstream_failed", "detail": str(rec.get("reason", ""))}
+    if rec["state"] == "cancelled":  # --fail-fast stopped the run before it ran
+        return {"reason": "fail_fast", "detail": str(rec.get("reason", ""))}
     prefixes = (
         ("task", "task"),
         ("sensor", "sensor"),
@@ -351,7 +381,7 @@ def final_output(local: LocalRun, plan: Plan) -> Any:
 
 def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
     """A node's value as the summary shows it; a partitioned node maps ``dim=value`` keys to values."""
-    steps = [s for s in plan.steps.values() if s.node == node_id and s.id in local.records]
+    steps = [s for s in plan.steps.values() if s.node == node_id and s.produces and s.id in local.records]
     if not steps:
         return None
     values = {partition_label(s.partition): _value(local, s.id) for s in steps}

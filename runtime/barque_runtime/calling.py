@@ -2,7 +2,10 @@
 
 Output is captured at the file-descriptor level, so prints from C extensions and child
 processes land in the step's log too. The timeout uses ``SIGALRM``, so it interrupts
-Python code; a call blocked inside C code is stopped by the pod's deadline instead.
+Python code; a call blocked inside C code is stopped by the pod's deadline instead. An
+``async def`` step runs on an event loop that cancels it at the timeout (``asyncsteps``), and
+``finish`` consumes what the call returned (a generator is written to the store) inside the
+attempt, so the timeout, the captured output and the retries cover that work too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from barque import records, trust
 from barque.errors import StoreError
 from barque.model import Node
 from barque.store import ArtifactStore
+from barque_runtime.asyncsteps import alarm_seconds, settle
 
 
 class StepTimeout(BaseException):
@@ -60,6 +64,7 @@ def call_with_retries(
     restore: Callable[[], None],
     first_attempt: int = 1,
     echo: bool = False,
+    finish: Callable[[Any], Any] = lambda result: result,
 ) -> tuple[Any, int, dict[str, str]]:
     """Return ``(result, attempts, log keys)``, or raise ``CallFailed`` after the last attempt.
 
@@ -68,6 +73,7 @@ def call_with_retries(
     above 1 when earlier attempts killed their worker; the backoff counts them too. With
     ``echo``, what an attempt printed is also written to this process's own stdout and stderr
     after the attempt (a pod's container log), the traceback of a failed one included.
+    ``finish`` turns the call's result into the step's value within the attempt.
     """
     attempts = max(1, node.retries)
     logs: dict[str, str] = {}
@@ -78,8 +84,8 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(node.timeout_seconds):
-                    result = fn(**kwargs())
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds):
+                    result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
                 if is_cancellation(exc):
@@ -130,14 +136,19 @@ def _echo(captured: dict[str, bytes], tb: str) -> None:
             pass
 
 
+def _cancelled_after(seconds: float) -> StepTimeout:
+    return StepTimeout(f"timed out after {seconds:g} s (timeout_seconds); its coroutine was cancelled")
+
+
 @contextmanager
-def _deadline(seconds: float | None) -> Iterator[None]:
+def _deadline(seconds: float | None, declared: float | None) -> Iterator[None]:
+    """Raise ``StepTimeout`` after ``seconds``; the message names the ``declared`` timeout."""
     if not seconds:
         yield
         return
 
     def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"timed out after {seconds:g} s (timeout_seconds)")
+        raise StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

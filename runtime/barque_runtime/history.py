@@ -167,3 +167,20 @@ def latest_run_id(folder: str | Path) -> str | None:
     """The id of the most recent run in ``folder/history.db``, if any."""
     runs = recent_runs(folder, 1)
     return str(runs[0]["run_id"]) if runs else None
+
+
+def last_executions(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each step's latest execution (``succeeded`` or ``failed``; a cache hit is not one) among
+    ``node_ids``, by step id: ``run_id``, ``started_at`` (the run's start), ``state``,
+    ``attempts``, ``duration_seconds``. Reading leaves no ``history.db`` behind."""
+    wanted = set(node_ids)
+    if not wanted or not _path(folder).exists():
+        return {}
+    with _connect(folder) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
+            " FROM steps s JOIN runs r ON r.run_id = s.run_id"
+            " WHERE s.state IN ('succeeded', 'failed') ORDER BY r.started_at, r.rowid"
+        ).fetchall()
+    return {r["step"]: dict(r) for r in rows if r["node"] in wanted}

@@ -314,7 +314,7 @@ def why(
     graph = local.spec.graph
     node_id = resolve_one(graph, target)
     plan, verdicts = plan_with_stored_keys(local)
-    planned = [sid for sid, step in plan.steps.items() if step.node == node_id]
+    planned = [sid for sid, step in plan.steps.items() if step.node == node_id and step.produces]
     provs = [p for sid in stored_steps(local.store, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
     provs = [p for p in provs if matches(p, partition or {})]
     if not provs:

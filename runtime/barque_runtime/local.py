@@ -1,8 +1,10 @@
-"""The embedded runner: plan, serve what is cached, run the rest phase by phase on local workers.
+"""The embedded runner: a loop over the run driver (``barque.rundriver``) with worker processes.
 
 No cluster, no server, no config: the store defaults to ``.barque/`` in the project root.
-Partition keys that only an upstream's output reveals are read after that phase, and the
-plan is made again with them (the plan grows phases), exactly as the operator does.
+Every run decision (what is cached or skipped without running, which phase starts, when the
+plan grows by partition keys an upstream revealed, how the run ends) is the driver's, the same
+the operator asks; this module only assesses the cache, runs the phases it is told to on the
+workers, and reads deferred keys with the one reader (``barque.deferred``).
 """
 
 from __future__ import annotations
@@ -11,20 +13,21 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from barque.cachestate import MANUAL_NEVER_COMPUTED, MANUAL_STALE, StepCache, assess
-from barque.deferred import resolve_deferred_keys
+from barque import rundriver
+from barque.deferred import read_deferred_keys
 from barque.dotenv import declared_env_values
 from barque.errors import BarqueError
 from barque.parsing import parse_project
-from barque.plans import Plan
+from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
 from barque.runspec import RunSpec
+from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
-from barque_runtime.partition_eval import resolve_expr_partitions
 from barque_runtime.progress import Progress
 
 if TYPE_CHECKING:
@@ -52,7 +55,7 @@ class _Fields:
 class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
-    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection")
+    _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast")
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class RunOptions(_Fields):
         refresh: Sequence[str] = (),
         cascade: bool = True,
         selection: Mapping[str, Sequence[str]] | None = None,
+        fail_fast: bool = False,
     ) -> None:
         self.files = files
         self.targets = targets
@@ -75,6 +79,7 @@ class RunOptions(_Fields):
         self.refresh = refresh  # asset names to recompute even when cached, and (cascade) what reads them
         self.cascade = cascade
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
+        self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
 
 
 class LocalRun(_Fields):
@@ -112,24 +117,27 @@ class LocalRun(_Fields):
         return make_plan(self.spec.graph, self.options.targets or None, self.options.workers, self.resolved, selection=self.options.selection)
 
     def assess(self, plan: Plan) -> dict[str, StepCache]:
-        return assess(self.spec.graph, plan, self.store, self.spec.params, self.spec.env, self.spec.no_cache, self.spec.refresh)
+        spec = self.spec
+        return assess(spec.graph, plan, self.store, spec.params, spec.env, spec.no_cache, spec.refresh, spec.overrides)
 
 
 def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
     """The plan and its verdicts, grown by the partition keys that cached sources already hold.
 
-    What ``barque plan --cache`` and ``--dry-run`` show, so they list the steps a run would.
-    """
+    What ``barque plan --cache`` and ``--dry-run`` show, so they list the steps a run would:
+    the plan grows by the driver's rule (``growable``, ``grow_plan``) as a run's does."""
+    plan = run.plan()
     while True:
-        plan = run.plan()
         verdicts = run.assess(plan)
         refuse_uncomputed_manual(run, plan, verdicts)
-        for item in plan.deferred:
-            verdict = verdicts.get(item.waits_for)
-            if verdict is not None and verdict.state == "cached" and item.waits_for not in run.records:
-                run.records[item.waits_for] = _cached_record(item.waits_for, plan, verdict)
-        if not plan.deferred or not _resolve_deferred(run, plan):
+        served = {d.waits_for: cached(d.waits_for, plan.steps[d.waits_for].node, v.cache_key, v.record, run_id=None, by=rundriver.RUNNER)
+                  for d in plan.deferred if (v := verdicts.get(d.waits_for)) is not None and v.state == "cached" and v.record is not None}
+        grow = rundriver.growable(plan, served, {})
+        keys, _ = read_deferred_keys(run.store, run.spec.run_id, plan, grow, {sid: r.to_dict() for sid, r in served.items()}) if grow else ({}, {})
+        if not keys:
             return plan, verdicts
+        run.resolved.update(keys)
+        plan = grow_plan(plan, run.plan())
 
 
 def new_run_id() -> str:
@@ -138,7 +146,7 @@ def new_run_id() -> str:
 
 
 def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
-    """Parse, evaluate expression partitions (in a child process), and open the store.
+    """Parse and open the store.
 
     ``hashes=False`` leaves the code hashes out of the graph (a plan needs none; a cache key
     made from such a graph raises)."""
@@ -161,7 +169,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         targets=targets,
         refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
     )
-    return LocalRun(options, spec, store, store_uri, resolve_expr_partitions(graph))
+    return LocalRun(options, spec, store, store_uri, {})
 
 
 class LazyPool:
@@ -182,24 +190,77 @@ class LazyPool:
     def close(self, force: bool = False) -> None:
         if self._pool is not None:
             self._pool.close(force=force)
+            self._pool = None
 
 
-def execute(run: LocalRun, progress: Progress, on_plan: Callable[[Plan], None] | None = None) -> Plan:
-    """Run every phase; after each round, resolve deferred partition keys and plan again."""
+def execute(run: LocalRun, progress: Progress) -> Plan:
+    """Run the plan: a loop over the run driver, which says what to settle, start and grow;
+    the phases it starts run on worker processes. Returns the plan as it grew."""
     pool = LazyPool(run)
     try:
+        plan = run.plan()
+        verdicts = _assessed(run, plan, progress)
+        typed = {sid: StepRecord.from_dict(rec) for sid, rec in run.records.items()}
+        ended: dict[int, Phase | None] = {}
+        unresolvable: dict[str, str] = {}
         while True:
-            plan = run.plan()
-            if on_plan:
-                on_plan(plan)
-            _run_phases(run, plan, pool, progress)
-            if not plan.deferred or not _resolve_deferred(run, plan):
+            step = rundriver.decide(rundriver.Snapshot(plan, typed, verdicts, ended=ended, unresolvable=unresolvable,
+                                                       run_id=run.spec.run_id, fail_fast=run.options.fail_fast))
+            for record in step.settled:
+                _note(run, typed, record.to_dict(), progress)
+            if step.start is not None:
+                _run_phase(run, plan, step.start, pool, typed, progress)
+                ended[step.start.index] = step.start
+            elif step.grow:
+                keys, bad = read_deferred_keys(run.store, run.spec.run_id, plan, step.grow, run.records)
+                run.resolved.update(keys)
+                unresolvable.update(bad)
+                if keys:
+                    plan = grow_plan(plan, run.plan())
+                    verdicts = _assessed(run, plan, progress)
+            else:
+                if step.outcome is not None and step.outcome.unresolvable:
+                    for node, why in step.outcome.unresolvable:
+                        sys.stderr.write(f"barque: cannot plan {node}: {why}\n")
                 return plan
     except BaseException:
         pool.close(force=True)
         raise
     finally:
         pool.close()
+
+
+def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCache]:
+    """The cache verdicts of ``plan``'s steps, with barca's refusal and note for Manual nodes."""
+    verdicts = run.assess(plan)
+    refuse_uncomputed_manual(run, plan, verdicts)
+    _note_stale_manual(run, plan, verdicts)
+    progress.planned(plan, verdicts)
+    for sid, verdict in verdicts.items():
+        if sid not in run.records:
+            run.reasons[sid] = verdict.reason
+    return verdicts
+
+
+def _run_phase(run: LocalRun, plan: Plan, phase: Phase, pool: LazyPool, typed: dict[str, StepRecord], progress: Progress) -> None:
+    """Run the streams of ``phase`` on the workers, one job per stream, and note their records.
+    Under ``--fail-fast`` a stream that failed stops the others (their workers are killed); the
+    driver then cancels what has no record."""
+    jobs: list[Job] = [(stream.id, [plan.steps[s].to_dict() for s in stream.steps], _known_for(run, plan, stream.steps), {})
+                       for stream in phase.streams]
+    run.phases_run += 1
+    for _, recs in pool.run(jobs):
+        for rec in recs:
+            _note(run, typed, rec, progress)
+        if run.options.fail_fast and any(typed[r["step"]].state in FAILURES for r in recs):
+            pool.close(force=True)
+            return
+
+
+def _note(run: LocalRun, typed: dict[str, StepRecord], rec: dict[str, Any], progress: Progress) -> None:
+    run.records[rec["step"]] = rec
+    typed[rec["step"]] = StepRecord.from_dict(rec)
+    progress.finished(rec)
 
 
 def refuse_uncomputed_manual(run: LocalRun, plan: Plan, verdicts: Mapping[str, StepCache]) -> None:
@@ -225,60 +286,7 @@ def _note_stale_manual(run: LocalRun, plan: Plan, verdicts: Mapping[str, StepCac
         sys.stderr.write(f"barque: note: {name} is Manual and stale; barque get {name} {files} --refresh {name} to recompute\n".replace("  ", " "))
 
 
-def _run_phases(run: LocalRun, plan: Plan, pool: LazyPool, progress: Progress) -> None:
-    verdicts = run.assess(plan)
-    refuse_uncomputed_manual(run, plan, verdicts)
-    _note_stale_manual(run, plan, verdicts)
-    progress.planned(plan, verdicts)
-    for sid, verdict in verdicts.items():
-        if sid not in run.records:
-            run.reasons[sid] = verdict.reason
-    for phase in plan.phases:
-        jobs: list[Job] = []
-        for stream in phase.streams:
-            todo = [s for s in stream.steps if s not in run.records]
-            for sid in todo:
-                if verdicts[sid].state == "cached":
-                    run.records[sid] = _cached_record(sid, plan, verdicts[sid])
-                    progress.finished(run.records[sid])
-            todo = [s for s in todo if s not in run.records]
-            if todo:
-                jobs.append((stream.id, [plan.steps[s].to_dict() for s in todo], _known_for(run, plan, todo), {}))
-        if not jobs:
-            continue
-        run.phases_run += 1
-        for _, recs in pool.run(jobs):
-            for rec in recs:
-                run.records[rec["step"]] = rec
-                progress.finished(rec)
-
-
-def _known_for(run: LocalRun, plan: Plan, todo: list[str]) -> dict[str, dict[str, Any]]:
+def _known_for(run: LocalRun, plan: Plan, todo: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Records of the steps outside this stream that its steps read, so workers need not ask the store."""
     wanted = {d for sid in todo for d in plan.steps[sid].deps}
     return {d: run.records[d] for d in wanted if d in run.records}
-
-
-def _cached_record(sid: str, plan: Plan, verdict: StepCache) -> dict[str, Any]:
-    assert verdict.record is not None
-    rec = {
-        "step": sid,
-        "node": plan.steps[sid].node,
-        "state": "cached",
-        "cache_key": verdict.cache_key,
-        "artifact": verdict.record["artifact"],
-        "output_id": verdict.record["output_id"],
-        "attempts": 0,
-        "duration_seconds": 0.0,
-    }
-    if isinstance(verdict.record.get("preview"), dict):
-        rec["preview"] = verdict.record["preview"]
-    return rec
-
-
-def _resolve_deferred(run: LocalRun, plan: Plan) -> bool:
-    """Read the keys of deferred nodes from their sources' outputs; False when nothing new is known."""
-    found = resolve_deferred_keys(run.store, run.spec.run_id, plan, run.records)
-    new = {node: keys for node, keys in found.items() if node not in run.resolved}
-    run.resolved.update(new)
-    return bool(new)

@@ -11,6 +11,7 @@ from typing import Any, Mapping, TextIO
 
 from barque.cachestate import StepCache
 from barque.plans import Plan
+from barque.steprecord import FAILURES
 
 
 class Progress:
@@ -33,10 +34,11 @@ class Progress:
         self.done += 1
         state = record.get("state")
         self.cached += state == "cached"
-        if state == "failed":
+        if state in FAILURES:  # failed or crashed: always said, terminal or not
             self.failed += 1
             err = record.get("error") or {}
-            self._line(f"[barque] FAILED {record['step']} after {record.get('attempts', 1)} attempt(s): {err.get('type')}: {err.get('message')}")
+            word = str(state).upper()
+            self._line(f"[barque] {word} {record['step']} after {record.get('attempts', 1)} attempt(s): {err.get('type')}: {err.get('message')}")
         self._draw()
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ def run_detail(folder: str | Path, run_id: str, store_uri: str) -> dict[str, Any
     stored = records.read_step_records(open_store(store_uri), run_id)
     for step in detail["steps"]:
         error = (stored.get(step["step"]) or {}).get("error")
-        if step["state"] == "failed" and isinstance(error, dict):
+        if step["state"] in ("failed", "crashed") and isinstance(error, dict):
             step["error"] = f"{error.get('type', 'Error')}: {error.get('message', '')}"
             step["traceback"] = error.get("traceback")
     return detail

@@ -10,6 +10,8 @@ As in barca:
   sink was tried), and the sinks are written before the asset is committed, so a failed sink
   leaves nothing cached and the next run tries again.
 
+A path ending in ``/`` is a dataset sink, written by ``datasets`` (barca's Hive layout).
+
 Keys come from data, so whatever a key holds (``/``, ``..``, NUL, ``%``) is percent-encoded into
 the file name alone, and the file stays in the sink's folder.
 """
@@ -88,8 +90,13 @@ def write_sinks(node: Node, step: Step, value: Any, root: Path) -> list[dict[str
     """Write every sink of ``node``; return one result per sink; raise ``SinkError`` if any failed."""
     results, failures = [], []
     for spec in node.sinks:
-        target = sink_path(spec.path, step)
+        target = spec.path if spec.dataset else sink_path(spec.path, step)
         try:
+            if spec.dataset:
+                from barque_runtime.datasets import write_dataset  # pyarrow, for the sinks that need it
+
+                results.append(write_dataset(spec, node, step, value, root))
+                continue
             fmt = sink_format(spec.path, spec.serializer, value, node.serializer)
             data, _ = serialize(value, fmt)
             _write(target, data, root)
@@ -110,6 +117,11 @@ def _write(target: str, data: bytes, root: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         raise IsADirectoryError(f"{target} is a directory; a sink writes a file there and leaves folders alone")
+    atomic_write(path, data)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a ``.``-named temporary file beside it, then a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

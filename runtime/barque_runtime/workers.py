@@ -23,9 +23,10 @@ import sys
 import time
 from typing import Any, Iterator
 
-from barque import records
+from barque import records, steprecord
 from barque.errors import StoreError
 from barque.plans import Step
+from barque.rundriver import RUNNER
 from barque.runspec import RunSpec
 from barque.store import open_store
 from barque_runtime.executor import StreamContext, execute_stream
@@ -206,13 +207,34 @@ def _child(conn: Channel, args: tuple[RunSpec, str, str]) -> int:
 
 
 class WorkerPool:
-    """Runs streams on up to ``size`` processes and yields ``(stream_id, records)`` as they finish."""
+    """Runs streams on up to ``size`` processes and yields ``(stream_id, records)`` as they finish.
+
+    barca's ``weight=``: a stream takes the largest weight of its steps' nodes in slots of the
+    pool's capacity (``size``) while it runs, and the slots of the streams running at once add
+    up to at most the capacity; one heavier than the capacity runs alone. Streams start in the
+    order they were given, and one waiting for room is not overtaken by lighter ones after it.
+    """
 
     def __init__(self, size: int, spec: RunSpec, store_uri: str, root: str) -> None:
         self.size = max(1, size)
         self._args = (spec, store_uri, root)
         self._workers: list[Worker] = []
         self._deaths: dict[str, int] = {}  # attempts of a step that ended with its worker
+        self._warned: set[str] = set()
+
+    def slots(self, job: Job) -> int:
+        """The capacity ``job`` holds while it runs: its heaviest node's weight, at most the capacity."""
+        nodes = self._args[0].graph.nodes
+        heaviest = max((nodes[step["node"]] for step in job[1]), key=lambda n: n.weight, default=None)
+        if heaviest is None:
+            return 1
+        if heaviest.weight > self.size and heaviest.id not in self._warned:
+            self._warned.add(heaviest.id)
+            sys.stderr.write(
+                f"barque: warning: {heaviest.id!r} has weight={heaviest.weight}, more than the capacity {self.size} "
+                "(the worker count); it runs alone\n"
+            )
+        return min(heaviest.weight, self.size)
 
     def _spawn(self) -> Worker:
         to_child_r, to_child_w = os.pipe()
@@ -247,15 +269,21 @@ class WorkerPool:
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         pending = list(reversed(jobs))
         busy: dict[int, tuple[Worker, Job]] = {}  # by the fd its results arrive on
+        held: dict[int, int] = {}  # slots of the capacity each busy fd holds
         idle = list(self._workers)
         while pending or busy:
             while pending and (idle or len(self._workers) < self.size):
+                need = self.slots(pending[-1])
+                if sum(held.values()) + need > self.size:
+                    break  # the next stream waits for room, and nothing after it goes first
                 worker = idle.pop() if idle else self._spawn()
                 job = pending.pop()
                 worker.conn.send(job)
                 busy[worker.conn.read_fd] = (worker, job)
+                held[worker.conn.read_fd] = need
             for fd in _ready(list(busy)):
                 worker, job = busy.pop(fd)
+                del held[fd]
                 try:
                     stream_id, result, error = worker.conn.recv()
                 except EOFError:
@@ -292,8 +320,8 @@ class WorkerPool:
             used = self._deaths[step["id"]] = job[3].get(step["id"], 0) + 1
             if used < max(1, spec.graph.nodes[step["node"]].retries):
                 return done, job[1][index:]
-            error = {"type": "WorkerDied", "message": f"the worker process {how} while running this step", "traceback": ""}
-            rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": used, "error": error}
+            rec = steprecord.crashed(step["id"], step["node"], "WorkerDied", f"the worker process {how} while running this step",
+                                     run_id=spec.run_id, by=RUNNER, attempts=used).to_dict()
             try:
                 records.write_step_record(store, spec.run_id, rec)
             except StoreError as err:  # the parent has the record; the summary does not need the store's copy
@@ -309,8 +337,8 @@ class WorkerPool:
         for step in job[1]:
             rec = records.read_step_record(store, spec.run_id, step["id"])
             if rec is None:
-                err = {"type": "ExecutorError", "message": f"the executor failed running this stream: {error}", "traceback": ""}
-                rec = {"step": step["id"], "node": step["node"], "run_id": spec.run_id, "state": "failed", "attempts": 0, "error": err}
+                rec = steprecord.failed(step["id"], step["node"], "ExecutorError", f"the executor failed running this stream: {error}",
+                                        run_id=spec.run_id, by=RUNNER).to_dict()
             out.append(rec)
         return out
 

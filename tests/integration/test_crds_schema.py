@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from barque.plans import Phase, Plan, Step, Stream
+from barque.steprecord import StepRecord
 from barque_operator.status import PhaseView, build_status, plan_summary
 from testbed.cluster import Tool, ToolError
 from testbed.kubeapi import Api
@@ -84,7 +85,8 @@ def big_status() -> dict[str, Any]:
             "plan": plan_summary(plan, 500, "runs/k8s/ns/r-1/operator/plan.json")}
     from datetime import datetime, timezone
 
-    status = build_status(plan=plan, records=records, phases=[PhaseView(0, "Running", "r-1-p0", 2, "2025-01-01T00:00:00Z")],
+    status = build_status(plan=plan, records={sid: StepRecord.from_dict(r) for sid, r in records.items()},
+                          phases=[PhaseView(0, "Running", "r-1-p0", 2, "2025-01-01T00:00:00Z")],
                           run_phase="Running", message=None, base=base, start_time="2025-01-01T00:00:00Z",
                           completion_time=None, previous_conditions=None,
                           now=datetime(2025, 1, 1, 0, 1, tzinfo=timezone.utc), limit=500)
@@ -94,15 +96,18 @@ def big_status() -> dict[str, Any]:
 def small_status() -> dict[str, Any]:
     from datetime import datetime, timezone
 
-    steps = {"a": Step("a", "a"), "b": Step("b", "b", deps=("a",))}
-    plan = Plan(phases=(Phase(0, "initial", (Stream("p0-w0", ("a", "b")),)),), steps=steps)
+    steps = {"a": Step("a", "a"), "b": Step("b", "b", deps=("a",)), "c": Step("c", "c")}
+    plan = Plan(phases=(Phase(0, "initial", (Stream("p0-w0", ("a", "b")), Stream("p0-w1", ("c",)))),), steps=steps)
     records = {"a": {"step": "a", "state": "succeeded", "attempts": 1, "started_at": 1.0, "finished_at": 2.0,
                      "duration_seconds": 1.0, "artifact": {"content_hash": "ab" * 32}},
-               "b": {"step": "b", "state": "skipped", "reason": "upstream a failed"}}
+               "b": {"step": "b", "state": "skipped", "reason": "upstream a failed"},
+               "c": {"step": "c", "state": "crashed", "error": {"type": "OOMKilled", "message": "exit code 137"}}}
     base = {"runId": "k8s/ns/r-1", "storeUri": "s3://b/p", "sourceDigest": "d" * 64,
             "plan": plan_summary(plan, 500, "k")}
-    status = build_status(plan=plan, records=records, phases=[PhaseView(0, "Succeeded", "r-1-p0", 1)],
-                          run_phase="Succeeded", message=None, base=base, start_time="2025-01-01T00:00:00Z",
+    status = build_status(plan=plan, records={sid: StepRecord.from_dict(r) for sid, r in records.items()},
+                          phases=[PhaseView(0, "Failed", "r-1-p0", 2)],
+                          run_phase="Failed", message="step c crashed: OOMKilled: exit code 137", base=base,
+                          start_time="2025-01-01T00:00:00Z",
                           completion_time="2025-01-01T00:00:05Z", previous_conditions=None,
                           now=datetime(2025, 1, 1, 0, 1, tzinfo=timezone.utc), limit=500)
     return {k: v for k, v in status.items() if v is not None}

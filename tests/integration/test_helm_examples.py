@@ -91,10 +91,10 @@ def test_failing_example_reports_the_failure_and_its_logs(ready: str, kubectl: A
 
 def test_cli_errors_name_the_object_and_exit_non_zero(ready: str, barque: Any) -> None:
     missing_pipeline = barque("submit", "no-such-pipeline", "-n", ready)
-    assert missing_pipeline.returncode == 1
+    assert missing_pipeline.returncode == 2  # barca's usage: a name that is not there
     assert f"Pipeline {ready}/no-such-pipeline: not found" in missing_pipeline.stderr
     missing_run = barque("status", "no-such-run", "-n", ready)
-    assert missing_run.returncode == 1 and "not found" in missing_run.stderr
+    assert missing_run.returncode == 2 and "not found" in missing_run.stderr
 
 
 def test_scheduled_example_is_accepted_by_the_crds(barque_crds: Any, namespace: str, kubectl: Any) -> None:

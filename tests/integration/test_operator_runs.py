@@ -249,6 +249,67 @@ def test_a_failing_step_fails_the_run_with_its_error_and_skips_its_dependants(
     assert "StepFailed" in reasons and "Failed" in reasons
 
 
+KILLED = '''
+import os
+import signal
+
+from barque import asset
+
+
+@asset()
+def source() -> int:
+    return 11
+
+
+@asset(inputs={"s": source})
+def killed(s: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return s
+
+
+@asset(inputs={"k": killed})
+def after(k: int) -> int:
+    return k
+
+
+@asset()
+def independent() -> int:
+    return 2
+'''
+
+
+def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_skipped(
+        kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess) -> None:
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, KILLED, "killed"))
+    create_run(kube_api, ns, "killed-1", "killed")
+    run = wait_run(kube_api, ns, "killed-1", op=operator_process)
+    status = run["status"]
+    assert status["phase"] == "Failed"
+    states = step_states(run)
+    assert states.pop("source") in ("succeeded", "cached")  # another test's pipeline may have stored it
+    assert states == {"killed": "crashed", "after": "skipped", "independent": "succeeded"}
+    assert status["message"].startswith("step pipeline.py:killed crashed: Signal: killed by signal 9")
+    assert status["counts"]["crashed"] == 1 and status["counts"]["failed"] == 0
+
+
+def test_fail_fast_stops_a_run_at_its_first_failure(kube_api: Api, ready: str, tmp_path: Path,
+                                                   operator_process: OperatorProcess) -> None:
+    ns = ready
+    source = FAILING + '''
+
+@asset(inputs={"i": independent, "s": source})
+def later(i: int, s: dict) -> int:
+    return i
+'''
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, source, "failfast"))
+    create_run(kube_api, ns, "failfast-1", "failfast", failurePolicy="FailFast")
+    run = wait_run(kube_api, ns, "failfast-1", op=operator_process)
+    assert run["status"]["phase"] == "Failed"
+    states = step_states(run)
+    assert states["broken"] == "failed" and states["later"] == "cancelled"  # under Continue it would run
+
+
 def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
         return next((j for j in jobs(api, ns) if j["metadata"]["name"].startswith(prefix)), None)

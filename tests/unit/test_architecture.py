@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_public_surface_is_pinned():
     assert sorted(barque.__all__) == [
-        "Always", "BarqueError", "BranchResultError", "Manual", "ParallelError", "Schedule", "asset",
-        "asset_ref", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
-        "plan", "run", "sensor", "sink", "task", "unsafe",
+        "Always", "BarqueError", "BranchResultError", "Failed", "Manual", "ParallelError", "Schedule", "asset",
+        "asset_ref", "batches", "batches_by", "collect", "get", "group", "parallel", "parallel_map", "partitions", "partitions_from",
+        "plan", "run", "run_many", "sensor", "sink", "task", "unsafe",
     ]
 
 

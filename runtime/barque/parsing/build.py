@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from barque.model import Freshness, Graph, Node, build_frozen
-from barque.parsing.declare import Decl, api_call, read_declarations
+from barque.parsing.checks import node_warnings
+from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.hashing import Hasher
 from barque.parsing.link import Linked, Linker, asset_ref_file
 from barque.parsing.project import Project
@@ -23,7 +24,7 @@ _NODE_DECORATORS = frozenset({"asset", "task", "sensor", "sink"})
 _ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 
-def parse_files(root: Path, rels: Sequence[str], hashes: bool) -> tuple[Graph, list[tuple[str, str, bool]]]:
+def parse_files(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> tuple[Graph, list[tuple[str, str, bool]]]:
     """Parse the pipeline files ``rels`` (relative to ``root``, at least one) into a checked
     ``Graph``; also every file-system probe the parse made (see ``barque.parsing.cache``).
 
@@ -37,7 +38,8 @@ def parse_files(root: Path, rels: Sequence[str], hashes: bool) -> tuple[Graph, l
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    return Graph(root=str(root), nodes=nodes, files=digests), project.finder.probes()
+    found = tuple(w for item in linked for w in node_warnings(nodes[item.decl.id], item.decl.fn, nodes, project.modules)) if warnings else ()
+    return Graph(root=str(root), nodes=nodes, files=digests, warnings=found), project.finder.probes()
 
 
 def _hasher(project: Project, decls: list[Decl]) -> Hasher:
@@ -99,4 +101,5 @@ def _node(item: Linked, hasher: Hasher | None) -> Node:
         "code_hash": hasher.code_hash(mod, fn) if hasher else "",
         "helpers": hasher.helpers(mod, fn) if hasher else (),
         "params": item.params,
+        **node_options(decl),
     })

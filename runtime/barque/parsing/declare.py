@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from barque.errors import PipelineDefinitionError
-from barque.model import Freshness, SinkSpec
+from barque.model import BatchSpec, Freshness, SinkSpec
 from barque.parsing import literals, placement
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
@@ -31,10 +31,16 @@ OPTIONS = (
     "tags",
     "env",
 )
-ACCEPTED = {"asset": OPTIONS, "task": OPTIONS, "sensor": tuple(o for o in OPTIONS if o != "inputs")}
+# In barca's order ("Accepted arguments" in `barca docs assets`), so the error lists them alike.
+ACCEPTED = {
+    "asset": (*OPTIONS, "weight", "deterministic", "cutoff", "batch"),
+    "task": (*OPTIONS, "weight", "batch"),
+    "sensor": (*(o for o in OPTIONS if o != "inputs"), "weight"),
+}
 SCHEDULE_OPTIONS = ("max_failures", "timeout_seconds", "batch")
-# Options barca has and barque does not: the error says so rather than guessing a typo.
-BARCA_ONLY = ("weight", "deterministic", "cutoff", "batch", "partition_by", "rows_per_file")
+SINK_OPTIONS = ("serializer", "partition_by", "rows_per_file")
+# Where each option that not every decorator takes belongs, for the error's hint.
+_ONLY_ON = {"deterministic": "@asset", "cutoff": "@asset", "batch": "a partitioned @asset or @task"}
 
 
 class Ref(NamedTuple):
@@ -195,6 +201,8 @@ def _read_arguments(project: Project, decl: Decl, call: ast.Call) -> None:
         if kw.arg not in accepted:
             raise _unknown_keyword(mod, decl.kind, decl.fn.name, kw, accepted)
         _read_option(project, decl, kw.arg, kw.value)
+    if "batch" in decl.options:
+        _check_batch(decl, next(kw for kw in call.keywords if kw.arg == "batch"))
 
 
 def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, accepted: tuple[str, ...]) -> PipelineDefinitionError:
@@ -206,8 +214,8 @@ def _unknown_keyword(mod: SourceModule, kind: str, fn: str, kw: ast.keyword, acc
             hint="A sensor observes the outside world and takes no inputs: remove inputs=, or make it an @asset.",
         )
     close = literals.did_you_mean(arg, accepted)
-    if arg in BARCA_ONLY:
-        hint = f"`{arg}` is a barca option barque does not support: remove it."
+    if arg in _ONLY_ON:
+        hint = f"`{arg}` applies to {_ONLY_ON[arg]} only, as in barca: remove it here."
     elif close:
         hint = f"Rename `{arg}` to `{close[0]}`, or remove it."
     else:
@@ -239,6 +247,112 @@ def _read_option(project: Project, decl: Decl, arg: str, value: ast.expr) -> Non
         decl.options[arg] = _read_freshness(project, mod, value)
     elif arg == "partitions":
         decl.partitions = _read_partitions(project, mod, value)
+    elif arg == "weight":
+        decl.options[arg] = literals.weight(mod, value)
+    elif arg in ("cutoff", "deterministic"):
+        decl.options[arg] = literals.boolean(mod, value, what)
+    elif arg == "batch":
+        batch = _read_batch(project, mod, value)
+        if batch is not None:
+            decl.options[arg] = batch
+
+
+def node_options(decl: Decl) -> dict[str, Any]:
+    """The ``Node`` fields of barca's scheduling and reading options, defaults filled in."""
+    return {
+        "weight": decl.options.get("weight", 1),
+        "cutoff": decl.options.get("cutoff", False),
+        "deterministic": decl.options.get("deterministic", True),
+        "batch": decl.options.get("batch"),
+        "readers": _readers(decl.fn),
+    }
+
+
+def _read_batch(project: Project, mod: SourceModule, node: ast.expr) -> BatchSpec | None:
+    """``batch=N | "all" | None | batches([...], strict=) | batches_by(fn, max_size=)``."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if value is None:
+            return None
+        if value == "all":
+            return BatchSpec("all")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return BatchSpec("size", size=value)
+    kind, call = api_call(project, mod, node)
+    if kind == "batches" and call is not None:
+        arg = one_argument(mod, call, "batches", ("strict",))
+        strict = any(literals.boolean(mod, kw.value, "batches(strict=)") for kw in call.keywords)
+        groups = literals.key_groups(mod, arg)
+        if groups is None:
+            return BatchSpec("groups_expr", expr=mod.segment(arg), strict=strict)
+        return BatchSpec("groups", groups=groups, strict=strict)
+    if kind == "batches_by" and call is not None:
+        fn = one_argument(mod, call, "batches_by", ("max_size",))
+        max_size = None
+        for kw in call.keywords:
+            max_size = literals.positive_int(mod, kw.value, "batches_by(max_size=)")
+        return BatchSpec("by", expr=mod.segment(fn), max_size=max_size)
+    raise PipelineDefinitionError(
+        f"batch={literals.shown(mod, node)} is not a grouping barca knows",
+        where=mod.where(node),
+        hint='Write batch=20 (at most 20 keys per call), batch="all", batches([["a", "b"], ["c"]]) '
+        "or batches_by(fn, max_size=20), imported from barque or barca; or leave batch= out.",
+    )
+
+
+def _check_batch(decl: Decl, kw: ast.keyword) -> None:
+    """barca's rules: ``batch=`` only on a partitioned node whose partition parameters take lists."""
+    mod = decl.module
+    if not decl.partitions:
+        raise PipelineDefinitionError(
+            f"batch= on {decl.fn.name}(), which is not partitioned",
+            where=mod.where(kw),
+            hint="batch= groups the keys of a partitioned node into calls: add partitions=, or remove batch=.",
+        )
+    dims = {p.dimension for p in decl.partitions}
+    for arg in [*decl.fn.args.posonlyargs, *decl.fn.args.args, *decl.fn.args.kwonlyargs]:
+        if arg.arg in dims and _scalar_annotation(arg.annotation):
+            raise PipelineDefinitionError(
+                f"the partition parameter `{arg.arg}` of the batched {decl.fn.name}() is annotated as one key "
+                f"({literals.shown(mod, arg.annotation)})",  # type: ignore[arg-type]
+                where=mod.where(arg),
+                hint=f"With batch= the function receives the list of its call's keys: annotate it `{arg.arg}: list[str]`.",
+            )
+
+
+def _scalar_annotation(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Name) and node.id in ("str", "int")
+
+
+# Annotations that pick the reader of a Parquet or CSV input, as barca reads them
+# ("Input: parameter annotations pick the reader", `barca docs types`); pandas is the default.
+_READERS = {
+    "pd.DataFrame": "pandas",
+    "pandas.DataFrame": "pandas",
+    "pl.DataFrame": "polars",
+    "polars.DataFrame": "polars",
+    "pl.LazyFrame": "polars_lazy",
+    "polars.LazyFrame": "polars_lazy",
+    "pyarrow.Table": "arrow",  # not `pa.Table`: barca 0.33 gives that one a pandas DataFrame
+    "duckdb.DuckDBPyRelation": "duckdb",
+}
+
+
+def _readers(fn: FunctionNode) -> tuple[tuple[str, str], ...]:
+    """``(param, reader)`` for each parameter annotated with a reader other than pandas."""
+    out = []
+    for arg in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
+        node = arg.annotation
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a quoted annotation
+            text = node.value.strip()
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            text = f"{node.value.id}.{node.attr}"
+        else:
+            continue
+        reader = _READERS.get(text)
+        if reader is not None and reader != "pandas":
+            out.append((arg.arg, reader))
+    return tuple(out)
 
 
 def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:
@@ -388,10 +502,27 @@ def _read_sink(mod: SourceModule, dec: ast.expr, call: ast.Call | None) -> SinkS
                 where=mod.where(kw),
                 hint='Write @sink("out/result.json").',
             )
-        if kw.arg != "serializer":
-            raise _unknown_keyword(mod, "sink", "", kw, ("serializer",))
-    path = literals.string(mod, one_argument(mod, call, "sink", ("serializer",)), "@sink path")
-    serializer = None
+        if kw.arg not in SINK_OPTIONS:
+            raise _unknown_keyword(mod, "sink", "", kw, SINK_OPTIONS)
+    path = literals.string(mod, one_argument(mod, call, "sink", SINK_OPTIONS), "@sink path")
+    options: dict[str, Any] = {}
     for kw in call.keywords:
-        serializer = literals.serializer(mod, kw.value, "@sink serializer=")
-    return SinkSpec(path=path, serializer=serializer)
+        if kw.arg != "serializer" and not path.endswith("/"):
+            raise PipelineDefinitionError(
+                f"@sink {kw.arg}= applies to a dataset sink, a path ending in `/`; {path!r} is a file sink",
+                where=mod.where(kw),
+                hint=f'Write the folder of the dataset, e.g. @sink("{path.rsplit(".", 1)[0]}/", {kw.arg}=...), or remove {kw.arg}=.',
+            )
+        if kw.arg == "serializer":
+            options["serializer"] = literals.serializer(mod, kw.value, "@sink serializer=")
+        elif kw.arg == "partition_by":
+            options["partition_by"] = literals.string_list(mod, kw.value, "@sink partition_by=")
+        else:
+            options["rows_per_file"] = literals.positive_int(mod, kw.value, "@sink rows_per_file=")
+    if path.endswith("/") and options.get("serializer") == "pickle":
+        raise PipelineDefinitionError(
+            f"the dataset sink {path!r} cannot be written as pickle",
+            where=mod.where(dec),
+            hint='A dataset sink writes Parquet (default), serializer="csv" or serializer="json".',
+        )
+    return SinkSpec(path=path, **options)

@@ -19,7 +19,8 @@ from barque.parsing.files import expand_paths, find_root, relative_to_root, reso
 
 
 def parse_project(
-    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True, use_cache: bool = True
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True, warnings: bool = False,
+    use_cache: bool = True,
 ) -> Graph:
     """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
 
@@ -28,21 +29,26 @@ def parse_project(
 
     ``hashes=False`` skips the code hashes (``code_hash`` stays empty, ``helpers`` too): they
     only feed cache keys, so ``barque plan`` without ``--cache`` does without them, and
-    ``cachekeys.key_components`` refuses a node that has none. ``use_cache=False`` parses
-    afresh and leaves the parse cache alone.
+    ``cachekeys.key_components`` refuses a node that has none. ``warnings=True`` also reads the
+    function bodies for static warnings (``Graph.warnings``), only when asked since it costs
+    about a quarter of a large parse's CPU; a graph cached without them is never served to a
+    request for them, nor the other way round. ``use_cache=False`` parses afresh and leaves
+    the parse cache alone.
     """
     # The parse allocates many small objects and makes no reference cycles; pausing the
     # cyclic collector meanwhile saves about a third of the time on large pipelines.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse(paths, root, hashes, use_cache)
+        return _parse(paths, root, hashes, warnings, use_cache)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, use_cache: bool) -> Graph:
+def _parse(
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool, use_cache: bool
+) -> Graph:
     files = expand_paths(paths)
     if not files:
         raise PipelineDefinitionError(
@@ -53,12 +59,12 @@ def _parse(paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str]
     root_path = resolve(root) if root is not None else find_root(paths)
     rels = [relative_to_root(f, root_path) for f in files]
     if use_cache:
-        graph = cache.load(root_path, rels, hashes)
+        graph = cache.load(root_path, rels, hashes, warnings)
         if graph is not None:
             return graph
     from barque.parsing.build import parse_files
 
-    graph, probes = parse_files(root_path, rels, hashes)
+    graph, probes = parse_files(root_path, rels, hashes, warnings)
     if use_cache:
-        cache.save(root_path, rels, hashes, graph, probes)
+        cache.save(root_path, rels, hashes, warnings, graph, probes)
     return graph

@@ -101,14 +101,62 @@ def shown(mod: SourceModule, node: ast.expr) -> str:
 
 
 def attempts(mod: SourceModule, node: ast.expr, what: str) -> int:
+    return positive_int(mod, node, what, " (the total number of attempts)", f"Write {what}=1 for no retry, {what}=3 for up to three attempts.")
+
+
+def boolean(mod: SourceModule, node: ast.expr, what: str) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
+    raise not_static(mod, node, what, "True or False")
+
+
+def positive_int(mod: SourceModule, node: ast.expr, what: str, meaning: str = "", hint: str | None = None) -> int:
+    """A whole number of at least 1, written as a literal; ``meaning`` follows the rule in the error."""
     value = literal(mod, node, what, "an integer literal")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise PipelineDefinitionError(
-            f"{what} must be a whole number of at least 1 (the total number of attempts), not {shown(mod, node)}",
+            f"{what} must be a whole number of at least 1{meaning}, not {shown(mod, node)}",
             where=mod.where(node),
-            hint=f"Write {what}=1 for no retry, {what}=3 for up to three attempts.",
+            hint=hint or f"Write {what}<n>, e.g. {what}2.",
         )
     return value
+
+
+def weight(mod: SourceModule, node: ast.expr) -> int:
+    """``weight=``: the slots of the worker pool a step takes while it runs, at least 1."""
+    return positive_int(mod, node, "weight=", " (the worker slots the step takes while it runs)",
+                        "Write weight=2 for a step that needs two workers' share of memory, or leave it out (1).")
+
+
+def key_groups(mod: SourceModule, node: ast.expr) -> tuple[tuple[str, ...], ...] | None:
+    """``batches([...])``'s groups when written as a literal list of lists of keys, else ``None``.
+
+    Keys are strings or integers (an integer is its string, as for partition keys); an empty
+    group or a key in two groups is an error, as in barca."""
+    if isinstance(node, ast.Name) and node.id in mod.constants:
+        node = mod.constants[node.id]
+    if not isinstance(node, (ast.List, ast.Tuple)) or not all(isinstance(g, (ast.List, ast.Tuple)) for g in node.elts):
+        return None
+    groups: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for group in node.elts:
+        keys = static_keys(mod, group)
+        if keys is None:
+            return None
+        if not keys:
+            raise PipelineDefinitionError(
+                "batches() has an empty group", where=mod.where(group), hint="Remove the empty group: every group names at least one key."
+            )
+        for key in keys:
+            if key in seen:
+                raise PipelineDefinitionError(
+                    f"batches() names the key {key!r} in two groups",
+                    where=mod.where(group),
+                    hint="Put each key in one group at most.",
+                )
+            seen.add(key)
+        groups.append(keys)
+    return tuple(groups)
 
 
 def string_list(mod: SourceModule, node: ast.expr, what: str) -> tuple[str, ...]:

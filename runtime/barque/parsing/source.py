@@ -39,6 +39,8 @@ API_NAMES = frozenset(
         "partitions_from",
         "collect",
         "asset_ref",
+        "batches",
+        "batches_by",
     }
 )
 API_MODULES = frozenset({"barque", "barca", "barque.decorators"})

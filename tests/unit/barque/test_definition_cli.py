@@ -46,7 +46,7 @@ def test_a_bare_task_from_barque_runs(tmp_path: Path) -> None:
 
 def test_a_pipeline_named_like_a_standard_module_exits_2_with_a_rename_hint(tmp_path: Path) -> None:
     pipeline(tmp_path, "from barque import asset\n\n@asset()\ndef a() -> int:\n    return 1\n", name="json.py")
-    result = barque("run", "json.py", cwd=tmp_path)
+    result = barque("run", "json.py", "--pretty", cwd=tmp_path)
     assert result.code == 2
     assert "json.py: the module name 'json' is taken by the standard library's module json" in result.stderr
     assert "hint: Rename json.py" in result.stderr and "changed after planning" not in result.stderr

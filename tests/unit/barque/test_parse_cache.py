@@ -135,7 +135,7 @@ def test_a_corrupt_or_truncated_entry_is_ignored_and_rewritten(
         damaged = data + b" "
     entry.write_bytes(damaged)
     assert outcome(folder, True) == fresh
-    assert cache.load(folder, ["pipeline.py"], True) is not None  # rewritten sound
+    assert cache.load(folder, ["pipeline.py"], True, False) is not None  # rewritten sound
 
 
 def test_an_entry_with_a_valid_digest_but_a_shape_this_parser_does_not_write_is_a_miss(tmp_path: Path, parses: Parses) -> None:
@@ -158,7 +158,9 @@ def test_a_node_row_of_the_wrong_length_is_a_miss(tmp_path: Path, parses: Parses
     outcome(tmp_path, True)
     (entry,) = entries(tmp_path)
     doc = json.loads(entry.read_bytes().partition(b"\n")[2])
-    doc["nodes"][0] = doc["nodes"][0][:-1]
+    nodes = doc["graph"][1]  # Graph's fields in order: root, nodes, files, warnings
+    first = next(iter(nodes))
+    nodes[first] = nodes[first][:-1]
     body = json.dumps(doc).encode()
     entry.write_bytes(cache._seal(body) + b"\n" + body)
     assert outcome(tmp_path, True) == fresh
@@ -266,10 +268,6 @@ def test_a_project_without_a_barque_folder_gets_none(tmp_path: Path, parses: Par
     assert not (tmp_path / ".barque").exists()
 
 
-def test_the_encoding_knows_every_field_of_the_model() -> None:
-    assert cache.SHAPES_KNOWN
-
-
 def test_a_cached_parse_does_not_import_the_parser(tmp_path: Path) -> None:
     write(tmp_path, render(initial(random.Random(8))))
     parse_project([str(tmp_path / "pipeline.py")])
@@ -279,4 +277,19 @@ def test_a_cached_parse_does_not_import_the_parser(tmp_path: Path) -> None:
         "print(sorted(m for m in sys.modules if m.startswith('barque.parsing.')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['barque.parsing.cache', 'barque.parsing.entry', 'barque.parsing.files']"
+    assert done.stdout.strip() == "['barque.parsing.cache', 'barque.parsing.codec', 'barque.parsing.entry', 'barque.parsing.files']"
+
+
+def test_a_graph_cached_without_warnings_is_never_served_to_a_request_for_them(tmp_path: Path, parses: Parses) -> None:
+    (tmp_path / ".barque").mkdir()
+    target = tmp_path / "pipeline.py"
+    target.write_text(
+        "import os\nfrom barque import asset\n\n@asset()\ndef raw() -> int:\n    return os.environ['HOME'] and 1\n\n"
+        "@asset(inputs={'raw': raw})\ndef report(raw: int) -> int:\n    return 42\n"
+    )
+    fresh = {w: parse_project([target], warnings=w, use_cache=False) for w in (False, True)}
+    assert fresh[True].warnings and not fresh[False].warnings
+    for asked in (False, True, False, True):
+        assert parse_project([target], warnings=asked) == fresh[asked]
+    assert parses.count == 2 + 2  # the two fresh ones, then one miss per request; the rest hits
+    assert len(entries(tmp_path)) == 2

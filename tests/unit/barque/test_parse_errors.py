@@ -204,9 +204,9 @@ def test_an_unknown_keyword_far_from_any_accepted_one_gets_no_guess(tmp_path: Pa
     assert "@task accepts: name, inputs" in err.message
 
 
-def test_a_barca_only_keyword_says_barque_does_not_support_it(tmp_path: Path) -> None:
-    err = error_in(tmp_path, "\n@asset(weight=2)\ndef a(): return 1\n")
-    assert "`weight` is a barca option barque does not support" in (err.hint or "")
+def test_an_asset_only_option_on_a_task_says_where_it_applies(tmp_path: Path) -> None:
+    err = error_in(tmp_path, "\n@task(cutoff=True)\ndef a(): return 1\n")
+    assert "`cutoff` applies to @asset only" in (err.hint or "")
 
 
 def test_a_positional_decorator_argument_is_an_error(tmp_path: Path) -> None:

@@ -14,35 +14,9 @@ from hypothesis import strategies as st
 from barque.model import Graph
 from barque.planner import make_plan
 
-from .graphs import from_, graph, inp, node, static
+from .dag_strategies import dags
 
 EXAMPLES = int(os.environ.get("BARQUE_PLANNER_EXAMPLES", "200"))
-
-
-@st.composite
-def dags(draw: st.DrawFn) -> Graph:
-    """Up to 14 nodes; node i reads only nodes before it; some static-partitioned, some following a
-    partitioned upstream key by key, some collecting one."""
-    count = draw(st.integers(1, 14))
-    nodes = []
-    partitioned: set[str] = set()
-    for i in range(count):
-        name = f"n{i}"
-        ups = sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else []
-        shape = draw(st.sampled_from(["plain", "static", "follow", "collect"]))
-        part_ups = [f"n{u}" for u in ups if f"n{u}" in partitioned]
-        if shape == "static" and not part_ups:
-            keys = draw(st.lists(st.sampled_from("abcde"), min_size=1, max_size=4, unique=True))
-            nodes.append(node(name, inputs=tuple(inp(f"x{u}", f"n{u}") for u in ups), partitions=(static("k", *keys),)))
-            partitioned.add(name)
-        elif shape == "follow" and len(part_ups) == 1:
-            source = part_ups[0]
-            others = tuple(inp(f"x{u}", f"n{u}") for u in ups if f"n{u}" != source)
-            nodes.append(node(name, inputs=others, partitions=(from_("k", source),), params=("k", source)))
-            partitioned.add(name)
-        else:  # plain: a partitioned upstream is collected, never passed whole
-            nodes.append(node(name, inputs=tuple(inp(f"x{u}", f"n{u}", collect=f"n{u}" in partitioned) for u in ups)))
-    return graph(*nodes)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

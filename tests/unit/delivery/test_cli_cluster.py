@@ -200,7 +200,7 @@ def test_status_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
 
     api = FakeApi({("pipelineruns", "etl-x7k2p"): RUN})
     monkeypatch.setattr(Kube, "connect", classmethod(lambda cls, args: cls(api, args.namespace)))
-    assert cmd_status.cmd_status(_args(run="etl-x7k2p", json=True)) == 0
+    assert cmd_status.cluster_status(_args(run="etl-x7k2p", json=True)) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["pipeline"] == "etl" and out["status"]["phase"] == "Failed"
 

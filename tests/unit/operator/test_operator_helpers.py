@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from barque.model import Graph, InputSpec, Node, PartitionSpec
 from barque.planner import make_plan
-from barque_operator.kube import termination_messages
-from barque_operator.planpin import extend_plan
+from barque.plans import grow_plan
+from barque_operator.observed import pod_endings
 from barque_operator.resume import reusable_records
 from barque_operator.settings import OperatorSettings
 from barque_operator.status import merge_patch
@@ -86,7 +86,7 @@ def test_a_grown_plan_keeps_its_phases_and_appends_new_ones() -> None:
     g = graph({"days": days, "per": per})
     first = make_plan(g, None, 2)
     assert [d.node for d in first.deferred] == ["per"]
-    grown = extend_plan(first, make_plan(g, None, 2, {"per": ["mon", "tue"]}))
+    grown = grow_plan(first, make_plan(g, None, 2, {"per": ["mon", "tue"]}))
     assert grown.phases[: len(first.phases)] == first.phases
     new = [s for p in grown.phases[len(first.phases):] for st in p.streams for s in st.steps]
     assert sorted(new) == ["per[day=mon]", "per[day=tue]"]
@@ -94,13 +94,13 @@ def test_a_grown_plan_keeps_its_phases_and_appends_new_ones() -> None:
     assert grown.deferred == ()
 
 
-def test_termination_messages_take_each_indexs_latest_pod() -> None:
+def test_pod_endings_take_each_indexs_latest_pod() -> None:
     def pod(index: str, finished: str, message: str) -> dict:  # type: ignore[type-arg]
         return {"metadata": {"annotations": {"batch.kubernetes.io/job-completion-index": index}},
                 "status": {"containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": finished,
                                                                            "message": message}}}]}}
     pods = [pod("0", "2025-01-01T00:00:01Z", "first"), pod("0", "2025-01-01T00:00:09Z", "second"), pod("1", "x", "other")]
-    assert termination_messages(pods) == {0: "second", 1: "other"}
+    assert pod_endings(pods) == {0: ("PodFailure", "second"), 1: ("PodFailure", "other")}
 
 
 def test_settings_flags_win_over_env_over_defaults() -> None:

@@ -69,6 +69,7 @@ _PAIRS = [
     (core.PartitionSpec, models.GraphPartition),
     (core.Freshness, models.GraphFreshness),
     (core.SinkSpec, models.GraphSink),
+    (core.BatchSpec, models.GraphBatch),
 ]
 
 

@@ -48,8 +48,9 @@ class World:
         self.cancel = cancel
         self.timeout = timeout
         self.verdicts: dict[str, StepCache] = {s: StepCache("run", "k-" + s, "never materialized") for s in plan.steps}
-        self.pod_messages: dict[tuple[int, int], str] = {}
+        self.pod_endings: dict[tuple[int, int], tuple[str, str]] = {}
         self.pins: dict[str, Any] = {}  # image, store and Secret pinned when the run started
+        self.fail_fast = False
         self.now = NOW
 
     def facts(self) -> RunFacts:
@@ -59,7 +60,7 @@ class World:
                   **self.pins},
             plan=self.plan, records=dict(self.records), jobs=dict(self.jobs),
             verdicts=self.verdicts if needs_assessment(self.plan, self.records, self.jobs) else None,
-            now=self.now, exec_phases=dict(self.phase_files), pod_messages=dict(self.pod_messages),
+            now=self.now, exec_phases=dict(self.phase_files), pod_endings=dict(self.pod_endings), fail_fast=self.fail_fast,
         )
 
     def reconcile(self) -> Decision:
@@ -177,16 +178,30 @@ def test_a_failed_step_skips_its_dependants_and_fails_the_run_with_the_last_erro
     assert not any(e.reason == "StepFailed" for e in world.reconcile().of(Event))
 
 
-def test_a_lost_pod_fails_its_step_with_the_pods_last_words() -> None:
+def test_a_lost_pod_crashes_its_step_with_the_pods_last_words() -> None:
     world = World()
     world.reconcile()
-    world.pod_messages[(0, 1)] = "Traceback...\nOSError: disk full"
+    world.pod_endings[(0, 1)] = ("PodFailure", "Traceback...\nOSError: disk full")
     world.run_job(0, lost=(1,))
     d = world.reconcile()
-    assert world.records["other"]["state"] == "failed"
+    assert world.records["other"]["state"] == "crashed"
     assert world.records["per_day[day=mon]"]["state"] == "skipped"
+    assert d.status["message"].startswith("step other crashed: PodFailure:")
     assert "OSError: disk full" in d.status["message"]
+    assert d.status["counts"]["crashed"] == 1
     assert d.finished == "Failed"
+
+
+def test_an_oom_killed_pod_crashes_its_step_as_oomkilled() -> None:
+    world = World()
+    world.reconcile()
+    world.pod_endings[(0, 0)] = ("OOMKilled", "exit code 137 (OOMKilled)")
+    world.run_job(0, lost=(0,))
+    d = world.reconcile()
+    first = world.phase_files[0].streams[0].steps[0]
+    assert world.records[first]["state"] == "crashed"
+    assert world.records[first]["error"]["type"] == "OOMKilled"
+    assert d.finished == "Failed" and d.status["failures"][0]["step"] == first
 
 
 def test_cancel_deletes_live_jobs_and_cancels_unfinished_steps() -> None:
@@ -245,3 +260,24 @@ def test_a_running_phase_keeps_the_start_time_it_was_first_shown_with() -> None:
     world.jobs[0] = replace(world.jobs[0], start_time="2025-01-01T12:00:02Z")  # the Job controller's, later
     world.now = NOW + timedelta(seconds=5)
     assert world.reconcile().status["phases"][0]["startTime"] == started
+
+
+def test_fail_fast_stops_the_live_jobs_at_the_first_failure_and_cancels_what_has_not_run() -> None:
+    world = World()
+    world.reconcile()
+    world.fail_fast = True
+    world.run_job(0, {"raw": "failed"})
+    world.jobs[1] = JobView("demo-1-p1", 1, 1, active=1)  # as if a later phase were live
+    d = world.reconcile()
+    assert d.finished == "Failed" and d.of(DeleteJob) == [DeleteJob("demo-1-p1")]
+    states = {s["id"]: s["state"] for s in d.status["steps"]}
+    assert states["raw"] == "failed" and states["report"] == "cancelled"
+    assert not any(a.record["state"] == "cancelled" for a in d.of(WriteRecord))  # the status's, not the store's
+
+
+def test_continue_lets_independent_streams_finish_after_a_failure() -> None:
+    world = World(plan=make_plan(graph(), None, 2))
+    world.reconcile()
+    world.run_job(0, {"per_day[day=mon]": "failed"})
+    d = world.reconcile()
+    assert [c.phase.index for c in d.of(CreateJob)] == [1] and d.finished is None

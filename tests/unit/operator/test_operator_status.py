@@ -10,6 +10,7 @@ import pytest
 
 from barque.plans import Phase, Plan, Step, Stream
 from barque_operator import models
+from barque.steprecord import StepRecord
 from barque_operator.status import (
     PhaseView,
     build_status,
@@ -55,7 +56,8 @@ def status_for(plan: Plan, records: dict[str, Any], limit: int = 500) -> dict[st
     views = [PhaseView(p.index, "Failed", f"run-p{p.index}", len(p.streams)) for p in plan.phases]
     base = {"runId": "k8s/ns/run-12345678", "storeUri": "s3://bucket/prefix", "sourceDigest": "a" * 64,
             "plan": plan_summary(plan, limit, "runs/k8s/ns/run-12345678/operator/plan.json")}
-    status = build_status(plan=plan, records=records, phases=views, run_phase="Failed", message="step x failed",
+    typed = {sid: StepRecord.from_dict(r) for sid, r in records.items()}
+    status = build_status(plan=plan, records=typed, phases=views, run_phase="Failed", message="step x failed",
                           base=base, start_time="2025-01-01T11:00:00Z", completion_time=None,
                           previous_conditions=None, now=NOW, limit=limit)
     models.PipelineRunStatus.model_validate(status)
@@ -101,7 +103,7 @@ def test_counts_and_progress() -> None:
     status = status_for(plan, records)
     assert status["progress"] == "3/8"
     assert status["counts"] == {"total": 8, "pending": 5, "running": 0, "succeeded": 1, "cached": 0, "failed": 1,
-                                "skipped": 1, "cancelled": 0}
+                                "crashed": 0, "skipped": 1, "filtered": 0, "cancelled": 0}
     entry = {s["id"]: s for s in status["steps"]}
     assert entry[ids[0]]["artifact"] == "blobs/ef/" + "ef" * 32
     assert entry[ids[0]]["startedAt"] == "2025-01-01T11:58:20Z" and entry[ids[0]]["durationSeconds"] == 2.0
@@ -130,3 +132,13 @@ def test_condition_transition_time_moves_only_when_the_status_changes() -> None:
 
 def test_human_durations() -> None:
     assert [human_duration(s) for s in (5, 65, 3 * 3600 + 120)] == ["5s", "1m05s", "3h02m"]
+
+
+def test_the_crds_step_states_and_counts_are_the_step_records_states() -> None:
+    from typing import get_args
+
+    from barque.steprecord import ALL_STATES
+    from barque_operator import models
+
+    assert get_args(models.StepState) == ALL_STATES
+    assert list(models.StepCounts.model_fields) == ["total", *ALL_STATES]

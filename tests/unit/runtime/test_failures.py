@@ -256,3 +256,40 @@ def fine() -> int:
     assert result.code == 1
     assert result.json["steps_failed"] == 1 and ran(tmp_path) == ["fine"]
     assert "cannot encode" in result.json["failures"][0]["error"]
+
+
+FAILS_BESIDE_A_SLOW_STREAM = """
+    import time
+    from barque import asset
+
+    @asset()
+    def broken() -> int:
+        raise ValueError("bad input")
+
+    @asset()
+    def slow() -> int:
+        trace("slow")
+        time.sleep(120)
+        return 1
+
+    @asset(inputs={"s": slow})
+    def after_slow(s: int) -> int:
+        return s
+"""
+
+
+def test_fail_fast_stops_the_run_at_the_first_failure_and_cancels_the_rest(tmp_path: Path) -> None:
+    pipeline(tmp_path, FAILS_BESIDE_A_SLOW_STREAM)
+    result = barque("run", "pipeline.py", "--workers", "2", "--fail-fast", cwd=tmp_path, timeout=60)
+    assert result.code == 1, result.stderr
+    states = {s["id"]: s["status"] for s in result.json["steps"]}
+    assert states == {"pipeline.py:broken": "failed", "pipeline.py:slow": "cancelled", "pipeline.py:after_slow": "cancelled"}
+    assert result.json["status"] == "failed"
+
+
+def test_without_fail_fast_independent_streams_finish_after_a_failure(tmp_path: Path) -> None:
+    pipeline(tmp_path, FAILS_BESIDE_A_SLOW_STREAM.replace("time.sleep(120)", "pass"))
+    result = barque("run", "pipeline.py", "--workers", "2", cwd=tmp_path)
+    assert result.code == 1
+    states = {s["id"]: s["status"] for s in result.json["steps"]}
+    assert states == {"pipeline.py:broken": "failed", "pipeline.py:slow": "ran", "pipeline.py:after_slow": "ran"}

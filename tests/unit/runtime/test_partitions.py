@@ -152,13 +152,26 @@ def part(shard: str) -> str:
 """
 
 
-def test_expression_partitions_are_evaluated_in_a_separate_process(tmp_path: Path) -> None:
+def test_planning_expression_partitions_imports_nothing_and_shows_the_step_that_evaluates_them(tmp_path: Path) -> None:
     pipeline(tmp_path, EXPR)
-    proc = subprocess.Popen([*BARQUE, "plan", "pipeline.py"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    result = barque("plan", "pipeline.py", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    plan = result.json
+    assert [s["id"] for s in plan["steps"]] == ["pipeline.py:part#partitions"]
+    assert plan["deferred"] == [{"node": "pipeline.py:part", "waits_for": "pipeline.py:part#partitions"}]
+    assert not (tmp_path / "imported-by.txt").exists()
+
+
+def test_expression_partitions_are_evaluated_by_a_step_in_a_worker_and_the_plan_grows(tmp_path: Path) -> None:
+    pipeline(tmp_path, EXPR)
+    proc = subprocess.Popen([*BARQUE, "run", "pipeline.py"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
-    plan = json.loads(out)
-    assert sorted(s["id"] for s in plan["steps"]) == [f"pipeline.py:part[shard=s{i}]" for i in range(3)]
+    summary = json.loads(out)
+    ids = [s["id"] for s in summary["steps"]]
+    assert ids[0] == "pipeline.py:part#partitions"
+    assert sorted(ids[1:]) == [f"pipeline.py:part[shard=s{i}]" for i in range(3)]
+    assert summary["phases"] == 2
     importers = [int(p) for p in (tmp_path / "imported-by.txt").read_text().split()]
     assert importers and proc.pid not in importers
 
@@ -176,12 +189,12 @@ def test_expression_partitions_of_a_module_that_prints_at_import(tmp_path: Path)
     assert summary["final_output"] == {"shard=s0": "s0", "shard=s1": "s1", "shard=s2": "s2"}
 
 
-def test_failing_partition_expression_exits_2_naming_the_node_and_line(tmp_path: Path) -> None:
+def test_a_failing_partition_expression_fails_its_step_with_the_traceback_naming_the_line(tmp_path: Path) -> None:
     pipeline(tmp_path, EXPR.replace("for i in range(3)]", "for i in range(3)] + [1 / 0]"))
-    result = barque("plan", "pipeline.py", cwd=tmp_path)
-    assert result.code == 2
-    assert "pipeline.py:part" in result.stderr and "ZeroDivisionError" in result.stderr
-    assert "pipeline.py:11" in result.stderr
+    result = barque("run", "pipeline.py", cwd=tmp_path)
+    assert result.code == 1
+    assert result.json["failures"] == [{"step": "pipeline.py:part#partitions", "error": "ZeroDivisionError: division by zero"}]
+    assert "pipeline.py:part#partitions" in result.stderr and "ZeroDivisionError" in result.stderr
 
 
 def test_one_failing_partition_skips_only_what_reads_it(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from barque import records
-from barque.deferred import resolve_deferred_keys
+from barque.deferred import read_deferred_keys
 from barque.parsing import parse_project
 from barque.planner import make_plan
 from barque.runspec import RunSpec, write_phase, write_run_spec
@@ -53,15 +53,16 @@ def test_partition_expressions_are_evaluated_by_a_step_and_the_plan_grows(tmp_pa
     spec = RunSpec(run_id="r1", graph=graph)
     write_run_spec(store, spec, {"pipeline.py": PIPELINE})
 
-    first = make_plan(graph, workers=2, evaluate_partitions_in_steps=True)
+    first = make_plan(graph, workers=2)
     assert [s.id for s in first.steps.values()] == ["pipeline.py:per_key#partitions"]
     write_phase(store, "r1", first.phases[0], first)
     code, message = exec_stream(store_dir, "r1", 0, 0, tmp_path)
     assert code == 0 and message["counts"] == {"succeeded": 1}
 
-    keys = resolve_deferred_keys(store, "r1", first)
+    keys, unresolvable = read_deferred_keys(store, "r1", first, [d.node for d in first.deferred])
+    assert unresolvable == {}
     assert keys["pipeline.py:per_key"] == ["a", "b"]
-    grown = make_plan(graph, workers=2, resolved_partitions=keys, evaluate_partitions_in_steps=True)
+    grown = make_plan(graph, workers=2, resolved_partitions=keys)
     assert not grown.deferred
     for index, phase in enumerate(grown.phases, start=1):
         write_phase(store, "r1", phase.__class__(index, phase.reason, phase.streams), grown)

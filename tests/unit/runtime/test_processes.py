@@ -105,7 +105,7 @@ def test_a_step_whose_worker_exits_is_retried_as_a_failed_attempt(tmp_path: Path
     assert (rec["state"], rec["attempts"]) == ("succeeded", 2)
 
 
-def test_a_segfaulting_step_uses_its_retries_then_fails_alone(tmp_path: Path) -> None:
+def test_a_segfaulting_step_uses_its_retries_then_crashes_alone(tmp_path: Path) -> None:
     pipeline(
         tmp_path,
         """
@@ -130,4 +130,7 @@ def test_a_segfaulting_step_uses_its_retries_then_fails_alone(tmp_path: Path) ->
     ]
     recs = step_records(tmp_path / ".barque", result.json["run_id"])
     assert recs["pipeline.py:segfaults"]["attempts"] == 3
+    assert recs["pipeline.py:segfaults"]["state"] == "crashed"  # the process died: not an exception
+    assert (result.json["steps_crashed"], result.json["steps_failed"]) == (1, 1)
+    assert {s["id"]: s["status"] for s in result.json["steps"]}["pipeline.py:segfaults"] == "crashed"
     assert sorted((tmp_path / "ran.txt").read_text().split()) == ["fine", "segfaults", "segfaults", "segfaults"]

@@ -37,7 +37,7 @@ def test_parse_error_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     pipeline(tmp_path, PIPE)
     run_ok("pipeline.py", cwd=tmp_path)
     write(tmp_path, "pipeline.py", "from barque import asset\n\n@asset()\ndef broken(:\n    return 1\n")
-    result = barque("run", "pipeline.py", cwd=tmp_path)
+    result = barque("run", "pipeline.py", "--pretty", cwd=tmp_path)
     assert result.code == 2
     assert result.stdout == ""
     assert "pipeline.py:4" in result.stderr and "syntax error" in result.stderr

@@ -1,0 +1,161 @@
+"""The local runner and the operator reach the same step states for the same pipeline: both ask
+the run driver (``barque.rundriver``), so the laptop and the cluster cannot drift.
+
+Real: ``barque.run`` with its worker processes and a local-folder store; the operator's reconcile
+with ``barque exec`` as each Pod (``tests/unit/cluster_sim.py`` says what is simulated).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import barque
+from tests.unit.cluster_sim import Cluster, local_states, step_states
+
+SCENARIOS = {
+    "a failure skips what reads it, independent streams finish": """
+        from barque import asset
+
+        @asset()
+        def src() -> int:
+            return 1
+
+        @asset(inputs={"s": src})
+        def broken(s: int) -> int:
+            raise ValueError("bad row")
+
+        @asset(inputs={"b": broken})
+        def below(b: int) -> int:
+            return b
+
+        @asset(inputs={"s": src})
+        def fine(s: int) -> int:
+            return s + 1
+
+        @asset(inputs={"f": fine, "b": below})
+        def joined(f: int, b: int) -> int:
+            return f + b
+
+        @asset()
+        def alone() -> str:
+            return "x"
+    """,
+    "keys an upstream returns grow the plan, one failing key skips its dependants": """
+        from barque import asset, collect, partitions_from
+
+        @asset()
+        def regions() -> list:
+            return ["amer", "emea", "apac"]
+
+        @asset(partitions={"region": partitions_from(regions)})
+        def sales(region: str) -> int:
+            if region == "emea":
+                raise RuntimeError("feed down")
+            return len(region)
+
+        @asset(inputs={"s": sales})
+        def doubled(s: int) -> int:
+            return 2 * s
+
+        @asset(inputs={"all": collect(sales)})
+        def total(all: list) -> int:
+            return sum(all)
+    """,
+    "a partition expression is evaluated by a step in both places": """
+        from barque import asset, partitions
+
+        def shards():
+            return ["s0", "s1"]
+
+        @asset(partitions={"shard": partitions(shards())})
+        def part(shard: str) -> str:
+            return shard
+
+        @asset(inputs={"p": part})
+        def upper(p: str) -> str:
+            return p.upper()
+    """,
+    "a process killed mid-step crashes it, not fails it": """
+        import os
+        import signal
+
+        from barque import asset
+
+        @asset()
+        def src() -> int:
+            return 1
+
+        @asset(inputs={"s": src})
+        def killed(s: int) -> int:
+            os.kill(os.getpid(), signal.SIGKILL)
+            return s
+
+        @asset(inputs={"k": killed})
+        def after(k: int) -> int:
+            return k
+    """,
+}
+
+
+def _project(folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "pipeline.py").write_text(textwrap.dedent(source))
+    return folder / "pipeline.py"
+
+
+@pytest.mark.parametrize("source", SCENARIOS.values(), ids=list(SCENARIOS))
+def test_the_local_runner_and_the_operator_reach_the_same_step_states(tmp_path: Path, source: str) -> None:
+    local_file = _project(tmp_path / "local", source)
+    summary = barque.run(str(local_file), workers=2)
+    cluster = Cluster([_project(tmp_path / "cluster", source)], tmp_path / "store", parallelism=2, work=tmp_path)
+    run = cluster.run()
+    assert step_states(run) == local_states(summary)
+    assert run["status"]["phase"] == {"succeeded": "Succeeded", "failed": "Failed"}[summary["status"]]
+    assert run["status"]["plan"]["phaseCount"] == summary["phases"]  # the same grown plan
+
+
+def test_a_second_run_is_cached_in_both_places(tmp_path: Path) -> None:
+    source = SCENARIOS["keys an upstream returns grow the plan, one failing key skips its dependants"]
+    local_file = _project(tmp_path / "local", source)
+    barque.run(str(local_file), workers=2)
+    again = barque.run(str(local_file), workers=2)
+    cluster = Cluster([_project(tmp_path / "cluster", source)], tmp_path / "store", parallelism=2, work=tmp_path)
+    cluster.run("first")
+    second = cluster.run("second")
+    assert step_states(second) == local_states(again)
+    assert "cached" in set(local_states(again).values())
+
+
+FAILS_BEFORE_A_LATER_PHASE = """
+    from barque import asset
+
+    @asset()
+    def source() -> int:
+        return 1
+
+    @asset(inputs={"s": source})
+    def broken(s: int) -> int:
+        raise ValueError("bad")
+
+    @asset(inputs={"s": source})
+    def independent(s: int) -> int:
+        return s
+
+    @asset(inputs={"i": independent, "s": source})
+    def later(i: int, s: int) -> int:
+        return i
+"""
+
+
+def test_fail_fast_cancels_the_later_phases_in_both_places_and_continue_runs_them(tmp_path: Path) -> None:
+    local_file = _project(tmp_path / "local", FAILS_BEFORE_A_LATER_PHASE)
+    fast = local_states(barque.run(str(local_file), workers=2, fail_fast=True))
+    cluster = Cluster([_project(tmp_path / "cluster", FAILS_BEFORE_A_LATER_PHASE)], tmp_path / "store", parallelism=2, work=tmp_path)
+    in_cluster = step_states(cluster.run("fast", failurePolicy="FailFast"))
+    for states in (fast, in_cluster):
+        assert (states["pipeline.py:broken"], states["pipeline.py:later"]) == ("failed", "cancelled")
+    assert step_states(cluster.run("continue"))["pipeline.py:later"] == "succeeded"
+    assert local_states(barque.run(str(local_file), workers=2))["pipeline.py:later"] == "succeeded"
