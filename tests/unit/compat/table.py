@@ -35,7 +35,7 @@ class Row:
 
 
 S, D, U = "same", "different", "unsupported"
-OPS, ASYNC = "barcaopts", "async"
+OPS = "barcaopts"
 
 ROWS: tuple[Row, ...] = (
     # authoring API
@@ -61,7 +61,7 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "returning `Failed(...)` for a partial result", S, "the same: in a batched call it fails that key alone (`BatchKeyFailed`), the other keys are cached", "failed_marker"),
     Row("authoring", "`parallel(...)`, `parallel_map(f, items)`, `ParallelError`", S, "branches in forked children, at most one per CPU the step may use", "parallel"),
     Row("authoring", "`group(...)`, `@unsafe`", S, "accepted; they change nothing that runs", "group_and_unsafe"),
-    Row("authoring", "`async def` steps", S, "as in barca 0.33 the step fails (a coroutine cannot be stored)", "async_steps", branch=ASYNC),
+    Row("authoring", "`async def` steps", D, "barca 0.33 fails the step (a coroutine cannot be stored); barque runs it on an event loop of its own, `timeout_seconds=` cancels it", "async_steps"),
     Row("authoring", "a worker that dies in a step fails it (exit 1), naming how it ended", S, "the same; it counts as a failed attempt for `retries=`", "worker_death"),
     Row("authoring", "`@sensor` returns `(update_detected, output)`, polled every run", S, "the same", "sensors"),
     Row("authoring", "`@task` always runs, only when named; `get` refuses a task", S, "the same", "tasks"),
