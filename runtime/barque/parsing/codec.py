@@ -15,12 +15,15 @@ another shape raises ``Malformed``, never builds a record with a wrong value in 
 Exactness is the contract: ``decode(json.loads(json.dumps(encode(v)))) == v`` and has the
 same ``repr`` (``1`` stays an ``int`` in a ``float`` field). Non-finite floats are for the
 caller's ``json.dumps(allow_nan=False)`` to refuse.
+
+A record's decoder is written out as Python source from its field positions and compiled once,
+as ``dataclasses`` writes ``__init__``: decoding is most of a fully cached plan, and a loop over
+the fields took half as long again (bench/FINDINGS.md, issue 11).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import operator
 import types
 import typing
 from collections.abc import Mapping
@@ -191,14 +194,41 @@ def _str_mapping(values: Codec) -> Codec:
     return Codec(encode, decode)
 
 
-def _picker(positions: tuple[int, ...]) -> Callable[[list[Any]], tuple[Any, ...]]:
-    """The items of a list at ``positions``, as a tuple (``itemgetter`` returns a bare item for one)."""
-    if not positions:
-        return lambda row: ()
-    if len(positions) == 1:
-        (only,) = positions
-        return lambda row: (row[only],)
-    return operator.itemgetter(*positions)
+def _decoder(
+    cls: type, names: tuple[str, ...], scalar_at: tuple[int, ...], literal_at: tuple[int, ...],
+    tuples_at: dict[int, Decode], others_at: dict[int, Decode], sound: set[tuple[Any, ...]],
+    check: Callable[[list[Any], tuple[Any, ...]], None],
+) -> Decode:
+    """The decoder of one record, written out as Python source for its fields: a list of the
+    field values in, the record out, after one set lookup for the types of its scalars and the
+    values of its ``Literal`` fields (``check`` decides a signature not seen before)."""
+    n = len(names)
+    v = [f"v{i}" for i in range(n)]
+    signature = ", ".join([f"type({v[i]})" for i in scalar_at] + [v[i] for i in literal_at])
+
+    def value(i: int) -> str:
+        if i in tuples_at:
+            return f"() if {v[i]} == [] else d{i}({v[i]})"
+        if i in others_at:
+            return f"d{i}({v[i]})"
+        return v[i]
+
+    fields = ", ".join(f"{names[i]!r}: {value(i)}" for i in range(n))
+    source = (
+        "def decode(row):\n"
+        f"    if type(row) is not list or len(row) != {n}:\n"
+        "        raise Malformed(f'not a {cls.__name__} record')\n"
+        + (f"    {', '.join(v)}, = row\n" if n else "")
+        + f"    signature = ({signature}{',' if signature else ''})\n"
+        + "    if signature not in sound:\n"
+        "        check(row, signature)\n"
+        f"    return build_frozen(cls, {{{fields}}})\n"
+    )
+    scope: dict[str, Any] = {"Malformed": Malformed, "sound": sound, "check": check, "build_frozen": build_frozen, "cls": cls}
+    scope.update({f"d{i}": dec for i, dec in {**tuples_at, **others_at}.items()})
+    exec(source, scope)  # noqa: S102 - source built above from field positions only, never from data
+    decoder: Decode = scope["decode"]
+    return decoder
 
 
 def _record(cls: type) -> Codec:
@@ -217,12 +247,10 @@ def _record(cls: type) -> Codec:
     # tuple fields are mostly empty: () without a call for those
     tuples_at = tuple((i, codecs[i].decode) for i, (_, tp) in enumerate(fields) if typing.get_origin(tp) is tuple)
     others_at = tuple((i, codecs[i].decode) for i, (_, tp) in enumerate(fields) if _scalar_types(tp) is None and typing.get_origin(tp) is not tuple)
-    pick_scalars, pick_literals = _picker(scalar_at), _picker(literal_at)
     # The scalar fields' types and the Literal fields' values, as one tuple per record, checked
     # once per distinct tuple: a large graph's nodes share a handful, and checking field by
     # field was most of a cached plan's decode.
     sound: set[tuple[Any, ...]] = set()
-    n = len(names)
 
     def check(row: list[Any], signature: tuple[Any, ...]) -> None:
         for i, kind, allowed in zip(scalar_at, signature, allowed_at):
@@ -233,19 +261,7 @@ def _record(cls: type) -> Codec:
                 raise Malformed(f"{cls.__name__}.{names[i]}: {row[i]!r}")
         sound.add(signature)
 
-    def decode(row: Any) -> Any:
-        if type(row) is not list or len(row) != n:
-            raise Malformed(f"not a {cls.__name__} record")
-        signature = (*map(type, pick_scalars(row)), *pick_literals(row))
-        if signature not in sound:
-            check(row, signature)
-        values = list(row)
-        for i, dec in tuples_at:
-            v = values[i]
-            values[i] = () if v == [] else dec(v)
-        for i, dec in others_at:
-            values[i] = dec(values[i])
-        return build_frozen(cls, dict(zip(names, values)))
+    decode = _decoder(cls, names, scalar_at, literal_at, dict(tuples_at), dict(others_at), sound, check)
 
     def encode(v: Any) -> list[Any]:
         if type(v) is not cls:  # a subclass's own fields would be lost

@@ -177,3 +177,23 @@ def test_a_non_finite_float_is_refused_not_cached(tmp_path: Path) -> None:
 def test_data_of_another_shape_is_malformed_not_decoded(tp: Any, encoded: Any) -> None:
     with pytest.raises(codec.Malformed):
         codec.codec_for(tp).decode(encoded)
+
+
+@dataclass(frozen=True)
+class NoFields:
+    pass
+
+
+@dataclass(frozen=True)
+class OneLiteral:
+    kind: typing.Literal["a", "b"] = "a"
+
+
+@dataclass(frozen=True)
+class OneTuple:
+    items: tuple[OneLiteral, ...] = ()
+
+
+@pytest.mark.parametrize("value", [NoFields(), OneLiteral("b"), OneTuple(), OneTuple((OneLiteral("b"), OneLiteral()))])
+def test_records_of_none_or_one_field_round_trip(value: Any) -> None:
+    assert round_trip(type(value), value) == value
