@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def values_of(tp: Any) -> st.SearchStrategy[Any]:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Literal:
         return st.sampled_from(args)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, types.UnionType):
         return st.one_of(*(values_of(a) for a in args))
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
