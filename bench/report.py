@@ -241,6 +241,7 @@ user (the operator has its own client certificate), watches excluded.
 
 
 VS = HERE / "vs" / "results.json"
+VS_NOTES = HERE / "vs" / "notes.md"  # the closing note under the table, written by hand after a run
 
 
 def vs_section() -> str:
@@ -280,6 +281,8 @@ faster); the CPU ratio compares user + system time of each process tree.
 | shape | mode | barque | barca | ratio | target | result | load |
 |---|---|---:|---:|---:|---|---|---|
 {chr(10).join(rows)}
+
+{VS_NOTES.read_text().strip() if VS_NOTES.exists() else ""}
 """
 
 

@@ -14,9 +14,15 @@ under ``refs/`` (``refs/<encoded step id>.json``); no scoped key can equal one (
 has no ``/``), so they are never read, and ``barque gc`` removes them. Commit records
 (``cache/``) need no scope: a cache key already names everything that makes the value.
 
-Crash safety comes from ordering alone: a blob is written before the record that names it
-(``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record.
-A writer that dies between the two leaves an orphan blob that no lookup can reach.
+Crash safety comes from ordering and checking: a blob is written before the record that names
+it (``commit`` refuses a ref whose blob is not there), and a reader trusts only a commit record
+whose blob checks out. A writer that dies between the two leaves an orphan blob that no lookup
+can reach. Against a power loss (which can lose or tear what was not synced) only blobs larger
+than ``HASH_CHECK_BYTES`` are synced before their record is written, because a record naming one
+is judged by its size alone; a smaller blob is hash-checked every time its record is judged, and
+a record is JSON that a tear makes unreadable, so neither needs a sync: whatever a power loss
+lost or tore is "not materialized" and recomputed. That took the two fsyncs of each small step
+off the cold path (bench/FINDINGS.md).
 
 A record is served only when it is sound (``find``): well-formed JSON, authentic (with
 ``BARQUE_STORE_KEY`` set, see ``barque.trust``), naming a serializer its node allows, and
@@ -147,7 +153,10 @@ def write_value(store: ArtifactStore, value: Any, serializer: str | None = None)
     data, name = serialize(value, serializer)
     ref = ArtifactRef(hashlib.sha256(data).hexdigest(), name, len(data))
     if store.size(ref.key) != ref.size or store.get(ref.key) != data:
-        store.put(ref.key, data)
+        # Durable (synced before the record names it) only when a record is judged by its size
+        # alone; a smaller blob is hash-checked whenever a record naming it is judged, so one a
+        # power loss tore or lost is "artifact corrupt"/"missing" and recomputed (see the module).
+        store.put(ref.key, data, durable=ref.size > HASH_CHECK_BYTES)
     return ref
 
 
@@ -200,7 +209,9 @@ def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[
             hint="write the value with write_value before committing it",
         )
     body = {**record, "cache_key": cache_key, "artifact": ref.to_dict()}
-    store.put(key, canonical_json(trust.sign(body, trust.configured_key())))
+    # Never synced: a lost record means a recomputation, a torn one is not JSON (a strict
+    # prefix of a JSON object never is), so either way the step is simply not materialized.
+    store.put(key, canonical_json(trust.sign(body, trust.configured_key())), durable=False)
 
 
 @dataclass(frozen=True)
@@ -289,8 +300,16 @@ def lookup(store: ArtifactStore, cache_key: str) -> dict[str, Any] | None:
 def put_ref(store: ArtifactStore, scope: str, step_id: str, record: dict[str, Any]) -> None:
     """Record the latest materialization of ``step_id`` in ``scope`` (the record gains ``"step": step_id``)."""
     # The ref only speeds up `show` and dry-run explanations; the commit record is the truth.
-    body = trust.sign({**record, "step": step_id}, trust.configured_key())
-    store.put(ref_key(scope, step_id), canonical_json(body), durable=False)
+    data = canonical_json(trust.sign({**record, "step": step_id}, trust.configured_key()))
+    # An asset's ref has its commit record's very bytes: a store that can give that file a
+    # second name (LocalStore: a hard link) is spared a new file per step (bench/FINDINGS.md).
+    link = getattr(store, "link", None)
+    cache_key = record.get("cache_key")
+    if link is not None and isinstance(cache_key, str) and cache_key and "/" not in cache_key and not cache_key.startswith("."):
+        committed = cache_record_key(cache_key)
+        if store.get(committed) == data and link(committed, ref_key(scope, step_id)):
+            return
+    store.put(ref_key(scope, step_id), data, durable=False)
 
 
 def get_ref(store: ArtifactStore, scope: str, step_id: str) -> dict[str, Any] | None:

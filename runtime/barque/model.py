@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Collection, Iterable, Literal, Mapping, TypeVar
+from typing import Any, Iterable, Literal, Mapping, TypeVar
 
 NodeKind = Literal["asset", "task", "sensor"]
 FreshnessKind = Literal["always", "manual", "schedule"]
@@ -248,15 +248,12 @@ class Graph:
     nodes: Mapping[str, Node]
     files: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[ParseWarning, ...] = ()
-    # ``parse_project(checks=True)``: the static checks, run on demand for the nodes asked
-    # (a command's planned nodes), so a parse pays only for what is reported.
-    checker: Callable[[Collection[str]], list[ParseWarning]] | None = field(default=None, compare=False, repr=False)
 
     def warnings_for(self, node_ids: Iterable[str]) -> list[ParseWarning]:
         """The warnings of the nodes a command plans, as barca reports only those, sorted by
         node, parameter and kind as barca sorts them."""
         wanted = set(node_ids)
-        found = self.checker(wanted) if self.checker is not None else [w for w in self.warnings if w.node in wanted]
+        found = [w for w in self.warnings if w.node in wanted]
         return sorted(found, key=lambda w: (w.node, w.name, w.kind))
 
     def upstream(self, node_id: str) -> list[str]:

@@ -6,7 +6,6 @@ Pure functions over a ``Graph``. Targets are matched the way people type them: a
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from typing import Iterable, Sequence
 
@@ -38,6 +37,8 @@ def resolve_one(graph: Graph, name: str) -> str:
             f"target {name!r} is ambiguous: {', '.join(matches)}",
             hint="name the node by its full id, e.g. " + matches[0],
         )
+    import difflib  # only for this error: every run resolves targets, few misspell one (~1 ms import)
+
     names = sorted({*graph.nodes, *(n.function for n in graph.nodes.values())})
     close = difflib.get_close_matches(name, names, n=3)
     raise PlanError(

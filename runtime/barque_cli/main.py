@@ -66,7 +66,32 @@ class _OnlyCommand:
         self._command = command
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
-        return self._sub.add_parser(name, **kwargs) if name == self._command else _Ignored()
+        if name != self._command:
+            return _Ignored()
+        kwargs.setdefault("formatter_class", _formatter)
+        return self._sub.add_parser(name, **kwargs)
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing ``shutil`` (and its ``bz2``,
+    ``lzma``, ``fnmatch``): argparse makes a help formatter for every argument it adds, and
+    each asked ``shutil``, ~2 ms of every command's start-up (bench/FINDINGS.md)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def _formatter(prog: str) -> "argparse.HelpFormatter":
+    import argparse
+
+    return argparse.HelpFormatter(prog, width=_terminal_columns() - 2)  # argparse's own default width
 
 
 def build_parser(command: str | None = None) -> "argparse.ArgumentParser":
@@ -76,6 +101,7 @@ def build_parser(command: str | None = None) -> "argparse.ArgumentParser":
     parser = Parser(
         prog="barque",
         description="Run Python pipelines locally or on Kubernetes. `barque FILE.py` runs a pipeline.",
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="store_true", help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -81,7 +81,7 @@ def check_sources(paths: Sequence[str]) -> Check:
     from barque.parsing import parse_project
 
     try:
-        graph = parse_project(list(paths or ["."]))
+        graph = parse_project(list(paths or ["."]), use_cache=False)  # a check writes nothing, and parses afresh
     except BarqueError as err:
         return Check("sources", False, str(err))
     kinds: dict[str, int] = {}

@@ -164,7 +164,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         raise BarqueError(f"workers={options.workers} cannot run anything", hint="give 1 or more workers, or None for one per CPU")
     if not options.cascade and not options.refresh:
         raise BarqueError("--no-cascade only changes what --refresh does", hint="name the assets to refresh: --refresh a,b --no-cascade")
-    graph = parse_project(options.files, hashes=hashes, checks=True)  # barca's plan warnings, for what is planned
+    graph = parse_project(options.files, hashes=hashes, warnings=True)  # barca's plan warnings; cached with the parse
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)

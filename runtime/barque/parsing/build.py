@@ -1,4 +1,4 @@
-"""``parse_project``: from pipeline files to a checked ``Graph``, reading source only.
+"""``parse_files``: from pipeline files to a checked ``Graph``, reading source only.
 
 The files named (or found below the directories named) are read first; then every project
 module they import at module level, and every file an ``asset_ref`` names, transitively.
@@ -8,16 +8,13 @@ bodies are read for helper hashing: they appear in ``Graph.files`` but add no no
 
 from __future__ import annotations
 
-import gc
-import os
 from collections import deque
+from pathlib import Path
 from typing import Iterator, Sequence
 
-from barque.errors import PipelineDefinitionError
 from barque.model import Freshness, Graph, Node, build_frozen
 from barque.parsing.checks import Checker
 from barque.parsing.declare import Decl, api_call, node_options, read_declarations
-from barque.parsing.files import expand_paths, find_root, relative_to_root, resolve
 from barque.parsing.hashing import Hasher
 from barque.parsing.link import Linked, Linker, asset_ref_file
 from barque.parsing.project import Project
@@ -27,50 +24,22 @@ _NODE_DECORATORS = frozenset({"asset", "task", "sensor", "sink"})
 _ALWAYS, _MANUAL = Freshness("always"), Freshness("manual")
 
 
-def parse_project(
-    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None = None, *, hashes: bool = True,
-    warnings: bool = False, checks: bool = False,
-) -> Graph:
-    """Read the pipeline in ``paths`` (files or directories) into a checked ``Graph``.
-
-    Never imports or runs the user's code. Raises ``PipelineDefinitionError`` naming the
-    file, line and what to do when the pipeline is wrong.
+def parse_files(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> tuple[Graph, list[tuple[str, str, bool]]]:
+    """Parse the pipeline files ``rels`` (relative to ``root``, at least one) into a checked
+    ``Graph``; also every file-system probe the parse made (see ``barque.parsing.cache``).
 
     ``hashes=False`` skips the code hashes (``code_hash`` stays empty, ``helpers`` too): they
     only feed cache keys, so ``barque plan`` without ``--cache`` does without them, and
     ``cachekeys.key_components`` refuses a node that has none.
     """
-    # The parse allocates many small objects and makes no reference cycles; pausing the
-    # cyclic collector meanwhile saves about a third of the time on large pipelines.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _parse(paths, root, hashes, warnings, checks)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _parse(
-    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool, checks: bool
-) -> Graph:
-    files = expand_paths(paths)
-    if not files:
-        raise PipelineDefinitionError(
-            "no pipeline file found: no .py file there imports barque or barca",
-            where=", ".join(str(p) for p in paths),
-            hint="Name the pipeline file itself, or a directory holding files that import barque.",
-        )
-    root_path = resolve(root) if root is not None else find_root(paths)
-    project = Project(root_path)
-    decls = _read_pipeline(project, [relative_to_root(f, root_path) for f in files])
+    project = Project(root)
+    decls = _read_pipeline(project, list(rels))
     linked = Linker(project, decls).link()
     hasher = _hasher(project, decls) if hashes else None
     nodes = {item.decl.id: _node(item, hasher) for item in linked}
     digests = {rel: mod.sha256 for rel, mod in project.modules.items()}
-    checker = Checker(nodes, {item.decl.id: item.decl.fn for item in linked}, project.modules)
-    found = tuple(checker(nodes)) if warnings else ()
-    return Graph(root=str(root_path), nodes=nodes, files=digests, warnings=found, checker=checker if checks else None)
+    found = tuple(Checker(nodes, {item.decl.id: item.decl.fn for item in linked}, project.modules)(nodes)) if warnings else ()
+    return Graph(root=str(root), nodes=nodes, files=digests, warnings=found), project.finder.probes()
 
 
 def _hasher(project: Project, decls: list[Decl]) -> Hasher:

@@ -192,6 +192,15 @@ class ModuleRef:
     pkgdir: str | None
 
 
+def probes_hold(root: Path, probes: Iterable[Sequence[object]]) -> bool:
+    """Whether every recorded probe of ``ModuleFinder.probes`` still gets the same answer."""
+    for kind, rel, answer in probes:
+        path = root / str(rel)
+        if (path.is_file() if kind == "f" else path.is_dir()) is not answer:
+            return False
+    return True
+
+
 class ModuleFinder:
     """Looks module names up the way a worker's import does, inside the project root only."""
 
@@ -200,6 +209,11 @@ class ModuleFinder:
         self._isfile: dict[str, bool] = {}
         self._isdir: dict[str, bool] = {}
         self._in_package: dict[str, bool] = {}
+
+    def probes(self) -> list[tuple[str, str, bool]]:
+        """Every question asked of the file system so far and its answer (``f``: is a regular
+        file, ``d``: is a directory): with the files' bytes, all a parse depended on."""
+        return [("f", rel, ok) for rel, ok in self._isfile.items()] + [("d", rel, ok) for rel, ok in self._isdir.items()]
 
     def is_file(self, rel: str) -> bool:
         if rel not in self._isfile:
@@ -242,9 +256,9 @@ class ModuleFinder:
         base = parent_dir(importer)
         for _ in range(level - 1):
             base = parent_dir(base)
-        stem = self.root / join(base, *dotted.split("."))
+        stem = join(base, *dotted.split("."))
         suffixes = importlib.machinery.EXTENSION_SUFFIXES + importlib.machinery.BYTECODE_SUFFIXES
-        return any(stem.with_name(stem.name + suffix).is_file() for suffix in suffixes)
+        return any(self.is_file(stem + suffix) for suffix in suffixes)
 
     def submodule(self, ref: ModuleRef, name: str) -> ModuleRef | None:
         if ref.pkgdir is None:

@@ -24,8 +24,8 @@ class ArtifactStore(Protocol):
         """Store ``data`` under ``key`` atomically, replacing any previous value.
 
         Every put survives the writer being killed. ``durable=False`` lets a backend skip
-        what makes a value survive a power loss too (a folder's fsync): for records that can
-        be rebuilt, such as refs, step records and logs, never for an artifact or its commit.
+        what makes a value survive a power loss too (a file's fsync): for what a reader can
+        rebuild or checks before it believes it (``barque.artifacts`` says which writes those are).
         """
 
     def get(self, key: str) -> bytes | None:

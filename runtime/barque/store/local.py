@@ -85,6 +85,27 @@ class LocalStore:
             _unlink_quietly(tmp)
             raise
 
+    def link(self, source: str, key: str) -> bool:
+        """Make ``key`` hold what ``source`` holds, atomically, without copying: a hard link,
+        renamed over ``key``. Safe because nothing here writes a file in place (every put
+        renames a new file over its key), so the two keys can never diverge by a write.
+        False when ``source`` is gone or the file system has no hard links (then ``put``)."""
+        path = self._path(key)
+        tmp = f"{path}{TEMP_MARK}{os.getpid()}.{next(_counter)}"
+        try:
+            try:
+                os.link(self._path(source), tmp)
+            except FileNotFoundError:
+                if not os.path.isfile(self._path(source)):
+                    return False
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.link(self._path(source), tmp)
+            os.replace(tmp, path)
+        except OSError:
+            _unlink_quietly(tmp)
+            return False
+        return True
+
     def get(self, key: str) -> bytes | None:
         try:
             with open(self._path(key), "rb") as f:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from barque import artifacts
-from barque.artifacts import ArtifactRef, commit, encode_step_id, get_ref, lookup, put_ref, read_value, write_value
+from barque.artifacts import HASH_CHECK_BYTES, ArtifactRef, commit, encode_step_id, find, get_ref, lookup, put_ref, read_value, write_value
 from barque.errors import StoreError
 from barque.store.memory import MemoryStore
 from barque.trust import AUTOMATIC
@@ -36,9 +36,12 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.puts: list[str] = []
 
-    def put(self, key: str, data: bytes) -> None:
+        self.durable: dict[str, bool] = {}
+
+    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         self.puts.append(key)
-        super().put(key, data)
+        self.durable[key] = durable
+        super().put(key, data, durable=durable)
 
 
 def test_write_value_stores_the_bytes_under_their_sha256(store):
@@ -244,3 +247,58 @@ def test_with_a_key_an_unsigned_ref_is_not_believed(store, monkeypatch):
     assert get_ref(store, SCOPE, "s") is None
     put_ref(store, SCOPE, "s", {"cache_key": "k1"})
     assert get_ref(store, SCOPE, "s")["cache_key"] == "k1"
+
+
+def test_only_a_blob_judged_by_its_size_alone_is_synced_before_its_record():
+    store = CountingStore()
+    small = write_value(store, "v")
+    large = write_value(store, "x" * (HASH_CHECK_BYTES + 1))
+    commit(store, KEY, small, {"output_id": small.content_hash})
+    assert store.durable == {small.key: False, large.key: True, f"cache/{KEY}.json": False}
+
+
+@pytest.mark.parametrize("lost", ["blob lost", "blob torn", "blob zeroed", "record lost", "record torn"])
+def test_what_a_power_loss_does_to_unsynced_writes_is_not_materialized(store, lost):
+    # A power loss can drop an unsynced file or leave a prefix (or zeros) of its bytes: the
+    # record and the small blob are unsynced, and either damage is seen, never served.
+    ref = write_value(store, {"value": list(range(50))})
+    commit(store, KEY, ref, {"output_id": ref.content_hash})
+    record_key = f"cache/{KEY}.json"
+    blob, record = store.get(ref.key), store.get(record_key)
+    assert blob is not None and record is not None
+    if lost == "blob lost":
+        store.delete(ref.key)
+    elif lost == "blob torn":
+        store.put(ref.key, blob[: len(blob) // 2])
+    elif lost == "blob zeroed":
+        store.put(ref.key, bytes(len(blob)))
+    elif lost == "record lost":
+        store.delete(record_key)
+    else:
+        for cut in range(len(record)):
+            store.put(record_key, record[:cut])
+            assert not find(store, KEY, AUTOMATIC).ok
+        return
+    assert not find(store, KEY, AUTOMATIC).ok
+
+
+@pytest.mark.parametrize("key", [None, "k" * 32])
+def test_an_assets_ref_on_a_folder_store_is_its_commit_record_under_a_second_name(tmp_path, monkeypatch, key):
+    from barque.store.local import LocalStore
+
+    if key:
+        monkeypatch.setenv("BARQUE_STORE_KEY", key)
+    else:
+        monkeypatch.delenv("BARQUE_STORE_KEY", raising=False)
+    store = LocalStore(tmp_path)
+    ref = write_value(store, [1, 2])
+    record = {"step": "p.py:a", "node": "p.py:a", "run_id": "r", "output_id": ref.content_hash}
+    commit(store, KEY, ref, record)
+    put_ref(store, SCOPE, "p.py:a", {**record, "cache_key": KEY, "artifact": ref.to_dict()})
+    ref_path = tmp_path / artifacts.ref_key(SCOPE, "p.py:a")
+    assert ref_path.stat().st_ino == (tmp_path / f"cache/{KEY}.json").stat().st_ino
+    assert get_ref(store, SCOPE, "p.py:a") == lookup(store, KEY)
+    # a ref that says something else than the commit record is its own file
+    put_ref(store, SCOPE, "p.py:a", {**record, "cache_key": KEY, "artifact": ref.to_dict(), "extra": 1})
+    assert ref_path.stat().st_ino != (tmp_path / f"cache/{KEY}.json").stat().st_ino
+    assert get_ref(store, SCOPE, "p.py:a")["extra"] == 1

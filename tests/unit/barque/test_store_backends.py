@@ -180,3 +180,24 @@ def test_local_readers_never_sweep(tmp_path):
     reader = LocalStore(tmp_path)
     reader.get("k"), reader.exists("k"), list(reader.list(""))
     assert leftover.exists()
+
+
+def test_local_link_gives_a_key_the_same_bytes_and_later_puts_keep_them_apart(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("cache/k.json", b"record")
+    assert store.link("cache/k.json", "refs/s.json")
+    assert store.get("refs/s.json") == b"record"
+    assert os.stat(tmp_path / "refs" / "s.json").st_ino == os.stat(tmp_path / "cache" / "k.json").st_ino
+    store.put("refs/s.json", b"newer")
+    assert store.get("cache/k.json") == b"record"
+    store.link("cache/k.json", "refs/s.json")
+    store.put("cache/k.json", b"rewritten")
+    assert store.get("refs/s.json") == b"record"
+    assert sorted(os.listdir(tmp_path / "refs")) == ["s.json"]
+
+
+def test_local_link_of_a_missing_source_is_false_and_leaves_nothing(tmp_path):
+    store = LocalStore(tmp_path)
+    assert not store.link("cache/none.json", "refs/s.json")
+    assert store.get("refs/s.json") is None
+    assert list(store.list("")) == []
