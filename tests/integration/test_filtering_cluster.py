@@ -16,14 +16,14 @@ from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
     barque_executable,
     operator_process,
 )
-from tests.integration.test_operator_runs import (  # noqa: F401  (ready: a namespace with the store's secret)
+from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
     create_run,
-    ready,
     step_states,
     wait_run,
 )
+from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 FILTERS = '''
 from barque import Skip, asset, collect, partitions

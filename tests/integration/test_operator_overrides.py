@@ -13,15 +13,15 @@ from typing import Any
 
 from testbed.kubeapi import Api
 from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
-from tests.integration.test_operator_runs import (  # noqa: F401  (the ready fixture)
+from tests.integration.runs import (
     QUICK,
     compile_pipeline,
     create_pipeline,
     create_run,
-    ready,
     step_states,
     wait_run,
 )
+from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 
 def _value(minio: Any, op: OperatorProcess, run: dict[str, Any], step: str) -> Any:

@@ -1,6 +1,7 @@
 """The operator as a local process on the simulated node: what needs the operator's process in the
 test's hands (stopped, restarted with another environment), which the chart's Deployment on the
-real node would only give through a rollout.
+real node would only give through a rollout, and a step that kills itself (in a real container
+the step is PID 1, which a signal it sends itself does not kill).
 
 The user's flows (runs succeed, are cached, fail, are cancelled, deleted, resumed, time out,
 grow their plan, run on schedule; the operator pod dies mid-run) run on the real node:
@@ -27,6 +28,7 @@ from tests.integration.runs import (  # noqa: F401  (DONE, get_run, pods: also i
     get_run,
     jobs,
     pods,
+    step_states,
     wait_for_job,
     wait_run,
 )
@@ -61,3 +63,50 @@ def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_wi
         store = next(e["value"] for e in container["env"] if e["name"] == "BARQUE_STORE")
         assert (container["image"], store) == ("barque-runtime:dev", pinned_store), job["metadata"]["name"]
         assert container["envFrom"] == [{"secretRef": {"name": "barque-store"}}]
+
+
+KILLED = '''
+import os
+import signal
+
+from barque import asset
+
+
+@asset()
+def source() -> int:
+    return 11
+
+
+@asset(inputs={"s": source})
+def killed(s: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return s
+
+
+@asset(inputs={"k": killed})
+def after(k: int) -> int:
+    return k
+
+
+@asset()
+def independent() -> int:
+    return 2
+'''
+
+
+def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_skipped(
+        kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess) -> None:
+    # Here, not on the real node: there the step is its container's PID 1, and a signal that an
+    # init process sends itself is ignored, so a step cannot crash itself in a real pod.
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, KILLED, "killed"))
+    create_run(kube_api, ns, "killed-1", "killed")
+    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=lambda: operator_process.logs()[-6000:])
+    status = run["status"]
+    assert status["phase"] == "Failed", status
+    states = step_states(run)
+    assert states.pop("source") in ("succeeded", "cached")
+    assert states == {"killed": "crashed", "after": "skipped", "independent": "succeeded"}
+    assert status["message"].startswith("step pipeline.py:killed crashed"), status["message"]
+    assert status["counts"]["crashed"] == 1 and status["counts"]["failed"] == 0
+

@@ -28,7 +28,7 @@ from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
     barque_executable,
     operator_process,
 )
-from tests.integration.test_operator_runs import compile_pipeline, create_pipeline, create_run, step_states, wait_run
+from tests.integration.runs import compile_pipeline, create_pipeline, create_run, step_states, wait_run
 
 STEPS = '''
 import asyncio

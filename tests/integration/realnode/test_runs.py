@@ -230,50 +230,6 @@ def test_deleting_a_running_run_removes_it_and_its_jobs(kube_api: Api, release: 
     wait_until(lambda: not live_jobs(kube_api, ns, "slow-delete-1-"), timeout=60, what="its Jobs to be deleted")
 
 
-KILLED = '''
-import os
-import signal
-
-from barque import asset
-
-
-@asset()
-def source() -> int:
-    return 11
-
-
-@asset(inputs={"s": source})
-def killed(s: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return s
-
-
-@asset(inputs={"k": killed})
-def after(k: int) -> int:
-    return k
-
-
-@asset()
-def independent() -> int:
-    return 2
-'''
-
-
-def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_skipped(
-        kube_api: Api, release: Release, tmp_path: Path) -> None:
-    ns = release.namespace
-    create_pipeline(kube_api, ns, release.compile(tmp_path, KILLED, "killed"))
-    create_run(kube_api, ns, "killed-1", "killed")
-    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=release.operator_logs)
-    status = run["status"]
-    assert status["phase"] == "Failed", status
-    states = step_states(run)
-    assert states.pop("source") in ("succeeded", "cached")
-    assert states == {"killed": "crashed", "after": "skipped", "independent": "succeeded"}
-    assert status["message"].startswith("step pipeline.py:killed crashed"), status["message"]
-    assert status["counts"]["crashed"] == 1 and status["counts"]["failed"] == 0
-
-
 FAILS_EARLY = '''
 from barque import asset
 
