@@ -63,19 +63,25 @@ prepare() {  # the test bed's binaries (with the real node's parts for realnode)
 integration_tier() { run_tier integration tests/integration -m integration --durations=10 "$@"; }
 realnode_tier() { BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration --durations=10 "$@"; }
 
+unit_tier() { run_tier unit tests/unit -m "not integration" "$@"; }
+
 status=0
-if [ "$tier" = unit ] || [ "$tier" = all ]; then
-  run_tier unit tests/unit -m "not integration" "$@" || status=1
-fi
-if [ "$tier" = all ]; then
-  # The two server tiers are separate pytest sessions with their own control planes (own ports
-  # and folders; only realnode uses the bridge), and both spend most of their time waiting on
-  # Pods: side by side they take about as long as the longer one. Each line names its tier.
+if [ "$tier" = unit ]; then
+  unit_tier "$@" || status=1
+elif [ "$tier" = all ]; then
+  # The three tiers are separate pytest sessions (the two server tiers with their own control
+  # planes, ports and folders; only realnode uses the bridge). The server tiers spend most of
+  # their time waiting on Pods and the unit tier needs no server, so all three run side by side
+  # (the unit tier also beside a cold build): the warm run takes about as long as the longest
+  # tier instead of their sum. Each output line names its tier.
+  unit_tier "$@" > >(sed -u 's/^/[unit] /') 2>&1 &
+  unit_pid=$!
   prepare --node
   integration_tier "$@" > >(sed -u 's/^/[integration] /') 2>&1 &
   integration_pid=$!
   realnode_tier "$@" > >(sed -u 's/^/[realnode] /') 2>&1 &
   realnode_pid=$!
+  wait "$unit_pid" || status=1
   wait "$integration_pid" || status=1
   wait "$realnode_pid" || status=1
   sleep 1  # let the prefixing pipes drain their last lines

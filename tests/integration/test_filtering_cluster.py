@@ -52,7 +52,7 @@ def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_the
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FILTERS, "filters"))
     create_run(kube_api, ns, "filters-1", "filters")
-    run = wait_run(kube_api, ns, "filters-1", op=operator_process)
+    run = wait_run(kube_api, ns, "filters-1", diagnose=lambda: operator_process.logs()[-6000:])
     assert run["status"]["phase"] == "Succeeded", run["status"]
     states = step_states(run)
     assert states["with_orders[region=emea]"] == "filtered"
@@ -61,6 +61,6 @@ def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_the
     assert states["big[region=amer]"] == "succeeded" and states["total"] == "succeeded"
     assert run["status"]["counts"]["filtered"] == 3 and run["status"]["counts"]["skipped"] == 0
     create_run(kube_api, ns, "filters-2", "filters")
-    again = wait_run(kube_api, ns, "filters-2", op=operator_process)
+    again = wait_run(kube_api, ns, "filters-2", diagnose=lambda: operator_process.logs()[-6000:])
     assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 7
     assert again["status"]["counts"]["filtered"] == 3 and not again["status"].get("running")
