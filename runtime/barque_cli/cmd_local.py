@@ -133,7 +133,7 @@ def _print(doc: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run`` and ``get``: the same run; ``get`` refuses a task target, as barca does."""
-    from barque_runtime.cancel import Cancelled, early_sigterm
+    from barque_runtime.cancel import early_sigterm, interrupting_signal
 
     try:
         with early_sigterm():  # until run() takes over; never around the summary, which must print
@@ -159,8 +159,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
             return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
         summary = api.run(*files, **options, fail_fast=args.fail_fast, resume_from=args.resume_from)
-    except Cancelled as cancelled:  # before the run was prepared: nothing to summarize
-        return 128 + cancelled.signum
+    except BaseException as err:  # a signal before the run was prepared: nothing to summarize
+        signum = interrupting_signal(err)
+        if signum is None:
+            raise
+        return 128 + signum
     text = render(summary, mode)
     if text:
         sys.stdout.write(text + "\n")

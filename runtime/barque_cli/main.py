@@ -154,17 +154,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args_in: list[str]) -> int:
     from barque.errors import BarqueError
 
-    try:
-        from barque_runtime.cancel import early_sigterm
+    from barque_runtime.cancel import early_sigterm, interrupting_signal
 
+    try:
         # SIGTERM while the command's modules load exits as the shell reports it (143), as
         # Ctrl-C does (130), without a traceback; a command that runs something takes over.
         with early_sigterm():
             args, parser = _parse(args_in)
-    except KeyboardInterrupt as interrupted:  # barque_runtime.cancel.Cancelled carries the signal
-        return 128 + getattr(interrupted, "signum", 2)
     except BarqueError as err:  # an argument the parser rejects
         return _report(err, args_in)
+    except BaseException as err:
+        signum = interrupting_signal(err)
+        if signum is None:
+            raise
+        return 128 + signum
     if args.version:
         from barque_cli.cmd_version import version_line
 
@@ -177,8 +180,11 @@ def _main(args_in: list[str]) -> int:
         return int(args.func(args) or 0)
     except BarqueError as err:
         return _report(err, args_in)
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as err:
+        signum = interrupting_signal(err)
+        if signum is None:
+            raise
+        return 128 + signum
 
 
 def _report(err: Any, args_in: list[str]) -> int:

@@ -19,7 +19,7 @@ from barque.serializers import JSON
 from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
 from barque_runtime import history
-from barque_runtime.cancel import Cancellation, Cancelled
+from barque_runtime.cancel import Cancellation, interrupting_signal
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
 from barque.overrides import stage as stage_overrides
@@ -212,11 +212,14 @@ def _execute(local: LocalRun, progress: Progress, cancellation: Cancellation) ->
         cancellation.armed = True
         cancellation.check()
         return execute(local, progress), None
-    except KeyboardInterrupt as interrupt:
+    except BaseException as interrupt:
+        signum = interrupting_signal(interrupt)
+        if signum is None:
+            raise
         # Steps that finished in streams the interrupt cut short are recorded in the store only.
         stored = records.read_step_records(local.store, local.spec.run_id)
         local.records.update({sid: rec for sid, rec in stored.items() if sid not in local.records})
-        return None, signal.Signals(interrupt.signum).name if isinstance(interrupt, Cancelled) else "SIGINT"
+        return None, signal.Signals(signum).name
     finally:
         cancellation.armed = False
         progress.close()

@@ -21,6 +21,20 @@ class Cancelled(KeyboardInterrupt):
         self.signum = signum
 
 
+def interrupting_signal(exc: BaseException) -> int | None:
+    """The signal behind ``exc``: the ``Cancelled`` or ``KeyboardInterrupt`` it is or was raised
+    from, else None. Python wraps what some hooks raise (a class body's ``__set_name__`` gives a
+    RuntimeError), so a signal that lands in an import surfaces as another exception."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return getattr(current, "signum", signal.SIGINT)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class Cancellation:
     """SIGINT and SIGTERM cancel a run the same way: a ``cancelled`` summary and a history row.
 
