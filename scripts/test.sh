@@ -61,7 +61,18 @@ prepare() {  # the test bed's binaries (with the real node's parts for realnode)
 
 # The slowest tests go in the log (--durations), so the warm CI budget (10 minutes) can be kept.
 integration_tier() { run_tier integration tests/integration -m integration --durations=10 "$@"; }
-realnode_tier() { BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration --durations=10 "$@"; }
+realnode_tier() {
+  # The real node's bridge and subnet are fixed, so two checkouts on one machine take turns.
+  local lock=/tmp/barque-realnode.lock waited
+  exec 9>"$lock"
+  if ! flock -n 9; then
+    waited=$(date +%s)
+    echo "[test.sh] waiting for another checkout's real-node tier ($lock)" >&2
+    flock 9
+    echo "[test.sh] waited $(( $(date +%s) - waited )) s for the real node" >&2
+  fi
+  BARQUE_REAL_NODE=1 run_tier realnode tests/integration/realnode -m integration --durations=10 "$@"
+}
 
 unit_tier() { run_tier unit tests/unit -m "not integration" "$@"; }
 
