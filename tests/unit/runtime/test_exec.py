@@ -21,24 +21,7 @@ from barque.runspec import RunSpec, write_phase, write_run_spec
 from barque.store import open_store
 from barque_runtime.podexec import MESSAGE_LIMIT, termination_message
 
-from .clirun import BARQUE, barque, pipeline, ran
-
-PIPE = """
-from barque import asset
-
-@asset()
-def numbers() -> list:
-    trace("numbers")
-    return [1, 2, 3]
-
-@asset(inputs={"nums": numbers})
-def total(nums: list) -> int:
-    trace("total")
-    if len(nums) > 5:
-        raise ValueError("too many numbers")
-    return sum(nums)
-"""
-
+from .clirun import BARQUE, NUMBERS_TOTAL, barque, pipeline, ran
 
 def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1", workers: int = 1) -> Path:
     """Plan the pipeline as the operator would and store spec, inline code and phase 0."""
@@ -68,7 +51,7 @@ def _exec(tmp_path: Path, store_dir: Path, run_id: str = "ns/run-1", phase: int 
 
 
 def test_exec_runs_the_stream_and_writes_its_termination_message(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, PIPE)
+    store_dir = _stage(tmp_path, NUMBERS_TOTAL)
     code, message = _exec(tmp_path, store_dir)
     assert code == 0
     assert message == {"run": "ns/run-1", "phase": 0, "stream": 0, "counts": {"succeeded": 2}, "failed": []}
@@ -109,7 +92,7 @@ def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Pa
 
 
 def test_exec_exits_3_when_a_user_step_failed(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, PIPE.replace("return [1, 2, 3]", "return list(range(9))"))
+    store_dir = _stage(tmp_path, NUMBERS_TOTAL.replace("return sum(nums)", 'raise ValueError("too many numbers")'))
     code, message = _exec(tmp_path, store_dir)
     assert code == 3
     assert message["counts"] == {"succeeded": 1, "failed": 1}
