@@ -32,6 +32,7 @@ from tests.integration.runs import (  # noqa: F401  (DONE, get_run, pods: also i
     wait_for_job,
     wait_run,
 )
+from tests.pipelines import KILLED
 
 
 @pytest.fixture
@@ -63,35 +64,6 @@ def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_wi
         store = next(e["value"] for e in container["env"] if e["name"] == "BARQUE_STORE")
         assert (container["image"], store) == ("barque-runtime:dev", pinned_store), job["metadata"]["name"]
         assert container["envFrom"] == [{"secretRef": {"name": "barque-store"}}]
-
-
-KILLED = '''
-import os
-import signal
-
-from barque import asset
-
-
-@asset()
-def source() -> int:
-    return 11
-
-
-@asset(inputs={"s": source})
-def killed(s: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return s
-
-
-@asset(inputs={"k": killed})
-def after(k: int) -> int:
-    return k
-
-
-@asset()
-def independent() -> int:
-    return 2
-'''
 
 
 def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_skipped(
