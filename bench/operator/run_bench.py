@@ -64,7 +64,7 @@ from tests.integration.operator_fixtures import (  # noqa: E402
 
 # The sequential scenario's pipeline is the operator tests' QUICK diamond: three phases, `numbers`
 # alone, then `doubled` and `total` in two streams, then `report`.
-from tests.integration.runs import DONE, PIPELINES, QUICK, RUNS, compile_pipeline, create_run  # noqa: E402
+from tests.integration.runs import DONE, PIPELINES, QUICK, RUNS, compile_pipeline, create_run  # noqa: E402,F401  (RUNS: for checks.py)
 
 HERE = Path(__file__).resolve().parent
 NODE_NAME = "testnode"

@@ -37,6 +37,7 @@ from testbed import cluster, images, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
 from testbed.node import config as node_config  # noqa: E402
 from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
+from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: E402,F401  (fixtures)
 
 HERE = Path(__file__).resolve().parent
 SIM_NODE_NAME = "simnode"
@@ -173,8 +174,14 @@ def sim_node(testbed_dir: Path, kube_apiserver: KubeApiServer, kube_api: Api) ->
 
 
 # -- operator ------------------------------------------------------------------------------
-# The `operator_process` fixture (barque's operator as a local process against this cluster)
-# belongs here; it is written by the operator's owner and should reuse testbed.procs.start_and_wait.
+# `barque_crds` and `operator_process` (barque's operator as a local process against this
+# cluster) come from tests/integration/operator_fixtures.py, imported above for every module.
+
+@pytest.fixture
+def ready(namespace: str, store_secret: Callable[..., str], operator_process: OperatorProcess) -> str:
+    """A namespace with the store Secret the operator's default store names, and the operator running."""
+    store_secret(namespace)
+    return namespace
 
 
 # -- MinIO -------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from testbed import cluster
 from testbed.faults import artifact_problems, kill_pod_processes, restart, running_pod
 from testbed.kubeapi import Api
 from testbed.procs import http_ok, wait_until
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
-from tests.integration.test_operator_runs import (  # noqa: F401  (the `ready` fixture)
+from tests.integration.operator_fixtures import OperatorProcess
+from tests.integration.runs import (
     DONE,
     SLOW,
     compile_pipeline,
@@ -30,7 +30,6 @@ from tests.integration.test_operator_runs import (  # noqa: F401  (the `ready` f
     create_run,
     get_run,
     jobs,
-    ready,
 )
 
 

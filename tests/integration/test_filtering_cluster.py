@@ -10,12 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
-    OperatorProcess,
-    barque_crds,
-    barque_executable,
-    operator_process,
-)
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
@@ -23,7 +18,6 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 FILTERS = '''
 from barque import Skip, asset, collect, partitions

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
@@ -22,7 +22,6 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 from tests.unit.test_hooks_parity import HOOKED  # the same pipeline the parity test runs in both runners
 
 

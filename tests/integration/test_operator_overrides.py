@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     QUICK,
     compile_pipeline,
@@ -21,7 +21,6 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 
 def _value(minio: Any, op: OperatorProcess, run: dict[str, Any], step: str) -> Any:

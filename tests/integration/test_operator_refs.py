@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     PIPELINES,
     compile_pipeline,
@@ -20,7 +20,6 @@ from tests.integration.runs import (
     create_run,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 SENSOR = '''
 import os

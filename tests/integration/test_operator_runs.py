@@ -13,33 +13,20 @@ node (testbed/testnode runs each Pod's containers as local processes, ignoring i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
-from tests.integration.runs import (  # noqa: F401  (DONE, get_run, pods: also imported from here by test_ha.py)
-    DONE,
+from tests.integration.operator_fixtures import OperatorProcess
+from tests.integration.runs import (
     SLOW,
     compile_pipeline,
     create_pipeline,
     create_run,
-    get_run,
     jobs,
-    pods,
     step_states,
     wait_for_job,
     wait_run,
 )
 from tests.pipelines import KILLED
-
-
-@pytest.fixture
-def ready(namespace: str, store_secret: Callable[..., str], operator_process: OperatorProcess) -> str:
-    """A namespace with the store Secret the operator's default store names, and the operator running."""
-    store_secret(namespace)
-    return namespace
 
 
 def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_with_other_defaults(

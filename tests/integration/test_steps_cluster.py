@@ -22,12 +22,7 @@ from barque import artifacts, streams, trust
 from barque.errors import StoreError
 from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
-    OperatorProcess,
-    barque_crds,
-    barque_executable,
-    operator_process,
-)
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import compile_pipeline, create_pipeline, create_run, step_states, wait_run
 
 STEPS = '''
@@ -114,12 +109,6 @@ def test_micro_batches_against_minio_run_once_per_parameter_set(minio: Any, tmp_
     summary = barque_cli(["run", "pipeline.py", "--store", store, "--param-file", "sets.jsonl", "--batch-concurrency", "2"], tmp_path, env)
     assert summary["batches_succeeded"] == 3
     assert [r["final_output"] for r in summary["runs"]] == [21, 42, 63]
-
-
-@pytest.fixture
-def ready(namespace: str, store_secret: Any, operator_process: OperatorProcess) -> str:
-    store_secret(namespace)
-    return namespace
 
 
 def test_async_and_streaming_steps_run_in_the_cluster_and_a_second_run_is_cached(
