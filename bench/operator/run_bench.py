@@ -53,7 +53,7 @@ import yaml  # noqa: E402
 
 from testbed import cluster, faults, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
-from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
+from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait  # noqa: E402
 from tests.integration.operator_fixtures import (  # noqa: E402
     CRD_NAMES,
     RUNTIME_IMAGE,
@@ -64,7 +64,7 @@ from tests.integration.operator_fixtures import (  # noqa: E402
 
 # The sequential scenario's pipeline is the operator tests' QUICK diamond: three phases, `numbers`
 # alone, then `doubled` and `total` in two streams, then `report`.
-from tests.integration.runs import DONE, PIPELINES, QUICK, RUNS, compile_pipeline, create_run  # noqa: E402,F401  (RUNS: for checks.py)
+from tests.integration.runs import DONE, PIPELINES, QUICK, RUNS, compile_pipeline, create_namespace, create_run  # noqa: E402,F401  (RUNS: for checks.py)
 
 HERE = Path(__file__).resolve().parent
 NODE_NAME = "testnode"
@@ -247,9 +247,7 @@ class Testbed:
 
     def namespace(self, api: Api, name: str) -> str:
         assert self.minio is not None
-        api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        wait_until(lambda: api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
-                   timeout=60, what=f"the default ServiceAccount in {name}")
+        create_namespace(api, name)
         api.request("POST", f"/api/v1/namespaces/{name}/secrets", body={
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": STORE_SECRET}, "stringData": self.minio.env()})
         return name
