@@ -55,3 +55,33 @@ def sales(region: str) -> int:
 def alone() -> int:
     return 1
 '''
+
+# One step fails and three run hooks wait on the outcome: `alert` (on failure) checks the run
+# report it is given, `celebrate` (on success) is not called, `pager` (always) fails itself.
+HOOKED = """
+from barque import asset, task
+
+@asset()
+def src() -> int:
+    return 1
+
+@asset(inputs={"s": src})
+def broken(s: int) -> int:
+    raise ValueError("bad row")
+
+@task(on="failure")
+def alert(run_report) -> None:
+    # fails unless it got the report of this run's failure
+    assert run_report["status"] == "failed", run_report
+    assert run_report["failed"] == ["pipeline.py:broken"], run_report
+    assert run_report["steps"]["pipeline.py:broken"]["error"] == "ValueError: bad row", run_report
+    assert run_report["steps"]["pipeline.py:src"]["state"] == "succeeded", run_report
+
+@task(on="success")
+def celebrate() -> None:
+    pass
+
+@task(on="always")
+def pager() -> None:
+    raise RuntimeError("pager down")
+"""

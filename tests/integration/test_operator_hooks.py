@@ -22,7 +22,7 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.unit.test_hooks_parity import HOOKED  # the same pipeline the parity test runs in both runners
+from tests.pipelines import HOOKED  # the same pipeline the parity test runs in both runners
 
 
 def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_the_runs_outcome(
