@@ -57,7 +57,7 @@ class Watched:
         try:
             run = wait_until(self._look, timeout=150, what="slow-1 to finish", interval=0.3)
         except TimeoutError:
-            raise AssertionError(f"slow-1 did not finish; operator log tail:\n{op.logs()[-6000:]}") from None
+            raise AssertionError(f"slow-1 did not finish; operator log tail:\n{op.log_tail()}") from None
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert sorted(self.uids) == ["slow-1-p0", "slow-1-p1", "slow-1-p2"]
         assert all(len(u) == 1 for u in self.uids.values()), self.uids  # no Job made twice

@@ -30,7 +30,7 @@ def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_t
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, HOOKED, "hooked"))
     create_run(kube_api, ns, "hooked-1", "hooked")
-    run = wait_run(kube_api, ns, "hooked-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "hooked-1", diagnose=operator_process.log_tail)
     status: dict[str, Any] = run["status"]
     assert status["phase"] == "Failed"
     assert status["message"].startswith("step pipeline.py:broken failed: ValueError: bad row")

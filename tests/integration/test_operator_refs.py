@@ -56,7 +56,7 @@ def _pipeline(api: Api, ns: str, tmp_path: Path, source: str, name: str, env: di
 
 def _value(api: Api, ns: str, run: str, step: str, minio: Any, op: OperatorProcess) -> Any:
     """The value step ``step`` of ``run`` stored, read back from MinIO (the run must succeed)."""
-    status = wait_run(api, ns, run, diagnose=lambda: op.logs()[-6000:])["status"]
+    status = wait_run(api, ns, run, diagnose=op.log_tail)["status"]
     assert status["phase"] == "Succeeded", status
     key = next(s["artifact"] for s in status["steps"] if s["id"] == f"pipeline.py:{step}")
     prefix = status["storeUri"].removeprefix(f"s3://{minio.bucket}/")

@@ -41,7 +41,7 @@ def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_wi
     operator_process.env["BARQUE_DEFAULT_STORE"] = pinned_store + "-moved"
     operator_process.env["BARQUE_DEFAULT_IMAGE"] = "barque-runtime:upgraded"
     operator_process.start()
-    run = wait_run(kube_api, ns, "slow-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "slow-1", diagnose=operator_process.log_tail)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert (run["status"]["storeUri"], run["status"]["image"]) == (pinned_store, "barque-runtime:dev")
     names = sorted(j["metadata"]["name"] for j in jobs(kube_api, ns))
@@ -60,7 +60,7 @@ def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_s
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, KILLED, "killed"))
     create_run(kube_api, ns, "killed-1", "killed")
-    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=operator_process.log_tail)
     status = run["status"]
     assert status["phase"] == "Failed", status
     states = step_states(run)

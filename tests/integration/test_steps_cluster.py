@@ -117,9 +117,9 @@ def test_async_and_streaming_steps_run_in_the_cluster_and_a_second_run_is_cached
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, STEPS, "steps"))
     create_run(kube_api, ns, "steps-1", "steps")
-    run = wait_run(kube_api, ns, "steps-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "steps-1", diagnose=operator_process.log_tail)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert set(step_states(run).values()) == {"succeeded"}
     create_run(kube_api, ns, "steps-2", "steps")
-    again = wait_run(kube_api, ns, "steps-2", diagnose=lambda: operator_process.logs()[-6000:])
+    again = wait_run(kube_api, ns, "steps-2", diagnose=operator_process.log_tail)
     assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 4
