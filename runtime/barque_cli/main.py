@@ -152,15 +152,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args_in: list[str]) -> int:
-    from barque_runtime.cancel import early_sigterm
+    from barque.errors import BarqueError
+
+    from barque_runtime.cancel import early_sigterm, interrupting_signal
 
     try:
         # SIGTERM while the command's modules load exits as the shell reports it (143), as
         # Ctrl-C does (130), without a traceback; a command that runs something takes over.
         with early_sigterm():
             args, parser = _parse(args_in)
-    except BaseException as err:  # an argument the parser rejects, or a signal while loading
-        return _exit_code(err, args_in)
+    except BarqueError as err:  # an argument the parser rejects
+        return _report(err, args_in)
+    except BaseException as err:
+        signum = interrupting_signal(err)
+        if signum is None:
+            raise
+        return 128 + signum
     if args.version:
         from barque_cli.cmd_version import version_line
 
@@ -171,23 +178,13 @@ def _main(args_in: list[str]) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except BaseException as err:
-        return _exit_code(err, args_in)
-
-
-def _exit_code(err: BaseException, args_in: list[str]) -> int:
-    """How ``err`` ends the command: a ``BarqueError`` is reported and exits with its code, a
-    signal exits as the shell reports it (128 + the signal); anything else is raised again."""
-    from barque.errors import BarqueError
-
-    from barque_runtime.cancel import interrupting_signal
-
-    if isinstance(err, BarqueError):
+    except BarqueError as err:
         return _report(err, args_in)
-    signum = interrupting_signal(err)
-    if signum is None:
-        raise err
-    return 128 + signum
+    except BaseException as err:
+        signum = interrupting_signal(err)
+        if signum is None:
+            raise
+        return 128 + signum
 
 
 def _report(err: Any, args_in: list[str]) -> int:
