@@ -146,9 +146,18 @@ def _deadline(seconds: float | None, declared: float | None) -> Iterator[None]:
     if not seconds:
         yield
         return
+    with raising_after(seconds, lambda: StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")):
+        yield
+
+
+@contextmanager
+def raising_after(seconds: float, error: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``error()`` in the main thread once ``seconds`` of wall time have passed inside the
+    block (``SIGALRM``, so it interrupts Python code, not a call blocked in C). The timer and the
+    previous handler are restored on the way out, whether the block ended or was interrupted."""
 
     def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")
+        raise error()
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import signal
 import time
 from functools import partial
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from barque import BranchResultError, ParallelError, parallel, parallel_map
 from barque import fanout
+from barque_runtime.calling import raising_after
 
 
 class Point:
@@ -151,17 +151,8 @@ def test_an_interrupted_caller_leaves_no_branch_running(tmp_path: Path):
         (tmp_path / f"pid-{os.getpid()}").touch()
         time.sleep(30)
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise _Interrupted()
-
-    old = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.5)
-        with pytest.raises(_Interrupted):
-            parallel(record_pid_then_sleep, record_pid_then_sleep)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with pytest.raises(_Interrupted), raising_after(0.5, _Interrupted):
+        parallel(record_pid_then_sleep, record_pid_then_sleep)
     pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("pid-*")]
     assert pids
     for pid in pids:
