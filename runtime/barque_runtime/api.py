@@ -17,8 +17,9 @@ from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
 from barque.steprecord import FAILURES, StepState
-from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
+from barque.targets import resolve_one, select_downstream, select_nodes
 from barque_runtime import history
+from barque_runtime.barca_order import final_node
 from barque_runtime.cancel import Cancellation, interrupting_signal
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
@@ -444,33 +445,19 @@ def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
 def _output_node(local: LocalRun, plan: Plan) -> str | None:
     if len(plan.targets) == 1 and local.options.targets:
         return plan.targets[0]
-    return last_asset(local.spec.graph)
+    workers = local.options.workers or os.cpu_count() or 1  # the pool the run used, as barca plans for its pool
+    return last_asset(local.spec.graph, workers, {nid: len(keys) for nid, keys in local.resolved.items()})
 
 
-def last_asset(graph: Graph) -> str | None:
+def last_asset(graph: Graph, workers: int, key_counts: Mapping[str, int] | None = None) -> str | None:
     """barca's ``final_output`` with no target: "the one asset it calls last".
 
-    Found by running barca 0.33 side by side (tests/unit/runtime/test_final_output_rule.py):
-    of the assets nothing reads (a task reading one counts, unless tasks read every end), the
-    one fewest steps from a source (the shortest path; sources are 0), ties broken by the
-    order of definition (file, then line). So 500 independent assets give the first, and of
-    several chains the shortest wins. Two ties in the tests are not explained by this yet.
+    That is the last asset step of the plan barca makes for the assets and sensors on a pool
+    of ``workers`` (``barque_runtime.barca_order``), so it depends on the pool size, as in
+    barca: 500 independent assets on 2 workers give the first defined, on 3 the third.
+    ``key_counts`` are the keys of nodes whose keys the run resolved (a partition expression).
     """
-
-    def ends(readers: list[str]) -> list[str]:
-        read = {u for nid in readers for u in graph.upstream(nid)}
-        return [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
-
-    # An asset a task reads is passed over, unless every end is one (then tasks do not count).
-    found = ends(list(graph.nodes)) or ends([nid for nid, n in graph.nodes.items() if n.kind != "task"])
-    if not found:
-        return None
-    depth: dict[str, int] = {}
-    for nid in topo_order(graph, set(graph.nodes)):  # every upstream is met before what reads it
-        ups = [depth[u] for u in graph.upstream(nid) if u in depth]
-        depth[nid] = 1 + min(ups) if ups else 0
-    nodes = graph.nodes
-    return min(found, key=lambda nid: (depth[nid], nodes[nid].file, nodes[nid].line, nid))
+    return final_node(graph, workers, key_counts)
 
 
 def _value(local: LocalRun, step_id: str) -> Any:

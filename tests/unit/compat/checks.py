@@ -682,6 +682,10 @@ def check_python_get(tmp: Path, status: str) -> None:
 def check_final_output_rule(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
     assert ok(barque("get", "pipeline.py", cwd=tmp)).json["final_output"] == {"total": 6}
+    # barca 0.33, BARCA_POOL_SIZE=2: zeta, alpha, mid independent -> alpha, the last asset of its plan
+    three = "".join(f"\n@asset()\ndef {n}() -> str:\n    return {n!r}\n" for n in ("zeta", "alpha", "mid"))
+    write(tmp, "three.py", "from barca import asset\n" + three)
+    assert ok(barque("get", "three.py", "--workers", "2", cwd=tmp)).json["final_output"] == "alpha"
 
 
 @check
