@@ -529,8 +529,27 @@ def check_status_shape(tmp: Path, status: str) -> None:
 
 @check
 def check_status_filters(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", CHAIN + "\n@asset()\ndef broken() -> int:\n    return 1 // 0\n")
+    barque("get", "total", "pipeline.py", cwd=tmp)
+    barque("get", "broken", "pipeline.py", cwd=tmp)
+    problems = ok(barque("status", "pipeline.py", "--problems", "--fields", "id,cache", cwd=tmp)).json
+    assert [n["id"] for n in problems["nodes"]] == ["pipeline.py:broken"] and problems["filter"] == {"problems": True}
+    assert problems["nodes"][0] == {"id": "pipeline.py:broken", "cache": problems["nodes"][0]["cache"]}
+    assert problems["summary"]["cached"] == 2 and problems["total"] == 1
+    cached = ok(barque("status", "pipeline.py", "--state", "cached", "--limit", "1", cwd=tmp)).json
+    assert [n["id"] for n in cached["nodes"]] == ["pipeline.py:numbers"] and cached["truncated"] is True and "--all" in cached["hint"]
+    assert barque("status", "pipeline.py", "--state", "failed", cwd=tmp).code == 2
+    assert barque("status", "pipeline.py", "--fields", "nope", cwd=tmp).code == 2
+    table = ok(barque("status", "pipeline.py", "--problems", "--pretty", cwd=tmp)).stdout
+    assert "1 of 4 nodes match --problems; the counts below are for every node" in table
+
+
+@check
+def check_status_sample(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
-    assert (barque("status", "pipeline.py", "--problems", cwd=tmp).code == 2) is (status == "unsupported")
+    barque("get", "total", "pipeline.py", cwd=tmp)
+    doc = ok(barque("status", "pipeline.py", "--sample", "2", "--fields", "name,shape", cwd=tmp)).json
+    assert {n["name"]: (n["shape"] or {}).get("sample") for n in doc["nodes"]} == {"numbers": [1, 2], "total": {"total": 6}, "notify": None}
 
 
 @check

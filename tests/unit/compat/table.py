@@ -95,7 +95,8 @@ ROWS: tuple[Row, ...] = (
     # inspection
     Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S,
         "barca's document and table on the local store; `detail` is `--dry-run`'s reason (the first change, no `cache.changed` list)", "status"),
-    Row("inspection", "`status --problems`, `--state`, `--fields`, `--limit`, `--sample`", U, "not yet", "status_filters"),
+    Row("inspection", "`status --problems`, `--state`, `--fields`, `--limit`/`--all`", S, "the same filters, `filter`, `total`, `truncated` and `hint`; no schedule state locally, so a failing schedule is not a problem here", "status_filters"),
+    Row("inspection", "`status --sample N`", D, "sample rows of JSON artifacts only, as for the shape (JSON runs no code)", "status_sample"),
     Row("inspection", "`status` artifact shape (rows, columns, keys)", D, "read for JSON artifacts only (JSON runs no code); others carry a `note`", "status_shape"),
     Row("inspection", "`barca logs [RUN_ID]`", D, "`barque logs [RUN_ID] [STEP]`; no `-f`", "logs"),
     Row("inspection", "`barca history`, `history RUN_ID`", D, "the same data; printed as JSON always, also on a terminal", "history"),
