@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
@@ -20,6 +21,7 @@ from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes
 from barque_runtime import history
 from barque_runtime.barca_order import final_node
+from barque_runtime.datasets import prune_removed_keys
 from barque_runtime.cancel import Cancellation, interrupting_signal
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
@@ -149,6 +151,9 @@ def _run(
         warnings = plan_warnings(local)
         progress = progress or Progress()
         plan, cancelled_by = _execute(local, progress, cancellation)
+        if plan is not None and not cancelled_by:  # a dataset sink mirrors its asset, as in barca
+            for line in prune_removed_keys(local.spec.graph, plan, Path(local.root), bool(options.selection)):
+                sys.stderr.write(line + "\n")
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         summary["warnings"] = warnings
         if cancelled_by:

@@ -507,6 +507,17 @@ def check_dataset_sink(tmp: Path, status: str) -> None:
         assert sorted(p.relative_to(tmp / "out/ds").as_posix() for p in (tmp / "out/ds").rglob("*.parquet")) == ["a=1/part-0.parquet", "a=2/part-0.parquet"]
 
 
+@check
+def check_dataset_sink_removed_key(tmp: Path, status: str) -> None:
+    source = ('import pandas as pd\nfrom barca import asset, partitions, sink\n\n@asset(partitions={"k": partitions(["a", "b"])})\n'
+              '@sink("out/ds/")\ndef t(k: str) -> pd.DataFrame:\n    return pd.DataFrame({"v": [1]})\n')
+    write(tmp, "pipeline.py", source)
+    ok(barque("get", "pipeline.py", cwd=tmp))
+    write(tmp, "pipeline.py", source.replace('["a", "b"]', '["a"]'))
+    assert "deleted 1 key its asset no longer has" in ok(barque("get", "pipeline.py", cwd=tmp)).stderr
+    assert sorted(p.name for p in (tmp / "out/ds").iterdir()) == ["_barca_sink.json", "k=a"]
+
+
 # -- inspection and the CLI -----------------------------------------------------------------------
 
 

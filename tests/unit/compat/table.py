@@ -90,7 +90,8 @@ ROWS: tuple[Row, ...] = (
     Row("sinks", "`@sink(path)` format by extension", S, "`.json`, `.pkl`, `.parquet`, `.csv`", "sink_by_extension"),
     Row("sinks", "per-key sink files (`sales_region_amer.json`)", S, "the same", "sink_per_key_names"),
     Row("sinks", "a sink that fails fails its step (exit 1)", S, "the same", "sink_failure"),
-    Row("sinks", "dataset sinks (`partition_by=`, `rows_per_file=`, Hive-style Parquet)", D, "the same layout, files and marker for pandas and Arrow tables; a key the asset no longer has is not deleted", "dataset_sink"),
+    Row("sinks", "dataset sinks (`partition_by=`, `rows_per_file=`, Hive-style Parquet)", D, "the same layout, files and marker for pandas and Arrow tables (DuckDB relations and polars frames are not written as datasets)", "dataset_sink"),
+    Row("sinks", "a dataset sink mirrors its asset: a removed key's directory is deleted after the run", D, "the same after a local run (`deleted N key(s) its asset no longer has`; not with `--partition`); a run in the cluster does not delete them yet", "dataset_sink_removed_key"),
     Row("sinks", "`s3://` sink paths", S, "the same", untested="needs an S3 server: the integration tier runs it against MinIO"),
     # inspection
     Row("inspection", "`barca status [TARGET]`: cache state, why, last run", S,
