@@ -250,6 +250,30 @@ def squares() -> list:
 
 
 @check
+def check_parallel_weight(tmp: Path, status: str) -> None:
+    # Each branch notes when it ran; two branches overlap only if both fit in the 4 slots at once.
+    source = """
+import time
+from barque import asset, parallel_map
+
+def span(x: int) -> list:
+    start = time.monotonic()
+    time.sleep(0.4)
+    return [start, time.monotonic()]
+
+@asset(weight=WEIGHT)
+def spans() -> list:
+    return parallel_map(span, [1, 2])
+"""
+    overlap = {}
+    for weight in (2, 3):
+        write(tmp, f"w{weight}.py", source.replace("WEIGHT", str(weight)))
+        (a0, a1), (b0, b1) = ok(barque("get", "spans", f"w{weight}.py", cwd=tmp, env={"BARQUE_PARALLEL_SLOTS": "4"})).json["final_output"]
+        overlap[weight] = a0 < b1 and b0 < a1
+    assert overlap == {2: True, 3: False}
+
+
+@check
 def check_group_and_unsafe(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", 'from barque import asset, group, unsafe\n\n@unsafe\n@asset()\ndef a() -> int:\n    return 1\n\nsales = group("Sales", members=[a], output=a)\n')
     assert ok(barque("get", "a", "pipeline.py", cwd=tmp)).json["final_output"] == 1

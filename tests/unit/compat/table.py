@@ -56,6 +56,7 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "`batches([...])`, `batches_by(fn)`", D, "the same groupings; one that cannot be applied fails the node's steps (exit 1) where barca exits 2", "batches_helpers"),
     Row("authoring", "returning `Failed(...)` for a partial result", S, "the same: in a batched call it fails that key alone (`BatchKeyFailed`), the other keys are cached", "failed_marker"),
     Row("authoring", "`parallel(...)`, `parallel_map(f, items)`, `ParallelError`", S, "branches in forked children, at most one per CPU the step may use", "parallel"),
+    Row("authoring", "`parallel()` branches take the calling step's `weight=`", D, "capacity ÷ weight branches at once, the capacity being the slots of the step's process (its CPUs, or `BARQUE_PARALLEL_SLOTS`), not the run's pool shared with other steps", "parallel_weight"),
     Row("authoring", "`group(...)`, `@unsafe`", S, "accepted; they change nothing that runs", "group_and_unsafe"),
     Row("authoring", "`async def` steps", D, "barca 0.33 fails the step (a coroutine cannot be stored); barque runs it on an event loop of its own, `timeout_seconds=` cancels it", "async_steps"),
     Row("authoring", "a worker that dies in a step fails it (exit 1), naming how it ended", S, "the same; it counts as a failed attempt for `retries=`", "worker_death"),
