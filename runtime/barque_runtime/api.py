@@ -49,6 +49,7 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     fail_fast: bool = False,
     resume_from: str | None = None,
+    batch: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -63,11 +64,12 @@ def run(
     first failure: nothing more starts, running streams are stopped and the steps without a
     result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
     cancelled: its successful steps are reused as they are (``barque.resume``), even when their
-    inputs would now be stale; the summary lists them as ``resumed``.
+    inputs would now be stale; the summary lists them as ``resumed``. ``batch`` is barca's
+    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque_runtime.batchflag``).
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
-                         fail_fast, resume_from)
+                         fail_fast, resume_from, batch)
     return _run(options, progress, assets_only, overrides or {})[0]
 
 
@@ -101,6 +103,7 @@ def get(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | None = None,
+    batch: Sequence[str] = (),
 ) -> Any:
     """Get assets as ``barque get`` does and return the value, decoded, as ``barca.get`` does.
 
@@ -110,11 +113,12 @@ def get(
     ``{target: value}``; no target gives the last asset's value. Values are decoded here, in
     the caller's process, with a serializer their node allows (pickle and Parquet included).
     ``refresh_all`` is barca's name for ``no_cache``; ``refresh`` and ``cascade`` are as for
-    ``run``; ``partition="region=emea"`` gets only those keys. A failed step raises ``RunFailed``.
+    ``run``; ``partition="region=emea"`` gets only those keys; ``batch`` is ``--batch``. A failed step raises ``RunFailed``.
     """
     paths, targets = split_positionals([target_or_file, *files])
     selection = parse_selection(partition)
-    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection)
+    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection,
+                         batch=batch)
     summary, local, the_plan = _run(options, None, assets_only=True)
     if summary["status"] != "succeeded" or the_plan is None:
         failed = "; ".join(f"{f['step']}: {f['error']}" for f in summary.get("failures", [])) or summary["status"]
@@ -243,8 +247,10 @@ def plan(
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
     assets_only: bool = False,
+    batch: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
+    """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why
+    (``batch``: ``--batch`` as ``run`` takes it)."""
     import gc
 
     # Graph, plan and document are many small objects and no reference cycles: the cyclic
@@ -254,7 +260,8 @@ def plan(
     try:
         # Code hashes only feed cache keys: a plan without cache states is made without them.
         selection = parse_selection(partition)
-        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
+                             batch=batch)
         local = prepare(options, hashes=with_cache)
         if assets_only:  # ``get --dry-run`` refuses a task as ``get`` does
             _refuse_tasks(local)

@@ -250,6 +250,26 @@ def squares() -> list:
 
 
 @check
+def check_batch_flag(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", """
+from barca import asset, partitions
+
+@asset(partitions={"k": partitions(["a", "b", "c"])}, batch=2)
+def scored(k: list) -> dict:
+    with open("calls.txt", "a") as f:
+        f.write(",".join(k) + "\\n")
+    return {key: 1 for key in k}
+
+@asset()
+def plain() -> int:
+    return 1
+""")
+    ok(barque("get", "scored", "pipeline.py", "--batch", "scored=all", cwd=tmp))
+    assert (tmp / "calls.txt").read_text().split() == ["a,b,c"]
+    assert barque("get", "pipeline.py", "--batch", "plain=2", cwd=tmp).code == 2
+
+
+@check
 def check_parallel_weight(tmp: Path, status: str) -> None:
     # Each branch notes when it ran; two branches overlap only if both fit in the 4 slots at once.
     source = """

@@ -68,7 +68,7 @@ ROWS: tuple[Row, ...] = (
     Row("partitions", "a partitioned input without `collect()` is exit 2", D, "accepted: the reader inherits the partitions, as barque documented before", "partitioned_input_without_collect"),
     Row("partitions", "`--partition dim=key` selects keys", S, "the same", "partition_selection"),
     Row("partitions", "`steps[]` has one entry per node", D, "one entry per step, the key in its id: barque plans, caches and reports per key", "steps_per_key"),
-    Row("partitions", "`--batch NODE=V` override", U, "no `--batch` flag yet: `batch=` as written applies", untested="there is no flag to run"),
+    Row("partitions", "`--batch none|all|N`, `--batch NODE=V` override", D, "the same forms on `get`, `run` and `--dry-run` (naming a node without `batch=` is exit 2); `batch=` is in barque's cache key, so an override runs the keys again", "batch_flag"),
     # caching
     Row("caching", "cache key: code, helpers across files, decorator arguments, env, inputs", S, "the same parts", "code_and_helpers_in_key"),
     Row("caching", "comment and formatting edits re-run nothing", S, "the same (checked with barca 0.33)", "comment_edits"),
