@@ -117,7 +117,7 @@ ROWS: tuple[Row, ...] = (
     Row("cli", "error envelope on stderr (`code`, `error`, `kind`, `remediation`)", S, "the same shape, in JSON mode", "error_envelope"),
     Row("cli", "`step_failed` envelope with `node`, `traceback`, `artifact_dir`", D, "`node` and `traceback` (null: `barque history RUN_ID` has it); no `artifact_dir`", "step_failed_envelope"),
     Row("cli", "exit 130 for SIGINT and SIGTERM", D, "130 for SIGINT, 143 for SIGTERM, as the shell reports them", "sigterm_exit_code"),
-    Row("cli", "`--agent`, `--fields`, `--limit`, `--all`", U, "not offered: exit 2", "agent_and_fields_flags"),
+    Row("cli", "`--agent`, `--fields`, `--limit`, `--all`", U, "not offered on `get`, `run`, `list` and `history`: exit 2 (`status` takes `--fields`, `--limit`, `--all`)", "agent_and_fields_flags"),
     Row("cli", "`barca version`, `--version`", S, "the same", "version"),
     Row("cli", "discovery: a walk skips `tests/` and friends; several directories", S, "the same", "discovery"),
     Row("cli", "node ids `file.py:function`, `name=` as the id", S, "the same", "node_ids"),
@@ -127,7 +127,7 @@ ROWS: tuple[Row, ...] = (
     Row("cli", "a closed stdout (`barque list \\| head -1`) is exit 0", S, "the same", "closed_stdout"),
     Row("results", "`barca.get(...)` from Python", D, "returns the value itself, decoded, where barca returns paths", "python_get"),
     Row("results", "`get`'s `final_output` is a pointer to the artifact", D, "the value (JSON), or `{_artifact, _type, _repr}`: artifacts have no stable paths", "final_output_value"),
-    Row("results", "`final_output` with no target: barca's last asset", S, "the same rule", "final_output_rule"),
+    Row("results", "`final_output` with no target: barca's last asset", S, "the same rule: the last asset of barca's plan for the run's pool (`--workers` for `BARCA_POOL_SIZE`)", "final_output_rule"),
     Row("results", "several targets: the `targets` object", S, "the same", "several_targets"),
     Row("results", "`status` is `success`", D, "`succeeded`, kept for barque's existing consumers", "status_word"),
 )
