@@ -458,18 +458,20 @@ def _output_node(local: LocalRun, plan: Plan) -> str | None:
     if len(plan.targets) == 1 and local.options.targets:
         return plan.targets[0]
     workers = local.options.workers or os.cpu_count() or 1  # the pool the run used, as barca plans for its pool
-    return last_asset(local.spec.graph, workers, {nid: len(keys) for nid, keys in local.resolved.items()})
+    counts = {nid: len(keys) for nid, keys in local.resolved.items()}
+    return last_asset(local.spec.graph, workers, counts, local.options.files)
 
 
-def last_asset(graph: Graph, workers: int, key_counts: Mapping[str, int] | None = None) -> str | None:
+def last_asset(graph: Graph, workers: int, key_counts: Mapping[str, int] | None = None, files: Sequence[str] = ()) -> str | None:
     """barca's ``final_output`` with no target: "the one asset it calls last".
 
     That is the last asset step of the plan barca makes for the assets and sensors on a pool
     of ``workers`` (``barque_runtime.barca_order``), so it depends on the pool size, as in
     barca: 500 independent assets on 2 workers give the first defined, on 3 the third.
-    ``key_counts`` are the keys of nodes whose keys the run resolved (a partition expression).
+    ``key_counts`` are the keys of nodes whose keys the run resolved (a partition expression);
+    ``files`` the command's file arguments, whose order is barca's order of the files.
     """
-    return final_node(graph, workers, key_counts)
+    return final_node(graph, workers, key_counts, files)
 
 
 def _value(local: LocalRun, step_id: str) -> Any:

@@ -25,7 +25,9 @@ printed), so this order is used only to name the node barca would have returned.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from barque.model import Graph, Node
@@ -66,17 +68,36 @@ def plan_order(graph: Graph, pool: int, key_counts: Mapping[str, int] | None = N
     return out
 
 
-def final_node(graph: Graph, pool: int, key_counts: Mapping[str, int] | None = None) -> str | None:
+def final_node(
+    graph: Graph, pool: int, key_counts: Mapping[str, int] | None = None, file_args: Sequence[str] = ()
+) -> str | None:
     """The node barca returns as ``final_output`` for ``barca get`` with no target: the last
     asset of the plan it makes for the assets and sensors alone (a bare ``get`` plans no
     task, and tasks are left out before planning, so they change no chain), else the last
-    sensor; ``None`` for neither."""
-    gettable = Graph(graph.root, {nid: n for nid, n in graph.nodes.items() if n.kind != "task"})
+    sensor; ``None`` for neither. ``file_args`` are the command's file arguments, which decide
+    the order barca reads the files in (``in_barca_file_order``)."""
+    ordered = in_barca_file_order(graph, file_args)
+    gettable = Graph(graph.root, {nid: n for nid, n in ordered.nodes.items() if n.kind != "task"})
     planned = plan_order(gettable, pool, key_counts)
     assets = [nid for nid in planned if graph.nodes[nid].kind == "asset"]
     if assets:
         return assets[-1]
     return planned[-1] if planned else None
+
+
+def in_barca_file_order(graph: Graph, file_args: Sequence[str]) -> Graph:
+    """The graph with its files in the order barca reads them, each file's nodes in source order.
+
+    Only ``.py`` files named: in the order given. A directory among the arguments (or none,
+    the whole project): every file sorted by its path, as plain strings (``pkg.py`` before
+    ``pkg/m.py``), whatever the order of the arguments."""
+    files = sorted({n.file for n in graph.nodes.values()})
+    if file_args and all(a.endswith(".py") for a in file_args):
+        named = [Path(os.path.relpath(os.path.abspath(a), graph.root)).as_posix() for a in file_args]
+        files = list(dict.fromkeys([f for f in named if f in files] + files))
+    rank = {f: i for i, f in enumerate(files)}
+    nodes = sorted(graph.nodes.items(), key=lambda item: (rank[item[1].file], item[1].line))
+    return Graph(graph.root, dict(nodes), graph.files, graph.warnings)
 
 
 def _edges(graph: Graph) -> list[_Edge]:

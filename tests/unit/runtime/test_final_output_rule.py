@@ -112,3 +112,30 @@ def test_ties_across_files_go_to_the_first_file(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text(HEAD + _asset("z_y"))
     (tmp_path / "b.py").write_text(HEAD + _asset("a_x"))
     assert last_asset(parse_project([str(tmp_path)]), POOL) == "a.py:z_y"
+
+
+LAYOUT = {"A_up.py": ["au1"], "_u.py": ["u1"], "a_top.py": ["at1"], "b_dir/x.py": ["bx1", "bx2"], "pkg-x.py": ["px1"],
+          "pkg.py": ["pk1"], "pkg/m.py": ["pm1", "pm2", "pm3"], "pkg/sub/q.py": ["sq1"], "z_top.py": ["zt1", "zt2"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "pool", "barca"),
+    [
+        # barca get . : every file by its path as a string (A_up.py, _u.py, a_top.py, b_dir/x.py, pkg-x.py, pkg.py, pkg/...)
+        ((".",), 1, "A_up.py:au1"),
+        ((".",), 2, "_u.py:u1"),
+        ((".",), 3, "_u.py:u1"),
+        # barca get z_top.py pkg/m.py a_top.py: files only, read in the order given
+        (("z_top.py", "pkg/m.py", "a_top.py"), 2, "z_top.py:zt1"),
+        # barca get z_top.py a_top.py pkg/: a directory among them, so every file sorted again
+        (("z_top.py", "a_top.py", "pkg/"), 1, "a_top.py:at1"),
+        (("z_top.py", "a_top.py", "pkg/"), 2, "pkg/m.py:pm1"),
+        (("b_dir/", "z_top.py"), 3, "b_dir/x.py:bx2"),
+    ],
+)
+def test_files_are_read_in_barcas_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], pool: int, barca: str) -> None:
+    for rel, names in LAYOUT.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(HEAD + "".join(_asset(n) for n in names))
+    monkeypatch.chdir(tmp_path)
+    assert last_asset(parse_project(list(args)), pool, files=args) == barca
