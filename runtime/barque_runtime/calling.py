@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 from barque import records, trust
 from barque.errors import StoreError
+from barque.fanout import running_step
 from barque.model import Node
 from barque.store import ArtifactStore
 from barque_runtime.asyncsteps import alarm_seconds, settle
@@ -84,7 +85,7 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds):
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), running_step(node.weight):
                     result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
