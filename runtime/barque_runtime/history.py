@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at REAL, status TEXT, elapsed_seconds REAL,
@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS steps (
   run_id TEXT, step TEXT, node TEXT, state TEXT, attempts INTEGER, duration_seconds REAL,
   PRIMARY KEY (run_id, step));
 CREATE INDEX IF NOT EXISTS steps_by_node ON steps (node);
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS hooks (
+  run_id TEXT, hook TEXT, "on" TEXT, state TEXT, attempts INTEGER, duration_seconds REAL, error TEXT,
+  PRIMARY KEY (run_id, hook));
+PRAGMA user_version = 3;
 """
 
 
@@ -69,7 +72,7 @@ def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
         if version != SCHEMA_VERSION:
             if version == 1:  # a history from before filtered steps: its runs had none
                 conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
         with conn:
             yield conn
     finally:
@@ -102,6 +105,11 @@ def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float
         conn.executemany(
             "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?)",
             [(summary["run_id"], s["step"], s["node"], s["state"], s.get("attempts", 0), s.get("duration_seconds")) for s in steps],
+        )
+        conn.executemany(  # the run hooks it called: how each went, apart from the run's own outcome
+            "INSERT OR REPLACE INTO hooks VALUES (?,?,?,?,?,?,?)",
+            [(summary["run_id"], h["hook"], h.get("on"), h["state"], h.get("attempts", 0), h.get("duration_seconds"), h.get("error"))
+             for h in summary.get("hooks", [])],
         )
 
 
@@ -161,9 +169,28 @@ def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
         steps = conn.execute(
             "SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
+        hooks = conn.execute(
+            'SELECT hook, "on", state, attempts, duration_seconds, error FROM hooks WHERE run_id = ? ORDER BY rowid', (run_id,)
+        ).fetchall()
     if row is None:
         return None
-    return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps]}
+    return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps],
+            "hooks": [{k: v for k, v in dict(h).items() if v is not None} for h in hooks]}
+
+
+def last_hook_runs(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each run hook's latest call among ``node_ids``, by node id: ``run_id``, ``started_at``
+    (the run's start), ``state``, ``attempts``, ``duration_seconds``, ``error``."""
+    wanted = set(node_ids)
+    if not wanted or not _path(folder).exists():
+        return {}
+    with _connect(folder) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT h.hook, h.state, h.attempts, h.duration_seconds, h.error, r.run_id, r.started_at"
+            " FROM hooks h JOIN runs r ON r.run_id = h.run_id ORDER BY r.started_at, r.rowid"
+        ).fetchall()
+    return {r["hook"]: {**dict(r), "step": r["hook"], "node": r["hook"]} for r in rows if r["hook"] in wanted}
 
 
 def latest_run_id(folder: str | Path) -> str | None:
