@@ -102,3 +102,12 @@ def test_a_version_2_history_gains_the_hooks_table_and_keeps_its_runs(tmp_path: 
     assert [r["run_id"] for r in history.recent_runs(folder)] == ["r2", "r1"]
     assert history.run_detail(folder, "r2")["hooks"] == [{"hook": "p.py:h", "on": "failure", "state": "succeeded",  # type: ignore[index]
                                                           "attempts": 1, "duration_seconds": 0.01}]
+
+
+def test_each_batch_lists_its_hooks_and_a_failed_hook_leaves_the_batch_succeeded(tmp_path: Path) -> None:
+    import barque as api
+
+    pipeline(tmp_path, PIPELINE.replace('if os.environ.get("HOOK_BREAKS")', 'if day == "2"').replace("def pager(run_report)", "def pager(run_report, day)"))
+    summary = api.run_many(str(tmp_path / "pipeline.py"), params=[{"day": "1"}, {"day": "2"}], workers=1)
+    assert summary["status"] == "succeeded" and [b["status"] for b in summary["runs"]] == ["succeeded", "succeeded"]
+    assert [[h["state"] for h in b["hooks"]] for b in summary["runs"]] == [["succeeded"], ["failed"]]
