@@ -124,3 +124,22 @@ def test_every_block_of_those_sections_is_marked_and_something_is_run() -> None:
     for title in SECTIONS:
         found = blocks(section(text, title))
         assert any(action in ("run", "python", "pytest") for action, *_ in found), f"{title}: no example is run"
+
+
+def test_the_seed_map_names_every_seed_and_points_at_sections_that_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    headings = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("## ") or line.startswith("### ")]
+    rows = [line for line in section_lines(text, "## From the seed systems to barque") if line.startswith("| ") and "---" not in line]
+    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows[1:]]
+    assert {c[0] for c in cells} == {"barca", "dagabaaz", "flowrun", "orcapod", "datagraph"}
+    for seed, capability, feature, where in cells:
+        assert feature, f"{seed}: {capability} names no barque feature"
+        assert feature.startswith("not covered") or any(
+            h.startswith(part.strip()) for part in where.split(";") for h in headings
+        ), f"{seed}: {capability} points at {where!r}, which is no README heading"
+
+
+def section_lines(text: str, heading: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    return lines[start : next(i for i in range(start, len(lines)) if lines[i].startswith("## "))]
