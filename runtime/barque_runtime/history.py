@@ -182,15 +182,19 @@ def last_hook_runs(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dic
     """Each run hook's latest call among ``node_ids``, by node id: ``run_id``, ``started_at``
     (the run's start), ``state``, ``attempts``, ``duration_seconds``, ``error``."""
     wanted = set(node_ids)
+    rows = _oldest_first(folder, wanted, "SELECT h.hook, h.state, h.attempts, h.duration_seconds, h.error, r.run_id, r.started_at"
+                                         " FROM hooks h JOIN runs r ON r.run_id = h.run_id")
+    return {r["hook"]: {**dict(r), "step": r["hook"], "node": r["hook"]} for r in rows if r["hook"] in wanted}
+
+
+def _oldest_first(folder: str | Path, wanted: set[str], select: str) -> list[sqlite3.Row]:
+    """The rows of ``select`` (joined with ``runs r``), oldest run first; none when nothing is
+    ``wanted`` or there is no history (reading leaves no ``history.db`` behind)."""
     if not wanted or not _path(folder).exists():
-        return {}
+        return []
     with _connect(folder) as conn:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT h.hook, h.state, h.attempts, h.duration_seconds, h.error, r.run_id, r.started_at"
-            " FROM hooks h JOIN runs r ON r.run_id = h.run_id ORDER BY r.started_at, r.rowid"
-        ).fetchall()
-    return {r["hook"]: {**dict(r), "step": r["hook"], "node": r["hook"]} for r in rows if r["hook"] in wanted}
+        return conn.execute(select + " ORDER BY r.started_at, r.rowid").fetchall()
 
 
 def latest_run_id(folder: str | Path) -> str | None:
@@ -204,13 +208,6 @@ def last_executions(folder: str | Path, node_ids: Iterable[str]) -> dict[str, di
     ``node_ids``, by step id: ``run_id``, ``started_at`` (the run's start), ``state``,
     ``attempts``, ``duration_seconds``. Reading leaves no ``history.db`` behind."""
     wanted = set(node_ids)
-    if not wanted or not _path(folder).exists():
-        return {}
-    with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
-            " FROM steps s JOIN runs r ON r.run_id = s.run_id"
-            " WHERE s.state IN ('succeeded', 'failed') ORDER BY r.started_at, r.rowid"
-        ).fetchall()
+    rows = _oldest_first(folder, wanted, "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
+                                         " FROM steps s JOIN runs r ON r.run_id = s.run_id WHERE s.state IN ('succeeded', 'failed')")
     return {r["step"]: dict(r) for r in rows if r["node"] in wanted}

@@ -16,20 +16,17 @@ from barque_runtime import history
 from .clirun import barque, pipeline
 
 PIPELINE = """
-import os
+from os import environ
 from barque import asset, task
 
-@asset()
+@asset(env=["BREAK"])
 def raw() -> int:
-    if os.environ.get("BREAK"):
-        raise ValueError("feed down")
-    return 1
+    return 1 // (0 if environ.get("BREAK") else 1)
 
 @task(on="always")
 def pager(run_report) -> None:
-    if os.environ.get("HOOK_BREAKS"):
-        token = os.environ.get("PAGER_TOKEN")
-        raise RuntimeError(f"pager down {token}" if token else "pager down")
+    token = environ.get("PAGER_TOKEN")
+    assert not environ.get("HOOK_BREAKS"), f"pager down {token}" if token else "pager down"
 """
 
 
@@ -43,8 +40,8 @@ def test_history_of_a_run_lists_its_hooks_with_state_duration_and_error(tmp_path
     detail = barque("history", run_id, cwd=tmp_path).json
     (hook,) = detail["hooks"]
     assert (hook["hook"], hook["on"], hook["state"], hook["attempts"]) == ("pipeline.py:pager", "always", "failed", 1)
-    assert hook["error"] == "RuntimeError: pager down" and hook["duration_seconds"] > 0
-    assert "RuntimeError: pager down" in hook["traceback"] and "line " in hook["traceback"]
+    assert hook["error"] == "AssertionError: pager down" and hook["duration_seconds"] > 0
+    assert "AssertionError: pager down" in hook["traceback"] and "line " in hook["traceback"]
 
 
 def test_a_failed_hook_leaves_the_runs_status_in_the_history_as_its_steps_made_it(tmp_path: Path) -> None:
@@ -55,7 +52,7 @@ def test_a_failed_hook_leaves_the_runs_status_in_the_history_as_its_steps_made_i
 
 def test_a_hooks_error_is_scrubbed_of_secret_values_everywhere_it_is_kept(tmp_path: Path) -> None:
     summary = _run(tmp_path, HOOK_BREAKS="1", PAGER_TOKEN="hunter2-secret")
-    assert summary["hooks"][0]["error"] == "RuntimeError: pager down <redacted>"
+    assert summary["hooks"][0]["error"] == "AssertionError: pager down <redacted>"
     assert "hunter2-secret" not in str(barque("history", summary["run_id"], cwd=tmp_path).json)
     assert not any("hunter2-secret" in p.read_text(errors="replace") for p in (tmp_path / ".barque" / "runs").rglob("*.json"))
 
@@ -65,8 +62,8 @@ def test_status_shows_a_hook_as_a_run_hook_with_its_last_call_and_error(tmp_path
     nodes = {n["name"]: n for n in barque("status", "pipeline.py", cwd=tmp_path).json["nodes"]}
     pager, raw = nodes["pager"], nodes["raw"]
     assert (pager["cache"]["state"], pager["cache"]["reason"]) == ("always_runs", "hook")
-    assert pager["cache"]["detail"].endswith("last run failed: RuntimeError: pager down")
-    assert (pager["last_materialization"]["status"], pager["last_materialization"]["error"]) == ("failed", "RuntimeError: pager down")
+    assert pager["cache"]["detail"].endswith("last run failed: AssertionError: pager down")
+    assert (pager["last_materialization"]["status"], pager["last_materialization"]["error"]) == ("failed", "AssertionError: pager down")
     assert raw["cache"]["state"] == "cached" and raw["last_materialization"]["status"] == "succeeded"
 
 
@@ -84,7 +81,7 @@ def test_the_human_summary_has_a_line_per_hook_after_the_runs_own(tmp_path: Path
     out = barque("run", "pipeline.py", "--pretty", cwd=tmp_path, env={"HOOK_BREAKS": "1"}).stdout.splitlines()
     assert out[0].startswith("run ") and " succeeded in " in out[0]
     hook = next(line for line in out if line.startswith("  hook "))
-    assert "pipeline.py:pager failed in " in hook and hook.endswith("(on=always)  (RuntimeError: pager down)")
+    assert "pipeline.py:pager failed in " in hook and hook.endswith("(on=always)  (AssertionError: pager down)")
 
 
 def test_a_version_2_history_gains_the_hooks_table_and_keeps_its_runs(tmp_path: Path) -> None:
@@ -107,7 +104,7 @@ def test_a_version_2_history_gains_the_hooks_table_and_keeps_its_runs(tmp_path: 
 def test_each_batch_lists_its_hooks_and_a_failed_hook_leaves_the_batch_succeeded(tmp_path: Path) -> None:
     import barque as api
 
-    pipeline(tmp_path, PIPELINE.replace('if os.environ.get("HOOK_BREAKS")', 'if day == "2"').replace("def pager(run_report)", "def pager(run_report, day)"))
+    pipeline(tmp_path, PIPELINE.replace('environ.get("HOOK_BREAKS")', 'day == "2"').replace("def pager(run_report)", "def pager(run_report, day)"))
     summary = api.run_many(str(tmp_path / "pipeline.py"), params=[{"day": "1"}, {"day": "2"}], workers=1)
     assert summary["status"] == "succeeded" and [b["status"] for b in summary["runs"]] == ["succeeded", "succeeded"]
     assert [[h["state"] for h in b["hooks"]] for b in summary["runs"]] == [["succeeded"], ["failed"]]
