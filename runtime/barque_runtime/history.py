@@ -114,12 +114,16 @@ def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float
 
 
 def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs in ``folder/history.db``, newest first."""
+    """The latest runs in ``folder/history.db``, newest first; ``hooks_failed`` counts the run
+    hooks that failed or crashed after it (its ``status`` stays what its steps made it)."""
     if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+        rows = conn.execute(
+            "SELECT r.*, (SELECT COUNT(*) FROM hooks h WHERE h.run_id = r.run_id AND h.state != 'succeeded') AS hooks_failed"
+            " FROM runs r ORDER BY r.started_at DESC LIMIT ?", (limit,)
+        ).fetchall()
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
 

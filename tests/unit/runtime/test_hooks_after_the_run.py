@@ -47,7 +47,8 @@ def test_history_of_a_run_lists_its_hooks_with_state_duration_and_error(tmp_path
 def test_a_failed_hook_leaves_the_runs_status_in_the_history_as_its_steps_made_it(tmp_path: Path) -> None:
     run_id = _run(tmp_path, HOOK_BREAKS="1")["run_id"]
     assert barque("history", run_id, cwd=tmp_path).json["status"] == "succeeded"
-    assert barque("history", cwd=tmp_path).json[0]["status"] == "succeeded"
+    listed = barque("history", cwd=tmp_path).json[0]
+    assert (listed["status"], listed["hooks_failed"]) == ("succeeded", 1)
 
 
 def test_a_hooks_error_is_scrubbed_of_secret_values_everywhere_it_is_kept(tmp_path: Path) -> None:
