@@ -51,9 +51,10 @@ def with_default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
-    """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
-    pipeline(folder, BLOCKING)
+def start_blocked_run(folder: Path, extra: str = "") -> tuple[subprocess.Popen[str], list[int]]:
+    """Start `barque run` on ``BLOCKING`` (and ``extra`` source after it) and return it once both
+    workers are blocked, with their pids."""
+    pipeline(folder, BLOCKING + extra)
     (folder / "block").touch()
     proc = subprocess.Popen(
         [*BARQUE, "run", "pipeline.py", "--workers", "2"],

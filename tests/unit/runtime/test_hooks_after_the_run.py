@@ -8,11 +8,16 @@ SQLite history beside it.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
+import barque as barque_api
 from barque_runtime import history
 
+from .blocking import start_blocked_run
 from .clirun import barque, pipeline
 
 PIPELINE = """
@@ -103,9 +108,26 @@ def test_a_version_2_history_gains_the_hooks_table_and_keeps_its_runs(tmp_path: 
 
 
 def test_each_batch_lists_its_hooks_and_a_failed_hook_leaves_the_batch_succeeded(tmp_path: Path) -> None:
-    import barque as api
-
     pipeline(tmp_path, PIPELINE.replace('environ.get("HOOK_BREAKS")', 'day == "2"').replace("def pager(run_report)", "def pager(run_report, day)"))
-    summary = api.run_many(str(tmp_path / "pipeline.py"), params=[{"day": "1"}, {"day": "2"}], workers=1)
+    summary = barque_api.run_many(str(tmp_path / "pipeline.py"), params=[{"day": "1"}, {"day": "2"}], workers=1)
     assert summary["status"] == "succeeded" and [b["status"] for b in summary["runs"]] == ["succeeded", "succeeded"]
     assert [[h["state"] for h in b["hooks"]] for b in summary["runs"]] == [["succeeded"], ["failed"]]
+
+
+def test_a_cancelled_run_calls_its_always_hook_and_a_failing_one_leaves_it_cancelled_with_exit_130(tmp_path: Path) -> None:
+    proc, _ = start_blocked_run(tmp_path, '''
+from barque import task
+
+@task(on="always")
+def closer(run_report) -> None:
+    open("closer-saw-" + run_report["status"], "w").close()
+    raise RuntimeError("closer down")
+''')
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    summary = json.loads(out)
+    assert (proc.returncode, summary["status"]) == (130, "cancelled")
+    assert (tmp_path / "closer-saw-cancelled").exists()
+    assert [(h["hook"], h["state"]) for h in summary["hooks"]] == [("pipeline.py:closer", "failed")]
+    assert "hook pipeline.py:closer failed: RuntimeError: closer down (the run cancelled)" in err
+    assert barque("history", summary["run_id"], cwd=tmp_path).json["status"] == "cancelled"
