@@ -3,9 +3,9 @@
 The operator writes the call (the run's outcome and its hooks) before it creates the hook Job
 (one Pod per hook); Pod ``i`` runs ``hooks[i]`` (``barque exec --hooks``) and stores its
 result; the operator reads the results once the Job has ended. A local run writes the same
-call and results once its hooks are done (``keep_hook_results``), so ``barque graph --run`` and
-``barque history RUN`` read a run's hooks from one place wherever it ran
-(``hooks_of_run``). Plain JSON: nothing here is code or a pickled value.
+call and results once its hooks are done (``keep_hook_results``), so ``barque graph --run``
+reads a run's hooks from one place wherever it ran (``hooks_of_run``), and ``barque history
+RUN`` their tracebacks. Plain JSON: nothing here is code or a pickled value.
 """
 
 from __future__ import annotations
