@@ -285,8 +285,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     graph = parse_project(args.files)
     if args.run:
+        from barque.hookstore import hooks_of_run
+        from barque.store import open_store
+
         store_uri = args.store or os.path.join(graph.root, ".barque")
-        states = run_states(_run_records(store_uri, graph.root, args.run).values())
+        states = run_states(_run_records(store_uri, graph.root, args.run).values(), hooks_of_run(open_store(store_uri), args.run))
     else:
         states = None
     if args.format == "mermaid":
