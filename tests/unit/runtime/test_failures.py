@@ -293,3 +293,35 @@ def test_without_fail_fast_independent_streams_finish_after_a_failure(tmp_path: 
     assert result.code == 1
     states = {s["id"]: s["status"] for s in result.json["steps"]}
     assert states == {"pipeline.py:broken": "failed", "pipeline.py:slow": "ran", "pipeline.py:after_slow": "ran"}
+
+
+FAILS_BEFORE_AN_INDEPENDENT_STEP = """
+    from barque import asset
+
+    @asset()
+    def broken() -> int:
+        raise ValueError("bad input")
+
+    @asset()
+    def later() -> int:
+        trace("later")
+        return 1
+"""
+
+
+def test_fail_fast_stops_a_stream_at_its_failure_and_cancels_its_later_steps(tmp_path: Path) -> None:
+    # One worker: both steps land in one stream (broken first), so only the stream itself can stop at the failure.
+    pipeline(tmp_path, FAILS_BEFORE_AN_INDEPENDENT_STEP)
+    result = barque("run", "pipeline.py", "--workers", "1", "--fail-fast", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert ran(tmp_path) == []
+    record = step_records(tmp_path / ".barque", result.json["run_id"])["pipeline.py:later"]
+    assert (record["state"], record["reason"]) == ("cancelled", "not run: the run stops at its first failure (fail fast)")
+    assert {s["id"]: s["status"] for s in result.json["steps"]} == {"pipeline.py:broken": "failed", "pipeline.py:later": "cancelled"}
+
+
+def test_without_fail_fast_a_stream_runs_its_independent_steps_after_a_failure(tmp_path: Path) -> None:
+    pipeline(tmp_path, FAILS_BEFORE_AN_INDEPENDENT_STEP)
+    result = barque("run", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert ran(tmp_path) == ["later"]
