@@ -8,10 +8,14 @@ when unset). History is a log, not the cache: a run whose history cannot be writ
 writable place, a corrupt or locked database, a full disk) reports its result anyway and
 warns on stderr.
 
-The database runs in WAL mode with ``synchronous=OFF``:
-no disk sync at all (a sync per commit cost a cold run ~30 ms of wall time), and WAL keeps
-it consistent when the process is killed. A power cut may lose or damage the history;
-it cannot touch an artifact, which the store checks by its content hash.
+The database keeps a rollback journal that stays in place between runs
+(``journal_mode=PERSIST``) and runs with ``synchronous=OFF``: no disk sync at all (a sync per
+commit cost a cold run ~30 ms of wall time), and the journal keeps it consistent when the
+process is killed (the next connection rolls a torn transaction back). WAL did the same but
+made two files (``-wal``, ``-shm``) at every connection and deleted them at its close, with a
+checkpoint: ~1 ms of CPU and two file creations per run, for a fully cached run most of what
+it wrote (bench/FINDINGS.md); a persisted journal is one file made once. A power cut may lose
+or damage the history; it cannot touch an artifact, which the store checks by its content hash.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
     try:
-        conn.execute("PRAGMA synchronous=OFF")  # first: switching a new database to WAL then syncs nothing (4 fdatasyncs before)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
+        conn.execute("PRAGMA journal_mode=PERSIST")  # a history.db left in WAL mode switches back here
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             if version == 1:  # a history from before filtered steps: its runs had none
