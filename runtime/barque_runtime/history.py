@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -63,9 +65,12 @@ def _path(folder: str | Path) -> Path:
 @contextmanager
 def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection that commits when the block succeeds and is always closed."""
+    import sqlite3  # here: a command that reads no history (plan, graph, show) does not pay for it
+
     path = _path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
+    conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
         conn.execute("PRAGMA journal_mode=PERSIST")  # a history.db left in WAL mode switches back here
@@ -84,6 +89,8 @@ def record_run_or_warn(
     folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]
 ) -> bool:
     """``record_run``, warning on stderr instead of raising when the history cannot be written."""
+    import sqlite3
+
     try:
         record_run(folder, summary, started_at, files, steps)
         return True
@@ -114,7 +121,6 @@ def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
@@ -127,7 +133,6 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
     if not _path(folder).exists():
         return {}
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ?", (run_id,)).fetchall()
     return {r["step"]: dict(r) for r in rows}
 
@@ -160,7 +165,6 @@ def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
     if not _path(folder).exists():
         return None
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         steps = conn.execute(
             "SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
@@ -184,7 +188,6 @@ def last_executions(folder: str | Path, node_ids: Iterable[str]) -> dict[str, di
     if not wanted or not _path(folder).exists():
         return {}
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
             " FROM steps s JOIN runs r ON r.run_id = s.run_id"
