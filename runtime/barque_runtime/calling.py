@@ -168,7 +168,10 @@ def _capture_file(name: str) -> BinaryIO:
     write to the one it inherited, and that must not reach the next step's log.
     """
     if hasattr(os, "memfd_create"):
-        return os.fdopen(os.memfd_create(f"barque-{name}", os.MFD_CLOEXEC), "w+b")
+        try:
+            return os.fdopen(os.memfd_create(f"barque-{name}", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # a sandbox that refuses the call (a seccomp profile): a file on disk, as before
+            pass
     import tempfile
 
     return tempfile.TemporaryFile()
