@@ -86,7 +86,9 @@ class Timers:
         self.calls[label] = self.calls.get(label, 0) + 1
 
     def wrap(self, owner: Any, attr: str, label: str) -> None:
-        fn = getattr(owner, attr)
+        fn = getattr(owner, attr, None)
+        if fn is None:  # renamed or moved since this list was written: its row stays empty
+            return
         timers = self
         clock, cpu_clock = time.perf_counter, time.process_time
 
@@ -100,7 +102,9 @@ class Timers:
         setattr(owner, attr, timed)
 
     def wrap_gen(self, owner: Any, attr: str, label: str) -> None:
-        fn = getattr(owner, attr)
+        fn = getattr(owner, attr, None)
+        if fn is None:
+            return
         timers = self
 
         def timed(*args: Any, **kwargs: Any) -> Any:

@@ -6,11 +6,14 @@ An async generator (``async def rows(): yield ...``) becomes a plain iterator wh
 item is awaited on one loop against the same overall deadline, so a streaming async step
 is written to the store chunk by chunk like a sync generator. Each attempt gets a fresh
 loop, closed after it, so nothing scheduled by one attempt leaks into the next.
+
+``asyncio`` is imported only when a step's result is async: with what it pulls in (``ssl``,
+``socket``, ``concurrent.futures``, ``logging``, ``subprocess``) it was about a tenth of every
+cold run's CPU, for the steps of every run that has no async step (bench/FINDINGS.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from typing import Any, AsyncIterator, Callable, Coroutine, Iterator
@@ -42,6 +45,8 @@ def settle(result: Any, timeout: float | None, on_timeout: Callable[[float], Bas
 
 
 def _await(coro: Coroutine[Any, Any, Any], timeout: float | None, on_timeout: Callable[[float], BaseException]) -> Any:
+    import asyncio
+
     async def bounded() -> Any:
         return await asyncio.wait_for(coro, timeout) if timeout else await coro
 
@@ -53,6 +58,8 @@ def _await(coro: Coroutine[Any, Any, Any], timeout: float | None, on_timeout: Ca
 
 
 def _iterate(agen: AsyncIterator[Any], timeout: float | None, on_timeout: Callable[[float], BaseException]) -> Iterator[Any]:
+    import asyncio
+
     loop = asyncio.new_event_loop()
     deadline = time.monotonic() + timeout if timeout else None
     try:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from barque import records, trust
 from barque.errors import StoreError
@@ -169,12 +168,31 @@ def raising_after(seconds: float, error: Callable[[], BaseException]) -> Iterato
         signal.signal(signal.SIGALRM, previous)
 
 
+def _capture_file(name: str) -> BinaryIO:
+    """A new, nameless file to capture one stream of one attempt in.
+
+    In memory where the system has ``memfd_create`` (Linux): a ``TemporaryFile`` is a new inode
+    on the disk under ``/tmp``, and two per step were two of a cold step's five file creations
+    (bench/FINDINGS.md); what is captured is read into memory after the attempt all the same.
+    A new file per attempt, never one reused: a child process a step leaves behind may still
+    write to the one it inherited, and that must not reach the next step's log.
+    """
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create(f"barque-{name}", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # a sandbox that refuses the call (a seccomp profile): a file on disk, as before
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
 @contextmanager
 def _captured() -> Iterator[dict[str, bytes]]:
     out: dict[str, bytes] = {}
     sys.stdout.flush()
     sys.stderr.flush()
-    files = {name: tempfile.TemporaryFile() for name in ("stdout", "stderr")}
+    files = {name: _capture_file(name) for name in ("stdout", "stderr")}
     saved = {1: os.dup(1), 2: os.dup(2)}
     os.dup2(files["stdout"].fileno(), 1)
     os.dup2(files["stderr"].fileno(), 2)

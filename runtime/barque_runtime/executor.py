@@ -5,8 +5,9 @@ or was skipped is skipped (filtered below a filtered one, but for a ``collect``,
 the keys that produced); an independent step in the same stream still runs, unless the run
 fails fast. A step that
 returns ``barque.Skip`` ends filtered. Every
-step leaves a record in the store; a cached asset is committed (data first, then the
-commit record) before its record says it succeeded.
+step leaves a record: in the store as it ends (a pod), or handed to ``on_record`` (a local
+worker sends it to its parent, which stores a stream's records at once); a cached asset is
+committed (data first, then the commit record) before its record says it succeeded.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ class StreamContext:
     # In a pod, a step's output also goes to the container's own stdout/stderr, so `kubectl logs`
     # shows it; locally the runner's stdout carries the summary alone.
     echo_output: bool = False
+    # Where a finished step's record goes instead of its own file in the store: a local worker
+    # sends it to its parent (``workers``), which stores the stream's records in one object.
+    on_record: Callable[[dict[str, Any]], None] | None = None
 
     def __post_init__(self) -> None:
         self.blobs = BlobMemo(self.store)
@@ -188,7 +192,11 @@ def _run_batched(ctx: StreamContext, group: list[Step]) -> list[dict[str, Any]]:
 def _finish(ctx: StreamContext, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for rec in recs:
-        rec = _write_record(ctx, rec)
+        if ctx.on_record is None:
+            rec = _write_record(ctx, rec)
+        else:
+            rec = records.redacted(rec)
+            ctx.on_record(rec)
         ctx.known[rec["step"]] = rec
         out.append(rec)
     return out

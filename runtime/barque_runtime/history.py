@@ -8,10 +8,14 @@ when unset). History is a log, not the cache: a run whose history cannot be writ
 writable place, a corrupt or locked database, a full disk) reports its result anyway and
 warns on stderr.
 
-The database runs in WAL mode with ``synchronous=OFF``:
-no disk sync at all (a sync per commit cost a cold run ~30 ms of wall time), and WAL keeps
-it consistent when the process is killed. A power cut may lose or damage the history;
-it cannot touch an artifact, which the store checks by its content hash.
+The database keeps a rollback journal that stays in place between runs
+(``journal_mode=PERSIST``) and runs with ``synchronous=OFF``: no disk sync at all (a sync per
+commit cost a cold run ~30 ms of wall time), and the journal keeps it consistent when the
+process is killed (the next connection rolls a torn transaction back). WAL did the same but
+made two files (``-wal``, ``-shm``) at every connection and deleted them at its close, with a
+checkpoint: ~1 ms of CPU and two file creations per run, for a fully cached run most of what
+it wrote (bench/FINDINGS.md); a persisted journal is one file made once. A power cut may lose
+or damage the history; it cannot touch an artifact, which the store checks by its content hash.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -62,12 +68,15 @@ def _path(folder: str | Path) -> Path:
 @contextmanager
 def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection that commits when the block succeeds and is always closed."""
+    import sqlite3  # here: a command that reads no history (plan, graph, show) does not pay for it
+
     path = _path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
+    conn.row_factory = sqlite3.Row
     try:
-        conn.execute("PRAGMA synchronous=OFF")  # first: switching a new database to WAL then syncs nothing (4 fdatasyncs before)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
+        conn.execute("PRAGMA journal_mode=PERSIST")  # a history.db left in WAL mode switches back here
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             if version == 1:  # a history from before filtered steps: its runs had none
@@ -83,6 +92,8 @@ def record_run_or_warn(
     folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]
 ) -> bool:
     """``record_run``, warning on stderr instead of raising when the history cannot be written."""
+    import sqlite3
+
     try:
         record_run(folder, summary, started_at, files, steps)
         return True
@@ -119,7 +130,6 @@ def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT r.*, (SELECT COUNT(*) FROM hooks h WHERE h.run_id = r.run_id AND h.state != 'succeeded') AS hooks_failed"
             " FROM runs r ORDER BY r.started_at DESC LIMIT ?", (limit,)
@@ -135,7 +145,6 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
     if not _path(folder).exists():
         return {}
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ?", (run_id,)).fetchall()
     return {r["step"]: dict(r) for r in rows}
 
@@ -168,7 +177,6 @@ def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
     if not _path(folder).exists():
         return None
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         steps = conn.execute(
             "SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
@@ -197,7 +205,6 @@ def _oldest_first(folder: str | Path, wanted: set[str], select: str) -> list[sql
     if not wanted or not _path(folder).exists():
         return []
     with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
         return conn.execute(select + " ORDER BY r.started_at, r.rowid").fetchall()
 
 

@@ -26,7 +26,7 @@ from barque.plans import Phase, Plan, grow_plan
 from barque.planner import make_plan
 from barque.targets import refresh_nodes, resolve_targets
 from barque.runreport import hooks_of
-from barque.records import read_step_records, write_step_record
+from barque.records import read_step_records, write_step_record, write_stream_records
 from barque.resume import reusable_records
 from barque.runspec import RunSpec, read_run_spec, write_run_spec
 from barque.steprecord import FAILURES, StepRecord, cached
@@ -199,13 +199,18 @@ class LazyPool:
         self._run = run
         self._pool: WorkerPool | None = None
 
-    def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]], bool]]:
         if self._pool is None:
             from barque_runtime.workers import WorkerPool
 
             r = self._run
             self._pool = WorkerPool(r.options.workers or os.cpu_count() or 1, r.spec, r.store_uri, r.root)
         return self._pool.run(jobs)
+
+    def stop(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Kill the workers at once; the records they had sent that were not read yet, by stream."""
+        pool, self._pool = self._pool, None
+        return pool.stop() if pool is not None else []
 
     def close(self, force: bool = False) -> None:
         if self._pool is not None:
@@ -314,18 +319,49 @@ def _assessed(run: LocalRun, plan: Plan, progress: Progress) -> dict[str, StepCa
 
 
 def _run_phase(run: LocalRun, plan: Plan, phase: Phase, pool: LazyPool, typed: dict[str, StepRecord], progress: Progress) -> None:
-    """Run the streams of ``phase`` on the workers, one job per stream, and note their records.
+    """Run the streams of ``phase`` on the workers, one job per stream, and note and store their
+    records, one store object per stream (``barque.records``).
     Under ``--fail-fast`` a stream that failed stops the others (their workers are killed); the
     driver then cancels what has no record."""
     jobs: list[Job] = [(stream.id, [plan.steps[s].to_dict() for s in stream.steps], _known_for(run, plan, stream.steps), {})
                        for stream in phase.streams]
     run.phases_run += 1
-    for _, recs in pool.run(jobs):
+    stored: dict[str, list[dict[str, Any]]] = {}  # records of the streams not over yet
+
+    def note(stream_id: str, recs: list[dict[str, Any]]) -> None:
         for rec in recs:
             _note(run, typed, rec, progress)
-        if run.options.fail_fast and any(typed[r["step"]].state in FAILURES for r in recs):
-            pool.close(force=True)
-            return
+        stored.setdefault(stream_id, []).extend(recs)
+
+    def stop() -> None:  # what the killed workers had finished counts, and is stored below
+        for stream_id, recs in pool.stop():
+            note(stream_id, recs)
+
+    try:
+        for stream_id, recs, ended in pool.run(jobs):
+            note(stream_id, recs)
+            if not ended:
+                continue
+            done = stored.pop(stream_id)
+            _store_stream(run, stream_id, done)
+            if run.options.fail_fast and any(typed[r["step"]].state in FAILURES for r in done):
+                stop()
+                return
+    except BaseException:  # a cancel: stop the workers now, keeping what they finished
+        stop()
+        raise
+    finally:  # streams that fail-fast or an interrupt cut short keep the records of what they finished
+        for stream_id, recs in stored.items():
+            if recs:
+                _store_stream(run, stream_id, recs)
+
+
+def _store_stream(run: LocalRun, stream_id: str, recs: list[dict[str, Any]]) -> None:
+    """Store one stream's records; a store that refuses (a full disk) costs the stored copy, not the run."""
+    try:
+        write_stream_records(run.store, run.spec.run_id, stream_id, recs)
+    except StoreError as err:  # the run has the records; its summary does not need the store's copy
+        sys.stderr.write(f"barque: warning: the record of the steps of stream {stream_id} was not stored: {err}\n")
 
 
 def _note(run: LocalRun, typed: dict[str, StepRecord], rec: dict[str, Any], progress: Progress) -> None:

@@ -11,7 +11,11 @@ that step: the step goes to another worker until its ``retries=`` are spent.
 
 The pool is ``os.fork`` and two pipes per worker rather than ``multiprocessing``, whose
 import alone was about a tenth of a trivial run's start-up. Messages are pickles, each
-preceded by its length; a pipe that ends (EOF) mid-stream means the worker died.
+preceded by its length; a pipe that ends (EOF) mid-stream means the worker died. A worker
+sends each step's record as the step ends (``("step", record)``) and ``("end", error)`` when
+the stream is over; it stores no step record itself. So the parent knows, without reading the
+store, which steps a worker that died had finished, and the runner stores each stream's
+records as one object (``barque.records``).
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ import sys
 import time
 from typing import Any, Iterator
 
-from barque import records, steprecord
-from barque.errors import StoreError
+from barque import steprecord
 from barque.plans import Step
 from barque.rundriver import RUNNER
 from barque.runspec import RunSpec
@@ -152,7 +155,8 @@ def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> Non
     # The parent's stdout carries the run summary alone: whatever user code prints outside a
     # step's captured call (a module printing while it is imported) goes to stderr instead.
     os.dup2(2, 1)
-    ctx = StreamContext(spec=spec, store=open_store(store_uri), loader=ModuleLoader(root))
+    ctx = StreamContext(spec=spec, store=open_store(store_uri), loader=ModuleLoader(root),
+                        on_record=lambda rec: conn.send(("step", rec)))
     while True:
         try:
             job = conn.recv()
@@ -164,11 +168,11 @@ def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> Non
         ctx.known.update(known)
         ctx.attempts_used = attempts_used
         try:
-            result = execute_stream(ctx, [Step.from_dict(s) for s in steps])
+            execute_stream(ctx, [Step.from_dict(s) for s in steps])
         except BaseException as exc:  # an executor bug must not hang the parent
-            conn.send((stream_id, None, f"{type(exc).__name__}: {exc}"))
+            conn.send(("end", f"{type(exc).__name__}: {exc}"))
             continue
-        conn.send((stream_id, result, None))
+        conn.send(("end", None))
 
 
 def _flush_std_streams() -> None:
@@ -207,7 +211,9 @@ def _child(conn: Channel, args: tuple[RunSpec, str, str]) -> int:
 
 
 class WorkerPool:
-    """Runs streams on up to ``size`` processes and yields ``(stream_id, records)`` as they finish.
+    """Runs streams on up to ``size`` processes and yields ``(stream_id, records, ended)``: each
+    step's record as it finishes, and ``ended`` once a stream is over (with the records of the
+    steps its worker's death or failure left without one).
 
     barca's ``weight=``: a stream takes the largest weight of its steps' nodes in slots of the
     pool's capacity (``size``) while it runs, and the slots of the streams running at once add
@@ -219,6 +225,7 @@ class WorkerPool:
         self.size = max(1, size)
         self._args = (spec, store_uri, root)
         self._workers: list[Worker] = []
+        self._running: dict[int, tuple[Worker, Job]] = {}  # by the fd its records arrive on
         self._deaths: dict[str, int] = {}  # attempts of a step that ended with its worker
         self._warned: set[str] = set()
 
@@ -266,10 +273,11 @@ class WorkerPool:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
         return worker
 
-    def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]], bool]]:
         pending = list(reversed(jobs))
-        busy: dict[int, tuple[Worker, Job]] = {}  # by the fd its results arrive on
+        busy = self._running = {}
         held: dict[int, int] = {}  # slots of the capacity each busy fd holds
+        done: dict[int, list[dict[str, Any]]] = {}  # records each busy fd has sent so far
         idle = list(self._workers)
         while pending or busy:
             while pending and (idle or len(self._workers) < self.size):
@@ -281,26 +289,36 @@ class WorkerPool:
                 worker.conn.send(job)
                 busy[worker.conn.read_fd] = (worker, job)
                 held[worker.conn.read_fd] = need
+                done[worker.conn.read_fd] = []
             for fd in _ready(list(busy)):
-                worker, job = busy.pop(fd)
-                del held[fd]
+                worker, job = busy[fd]
                 try:
-                    stream_id, result, error = worker.conn.recv()
+                    kind, body = worker.conn.recv()
                 except EOFError:
-                    done, rest = self._lost(worker, job)
+                    del busy[fd], held[fd]
+                    sent = done.pop(fd)
+                    ended, rest = self._lost(worker, job, sent)
                     if rest:  # the steps it never reached (or will retry) go to another worker
-                        pending.append((job[0], rest, {**job[2], **{r["step"]: r for r in done}}, dict(self._deaths)))
-                    yield job[0], done
+                        known = {**job[2], **{r["step"]: r for r in [*sent, *ended]}}
+                        pending.append((job[0], rest, known, dict(self._deaths)))
+                    yield job[0], ended, not rest
                     continue
+                if kind == "step":
+                    done[fd].append(body)
+                    yield job[0], [body], False
+                    continue
+                del busy[fd], held[fd]
                 idle.append(worker)
-                yield stream_id, result if error is None else self._crashed(job, error)
+                sent = done.pop(fd)
+                yield job[0], [] if body is None else self._crashed(job, sent, body), True
 
-    def _lost(self, worker: Worker, job: Job) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """A worker died mid-stream (killed, ``os._exit``, a crash in C code).
+    def _lost(self, worker: Worker, job: Job, sent: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A worker died mid-stream (killed, ``os._exit``, a crash in C code), having sent the
+        records in ``sent``.
 
-        Returns the records of the steps it finished, and the steps still to run: from the one
-        it was running, when that step has attempts left, or else a failed record for it and
-        the steps after it. A new worker takes its place.
+        Returns the record of the step it died in when that step has no attempts left (else
+        nothing), and the steps still to run: from the one it was running, when that step has
+        attempts left, or else the steps after it. A new worker takes its place.
         """
         self._workers.remove(worker)
         code = worker.join(timeout=5)
@@ -309,38 +327,42 @@ class WorkerPool:
             worker.signal(signal.SIGKILL)
             worker.join(timeout=5)
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        spec, store_uri, _ = self._args
-        store = open_store(store_uri)
-        done: list[dict[str, Any]] = []
+        spec = self._args[0]
+        finished = {rec["step"] for rec in sent}
         for index, step in enumerate(job[1]):
-            rec = records.read_step_record(store, spec.run_id, step["id"])
-            if rec is not None:
-                done.append(rec)
+            if step["id"] in finished:
                 continue
             used = self._deaths[step["id"]] = job[3].get(step["id"], 0) + 1
             if used < max(1, spec.graph.nodes[step["node"]].retries):
-                return done, job[1][index:]
+                return [], job[1][index:]
             rec = steprecord.crashed(step["id"], step["node"], "WorkerDied", f"the worker process {how} while running this step",
                                      run_id=spec.run_id, by=RUNNER, attempts=used).to_dict()
-            try:
-                records.write_step_record(store, spec.run_id, rec)
-            except StoreError as err:  # the parent has the record; the summary does not need the store's copy
-                sys.stderr.write(f"barque: warning: the record of step {step['id']} was not stored: {err}\n")
-            return done + [rec], job[1][index + 1 :]
-        return done, []
+            return [rec], job[1][index + 1 :]
+        return [], []
 
-    def _crashed(self, job: Job, error: str) -> list[dict[str, Any]]:
-        """The executor itself raised: the stream's steps without a stored record fail with that error."""
-        spec, store_uri, _ = self._args
-        store = open_store(store_uri)
-        out = []
-        for step in job[1]:
-            rec = records.read_step_record(store, spec.run_id, step["id"])
-            if rec is None:
-                rec = steprecord.failed(step["id"], step["node"], "ExecutorError", f"the executor failed running this stream: {error}",
-                                        run_id=spec.run_id, by=RUNNER).to_dict()
-            out.append(rec)
-        return out
+    def _crashed(self, job: Job, sent: list[dict[str, Any]], error: str) -> list[dict[str, Any]]:
+        """The executor itself raised: the stream's steps it sent no record for fail with that error."""
+        spec = self._args[0]
+        finished = {rec["step"] for rec in sent}
+        return [
+            steprecord.failed(step["id"], step["node"], "ExecutorError", f"the executor failed running this stream: {error}",
+                              run_id=spec.run_id, by=RUNNER).to_dict()
+            for step in job[1] if step["id"] not in finished
+        ]
+
+    def stop(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Kill every worker at once (a cancel, ``--fail-fast``) and return, by stream, the step
+        records the running ones had sent that ``run`` had not read yet: a pipe keeps what was
+        written to it after its writer has gone, and those steps did finish."""
+        running = list(self._running.values())
+        self._running = {}
+        for worker in self._workers:
+            worker.signal(signal.SIGKILL)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        unread = [(job[0], recs) for worker, job in running if (recs := _unread_records(worker.conn))]
+        self.close(force=True)
+        return unread
 
     def close(self, force: bool = False) -> None:
         """Stop every worker: politely after a run, at once (SIGKILL) on cancel.
@@ -362,6 +384,20 @@ class WorkerPool:
                 worker.join(timeout=5)
             worker.conn.close()
         self._workers.clear()
+
+
+def _unread_records(conn: Channel) -> list[dict[str, Any]]:
+    """The step records left in a stopped worker's pipe, read without waiting. Whole messages
+    only: one the kill cut short, or one a signal interrupted ``recv`` half-way through, ends it."""
+    os.set_blocking(conn.read_fd, False)  # a process the step left behind may hold the pipe open
+    out: list[dict[str, Any]] = []
+    while True:
+        try:
+            kind, body = conn.recv()
+        except Exception:  # EOF, nothing more without waiting (BlockingIOError), or a torn message
+            return out
+        if kind == "step":
+            out.append(body)
 
 
 def _ready(fds: list[int]) -> list[int]:

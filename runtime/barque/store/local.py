@@ -42,13 +42,16 @@ class LocalStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.uri = self.root
+        self._prefix = os.path.join(self.root, "")
         self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root!r})"
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.root, check_key(key))
+        # A checked key is relative and clean, so joining is concatenation (os.path.join's
+        # generality cost a fully cached run ~2 µs of its two store reads per step).
+        return f"{self._prefix}{check_key(key)}"
 
     def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
         path = self._path(key)
@@ -107,11 +110,26 @@ class LocalStore:
         return True
 
     def get(self, key: str) -> bytes | None:
+        # os.open and os.read, not open(): a fully cached run reads two small files per step,
+        # and the buffered file object's set-up (its isatty and seek calls) was about a quarter of each.
         try:
-            with open(self._path(key), "rb") as f:
-                return f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        try:
+            size = os.fstat(fd).st_size
+            chunks = []
+            while True:  # to the end, whatever the size said: the file may grow meanwhile
+                chunk = os.read(fd, max(size + 1, 1 << 16))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size = max(size - len(chunk), 0)
+            return b"".join(chunks)
+        except IsADirectoryError:
+            return None
+        finally:
+            os.close(fd)
 
     def exists(self, key: str) -> bool:
         try:

@@ -13,6 +13,7 @@ from barque.records import (
     write_json,
     write_log,
     write_step_record,
+    write_stream_records,
 )
 from barque.store.memory import MemoryStore
 
@@ -80,3 +81,35 @@ def test_read_json_of_garbage_raises_store_error_naming_the_key(store):
     with pytest.raises(StoreError, match="unreadable JSON record") as info:
         read_json(store, "bad.json")
     assert "bad.json" in str(info.value)
+
+
+def test_the_records_of_a_stream_stored_as_one_object_read_back_by_step(store):
+    write_stream_records(store, "run-1", "p0-w0", [{"step": "a", "state": "succeeded"}, {"step": "b[x/y]", "state": "failed"}])
+    assert [k for k in store.list("runs/run-1/")] == ["runs/run-1/streams/p0-w0.json"]
+    assert read_step_record(store, "run-1", "b[x/y]") == {"step": "b[x/y]", "state": "failed"}
+    assert read_step_records(store, "run-1") == {"a": {"step": "a", "state": "succeeded"}, "b[x/y]": {"step": "b[x/y]", "state": "failed"}}
+
+
+def test_a_steps_own_record_wins_over_its_streams_copy(store):
+    write_stream_records(store, "run-1", "p0-w0", [{"step": "a", "state": "failed"}, {"step": "b", "state": "cached"}])
+    write_step_record(store, "run-1", {"step": "a", "state": "succeeded"})
+    assert read_step_record(store, "run-1", "a") == {"step": "a", "state": "succeeded"}
+    assert read_step_records(store, "run-1") == {"a": {"step": "a", "state": "succeeded"}, "b": {"step": "b", "state": "cached"}}
+
+
+def test_rewriting_a_streams_records_replaces_them(store):
+    write_stream_records(store, "run-1", "p0-w0", [{"step": "a", "state": "succeeded"}])
+    write_stream_records(store, "run-1", "p0-w0", [{"step": "a", "state": "succeeded"}, {"step": "b", "state": "succeeded"}])
+    assert sorted(read_step_records(store, "run-1")) == ["a", "b"]
+
+
+def test_a_stream_record_without_its_step_id_is_refused(store):
+    with pytest.raises(ValueError, match="needs its step id"):
+        write_stream_records(store, "run-1", "p0-w0", [{"step": "a"}, {"state": "succeeded"}])
+    assert read_step_records(store, "run-1") == {}
+
+
+def test_a_stream_object_that_is_not_records_is_an_error_naming_it(store):
+    store.put("runs/run-1/streams/p0-w0.json", b'{"records": 3}')
+    with pytest.raises(StoreError, match="p0-w0"):
+        read_step_records(store, "run-1")

@@ -168,3 +168,23 @@ def test_a_step_record_is_stored_with_its_error_redacted(monkeypatch):
     stored = records.write_step_record(store, "r1", {"step": "s", "state": "failed", "error": error})
     assert stored["error"] == {"type": "ValueError", "message": "bad <redacted>", "traceback": "... <redacted> ..."}
     assert b"hunter2-token" not in store.get(records.step_record_key("r1", "s"))
+
+
+def test_with_a_key_a_forged_record_in_a_streams_object_reads_as_missing(keyed):
+    store = MemoryStore()
+    records.write_stream_records(store, "r1", "p0-w0", [{"step": "s", "state": "succeeded"}, {"step": "t", "state": "succeeded"}])
+    key = records.stream_records_key("r1", "p0-w0")
+    body = json.loads(store.get(key))
+    body["records"][0]["artifact"] = {"serializer": "pickle"}  # its MAC no longer holds
+    store.put(key, json.dumps(body).encode())
+    assert records.read_step_record(store, "r1", "s") is None
+    assert records.read_step_records(store, "r1") == {"t": {"step": "t", "state": "succeeded"}}
+
+
+def test_a_streams_records_are_stored_with_their_errors_redacted(monkeypatch):
+    monkeypatch.setenv("API_TOKEN", "hunter2-token")
+    store = MemoryStore()
+    error = {"type": "ValueError", "message": "bad hunter2-token", "traceback": "... hunter2-token ..."}
+    records.write_stream_records(store, "r1", "p0-w0", [{"step": "s", "state": "failed", "error": error}])
+    assert b"hunter2-token" not in store.get(records.stream_records_key("r1", "p0-w0"))
+    assert records.read_step_record(store, "r1", "s")["error"]["message"] == "bad <redacted>"

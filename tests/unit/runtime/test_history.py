@@ -70,3 +70,25 @@ def test_a_history_from_before_filtered_steps_is_migrated_and_keeps_its_runs(tmp
     old.close()
     record_run(folder, {**_summary("new"), "steps_filtered": 2}, 100.0, ["p.py"], [])
     assert [(r["run_id"], r["steps_filtered"]) for r in recent_runs(folder)] == [("new", 2), ("old", 0)]
+
+
+def test_recording_runs_leaves_the_database_and_one_journal_made_once(tmp_path: Path) -> None:
+    folder = tmp_path / ".barque"
+    record_run(folder, _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.25)])
+    journal = (folder / "history.db-journal").stat().st_ino
+    record_run(folder, _summary("r2"), 101.0, ["p.py"], [_step("p.py:a", "cached", 0.0)])
+    assert sorted(p.name for p in folder.iterdir()) == ["history.db", "history.db-journal"]
+    assert (folder / "history.db-journal").stat().st_ino == journal
+
+
+def test_a_history_left_in_wal_mode_is_read_and_written(tmp_path: Path) -> None:
+    import sqlite3
+
+    folder = tmp_path / ".barque"
+    record_run(folder, _summary("r1"), 100.0, ["p.py"], [])
+    conn = sqlite3.connect(folder / "history.db")
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    conn.close()
+    record_run(folder, _summary("r2"), 101.0, ["p.py"], [])
+    assert [r["run_id"] for r in recent_runs(folder)] == ["r2", "r1"]
+    assert not (folder / "history.db-wal").exists()
