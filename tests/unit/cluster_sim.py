@@ -112,7 +112,11 @@ class Cluster:
         pods, failed = [], []
         for index in range(view.completions):
             log = self.work / f"term-{view.name}-{index}"
-            env = {**os.environ, "BARQUE_TERMINATION_LOG": str(log), "JOB_COMPLETION_INDEX": str(index)}
+            # Each Pod has its own /tmp (an emptyDir), where it writes the run's inline code out:
+            # a shared one would let two tests' runs of the same name import each other's files.
+            tmp = self.work / f"tmp-{view.name}-{index}"
+            tmp.mkdir(exist_ok=True)
+            env = {**os.environ, "BARQUE_TERMINATION_LOG": str(log), "JOB_COMPLETION_INDEX": str(index), "TMPDIR": str(tmp)}
             proc = subprocess.run(
                 [sys.executable, "-m", "barque_cli.main", *self._command(view.name)],
                 env=env, cwd=self.work, capture_output=True, text=True, timeout=120,
