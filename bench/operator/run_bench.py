@@ -236,7 +236,12 @@ class Testbed:
         self.kubectl = cluster.Tool(binaries["kubectl"], ["--kubeconfig", str(bench_cfg)],
                                     {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "KUBECONFIG": str(bench_cfg)})
         self.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in CRD_NAMES))
+        api = self.api()
+        # Not `kubectl wait`: it fails at once on a CRD whose status has no conditions yet.
+        wait_until(lambda: all(any(c.get("type") == "Established" and c.get("status") == "True"
+                                   for c in ((api.get_or_none(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}") or {})
+                                             .get("status") or {}).get("conditions") or ())
+                               for n in CRD_NAMES), timeout=60, what="the CRDs Established")
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
