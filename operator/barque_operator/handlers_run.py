@@ -50,21 +50,23 @@ RUN_LABEL = "barque.dev/run"
 def register(registry: Any, ctx: Context) -> None:
     import kopf
 
-    # An index reaches handlers as the keyword argument named by its id.
+    # An index reaches handlers as the keyword argument named by its id. The indexers are async
+    # (they only read the body): kopf runs a sync handler in its thread pool, where it would queue
+    # behind reconciles waiting on the API, and an index must be current before the next handler.
     @kopf.index("batch", "v1", "jobs", id="run_jobs", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
+    async def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
         uid = owning_run(body)
         return {uid: JobView.from_job(body)} if uid else {}
 
     @kopf.index(GROUP, VERSION, "pipelines", id="pipelines", registry=registry)
-    def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
+    async def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
         return {(body["metadata"]["namespace"], body["metadata"]["name"]): dict(body)}
 
     def active(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
         return (status or {}).get("phase") not in TERMINAL and not meta.get("deletionTimestamp")
 
     @kopf.index(GROUP, VERSION, "pipelineruns", id="active_runs", when=active, registry=registry)
-    def active_runs(body: Mapping[str, Any], **_: Any) -> dict[str, RunView]:
+    async def active_runs(body: Mapping[str, Any], **_: Any) -> dict[str, RunView]:
         return {body["metadata"]["uid"]: RunView.from_run(body)}
 
     @kopf.on.event(GROUP, VERSION, "pipelineruns", id="reconcile", registry=registry)
@@ -88,15 +90,17 @@ def register(registry: Any, ctx: Context) -> None:
         on_reconcile(ctx, body, memo, jobs, pipeline)
 
     @kopf.on.event("batch", "v1", "jobs", id="job-ended", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    def job_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    async def job_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **_: Any) -> None:
         # Only changes seen live: after a restart the runs' own initial listing reconciles them.
+        # Async, so that the many Job changes that wake nothing (created, Pod started) cost no thread.
         if event.get("type") != "MODIFIED" or memo.get("woke_run"):
             return
         view = JobView.from_job(body)
         owner = _owner_name(body)
         if not view.finished or owner is None:
             return
-        ctx.kube.nudge_run(body["metadata"]["namespace"], owner, f"{view.name}:{view.outcome}")
+        await asyncio.get_running_loop().run_in_executor(
+            None, ctx.kube.nudge_run, body["metadata"]["namespace"], owner, f"{view.name}:{view.outcome}")
         memo["woke_run"] = True
 
     @kopf.on.startup(registry=registry)
@@ -142,8 +146,8 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
         created.update({i: (v, time.monotonic()) for i, v in seen.created.items()})
     patch = status_patch(old, new)
     version = ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) if patch else None
-    for event in seen.events:  # after the status: advisory, and last in the API gate's queue too
-        ctx.kube.post_event(body, event.type, event.reason, event.message)
+    for event in seen.events:  # queued, posted after the status by other threads (advisory)
+        ctx.events.record(body, event.type, event.reason, event.message)
     if version is not None:
         memo["written"] = (version, {k: v for k, v in {**old, **new}.items() if v is not None})
     if new.get("phase") in TERMINAL:
