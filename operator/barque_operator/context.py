@@ -34,6 +34,11 @@ class Context:
     # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
     io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="barque-store"))
     events: EventRecorder = field(init=False)  # posts through ``kube``; its threads start on the first Event
+    # Threads for the two halves of a run's reconcile (``handlers_run.on_reconcile``).
+    reconcilers: ThreadPoolExecutor = field(init=False)
+    writers: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reconcilers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-reconcile")
+        self.writers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-status")
         self.events = EventRecorder(lambda event: self.kube.post_event(event), lambda: self.metrics.events_dropped.inc())

@@ -6,9 +6,9 @@ extra API round trips per run, and under a burst of new runs those threads are w
 runs waits for. So ``EventRecorder.record`` only queues, and its posters send at the lowest
 priority of the API gate (``Priority.EVENT``), behind every Job create and status write, and at
 most ``qps`` a second of their own (each Event is a write the API server stores in etcd, and a
-burst of them would slow the Job creates of the same moment). When the queue is full (the API server cannot keep up) the newest Event is dropped and counted in
-``barque_events_dropped_total``, as client-go's recorder drops Events rather than block a
-controller.
+burst of them would slow the Job creates of the same moment). When the queue is full (the API
+server cannot keep up) the newest Event is dropped and counted in ``barque_events_dropped_total``,
+as client-go's recorder drops Events rather than block a controller.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class OperatorSettings:
     resync_seconds: float = 60.0  # how often the safety sweep looks for active runs an event missed
     api_qps: float = 100.0  # API requests the operator starts per second, at most
     api_concurrency: int = 16  # API requests in flight, at most
-    workers: int = 32  # threads for reconciles: most of a reconcile waits on the API or the store
+    workers: int = 32  # threads for reconciles, and as many for status writes: most of it waits on the API or the store
     schedule_seconds: float = 10.0  # how often scheduled Pipelines are checked
     status_step_limit: int = 500  # runs with more steps keep counts and failures only
     peering: str | None = None  # kopf peering object name; None: standalone (one replica)
