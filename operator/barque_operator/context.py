@@ -5,10 +5,12 @@ Built once by ``main`` and handed to the handlers explicitly when they are regis
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from barque_operator.events import EventRecorder
 from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
 from barque_operator.runstore import RecordCache, SpecCache, Stores
@@ -29,3 +31,14 @@ class Context:
     specs: SpecCache = field(default_factory=SpecCache)
     clock: Callable[[], datetime] = utcnow
     background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)
+    # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
+    io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="barque-store"))
+    events: EventRecorder = field(init=False)  # posts through ``kube``; its threads start on the first Event
+    # Threads for the two halves of a run's reconcile (``handlers_run.on_reconcile``).
+    reconcilers: ThreadPoolExecutor = field(init=False)
+    writers: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reconcilers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-reconcile")
+        self.writers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-status")
+        self.events = EventRecorder(lambda event: self.kube.post_event(event), lambda: self.metrics.events_dropped.inc())

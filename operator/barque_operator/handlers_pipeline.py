@@ -88,12 +88,12 @@ def on_schedule(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
     new: dict[str, Any] = {"nextScheduleTime": rfc3339(decision.next_time) if decision.next_time else None}
     for run in decision.cancel:
         ctx.kube.cancel_run(ns, run)
-        ctx.kube.post_event(body, "Normal", "Replaced", f"cancelled {run}: concurrencyPolicy Replace")
+        ctx.events.record(body, "Normal", "Replaced", f"cancelled {run}: concurrencyPolicy Replace")
     if decision.create_for is not None:
         run_name = naming.scheduled_run_name(name, int(decision.create_for.timestamp()))
         slot = rfc3339(decision.create_for)
         if ctx.kube.create_run(ns, scheduled_run(body, run_name, slot)):
-            ctx.kube.post_event(body, "Normal", "Scheduled", f"created PipelineRun {run_name} for {slot}")
+            ctx.events.record(body, "Normal", "Scheduled", f"created PipelineRun {run_name} for {slot}")
         new["lastScheduleTime"] = slot
         active = sorted({*active, run_name} - set(decision.cancel))
     elif decision.skipped:
@@ -105,7 +105,7 @@ def on_schedule(ctx: Context, body: Mapping[str, Any], patch: Any) -> None:
     new["active"] = active or None
     new.update(failure_status(counted, sched.get("maxFailures"), why_failing, old, now))
     if why_failing and not _condition_true(old, "ScheduleFailing"):
-        ctx.kube.post_event(body, "Warning", "ScheduleFailing", why_failing)
+        ctx.events.record(body, "Warning", "ScheduleFailing", why_failing)
     for key, value in merge_patch(old, new).items():
         patch.status[key] = value
 

@@ -34,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from barque_operator.context import Context
 from barque_operator.models import GROUP, VERSION
-from barque_operator.observed import JobView, RunView, owning_run
+from barque_operator.observed import Event, JobView, RunView, owning_run
 from barque_operator.reconcile import TERMINAL, resync_due
 from barque_operator.runcycle import Seen, reconcile_run, status_patch
 from barque_operator.status import rfc3339
@@ -50,29 +51,34 @@ RUN_LABEL = "barque.dev/run"
 def register(registry: Any, ctx: Context) -> None:
     import kopf
 
-    # An index reaches handlers as the keyword argument named by its id.
+    # An index reaches handlers as the keyword argument named by its id. The indexers are async
+    # (they only read the body): kopf runs a sync handler in its thread pool, where it would queue
+    # behind reconciles waiting on the API, and an index must be current before the next handler.
     @kopf.index("batch", "v1", "jobs", id="run_jobs", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
+    async def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
         uid = owning_run(body)
         return {uid: JobView.from_job(body)} if uid else {}
 
     @kopf.index(GROUP, VERSION, "pipelines", id="pipelines", registry=registry)
-    def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
+    async def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
         return {(body["metadata"]["namespace"], body["metadata"]["name"]): dict(body)}
 
     def active(status: Mapping[str, Any], meta: Mapping[str, Any], **_: Any) -> bool:
         return (status or {}).get("phase") not in TERMINAL and not meta.get("deletionTimestamp")
 
     @kopf.index(GROUP, VERSION, "pipelineruns", id="active_runs", when=active, registry=registry)
-    def active_runs(body: Mapping[str, Any], **_: Any) -> dict[str, RunView]:
+    async def active_runs(body: Mapping[str, Any], **_: Any) -> dict[str, RunView]:
         return {body["metadata"]["uid"]: RunView.from_run(body)}
 
     @kopf.on.event(GROUP, VERSION, "pipelineruns", id="reconcile", registry=registry)
-    def run_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **indexes: Any) -> None:
+    async def run_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **indexes: Any) -> None:
+        # kopf awaits this before it hands over the run's next event, so two reconciles of one run
+        # never overlap; the work runs in threads, in two pools (see ``on_reconcile``).
+        loop = asyncio.get_running_loop()
         meta = body["metadata"]
         jobs = _jobs_of(indexes["run_jobs"], meta["uid"])
         if event.get("type") == "DELETED" or meta.get("deletionTimestamp"):
-            on_deletion(ctx, event, body, jobs)
+            await loop.run_in_executor(ctx.reconcilers, on_deletion, ctx, event, body, jobs)
             return
 
         written = memo.get("written")
@@ -85,18 +91,24 @@ def register(registry: Any, ctx: Context) -> None:
             found = next(iter(indexes["pipelines"].get((namespace, name), ())), None)
             return found if found is not None else ctx.kube.get_pipeline(namespace, name)
 
-        on_reconcile(ctx, body, memo, jobs, pipeline)
+        write = await loop.run_in_executor(ctx.reconcilers, reconcile_once, ctx, body, memo, jobs, pipeline)
+        if write is not None and write.patch:
+            await loop.run_in_executor(ctx.writers, write_status, ctx, body, memo, write)
+        elif write is not None:
+            write_status(ctx, body, memo, write)  # nothing to send: only Events to queue
 
     @kopf.on.event("batch", "v1", "jobs", id="job-ended", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    def job_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **_: Any) -> None:
+    async def job_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **_: Any) -> None:
         # Only changes seen live: after a restart the runs' own initial listing reconciles them.
+        # Async, so that the many Job changes that wake nothing (created, Pod started) cost no thread.
         if event.get("type") != "MODIFIED" or memo.get("woke_run"):
             return
         view = JobView.from_job(body)
         owner = _owner_name(body)
         if not view.finished or owner is None:
             return
-        ctx.kube.nudge_run(body["metadata"]["namespace"], owner, f"{view.name}:{view.outcome}")
+        await asyncio.get_running_loop().run_in_executor(
+            None, ctx.kube.nudge_run, body["metadata"]["namespace"], owner, f"{view.name}:{view.outcome}")
         memo["woke_run"] = True
 
     @kopf.on.startup(registry=registry)
@@ -118,14 +130,37 @@ def _owner_name(job: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class StatusWrite:
+    """What a reconcile leaves to write: the status it started from and the new one, the merge
+    patch between them (empty when nothing but ``CHURN`` changed) and its Events."""
+
+    old: dict[str, Any]
+    new: dict[str, Any]
+    patch: dict[str, Any]
+    events: tuple[Event, ...]
+
+
 def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[int, JobView],
                  pipeline: Any) -> None:
-    """Reconcile one run and write what changed in its status (nothing when nothing did)."""
-    meta = body["metadata"]
+    """Reconcile one run and write what changed in its status (nothing when nothing did).
+
+    The watch handler runs the two halves in two thread pools: ``reconcile_once`` (store writes,
+    Job creates) in ``ctx.reconcilers``, ``write_status`` in ``ctx.writers``. Under a burst the API
+    gate serves Job creates before status writes, so a status write may wait; in its own pool it
+    holds no thread that the next run's start needs."""
+    write = reconcile_once(ctx, body, memo, jobs, pipeline)
+    if write is not None:
+        write_status(ctx, body, memo, write)
+
+
+def reconcile_once(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[int, JobView],
+                   pipeline: Any) -> StatusWrite | None:
+    """Decide and act for one run; the status write it leaves, or None when the run has ended."""
     written = memo.get("written")
     old = dict(written[1] if written else body.get("status") or {})
     if old.get("phase") in TERMINAL:
-        return
+        return None
     created: dict[int, tuple[JobView, float]] = memo.setdefault("created", {})
     for index, (view, at) in list(created.items()):
         if index in jobs or time.monotonic() - at > ctx.settings.resync_seconds:
@@ -140,13 +175,18 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
         raise
     finally:
         created.update({i: (v, time.monotonic()) for i, v in seen.created.items()})
-    patch = status_patch(old, new)
-    version = ctx.kube.patch_run_status(meta["namespace"], meta["name"], patch) if patch else None
-    for event in seen.events:  # after the status: advisory, and last in the API gate's queue too
-        ctx.kube.post_event(body, event.type, event.reason, event.message)
+    return StatusWrite(old, new, status_patch(old, new), tuple(seen.events))
+
+
+def write_status(ctx: Context, body: Mapping[str, Any], memo: Any, write: StatusWrite) -> None:
+    """Send the status patch, remember what was written until its echo, queue the Events."""
+    meta = body["metadata"]
+    version = ctx.kube.patch_run_status(meta["namespace"], meta["name"], write.patch) if write.patch else None
+    for event in write.events:  # queued, posted after the status by other threads (advisory)
+        ctx.events.record(body, event.type, event.reason, event.message)
     if version is not None:
-        memo["written"] = (version, {k: v for k, v in {**old, **new}.items() if v is not None})
-    if new.get("phase") in TERMINAL:
+        memo["written"] = (version, {k: v for k, v in {**write.old, **write.new}.items() if v is not None})
+    if write.new.get("phase") in TERMINAL:
         memo.pop("created", None)
 
 

@@ -24,9 +24,12 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import IntEnum
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from barque_operator.models import GROUP, VERSION
+
+if TYPE_CHECKING:
+    from barque_operator.events import PendingEvent
 
 log = logging.getLogger(__name__)
 TIMEOUT = (5, 30)  # connect, read (seconds)
@@ -47,7 +50,7 @@ class RequestGate:
     by priority, then in arrival order. Thread-safe (kopf runs sync handlers in a thread pool)."""
 
     def __init__(self, concurrency: int, qps: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._concurrency, self._qps, self._clock = max(1, concurrency), max(0.1, qps), clock
+        self.concurrency, self._qps, self._clock = max(1, concurrency), max(0.1, qps), clock
         self._cond = threading.Condition()
         self._waiting: list[tuple[int, int]] = []
         self._seq = itertools.count()
@@ -71,7 +74,7 @@ class RequestGate:
             ticket = (int(priority), next(self._seq))
             heapq.heappush(self._waiting, ticket)
             while True:
-                if self._waiting[0] == ticket and self._in_flight < self._concurrency:
+                if self._waiting[0] == ticket and self._in_flight < self.concurrency:
                     pause = self._take_token()
                     if pause == 0.0:
                         break
@@ -110,14 +113,24 @@ class Kube:
 
     @classmethod
     def connect(cls, gate: RequestGate) -> "Kube":
-        """In-cluster credentials when running in a Pod, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+        """In-cluster credentials when running in a Pod, else ``$KUBECONFIG`` / ``~/.kube/config``.
+
+        The connection pool holds one connection per request the gate lets through at once, plus
+        the Lease's: the client's default (five per CPU) is smaller than that on a small node, and
+        every request past the pool's size opens a connection of its own, whose TLS handshake
+        costs the operator and the API server more CPU than the request itself."""
         from kubernetes import client, config
 
+        pool = gate.concurrency + 2
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            return cls(config.new_client_from_config(), gate)  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient(), gate)
+            configuration = type.__call__(client.Configuration)
+            configuration.connection_pool_maxsize = pool
+            return cls(config.new_client_from_config(client_configuration=configuration), gate)  # type: ignore[no-untyped-call]
+        configuration = client.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = pool
+        return cls(client.ApiClient(configuration), gate)
 
     def _status(self, err: Exception) -> int | None:
         return getattr(err, "status", None) if isinstance(err, self._api_exception) else None
@@ -213,7 +226,7 @@ class Kube:
         try:
             ns = body["metadata"]["namespace"]
             with self.gate.slot(Priority.START):
-                self.batch.create_namespaced_job(ns, dict(body), _request_timeout=TIMEOUT)  # type: ignore[arg-type]
+                self.batch.create_namespaced_job(ns, dict(body), _preload_content=False, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
             return True
         except Exception as err:
             if self._status(err) == 409:
@@ -224,7 +237,7 @@ class Kube:
         """Delete a Job and, in the background, its Pods."""
         try:
             with self.gate.slot(Priority.STATUS):
-                self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background",
+                self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background", _preload_content=False,
                                                  _request_timeout=TIMEOUT)
         except Exception as err:
             if self._status(err) != 404:
@@ -274,19 +287,19 @@ class Kube:
 
     # -- Events ----------------------------------------------------------------------------
 
-    def post_event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event on ``obj``; failures are logged, never raised (events are advisory)."""
-        meta = obj["metadata"]
+    def post_event(self, event: PendingEvent) -> None:
+        """A core/v1 Event (``EventRecorder`` calls this from its posting threads); raises when the API refuses it."""
+        ref = event.ref
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
-            "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta["name"],
-                               "namespace": meta["namespace"], "uid": meta.get("uid")},
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
+            "metadata": {"generateName": f"{ref.name[:200]}.", "namespace": ref.namespace},
+            "involvedObject": {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name,
+                               "namespace": ref.namespace, "uid": ref.uid},
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
             "source": {"component": "barque-operator"},
             "reportingComponent": "barque.dev/operator",
             "reportingInstance": "barque-operator",
@@ -294,8 +307,6 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        try:
-            with self.gate.slot(Priority.EVENT):
-                self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)  # type: ignore[arg-type]
-        except Exception as err:  # an event lost is not worth failing a reconcile
-            log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err)
+        with self.gate.slot(Priority.EVENT):
+            self.core.create_namespaced_event(ref.namespace, body, _preload_content=False,  # type: ignore[arg-type]
+                                              _request_timeout=TIMEOUT)

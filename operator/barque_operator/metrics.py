@@ -3,7 +3,8 @@
 ``barque_runs_started_total``, ``barque_runs_finished_total{outcome}``,
 ``barque_run_duration_seconds``, ``barque_step_duration_seconds``,
 ``barque_steps_total{state}`` (cached included), ``barque_active_runs`` and
-``barque_reconcile_errors_total{kind}``. Runs and steps are labelled by namespace and
+``barque_reconcile_errors_total{kind}`` and ``barque_events_dropped_total`` (Events the
+operator did not post because its queue was full: they are advisory). Runs and steps are labelled by namespace and
 pipeline. The active-runs gauge is derived from the runs the operator currently reconciles,
 so a restarted operator rebuilds it as its timers start. The reconcile-error counter starts at
 zero for every kind the operator reconciles: a labelled counter exports nothing until its first
@@ -38,6 +39,8 @@ class Metrics:
         self.active_runs = Gauge("barque_active_runs", "PipelineRuns being reconciled (not finished)", registry=r)
         self.reconcile_errors = Counter("barque_reconcile_errors", "Reconciles that raised, by resource kind", ["kind"],
                                         registry=r)
+        self.events_dropped = Counter("barque_events_dropped", "Kubernetes Events not posted: the queue was full",
+                                      registry=r)
         for kind in RECONCILED_KINDS:
             self.reconcile_errors.labels(kind)
         self._active: set[str] = set()

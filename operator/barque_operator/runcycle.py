@@ -11,6 +11,7 @@ anything raises half-way the next reconcile simply decides again from what exist
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -69,6 +70,23 @@ class Seen:
     pipeline: Callable[[str, str], Mapping[str, Any] | None]  # (namespace, name) -> the Pipeline, or None
     created: dict[int, JobView] = field(default_factory=dict)  # Jobs this reconcile created (not yet watched)
     events: list[Event] = field(default_factory=list)  # to post once the status is written (advisory, last)
+    writes: list[Future[None]] = field(default_factory=list)  # store writes under way (``_write``)
+
+
+def _write(ctx: Context, seen: Seen, fn: Callable[..., None], *args: Any) -> None:
+    """Start a store write that nothing in this reconcile reads back. A run's start writes its
+    spec, code, plan and phase file: one after another they cost four store round trips before
+    its Job can be created, side by side about one. ``_settle`` waits for them all before a Job
+    is created (its Pods read them) and before the reconcile returns (the status pins the plan)."""
+    seen.writes.append(ctx.io.submit(fn, *args))
+
+
+def _settle(seen: Seen) -> None:
+    """Wait for every write ``_write`` started; the first failure is raised once all have ended."""
+    writes, seen.writes = seen.writes, []
+    wait(writes)
+    for done in writes:
+        done.result()
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,9 +101,24 @@ def fails_fast(spec: PipelineRunSpec, defaults: Defaults) -> bool:
     return (spec.failure_policy or defaults.failure_policy) == "FailFast"
 
 
+def plan_version(summary: Mapping[str, Any]) -> tuple[Any, Any, int]:
+    """Which pinned plan a status's plan summary describes: it changes exactly when the plan grows."""
+    return summary.get("phaseCount"), summary.get("totalSteps"), len(summary.get("deferred") or ())
+
+
 def reconcile_run(ctx: Context, body: Mapping[str, Any], seen: Seen) -> dict[str, Any]:
     """The new status of the run (``body["status"]`` is the newest status known), after carrying
-    out what the decisions asked for."""
+    out what the decisions asked for (store writes included: all have ended when it returns)."""
+    try:
+        status = _reconcile(ctx, body, seen)
+    except BaseException:
+        wait(seen.writes)  # nothing is left writing behind a failed reconcile
+        raise
+    _settle(seen)
+    return status
+
+
+def _reconcile(ctx: Context, body: Mapping[str, Any], seen: Seen) -> dict[str, Any]:
     meta = body["metadata"]
     status = dict(body.get("status") or {})
     now = ctx.clock()
@@ -141,19 +174,25 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         run_spec = stage_overrides(run_spec, store, spec.overrides or {})
     except BarqueError as err:
         return stop("Failed", f"spec.overrides: {err.message}", "InvalidOverrides")
-    runstore.write_spec(store, run_spec, code_files)
+    _write(ctx, seen, runstore.write_spec, store, run_spec, code_files)
     if spec.resume_from:
         problem = _resume(ctx, ns, spec.resume_from, store, store_uri, run_spec, plan)
         if problem:
             return stop("Failed", problem, "ResumeFailed")
+    ctx.records.starting(rid)
     pinned = pinned_pipeline(pipeline)
-    runstore.write_plan(store, rid, plan, {}, pinned, workers)
+    _write(ctx, seen, runstore.write_plan, store, rid, plan, {}, pinned, workers)
+    summary = plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid))
+    # What was just written is what the next reconcile (the echo of this one's status write) would
+    # read back: remember it, so that reconcile reads no store.
+    ctx.specs.put_spec(rid, run_spec)
+    ctx.specs.put_plan(rid, plan_version(summary), (plan, {}, dict(pinned), workers))
     status = {
         **status,
         "runId": rid,
         **{k: v for k, v in pins.status_fields().items() if v is not None},
         "sourceDigest": source_digest(code_files) if code_files else source_digest(graph.files),
-        "plan": plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid)),
+        "plan": summary,
         "observedGeneration": meta.get("generation"),
         "startTime": status.get("startTime") or rfc3339(now),
     }
@@ -189,8 +228,7 @@ def _resume(ctx: Context, ns: str, previous_name: str, store: ArtifactStore, sto
 def _continue(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status: dict[str, Any],
               seen: Seen) -> dict[str, Any]:
     rid, store = status["runId"], ctx.stores.get(status["storeUri"])
-    version = (status["plan"].get("phaseCount"), status["plan"].get("totalSteps"), len(status["plan"].get("deferred") or ()))
-    found = ctx.specs.plan(store, rid, version)
+    found = ctx.specs.plan(store, rid, plan_version(status["plan"]))
     run_spec = ctx.specs.spec(store, rid)
     if found is None or run_spec is None:
         message = f"the run's spec or plan is missing from the store {status['storeUri']} (runs/{rid}/)"
@@ -241,8 +279,7 @@ def _progress(
         runstore.write_plan(store, rid, plan, resolved, pinned, workers)
         base = {**base, "plan": plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid))}
         status = {**status, "plan": base["plan"]}
-        version = (base["plan"]["phaseCount"], base["plan"]["totalSteps"], len(base["plan"].get("deferred") or ()))
-        ctx.specs.put_plan(rid, version, (plan, resolved, dict(pinned), workers))
+        ctx.specs.put_plan(rid, plan_version(base["plan"]), (plan, resolved, dict(pinned), workers))
         seen.events.append(Event("Normal", "Replanned", f"partition keys known: the plan now has {len(plan.phases)} phases"))
     assert decision is not None
     return _finish(ctx, body, seen, spec.pipeline_ref.name, decision, plan, records)
@@ -283,14 +320,16 @@ def _carry_out(
             ctx.records.remember(rid, action.record)
             records[str(action.record["step"])] = dict(action.record)
         elif isinstance(action, WritePhase):
-            runstore.write_phase_file(store, rid, action.phase, plan)
+            _write(ctx, seen, runstore.write_phase_file, store, rid, action.phase, plan)
         elif isinstance(action, CreateJob):
+            _settle(seen)
             job = build_phase_job(body, pinned, action.phase, ctx.settings)  # body carries the pins
             if not ctx.kube.create_job(job):
                 log.info("Job %s/%s already exists", meta["namespace"], job["metadata"]["name"])
             streams = len(action.phase.streams)
             seen.created[action.phase.index] = JobView(job["metadata"]["name"], action.phase.index, streams, active=streams)
         elif isinstance(action, CreateHookJob):
+            _settle(seen)
             write_hook_call(store, rid, action.status, action.hooks)
             job = build_hook_job(body, pinned, len(action.hooks), ctx.settings)
             if not ctx.kube.create_job(job):

@@ -127,6 +127,12 @@ class RecordCache:
         entry.finished_jobs.update(newly_finished)
         return dict(entry.records)
 
+    def starting(self, run_id: str) -> None:
+        """A run this process is starting: its steps have no records but those it just wrote
+        (``remember``), so there is nothing to list until one of its Jobs ends."""
+        with self._lock:
+            self._runs.setdefault(run_id, _RunRecords())
+
     def remember(self, run_id: str, record: Mapping[str, Any]) -> None:
         """A record the operator itself just wrote."""
         with self._lock:
@@ -152,6 +158,10 @@ class SpecCache:
                 return None
             self._specs[run_id] = spec
         return self._specs[run_id]
+
+    def put_spec(self, run_id: str, spec: RunSpec) -> None:
+        """A spec this process just wrote."""
+        self._specs[run_id] = spec
 
     def plan(self, store: ArtifactStore, run_id: str, version: Any) -> tuple[Plan, dict[str, list[str]], dict[str, Any], int] | None:
         """The pinned plan; ``version`` (its phase count on the status) says when to read it again."""

@@ -51,9 +51,9 @@ class OperatorSettings:
     default_store_secret: str | None = None
     image_pull_policy: str = "IfNotPresent"
     resync_seconds: float = 60.0  # how often the safety sweep looks for active runs an event missed
-    api_qps: float = 50.0  # API requests the operator starts per second, at most
-    api_concurrency: int = 8  # API requests in flight, at most
-    workers: int = 16  # threads for reconciles: most of a reconcile waits on the API or the store
+    api_qps: float = 100.0  # API requests the operator starts per second, at most
+    api_concurrency: int = 16  # API requests in flight, at most
+    workers: int = 32  # threads for reconciles, and as many for status writes: most of it waits on the API or the store
     schedule_seconds: float = 10.0  # how often scheduled Pipelines are checked
     status_step_limit: int = 500  # runs with more steps keep counts and failures only
     peering: str | None = None  # kopf peering object name; None: standalone (one replica)
@@ -94,9 +94,9 @@ class OperatorSettings:
             default_store_secret=default_store_secret or env.get("BARQUE_DEFAULT_STORE_SECRET") or None,
             image_pull_policy=env.get("BARQUE_IMAGE_PULL_POLICY") or "IfNotPresent",
             resync_seconds=float(env.get("BARQUE_RESYNC_SECONDS") or 60.0),
-            api_qps=float(env.get("BARQUE_API_QPS") or 50.0),
+            api_qps=float(env.get("BARQUE_API_QPS") or 100.0),
             api_concurrency=_int(env, "BARQUE_API_CONCURRENCY", 8),
-            workers=_int(env, "BARQUE_WORKERS", 16),
+            workers=_int(env, "BARQUE_WORKERS", 32),
             schedule_seconds=float(env.get("BARQUE_SCHEDULE_SECONDS") or 10.0),
             status_step_limit=_int(env, "BARQUE_STATUS_STEP_LIMIT", 500),
             peering=peering or env.get("BARQUE_PEERING") or None,

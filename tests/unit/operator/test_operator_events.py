@@ -103,6 +103,18 @@ def test_queued_requests_go_by_priority_and_never_exceed_the_bound() -> None:
     assert order == ["create-job", "status", "event"]
 
 
+class StatusKube:
+    """The one API call these tests reach: a status patch, answered with ``version``."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.patches: list[dict[str, object]] = []
+
+    def patch_run_status(self, namespace: str, name: str, patch: dict[str, object]) -> str:
+        self.patches.append(patch)
+        return self.version
+
+
 def test_a_reconcile_handed_an_older_copy_decides_from_the_status_this_process_wrote(monkeypatch: object) -> None:
     """kopf's per-object memo keeps the last written status and the Jobs created but not yet watched."""
     from barque_operator import handlers_run
@@ -116,18 +128,11 @@ def test_a_reconcile_handed_an_older_copy_decides_from_the_status_this_process_w
         seen.created[0] = JobView("r-p0", 0, 1, active=1)
         return {"phase": "Running", "progress": "1/2"}
 
-    class Kube:
-        patches: list[dict[str, object]] = []
-
-        def patch_run_status(self, namespace: str, name: str, patch: dict[str, object]) -> str:
-            self.patches.append(patch)
-            return "8"
-
     class Metrics:
         reconcile_errors = None
 
     class Ctx:
-        settings, kube, metrics = OperatorSettings(), Kube(), Metrics()
+        settings, kube, metrics = OperatorSettings(), StatusKube("8"), Metrics()
 
     monkeypatch.setattr(handlers_run, "reconcile_run", reconcile_run)  # type: ignore[attr-defined]
     body = {"metadata": {"namespace": "ns", "name": "r", "uid": "u"}, "status": {"phase": "Running", "progress": "0/2"}}
@@ -154,3 +159,24 @@ def test_the_indexes_the_handlers_read_are_registered_under_those_names() -> Non
     handlers_run.register(registry, object())  # type: ignore[arg-type]  # registering reads no context
     ids = {h.id for h in registry._indexing.get_all_handlers()}
     assert ids == {"run_jobs", "pipelines", "active_runs"}
+
+
+def test_the_reconcile_half_sends_no_status_write_and_the_writer_half_sends_and_remembers_it(monkeypatch: object) -> None:
+    """The watch handler runs them in two thread pools, so a status write queued behind Job creates
+    in the API gate holds no thread that the next run's start needs."""
+    from barque_operator import handlers_run
+    from barque_operator.settings import OperatorSettings
+
+    class Ctx:
+        settings, kube, metrics = OperatorSettings(), StatusKube("9"), None
+
+    monkeypatch.setattr(handlers_run, "reconcile_run",  # type: ignore[attr-defined]
+                        lambda ctx, body, seen: {"phase": "Running", "progress": "0/2"})
+    body = {"metadata": {"namespace": "ns", "name": "r", "uid": "u"}, "status": {}}
+    memo: dict[str, object] = {}
+    write = handlers_run.reconcile_once(Ctx(), body, memo, {}, None)  # type: ignore[arg-type]
+    assert write is not None and write.patch == {"phase": "Running", "progress": "0/2"}
+    assert Ctx.kube.patches == [] and "written" not in memo
+    handlers_run.write_status(Ctx(), body, memo, write)  # type: ignore[arg-type]
+    assert Ctx.kube.patches == [write.patch]
+    assert memo["written"] == ("9", {"phase": "Running", "progress": "0/2"})

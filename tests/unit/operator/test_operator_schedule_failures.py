@@ -40,8 +40,9 @@ class FakeKube:
         self.deleted.append(name)
         self.runs.pop(name, None)
 
-    def post_event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    def record(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> bool:
         self.events.append((type_, reason, message))
+        return True
 
 
 class World:
@@ -54,7 +55,7 @@ class World:
             "spec": {"schedule": {"cron": "* * * * *", **schedule}},
             "status": {},
         }
-        self.ctx = SimpleNamespace(kube=self.kube, clock=lambda: self.now)
+        self.ctx = SimpleNamespace(kube=self.kube, events=self.kube, clock=lambda: self.now)
 
     def tick(self) -> dict[str, Any]:
         """Run the timer twice on the same facts: the second pass must change nothing."""
