@@ -23,9 +23,11 @@ from tests.integration.runs import (
     QUICK,
     compile_pipeline,
     create_pipeline,
+    create_run,
     get_run,
     jobs,
     step_states,
+    wait_run,
 )
 from tests.integration.test_operator_runs import KILLED, ready  # noqa: F401  (ready: a namespace with the store's secret, the operator running)
 
@@ -104,9 +106,11 @@ def _store(minio: Any, ns: str, name: str) -> str:
     return f"s3://{minio.bucket}/cli-cluster-{ns}-{name}"
 
 
-def _pipeline(kube_api: Api, tmp_path: Path, minio: Any, ns: str, source: str, name: str) -> Path:
-    """The Pipeline compiled with a store of its own (``spec.store.uri``) and applied; its project folder."""
+def _pipeline(kube_api: Api, tmp_path: Path, minio: Any, ns: str, source: str, name: str, **defaults: Any) -> Path:
+    """The Pipeline compiled with a store of its own (``spec.store.uri``) and ``defaults`` added to
+    its ``spec.defaults``, applied; its project folder."""
     manifest = compile_pipeline(tmp_path, source, name, "--store", _store(minio, ns, name), "--store-secret", "barque-store")
+    manifest["spec"].setdefault("defaults", {}).update(defaults)
     create_pipeline(kube_api, ns, manifest)
     return tmp_path / f"project-{name}"
 
@@ -159,6 +163,16 @@ def test_submit_fail_fast_cancels_what_is_left_and_the_state_is_on_the_status_th
     assert _metric(operator_process, "barque_runs_finished_total", namespace=ns, pipeline="failfast", outcome="failed") == 1
     dot = _ok(barque_cli("graph", str(project / "pipeline.py"), "--run", "failfast-1", "-n", ns, "--format", "dot")).stdout
     assert 'label="pipeline.py:broken\\nfailed' in dot and 'label="pipeline.py:later\\ncancelled' in dot
+
+
+def test_a_pipelines_default_fail_fast_applies_to_its_runs_unless_a_run_asks_to_continue(
+        kube_api: Api, ready: str, tmp_path: Path, minio: Any, barque_cli: Cli) -> None:
+    ns = ready
+    _pipeline(kube_api, tmp_path, minio, ns, FAILS_EARLY, "strict", failurePolicy="FailFast")
+    _ok(barque_cli("submit", "strict", "-n", ns, "--name", "strict-1", "--wait", "--poll", "0.5", timeout=300), code=1)
+    assert step_states(get_run(kube_api, ns, "strict-1"))["later"] == "cancelled"
+    create_run(kube_api, ns, "strict-2", "strict", failurePolicy="Continue")
+    assert step_states(wait_run(kube_api, ns, "strict-2", timeout=180))["later"] == "succeeded"
 
 
 def test_submit_overrides_stub_an_asset_and_what_reads_it_gets_the_stub(
