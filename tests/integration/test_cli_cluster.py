@@ -158,7 +158,8 @@ def test_submit_fail_fast_cancels_what_is_left_and_the_state_is_on_the_status_th
     assert run["status"]["counts"]["cancelled"] >= 1 and run["status"]["counts"]["failed"] == 1
     wide = kubectl("get", "bpr", "failfast-1", "-n", ns, "-o", "wide").stdout.splitlines()
     columns = dict(zip(wide[0].split(), wide[1].split()))
-    assert columns["STATUS"] == "Failed" and columns["FAILED"] == "1" and columns["CRASHED"] == "0"
+    assert (columns["STATUS"], columns["FAILED"], columns["CRASHED"]) == ("Failed", "1", "0")
+    assert columns["CANCELLED"] == str(run["status"]["counts"]["cancelled"])
     assert _metric(operator_process, "barque_steps_total", namespace=ns, pipeline="failfast", state="cancelled") >= 1
     assert _metric(operator_process, "barque_runs_finished_total", namespace=ns, pipeline="failfast", outcome="failed") == 1
     dot = _ok(barque_cli("graph", str(project / "pipeline.py"), "--run", "failfast-1", "-n", ns, "--format", "dot")).stdout
@@ -229,7 +230,7 @@ def test_a_crashed_step_is_counted_in_the_printer_columns_the_metrics_and_drawn_
     _ok(barque_cli("submit", "killed", "-n", ns, "--name", "killed-1", "--wait", "--poll", "0.5", timeout=300), code=1)
     wide = kubectl("get", "bpr", "killed-1", "-n", ns, "-o", "wide").stdout.splitlines()
     columns = dict(zip(wide[0].split(), wide[1].split()))
-    assert (columns["STATUS"], columns["FAILED"], columns["CRASHED"]) == ("Failed", "0", "1")
+    assert (columns["STATUS"], columns["FAILED"], columns["CRASHED"], columns["SKIPPED"]) == ("Failed", "0", "1", "1")
     assert _metric(operator_process, "barque_steps_total", namespace=ns, pipeline="killed", state="crashed") == 1
     assert _metric(operator_process, "barque_steps_total", namespace=ns, pipeline="killed", state="skipped") == 1
     dot = _ok(barque_cli("graph", str(project / "pipeline.py"), "--run", "killed-1", "-n", ns, "--format", "dot")).stdout
