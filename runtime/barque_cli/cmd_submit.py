@@ -83,6 +83,7 @@ def _submit_batches(args: argparse.Namespace, options: Mapping[str, Any]) -> int
     from barque.errors import BarqueError
     from barque_cli.submit_batches import submit_many
     from barque_runtime.batches import read_param_file
+    from barque_runtime.cancel import Cancellation
 
     if args.name:
         raise BarqueError("--name names one run, and --param-file makes one run per line",
@@ -93,13 +94,19 @@ def _submit_batches(args: argparse.Namespace, options: Mapping[str, Any]) -> int
     bodies = [build_run(args.pipeline, params={**base, **sets}, **options) for sets in read_param_file(args.param_file)]
     kube = Kube.connect(args)
     kube.get("pipelines", args.pipeline)
-    summary = submit_many(
-        bodies, create=lambda body: str(kube.create("pipelineruns", dict(body))["metadata"]["name"]),
-        get=lambda name: kube.get("pipelineruns", name),
-        cancel=lambda name: kube.patch("pipelineruns", name, {"spec": {"cancel": True}}),
-        concurrency=args.batch_concurrency, poll=args.poll, report=_progress,
-    )
+    # SIGTERM cancels the batches as Ctrl-C does, and either exits as the shell reports it, after the summary.
+    with Cancellation() as cancellation:
+        cancellation.armed = True
+        summary = submit_many(
+            bodies, create=lambda body: str(kube.create("pipelineruns", dict(body))["metadata"]["name"]),
+            get=lambda name: kube.get("pipelineruns", name),
+            cancel=lambda name: kube.patch("pipelineruns", name, {"spec": {"cancel": True}}),
+            concurrency=args.batch_concurrency, poll=args.poll, report=_progress,
+        )
+        cancellation.armed = False
     sys.stdout.write(json.dumps(summary, default=str) + "\n")
+    if cancellation.signum is not None:
+        return 128 + cancellation.signum
     return 0 if summary["status"] == "succeeded" else 1
 
 

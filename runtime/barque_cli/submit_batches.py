@@ -9,12 +9,13 @@ read from its run's status: ``run_id`` is the PipelineRun's name (what ``barque 
 store, so a batch has no ``final_output`` (``barque logs`` and the store have them).
 
 Once a batch's run is cancelled (by someone else, or Ctrl-C here) no new one is created, as
-locally; Ctrl-C also asks the operator to cancel the runs still going (``spec.cancel``).
+locally; Ctrl-C or SIGTERM also asks the operator to cancel the runs still going (``spec.cancel``).
 The API calls are passed in, so the loop is tested without a cluster.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any, Callable, Iterable, Mapping
 
@@ -58,10 +59,11 @@ def submit_many(
             ended = _poll(active, get, report, seen, results)
             if not ended:
                 sleep(poll)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM through barque_runtime.cancel.Cancellation
+        by = signal.Signals(getattr(err, "signum", signal.SIGINT)).name
         for name, (index, params) in active.items():
             cancel(name)
-            results[index] = {"params": params, "run_id": name, "status": "cancelled", "cancelled_by": "interrupt"}
+            results[index] = {"params": params, "run_id": name, "status": "cancelled", "cancelled_by": by}
     return summarize([results[i] for i in sorted(results)], concurrency, clock() - started)
 
 

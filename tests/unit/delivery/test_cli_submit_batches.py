@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -147,7 +149,7 @@ def test_ctrl_c_cancels_the_runs_still_going_and_keeps_the_ended_ones_in_the_sum
     summary = submit_many(_bodies(3), create=runs.create, get=runs.get, cancel=runs.cancel, concurrency=2, poll=0, sleep=sleep)
     assert runs.cancelled == ["etl-1", "etl-2"]
     assert [b["status"] for b in summary["runs"]] == ["succeeded", "cancelled", "cancelled"]
-    assert summary["status"] == "cancelled"
+    assert summary["status"] == "cancelled" and summary["runs"][1]["cancelled_by"] == "SIGINT"
 
 
 def _args(**kw: Any) -> argparse.Namespace:
@@ -192,3 +194,40 @@ def test_param_file_with_a_run_name_is_refused(tmp_path: Path) -> None:
     (tmp_path / "days.jsonl").write_text('{"day": "mon"}\n')
     with pytest.raises(BarqueError, match="one run per line"):
         cmd_submit.cmd_submit(_args(name="etl-1", param_file=str(tmp_path / "days.jsonl")))
+
+
+class RunningApi(FakeApi):
+    """A fake API whose runs never end; the second read of a run's status brings SIGTERM."""
+
+    def __init__(self, objects: dict[tuple[str, str], dict[str, Any]]) -> None:
+        super().__init__(objects)
+        self.reads = 0
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    def get_namespaced_custom_object(self, group: str, version: str, ns: str, plural: str, name: str) -> dict[str, Any]:
+        if plural == "pipelineruns":
+            self.reads += 1
+            if self.reads == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return {"metadata": {"name": name}, "status": {"phase": "Running"}}
+        return super().get_namespaced_custom_object(group, version, ns, plural, name)
+
+    def create_namespaced_custom_object(self, group: str, version: str, ns: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+        return super().create_namespaced_custom_object(group, version, ns, plural, {**body, "metadata": {"name": f"etl-{len(self.created)}"}})
+
+    def patch_namespaced_custom_object(self, group: str, version: str, ns: str, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.patches.append((name, body))
+        return {}
+
+
+def test_sigterm_cancels_the_batches_runs_prints_the_summary_and_exits_143(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "days.jsonl").write_text('{"day": "mon"}\n{"day": "tue"}\n{"day": "wed"}\n')
+    api = RunningApi({("pipelines", "etl"): {"spec": {}}})
+    monkeypatch.setattr(Kube, "connect", classmethod(lambda cls, args: cls(api, args.namespace)))
+    code = cmd_submit.cmd_submit(_args(param_file=str(tmp_path / "days.jsonl"), batch_concurrency=2))
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 143 and summary["status"] == "cancelled"
+    assert api.patches == [("etl-0", {"spec": {"cancel": True}}), ("etl-1", {"spec": {"cancel": True}})]
+    assert [b["cancelled_by"] for b in summary["runs"]] == ["SIGTERM", "SIGTERM"]
+    assert len(api.created) == 2  # the third set never got a run
