@@ -12,15 +12,21 @@ local process of `barque exec`); the real-node tier runs the same runtime in con
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from testbed.kubeapi import Api
+from testbed.procs import wait_until
 from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
 from tests.integration.runs import (
     QUICK,
+    RUNS,
+    SLOW,
     compile_pipeline,
     create_pipeline,
     create_run,
@@ -235,3 +241,39 @@ def test_a_crashed_step_is_counted_in_the_printer_columns_the_metrics_and_drawn_
     assert _metric(operator_process, "barque_steps_total", namespace=ns, pipeline="killed", state="skipped") == 1
     dot = _ok(barque_cli("graph", str(project / "pipeline.py"), "--run", "killed-1", "-n", ns, "--format", "dot")).stdout
     assert 'label="pipeline.py:killed\\ncrashed' in dot and 'label="pipeline.py:after\\nskipped' in dot
+
+
+def test_sigterm_to_submit_param_file_cancels_the_batches_runs_in_the_cluster_and_creates_no_more(
+        kube_api: Api, ready: str, tmp_path: Path, minio: Any, kube_apiserver: Any,
+        operator_process: OperatorProcess) -> None:
+    ns = ready
+    project = _pipeline(kube_api, tmp_path, minio, ns, SLOW.format(seconds=60), "slowbatch")
+    (project / "sets.jsonl").write_text("".join(f'{{"n": "{i}"}}\n' for i in range(3)))
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(tmp_path), "KUBECONFIG": str(kube_apiserver.kubeconfig),
+           **minio.env()}
+    cli = subprocess.Popen([barque_executable(), "submit", "slowbatch", "-n", ns, "--param-file", str(project / "sets.jsonl"),
+                            "--batch-concurrency", "2", "--poll", "0.5"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(_runs(kube_api, ns)) == 2 and all(
+            (r.get("status") or {}).get("phase") == "Running" for r in _runs(kube_api, ns)), timeout=120,
+            what="two batches' runs running")
+        cli.send_signal(signal.SIGTERM)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        cli.kill()
+    assert cli.returncode == 143, err
+    summary = json.loads(out)
+    assert summary["status"] == "cancelled" and [b["cancelled_by"] for b in summary["runs"]] == ["SIGTERM", "SIGTERM"]
+    for name in (b["run_id"] for b in summary["runs"]):
+        run = wait_run(kube_api, ns, name, timeout=120)
+        assert run["spec"]["cancel"] is True and run["status"]["phase"] == "Cancelled", run["status"]
+    assert len(_runs(kube_api, ns)) == 2  # the third set never got a run
+    outcome = {"namespace": ns, "pipeline": "slowbatch", "outcome": "cancelled"}
+    wait_until(lambda: _metric(operator_process, "barque_runs_finished_total", **outcome) == 2, timeout=30,
+               what="both cancelled runs counted")
+
+
+def _runs(kube_api: Api, ns: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kube_api.request("GET", RUNS.format(ns=ns))["items"]
+    return items
