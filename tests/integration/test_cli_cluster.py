@@ -24,6 +24,7 @@ from testbed.kubeapi import Api
 from testbed.procs import wait_until
 from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
 from tests.integration.runs import (
+    FAILS_EARLY,
     QUICK,
     RUNS,
     SLOW,
@@ -48,30 +49,6 @@ from barque import asset
 def scaled(factor: str = "1") -> int:
     time.sleep(1)
     return 21 * int(factor)
-'''
-
-FAILS_EARLY = '''
-from barque import asset
-
-
-@asset()
-def broken() -> int:
-    raise ValueError("the upstream schema changed")
-
-
-@asset()
-def left() -> int:
-    return 1
-
-
-@asset()
-def right() -> int:
-    return 2
-
-
-@asset(inputs={"a": left, "b": right})
-def later(a: int, b: int) -> int:  # reads two streams of the first phase: planned in the next one
-    return a + b
 '''
 
 FAILS_LATER = '''

@@ -20,6 +20,7 @@ from barque.graphviz import run_states
 from barque.store import open_store
 from barque_cli.cluster_records import cluster_run_records
 from barque_runtime.lineage import ClusterScope, why
+from tests.integration.runs import FAILS_EARLY
 from tests.unit.cluster_sim import Cluster
 
 PIPELINE = """
@@ -33,27 +34,6 @@ PIPELINE = """
     def total(raw: list) -> int:
         return sum(raw)
 """
-
-FAILS = """
-    from barque import asset
-
-    @asset()
-    def broken() -> int:
-        raise ValueError("no")
-
-    @asset()
-    def left() -> int:
-        return 1
-
-    @asset()
-    def right() -> int:
-        return 2
-
-    @asset(inputs={"a": left, "b": right})
-    def later(a: int, b: int) -> int:
-        return a + b
-"""
-
 
 def _project(tmp_path: Path, source: str) -> Path:
     (tmp_path / "barque.toml").write_text("")
@@ -108,7 +88,7 @@ def test_a_pipelineruns_records_give_each_node_its_state(ran: tuple[Path, Cluste
 
 
 def test_steps_a_fail_fast_run_cancelled_show_cancelled_in_its_picture(tmp_path: Path) -> None:
-    cluster = Cluster([_project(tmp_path, FAILS)], tmp_path / "cluster-store", parallelism=3)
+    cluster = Cluster([_project(tmp_path, FAILS_EARLY)], tmp_path / "cluster-store", parallelism=3)
     run = cluster.run("ff-1", failurePolicy="FailFast")
     assert run["status"]["phase"] == "Failed", run["status"]
     recs = cluster_run_records(open_store(str(cluster.store)), run, run["status"]["runId"])

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.unit.cluster_sim import Cluster, step_states
-from tests.unit.test_cluster_provenance import FAILS, _project
+from tests.integration.runs import FAILS_EARLY
+from tests.unit.test_cluster_provenance import _project
 
 
 @pytest.fixture
 def fail_fast_pipeline(tmp_path: Path) -> Cluster:
-    cluster = Cluster([_project(tmp_path, FAILS)], tmp_path / "cluster-store", parallelism=3)
+    cluster = Cluster([_project(tmp_path, FAILS_EARLY)], tmp_path / "cluster-store", parallelism=3)
     cluster.pipeline["spec"]["defaults"]["failurePolicy"] = "FailFast"
     return cluster
 
