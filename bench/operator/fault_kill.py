@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from checks import check_runs  # type: ignore[import-not-found]  # noqa: E402
-from run_bench import DIAMOND, PIPELINES, compile_pipeline, create_run, git_state, loadavg, log  # type: ignore[import-not-found]  # noqa: E402
+from run_bench import PIPELINES, QUICK, compile_pipeline, create_run, git_state, loadavg, log  # type: ignore[import-not-found]  # noqa: E402
 from session import bench_session  # type: ignore[import-not-found]  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         op = session.operator().start()
         api = bed.api()
         ns = bed.namespace(api, "bench-seq")
-        api.request("POST", PIPELINES.format(ns=ns), body=compile_pipeline(bed.dir, DIAMOND, "diamond"))
+        api.request("POST", PIPELINES.format(ns=ns), body=compile_pipeline(bed.dir, QUICK, "diamond"))
         names, kills = [], []
         for i in range(args.kills):
             names.append(f"fault-{i}")

@@ -35,7 +35,6 @@ import ssl
 import statistics
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.request
@@ -54,7 +53,7 @@ import yaml  # noqa: E402
 
 from testbed import cluster, faults, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
-from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
+from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait  # noqa: E402
 from tests.integration.operator_fixtures import (  # noqa: E402
     CRD_NAMES,
     RUNTIME_IMAGE,
@@ -63,10 +62,11 @@ from tests.integration.operator_fixtures import (  # noqa: E402
     barque_executable,
 )
 
+# The sequential scenario's pipeline is the operator tests' QUICK diamond: three phases, `numbers`
+# alone, then `doubled` and `total` in two streams, then `report`.
+from tests.integration.runs import DONE, PIPELINES, QUICK, RUNS, compile_pipeline, create_namespace, create_run  # noqa: E402,F401  (RUNS: for checks.py)
+
 HERE = Path(__file__).resolve().parent
-RUNS = "/apis/barque.dev/v1alpha1/namespaces/{ns}/pipelineruns"
-PIPELINES = "/apis/barque.dev/v1alpha1/namespaces/{ns}/pipelines"
-DONE = ("Succeeded", "Failed", "Cancelled")
 NODE_NAME = "testnode"
 SERVED_NAMESPACES = ("bench-seq", "bench-concurrent")  # not bench-idle
 TARGET_MS = 300.0
@@ -74,31 +74,6 @@ TARGET_RSS_MB = 200.0
 TARGET_FIRST_JOB_P50_MS = 1000.0  # under the concurrent load
 TARGET_FIRST_JOB_P99_MS = 10000.0
 TARGET_REQUESTS_PER_PHASE = 10.0
-
-# Three phases: `numbers` alone, then `doubled` and `total` in two streams, then `report`.
-DIAMOND = '''
-from barque import asset
-
-
-@asset()
-def numbers() -> list[int]:
-    return [1, 2, 3, 4, 5]
-
-
-@asset(inputs={"nums": numbers})
-def doubled(nums: list[int]) -> list[int]:
-    return [n * 2 for n in nums]
-
-
-@asset(inputs={"nums": numbers})
-def total(nums: list[int]) -> int:
-    return sum(nums)
-
-
-@asset(inputs={"a": doubled, "b": total})
-def report(a: list[int], b: int) -> dict:
-    return {"doubled": a, "total": b}
-'''
 
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
@@ -272,9 +247,7 @@ class Testbed:
 
     def namespace(self, api: Api, name: str) -> str:
         assert self.minio is not None
-        api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        wait_until(lambda: api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
-                   timeout=60, what=f"the default ServiceAccount in {name}")
+        create_namespace(api, name)
         api.request("POST", f"/api/v1/namespaces/{name}/secrets", body={
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": STORE_SECRET}, "stringData": self.minio.env()})
         return name
@@ -537,22 +510,6 @@ def apiserver_total(text: str) -> dict[str, float]:
 # -- scenarios ------------------------------------------------------------------------------------
 
 
-def compile_pipeline(workdir: Path, source: str, name: str) -> dict[str, Any]:
-    project = workdir / f"project-{name}"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "pipeline.py").write_text(textwrap.dedent(source))
-    out = subprocess.run([barque_executable(), "compile", "pipeline.py", "--name", name], cwd=project,
-                         capture_output=True, text=True, check=True)
-    manifest: dict[str, Any] = yaml.safe_load(out.stdout)
-    return manifest
-
-
-def create_run(api: Api, ns: str, name: str, pipeline: str, **spec: Any) -> None:
-    api.request("POST", RUNS.format(ns=ns), body={"apiVersion": "barque.dev/v1alpha1", "kind": "PipelineRun",
-                                                  "metadata": {"name": name},
-                                                  "spec": {"pipelineRef": {"name": pipeline}, **spec}})
-
-
 def stats(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"n": 0}
@@ -589,7 +546,7 @@ class Bench:
 
     def sequential(self, runs: int, timeout_per_run: float) -> dict[str, Any]:
         ns = self.bed.namespace(self.api, "bench-seq")
-        self.api.request("POST", PIPELINES.format(ns=ns), body=compile_pipeline(self.bed.dir, DIAMOND, "diamond"))
+        self.api.request("POST", PIPELINES.format(ns=ns), body=compile_pipeline(self.bed.dir, QUICK, "diamond"))
         # One warm-up run (not measured): first imports, first store writes, TLS sessions.
         create_run(self.api, ns, "warmup", "diamond", noCache=True)
         self.rec.wait_runs(ns, ["warmup"], time.time() + 180)

@@ -6,7 +6,7 @@ The signatures mirror barca's so that a type checker flags a misspelt argument.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, TypeVar, overload
+from typing import Any, Callable, Iterable, Mapping, TypedDict, TypeVar, Unpack, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,34 +21,55 @@ def _identity(fn: F) -> F:
     return fn
 
 
+class NodeOptions(TypedDict, total=False):
+    """The keywords every node kind takes (``@sensor(...)`` takes just these). The parser reads
+    them from the source and applies the defaults: ``retries=1``, ``retry_backoff=0.0``,
+    ``weight=1``, the others unset. tests/unit/barque/test_decorator_signatures.py holds these
+    keys to the parser's accepted arguments."""
+
+    name: str | None
+    partitions: Mapping[str, Any] | None
+    serializer: str | None
+    freshness: Any
+    timeout_seconds: float | None
+    retries: int
+    retry_backoff: float
+    description: str | None
+    tags: Iterable[str] | None
+    env: Iterable[str] | None
+    weight: int
+
+
+class StepOptions(NodeOptions, total=False):
+    """What an asset and a task add: inputs, batched calls and a condition."""
+
+    inputs: Mapping[str, Any] | None
+    batch: Any
+    run_if: Callable[..., bool] | None
+
+
+class AssetOptions(StepOptions, total=False):
+    """``@asset(...)``'s keywords."""
+
+    deterministic: bool  # default True
+    cutoff: bool  # default False
+
+
+class TaskOptions(StepOptions, total=False):
+    """``@task(...)``'s keywords."""
+
+    on: str | None  # a run hook: "failure", "success" or "always"
+
+
 # Each decorator takes its function positionally (bare ``@asset``, as barca allows) or only
-# keywords (``@asset(...)``); the overloads tell a type checker which form returns what.
+# keywords (``@asset(...)``); the overloads tell a type checker which form returns what, and the
+# options' TypedDicts which keywords each kind accepts.
 
 
 @overload
 def asset(fn: F, /) -> F: ...
 @overload
-def asset(
-    fn: None = None,
-    /,
-    *,
-    name: str | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    partitions: Mapping[str, Any] | None = None,
-    serializer: str | None = None,
-    freshness: Any = None,
-    timeout_seconds: float | None = None,
-    retries: int = 1,
-    retry_backoff: float = 0.0,
-    description: str | None = None,
-    tags: Iterable[str] | None = None,
-    env: Iterable[str] | None = None,
-    weight: int = 1,
-    deterministic: bool = True,
-    cutoff: bool = False,
-    batch: Any = None,
-    run_if: Callable[..., bool] | None = None,
-) -> Callable[[F], F]: ...
+def asset(fn: None = None, /, **options: Unpack[AssetOptions]) -> Callable[[F], F]: ...
 def asset(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a cached pipeline node. Returns the function unchanged."""
     return _mark(fn)
@@ -57,26 +78,7 @@ def asset(fn: F | None = None, /, **_: Any) -> Any:
 @overload
 def task(fn: F, /) -> F: ...
 @overload
-def task(
-    fn: None = None,
-    /,
-    *,
-    name: str | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    partitions: Mapping[str, Any] | None = None,
-    serializer: str | None = None,
-    freshness: Any = None,
-    timeout_seconds: float | None = None,
-    retries: int = 1,
-    retry_backoff: float = 0.0,
-    description: str | None = None,
-    tags: Iterable[str] | None = None,
-    env: Iterable[str] | None = None,
-    weight: int = 1,
-    batch: Any = None,
-    run_if: Callable[..., bool] | None = None,
-    on: str | None = None,
-) -> Callable[[F], F]: ...
+def task(fn: None = None, /, **options: Unpack[TaskOptions]) -> Callable[[F], F]: ...
 def task(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a step that always runs and is never cached. Returns the function unchanged."""
     return _mark(fn)
@@ -85,22 +87,7 @@ def task(fn: F | None = None, /, **_: Any) -> Any:
 @overload
 def sensor(fn: F, /) -> F: ...
 @overload
-def sensor(
-    fn: None = None,
-    /,
-    *,
-    name: str | None = None,
-    partitions: Mapping[str, Any] | None = None,
-    serializer: str | None = None,
-    freshness: Any = None,
-    timeout_seconds: float | None = None,
-    retries: int = 1,
-    retry_backoff: float = 0.0,
-    description: str | None = None,
-    tags: Iterable[str] | None = None,
-    env: Iterable[str] | None = None,
-    weight: int = 1,
-) -> Callable[[F], F]: ...
+def sensor(fn: None = None, /, **options: Unpack[NodeOptions]) -> Callable[[F], F]: ...
 def sensor(fn: F | None = None, /, **_: Any) -> Any:
     """Mark a source that observes external state and returns ``(update_detected, output)``."""
     return _mark(fn)

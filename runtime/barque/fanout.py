@@ -3,7 +3,9 @@
 A step calls ``parallel(partial(f, x), ...)`` (or ``parallel_map(f, items)``) and gets the
 branches' results back in argument order. Each branch runs in a forked child of the step's
 process, at most ``branch_slots()`` at a time, so a step in a pod fans out within the pod's CPU
-and a local worker within the machine's. Branches are not steps: not cached, not retried; what
+and a local worker within the machine's. As in barca, each branch takes the ``weight=`` of the
+step that called ``parallel()`` (``running_step``): a step of weight 2 with 4 slots runs two
+branches at a time, and the caller itself is not counted while it waits for them. Branches are not steps: not cached, not retried; what
 they print lands in the calling step's log (the children inherit its captured descriptors).
 
 What barca users rely on, kept here:
@@ -32,12 +34,15 @@ import sys
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
 BRANCH_TIMEOUT_SECONDS = 300.0
+_STEP_WEIGHT: ContextVar[int] = ContextVar("barque_step_weight", default=1)
 _POLL_SECONDS = 0.001
 _MAX_POLL_SECONDS = 0.05
 
@@ -78,6 +83,22 @@ def branch_slots() -> int:
     return max(1, min(cpus, quota) if quota else cpus)
 
 
+@contextmanager
+def running_step(weight: int) -> Iterator[None]:
+    """While a step of this ``weight=`` runs, its ``parallel()`` branches each take that weight."""
+    token = _STEP_WEIGHT.set(max(1, weight))
+    try:
+        yield
+    finally:
+        _STEP_WEIGHT.reset(token)
+
+
+def branches_at_once() -> int:
+    """How many branches of the running step run at once: the slots its weight fits, at least one
+    (a weight above the slots runs its branches one at a time, as barca runs such a step alone)."""
+    return max(1, branch_slots() // _STEP_WEIGHT.get())
+
+
 def _cgroup_cpu_quota() -> int | None:
     """The whole CPUs a cgroup (v2 ``cpu.max`` or v1 CFS quota) allows, rounded up; None without a limit."""
     v2 = _read("/sys/fs/cgroup/cpu.max").split()
@@ -113,7 +134,7 @@ def parallel(*branches: Callable[[], Any]) -> list[Any]:
         return []
     folder = tempfile.mkdtemp(prefix="barque-parallel-")
     try:
-        outcomes = _run_all(list(branches), folder, branch_slots())
+        outcomes = _run_all(list(branches), folder, branches_at_once())
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return [_result(index, outcome) for index, outcome in enumerate(outcomes)]

@@ -79,6 +79,8 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
     parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
+    parser.add_argument("--batch", action="append", default=[], metavar="[NODE=]none|all|N",
+                        help="override batch= for this run: none (one key per call), all or N, of every node that declares it; NODE=V of that node")
     parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--fail-fast", action="store_true",
@@ -148,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         options = dict(
             target=targets or None, workers=args.workers, store=args.store, params=_params(args.param), no_cache=args.no_cache,
             refresh=args.refresh, cascade=not args.no_cascade, partition=args.partition, assets_only=args.command == "get",
+            batch=args.batch,
         )
         _check_batch_flags(args)
         if args.dry_run:

@@ -43,7 +43,22 @@ def register(sub: Any) -> None:
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter today's keys are made with")
     p.add_argument("--json", action="store_true", help="JSON even on a terminal")
     p.add_argument("--pretty", action="store_true", help="the table even when piped (local status)")
+    p.add_argument("-l", "--limit", type=_count, default=None, metavar="N",
+                   help="at most N nodes, in topological order (default: every node in JSON, 100 in the table)")
+    p.add_argument("--all", action="store_true", help="every node, also in the table")
+    p.add_argument("--fields", default=None, metavar="KEYS", help="JSON with only these keys (comma-separated) on each node; implies --json")
+    p.add_argument("--sample", type=_count, default=None, metavar="N", help="up to N sample rows of each JSON artifact")
+    p.add_argument("--state", default=None, metavar="STATES",
+                   help="only nodes in these cache states (comma-separated); the summary still counts every node")
+    p.add_argument("--problems", action="store_true",
+                   help="only nodes that need attention: not cached, or a task or sensor whose last run failed")
     p.set_defaults(func=cmd_status)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return int(text)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -85,20 +100,28 @@ def local_status(args: argparse.Namespace) -> int:
     from barque_cli.cmd_why import _pairs
     from barque_cli.output import JSON_MODE, output_mode
     from barque_runtime.positionals import split_positionals
-    from barque_runtime.status import format_table, project_status
+    from barque_runtime.status import TABLE_LIMIT, Narrowing, format_table, narrow, parse_fields, parse_states, project_status
 
-    from barque.errors import PlanError
+    from barque.errors import BarqueError, PlanError
 
-    mode = output_mode(args.json, args.pretty, None, os.environ, sys.stdout.isatty())
+    if args.fields is not None and args.pretty:
+        raise BarqueError("--fields gives JSON, --pretty the table", hint="drop one of them")
+    fields = parse_fields(args.fields) if args.fields is not None else ()
+    states = parse_states(args.state) if args.state is not None else ()
+    mode = JSON_MODE if fields else output_mode(args.json, args.pretty, None, os.environ, sys.stdout.isatty())
+    limit = None if args.all else args.limit if args.limit is not None else None if mode == JSON_MODE else TABLE_LIMIT
     files, targets = split_positionals(list(args.items))
     try:
-        doc = project_status(files, targets, store=args.store, params=_pairs("--param", args.param))
+        doc = project_status(files, targets, store=args.store, params=_pairs("--param", args.param), sample=args.sample)
     except PlanError as err:
         if args.items != targets:
             raise
         # A name no local node has may be a PipelineRun's, asked of a cluster not configured here.
         raise PlanError(err.message, where=err.where,
                         hint=f"{err.hint}; for the PipelineRun {args.items[0]!r} pass -n NAMESPACE or --kubeconfig") from None
+    doc = narrow(doc, Narrowing(states, args.problems, limit, fields))
+    if mode != JSON_MODE and doc.get("hint"):
+        sys.stderr.write(doc["hint"] + "\n")  # stdout stays just the table, as in barca
     sys.stdout.write((json.dumps(doc, default=str) if mode == JSON_MODE else format_table(doc)) + "\n")
     return 0
 

@@ -152,22 +152,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args_in: list[str]) -> int:
-    from barque.errors import BarqueError
-
-    from barque_runtime.cancel import early_sigterm, interrupting_signal
+    from barque_runtime.cancel import interrupting_signal
 
     try:
-        # SIGTERM while the command's modules load exits as the shell reports it (143), as
-        # Ctrl-C does (130), without a traceback; a command that runs something takes over.
-        with early_sigterm():
-            args, parser = _parse(args_in)
-    except BarqueError as err:  # an argument the parser rejects
-        return _report(err, args_in)
-    except BaseException as err:
+        return _command(args_in)
+    except BaseException as err:  # a signal exits as the shell reports it, without a traceback
         signum = interrupting_signal(err)
         if signum is None:
             raise
         return 128 + signum
+
+
+def _command(args_in: list[str]) -> int:
+    from barque.errors import BarqueError
+
+    from barque_runtime.cancel import early_sigterm
+
+    try:
+        # SIGTERM while the command's modules load exits as the shell reports it (143), as
+        # Ctrl-C does (130); a command that runs something takes over.
+        with early_sigterm():
+            args, parser = _parse(args_in)
+    except BarqueError as err:  # an argument the parser rejects
+        return _report(err, args_in)
     if args.version:
         from barque_cli.cmd_version import version_line
 
@@ -180,11 +187,6 @@ def _main(args_in: list[str]) -> int:
         return int(args.func(args) or 0)
     except BarqueError as err:
         return _report(err, args_in)
-    except BaseException as err:
-        signum = interrupting_signal(err)
-        if signum is None:
-            raise
-        return 128 + signum
 
 
 def _report(err: Any, args_in: list[str]) -> int:

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
@@ -17,8 +18,10 @@ from barque.plans import Plan
 from barque.errors import BarqueError
 from barque.serializers import JSON
 from barque.steprecord import FAILURES, StepState
-from barque.targets import resolve_one, select_downstream, select_nodes, topo_order
+from barque.targets import resolve_one, select_downstream, select_nodes
 from barque_runtime import history
+from barque_runtime.barca_order import final_node
+from barque_runtime.datasets import prune_removed_keys
 from barque_runtime.cancel import Cancellation, interrupting_signal
 from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
@@ -46,6 +49,7 @@ def run(
     overrides: Mapping[str, Any] | None = None,
     fail_fast: bool = False,
     resume_from: str | None = None,
+    batch: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -60,11 +64,12 @@ def run(
     first failure: nothing more starts, running streams are stopped and the steps without a
     result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
     cancelled: its successful steps are reused as they are (``barque.resume``), even when their
-    inputs would now be stale; the summary lists them as ``resumed``.
+    inputs would now be stale; the summary lists them as ``resumed``. ``batch`` is barca's
+    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque_runtime.batchflag``).
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
-                         fail_fast, resume_from)
+                         fail_fast, resume_from, batch)
     return _run(options, progress, assets_only, overrides or {})[0]
 
 
@@ -98,6 +103,7 @@ def get(
     refresh: str | Sequence[str] | None = None,
     cascade: bool = True,
     partition: str | Mapping[str, Any] | None = None,
+    batch: Sequence[str] = (),
 ) -> Any:
     """Get assets as ``barque get`` does and return the value, decoded, as ``barca.get`` does.
 
@@ -107,11 +113,12 @@ def get(
     ``{target: value}``; no target gives the last asset's value. Values are decoded here, in
     the caller's process, with a serializer their node allows (pickle and Parquet included).
     ``refresh_all`` is barca's name for ``no_cache``; ``refresh`` and ``cascade`` are as for
-    ``run``; ``partition="region=emea"`` gets only those keys. A failed step raises ``RunFailed``.
+    ``run``; ``partition="region=emea"`` gets only those keys; ``batch`` is ``--batch``. A failed step raises ``RunFailed``.
     """
     paths, targets = split_positionals([target_or_file, *files])
     selection = parse_selection(partition)
-    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection)
+    options = RunOptions(tuple(paths), tuple(targets), workers, store, dict(params or {}), no_cache or refresh_all, _names(refresh), cascade, selection,
+                         batch=batch)
     summary, local, the_plan = _run(options, None, assets_only=True)
     if summary["status"] != "succeeded" or the_plan is None:
         failed = "; ".join(f"{f['step']}: {f['error']}" for f in summary.get("failures", [])) or summary["status"]
@@ -148,6 +155,9 @@ def _run(
         warnings = plan_warnings(local)
         progress = progress or Progress()
         plan, cancelled_by = _execute(local, progress, cancellation)
+        if plan is not None and not cancelled_by:  # a dataset sink mirrors its asset, as in barca
+            for line in prune_removed_keys(local.spec.graph, plan, Path(local.root), bool(options.selection)):
+                sys.stderr.write(line + "\n")
         summary = summarize(local, plan, time.perf_counter() - t0, "cancelled" if cancelled_by else None)
         summary["warnings"] = warnings
         if cancelled_by:
@@ -237,8 +247,10 @@ def plan(
     cascade: bool = True,
     partition: str | Mapping[str, Any] | Sequence[str] | None = None,
     assets_only: bool = False,
+    batch: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why."""
+    """The plan as ``barque plan`` prints it; with ``with_cache``, each step's cache state and why
+    (``batch``: ``--batch`` as ``run`` takes it)."""
     import gc
 
     # Graph, plan and document are many small objects and no reference cycles: the cyclic
@@ -248,7 +260,8 @@ def plan(
     try:
         # Code hashes only feed cache keys: a plan without cache states is made without them.
         selection = parse_selection(partition)
-        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection)
+        options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
+                             batch=batch)
         local = prepare(options, hashes=with_cache)
         if assets_only:  # ``get --dry-run`` refuses a task as ``get`` does
             _refuse_tasks(local)
@@ -444,33 +457,21 @@ def _node_value(local: LocalRun, plan: Plan, node_id: str) -> Any:
 def _output_node(local: LocalRun, plan: Plan) -> str | None:
     if len(plan.targets) == 1 and local.options.targets:
         return plan.targets[0]
-    return last_asset(local.spec.graph)
+    workers = local.options.workers or os.cpu_count() or 1  # the pool the run used, as barca plans for its pool
+    counts = {nid: len(keys) for nid, keys in local.resolved.items()}
+    return last_asset(local.spec.graph, workers, counts, local.options.files)
 
 
-def last_asset(graph: Graph) -> str | None:
+def last_asset(graph: Graph, workers: int, key_counts: Mapping[str, int] | None = None, files: Sequence[str] = ()) -> str | None:
     """barca's ``final_output`` with no target: "the one asset it calls last".
 
-    Found by running barca 0.33 side by side (tests/unit/runtime/test_final_output_rule.py):
-    of the assets nothing reads (a task reading one counts, unless tasks read every end), the
-    one fewest steps from a source (the shortest path; sources are 0), ties broken by the
-    order of definition (file, then line). So 500 independent assets give the first, and of
-    several chains the shortest wins. Two ties in the tests are not explained by this yet.
+    That is the last asset step of the plan barca makes for the assets and sensors on a pool
+    of ``workers`` (``barque_runtime.barca_order``), so it depends on the pool size, as in
+    barca: 500 independent assets on 2 workers give the first defined, on 3 the third.
+    ``key_counts`` are the keys of nodes whose keys the run resolved (a partition expression);
+    ``files`` the command's file arguments, whose order is barca's order of the files.
     """
-
-    def ends(readers: list[str]) -> list[str]:
-        read = {u for nid in readers for u in graph.upstream(nid)}
-        return [nid for nid, n in graph.nodes.items() if n.kind == "asset" and nid not in read]
-
-    # An asset a task reads is passed over, unless every end is one (then tasks do not count).
-    found = ends(list(graph.nodes)) or ends([nid for nid, n in graph.nodes.items() if n.kind != "task"])
-    if not found:
-        return None
-    depth: dict[str, int] = {}
-    for nid in topo_order(graph, set(graph.nodes)):  # every upstream is met before what reads it
-        ups = [depth[u] for u in graph.upstream(nid) if u in depth]
-        depth[nid] = 1 + min(ups) if ups else 0
-    nodes = graph.nodes
-    return min(found, key=lambda nid: (depth[nid], nodes[nid].file, nodes[nid].line, nid))
+    return final_node(graph, workers, key_counts, files)
 
 
 def _value(local: LocalRun, step_id: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 
 from barque import records, trust
 from barque.errors import StoreError
+from barque.fanout import running_step
 from barque.model import Node
 from barque.store import ArtifactStore
 from barque_runtime.asyncsteps import alarm_seconds, settle
@@ -84,7 +85,7 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds):
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), running_step(node.weight):
                     result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
@@ -146,9 +147,18 @@ def _deadline(seconds: float | None, declared: float | None) -> Iterator[None]:
     if not seconds:
         yield
         return
+    with raising_after(seconds, lambda: StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")):
+        yield
+
+
+@contextmanager
+def raising_after(seconds: float, error: Callable[[], BaseException]) -> Iterator[None]:
+    """Raise ``error()`` in the main thread once ``seconds`` of wall time have passed inside the
+    block (``SIGALRM``, so it interrupts Python code, not a call blocked in C). The timer and the
+    previous handler are restored on the way out, whether the block ended or was interrupted."""
 
     def expire(signum: int, frame: Any) -> None:
-        raise StepTimeout(f"timed out after {declared or seconds:g} s (timeout_seconds)")
+        raise error()
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -16,7 +16,9 @@ missing, never mixed), and the old files are deleted. On ``s3://`` the new files
 and the key's old files that the write does not have are deleted after. The prefix belongs to
 one asset: the first write leaves ``_barca_sink.json`` there (barca's marker, so barca and
 barque agree on who owns it), and a prefix holding other files, or another asset's marker,
-is refused. A key an asset no longer has is not deleted (barca deletes it after the run).
+is refused. The dataset mirrors the asset: after a run, the key directories of a key the
+asset no longer has (a value gone from ``partitions([...])`` or from a ``partitions_from``
+source) are deleted, as barca deletes them (``prune_removed_keys``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from typing import Any, Sequence
 from urllib.parse import quote
 
 from barque.errors import BarqueError
-from barque.model import Node, SinkSpec
-from barque.plans import Step
+from barque.model import Graph, Node, SinkSpec
+from barque.plans import Plan, Step
 from barque.serializers import is_jsonable
 from barque.store import open_store
 from barque_runtime.sinks import atomic_write
@@ -235,3 +237,76 @@ def _upload(prefix: str, rel: str, stage: Path, files: Sequence[Path], asset: st
     for key in list(store.list(rel + "/" if rel else "")):
         if key not in written and key != MARKER:
             store.delete(key)
+
+
+def prune_removed_keys(graph: Graph, plan: Plan, root: Path, narrowed: bool) -> list[str]:
+    """After a run, delete the key directories of each partitioned dataset sink whose key its
+    asset no longer has; one line per sink that lost keys, for stderr.
+
+    Only a prefix this asset's marker owns is touched, and only for an asset whose every key
+    this plan knows: not a run narrowed with ``--partition`` (``narrowed``), nor an asset whose
+    keys wait on something that did not run. A deletion that fails is a warning line: the
+    steps succeeded, so the run does.
+    """
+    waiting = {d.node for d in plan.deferred}
+    keys: dict[str, set[str]] = {}
+    for step in plan.steps.values():
+        if step.partition and step.action == "run":
+            keys.setdefault(step.node, set()).add(key_dir(graph.nodes[step.node], step))
+    lines = []
+    for nid, current in sorted(keys.items()) if not narrowed else ():
+        node = graph.nodes[nid]
+        for spec in (s for s in node.sinks if s.dataset) if nid not in waiting else ():
+            try:
+                gone = _delete_keys(spec, node, current, root)
+            except (OSError, BarqueError) as exc:
+                lines.append(f"barque: warning: dataset sink {spec.path}: could not delete the keys {nid} no longer has: {exc}")
+                continue
+            if gone:
+                lines.append(f"barque: dataset sink {spec.path}: deleted {gone} key{'s' if gone != 1 else ''} its asset no longer has")
+    return lines
+
+
+def _delete_keys(spec: SinkSpec, node: Node, current: set[str], root: Path) -> int:
+    """Delete the key directories under ``spec``'s prefix that are not in ``current``; how many."""
+    depth = len(node.partitions)
+    prefix = spec.path.rstrip("/")
+    if prefix.startswith(("s3://", "memory://")):
+        store = open_store(prefix)
+        marker = store.get(MARKER)
+        if marker is None or json.loads(marker).get("asset") != node.id:
+            return 0
+        stale: dict[str, list[str]] = {}
+        for key in store.list(""):
+            parts = key.split("/")
+            if len(parts) > depth and _is_key(parts[:depth], node):
+                rel = "/".join(parts[:depth])
+                if rel not in current:
+                    stale.setdefault(rel, []).append(key)
+        for objects in stale.values():
+            for key in objects:
+                store.delete(key)
+        return len(stale)
+    local = Path(prefix) if os.path.isabs(prefix) else root / prefix
+    if not local.is_dir() or (_read_marker(local / MARKER, spec.path) or {}).get("asset") != node.id:
+        return 0
+    found = [d for d in _key_dirs(local, node, depth) if d.relative_to(local).as_posix() not in current]
+    for folder in found:
+        shutil.rmtree(folder)
+        parent = folder.parent
+        while parent != local and not any(parent.iterdir()):  # a dimension level left empty goes too
+            parent.rmdir()
+            parent = parent.parent
+    return len(found)
+
+
+def _is_key(parts: Sequence[str], node: Node) -> bool:
+    return all(part.startswith(f"{p.dimension}=") for part, p in zip(parts, node.partitions))
+
+
+def _key_dirs(local: Path, node: Node, depth: int) -> list[Path]:
+    """The directories ``dim=value/...`` one per key, ``depth`` levels below the prefix."""
+    level = [local]
+    for p in node.partitions[:depth]:
+        level = [d for folder in level for d in sorted(folder.iterdir()) if d.is_dir() and d.name.startswith(f"{p.dimension}=")]
+    return level

@@ -32,6 +32,7 @@ from barque.runspec import RunSpec, read_run_spec, write_run_spec
 from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
+from barque_runtime.batchflag import apply_batch_flags, parse_batch_flags
 from barque_runtime.progress import Progress
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class RunOptions(_Fields):
     """How a local run is asked for, as the CLI and ``barque.run`` take it."""
 
     _fields = ("files", "targets", "workers", "store", "params", "no_cache", "refresh", "cascade", "selection", "fail_fast",
-               "resume_from")
+               "resume_from", "batch")
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class RunOptions(_Fields):
         selection: Mapping[str, Sequence[str]] | None = None,
         fail_fast: bool = False,
         resume_from: str | None = None,
+        batch: Sequence[str] = (),
     ) -> None:
         self.files = files
         self.targets = targets
@@ -87,6 +89,7 @@ class RunOptions(_Fields):
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
         self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
         self.resume_from = resume_from  # --resume-from: an earlier run whose successful steps this one reuses
+        self.batch = batch  # --batch [NODE=]none|all|N: batch= for this run (``barque_runtime.batchflag``)
 
 
 class LocalRun(_Fields):
@@ -165,6 +168,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
     if not options.cascade and not options.refresh:
         raise BarqueError("--no-cascade only changes what --refresh does", hint="name the assets to refresh: --refresh a,b --no-cascade")
     graph = parse_project(options.files, hashes=hashes, warnings=True)  # barca's plan warnings; cached with the parse
+    graph = apply_batch_flags(graph, parse_batch_flags(options.batch))
     store_uri = options.store or str(Path(graph.root) / ".barque")
     target_env = {name for n in graph.nodes.values() for name in n.env}
     store = open_store(store_uri)

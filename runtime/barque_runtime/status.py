@@ -28,6 +28,9 @@ KEYS_SHOWN = 100  # and up to 100 keys of a dict's shape
 SHAPE_MAX_BYTES = 1 << 20  # a larger JSON artifact is not read to describe it
 JSON_TYPES = ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"), (dict, "dict"), (type(None), "null"))
 UNKNOWN_SUFFIX = " (runs unless that upstream's output comes out unchanged)"
+PROBLEM_STATES = ("unsynced", "stale", "never_run", "partial", "unknown")  # every state but cached and always_runs
+FIELDS = ("id", "name", "kind", "inputs", "partitioned", "cache", "partitions", "last_materialization", "shape", "env")
+TABLE_LIMIT = 100  # barca's human table shows at most 100 nodes without --limit or --all
 
 
 @dataclass(frozen=True)
@@ -233,9 +236,23 @@ def _json_type(value: Any) -> str:
     return next(name for kind, name in JSON_TYPES if isinstance(value, kind))
 
 
-def artifact_shape(store: Any, last: LastRun | None) -> dict[str, Any] | None:
+def value_sample(value: Any, rows: int) -> Any:
+    """barca's ``--sample N``: a list's first N rows, a dict's first N entries, else the value;
+    keys inside a row in alphabetical order, as barca prints them."""
+    def row(item: Any) -> Any:
+        return dict(sorted(item.items())) if isinstance(item, dict) else item
+
+    if isinstance(value, list):
+        return [row(item) for item in value[:rows]]
+    if isinstance(value, dict):
+        return dict(list(value.items())[:rows])
+    return value
+
+
+def artifact_shape(store: Any, last: LastRun | None, sample: int | None = None) -> dict[str, Any] | None:
     """The shape of a succeeded last materialization's artifact, read as JSON only (which runs
-    no code); anything else, or too large a blob, has a ``note`` instead, as in barca."""
+    no code); anything else, or too large a blob, has a ``note`` instead, as in barca.
+    ``sample`` adds barca's ``sample`` (``value_sample``) of a JSON artifact."""
     from barque import artifacts, trust
     from barque.errors import StoreError
     from barque.serializers import JSON
@@ -248,9 +265,11 @@ def artifact_shape(store: Any, last: LastRun | None) -> dict[str, Any] | None:
     if int(art.get("size") or 0) > SHAPE_MAX_BYTES:
         return {"type": JSON, "note": f"json artifact too large to inspect: {art.get('size')} bytes (limit {SHAPE_MAX_BYTES})"}
     try:
-        return value_shape(artifacts.read_value(store, artifacts.ArtifactRef.from_dict(dict(art)), allowed=trust.DATA_ONLY))
+        value = artifacts.read_value(store, artifacts.ArtifactRef.from_dict(dict(art)), allowed=trust.DATA_ONLY)
     except (StoreError, KeyError, TypeError, ValueError) as err:  # missing, corrupt or malformed: say so
         return {"type": JSON, "note": str(getattr(err, "message", err))}
+    shape = value_shape(value)
+    return shape if sample is None else {**shape, "sample": value_sample(value, sample)}
 
 
 def summary(nodes: Sequence[NodeStatus]) -> dict[str, int]:
@@ -274,6 +293,76 @@ def document(nodes: Sequence[NodeStatus], targets: Sequence[str], root: str) -> 
     }
 
 
+@dataclass(frozen=True)
+class Narrowing:
+    """barca's ``status`` flags that narrow the document: ``--state``, ``--problems``,
+    ``--limit`` (``None``: every node) and ``--fields``."""
+
+    states: tuple[str, ...] = ()
+    problems: bool = False
+    limit: int | None = None
+    fields: tuple[str, ...] = ()
+
+
+def parse_states(text: str) -> tuple[str, ...]:
+    """``--state a,b``: states spelled as in JSON (``never-run`` is accepted for ``never_run``)."""
+    from barque.errors import BarqueError
+
+    states = tuple(dict.fromkeys(s.strip().replace("-", "_") for s in text.split(",") if s.strip()))
+    for state in states:
+        if state not in STATES:
+            more = "; a failed node is stale or never_run with reason failed: use --problems" if state == "failed" else ""
+            raise BarqueError(f"--state: unknown state {state!r}", hint=f"use one of {', '.join(STATES)}{more}")
+    if not states:
+        raise BarqueError("--state needs a state", hint=f"use one of {', '.join(STATES)}")
+    return states
+
+
+def parse_fields(text: str) -> tuple[str, ...]:
+    """``--fields a,b``: keys of a node entry; an unknown one is a usage error listing them."""
+    from barque.errors import BarqueError
+
+    fields = tuple(dict.fromkeys(f.strip() for f in text.split(",") if f.strip()))
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown or not fields:
+        raise BarqueError(f"--fields: unknown key {unknown[0]!r}" if unknown else "--fields needs a key",
+                          hint=f"use keys of {', '.join(FIELDS)}")
+    return fields
+
+
+def needs_attention(node: Mapping[str, Any]) -> bool:
+    """``--problems``: a node not cached (and not a task or sensor), or a task or sensor whose last run failed."""
+    last = node.get("last_materialization") or {}
+    return node["cache"]["state"] in PROBLEM_STATES or (node["cache"]["state"] == "always_runs" and last.get("status") == "failed")
+
+
+def narrow(doc: Mapping[str, Any], how: Narrowing) -> dict[str, Any]:
+    """The document with barca's filters applied: the filter first (``total`` counts what
+    passed, ``filter`` names it), then the limit (``truncated`` and a ``hint``), then the fields.
+    ``summary`` still counts every node in scope."""
+    nodes = [n for n in doc["nodes"] if (not how.states or n["cache"]["state"] in how.states) and (not how.problems or needs_attention(n))]
+    out = {**doc, "total": len(nodes), "truncated": how.limit is not None and len(nodes) > how.limit}
+    if how.problems or how.states:
+        out["filter"] = {**({"problems": True} if how.problems else {}), **({"states": list(how.states)} if how.states else {})}
+    if out["truncated"]:
+        out["hint"] = f"pass --limit N for more, or --all for all {len(nodes)} nodes"
+        nodes = nodes[: how.limit]
+    out["nodes"] = [{k: v for k, v in n.items() if k in how.fields} for n in nodes] if how.fields else nodes
+    return out
+
+
+def filter_line(doc: Mapping[str, Any], scope: int) -> str | None:
+    """The table's line for a filter: how many nodes matched, or none."""
+    if "filter" not in doc:
+        return None
+    flags = ["--problems"] if doc["filter"].get("problems") else []
+    if "states" in doc["filter"]:
+        flags.append("--state " + ",".join(doc["filter"]["states"]))
+    named = " and ".join(flags)
+    head = "" if doc["total"] else f"No node matches {named}.\n\n"
+    return f"{head}{doc['total']} of {scope} nodes match {named}; the counts below are for every node"
+
+
 def format_table(doc: Mapping[str, Any]) -> str:
     """barca's human table: NAME KIND STATE WHY LAST RUN SHAPE DEPS, then the counts."""
     header = ["NAME", "KIND", "STATE", "WHY", "LAST RUN", "SHAPE", "DEPS"]
@@ -288,7 +377,10 @@ def format_table(doc: Mapping[str, Any]) -> str:
         deps = ", ".join(i.rpartition(":")[2] for i in n["inputs"]) or "-"
         rows.append([n["name"], n["kind"], cache["state"].replace("_", "-"), why, when, _shape_text(n["shape"]), deps])
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    matched = filter_line(doc, sum(doc["summary"].values()))
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows] if doc["nodes"] or not matched else []
+    if matched:
+        lines += ["", matched] if doc["nodes"] else [matched]
     s = doc["summary"]
     lines += ["", f"{s['cached']} cached, {s['stale']} stale, {s['never_run']} never run, {s['partial']} partial, "
               f"{s['unknown']} unknown, {s['always_runs']} always run"]
@@ -309,9 +401,11 @@ def _shape_text(shape: Mapping[str, Any] | None) -> str:
 
 
 def project_status(
-    files: Sequence[str], targets: Sequence[str] = (), *, store: str | None = None, params: Mapping[str, str] | None = None
+    files: Sequence[str], targets: Sequence[str] = (), *, store: str | None = None, params: Mapping[str, str] | None = None,
+    sample: int | None = None,
 ) -> dict[str, Any]:
-    """The status document of the project's nodes (``targets``: only their upstream cones)."""
+    """The status document of the project's nodes (``targets``: only their upstream cones);
+    ``sample``: up to that many sample rows of each JSON artifact (barca's ``--sample``)."""
     from barque import artifacts
     from barque.targets import resolve_targets, select_nodes, topo_order
     from barque_runtime import history
@@ -334,7 +428,7 @@ def project_status(
         node_status(graph.nodes[n], planned.get(n, []), verdicts, refs, {s: r for s, r in last_runs.items() if execs[s]["node"] == n}, graph, labels)
         for n in topo_order(graph, scope)
     ]
-    nodes = [replace(n, shape=artifact_shape(local.store, n.last)) for n in nodes]
+    nodes = [replace(n, shape=artifact_shape(local.store, n.last, sample)) for n in nodes]
     return document(nodes, list(targets), local.root)
 
 

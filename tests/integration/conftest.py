@@ -36,7 +36,9 @@ if str(REPO_ROOT) not in sys.path:
 from testbed import cluster, images, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
 from testbed.node import config as node_config  # noqa: E402
-from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
+from testbed.procs import ManagedProcess, http_ok, start_and_wait  # noqa: E402
+from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: E402,F401  (fixtures)
+from tests.integration.runs import create_namespace  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SIM_NODE_NAME = "simnode"
@@ -173,8 +175,14 @@ def sim_node(testbed_dir: Path, kube_apiserver: KubeApiServer, kube_api: Api) ->
 
 
 # -- operator ------------------------------------------------------------------------------
-# The `operator_process` fixture (barque's operator as a local process against this cluster)
-# belongs here; it is written by the operator's owner and should reuse testbed.procs.start_and_wait.
+# `barque_crds` and `operator_process` (barque's operator as a local process against this
+# cluster) come from tests/integration/operator_fixtures.py, imported above for every module.
+
+@pytest.fixture
+def ready(namespace: str, store_secret: Callable[..., str], operator_process: OperatorProcess) -> str:
+    """A namespace with the store Secret the operator's default store names, and the operator running."""
+    store_secret(namespace)
+    return namespace
 
 
 # -- MinIO -------------------------------------------------------------------------------------
@@ -280,11 +288,7 @@ def namespace(request: pytest.FixtureRequest, kube_api: Api, kube_apiserver: Kub
     for part in (kube_apiserver.process, kube_controller_manager):
         part.check_alive()  # a crashed part fails here with its log, not later with a timeout
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{stem}-{uuid.uuid4().hex[:6]}"
-    kube_api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                          "metadata": {"name": name}})
-    wait_until(lambda: kube_api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
-               timeout=60, what=f"the default ServiceAccount in namespace {name}")
+    name = create_namespace(kube_api, f"{stem}-{uuid.uuid4().hex[:6]}")
     yield name
     try:
         kube_api.request("DELETE", f"/api/v1/namespaces/{name}")

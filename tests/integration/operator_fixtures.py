@@ -99,6 +99,10 @@ class OperatorProcess:
     def logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
 
+    def log_tail(self) -> str:
+        """The last lines of the logs, for a failure's message (``wait_run(..., diagnose=op.log_tail)``)."""
+        return self.logs()[-6000:]
+
 
 def make_operator(kube_apiserver: Any, minio: Any, tmp_path: Path, log_dir: Path | None = None,
                   **env: str) -> OperatorProcess:

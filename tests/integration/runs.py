@@ -114,6 +114,15 @@ def compile_pipeline(tmp_path: Path, source: str, name: str, *flags: str) -> dic
     return manifest
 
 
+def create_namespace(api: Api, name: str) -> str:
+    """Create the Namespace ``name`` and return it once its `default` ServiceAccount exists: until
+    then the ServiceAccount admission plugin refuses the namespace's Pods."""
+    api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    wait_until(lambda: api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
+               timeout=60, what=f"the default ServiceAccount in namespace {name}")
+    return name
+
+
 def create_pipeline(api: Api, ns: str, manifest: dict[str, Any]) -> dict[str, Any]:
     return api.request("POST", PIPELINES.format(ns=ns), body=manifest)
 

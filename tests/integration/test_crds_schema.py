@@ -17,7 +17,6 @@ from barque.steprecord import StepRecord
 from barque_operator.status import PhaseView, build_status, plan_summary
 from testbed.cluster import Tool, ToolError
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import barque_crds  # noqa: F401  (fixture)
 from tests.unit.operator.operator_samples import pipeline, run
 
 pytestmark = pytest.mark.usefixtures("barque_crds")

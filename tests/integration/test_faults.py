@@ -21,8 +21,8 @@ from testbed import cluster
 from testbed.faults import artifact_problems, kill_pod_processes, restart, running_pod
 from testbed.kubeapi import Api
 from testbed.procs import http_ok, wait_until
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
-from tests.integration.test_operator_runs import (  # noqa: F401  (the `ready` fixture)
+from tests.integration.operator_fixtures import OperatorProcess
+from tests.integration.runs import (
     DONE,
     SLOW,
     compile_pipeline,
@@ -30,7 +30,6 @@ from tests.integration.test_operator_runs import (  # noqa: F401  (the `ready` f
     create_run,
     get_run,
     jobs,
-    ready,
 )
 
 
@@ -58,7 +57,7 @@ class Watched:
         try:
             run = wait_until(self._look, timeout=150, what="slow-1 to finish", interval=0.3)
         except TimeoutError:
-            raise AssertionError(f"slow-1 did not finish; operator log tail:\n{op.logs()[-6000:]}") from None
+            raise AssertionError(f"slow-1 did not finish; operator log tail:\n{op.log_tail()}") from None
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert sorted(self.uids) == ["slow-1-p0", "slow-1-p1", "slow-1-p2"]
         assert all(len(u) == 1 for u in self.uids.values()), self.uids  # no Job made twice

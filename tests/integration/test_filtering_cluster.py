@@ -12,12 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
-    OperatorProcess,
-    barque_crds,
-    barque_executable,
-    operator_process,
-)
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
@@ -25,7 +20,6 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 FILTERS = '''
 from barque import Skip, asset, collect, partitions
@@ -54,7 +48,7 @@ def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_the
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FILTERS, "filters"))
     create_run(kube_api, ns, "filters-1", "filters")
-    run = wait_run(kube_api, ns, "filters-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "filters-1", diagnose=operator_process.log_tail)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     states = step_states(run)
     assert states["with_orders[region=emea]"] == "filtered"
@@ -63,7 +57,7 @@ def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_the
     assert states["big[region=amer]"] == "succeeded" and states["total"] == "succeeded"
     assert run["status"]["counts"]["filtered"] == 3 and run["status"]["counts"]["skipped"] == 0
     create_run(kube_api, ns, "filters-2", "filters")
-    again = wait_run(kube_api, ns, "filters-2", diagnose=lambda: operator_process.logs()[-6000:])
+    again = wait_run(kube_api, ns, "filters-2", diagnose=operator_process.log_tail)
     assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 7
     assert again["status"]["counts"]["filtered"] == 3 and not again["status"].get("running")
 

@@ -16,8 +16,8 @@ import pytest
 
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, make_operator  # noqa: F401
-from tests.integration.test_operator_runs import DONE, SLOW, compile_pipeline, create_pipeline, create_run, get_run, jobs, pods
+from tests.integration.operator_fixtures import OperatorProcess, make_operator
+from tests.integration.runs import DONE, SLOW, compile_pipeline, create_pipeline, create_run, get_run, jobs, pods
 
 LEASE = "barque-operator"
 ELECTION = {"BARQUE_LEASE_SECONDS": "4", "BARQUE_RENEW_DEADLINE_SECONDS": "3", "BARQUE_LEASE_RETRY_SECONDS": "0.5"}

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from tests.integration.operator_fixtures import barque_crds  # noqa: F401  (fixture)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
@@ -22,8 +22,7 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
-from tests.unit.test_hooks_parity import HOOKED  # the same pipeline the parity test runs in both runners
+from tests.pipelines import HOOKED  # the same pipeline the parity test runs in both runners
 
 
 def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_the_runs_outcome(
@@ -31,7 +30,7 @@ def test_the_hooks_run_as_the_last_job_with_the_report_and_a_failed_hook_keeps_t
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, HOOKED, "hooked"))
     create_run(kube_api, ns, "hooked-1", "hooked")
-    run = wait_run(kube_api, ns, "hooked-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "hooked-1", diagnose=operator_process.log_tail)
     status: dict[str, Any] = run["status"]
     assert status["phase"] == "Failed"
     assert status["message"].startswith("step pipeline.py:broken failed: ValueError: bad row")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     QUICK,
     compile_pipeline,
@@ -21,7 +21,6 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 
 def _value(minio: Any, op: OperatorProcess, run: dict[str, Any], step: str) -> Any:
@@ -36,11 +35,11 @@ def test_a_run_with_overrides_reads_the_stub_and_a_real_run_after_it_does_not(
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, QUICK, "quick"))
     create_run(kube_api, ns, "stubbed-1", "quick", overrides={"numbers": [10, 20]})
-    stubbed = wait_run(kube_api, ns, "stubbed-1", diagnose=lambda: operator_process.logs()[-6000:])
+    stubbed = wait_run(kube_api, ns, "stubbed-1", diagnose=operator_process.log_tail)
     assert stubbed["status"]["phase"] == "Succeeded", stubbed["status"]
     assert step_states(stubbed)["numbers"] == "cached"
     assert _value(minio, operator_process, stubbed, "report") == {"doubled": [20, 40], "total": 30}
     create_run(kube_api, ns, "real-1", "quick")
-    real = wait_run(kube_api, ns, "real-1", diagnose=lambda: operator_process.logs()[-6000:])
+    real = wait_run(kube_api, ns, "real-1", diagnose=operator_process.log_tail)
     assert step_states(real) == {"numbers": "succeeded", "doubled": "succeeded", "total": "succeeded", "report": "succeeded"}
     assert _value(minio, operator_process, real, "report") == {"doubled": [2, 4, 6, 8, 10], "total": 15}

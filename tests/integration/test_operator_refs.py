@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import (
     PIPELINES,
     compile_pipeline,
@@ -20,7 +20,6 @@ from tests.integration.runs import (
     create_run,
     wait_run,
 )
-from tests.integration.test_operator_runs import ready  # noqa: F401  (a namespace with the store's secret, the operator running)
 
 SENSOR = '''
 import os
@@ -57,7 +56,7 @@ def _pipeline(api: Api, ns: str, tmp_path: Path, source: str, name: str, env: di
 
 def _value(api: Api, ns: str, run: str, step: str, minio: Any, op: OperatorProcess) -> Any:
     """The value step ``step`` of ``run`` stored, read back from MinIO (the run must succeed)."""
-    status = wait_run(api, ns, run, diagnose=lambda: op.logs()[-6000:])["status"]
+    status = wait_run(api, ns, run, diagnose=op.log_tail)["status"]
     assert status["phase"] == "Succeeded", status
     key = next(s["artifact"] for s in status["steps"] if s["id"] == f"pipeline.py:{step}")
     prefix = status["storeUri"].removeprefix(f"s3://{minio.bucket}/")

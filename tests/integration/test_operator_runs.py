@@ -13,32 +13,20 @@ node (testbed/testnode runs each Pod's containers as local processes, ignoring i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
-import pytest
 
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, operator_process  # noqa: F401
-from tests.integration.runs import (  # noqa: F401  (DONE, get_run, pods: also imported from here by test_ha.py)
-    DONE,
+from tests.integration.operator_fixtures import OperatorProcess
+from tests.integration.runs import (
     SLOW,
     compile_pipeline,
     create_pipeline,
     create_run,
-    get_run,
     jobs,
-    pods,
     step_states,
     wait_for_job,
     wait_run,
 )
-
-
-@pytest.fixture
-def ready(namespace: str, store_secret: Callable[..., str], operator_process: OperatorProcess) -> str:
-    """A namespace with the store Secret the operator's default store names, and the operator running."""
-    store_secret(namespace)
-    return namespace
+from tests.pipelines import KILLED
 
 
 def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_with_other_defaults(
@@ -53,7 +41,7 @@ def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_wi
     operator_process.env["BARQUE_DEFAULT_STORE"] = pinned_store + "-moved"
     operator_process.env["BARQUE_DEFAULT_IMAGE"] = "barque-runtime:upgraded"
     operator_process.start()
-    run = wait_run(kube_api, ns, "slow-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "slow-1", diagnose=operator_process.log_tail)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert (run["status"]["storeUri"], run["status"]["image"]) == (pinned_store, "barque-runtime:dev")
     names = sorted(j["metadata"]["name"] for j in jobs(kube_api, ns))
@@ -65,35 +53,6 @@ def test_a_run_keeps_the_image_and_store_it_pinned_when_the_operator_restarts_wi
         assert container["envFrom"] == [{"secretRef": {"name": "barque-store"}}]
 
 
-KILLED = '''
-import os
-import signal
-
-from barque import asset
-
-
-@asset()
-def source() -> int:
-    return 11
-
-
-@asset(inputs={"s": source})
-def killed(s: int) -> int:
-    os.kill(os.getpid(), signal.SIGKILL)
-    return s
-
-
-@asset(inputs={"k": killed})
-def after(k: int) -> int:
-    return k
-
-
-@asset()
-def independent() -> int:
-    return 2
-'''
-
-
 def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_skipped(
         kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess) -> None:
     # Here, not on the real node: there the step is its container's PID 1, and a signal that an
@@ -101,7 +60,7 @@ def test_a_step_whose_pod_is_killed_by_a_signal_crashes_and_its_dependants_are_s
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, KILLED, "killed"))
     create_run(kube_api, ns, "killed-1", "killed")
-    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "killed-1", timeout=240, diagnose=operator_process.log_tail)
     status = run["status"]
     assert status["phase"] == "Failed", status
     states = step_states(run)

@@ -22,12 +22,7 @@ from barque import artifacts, streams, trust
 from barque.errors import StoreError
 from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
-from tests.integration.operator_fixtures import (  # noqa: F401  (fixtures)
-    OperatorProcess,
-    barque_crds,
-    barque_executable,
-    operator_process,
-)
+from tests.integration.operator_fixtures import OperatorProcess
 from tests.integration.runs import compile_pipeline, create_pipeline, create_run, step_states, wait_run
 
 STEPS = '''
@@ -116,21 +111,15 @@ def test_micro_batches_against_minio_run_once_per_parameter_set(minio: Any, tmp_
     assert [r["final_output"] for r in summary["runs"]] == [21, 42, 63]
 
 
-@pytest.fixture
-def ready(namespace: str, store_secret: Any, operator_process: OperatorProcess) -> str:
-    store_secret(namespace)
-    return namespace
-
-
 def test_async_and_streaming_steps_run_in_the_cluster_and_a_second_run_is_cached(
     kube_api: Api, ready: str, tmp_path: Path, operator_process: OperatorProcess
 ) -> None:
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, STEPS, "steps"))
     create_run(kube_api, ns, "steps-1", "steps")
-    run = wait_run(kube_api, ns, "steps-1", diagnose=lambda: operator_process.logs()[-6000:])
+    run = wait_run(kube_api, ns, "steps-1", diagnose=operator_process.log_tail)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     assert set(step_states(run).values()) == {"succeeded"}
     create_run(kube_api, ns, "steps-2", "steps")
-    again = wait_run(kube_api, ns, "steps-2", diagnose=lambda: operator_process.logs()[-6000:])
+    again = wait_run(kube_api, ns, "steps-2", diagnose=operator_process.log_tail)
     assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 4

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import barque
+from tests.pipelines import FILTERED_KEY_SOURCE, KILLED
 from tests.unit.cluster_sim import Cluster, local_states, step_states
 
 SCENARIOS = {
@@ -97,40 +98,8 @@ SCENARIOS = {
         def total(all: list) -> int:
             return sum(all)
     """,
-    "a filtered source of partition keys plans nothing below it and fails nothing": """
-        from barque import Skip, asset, partitions_from
-
-        @asset()
-        def regions() -> list:
-            return Skip("no regions today")
-
-        @asset(partitions={"region": partitions_from(regions)})
-        def sales(region: str) -> int:
-            return len(region)
-
-        @asset()
-        def alone() -> int:
-            return 1
-    """,
-    "a process killed mid-step crashes it, not fails it": """
-        import os
-        import signal
-
-        from barque import asset
-
-        @asset()
-        def src() -> int:
-            return 1
-
-        @asset(inputs={"s": src})
-        def killed(s: int) -> int:
-            os.kill(os.getpid(), signal.SIGKILL)
-            return s
-
-        @asset(inputs={"k": killed})
-        def after(k: int) -> int:
-            return k
-    """,
+    "a filtered source of partition keys plans nothing below it and fails nothing": FILTERED_KEY_SOURCE,
+    "a process killed mid-step crashes it, not fails it": KILLED,
 }
 
 

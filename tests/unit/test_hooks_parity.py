@@ -17,35 +17,8 @@ from typing import Any, Mapping
 import pytest
 
 import barque
+from tests.pipelines import HOOKED
 from tests.unit.cluster_sim import Cluster, local_states, step_states
-
-HOOKED = """
-    from barque import asset, task
-
-    @asset()
-    def src() -> int:
-        return 1
-
-    @asset(inputs={"s": src})
-    def broken(s: int) -> int:
-        raise ValueError("bad row")
-
-    @task(on="failure")
-    def alert(run_report) -> None:
-        # fails unless it got the report of this run's failure
-        assert run_report["status"] == "failed", run_report
-        assert run_report["failed"] == ["pipeline.py:broken"], run_report
-        assert run_report["steps"]["pipeline.py:broken"]["error"] == "ValueError: bad row", run_report
-        assert run_report["steps"]["pipeline.py:src"]["state"] == "succeeded", run_report
-
-    @task(on="success")
-    def celebrate() -> None:
-        pass
-
-    @task(on="always")
-    def pager() -> None:
-        raise RuntimeError("pager down")
-"""
 
 
 def _hooks(entries: Any) -> dict[str, str]:

@@ -369,14 +369,8 @@ def _readers(fn: FunctionNode) -> tuple[tuple[str, str], ...]:
 
 
 def _read_hook_on(mod: SourceModule, value: ast.expr) -> str:
-    on = literals.string(mod, value, "on=")
-    if on not in HOOK_ON:
-        raise PipelineDefinitionError(
-            f"on={on!r} is not a run hook's trigger",
-            where=mod.where(value),
-            hint=f"Write on= one of {', '.join(repr(o) for o in HOOK_ON)}: the hook runs after a run that failed, succeeded, or either.",
-        )
-    return on
+    return literals.choice(mod, value, "on=", HOOK_ON, "a run hook's trigger",
+                           "Write on= one of {choices}: the hook runs after a run that failed, succeeded, or either.")
 
 
 def _read_freshness(project: Project, mod: SourceModule, node: ast.expr) -> Freshness:

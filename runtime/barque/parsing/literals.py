@@ -63,15 +63,22 @@ def node_name(mod: SourceModule, node: ast.expr) -> str:
     )
 
 
-def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
-    value = string(mod, node, what)
-    if value not in SERIALIZERS:
+def choice(mod: SourceModule, node: ast.expr, what: str, choices: Iterable[str], kind: str, hint: str) -> str:
+    """A string literal that must be one of ``choices``; anything else is an error saying it is
+    not ``kind`` and giving ``hint``, where ``{choices}`` stands for the choices listed."""
+    value, allowed = string(mod, node, what), tuple(choices)
+    if value not in allowed:
         raise PipelineDefinitionError(
-            f"{what} {value!r} is not a serializer barque knows",
+            f"{what}{value!r} is not {kind}",
             where=mod.where(node),
-            hint=f"Use one of {', '.join(repr(s) for s in SERIALIZERS)}, or leave it out to choose by value.",
+            hint=hint.format(choices=", ".join(repr(c) for c in allowed)),
         )
     return value
+
+
+def serializer(mod: SourceModule, node: ast.expr, what: str) -> str:
+    return choice(mod, node, what, SERIALIZERS, "a serializer barque knows",
+                  "Use one of {choices}, or leave it out to choose by value.")
 
 
 # The longest timeout or retry backoff accepted, in seconds: a year. Longer is surely a typo,

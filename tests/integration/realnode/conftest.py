@@ -29,7 +29,8 @@ from testbed.node import config, kubeproxy, leftovers, network
 from testbed.node.forward import Forwarder
 from testbed.node.mounts import unmount_all
 from testbed.node.pause import write_pause_archive
-from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until
+from testbed.procs import ManagedProcess, http_ok, start_and_wait
+from tests.integration.runs import create_namespace
 
 from .flow import release, scheduled_pipelines  # noqa: F401  (fixtures)
 
@@ -174,11 +175,7 @@ def real_namespace(request: pytest.FixtureRequest, kube_api: Api, real_node: Rea
     """A fresh namespace for the real node (its default ServiceAccount exists); deleted after."""
     for part in real_node.processes():
         part.check_alive()
-    name = f"rn-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{os.urandom(3).hex()}"
-    kube_api.request("POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                          "metadata": {"name": name}})
-    wait_until(lambda: kube_api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
-               timeout=60, what=f"the default ServiceAccount in namespace {name}")
+    name = create_namespace(kube_api, f"rn-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{os.urandom(3).hex()}")
     yield name
     kube_api.request("DELETE", f"/api/v1/namespaces/{name}")
 

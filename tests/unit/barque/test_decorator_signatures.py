@@ -3,8 +3,11 @@ steps): each returns the function unchanged, and ``Failed`` carries its reason."
 
 from __future__ import annotations
 
+import pytest
+
 import barque
-from barque import Failed, batches, batches_by
+from barque import Failed, batches, batches_by, decorators
+from barque.parsing.declare import ACCEPTED
 
 
 def f(r: list) -> dict:
@@ -23,3 +26,9 @@ def test_sink_takes_a_dataset_sinks_options() -> None:
 
 def test_failed_keeps_its_reason_as_a_string() -> None:
     assert Failed(3).reason == "3" and repr(Failed("no rows")) == "Failed('no rows')"
+
+
+@pytest.mark.parametrize(("kind", "options"), [("asset", decorators.AssetOptions), ("task", decorators.TaskOptions),
+                                               ("sensor", decorators.NodeOptions)])
+def test_the_keywords_a_type_checker_allows_are_the_ones_the_parser_accepts(kind: str, options: type) -> None:
+    assert options.__optional_keys__ == set(ACCEPTED[kind])  # type: ignore[attr-defined]

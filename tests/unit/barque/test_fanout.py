@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import datetime
 import os
-import signal
 import time
 from functools import partial
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from barque import BranchResultError, ParallelError, parallel, parallel_map
 from barque import fanout
+from barque.fanout import branches_at_once, running_step
+from barque_runtime.calling import raising_after
 
 
 class Point:
@@ -131,6 +133,30 @@ def test_no_more_branches_run_at_once_than_there_are_slots(tmp_path: Path, monke
     assert not _overlapping(tmp_path)
 
 
+def test_a_heavy_step_runs_as_many_branches_at_once_as_its_weight_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BARQUE_PARALLEL_SLOTS", "4")
+    with running_step(2):
+        assert branches_at_once() == 2
+        parallel(partial(_record_span, tmp_path, "a"), partial(_record_span, tmp_path, "b"))
+    assert _overlapping(tmp_path)
+
+
+def test_branches_of_a_step_heavier_than_half_the_slots_run_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("BARQUE_PARALLEL_SLOTS", "4")
+    with running_step(3):
+        parallel(partial(_record_span, tmp_path, "a"), partial(_record_span, tmp_path, "b"))
+    assert not _overlapping(tmp_path)
+
+
+@given(st.integers(1, 64), st.integers(1, 64))
+def test_branches_at_once_is_the_slots_the_weight_fits_and_never_zero(slots: int, weight: int):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BARQUE_PARALLEL_SLOTS", str(slots))
+        with running_step(weight):
+            assert branches_at_once() == max(1, slots // weight)
+        assert branches_at_once() == slots  # outside a step every branch weighs 1
+
+
 def test_a_branch_may_fan_out_again():
     assert parallel(lambda: parallel_map(square, [2, 3])) == [[4, 9]]
 
@@ -151,17 +177,8 @@ def test_an_interrupted_caller_leaves_no_branch_running(tmp_path: Path):
         (tmp_path / f"pid-{os.getpid()}").touch()
         time.sleep(30)
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise _Interrupted()
-
-    old = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.5)
-        with pytest.raises(_Interrupted):
-            parallel(record_pid_then_sleep, record_pid_then_sleep)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with pytest.raises(_Interrupted), raising_after(0.5, _Interrupted):
+        parallel(record_pid_then_sleep, record_pid_then_sleep)
     pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("pid-*")]
     assert pids
     for pid in pids:

@@ -310,7 +310,7 @@ def test_a_cron_with_the_wrong_number_of_fields_is_invalid(tmp_path: Path) -> No
 
 def test_an_unknown_serializer_lists_the_known_ones(tmp_path: Path) -> None:
     err = error_in(tmp_path, '\n@asset(serializer="yaml")\ndef a(): return 1\n')
-    assert err.where == "p.py:2:19"
+    assert err.where == "p.py:2:19" and err.message == "serializer='yaml' is not a serializer barque knows"
     assert "'json', 'pickle', 'parquet', 'csv'" in (err.hint or "")
 
 

@@ -27,9 +27,8 @@ import sys
 import tempfile
 import traceback
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +37,7 @@ from barque.errors import PipelineDefinitionError, PlanError
 from barque.model import Graph
 from barque.parsing import parse_project
 from barque.planner import make_plan
+from barque_runtime.calling import raising_after
 from barque_runtime.loader import ModuleLoader
 
 EXAMPLES = int(os.environ.get("BARQUE_FUZZ_EXAMPLES", "300"))
@@ -230,22 +230,6 @@ class CaseTimeout(Exception):
     pass
 
 
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Fail the case (not the run) when it takes longer than ``seconds``."""
-
-    def expire(signum: int, frame: Any) -> None:
-        raise CaseTimeout(f"the parser took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 HELPERS = "from barque import asset\n\n@asset()\ndef raw():\n    return 1\n\ndef f():\n    return 2\n"
 
 
@@ -336,7 +320,7 @@ def check_one(folder: Path, name: str, data: bytes) -> None:
     (path.parent / "helpers.py").write_text(HELPERS)
     path.write_bytes(data)
     try:
-        with time_limit(CASE_SECONDS):
+        with raising_after(CASE_SECONDS, lambda: CaseTimeout(f"the parser took longer than {CASE_SECONDS} s")):
             graph = parse_project([path])
             try:
                 plan = make_plan(graph, workers=2)

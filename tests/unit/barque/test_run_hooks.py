@@ -35,7 +35,7 @@ def test_a_node_without_on_is_no_hook(tmp_path: Path) -> None:
 def test_an_unknown_trigger_names_the_line_and_the_accepted_ones(tmp_path: Path) -> None:
     write(tmp_path, {"p.py": HEADER + "@task(on='sometimes')\ndef alert():\n    pass\n"})
     err = parse_error(tmp_path)
-    assert (err.where or "").startswith("p.py:2:")
+    assert (err.where or "").startswith("p.py:2:") and err.message == "on='sometimes' is not a run hook's trigger"
     assert "'failure', 'success', 'always'" in (err.hint or "")
 
 

@@ -250,6 +250,50 @@ def squares() -> list:
 
 
 @check
+def check_batch_flag(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", """
+from barca import asset, partitions
+
+@asset(partitions={"k": partitions(["a", "b", "c"])}, batch=2)
+def scored(k: list) -> dict:
+    with open("calls.txt", "a") as f:
+        f.write(",".join(k) + "\\n")
+    return {key: 1 for key in k}
+
+@asset()
+def plain() -> int:
+    return 1
+""")
+    ok(barque("get", "scored", "pipeline.py", "--batch", "scored=all", cwd=tmp))
+    assert (tmp / "calls.txt").read_text().split() == ["a,b,c"]
+    assert barque("get", "pipeline.py", "--batch", "plain=2", cwd=tmp).code == 2
+
+
+@check
+def check_parallel_weight(tmp: Path, status: str) -> None:
+    # Each branch notes when it ran; two branches overlap only if both fit in the 4 slots at once.
+    source = """
+import time
+from barque import asset, parallel_map
+
+def span(x: int) -> list:
+    start = time.monotonic()
+    time.sleep(0.4)
+    return [start, time.monotonic()]
+
+@asset(weight=WEIGHT)
+def spans() -> list:
+    return parallel_map(span, [1, 2])
+"""
+    overlap = {}
+    for weight in (2, 3):
+        write(tmp, f"w{weight}.py", source.replace("WEIGHT", str(weight)))
+        (a0, a1), (b0, b1) = ok(barque("get", "spans", f"w{weight}.py", cwd=tmp, env={"BARQUE_PARALLEL_SLOTS": "4"})).json["final_output"]
+        overlap[weight] = a0 < b1 and b0 < a1
+    assert overlap == {2: True, 3: False}
+
+
+@check
 def check_group_and_unsafe(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", 'from barque import asset, group, unsafe\n\n@unsafe\n@asset()\ndef a() -> int:\n    return 1\n\nsales = group("Sales", members=[a], output=a)\n')
     assert ok(barque("get", "a", "pipeline.py", cwd=tmp)).json["final_output"] == 1
@@ -507,6 +551,17 @@ def check_dataset_sink(tmp: Path, status: str) -> None:
         assert sorted(p.relative_to(tmp / "out/ds").as_posix() for p in (tmp / "out/ds").rglob("*.parquet")) == ["a=1/part-0.parquet", "a=2/part-0.parquet"]
 
 
+@check
+def check_dataset_sink_removed_key(tmp: Path, status: str) -> None:
+    source = ('import pandas as pd\nfrom barca import asset, partitions, sink\n\n@asset(partitions={"k": partitions(["a", "b"])})\n'
+              '@sink("out/ds/")\ndef t(k: str) -> pd.DataFrame:\n    return pd.DataFrame({"v": [1]})\n')
+    write(tmp, "pipeline.py", source)
+    ok(barque("get", "pipeline.py", cwd=tmp))
+    write(tmp, "pipeline.py", source.replace('["a", "b"]', '["a"]'))
+    assert "deleted 1 key its asset no longer has" in ok(barque("get", "pipeline.py", cwd=tmp)).stderr
+    assert sorted(p.name for p in (tmp / "out/ds").iterdir()) == ["_barca_sink.json", "k=a"]
+
+
 # -- inspection and the CLI -----------------------------------------------------------------------
 
 
@@ -529,8 +584,27 @@ def check_status_shape(tmp: Path, status: str) -> None:
 
 @check
 def check_status_filters(tmp: Path, status: str) -> None:
+    write(tmp, "pipeline.py", CHAIN + "\n@asset()\ndef broken() -> int:\n    return 1 // 0\n")
+    barque("get", "total", "pipeline.py", cwd=tmp)
+    barque("get", "broken", "pipeline.py", cwd=tmp)
+    problems = ok(barque("status", "pipeline.py", "--problems", "--fields", "id,cache", cwd=tmp)).json
+    assert [n["id"] for n in problems["nodes"]] == ["pipeline.py:broken"] and problems["filter"] == {"problems": True}
+    assert problems["nodes"][0] == {"id": "pipeline.py:broken", "cache": problems["nodes"][0]["cache"]}
+    assert problems["summary"]["cached"] == 2 and problems["total"] == 1
+    cached = ok(barque("status", "pipeline.py", "--state", "cached", "--limit", "1", cwd=tmp)).json
+    assert [n["id"] for n in cached["nodes"]] == ["pipeline.py:numbers"] and cached["truncated"] is True and "--all" in cached["hint"]
+    assert barque("status", "pipeline.py", "--state", "failed", cwd=tmp).code == 2
+    assert barque("status", "pipeline.py", "--fields", "nope", cwd=tmp).code == 2
+    table = ok(barque("status", "pipeline.py", "--problems", "--pretty", cwd=tmp)).stdout
+    assert "1 of 4 nodes match --problems; the counts below are for every node" in table
+
+
+@check
+def check_status_sample(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
-    assert (barque("status", "pipeline.py", "--problems", cwd=tmp).code == 2) is (status == "unsupported")
+    barque("get", "total", "pipeline.py", cwd=tmp)
+    doc = ok(barque("status", "pipeline.py", "--sample", "2", "--fields", "name,shape", cwd=tmp)).json
+    assert {n["name"]: (n["shape"] or {}).get("sample") for n in doc["nodes"]} == {"numbers": [1, 2], "total": {"total": 6}, "notify": None}
 
 
 @check
@@ -682,6 +756,10 @@ def check_python_get(tmp: Path, status: str) -> None:
 def check_final_output_rule(tmp: Path, status: str) -> None:
     write(tmp, "pipeline.py", CHAIN)
     assert ok(barque("get", "pipeline.py", cwd=tmp)).json["final_output"] == {"total": 6}
+    # barca 0.33, BARCA_POOL_SIZE=2: zeta, alpha, mid independent -> alpha, the last asset of its plan
+    three = "".join(f"\n@asset()\ndef {n}() -> str:\n    return {n!r}\n" for n in ("zeta", "alpha", "mid"))
+    write(tmp, "three.py", "from barca import asset\n" + three)
+    assert ok(barque("get", "three.py", "--workers", "2", cwd=tmp)).json["final_output"] == "alpha"
 
 
 @check

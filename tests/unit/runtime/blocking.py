@@ -51,12 +51,12 @@ def with_default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
-    """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
-    pipeline(folder, BLOCKING)
-    (folder / "block").touch()
-    proc = subprocess.Popen(
-        [*BARQUE, "run", "pipeline.py", "--workers", "2"],
+def start_run(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``barque run pipeline.py --workers 2 ARGS`` in ``folder`` as a terminal's job: in its
+    own session (a signal to its group reaches the CLI and its workers, not the test) with
+    SIGINT at its default; stdout and stderr piped."""
+    return subprocess.Popen(
+        [*BARQUE, "run", "pipeline.py", "--workers", "2", *args],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,6 +64,13 @@ def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
         start_new_session=True,
         preexec_fn=with_default_sigint,
     )
+
+
+def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
+    """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
+    pipeline(folder, BLOCKING)
+    (folder / "block").touch()
+    proc = start_run(folder)
     deadline = time.monotonic() + 20
     while len(list(folder.glob("worker-*.pid"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)

@@ -86,3 +86,20 @@ def ran(folder: Path) -> list[str]:
 def pipeline(folder: Path, source: str, name: str = "pipeline.py") -> Path:
     """Write a pipeline file: ``source`` (dedented) followed by the ``trace`` helper."""
     return write(folder, name, textwrap.dedent(source).lstrip() + "\n" + TRACE)
+
+
+# The two-step pipeline many runner tests start from: numbers() returns [1, 2, 3] and total()
+# their sum, 6; each traces its call (see ``pipeline``).
+NUMBERS_TOTAL = """
+from barque import asset
+
+@asset()
+def numbers() -> list:
+    trace("numbers")
+    return [1, 2, 3]
+
+@asset(inputs={"nums": numbers})
+def total(nums: list) -> int:
+    trace("total")
+    return sum(nums)
+"""

@@ -12,25 +12,11 @@ import pytest
 import barque
 
 from .clirun import barque as barque_cli
-from .clirun import pipeline, ran
-
-PIPE = """
-from barque import asset
-
-@asset()
-def numbers() -> list:
-    trace("numbers")
-    return [1, 2, 3]
-
-@asset(inputs={"nums": numbers})
-def total(nums: list) -> int:
-    trace("total")
-    return sum(nums)
-"""
+from .clirun import NUMBERS_TOTAL, pipeline, ran
 
 
 def test_run_returns_the_summary_the_cli_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pipeline(tmp_path, PIPE)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     monkeypatch.chdir(tmp_path)
     summary = barque.run(str(tmp_path / "pipeline.py"), workers=1)
     assert summary["status"] == "succeeded"
@@ -43,7 +29,7 @@ def test_run_returns_the_summary_the_cli_prints(tmp_path: Path, monkeypatch: pyt
 
 
 def test_run_takes_a_target_and_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pipeline(tmp_path, PIPE + '\n@asset()\ndef greet(name: str = "x") -> str:\n    return "hi " + name\n')
+    pipeline(tmp_path, NUMBERS_TOTAL + '\n@asset()\ndef greet(name: str = "x") -> str:\n    return "hi " + name\n')
     monkeypatch.chdir(tmp_path)
     summary = barque.run(str(tmp_path / "pipeline.py"), target="greet", params={"name": "ada"}, workers=1)
     assert summary["final_output"] == "hi ada"
@@ -52,7 +38,7 @@ def test_run_takes_a_target_and_params(tmp_path: Path, monkeypatch: pytest.Monke
 def test_plan_returns_the_plan_the_cli_prints(tmp_path: Path) -> None:
     from barque_runtime import api
 
-    pipeline(tmp_path, PIPE)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     doc = api.plan(str(tmp_path / "pipeline.py"), workers=2)
     assert doc == barque_cli("plan", "pipeline.py", "--workers", "2", cwd=tmp_path).json
     assert doc["total_steps"] == 2
@@ -61,7 +47,7 @@ def test_plan_returns_the_plan_the_cli_prints(tmp_path: Path) -> None:
 def test_barque_plan_stays_callable_once_the_runner_is_loaded(tmp_path: Path) -> None:
     import barque_runtime.api  # noqa: F401 - what any earlier barque.run or barque.plan call loads
 
-    pipeline(tmp_path, PIPE)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     assert barque.plan(str(tmp_path / "pipeline.py"), workers=2)["total_steps"] == 2
 
 
@@ -78,7 +64,7 @@ def test_plan_without_cache_states_reads_no_code_hashes_and_plan_with_them_does(
         return real(files, **kw)
 
     monkeypatch.setattr(local, "parse_project", spy)
-    pipeline(tmp_path, PIPE)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     plain = api.plan(str(tmp_path / "pipeline.py"), workers=2)
     cached = api.plan(str(tmp_path / "pipeline.py"), workers=2, with_cache=True)
     assert seen == [False, True]

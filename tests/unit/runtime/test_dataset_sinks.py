@@ -115,3 +115,32 @@ def test_a_key_that_runs_again_replaces_the_old_files_of_its_directory(tmp_path:
     summary = run_ok("pipeline.py", cwd=tmp_path)
     assert summary["steps_executed"] == 3  # the code changed: every key runs and rewrites its own directory
     assert [f for f in files(tmp_path / "exports/scored") if f.startswith("retailer=r1")] == ["retailer=r1/order_date=2026-10-23/part-0.parquet"]
+
+
+def test_a_key_the_asset_no_longer_has_is_deleted_after_the_run(tmp_path: Path) -> None:
+    write(tmp_path, "pipeline.py", SCORED)
+    run_ok("pipeline.py", cwd=tmp_path)
+    write(tmp_path, "pipeline.py", SCORED.replace('["r1", "r2"]', '["r1"]'))
+    done = barque("get", "pipeline.py", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert "barque: dataset sink ./exports/scored/: deleted 1 key its asset no longer has" in done.stderr
+    assert sorted({f.split("/")[0] for f in files(tmp_path / "exports/scored")}) == ["_barca_sink.json", "retailer=r1"]
+
+
+def test_a_run_narrowed_with_partition_deletes_no_key(tmp_path: Path) -> None:
+    write(tmp_path, "pipeline.py", SCORED)
+    run_ok("pipeline.py", cwd=tmp_path)
+    done = barque("get", "pipeline.py", "--partition", "retailer=r1", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    assert "deleted" not in done.stderr
+    assert {f.split("/")[0] for f in files(tmp_path / "exports/scored")} == {"_barca_sink.json", "retailer=r1", "retailer=r2"}
+
+
+def test_key_directories_in_a_prefix_another_asset_owns_are_left_alone(tmp_path: Path) -> None:
+    write(tmp_path, "pipeline.py", SCORED)
+    run_ok("pipeline.py", cwd=tmp_path)
+    marker = tmp_path / "exports/scored/_barca_sink.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "asset": "other.py:scored"}))
+    write(tmp_path, "pipeline.py", SCORED.replace('["r1", "r2"]', '["r1"]'))
+    barque("get", "pipeline.py", cwd=tmp_path)  # r1 is cached: nothing writes into the prefix
+    assert (tmp_path / "exports/scored/retailer=r2").is_dir()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from barque.model import Node, PartitionSpec, SinkSpec
-from barque.plans import Step
+from barque.model import Graph, Node, PartitionSpec, SinkSpec
+from barque.plans import Plan, Step
 from barque.store import open_store
-from barque_runtime.datasets import DatasetSinkError, write_dataset
+from barque_runtime.datasets import DatasetSinkError, prune_removed_keys, write_dataset
 
 NODE = Node(id="p.py:scored", kind="asset", file="p.py", module="p", function="scored", line=1,
             partitions=(PartitionSpec("retailer", "static", values=("r1", "r2")),))
@@ -44,3 +44,14 @@ def test_another_assets_prefix_is_refused(tmp_path: Path) -> None:
     other = Node(**{**NODE.__dict__, "id": "p.py:other"})
     with pytest.raises(DatasetSinkError, match="belongs to the asset p.py:scored"):
         write_dataset(sink, other, Step("p.py:other[retailer=r1]", other.id, partition=(("retailer", "r1"),)), pd.DataFrame({"a": [1]}), tmp_path)
+
+
+def test_a_key_the_asset_no_longer_has_is_deleted_from_the_store(tmp_path: Path) -> None:
+    sink = SinkSpec("memory://ds-prune/scored/")
+    for key in ("r1", "r2"):
+        write_dataset(sink, NODE, step(key), pd.DataFrame({"a": [1]}), tmp_path)
+    node = Node(**{**NODE.__dict__, "sinks": (sink,), "partitions": (PartitionSpec("retailer", "static", values=("r1",)),)})
+    plan = Plan(phases=(), steps={step("r1").id: step("r1")})
+    lines = prune_removed_keys(Graph(".", {node.id: node}), plan, tmp_path, narrowed=False)
+    assert lines == ["barque: dataset sink memory://ds-prune/scored/: deleted 1 key its asset no longer has"]
+    assert sorted(open_store("memory://ds-prune/scored").list("")) == ["_barca_sink.json", "retailer=r1/part-0.parquet"]

@@ -14,62 +14,17 @@ from pathlib import Path
 
 from barque.artifacts import ArtifactRef, read_value
 from barque.trust import AUTOMATIC
-from barque.parsing import parse_project
-from barque.planner import make_plan
 from barque.records import read_step_records
-from barque.runspec import RunSpec, write_phase, write_run_spec
 from barque.store import open_store
 from barque_runtime.podexec import MESSAGE_LIMIT, termination_message
 
-from .clirun import BARQUE, barque, pipeline, ran
-
-PIPE = """
-from barque import asset
-
-@asset()
-def numbers() -> list:
-    trace("numbers")
-    return [1, 2, 3]
-
-@asset(inputs={"nums": numbers})
-def total(nums: list) -> int:
-    trace("total")
-    if len(nums) > 5:
-        raise ValueError("too many numbers")
-    return sum(nums)
-"""
-
-
-def _stage(tmp_path: Path, source: str, run_id: str = "ns/run-1", workers: int = 1) -> Path:
-    """Plan the pipeline as the operator would and store spec, inline code and phase 0."""
-    project = tmp_path / "project"
-    path = pipeline(project, source)
-    graph = parse_project([str(path)])
-    plan = make_plan(graph, workers=workers)
-    store_dir = tmp_path / "store"
-    store = open_store(str(store_dir))
-    write_run_spec(store, RunSpec(run_id=run_id, graph=graph, targets=plan.targets), {"pipeline.py": path.read_text()})
-    for phase in plan.phases:
-        write_phase(store, run_id, phase, plan)
-    return store_dir
-
-
-def _exec(tmp_path: Path, store_dir: Path, run_id: str = "ns/run-1", phase: int = 0, stream: int = 0) -> tuple[int, dict]:
-    log = tmp_path / "termination-log"
-    work = tmp_path / "pod"
-    work.mkdir(exist_ok=True)
-    result = barque(
-        "exec", "--store", str(store_dir), "--run", run_id, "--phase", str(phase),
-        cwd=work, env={"BARQUE_TERMINATION_LOG": str(log), "TMPDIR": str(tmp_path), "JOB_COMPLETION_INDEX": str(stream)},
-    )
-    text = log.read_text()
-    assert len(text.encode()) <= MESSAGE_LIMIT
-    return result.code, json.loads(text)
+from .clirun import BARQUE, NUMBERS_TOTAL, barque, ran
+from .pods import exec_pod, stage_run
 
 
 def test_exec_runs_the_stream_and_writes_its_termination_message(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, PIPE)
-    code, message = _exec(tmp_path, store_dir)
+    store_dir = stage_run(tmp_path, NUMBERS_TOTAL).store_dir
+    code, message = exec_pod(tmp_path, store_dir)
     assert code == 0
     assert message == {"run": "ns/run-1", "phase": 0, "stream": 0, "counts": {"succeeded": 2}, "failed": []}
     assert ran(tmp_path / "pod") == ["numbers", "total"]
@@ -78,7 +33,7 @@ def test_exec_runs_the_stream_and_writes_its_termination_message(tmp_path: Path)
 
 
 def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Path) -> None:
-    store_dir = _stage(
+    store_dir = stage_run(
         tmp_path,
         """
         from barque import asset
@@ -96,11 +51,11 @@ def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Pa
             return x * 10
         """,
         workers=2,
-    )
-    assert _exec(tmp_path, store_dir, phase=0)[0] == 0
+    ).store_dir
+    assert exec_pod(tmp_path, store_dir, phase=0)[0] == 0
     # phase 1 has one stream per dependant; the stream index comes from $JOB_COMPLETION_INDEX
-    assert _exec(tmp_path, store_dir, phase=1, stream=0) == (0, {"run": "ns/run-1", "phase": 1, "stream": 0, "counts": {"succeeded": 1}, "failed": []})
-    assert _exec(tmp_path, store_dir, phase=1, stream=1)[1]["stream"] == 1
+    assert exec_pod(tmp_path, store_dir, phase=1, stream=0) == (0, {"run": "ns/run-1", "phase": 1, "stream": 0, "counts": {"succeeded": 1}, "failed": []})
+    assert exec_pod(tmp_path, store_dir, phase=1, stream=1)[1]["stream"] == 1
     store = open_store(str(store_dir))
     values = {}
     for step, rec in read_step_records(store, "ns/run-1").items():
@@ -109,8 +64,8 @@ def test_exec_of_a_later_phase_reads_earlier_outputs_from_the_store(tmp_path: Pa
 
 
 def test_exec_exits_3_when_a_user_step_failed(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, PIPE.replace("return [1, 2, 3]", "return list(range(9))"))
-    code, message = _exec(tmp_path, store_dir)
+    store_dir = stage_run(tmp_path, NUMBERS_TOTAL.replace("return sum(nums)", 'raise ValueError("too many numbers")')).store_dir
+    code, message = exec_pod(tmp_path, store_dir)
     assert code == 3
     assert message["counts"] == {"succeeded": 1, "failed": 1}
     assert message["failed"] == [{"step": "pipeline.py:total", "error": "ValueError: too many numbers"}]
@@ -136,11 +91,11 @@ def test_termination_message_stays_within_4_kib_with_many_failures() -> None:
 
 
 def test_streams_of_one_run_sharing_a_temp_folder_run_side_by_side(tmp_path: Path) -> None:
-    store_dir = _stage(
+    store_dir = stage_run(
         tmp_path,
         "from barque import asset\n" + "".join(f"\n@asset()\ndef s{i}() -> int:\n    return {i}\n" for i in range(4)),
         workers=4,
-    )
+    ).store_dir
     env = {"TMPDIR": str(tmp_path)}
     procs = [
         subprocess.Popen(

@@ -18,7 +18,7 @@ from barque.trust import AUTOMATIC
 from barque.overrides import stage
 
 from .clirun import ran
-from .test_exec import _exec, _stage
+from .pods import exec_pod, stage_run
 
 STEPS = """
 import asyncio
@@ -51,8 +51,8 @@ def _values(store_dir: Path, run_id: str = "ns/run-1") -> dict[str, object]:
 
 
 def test_a_pod_runs_async_and_generator_steps_and_stores_the_stream_in_chunks(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, STEPS)
-    code, message = _exec(tmp_path, store_dir)
+    store_dir = stage_run(tmp_path, STEPS).store_dir
+    code, message = exec_pod(tmp_path, store_dir)
     assert code == 0 and message["counts"] == {"succeeded": 3}
     assert _values(store_dir) == {"numbers": [1, 2, 3], "lines": "line 1\nline 2\nline 3\n", "count": 3}
     rec = read_step_records(open_store(str(store_dir)), "ns/run-1")["pipeline.py:lines"]
@@ -60,13 +60,13 @@ def test_a_pod_runs_async_and_generator_steps_and_stores_the_stream_in_chunks(tm
 
 
 def test_a_pod_settles_an_overridden_node_from_the_spec_without_running_it(tmp_path: Path) -> None:
-    store_dir = _stage(tmp_path, STEPS)
+    store_dir = stage_run(tmp_path, STEPS).store_dir
     store = open_store(str(store_dir))
     spec = read_run_spec(store, "ns/run-1")
     assert spec is not None
     code_files = {path: data.decode() for path, data in read_code_files(store, "ns/run-1").items()}
     write_run_spec(store, stage(spec, store, {"numbers": [7, 8]}), code_files)
-    code, _ = _exec(tmp_path, store_dir)
+    code, _ = exec_pod(tmp_path, store_dir)
     assert code == 0
     assert ran(tmp_path / "pod") == ["lines", "count"]
     assert _values(store_dir)["count"] == 2

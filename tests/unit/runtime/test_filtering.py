@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import barque
+from tests.pipelines import FILTERED_KEY_SOURCE
 
 from .clirun import barque as barque_cli, pipeline, ran
 
@@ -189,17 +190,7 @@ def test_a_run_if_barque_cannot_read_is_refused_naming_its_line(tmp_path: Path, 
 
 
 def test_a_filtered_source_of_partition_keys_leaves_its_partitioned_dependant_unplanned_and_the_run_succeeds(tmp_path: Path) -> None:
-    pipeline(tmp_path, """
-        from barque import Skip, asset, partitions_from
-
-        @asset()
-        def regions() -> list:
-            return Skip("no regions today")
-
-        @asset(partitions={"region": partitions_from(regions)})
-        def sales(region: str) -> int:
-            return len(region)
-    """)
+    pipeline(tmp_path, FILTERED_KEY_SOURCE)
     summary = barque.run(str(tmp_path / "pipeline.py"), workers=2)
     assert (summary["status"], summary["steps_filtered"], summary["steps_skipped"]) == ("succeeded", 1, 0)
 

@@ -3,7 +3,8 @@
 Each expected name below is what barca 0.33 printed as the node of ``final_output`` for the
 same file (``BARCA_POOL_SIZE=2 /tmp/barca/venv/bin/barca get FILE.py --json``, in a folder
 with an empty ``barca.toml``, imports switched to ``barca``); each parametrized file below was
-written out exactly as the test writes it and run so. Pure: parse, then ``last_asset``.
+written out exactly as the test writes it and run so. Pure: parse, then ``last_asset`` on the
+same pool of 2. tests/unit/compat/test_final_output_cases.py replays 400 generated graphs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from barque_runtime.api import last_asset
 
 REPO = Path(__file__).resolve().parents[3]
 HEAD = "from barque import asset, sensor, task, partitions\n\n"
+POOL = 2  # BARCA_POOL_SIZE the answers were recorded with
 
 
 def _asset(name: str, reads: tuple[str, ...] = (), kind: str = "asset", value: int = 1) -> str:
@@ -29,7 +31,7 @@ def _asset(name: str, reads: tuple[str, ...] = (), kind: str = "asset", value: i
 
 def _last(tmp_path: Path, *defs: str) -> str | None:
     (tmp_path / "p.py").write_text(HEAD + "".join(defs))
-    found = last_asset(parse_project([str(tmp_path / "p.py")]))
+    found = last_asset(parse_project([str(tmp_path / "p.py")]), POOL)
     return None if found is None else found.rpartition(":")[2]
 
 
@@ -41,8 +43,7 @@ def _bench(tmp_path: Path, shape: str) -> str | None:
     for rel, text in getattr(gen, shape)().items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
-    found = last_asset(parse_project([str(tmp_path)]))
-    return None if found is None else found
+    return last_asset(parse_project([str(tmp_path)]), POOL)
 
 
 def test_fan_out_500_gives_the_first_asset_defined(tmp_path: Path) -> None:
@@ -63,14 +64,10 @@ def test_multi_file_project_gives_the_end_of_its_chain(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("defs", "barca"),
     [
-        # barca get t1.py: zeta, alpha, mid defined in that order -> alpha: not explained yet
-        pytest.param((_asset("zeta"), _asset("alpha", value=2), _asset("mid", value=3)), "alpha",
-                     marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
-        # barca get v1.py: ab, abcdef, abc (return 1, 2, 3) -> abcdef; v2.py: zeta, alpha both
-        # "return 1" -> zeta, while t1/v3 (return 1, 2, 3) give alpha: among independent assets
-        # barca's tie seems to depend on the code itself (an order by hash?), not only on names
-        pytest.param((_asset("ab"), _asset("abcdef", value=2), _asset("abc", value=3)), "abcdef",
-                     marks=pytest.mark.xfail(strict=True, reason="barca's tie-break among independent assets is not fully known")),
+        # barca get t1.py: zeta, alpha, mid -> alpha (planned mid, zeta on one worker, alpha on the other)
+        ((_asset("zeta"), _asset("alpha", value=2), _asset("mid", value=3)), "alpha"),
+        # barca get v1.py: ab, abcdef, abc -> abcdef (the same layout: the second defined of three)
+        ((_asset("ab"), _asset("abcdef", value=2), _asset("abc", value=3)), "abcdef"),
         # barca get v2.py: zeta, alpha, both "return 1" -> zeta (the first defined)
         ((_asset("zeta"), _asset("alpha")), "zeta"),
         # barca get u3.py: total, names, independent -> total (the first defined)
@@ -103,9 +100,9 @@ def test_no_target_final_output_matches_barca(tmp_path: Path, defs: tuple[str, .
     assert _last(tmp_path, *defs) == barca
 
 
-@pytest.mark.xfail(strict=True, reason="barca prefers the partitioned pp defined second; the rule is not known yet")
 def test_a_partitioned_end_competes_like_any_asset(tmp_path: Path) -> None:
-    # barca get t9.py: zz and pp (partitioned, region amer/emea) -> pp, every key
+    # barca get t9.py: zz and pp (partitioned, region amer/emea) -> pp, every key: pp's two
+    # keys are two work units, so the plan is zz, pp[emea] on one worker and pp[amer] on the other
     part = '\n@asset(partitions={"region": partitions(["amer", "emea"])})\ndef pp(region: str) -> int:\n    return 1\n'
     assert _last(tmp_path, _asset("zz"), part) == "pp"
 
@@ -114,4 +111,31 @@ def test_ties_across_files_go_to_the_first_file(tmp_path: Path) -> None:
     # barca get . with a.py:z_y and b.py:a_x -> a.py:z_y
     (tmp_path / "a.py").write_text(HEAD + _asset("z_y"))
     (tmp_path / "b.py").write_text(HEAD + _asset("a_x"))
-    assert last_asset(parse_project([str(tmp_path)])) == "a.py:z_y"
+    assert last_asset(parse_project([str(tmp_path)]), POOL) == "a.py:z_y"
+
+
+LAYOUT = {"A_up.py": ["au1"], "_u.py": ["u1"], "a_top.py": ["at1"], "b_dir/x.py": ["bx1", "bx2"], "pkg-x.py": ["px1"],
+          "pkg.py": ["pk1"], "pkg/m.py": ["pm1", "pm2", "pm3"], "pkg/sub/q.py": ["sq1"], "z_top.py": ["zt1", "zt2"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "pool", "barca"),
+    [
+        # barca get . : every file by its path as a string (A_up.py, _u.py, a_top.py, b_dir/x.py, pkg-x.py, pkg.py, pkg/...)
+        ((".",), 1, "A_up.py:au1"),
+        ((".",), 2, "_u.py:u1"),
+        ((".",), 3, "_u.py:u1"),
+        # barca get z_top.py pkg/m.py a_top.py: files only, read in the order given
+        (("z_top.py", "pkg/m.py", "a_top.py"), 2, "z_top.py:zt1"),
+        # barca get z_top.py a_top.py pkg/: a directory among them, so every file sorted again
+        (("z_top.py", "a_top.py", "pkg/"), 1, "a_top.py:at1"),
+        (("z_top.py", "a_top.py", "pkg/"), 2, "pkg/m.py:pm1"),
+        (("b_dir/", "z_top.py"), 3, "b_dir/x.py:bx2"),
+    ],
+)
+def test_files_are_read_in_barcas_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], pool: int, barca: str) -> None:
+    for rel, names in LAYOUT.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(HEAD + "".join(_asset(n) for n in names))
+    monkeypatch.chdir(tmp_path)
+    assert last_asset(parse_project(list(args)), pool, files=args) == barca

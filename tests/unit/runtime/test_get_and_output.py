@@ -18,20 +18,10 @@ from barque.errors import BarqueError
 from barque_cli.output import output_mode, pretty
 from barque_runtime.positionals import is_file_argument, split_positionals
 
-from .clirun import barque, pipeline, ran, run_ok
+from .clirun import NUMBERS_TOTAL, barque, pipeline, ran, run_ok
 
-PIPELINE = """
-from barque import asset, partitions, task
-
-@asset()
-def numbers() -> list:
-    trace("numbers")
-    return [1, 2, 3]
-
-@asset(inputs={"nums": numbers})
-def total(nums: list) -> int:
-    trace("total")
-    return sum(nums)
+PIPELINE = NUMBERS_TOTAL + """
+from barque import partitions, task
 
 @asset(partitions={"region": partitions(["amer", "emea"])})
 def sales(region: str) -> set:

@@ -19,16 +19,15 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .clirun import BARQUE, run_ok, step_records, write
+from .clirun import run_ok, step_records, write
 from .blocking import alive as is_alive
-from .blocking import with_default_sigint
+from .blocking import start_run
 
 KILLS = int(os.environ.get("BARQUE_KILLS", "2"))
 
@@ -117,15 +116,7 @@ def _unreadable(store: Path) -> list[str]:
 
 def _kill_at_random(folder: Path, seed: int, signum: int, rng: random.Random) -> dict[str, Any]:
     (folder / "pids.txt").unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [*BARQUE, "run", "pipeline.py", "--workers", "2", "--param", f"seed={seed}"],
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=with_default_sigint,
-    )
+    proc = start_run(folder, "--param", f"seed={seed}")
     time.sleep(rng.uniform(0.05, 0.6))
     to_group = signum == signal.SIGINT and rng.random() < 0.5  # Ctrl-C reaches the whole group
     try:

@@ -7,21 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .clirun import barque, pipeline, ran, run_ok
-
-TWO_ASSETS = """
-from barque import asset
-
-@asset()
-def numbers() -> list:
-    trace("numbers")
-    return [1, 2, 3]
-
-@asset(inputs={"nums": numbers})
-def total(nums: list) -> int:
-    trace("total")
-    return sum(nums)
-"""
+from .clirun import NUMBERS_TOTAL, barque, pipeline, ran, run_ok
 
 SUMMARY_KEYS = {
     "run_id",
@@ -37,7 +23,7 @@ SUMMARY_KEYS = {
 
 
 def test_run_prints_one_json_summary_with_every_field(tmp_path: Path) -> None:
-    pipeline(tmp_path, TWO_ASSETS)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     result = barque("run", "pipeline.py", cwd=tmp_path)
     assert result.code == 0
     summary = result.json
@@ -50,14 +36,14 @@ def test_run_prints_one_json_summary_with_every_field(tmp_path: Path) -> None:
 
 
 def test_successful_run_off_a_terminal_writes_nothing_to_stderr(tmp_path: Path) -> None:
-    pipeline(tmp_path, TWO_ASSETS)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     result = barque("run", "pipeline.py", cwd=tmp_path)
     assert result.code == 0
     assert result.stderr == ""
 
 
 def test_shorthand_barque_file_runs_the_pipeline(tmp_path: Path) -> None:
-    pipeline(tmp_path, TWO_ASSETS)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     result = barque("pipeline.py", cwd=tmp_path)
     assert result.code == 0
     assert result.json["final_output"] == 6
@@ -65,7 +51,7 @@ def test_shorthand_barque_file_runs_the_pipeline(tmp_path: Path) -> None:
 
 
 def test_final_output_is_the_targets_value_when_one_target_is_named(tmp_path: Path) -> None:
-    pipeline(tmp_path, TWO_ASSETS)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     summary = run_ok("pipeline.py", "numbers", cwd=tmp_path)
     assert summary["final_output"] == [1, 2, 3]
     assert ran(tmp_path) == ["numbers"]
@@ -73,7 +59,7 @@ def test_final_output_is_the_targets_value_when_one_target_is_named(tmp_path: Pa
 
 def test_run_from_another_folder_keeps_the_store_in_the_project(tmp_path: Path) -> None:
     project = tmp_path / "project"
-    pipeline(project, TWO_ASSETS)
+    pipeline(project, NUMBERS_TOTAL)
     (tmp_path / "elsewhere").mkdir()
     run_ok(str(project / "pipeline.py"), cwd=tmp_path / "elsewhere")
     assert (project / ".barque").is_dir()
@@ -107,7 +93,7 @@ def test_prints_from_the_pipeline_never_reach_stdout(tmp_path: Path) -> None:
 
 
 def test_target_named_like_a_data_folder_in_the_project_is_a_target(tmp_path: Path) -> None:
-    pipeline(tmp_path, TWO_ASSETS)
+    pipeline(tmp_path, NUMBERS_TOTAL)
     (tmp_path / "numbers").mkdir()
     (tmp_path / "numbers" / "raw.csv").write_text("1,2,3\n")
     summary = run_ok("pipeline.py", "numbers", cwd=tmp_path)
