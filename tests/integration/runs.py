@@ -77,32 +77,6 @@ def last(a: int, b: int) -> int:
 '''
 
 
-# The first phase fails in one stream; `later` reads two other streams, so it is planned in the next phase.
-FAILS_EARLY = '''
-from barque import asset
-
-
-@asset()
-def broken() -> int:
-    raise ValueError("the upstream schema changed")
-
-
-@asset()
-def left() -> int:
-    return 1
-
-
-@asset()
-def right() -> int:
-    return 2
-
-
-@asset(inputs={"a": left, "b": right})
-def later(a: int, b: int) -> int:  # reads two streams of the first phase: planned in the next one
-    return a + b
-'''
-
-
 def compile_pipeline(tmp_path: Path, source: str, name: str, *flags: str) -> dict[str, Any]:
     """`barque compile` exactly as a user runs it; returns the Pipeline manifest."""
     project = tmp_path / f"project-{name}"

@@ -22,9 +22,8 @@ from typing import Any, Callable
 
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
-from tests.integration.operator_fixtures import OperatorProcess, barque_crds, barque_executable, operator_process  # noqa: F401
+from tests.integration.operator_fixtures import OperatorProcess, barque_executable
 from tests.integration.runs import (
-    FAILS_EARLY,
     QUICK,
     RUNS,
     SLOW,
@@ -36,7 +35,7 @@ from tests.integration.runs import (
     step_states,
     wait_run,
 )
-from tests.integration.test_operator_runs import KILLED, ready  # noqa: F401  (ready: a namespace with the store's secret, the operator running)
+from tests.pipelines import FAILS_EARLY, KILLED
 
 Cli = Callable[..., Any]
 

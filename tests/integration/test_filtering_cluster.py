@@ -68,7 +68,7 @@ def test_filtered_steps_are_counted_in_the_printer_columns_and_the_metrics(
     ns = ready
     create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FILTERS, "filters"))
     create_run(kube_api, ns, "filters-1", "filters")
-    wait_run(kube_api, ns, "filters-1", diagnose=lambda: operator_process.logs()[-6000:])
+    wait_run(kube_api, ns, "filters-1", diagnose=operator_process.log_tail)
     wide = kubectl("get", "bpr", "filters-1", "-n", ns, "-o", "wide").stdout.splitlines()
     columns = dict(zip(wide[0].split(), wide[1].split()))
     assert (columns["STATUS"], columns["FILTERED"], columns["FAILED"]) == ("Succeeded", "3", "0")

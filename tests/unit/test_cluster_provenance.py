@@ -20,7 +20,7 @@ from barque.graphviz import run_states
 from barque.store import open_store
 from barque_cli.cluster_records import cluster_run_records
 from barque_runtime.lineage import ClusterScope, why
-from tests.integration.runs import FAILS_EARLY
+from tests.pipelines import FAILS_EARLY
 from tests.unit.cluster_sim import Cluster
 
 PIPELINE = """

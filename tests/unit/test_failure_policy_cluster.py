@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.cluster_sim import Cluster, step_states
-from tests.integration.runs import FAILS_EARLY
+from tests.pipelines import FAILS_EARLY
 from tests.unit.test_cluster_provenance import _project
 
 

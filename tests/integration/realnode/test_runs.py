@@ -21,7 +21,6 @@ import pytest
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
 from tests.integration.runs import (
-    FAILS_EARLY,
     QUICK,
     RUNS,
     SLOW,
@@ -33,6 +32,7 @@ from tests.integration.runs import (
     wait_for_job,
     wait_run,
 )
+from tests.pipelines import FAILS_EARLY
 
 from .flow import Release
 
