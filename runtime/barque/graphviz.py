@@ -16,17 +16,20 @@ from barque.model import Graph
 _SHAPES_DOT = {"asset": "box", "task": "cds", "sensor": "ellipse"}
 
 # The state a node shows when its steps disagree: the one a person must look at first.
-_PRECEDENCE = ("failed", "cancelled", "skipped", "running", "pending", "succeeded", "cached")
+_PRECEDENCE = ("failed", "crashed", "cancelled", "skipped", "running", "pending", "succeeded", "resumed", "filtered", "cached")
 NOT_RUN = "not run"  # a node of the graph with no step in the run (not a target)
 
 # Fill colour per state: red failed, grey skipped, blue cached, green succeeded.
 COLORS = {
     "failed": "#f4a6a6",
+    "crashed": "#e08080",
     "cancelled": "#f2c6a0",
     "skipped": "#d9d9d9",
     "running": "#fff2a8",
     "pending": "#ffffff",
     "succeeded": "#b7e4b0",
+    "resumed": "#c9e7f2",
+    "filtered": "#ece4c8",
     "cached": "#b3d4f5",
     NOT_RUN: "#ffffff",
 }
@@ -52,18 +55,25 @@ class NodeRun:
         return text + (f" {self.seconds:.3g}s" if self.seconds is not None else "")
 
 
-def run_states(step_records: Iterable[Mapping[str, Any]]) -> dict[str, NodeRun]:
-    """Each node's ``NodeRun`` from a run's step records (``record["node"]`` names the node)."""
+def run_states(step_records: Iterable[Mapping[str, Any]], hook_results: Iterable[Mapping[str, Any]] = ()) -> dict[str, NodeRun]:
+    """Each node's ``NodeRun`` from a run's step records (``record["node"]`` names the node)
+    and its run hooks' results (``barque.hookstore``: ``hook``, ``state``, ``duration_seconds``)."""
     by_node: dict[str, list[Mapping[str, Any]]] = {}
     for rec in step_records:
         by_node.setdefault(str(rec.get("node")), []).append(rec)
-    return {node: _fold(recs) for node, recs in sorted(by_node.items())}
+    states = {node: _fold(recs) for node, recs in sorted(by_node.items())}
+    for hook in hook_results:  # a hook is called once per run: its own state and time
+        seconds = hook.get("duration_seconds")
+        state = str(hook.get("state"))
+        states[str(hook["hook"])] = NodeRun(state, ((state, 1),), seconds if isinstance(seconds, (int, float)) else None)
+    return states
 
 
 def _fold(recs: list[Mapping[str, Any]]) -> NodeRun:
     counts: dict[str, int] = {}
     for rec in recs:
-        state = str(rec.get("state") or "pending")
+        # A step taken over by --resume-from is recorded cached; the picture says it was resumed.
+        state = "resumed" if rec.get("reused_from") else str(rec.get("state") or "pending")
         counts[state] = counts.get(state, 0) + 1
     state = min(counts, key=lambda s: _PRECEDENCE.index(s) if s in _PRECEDENCE else -1)
     ordered = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -1,8 +1,11 @@
-"""Where a run's hook Job (one Pod per hook) finds what to run and leaves how each hook went.
+"""Where a run's hooks are called and how each went, in the run's part of the store.
 
-The operator writes the call (the run's outcome and its hooks) before it creates the Job; Pod
-``i`` runs ``hooks[i]`` (``barque exec --hooks``) and stores its result; the operator reads the
-results once the Job has ended. Plain JSON: nothing here is code or a pickled value.
+The operator writes the call (the run's outcome and its hooks) before it creates the hook Job
+(one Pod per hook); Pod ``i`` runs ``hooks[i]`` (``barque exec --hooks``) and stores its
+result; the operator reads the results once the Job has ended. A local run writes the same
+call and results once its hooks are done (``keep_hook_results``), so ``barque graph --run``
+reads a run's hooks from one place wherever it ran (``hooks_of_run``), and ``barque history
+RUN`` their tracebacks. Plain JSON: nothing here is code or a pickled value.
 """
 
 from __future__ import annotations
@@ -49,3 +52,16 @@ def read_hook_results(store: ArtifactStore, run_id: str, hooks: Sequence[str]) -
             doc = {"hook": hook, "state": "crashed", "attempts": 0, "error": "PodFailure: its Pod ended without a result"}
         out.append(doc)
     return out
+
+
+def keep_hook_results(store: ArtifactStore, run_id: str, status: str, results: Sequence[Mapping[str, Any]]) -> None:
+    """Store how a local run's hooks went, as a hook Job leaves it (the call, then each result)."""
+    write_hook_call(store, run_id, status, [str(r["hook"]) for r in results])
+    for index, result in enumerate(results):
+        write_hook_result(store, run_id, index, result)
+
+
+def hooks_of_run(store: ArtifactStore, run_id: str) -> list[dict[str, Any]]:
+    """How each hook of ``run_id`` went, in call order; empty when the run called none."""
+    call = read_hook_call(store, run_id)
+    return read_hook_results(store, run_id, call[1]) if call else []

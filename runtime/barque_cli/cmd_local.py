@@ -288,10 +288,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     graph = parse_project(args.files)
     if args.run and (args.namespace or args.kubeconfig or args.context):
-        states = run_states(_pipeline_run_records(args).values())
+        from barque.hookstore import hooks_of_run
+
+        store, run_id, records = _pipeline_run(args)
+        states = run_states(records.values(), hooks_of_run(store, run_id))
     elif args.run:
+        from barque.hookstore import hooks_of_run
+        from barque.store import open_store
+
         store_uri = args.store or os.path.join(graph.root, ".barque")
-        states = run_states(_run_records(store_uri, graph.root, args.run).values())
+        states = run_states(_run_records(store_uri, graph.root, args.run).values(), hooks_of_run(open_store(store_uri), args.run))
     else:
         states = None
     if args.format == "mermaid":
@@ -320,8 +326,8 @@ def _run_records(store_uri: str, root: str, run_id: str) -> dict[str, dict[str, 
     return recs
 
 
-def _pipeline_run_records(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The step records of the PipelineRun ``--run`` names, from the store its status pins."""
+def _pipeline_run(args: argparse.Namespace) -> tuple[Any, str, dict[str, dict[str, Any]]]:
+    """(store, run id, step records) of the PipelineRun ``--run`` names, from the store its status pins."""
     from barque.store import open_store
     from barque_cli.cluster_records import cluster_run_records
     from barque_cli.cmd_logs import store_location
@@ -330,7 +336,8 @@ def _pipeline_run_records(args: argparse.Namespace) -> dict[str, dict[str, Any]]
     kube = Kube.connect(args)
     run = kube.get("pipelineruns", args.run)
     run_id, uri = store_location(run, lambda name: kube.get("pipelines", name))
-    return cluster_run_records(open_store(args.store or uri), run, run_id)
+    store = open_store(args.store or uri)
+    return store, run_id, cluster_run_records(store, run, run_id)
 
 
 def _render_svg(dot: str) -> str:

@@ -53,7 +53,8 @@ def render(summary: Mapping[str, Any], mode: str) -> str:
 
 
 def pretty(summary: Mapping[str, Any]) -> str:
-    """The human summary: one line for the run, one per step that did not come from cache, the value."""
+    """The human summary: one line for the run, one per step that did not come from cache, one
+    per run hook, the value."""
     import json
     lines = [
         f"run {summary['run_id']} {summary['status']} in {summary['elapsed_seconds']:.2f}s: "
@@ -67,6 +68,9 @@ def pretty(summary: Mapping[str, Any]) -> str:
             lines.append(f"  {step['status']:<8} {step['id']}{took}  ({step.get('detail', '')})")
     for failure in summary.get("failures", []):
         lines.append(f"  error    {failure['step']}: {failure['error']}")
+    for hook in summary.get("hooks", []):  # after the run, apart from its outcome
+        why = f"  ({hook['error']})" if hook.get("error") else ""
+        lines.append(f"  hook     {hook['hook']} {hook['state']} in {hook.get('duration_seconds') or 0:.2f}s (on={hook.get('on')}){why}")
     if summary["status"] == "succeeded":
         lines.append("final_output: " + json.dumps(summary["final_output"], indent=2, default=str))
     return "\n".join(lines)

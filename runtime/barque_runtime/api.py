@@ -15,7 +15,7 @@ from barque.dotenv import declared_env_values
 from barque.model import Graph, Node
 from barque.planner import partition_label
 from barque.plans import Plan
-from barque.errors import BarqueError
+from barque.errors import BarqueError, StoreError
 from barque.serializers import JSON
 from barque.steprecord import FAILURES, StepState
 from barque.targets import resolve_one, select_downstream, select_nodes
@@ -27,6 +27,7 @@ from barque_runtime.positionals import parse_selection, split_positionals
 from barque_runtime.local import LocalRun, RunOptions, execute, keep_for_resume, plan_with_stored_keys, prepare
 from barque.overrides import stage as stage_overrides
 from barque_runtime.progress import Progress
+from barque.hookstore import keep_hook_results
 from barque.runreport import hooks_due, hooks_of, run_report
 
 if TYPE_CHECKING:
@@ -186,6 +187,10 @@ def _run_hooks(local: LocalRun, status: str) -> list[HookResult]:
     for result in results:
         if result["state"] != "succeeded":
             sys.stderr.write(f"barque: hook {result['hook']} {result['state']}: {result.get('error', '')} (the run {status})\n")
+    try:  # where `barque graph --run` and `barque history RUN` read them, as for a cluster run
+        keep_hook_results(local.store, local.spec.run_id, status, results)
+    except (OSError, StoreError) as err:  # a log of the hooks, never the run's outcome
+        sys.stderr.write(f"barque: warning: run {local.spec.run_id}'s hook results were not stored: {err}\n")
     return results
 
 

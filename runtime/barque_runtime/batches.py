@@ -23,7 +23,7 @@ from barque.errors import BarqueError, PipelineDefinitionError
 
 BATCH_FIELDS = (
     "run_id", "status", "cancelled_by", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "steps_filtered", "elapsed_seconds",
-    "final_output", "failures",
+    "final_output", "failures", "hooks",  # a batch's run hooks: how each went, apart from its status
 )
 
 

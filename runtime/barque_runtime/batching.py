@@ -12,6 +12,9 @@ key's cache key. As in barca (``barca docs partitions``, "Processing many keys p
   an input every key shares (an unpartitioned upstream, a ``collect``) its value once;
 - the function returns a dict of key to value (``1`` matches the key ``"1"``) or a pandas
   DataFrame with the dimension columns, split by them (a key with no rows gets an empty frame);
+- ``run_if=`` is judged per key, on the arguments that key alone would get unbatched (its
+  partition value, its own inputs' values); a key it rejects ends ``filtered`` and is left
+  out of the calls, so the function never sees it;
 - ``Skip("reason")`` as a key's value ends that key ``filtered``; ``Failed("reason")`` fails that key alone, a key with no result fails
   alone, and a key that is not one of the call's, a call that raises or a result of another
   type fails every key of the call;
@@ -37,7 +40,7 @@ from barque.plans import Step
 from barque.decorators import Skip
 from barque.stepinputs import keys_source, produced, value_param
 from barque_runtime.calling import CallFailed, call_with_retries, is_cancellation
-from barque_runtime.executor import StreamContext, call_kwargs, decide, failed, filtered_output, finish_output
+from barque_runtime.executor import StreamContext, call_kwargs, decide, failed, filtered_output, finish_output, run_if_record
 
 Key = Any  # a key as the function sees it: the value, or a tuple of values for several dimensions
 
@@ -64,6 +67,8 @@ def execute_batched(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any
         decided = decide(ctx, step)
         if isinstance(decided, dict):
             done[step.id] = decided
+        elif (screened := _screened(ctx, node, step, *decided)) is not None:
+            done[step.id] = screened
         else:
             todo.append((step, *decided))
     if todo:
@@ -79,6 +84,15 @@ def execute_batched(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any
             for rec in _call(ctx, node, [todo[i] for i in call]):
                 done[rec["step"]] = rec
     return [done[step.id] for step in steps]
+
+
+def _screened(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any]) -> dict[str, Any] | None:
+    """``run_if``'s record of a key it keeps out of the calls (judged on that key's own
+    arguments, as the unbatched function would get them), or None to call it."""
+    if node.run_if is None:
+        return None
+    screened = run_if_record(ctx, node, step, key, components, lambda: call_kwargs(ctx, node, step), time.time())
+    return None if screened is None else _base(ctx, step) | screened
 
 
 def key_of(step: Step) -> Key:

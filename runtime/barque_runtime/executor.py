@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from barque import artifacts, records, steprecord, streams, trust
 from barque.errors import BarqueError, StoreError
@@ -276,14 +276,9 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
         return first.pop() if first else call_kwargs(ctx, node, step, lazy)
 
     if node.run_if is not None:
-        try:
-            true = holds(node.run_if, kwargs())
-        except BaseException as exc:  # a condition that raises fails the step, as its function would
-            if is_cancellation(exc):
-                raise
-            return failed(started, 1, exc, traceback.format_exc(), {})
-        if not true:
-            return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
+        screened = run_if_record(ctx, node, step, key, components, kwargs, started)
+        if screened is not None:
+            return screened
 
     used = ctx.attempts_used.get(step.id, 0)
     try:
@@ -332,6 +327,22 @@ def finish_output(
     if sinks is not None:
         rec["sinks"] = sinks
     return rec
+
+
+def run_if_record(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any],
+                  kwargs: Callable[[], Mapping[str, Any]], started: float) -> dict[str, Any] | None:
+    """The record of a step ``node.run_if`` keeps from its call (``filtered`` when false,
+    ``failed`` when it raises), or None when the step is to be called. ``kwargs()`` gives the
+    step's own arguments: a key of a ``batch=`` node is judged on its own, as unbatched."""
+    try:
+        true = holds(node.run_if or "", kwargs())
+    except BaseException as exc:  # a condition that raises fails the step, as its function would
+        if is_cancellation(exc):
+            raise
+        return failed(started, 1, exc, traceback.format_exc(), {})
+    if true:
+        return None
+    return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
 
 
 def filtered_output(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[str, Any], reason: str,

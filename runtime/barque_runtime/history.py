@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started_at REAL, status TEXT, elapsed_seconds REAL,
@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS steps (
   run_id TEXT, step TEXT, node TEXT, state TEXT, attempts INTEGER, duration_seconds REAL,
   PRIMARY KEY (run_id, step));
 CREATE INDEX IF NOT EXISTS steps_by_node ON steps (node);
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS hooks (
+  run_id TEXT, hook TEXT, "on" TEXT, state TEXT, attempts INTEGER, duration_seconds REAL, error TEXT,
+  PRIMARY KEY (run_id, hook));
+PRAGMA user_version = 3;
 """
 
 
@@ -69,7 +72,7 @@ def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
         if version != SCHEMA_VERSION:
             if version == 1:  # a history from before filtered steps: its runs had none
                 conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
         with conn:
             yield conn
     finally:
@@ -103,15 +106,24 @@ def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float
             "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?)",
             [(summary["run_id"], s["step"], s["node"], s["state"], s.get("attempts", 0), s.get("duration_seconds")) for s in steps],
         )
+        conn.executemany(  # the run hooks it called: how each went, apart from the run's own outcome
+            "INSERT OR REPLACE INTO hooks VALUES (?,?,?,?,?,?,?)",
+            [(summary["run_id"], h["hook"], h.get("on"), h["state"], h.get("attempts", 0), h.get("duration_seconds"), h.get("error"))
+             for h in summary.get("hooks", [])],
+        )
 
 
 def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs in ``folder/history.db``, newest first."""
+    """The latest runs in ``folder/history.db``, newest first; ``hooks_failed`` counts the run
+    hooks that failed or crashed after it (its ``status`` stays what its steps made it)."""
     if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
         conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall()
+        rows = conn.execute(
+            "SELECT r.*, (SELECT COUNT(*) FROM hooks h WHERE h.run_id = r.run_id AND h.state != 'succeeded') AS hooks_failed"
+            " FROM runs r ORDER BY r.started_at DESC LIMIT ?", (limit,)
+        ).fetchall()
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
 
@@ -161,9 +173,32 @@ def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
         steps = conn.execute(
             "SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
+        hooks = conn.execute(
+            'SELECT hook, "on", state, attempts, duration_seconds, error FROM hooks WHERE run_id = ? ORDER BY rowid', (run_id,)
+        ).fetchall()
     if row is None:
         return None
-    return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps]}
+    return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps],
+            "hooks": [{k: v for k, v in dict(h).items() if v is not None} for h in hooks]}
+
+
+def last_hook_runs(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each run hook's latest call among ``node_ids``, by node id: ``run_id``, ``started_at``
+    (the run's start), ``state``, ``attempts``, ``duration_seconds``, ``error``."""
+    wanted = set(node_ids)
+    rows = _oldest_first(folder, wanted, "SELECT h.hook, h.state, h.attempts, h.duration_seconds, h.error, r.run_id, r.started_at"
+                                         " FROM hooks h JOIN runs r ON r.run_id = h.run_id")
+    return {r["hook"]: {**dict(r), "step": r["hook"], "node": r["hook"]} for r in rows if r["hook"] in wanted}
+
+
+def _oldest_first(folder: str | Path, wanted: set[str], select: str) -> list[sqlite3.Row]:
+    """The rows of ``select`` (joined with ``runs r``), oldest run first; none when nothing is
+    ``wanted`` or there is no history (reading leaves no ``history.db`` behind)."""
+    if not wanted or not _path(folder).exists():
+        return []
+    with _connect(folder) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(select + " ORDER BY r.started_at, r.rowid").fetchall()
 
 
 def latest_run_id(folder: str | Path) -> str | None:
@@ -177,13 +212,6 @@ def last_executions(folder: str | Path, node_ids: Iterable[str]) -> dict[str, di
     ``node_ids``, by step id: ``run_id``, ``started_at`` (the run's start), ``state``,
     ``attempts``, ``duration_seconds``. Reading leaves no ``history.db`` behind."""
     wanted = set(node_ids)
-    if not wanted or not _path(folder).exists():
-        return {}
-    with _connect(folder) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
-            " FROM steps s JOIN runs r ON r.run_id = s.run_id"
-            " WHERE s.state IN ('succeeded', 'failed') ORDER BY r.started_at, r.rowid"
-        ).fetchall()
+    rows = _oldest_first(folder, wanted, "SELECT s.step, s.node, s.state, s.attempts, s.duration_seconds, r.run_id, r.started_at"
+                                         " FROM steps s JOIN runs r ON r.run_id = s.run_id WHERE s.state IN ('succeeded', 'failed')")
     return {r["step"]: dict(r) for r in rows if r["node"] in wanted}

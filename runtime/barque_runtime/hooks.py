@@ -14,6 +14,7 @@ import time
 import traceback
 from typing import Any, Mapping, Sequence, TypedDict
 
+from barque import trust
 from barque.errors import BarqueError
 from barque.model import Node
 from barque.records import read_step_records
@@ -76,6 +77,7 @@ def _run_one(node: Node, report: RunReport, params: Mapping[str, str], root: str
     started = time.perf_counter()
     attempts = max(1, node.retries)
     result: HookResult = {"hook": node.id, "on": node.on or "", "state": "failed", "attempts": 0}
+    secrets = trust.secret_values()
     for attempt in range(1, attempts + 1):
         result["attempts"] = attempt
         state, error, tb = _in_process(node, report, params, root)
@@ -84,9 +86,10 @@ def _run_one(node: Node, report: RunReport, params: Mapping[str, str], root: str
             result.pop("error", None)
             result.pop("traceback", None)
             break
-        result["error"] = error
+        # Scrubbed as a step's error is: the summary, the history and the store are read by others.
+        result["error"] = trust.scrub(error, secrets)
         if tb:
-            result["traceback"] = tb
+            result["traceback"] = trust.scrub(tb, secrets)
         if attempt < attempts and node.retry_backoff:
             time.sleep(node.retry_backoff)
     result["duration_seconds"] = round(time.perf_counter() - started, 6)

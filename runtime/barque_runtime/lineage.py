@@ -55,6 +55,9 @@ class InputLink:
     source: str
     output_ids: tuple[str, ...]
     producers: tuple["Provenance", ...] = ()
+    # ``--resume-from``: the run the consumer's run took these inputs over from, and which steps.
+    resumed_from: str | None = None
+    resumed_steps: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,8 @@ class InputLink:
             "source": self.source,
             "output_ids": list(self.output_ids),
             "producers": [p.to_dict() for p in self.producers],
+            "resumed_from": self.resumed_from,
+            "resumed_steps": list(self.resumed_steps),
         }
 
 
@@ -200,6 +205,9 @@ def _input(
 ) -> InputLink:
     node = graph.nodes.get(node_id)
     source = next((i.source for i in node.inputs if i.param == param), param) if node else param
+    # The consumer's run's records of its inputs: one taken over by ``--resume-from`` names the run.
+    reused = {sid: str(rec["reused_from"]) for sid, rec in sorted(runs.steps(run_id).items())
+              if rec.get("node") == source and rec.get("output_id") in ids and rec.get("reused_from")}
     producers: list[Provenance] = []
     scope = runs.scope
     if depth > 0:
@@ -219,7 +227,8 @@ def _input(
             ref = artifacts.get_ref(store, scope, sid)
             if ref is not None and ref.get("output_id") in missing:
                 producers.append(_build(store, graph, sid, ref, None, verdicts, depth - 1, runs))
-    return InputLink(param, source, tuple(ids), _closest(producers, partition))
+    return InputLink(param, source, tuple(ids), _closest(producers, partition),
+                     next(iter(reused.values()), None), tuple(reused))
 
 
 def _closest(producers: list[Provenance], partition: Mapping[str, str]) -> tuple[Provenance, ...]:
@@ -297,7 +306,11 @@ def _lines(p: Provenance, indent: str) -> list[str]:
         lines.append(f"{indent}  env       " + ", ".join(f"{k}={str(v)[:16]}" for k, v in sorted(p.env.items())))
     for link in p.inputs:
         ids = ", ".join(i[:12] for i in link.output_ids)
-        lines.append(f"{indent}  input     {link.param} <- {link.source}: {ids}")
+        resumed = ""
+        if link.resumed_from:
+            some = "" if len(link.resumed_steps) == len(link.output_ids) else f" ({len(link.resumed_steps)} of {len(link.output_ids)})"
+            resumed = f"  [reused by resume from run {link.resumed_from}{some}]"
+        lines.append(f"{indent}  input     {link.param} <- {link.source}: {ids}{resumed}")
         for producer in link.producers:
             lines.extend(_lines(producer, indent + "    "))
     lines.append(f"{indent}  today     {p.today}: {p.reason}")

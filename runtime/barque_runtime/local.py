@@ -218,10 +218,9 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
     pool = LazyPool(run)
     try:
         plan = run.plan()
-        if run.options.resume_from:
-            run.records.update(resumed_records(run, plan, run.options.resume_from))
-        verdicts = _assessed(run, plan, progress)
         typed = {sid: StepRecord.from_dict(rec) for sid, rec in run.records.items()}
+        _take_resumed(run, plan, typed)
+        verdicts = _assessed(run, plan, progress)
         ended: dict[int, Phase | None] = {}
         unresolvable: dict[str, str] = {}
         hooks = hooks_of(run.spec.graph.nodes.values())
@@ -239,6 +238,7 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
                 unresolvable.update(bad)
                 if keys:
                     plan = grow_plan(plan, run.plan())
+                    _take_resumed(run, plan, typed)  # the earlier run's keys of a grown node too
                     verdicts = _assessed(run, plan, progress)
             else:
                 run.hooks = step.hooks
@@ -251,6 +251,18 @@ def execute(run: LocalRun, progress: Progress) -> Plan:
         raise
     finally:
         pool.close()
+
+
+def _take_resumed(run: LocalRun, plan: Plan, typed: dict[str, StepRecord]) -> None:
+    """Under ``--resume-from``, record what ``plan`` reuses from the earlier run. The records
+    are stored in this run, as the operator stores them, so what read them (``barque why``,
+    ``barque graph --run``) can say which run each value was taken from."""
+    if run.options.resume_from:
+        taken = resumed_records(run, plan, run.options.resume_from)
+        for rec in taken.values():
+            write_step_record(run.store, run.spec.run_id, rec)
+        run.records.update(taken)
+        typed.update((sid, StepRecord.from_dict(rec)) for sid, rec in taken.items())
 
 
 def resumed_records(run: LocalRun, plan: Plan, previous: str) -> dict[str, dict[str, Any]]:
@@ -266,11 +278,13 @@ def resumed_records(run: LocalRun, plan: Plan, previous: str) -> dict[str, dict[
     if prev_spec.overrides:
         raise BarqueError(f"--resume-from {previous}: that run stubbed outputs (overrides=), which a real run must not reuse",
                           hint="resume from a run without overrides, or run again")
-    return reusable_records(
+    taken = reusable_records(
         plan=plan, graph=run.spec.graph, params=run.spec.params, previous_graph=prev_spec.graph,
         previous_params=prev_spec.params, previous_records=read_step_records(run.store, previous),
         previous_run=previous, run_id=run.spec.run_id, by=rundriver.RUNNER,
     )
+    # A grown plan asks again: the steps this run recorded already keep their records.
+    return {sid: rec for sid, rec in taken.items() if sid not in run.records}
 
 
 def keep_for_resume(run: LocalRun) -> None:

@@ -1,4 +1,5 @@
-"""One local run after the fact: ``barque history RUN_ID`` and which run ``barque logs`` reads.
+"""One local run after the fact: ``barque history RUN_ID`` (its steps and run hooks) and which
+run ``barque logs`` reads.
 
 The history (SQLite beside the store) says which runs there were and what each step did;
 the store keeps each step's record, with its error and traceback, and its captured output.
@@ -13,6 +14,7 @@ from typing import Any
 
 from barque import records
 from barque.errors import BarqueError
+from barque.hookstore import hooks_of_run
 from barque.store import open_store
 from barque_runtime import history
 
@@ -27,7 +29,12 @@ def run_detail(folder: str | Path, run_id: str, store_uri: str) -> dict[str, Any
             where=str(Path(folder) / "history.db"),
             hint=(f"recent runs: {', '.join(recent)}" if recent else "no run is recorded here yet") + " (`barque history` lists them)",
         )
-    stored = records.read_step_records(open_store(store_uri), run_id)
+    store = open_store(store_uri)
+    stored = records.read_step_records(store, run_id)
+    tracebacks = {h["hook"]: h.get("traceback") for h in hooks_of_run(store, run_id)}
+    for hook in detail["hooks"]:  # a hook that failed: its traceback, as a step's
+        if hook["state"] != "succeeded" and tracebacks.get(hook["hook"]):
+            hook["traceback"] = tracebacks[hook["hook"]]
     for step in detail["steps"]:
         error = (stored.get(step["step"]) or {}).get("error")
         if step["state"] in ("failed", "crashed") and isinstance(error, dict):

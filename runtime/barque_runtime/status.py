@@ -53,7 +53,7 @@ class LastRun:
 
     run_id: str
     step: str
-    status: str  # ``succeeded`` or ``failed``, barque's words
+    status: str  # ``succeeded`` or ``failed``, barque's words (a run hook's may be ``crashed``)
     started_at: float | None
     elapsed_seconds: float | None
     attempts: int
@@ -124,8 +124,10 @@ def step_view(node: Node, verdict: StepCache | None, has_ref: bool, last: LastRu
     where barca without ``cutoff=True`` says ``upstream_stale``.
     """
     if node.kind in ("task", "sensor"):
-        note = f"; last run failed: {last.error}" if last and last.status == "failed" else ""
+        note = f"; last run {last.status}: {last.error}" if last and last.status in ("failed", "crashed") else ""
         what = "tasks always re-run" if node.kind == "task" else "sensors are polled on every run"
+        if node.on:  # a run hook: called after a run, not a step of it
+            return CacheView("always_runs", "hook", f"run hook (on={node.on}): runs after each run its outcome calls it for" + note)
         return CacheView("always_runs", node.kind, what + note)
     if verdict is None:
         return CacheView("unknown", "partitions_unknown", "its partition keys are known once their source has run")
@@ -421,7 +423,9 @@ def project_status(
     planned = steps_by_node(plan)
     refs = {sid for sid in plan.steps
             if plan.steps[sid].node in scope and artifacts.get_ref(local.store, local.spec.ref_scope, sid) is not None}
-    execs = history.last_executions(history.location(local.store_uri, local.root), scope)
+    folder = history.location(local.store_uri, local.root)
+    # A run hook's last call stands for its last run (the history keeps how it went, error included).
+    execs = {**history.last_executions(folder, scope), **history.last_hook_runs(folder, scope)}
     last_runs = {sid: _last_run(local.store, row) for sid, row in execs.items()}
     labels = {**step_labels(plan), **{sid: sid[len(r["node"]) + 1 : -1] for sid, r in execs.items() if sid != r["node"]}}
     nodes = [
@@ -442,6 +446,9 @@ def _last_run(store: Any, row: Mapping[str, Any]) -> LastRun:
     except (StoreError, ValueError):  # an unreadable record: the history's row alone
         rec = {}
     error = rec.get("error") or None
+    if error is None and row.get("error"):  # a run hook's: the history's words, ``Type: message``
+        kind, _, message = str(row["error"]).partition(": ")
+        error = {"type": kind, "message": message}
     return LastRun(
         run_id=row["run_id"],
         step=row["step"],

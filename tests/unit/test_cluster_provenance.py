@@ -17,10 +17,11 @@ import pytest
 from barque.artifacts import cluster_ref_scope
 from barque.errors import BarqueError
 from barque.graphviz import run_states
+from barque.hookstore import hooks_of_run
 from barque.store import open_store
 from barque_cli.cluster_records import cluster_run_records
 from barque_runtime.lineage import ClusterScope, why
-from tests.pipelines import FAILS_EARLY
+from tests.pipelines import FAILS_EARLY, HOOKED
 from tests.unit.cluster_sim import Cluster
 
 PIPELINE = """
@@ -94,3 +95,13 @@ def test_steps_a_fail_fast_run_cancelled_show_cancelled_in_its_picture(tmp_path:
     recs = cluster_run_records(open_store(str(cluster.store)), run, run["status"]["runId"])
     states = {n: s.state for n, s in run_states(recs.values()).items()}
     assert states["pipeline.py:broken"] == "failed" and states["pipeline.py:later"] == "cancelled"
+
+
+def test_the_hooks_of_a_pipelinerun_are_in_its_picture_with_their_own_state(tmp_path: Path) -> None:
+    cluster = Cluster([_project(tmp_path, HOOKED)], tmp_path / "cluster-store")
+    run = cluster.run("hooked-1")
+    store, run_id = open_store(str(cluster.store)), run["status"]["runId"]
+    states = run_states(cluster_run_records(store, run, run_id).values(), hooks_of_run(store, run_id))
+    assert {n: s.state for n, s in states.items()} == {
+        "pipeline.py:src": "succeeded", "pipeline.py:broken": "failed",
+        "pipeline.py:alert": "succeeded", "pipeline.py:pager": "failed"}

@@ -30,6 +30,27 @@ def test_a_failed_partition_colours_the_whole_node_failed_and_the_counts_say_how
     assert states["p.py:a"].label == "2/3 succeeded, 1 failed 2s"
 
 
+def test_filtered_keys_never_outrank_a_failed_or_succeeded_one() -> None:
+    states = run_states([rec("p.py:a", "filtered"), rec("p.py:a", "failed", 1.0, 2.0), rec("p.py:b", "filtered"), rec("p.py:b", "succeeded", 1.0, 2.0)])
+    assert (states["p.py:a"].state, states["p.py:b"].state) == ("failed", "succeeded")
+    assert states["p.py:b"].label == "1/2 filtered, 1 succeeded 1s"
+
+
+def test_every_state_a_step_can_end_in_has_its_own_colour() -> None:
+    assert {"succeeded", "cached", "failed", "crashed", "skipped", "filtered", "cancelled", "resumed"} <= set(COLORS)
+
+
+def test_a_step_taken_over_by_resume_is_drawn_resumed_not_cached() -> None:
+    states = run_states([{**rec("p.py:a", "cached", 5.0, 5.0), "reused_from": "20261201T101500-3f2a1c"}, rec("p.py:a", "cached")])
+    assert states["p.py:a"].label == "1/2 cached, 1 resumed"
+
+
+def test_a_run_hook_shows_its_own_state_and_duration() -> None:
+    states = run_states([rec("p.py:a", "succeeded", 1.0, 2.0)], [{"hook": "p.py:h", "state": "failed", "duration_seconds": 0.25}])
+    assert states["p.py:h"] == NodeRun("failed", (("failed", 1),), 0.25)
+    assert states["p.py:h"].label == "failed 0.25s" and states["p.py:a"].state == "succeeded"
+
+
 def test_cached_and_skipped_steps_have_no_duration() -> None:
     states = run_states([rec("p.py:c", "cached", 5.0, 5.0), rec("p.py:s", "skipped")])
     assert states["p.py:c"].label == "cached"

@@ -276,6 +276,19 @@ def test_below_a_filtered_step_its_dependants_are_filtered_and_a_collect_over_it
             assert not (rec.reason or "").startswith("upstream"), f"{sid} was blocked: {rec.reason}"
 
 
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(dags(max_nodes=10, deferred=True), st.integers(1, 4), st.integers(0, 2**32), st.booleans())
+def test_filtered_never_becomes_skipped_a_step_is_skipped_only_below_a_failure(g: Graph, workers: int, seed: int, fail_fast: bool) -> None:
+    sim = CacheFollowsInputs(g, workers, seed, fail_fast)
+    sim.run()
+    for sid, rec in sim.records.items():
+        if rec.state is StepState.SKIPPED and (rec.reason or "").startswith("upstream "):
+            blocker = (rec.reason or "").split()[1]
+            assert sim.records[blocker].state is not StepState.FILTERED, f"{sid} was skipped below filtered {blocker}"
+        if rec.state is StepState.FILTERED and (rec.reason or "").startswith("upstream "):
+            assert sim.records[(rec.reason or "").split()[1]].state is StepState.FILTERED
+
+
 def test_a_filtered_key_a_collect_reads_does_not_block_it_but_a_filtered_direct_input_does() -> None:
     g = graph(node("p", partitions=(static("k", "a", "b"),)), node("t", inputs=(inp("all", "p", collect=True),)),
               node("d", inputs=(inp("x", "p"),), partitions=(from_("k", "p"),), params=("k", "p")))

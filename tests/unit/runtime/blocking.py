@@ -66,9 +66,10 @@ def start_run(folder: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def start_blocked_run(folder: Path) -> tuple[subprocess.Popen[str], list[int]]:
-    """Start `barque run` on ``BLOCKING`` and return it once both workers are blocked, with their pids."""
-    pipeline(folder, BLOCKING)
+def start_blocked_run(folder: Path, extra: str = "") -> tuple[subprocess.Popen[str], list[int]]:
+    """Start `barque run` on ``BLOCKING`` (and ``extra`` source after it) and return it once both
+    workers are blocked, with their pids."""
+    pipeline(folder, BLOCKING + extra)
     (folder / "block").touch()
     proc = start_run(folder)
     deadline = time.monotonic() + 20

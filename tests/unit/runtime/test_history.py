@@ -25,7 +25,7 @@ def _step(node: str, state: str, seconds: float | None) -> dict[str, Any]:
 def test_a_recorded_run_is_listed_with_every_field(tmp_path: Path) -> None:
     record_run(tmp_path / ".barque", _summary("r1"), 100.0, ["p.py"], [_step("p.py:a", "succeeded", 0.25)])
     [run] = recent_runs(tmp_path / ".barque")
-    assert run == {**_summary("r1"), "started_at": 100.0, "files": ["p.py"]}
+    assert run == {**_summary("r1"), "started_at": 100.0, "files": ["p.py"], "hooks_failed": 0}
     assert (tmp_path / ".barque" / "history.db").exists()
 
 
