@@ -111,3 +111,17 @@ def right() -> int:
 def later(a: int, b: int) -> int:  # reads two streams of the first phase: planned in the next one
     return a + b
 '''
+
+# With one worker (parallelism 1) both steps share one stream, `broken` first: under fail fast
+# that stream stops there and `later` is cancelled without running; under Continue it runs.
+FAILS_BEFORE_A_LATER_STEP = """
+from barque import asset
+
+@asset()
+def broken() -> int:
+    raise ValueError("bad input")
+
+@asset()
+def later() -> int:
+    return 1
+"""

@@ -30,7 +30,7 @@ from barque_operator import naming, runstore
 from barque_operator.context import Context
 from barque_operator.keyenv import cache_env_values, run_ref_scope
 from barque_operator.manifests import JobInputs, ManifestError, build_hook_job, build_phase_job, pinned_pipeline, run_pins
-from barque_operator.models import PipelineRunSpec
+from barque_operator.models import Defaults, PipelineRunSpec
 from barque_operator.observed import (
     CreateHookJob,
     CreateJob,
@@ -76,6 +76,11 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     own status write wakes its watch again, and a patch per wake-up would never settle."""
     patch = merge_patch(old, new)
     return patch if set(patch) - set(CHURN) else {}
+
+
+def fails_fast(spec: PipelineRunSpec, defaults: Defaults) -> bool:
+    """Whether the run's failure policy is FailFast: its own ``failurePolicy``, else its Pipeline's default."""
+    return (spec.failure_policy or defaults.failure_policy) == "FailFast"
 
 
 def reconcile_run(ctx: Context, body: Mapping[str, Any], seen: Seen) -> dict[str, Any]:
@@ -129,6 +134,7 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         run_id=rid, graph=graph, params=dict(spec.params or {}), env=env_digests(store, cache_env_values(graph, pspec.defaults.env)),
         no_cache=spec.no_cache, targets=plan.targets, inline_code=pspec.code.inline is not None,
         code_path=pspec.code.path, ref_scope=run_ref_scope(ns, ref),
+        fail_fast=fails_fast(spec, pspec.defaults),
     )
     code_files = pspec.code.inline.files if pspec.code.inline is not None else None
     try:
@@ -206,7 +212,7 @@ def _progress(
     base = {k: status[k] for k in PINNED if k in status}
     defaults = JobInputs.of(pinned).defaults
     timeout = spec.timeout_seconds or defaults.timeout_seconds
-    fail_fast = (spec.failure_policy or defaults.failure_policy) == "FailFast"
+    fail_fast = fails_fast(spec, defaults)
     decision: Decision | None = None
     unresolvable: dict[str, str] = {}
     hooks = hooks_of(run_spec.graph.nodes.values())

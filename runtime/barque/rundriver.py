@@ -32,10 +32,13 @@ from typing import Callable, Mapping, NamedTuple
 from barque.cachestate import StepCache
 from barque.plans import Phase, Plan, Stream
 from barque.runreport import hooks_due
-from barque.steprecord import FAILURES, OK, StepRecord, StepState, cached, crashed, filtered, skipped
+from barque.steprecord import FAILURES, OK, StepRecord, StepState, cached, cancelled, crashed, filtered, skipped
 
 _Settle = Callable[[StepRecord], None]
 RUNNER = "runner"  # ``by`` of the records the local runner settles; the operator's say "operator"
+# Why a step is ``cancelled`` under fail fast, whether the driver settles it or the stream that
+# ran the failed step stops before it (``barque_runtime.executor``).
+FAIL_FAST_REASON = "not run: the run stops at its first failure (fail fast)"
 
 
 class Lost(NamedTuple):
@@ -231,11 +234,11 @@ def _without_running(s: Snapshot, sid: str, records: Mapping[str, StepRecord]) -
 def _stop(s: Snapshot, records: Mapping[str, StepRecord], settled: list[StepRecord], settle: _Settle) -> Next:
     """Cancel every step without a record, those of live phases too (the runner stops them):
     the run is over."""
-    reason = "the run was cancelled" if s.cancelled else "not run: the run stops at its first failure (fail fast)"
+    reason = "the run was cancelled" if s.cancelled else FAIL_FAST_REASON
     for phase in s.plan.phases:
         for sid in phase_steps(phase):
             if sid not in records:
-                settle(StepRecord(sid, s.plan.steps[sid].node, StepState.CANCELLED, run_id=s.run_id, by=s.by, reason=reason))
+                settle(cancelled(sid, s.plan.steps[sid].node, reason, run_id=s.run_id, by=s.by))
     done = outcome(s.plan, records, s.unresolvable)
     state = "cancelled" if s.cancelled else "failed"
     return Next(tuple(settled), outcome=Outcome(state, done.failed, done.unresolvable), position=len(s.plan.phases),

@@ -40,6 +40,8 @@ class RunSpec:
     ``ref_scope`` is the pipeline's refs scope (``barque.artifacts.ref_prefix``): what its
     sensors last observed and its ``Manual`` nodes are pinned to. A spec written before refs
     were scoped has none, and its steps then read and write no refs at all.
+    ``fail_fast`` is the run's failure policy as its streams apply it: a stream stops starting
+    steps after one fails (``barque_runtime.executor``), as the driver does across streams.
     """
 
     run_id: str
@@ -54,6 +56,7 @@ class RunSpec:
     ref_scope: str = ""
     # node id -> {"artifact", "output_id"} of a value stubbed in for it (``barque.run(overrides=)``)
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    fail_fast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,7 @@ class RunSpec:
             **({"refresh": dict(self.refresh)} if self.refresh else {}),
             **({"ref_scope": self.ref_scope} if self.ref_scope else {}),
             **({"overrides": {k: dict(v) for k, v in self.overrides.items()}} if self.overrides else {}),
+            **({"fail_fast": True} if self.fail_fast else {}),
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class RunSpec:
             refresh=dict(d.get("refresh", {})),
             ref_scope=str(d.get("ref_scope", "")),
             overrides={str(k): dict(v) for k, v in d.get("overrides", {}).items()},
+            fail_fast=bool(d.get("fail_fast", False)),
         )
 
 

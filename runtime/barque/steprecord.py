@@ -120,6 +120,11 @@ def skipped(step: str, node: str, reason: str, *, run_id: str | None, by: str | 
     return StepRecord(step, node, StepState.SKIPPED, run_id=run_id, reason=reason, by=by)
 
 
+def cancelled(step: str, node: str, reason: str, *, run_id: str | None, by: str | None) -> StepRecord:
+    """A step not started because the run stopped: asked to, or at its first failure (fail fast)."""
+    return StepRecord(step, node, StepState.CANCELLED, run_id=run_id, reason=reason, by=by)
+
+
 def filtered(step: str, node: str, reason: str, *, run_id: str | None, by: str | None,
              cache_key: str | None = None, attempts: int = 0) -> StepRecord:
     """A step that chose not to produce (or whose upstream did): no artifact, the marker output id."""

@@ -2,7 +2,8 @@
 
 Used by ``barque exec`` in pods and by local workers alike. A step whose upstream failed
 or was skipped is skipped (filtered below a filtered one, but for a ``collect``, which gets
-the keys that produced); an independent step in the same stream still runs. A step that
+the keys that produced); an independent step in the same stream still runs, unless the run
+fails fast. A step that
 returns ``barque.Skip`` ends filtered. Every
 step leaves a record in the store; a cached asset is committed (data first, then the
 commit record) before its record says it succeeded.
@@ -23,7 +24,7 @@ from barque.model import Node
 from barque.runif import holds
 from barque.plans import Step
 from barque.decorators import Skip
-from barque.rundriver import blocked_by, unrun
+from barque.rundriver import FAIL_FAST_REASON, blocked_by, unrun
 from barque.runspec import RunSpec
 from barque.serializers import JSON, TABULAR, as_reader
 from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, produced, value_param
@@ -135,12 +136,26 @@ def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]
 
     The steps of a ``batch=`` node wait until a step needs one of them (or the stream ends)
     and then run together, as ``batching`` groups them; the others run one by one in order.
+    Under fail fast (``spec.fail_fast``) a step that fails stops the stream: the steps it has
+    not started are ``cancelled``, as the driver cancels those of the other streams.
     """
     out: list[dict[str, Any]] = []
     waiting: dict[str, list[Step]] = {}  # batched node -> its steps not run yet, in order
-    for step in steps:
+    stop = False  # fail fast, and a step of this stream failed
+
+    def finish(recs: list[dict[str, Any]]) -> None:
+        nonlocal stop
+        done = _finish(ctx, recs)
+        out.extend(done)
+        stop = stop or (ctx.spec.fail_fast and any(steprecord.state_of(r) in steprecord.FAILURES for r in done))
+
+    for position, step in enumerate(steps):
         for node_id in [n for n, group in waiting.items() if any(g.id in step.deps for g in group)]:
-            out += _finish(ctx, _run_batched(ctx, waiting.pop(node_id)))
+            if not stop:
+                finish(_run_batched(ctx, waiting.pop(node_id)))
+        if stop:
+            finish(_cancelled(ctx, [*steps[position:], *(s for group in waiting.values() for s in group)]))
+            return out
         if step.action == "run" and ctx.spec.graph.nodes[step.node].batch is not None:
             waiting.setdefault(step.node, []).append(step)
             continue
@@ -148,10 +163,17 @@ def execute_stream(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]
             rec = execute_step(ctx, step)
         finally:  # what importing the step's module changed, too
             ctx.state.restore()
-        out += _finish(ctx, [rec])
-    for group in waiting.values():
-        out += _finish(ctx, _run_batched(ctx, group))
+        finish([rec])
+    for node_id in list(waiting):
+        if not stop:
+            finish(_run_batched(ctx, waiting.pop(node_id)))
+    finish(_cancelled(ctx, [s for group in waiting.values() for s in group]))
     return out
+
+
+def _cancelled(ctx: StreamContext, steps: list[Step]) -> list[dict[str, Any]]:
+    """The records of ``steps``, not started because the run stops at its first failure."""
+    return [steprecord.cancelled(s.id, s.node, FAIL_FAST_REASON, run_id=ctx.spec.run_id, by=None).to_dict() for s in steps]
 
 
 def _run_batched(ctx: StreamContext, group: list[Step]) -> list[dict[str, Any]]:

@@ -187,6 +187,7 @@ def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:
         targets=targets,
         refresh=refresh_nodes(graph, targets, options.refresh, options.cascade) if options.refresh else {},
         ref_scope=project_ref_scope(graph.root),
+        fail_fast=options.fail_fast,
     )
     return LocalRun(options, spec, store, store_uri, {})
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 import barque
-from tests.pipelines import FILTERED_KEY_SOURCE, KILLED
+from barque.records import read_step_records
+from barque.store import open_store
+from tests.pipelines import FAILS_BEFORE_A_LATER_STEP, FILTERED_KEY_SOURCE, KILLED
 from tests.unit.cluster_sim import Cluster, local_states, step_states
 
 SCENARIOS = {
@@ -164,3 +166,20 @@ def test_fail_fast_cancels_the_later_phases_in_both_places_and_continue_runs_the
         assert (states["pipeline.py:broken"], states["pipeline.py:later"]) == ("failed", "cancelled")
     assert step_states(cluster.run("continue"))["pipeline.py:later"] == "succeeded"
     assert local_states(barque.run(str(local_file), workers=2))["pipeline.py:later"] == "succeeded"
+
+
+def test_fail_fast_stops_a_stream_at_its_failure_in_both_places(tmp_path: Path) -> None:
+    # One worker, parallelism 1: both steps share a stream, so a worker or a Pod has to stop it itself.
+    local = local_states(barque.run(str(_project(tmp_path / "local", FAILS_BEFORE_A_LATER_STEP)), workers=1, fail_fast=True))
+    cluster = Cluster([_project(tmp_path / "cluster", FAILS_BEFORE_A_LATER_STEP)], tmp_path / "store", parallelism=1, work=tmp_path)
+    run = cluster.run("fast", failurePolicy="FailFast")
+    assert step_states(run) == local == {"pipeline.py:broken": "failed", "pipeline.py:later": "cancelled"}
+    stored = read_step_records(open_store(str(tmp_path / "store")), run["status"]["runId"])["pipeline.py:later"]
+    assert (stored["state"], stored.get("by")) == ("cancelled", None)  # the Pod's own record: its stream stopped
+
+
+def test_a_pipelines_fail_fast_default_reaches_its_pods_and_a_runs_continue_wins(tmp_path: Path) -> None:
+    cluster = Cluster([_project(tmp_path / "cluster", FAILS_BEFORE_A_LATER_STEP)], tmp_path / "store", parallelism=1, work=tmp_path)
+    cluster.pipeline["spec"]["defaults"]["failurePolicy"] = "FailFast"
+    assert step_states(cluster.run("by-default"))["pipeline.py:later"] == "cancelled"
+    assert step_states(cluster.run("continue", failurePolicy="Continue"))["pipeline.py:later"] == "succeeded"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.pipelines import FAILS_BEFORE_A_LATER_STEP
+
 from .clirun import barque, pipeline, ran, step_records
 
 FAILING = """
@@ -293,3 +295,44 @@ def test_without_fail_fast_independent_streams_finish_after_a_failure(tmp_path: 
     assert result.code == 1
     states = {s["id"]: s["status"] for s in result.json["steps"]}
     assert states == {"pipeline.py:broken": "failed", "pipeline.py:slow": "ran", "pipeline.py:after_slow": "ran"}
+
+
+
+def test_fail_fast_stops_a_stream_at_its_failure_and_cancels_its_later_steps(tmp_path: Path) -> None:
+    # One worker: both steps land in one stream, so only the stream itself can stop at the failure.
+    pipeline(tmp_path, FAILS_BEFORE_A_LATER_STEP)
+    result = barque("run", "pipeline.py", "--workers", "1", "--fail-fast", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert {s["id"]: s["status"] for s in result.json["steps"]} == {"pipeline.py:broken": "failed", "pipeline.py:later": "cancelled"}
+    record = step_records(tmp_path / ".barque", result.json["run_id"])["pipeline.py:later"]
+    # No ``by``: the worker's stream wrote it, not the runner settling what was left after the fact.
+    assert record == {"step": "pipeline.py:later", "node": "pipeline.py:later", "state": "cancelled", "attempts": 0,
+                      "run_id": result.json["run_id"], "reason": "not run: the run stops at its first failure (fail fast)"}
+
+
+def test_without_fail_fast_a_stream_runs_its_independent_steps_after_a_failure(tmp_path: Path) -> None:
+    pipeline(tmp_path, FAILS_BEFORE_A_LATER_STEP)
+    result = barque("run", "pipeline.py", "--workers", "1", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert {s["id"]: s["status"] for s in result.json["steps"]} == {"pipeline.py:broken": "failed", "pipeline.py:later": "ran"}
+
+
+def test_fail_fast_cancels_the_keys_of_a_batch_node_still_waiting_for_their_call(tmp_path: Path) -> None:
+    # The keys of a batch= node wait for their shared call until the end of the stream; `broken` fails first.
+    pipeline(tmp_path, """
+        from barque import asset, partitions
+
+        @asset(partitions={"r": partitions(["r1", "r2", "r3"])}, batch=2)
+        def scored(r: list) -> dict:
+            trace("scored")
+            return {k: 1 for k in r}
+
+        @asset()
+        def broken() -> int:
+            raise ValueError("bad input")
+    """)
+    result = barque("run", "pipeline.py", "--workers", "1", "--fail-fast", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    assert ran(tmp_path) == []
+    assert {s["id"]: s["status"] for s in result.json["steps"]} == {
+        "pipeline.py:broken": "failed", **{f"pipeline.py:scored[r={k}]": "cancelled" for k in ("r1", "r2", "r3")}}
