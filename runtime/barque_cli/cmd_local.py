@@ -36,6 +36,9 @@ def register(sub: Any) -> None:
     graph.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid", help="svg renders the DOT with Graphviz's `dot`")
     graph.add_argument("--run", default=None, metavar="RUN_ID", help="show each node's state and duration in this run")
     graph.add_argument("--store", default=None, help="the store holding the run's step records (default .barque/ in the project)")
+    from barque_cli.cmd_status import add_cluster_args
+
+    add_cluster_args(graph)  # with one of them, --run names a PipelineRun
     graph.set_defaults(func=cmd_graph)
 
     show = sub.add_parser("show", help="print a node's stored value (its latest materialization)")
@@ -284,7 +287,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from barque.parsing import parse_project
 
     graph = parse_project(args.files)
-    if args.run:
+    if args.run and (args.namespace or args.kubeconfig or args.context):
+        from barque.hookstore import hooks_of_run
+
+        store, run_id, records = _pipeline_run(args)
+        states = run_states(records.values(), hooks_of_run(store, run_id))
+    elif args.run:
         from barque.hookstore import hooks_of_run
         from barque.store import open_store
 
@@ -316,6 +324,20 @@ def _run_records(store_uri: str, root: str, run_id: str) -> dict[str, dict[str, 
     if not recs:
         raise BarqueError(f"run {run_id} left no step records", where=store_uri, hint="`barque history` lists the runs; pass --store for another store")
     return recs
+
+
+def _pipeline_run(args: argparse.Namespace) -> tuple[Any, str, dict[str, dict[str, Any]]]:
+    """(store, run id, step records) of the PipelineRun ``--run`` names, from the store its status pins."""
+    from barque.store import open_store
+    from barque_cli.cluster_records import cluster_run_records
+    from barque_cli.cmd_logs import store_location
+    from barque_cli.cmd_status import Kube
+
+    kube = Kube.connect(args)
+    run = kube.get("pipelineruns", args.run)
+    run_id, uri = store_location(run, lambda name: kube.get("pipelines", name))
+    store = open_store(args.store or uri)
+    return store, run_id, cluster_run_records(store, run, run_id)
 
 
 def _render_svg(dot: str) -> str:
