@@ -340,14 +340,14 @@ def why(
     values its operator keys steps with (``spec.defaults.env``) instead of this shell's."""
     from dataclasses import replace
 
+    from barque.keyenv import cache_env_values
     from barque.targets import resolve_one
     from barque.trust import env_digests
     from barque_runtime.local import RunOptions, plan_with_stored_keys, prepare
 
     local = prepare(RunOptions(tuple(files), (), None, store, dict(params or {}), False))
     if cluster is not None:
-        # As the operator keys them (barque_operator.keyenv): each declared name's defaults.env value, else unset.
-        values = {name: cluster.env.get(name) for name in local.spec.env}
+        values = cache_env_values(local.spec.graph, cluster.env)  # as the operator keys them
         local.spec = replace(local.spec, ref_scope=cluster.scope, env=env_digests(local.store, values))
     graph = local.spec.graph
     node_id = resolve_one(graph, target)
