@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from barque_cli.usage import BATCHES_AT_ONCE, WORKERS, at_least_one
+
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run a pipeline (or a target and what it needs) locally and print its summary")
@@ -18,8 +20,8 @@ def register(sub: Any) -> None:
     plan = sub.add_parser("plan", help="print the phased plan as JSON: the local run's, or the cluster's (--parallelism, a Pipeline manifest)")
     _files_and_target(plan)
     where = plan.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=None, help="the plan `barque run --workers N` runs: streams per phase, at least 1 (default: CPU count)")
-    where.add_argument("--parallelism", type=_positive, default=None,
+    where.add_argument("--workers", type=WORKERS, default=None, help="the plan `barque run --workers N` runs: streams per phase, at least 1 (default: CPU count)")
+    where.add_argument("--parallelism", type=at_least_one("streams per phase"), default=None,
                        help="the plan the operator runs for a Pipeline with spec.defaults.parallelism N (given a Pipeline manifest: its own)")
     plan.add_argument("--store", default=None)
     plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
@@ -75,13 +77,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="append", default=[], metavar="A,B", help="recompute these assets even when cached, and every asset of the cone below them")
     parser.add_argument("--no-cascade", action="store_true", help="with --refresh: recompute only the named assets, not what reads them")
     parser.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="only these partition keys, across the cone (or a JSON object for compound keys)")
-    parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
+    parser.add_argument("--workers", type=WORKERS, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
     parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
     parser.add_argument("--batch", action="append", default=[], metavar="[NODE=]none|all|N",
                         help="override batch= for this run: none (one key per call), all or N, of every node that declares it; NODE=V of that node")
-    parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
+    parser.add_argument("--batch-concurrency", type=BATCHES_AT_ONCE, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
@@ -93,15 +95,6 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=cmd_run)
 
 
-def _positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (argparse turns the error into exit 2)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} workers cannot run anything: give 1 or more, or leave it out for one per CPU")
-    return number
 
 
 def _files_and_target(parser: argparse.ArgumentParser) -> None:

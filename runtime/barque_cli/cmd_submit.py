@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from barque_cli.cmd_status import TERMINAL, Kube, add_cluster_args, render_status
+from barque_cli.usage import BATCHES_AT_ONCE
 
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,7 +40,7 @@ def register(sub: Any) -> None:
                    help='for tests: a JSON object of asset name to the value stubbed in for it (spec.overrides), e.g. \'{"raw": [1, 2]}\'')
     p.add_argument("--param-file", default=None, metavar="FILE",
                    help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param); waits for them")
-    p.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N",
+    p.add_argument("--batch-concurrency", type=BATCHES_AT_ONCE, default=1, metavar="N",
                    help="with --param-file: at most N of the batches' runs unfinished at once (default 1, one after another)")
     add_cluster_args(p)
     p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 0 only if it succeeded")
@@ -47,15 +48,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_submit)
 
 
-def _positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} runs at once runs nothing: give 1 or more")
-    return number
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
