@@ -128,7 +128,7 @@ def test_wrong_credentials_are_a_store_error_that_says_to_check_them(aws_env, mi
 
 def test_an_unreachable_endpoint_is_a_store_error_that_says_to_check_it(aws_env, minio, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard port: nothing listens
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("BARQUE_S3_RETRY_SECONDS", "1")  # give up after a second of retries, not the default minute
     with pytest.raises(StoreError, match="S3 get failed") as info:
         open_store(f"s3://{minio.bucket}/p").get("k")
     assert "AWS_ENDPOINT_URL" in str(info.value)
