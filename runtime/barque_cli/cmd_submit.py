@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
     p.add_argument("--resume-from", default=None, metavar="RUN", help="reuse the succeeded steps of an earlier run")
+    p.add_argument("--batch", action="append", default=[], metavar="[NODE=]V",
+                   help="batch= for this run (spec.batch): none, all or N for every batched node, NODE=V for one (repeatable)")
     p.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="the run's timeout (spec.timeoutSeconds)")
     add_cluster_args(p)
     p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 0 only if it succeeded")
@@ -40,6 +42,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     body = build_run(
         args.pipeline, name=args.name, targets=args.target, params=parse_params(args.param),
         no_cache=args.no_cache, resume_from=args.resume_from, timeout_seconds=args.timeout,
+        batch=args.batch,
     )
     kube = Kube.connect(args)
     kube.get("pipelines", args.pipeline)  # a clear "not found" now beats a failed run later
@@ -75,12 +78,14 @@ def build_run(
     no_cache: bool = False,
     resume_from: str | None = None,
     timeout_seconds: int | None = None,
+    batch: list[str] | None = None,
 ) -> dict[str, Any]:
     """The PipelineRun manifest, validated by the operator's model. Pure.
 
     Without ``name`` the run gets ``generateName: <pipeline>-`` and the API server adds a
     random suffix, so two submits never collide.
     """
+    from barque.batchflag import parse_batch_flags
     from barque.errors import BarqueError
     from barque_operator import models as m
     from pydantic import ValidationError
@@ -98,6 +103,9 @@ def build_run(
         spec["resumeFrom"] = resume_from
     if timeout_seconds is not None:
         spec["timeoutSeconds"] = timeout_seconds
+    if batch:
+        parse_batch_flags(batch)  # a malformed value is a usage error now; node names are the operator's to check
+        spec["batch"] = list(batch)
     meta = {"name": name} if name else {"generateName": f"{pipeline[:57]}-"}
     try:
         run = m.PipelineRun.model_validate({"apiVersion": m.API_VERSION, "kind": "PipelineRun", "metadata": meta, "spec": spec})
