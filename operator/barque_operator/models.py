@@ -88,7 +88,7 @@ class GraphFreshness(_Snake):
     cron: str | None = None
     max_failures: int | None = Field(default=None, ge=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
-    batch: str | None = None
+    batch: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(default=None, max_length=1000)
 
 
 class GraphSink(_Snake):
@@ -257,6 +257,9 @@ class Schedule(_Spec):
     )
     timeout_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Each scheduled run's spec.timeoutSeconds.",
+    )
+    batch: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        default=None, max_length=1000, description="Each scheduled run's spec.batch (barca's Schedule(batch=)).",
     )
 
 
