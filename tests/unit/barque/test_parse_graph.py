@@ -229,6 +229,17 @@ def test_schedule_options_are_kept_as_written_and_travel_in_the_graph(tmp_path: 
     assert Graph.from_dict(graph.to_dict()).nodes["p.py:daily"].freshness == fresh
 
 
+def _scheduled_with_batch(tmp_path: Path, written: str) -> Graph:
+    write(tmp_path, {"p.py": f"""
+        from barque import Schedule, asset
+
+        @asset(freshness=Schedule("0 5 * * *", batch={written}))
+        def daily() -> int:
+            return 1
+        """})
+    return parse(tmp_path)
+
+
 @pytest.mark.parametrize("written, values", [
     ('"all"', ("all",)),
     ('"none"', ("none",)),
@@ -238,14 +249,7 @@ def test_schedule_options_are_kept_as_written_and_travel_in_the_graph(tmp_path: 
     ('["all", "scored=none"]', ("all", "scored=none")),
 ])
 def test_schedule_batch_is_read_as_the_batch_flag_values_of_each_tick(tmp_path: Path, written: str, values: tuple[str, ...]) -> None:
-    write(tmp_path, {"p.py": f"""
-        from barque import Schedule, asset
-
-        @asset(freshness=Schedule("0 5 * * *", batch={written}))
-        def daily() -> int:
-            return 1
-        """})
-    assert parse(tmp_path).nodes["p.py:daily"].freshness.batch == values
+    assert _scheduled_with_batch(tmp_path, written).nodes["p.py:daily"].freshness.batch == values
 
 
 @pytest.mark.parametrize("written, message", [
@@ -257,15 +261,8 @@ def test_schedule_batch_is_read_as_the_batch_flag_values_of_each_tick(tmp_path: 
     ("size", "Schedule(batch=)"),
 ])
 def test_a_schedule_batch_of_no_form_barca_takes_is_refused_where_it_is_written(tmp_path: Path, written: str, message: str) -> None:
-    write(tmp_path, {"p.py": f"""
-        from barque import Schedule, asset
-
-        @asset(freshness=Schedule("0 5 * * *", batch={written}))
-        def daily() -> int:
-            return 1
-        """})
     with pytest.raises(PipelineDefinitionError) as err:
-        parse(tmp_path)
+        _scheduled_with_batch(tmp_path, written)
     assert message in err.value.message and (err.value.where or "").startswith("p.py:3:")
 
 

@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.cluster_sim import Cluster
+from tests.unit.runtime.test_batch_flag import PIPELINE as BATCHED  # the same calls as the local --batch tests
 
-PIPELINE = """
-from barca import asset, partitions
-
-@asset(partitions={"k": partitions(["a", "b", "c", "d"])}, batch=2)
-def scored(k: list) -> dict:
-    with open("calls.txt", "a") as f:
-        f.write(",".join(k) + "\\n")
-    return {key: key.upper() for key in k}
-
+PIPELINE = BATCHED + """
 
 @asset(partitions={"k": partitions(["a", "b"])})
 def plain(k: str) -> str:
