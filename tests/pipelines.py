@@ -86,6 +86,32 @@ def pager() -> None:
     raise RuntimeError("pager down")
 """
 
+# `broken` fails in the first phase; `later` reads two other streams of it, so it is planned in the
+# next one: under fail fast it is cancelled, under continue it runs.
+FAILS_EARLY = '''
+from barque import asset
+
+
+@asset()
+def broken() -> int:
+    raise ValueError("the upstream schema changed")
+
+
+@asset()
+def left() -> int:
+    return 1
+
+
+@asset()
+def right() -> int:
+    return 2
+
+
+@asset(inputs={"a": left, "b": right})
+def later(a: int, b: int) -> int:  # reads two streams of the first phase: planned in the next one
+    return a + b
+'''
+
 # With one worker (parallelism 1) both steps share one stream, `broken` first: under fail fast
 # that stream stops there and `later` is cancelled without running; under Continue it runs.
 FAILS_BEFORE_A_LATER_STEP = """

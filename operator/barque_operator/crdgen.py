@@ -172,6 +172,10 @@ def pipelinerun_crd() -> dict[str, Any]:
             _col("Crashed", "integer", ".status.counts.crashed", "Steps whose process died (a signal, OOMKilled, a lost Pod)", priority=1),
             _col("Filtered", "integer", ".status.counts.filtered", "Steps that chose not to produce (barque.Skip), or below one that did",
                  priority=1),
+            _col("Skipped", "integer", ".status.counts.skipped", "Steps not run because a step they read failed or crashed",
+                 priority=1),
+            _col("Cancelled", "integer", ".status.counts.cancelled", "Steps stopped or never started: cancel, timeout, fail fast",
+                 priority=1),
             _col("Message", "string", ".status.message", "Why the run failed", priority=1),
         ],
     )

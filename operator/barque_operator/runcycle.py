@@ -30,7 +30,7 @@ from barque.store import ArtifactStore
 from barque.trust import env_digests
 from barque_operator import naming, runstore
 from barque_operator.context import Context
-from barque_operator.keyenv import cache_env_values, run_ref_scope
+from barque.keyenv import cache_env_values, run_ref_scope
 from barque_operator.manifests import JobInputs, ManifestError, build_hook_job, build_phase_job, pinned_pipeline, run_pins
 from barque_operator.models import Defaults, PipelineRunSpec
 from barque_operator.observed import (

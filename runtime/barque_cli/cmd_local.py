@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from barque_cli.usage import BATCHES_AT_ONCE, WORKERS, at_least_one
+
 
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run a pipeline (or a target and what it needs) locally and print its summary")
@@ -18,8 +20,8 @@ def register(sub: Any) -> None:
     plan = sub.add_parser("plan", help="print the phased plan as JSON: the local run's, or the cluster's (--parallelism, a Pipeline manifest)")
     _files_and_target(plan)
     where = plan.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive, default=None, help="the plan `barque run --workers N` runs: streams per phase, at least 1 (default: CPU count)")
-    where.add_argument("--parallelism", type=_positive, default=None,
+    where.add_argument("--workers", type=WORKERS, default=None, help="the plan `barque run --workers N` runs: streams per phase, at least 1 (default: CPU count)")
+    where.add_argument("--parallelism", type=at_least_one("streams per phase"), default=None,
                        help="the plan the operator runs for a Pipeline with spec.defaults.parallelism N (given a Pipeline manifest: its own)")
     plan.add_argument("--store", default=None)
     plan.add_argument("--cache", action="store_true", help="add each step's cache state and why")
@@ -36,6 +38,9 @@ def register(sub: Any) -> None:
     graph.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid", help="svg renders the DOT with Graphviz's `dot`")
     graph.add_argument("--run", default=None, metavar="RUN_ID", help="show each node's state and duration in this run")
     graph.add_argument("--store", default=None, help="the store holding the run's step records (default .barque/ in the project)")
+    from barque_cli.cmd_status import add_cluster_args
+
+    add_cluster_args(graph)  # with one of them, --run names a PipelineRun
     graph.set_defaults(func=cmd_graph)
 
     show = sub.add_parser("show", help="print a node's stored value (its latest materialization)")
@@ -72,13 +77,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="append", default=[], metavar="A,B", help="recompute these assets even when cached, and every asset of the cone below them")
     parser.add_argument("--no-cascade", action="store_true", help="with --refresh: recompute only the named assets, not what reads them")
     parser.add_argument("--partition", action="append", default=[], metavar="DIM=K[,K]", help="only these partition keys, across the cone (or a JSON object for compound keys)")
-    parser.add_argument("--workers", type=_positive, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
+    parser.add_argument("--workers", type=WORKERS, default=None, help="parallel worker processes, at least 1 (default: CPU count)")
     parser.add_argument("--store", default=None, help="artifact store: a folder (default .barque/ in the project) or s3://bucket/prefix")
     parser.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter, passed to functions that take it")
     parser.add_argument("--param-file", default=None, metavar="FILE", help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param)")
     parser.add_argument("--batch", action="append", default=[], metavar="[NODE=]none|all|N",
                         help="override batch= for this run: none (one key per call), all or N, of every node that declares it; NODE=V of that node")
-    parser.add_argument("--batch-concurrency", type=_positive, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
+    parser.add_argument("--batch-concurrency", type=BATCHES_AT_ONCE, default=1, metavar="N", help="with --param-file: run up to N batches at once (default 1, one after another)")
     parser.add_argument("--dry-run", action="store_true", help="list every step as run or cached, and why; run nothing")
     parser.add_argument("--fail-fast", action="store_true",
                         help="stop at the first failure: start nothing more, stop running streams, the rest is cancelled")
@@ -90,15 +95,6 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=cmd_run)
 
 
-def _positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (argparse turns the error into exit 2)."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} workers cannot run anything: give 1 or more, or leave it out for one per CPU")
-    return number
 
 
 def _files_and_target(parser: argparse.ArgumentParser) -> None:
@@ -284,7 +280,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from barque.parsing import parse_project
 
     graph = parse_project(args.files)
-    if args.run:
+    if args.run and (args.namespace or args.kubeconfig or args.context):
+        from barque.hookstore import hooks_of_run
+
+        store, run_id, records = _pipeline_run(args)
+        states = run_states(records.values(), hooks_of_run(store, run_id))
+    elif args.run:
         from barque.hookstore import hooks_of_run
         from barque.store import open_store
 
@@ -316,6 +317,20 @@ def _run_records(store_uri: str, root: str, run_id: str) -> dict[str, dict[str, 
     if not recs:
         raise BarqueError(f"run {run_id} left no step records", where=store_uri, hint="`barque history` lists the runs; pass --store for another store")
     return recs
+
+
+def _pipeline_run(args: argparse.Namespace) -> tuple[Any, str, dict[str, dict[str, Any]]]:
+    """(store, run id, step records) of the PipelineRun ``--run`` names, from the store its status pins."""
+    from barque.store import open_store
+    from barque_cli.cluster_records import cluster_run_records
+    from barque_cli.cmd_logs import store_location
+    from barque_cli.cmd_status import Kube
+
+    kube = Kube.connect(args)
+    run = kube.get("pipelineruns", args.run)
+    run_id, uri = store_location(run, lambda name: kube.get("pipelines", name))
+    store = open_store(args.store or uri)
+    return store, run_id, cluster_run_records(store, run, run_id)
 
 
 def _render_svg(dot: str) -> str:

@@ -192,6 +192,13 @@ class Kube:
             meta = body.get("metadata", {})
             raise self._explain(e, plural, meta.get("name") or meta.get("generateName", "")) from None
 
+    def patch(self, plural: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of the object's spec or metadata (``submit`` cancels its batches' runs with it)."""
+        try:
+            return dict(self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name, body))
+        except Exception as e:
+            raise self._explain(e, plural, name) from None
+
     def _explain(self, e: Exception, plural: str, name: str) -> Exception:
         kind = {"pipelineruns": "PipelineRun", "pipelines": "Pipeline"}.get(plural, plural)
         status = getattr(e, "status", None)

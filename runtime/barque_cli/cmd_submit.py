@@ -4,17 +4,21 @@ The manifest is built through the operator's ``PipelineRun`` model (one source o
 with the CRD) by a pure function; the API call and the follow loop are the thin shell.
 Prints the run's name on stdout (so ``RUN=$(barque submit etl)`` works); with ``--wait``
 progress goes to stderr and the exit code says how the run ended: 0 Succeeded, 1 otherwise.
+``--param-file`` submits micro-batches instead (``barque_cli.submit_batches``): one run per
+parameter set, a bounded number at once, and one summary on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
 from typing import Any, Callable, Mapping
 
 from barque_cli.cmd_status import TERMINAL, Kube, add_cluster_args, render_status
+from barque_cli.usage import BATCHES_AT_ONCE
 
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -32,18 +36,30 @@ def register(sub: Any) -> None:
     p.add_argument("--batch", action="append", default=[], metavar="[NODE=]V",
                    help="batch= for this run (spec.batch): none, all or N for every batched node, NODE=V for one (repeatable)")
     p.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="the run's timeout (spec.timeoutSeconds)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failure: start nothing more, stop running Jobs (spec.failurePolicy: FailFast)")
+    p.add_argument("--overrides", default=None, metavar="JSON|@FILE",
+                   help='for tests: a JSON object of asset name to the value stubbed in for it (spec.overrides), e.g. \'{"raw": [1, 2]}\'')
+    p.add_argument("--param-file", default=None, metavar="FILE",
+                   help="micro-batches: one run per line of FILE, each a JSON object of parameters (on top of --param); waits for them")
+    p.add_argument("--batch-concurrency", type=BATCHES_AT_ONCE, default=1, metavar="N",
+                   help="with --param-file: at most N of the batches' runs unfinished at once (default 1, one after another)")
     add_cluster_args(p)
     p.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 0 only if it succeeded")
     p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_submit)
 
 
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
-    body = build_run(
-        args.pipeline, name=args.name, targets=args.target, params=parse_params(args.param),
-        no_cache=args.no_cache, resume_from=args.resume_from, timeout_seconds=args.timeout,
-        batch=args.batch,
+    options: dict[str, Any] = dict(
+        targets=args.target, no_cache=args.no_cache, resume_from=args.resume_from, timeout_seconds=args.timeout,
+        fail_fast=args.fail_fast, overrides=parse_overrides(args.overrides), batch=args.batch,
     )
+    if args.param_file is not None:
+        return _submit_batches(args, options)
+    body = build_run(args.pipeline, name=args.name, params=parse_params(args.param), **options)
     kube = Kube.connect(args)
     kube.get("pipelines", args.pipeline)  # a clear "not found" now beats a failed run later
     created = kube.create("pipelineruns", body)
@@ -54,6 +70,62 @@ def cmd_submit(args: argparse.Namespace) -> int:
     final = follow(lambda: kube.get("pipelineruns", name), report=_progress, poll=args.poll)
     sys.stderr.write(render_status(final))
     return 0 if (final.get("status") or {}).get("phase") == "Succeeded" else 1
+
+
+def _submit_batches(args: argparse.Namespace, options: Mapping[str, Any]) -> int:
+    """One PipelineRun per parameter set of ``--param-file``, followed to the end; the summary on stdout."""
+    from barque.errors import BarqueError
+    from barque_cli.submit_batches import submit_many
+    from barque_runtime.batches import read_param_file
+    from barque_runtime.cancel import Cancellation
+
+    if args.name:
+        raise BarqueError("--name names one run, and --param-file makes one run per line",
+                          where="--name", hint="leave --name out: each batch's run gets a generated name")
+    base = parse_params(args.param)
+    # Every manifest is built (and so checked) before the first run is created: a bad line 7
+    # must not leave six runs behind.
+    bodies = [build_run(args.pipeline, params={**base, **sets}, **options) for sets in read_param_file(args.param_file)]
+    kube = Kube.connect(args)
+    kube.get("pipelines", args.pipeline)
+    # SIGTERM cancels the batches as Ctrl-C does, and either exits as the shell reports it, after the summary.
+    with Cancellation() as cancellation:
+        cancellation.armed = True
+        summary = submit_many(
+            bodies, create=lambda body: str(kube.create("pipelineruns", dict(body))["metadata"]["name"]),
+            get=lambda name: kube.get("pipelineruns", name),
+            cancel=lambda name: kube.patch("pipelineruns", name, {"spec": {"cancel": True}}),
+            concurrency=args.batch_concurrency, poll=args.poll, report=_progress,
+        )
+        cancellation.armed = False
+    sys.stdout.write(json.dumps(summary, default=str) + "\n")
+    if cancellation.signum is not None:
+        return 128 + cancellation.signum
+    return 0 if summary["status"] == "succeeded" else 1
+
+
+def parse_overrides(text: str | None) -> dict[str, Any] | None:
+    """``--overrides``: a JSON object, given inline or as ``@FILE``; ``None`` when not given."""
+    from barque.errors import BarqueError
+
+    if text is None:
+        return None
+    where = "--overrides"
+    if text.startswith("@"):
+        where = text[1:]
+        try:
+            with open(where, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise BarqueError(f"cannot read the overrides file: {err}", where=where, hint="pass @FILE naming a UTF-8 JSON file") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise BarqueError(f"the overrides are not JSON: {err}", where=where, hint='write a JSON object, e.g. \'{"raw": [1, 2]}\'') from None
+    if not isinstance(doc, dict) or not doc:
+        raise BarqueError("the overrides must be a JSON object of asset name to value, with one asset at least",
+                          where=where, hint='e.g. \'{"raw": [1, 2]}\'')
+    return doc
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -78,6 +150,8 @@ def build_run(
     no_cache: bool = False,
     resume_from: str | None = None,
     timeout_seconds: int | None = None,
+    fail_fast: bool = False,
+    overrides: Mapping[str, Any] | None = None,
     batch: list[str] | None = None,
 ) -> dict[str, Any]:
     """The PipelineRun manifest, validated by the operator's model. Pure.
@@ -96,6 +170,9 @@ def build_run(
     if targets:
         spec["targets"] = list(targets)
     if params:
+        bad = next((k for k in params if not PARAM_NAME.match(k)), None)
+        if bad is not None:
+            raise BarqueError(f"invalid parameter name {bad!r}", where="params", hint="parameter names are identifiers")
         spec["params"] = dict(sorted(params.items()))
     if no_cache:
         spec["noCache"] = True
@@ -103,6 +180,10 @@ def build_run(
         spec["resumeFrom"] = resume_from
     if timeout_seconds is not None:
         spec["timeoutSeconds"] = timeout_seconds
+    if fail_fast:
+        spec["failurePolicy"] = "FailFast"
+    if overrides:
+        spec["overrides"] = dict(overrides)
     if batch:
         parse_batch_flags(batch)  # a malformed value is a usage error now; node names are the operator's to check
         spec["batch"] = list(batch)
@@ -111,7 +192,7 @@ def build_run(
         run = m.PipelineRun.model_validate({"apiVersion": m.API_VERSION, "kind": "PipelineRun", "metadata": meta, "spec": spec})
     except ValidationError as e:
         detail = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise BarqueError(f"invalid PipelineRun: {detail}", hint="check --name, --resume-from and --timeout") from None
+        raise BarqueError(f"invalid PipelineRun: {detail}", hint="check --name, --resume-from, --timeout and --overrides") from None
     return run.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
 
 
@@ -143,7 +224,7 @@ def follow(
         sleep(poll)
 
 
-def _progress(run: dict[str, Any]) -> None:
+def _progress(run: Mapping[str, Any]) -> None:
     status = run.get("status") or {}
     print(f"{run['metadata']['name']}: {status.get('phase') or 'Pending'} {status.get('progress') or ''}".rstrip(),
           file=sys.stderr, flush=True)

@@ -4,7 +4,7 @@ JSON mode), and exactly as argparse prints them otherwise (usage, then ``prog: e
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from barque.errors import BarqueError
 
@@ -26,3 +26,23 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ArgumentError(message, self)
+
+
+def at_least_one(what: str, hint: str = "give 1 or more") -> Callable[[str], int]:
+    """An argparse type: a whole number of at least 1; ``what`` names the count in the error
+    ("0 workers cannot run anything: ...") that argparse turns into exit 2."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"{number} {what} cannot run anything: {hint}")
+        return number
+
+    return parse
+
+
+WORKERS = at_least_one("workers", "give 1 or more, or leave it out for one per CPU")
+BATCHES_AT_ONCE = at_least_one("batches at once")

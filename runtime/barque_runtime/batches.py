@@ -84,6 +84,13 @@ def run_many(
         batches = _in_turn(run, files, sets, options)
     else:
         batches = _concurrently(run, files, sets, options, concurrency)
+    return summarize(batches, concurrency, time.perf_counter() - started)
+
+
+def summarize(batches: list[dict[str, Any]], concurrency: int, elapsed_seconds: float) -> dict[str, Any]:
+    """The one summary of micro-batches, each a dict with its ``status`` (``succeeded``,
+    ``failed``, ``cancelled`` or ``error``), in the order of the sets; shared by ``barque run
+    --param-file`` and the cluster's ``barque submit --param-file``."""
     counts = {s: sum(1 for b in batches if b["status"] == s) for s in ("succeeded", "failed", "cancelled", "error")}
     status = "succeeded" if counts["succeeded"] == len(batches) else "cancelled" if counts["cancelled"] else "failed"
     return {
@@ -91,7 +98,7 @@ def run_many(
         "batches": len(batches),
         **{f"batches_{state}": n for state, n in counts.items()},
         "concurrency": concurrency,
-        "elapsed_seconds": round(time.perf_counter() - started, 4),
+        "elapsed_seconds": round(elapsed_seconds, 4),
         "runs": [{"batch": i, **b} for i, b in enumerate(batches)],
     }
 

@@ -26,6 +26,14 @@ from barque.store import ArtifactStore
 
 
 @dataclass(frozen=True)
+class ClusterScope:
+    """A Pipeline's side of the store: its refs scope and the env values (by name) its steps are keyed with."""
+
+    scope: str
+    env: Mapping[str, str | None]
+
+
+@dataclass(frozen=True)
 class StepRun:
     """What the producing run's step record says about the step."""
 
@@ -107,10 +115,11 @@ class Provenance:
 
 class _Runs:
     """The step records of each run read so far: a run's records are listed once, however many
-    steps of it the walk visits."""
+    steps of it the walk visits; ``scope`` is the refs scope the walk reads."""
 
-    def __init__(self, store: ArtifactStore) -> None:
+    def __init__(self, store: ArtifactStore, scope: str) -> None:
         self._store = store
+        self.scope = scope
         self._runs: dict[str, dict[str, dict[str, Any]]] = {}
 
     def steps(self, run_id: str | None) -> dict[str, dict[str, Any]]:
@@ -125,18 +134,21 @@ class _Runs:
 
 
 def provenance(
-    store: ArtifactStore, graph: Graph, step_id: str, verdicts: Mapping[str, StepCache], depth: int = 0
+    store: ArtifactStore, graph: Graph, step_id: str, verdicts: Mapping[str, StepCache], depth: int = 0,
+    scope: str | None = None,
 ) -> Provenance | None:
     """The provenance of the latest stored value of ``step_id``, or ``None`` when none is stored
-    (or its ref fails authentication); with ``depth`` > 0, its inputs' producers too."""
-    scope = artifacts.project_ref_scope(graph.root)
+    (or its ref fails authentication); with ``depth`` > 0, its inputs' producers too. ``scope``
+    is whose refs to read: the local project's by default, or a cluster Pipeline's
+    (``artifacts.cluster_ref_scope``)."""
+    scope = scope or artifacts.project_ref_scope(graph.root)
     ref = artifacts.get_ref(store, scope, step_id)
     if ref is None:
         return None
     node = graph.nodes.get(str(ref.get("node")))
     allowed = trust.allowed_serializers(node.serializer) if node else trust.DATA_ONLY
     found = artifacts.find_ref(store, scope, step_id, allowed)
-    return _build(store, graph, step_id, ref, found.problem, verdicts, depth, _Runs(store))
+    return _build(store, graph, step_id, ref, found.problem, verdicts, depth, _Runs(store, scope))
 
 
 def _build(
@@ -197,7 +209,7 @@ def _input(
     reused = {sid: str(rec["reused_from"]) for sid, rec in sorted(runs.steps(run_id).items())
               if rec.get("node") == source and rec.get("output_id") in ids and rec.get("reused_from")}
     producers: list[Provenance] = []
-    scope = artifacts.project_ref_scope(graph.root)
+    scope = runs.scope
     if depth > 0:
         # The producing run's record of each upstream step names the cache key it used (run or
         # served from cache); that key's commit record names the run that really made the value.
@@ -319,18 +331,30 @@ def why(
     params: Mapping[str, str] | None = None,
     partition: Mapping[str, str] | None = None,
     depth: int = 0,
+    cluster: ClusterScope | None = None,
 ) -> list[Provenance]:
     """The provenance of every stored value of ``target`` (each partition key, or those
-    ``partition`` selects), judged against today's code as ``barque run --dry-run`` would."""
+    ``partition`` selects), judged against today's code as ``barque run --dry-run`` would.
+
+    With ``cluster``, the values a Pipeline's runs stored (its refs scope), judged with the env
+    values its operator keys steps with (``spec.defaults.env``) instead of this shell's."""
+    from dataclasses import replace
+
+    from barque.keyenv import cache_env_values
     from barque.targets import resolve_one
+    from barque.trust import env_digests
     from barque_runtime.local import RunOptions, plan_with_stored_keys, prepare
 
     local = prepare(RunOptions(tuple(files), (), None, store, dict(params or {}), False))
+    if cluster is not None:
+        values = cache_env_values(local.spec.graph, cluster.env)  # as the operator keys them
+        local.spec = replace(local.spec, ref_scope=cluster.scope, env=env_digests(local.store, values))
     graph = local.spec.graph
     node_id = resolve_one(graph, target)
     plan, verdicts = plan_with_stored_keys(local)
     planned = [sid for sid, step in plan.steps.items() if step.node == node_id and step.produces]
-    provs = [p for sid in stored_steps(local.store, local.spec.ref_scope, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth))]
+    scope = local.spec.ref_scope
+    provs = [p for sid in stored_steps(local.store, scope, node_id, planned) if (p := provenance(local.store, graph, sid, verdicts, depth, scope))]
     provs = [p for p in provs if matches(p, partition or {})]
     if not provs:
         which = f" for partition {', '.join(f'{k}={v}' for k, v in (partition or {}).items())}" if partition else ""

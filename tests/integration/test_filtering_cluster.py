@@ -7,7 +7,9 @@ the store. Simulated: the node (testbed.testnode runs each Pod as a local proces
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from testbed.kubeapi import Api
 from tests.integration.operator_fixtures import OperatorProcess
@@ -58,3 +60,19 @@ def test_skip_and_run_if_filter_steps_in_the_cluster_and_a_second_run_serves_the
     again = wait_run(kube_api, ns, "filters-2", diagnose=operator_process.log_tail)
     assert again["status"]["phase"] == "Succeeded" and again["status"]["counts"]["cached"] == 7
     assert again["status"]["counts"]["filtered"] == 3 and not again["status"].get("running")
+
+
+def test_filtered_steps_are_counted_in_the_printer_columns_and_the_metrics(
+    kube_api: Api, ready: str, tmp_path: Path, kubectl: Any, operator_process: OperatorProcess
+) -> None:
+    ns = ready
+    create_pipeline(kube_api, ns, compile_pipeline(tmp_path, FILTERS, "filters"))
+    create_run(kube_api, ns, "filters-1", "filters")
+    wait_run(kube_api, ns, "filters-1", diagnose=operator_process.log_tail)
+    wide = kubectl("get", "bpr", "filters-1", "-n", ns, "-o", "wide").stdout.splitlines()
+    columns = dict(zip(wide[0].split(), wide[1].split()))
+    assert (columns["STATUS"], columns["FILTERED"], columns["FAILED"]) == ("Succeeded", "3", "0")
+    metrics = urllib.request.urlopen(operator_process.metrics_url, timeout=10).read().decode()
+    line = next(x for x in metrics.splitlines()
+                if x.startswith("barque_steps_total{") and f'namespace="{ns}"' in x and 'state="filtered"' in x)
+    assert float(line.rsplit(" ", 1)[1]) == 3

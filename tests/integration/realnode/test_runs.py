@@ -32,6 +32,7 @@ from tests.integration.runs import (
     wait_for_job,
     wait_run,
 )
+from tests.pipelines import FAILS_EARLY
 
 from .flow import Release
 
@@ -228,31 +229,6 @@ def test_deleting_a_running_run_removes_it_and_its_jobs(kube_api: Api, release: 
     wait_until(lambda: kube_api.get_or_none(f"{RUNS.format(ns=ns)}/slow-delete-1") is None, timeout=60,
                what="the run to be gone (the operator releases its finalizer)")
     wait_until(lambda: not live_jobs(kube_api, ns, "slow-delete-1-"), timeout=60, what="its Jobs to be deleted")
-
-
-FAILS_EARLY = '''
-from barque import asset
-
-
-@asset()
-def broken() -> int:
-    raise ValueError("the upstream schema changed")
-
-
-@asset()
-def left() -> int:
-    return 1
-
-
-@asset()
-def right() -> int:
-    return 2
-
-
-@asset(inputs={"a": left, "b": right})
-def later(a: int, b: int) -> int:  # reads two streams of the first phase: planned in the next one
-    return a + b
-'''
 
 
 def test_fail_fast_stops_a_run_at_its_first_failure(kube_api: Api, release: Release, tmp_path: Path) -> None:

@@ -143,7 +143,8 @@ def _args(**kw: Any) -> argparse.Namespace:
 
 def _submit_args(**kw: Any) -> argparse.Namespace:
     base = {"pipeline": "etl", "name": None, "target": [], "param": [], "no_cache": False, "resume_from": None,
-            "timeout": None, "batch": [], "wait": False, "poll": 0.0}
+            "timeout": None, "wait": False, "poll": 0.0, "fail_fast": False, "overrides": None, "param_file": None,
+            "batch_concurrency": 1, "batch": []}
     return _args(**{**base, **kw})
 
 

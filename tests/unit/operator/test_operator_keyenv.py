@@ -7,7 +7,7 @@ from barque.cachekeys import cache_key, key_components
 from barque.plans import Step
 from barque.store.memory import MemoryStore
 from barque.trust import env_digests
-from barque_operator.keyenv import cache_env_values, run_ref_scope
+from barque.keyenv import cache_env_values, run_ref_scope
 from barque.model import Node
 from tests.unit.operator.operator_samples import graph
 

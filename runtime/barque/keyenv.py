@@ -21,7 +21,7 @@ from barque.artifacts import cluster_ref_scope
 from barque.model import Graph
 
 
-def cache_env_values(graph: Graph, pipeline_env: Mapping[str, str] | None) -> dict[str, str | None]:
+def cache_env_values(graph: Graph, pipeline_env: Mapping[str, str | None] | None) -> dict[str, str | None]:
     """The value each variable some node declares has for the cache key: its ``defaults.env`` value,
     else ``None`` (unset, or only in a Secret the operator does not read)."""
     declared = sorted({name for node in graph.nodes.values() for name in node.env})
