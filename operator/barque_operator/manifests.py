@@ -264,6 +264,8 @@ def scheduled_run(pipeline: Mapping[str, Any], name: str, slot: str) -> dict[str
         spec["params"] = dict(sched["params"])
     if sched.get("timeoutSeconds"):
         spec["timeoutSeconds"] = sched["timeoutSeconds"]
+    if sched.get("batch"):
+        spec["batch"] = list(sched["batch"])
     return {
         "apiVersion": API_VERSION,
         "kind": "PipelineRun",

@@ -88,7 +88,7 @@ class GraphFreshness(_Snake):
     cron: str | None = None
     max_failures: int | None = Field(default=None, ge=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
-    batch: str | None = None
+    batch: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(default=None, max_length=1000)
 
 
 class GraphSink(_Snake):
@@ -258,6 +258,9 @@ class Schedule(_Spec):
     timeout_seconds: int | None = Field(
         default=None, ge=1, le=30 * 24 * 3600, description="Each scheduled run's spec.timeoutSeconds.",
     )
+    batch: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        default=None, max_length=1000, description="Each scheduled run's spec.batch (barca's Schedule(batch=)).",
+    )
 
 
 class PipelineSpec(_Spec):
@@ -328,6 +331,11 @@ class PipelineRunSpec(_Spec):
                     "reads the stub is cached under keys no real run makes.",
     )
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 24 * 3600)
+    batch: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        default=None, max_length=1000,
+        description="barca's --batch for this run: none, all or N replaces batch= of every node that declares one, "
+                    "NODE=V of the node named (V none, all or N); the operator fails the run on a value it cannot apply.",
+    )
     failure_policy: FailurePolicy | None = Field(default=None, description="Continue or FailFast; default: the Pipeline's.")
     cancel: bool = False
 

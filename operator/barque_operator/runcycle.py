@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from pydantic import ValidationError
 
+from barque.batchflag import apply_batch_flags, parse_batch_flags
 from barque.cachestate import assess
 from barque.errors import BarqueError
 from barque.deferred import read_deferred_keys
@@ -57,6 +58,7 @@ from barque_operator.status import merge_patch, parse_time, plan_summary, rfc333
 from barque_operator.validation import check_pipeline, pydantic_problems
 
 log = logging.getLogger(__name__)
+SPEC_BATCH = "spec.batch"  # how a batch override's errors name the field
 PINNED = ("runId", "storeUri", "image", "storeSecretName", "sourceDigest", "plan", "observedGeneration")
 MAX_REPLANS = 8
 CHURN = ("duration",)  # changes by itself while a run goes on: written along with a real change only
@@ -152,6 +154,12 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         return stop("Failed", f"Pipeline {ref} is invalid: {check.message}", "InvalidPipeline")
     pspec, graph = check.spec, check.graph
     workers = pspec.defaults.parallelism
+    try:
+        # The override replaces the nodes' batch= in the run's graph, which the pinned run spec
+        # carries to every Pod, so the plan, the calls and the cache keys all see the same batching.
+        graph = apply_batch_flags(graph, parse_batch_flags(spec.batch or (), SPEC_BATCH), SPEC_BATCH)
+    except BarqueError as err:
+        return stop("Failed", f"{err.message} ({err.hint})", "InvalidBatch")
     try:
         plan = cluster_plan(graph, spec.targets, workers)
     except BarqueError as err:

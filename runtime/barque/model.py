@@ -22,15 +22,16 @@ class Freshness:
 
     A schedule's options are kept as written (``None`` when not written): ``max_failures``
     consecutive failed ticks before ticks are skipped, ``timeout_seconds`` for each tick's
-    run, and ``batch`` as its source text, which only ``barque compile`` reads (to refuse it).
-    None of them is part of a cache key.
+    run, and ``batch`` as the ``--batch`` values its ticks' runs take (``("all",)``,
+    ``("scored=20",)``; see ``barque.batchflag``), which ``barque compile`` puts into the
+    Pipeline's schedule. None of them is part of a cache key.
     """
 
     kind: FreshnessKind = "always"
     cron: str | None = None
     max_failures: int | None = None
     timeout_seconds: float | None = None
-    batch: str | None = None
+    batch: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ class Node:
             PartitionSpec(**{**p, "values": tuple(p["values"]) if p.get("values") is not None else None})
             for p in d.get("partitions", ())
         )
-        d["freshness"] = Freshness(**d.get("freshness", {}))
+        fresh = d.get("freshness", {})
+        d["freshness"] = Freshness(**{**fresh, "batch": tuple(fresh["batch"]) if fresh.get("batch") else None})
         d["env"] = tuple(d.get("env", ()))
         d["sinks"] = tuple(SinkSpec(**{**s, "partition_by": tuple(s.get("partition_by", ()))}) for s in d.get("sinks", ()))
         d["batch"] = BatchSpec.from_dict(d["batch"]) if d.get("batch") else None

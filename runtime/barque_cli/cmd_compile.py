@@ -150,24 +150,20 @@ def schedule_from_nodes(graph: dict[str, Any]) -> dict[str, Any] | None:
 
     A Pipeline carries one schedule, so the scheduled nodes must agree on their cron and
     options. ``maxFailures`` is barca's default (5) when no node writes it; ``timeoutSeconds``
-    is rounded up to whole seconds (a PipelineRun's unit). ``batch=`` is refused: the
-    operator has no batched ticks yet.
+    is rounded up to whole seconds (a PipelineRun's unit); ``batch`` is each tick's
+    ``spec.batch``, checked against the graph now so that no tick fails on it.
     """
+    from barque.batchflag import apply_batch_flags, parse_batch_flags
     from barque.errors import BarqueError
+    from barque.model import Graph
 
-    by_schedule: dict[tuple[str, int, Any], list[str]] = {}
+    by_schedule: dict[tuple[str, int, Any, tuple[str, ...]], list[str]] = {}
     for node in graph.get("nodes", ()):
         fresh = node.get("freshness") or {}
         if fresh.get("kind") != "schedule" or not fresh.get("cron"):
             continue
-        if fresh.get("batch") is not None:
-            raise BarqueError(
-                f"Schedule(batch={fresh['batch']}) is not supported in the cluster yet", where=node["id"],
-                hint="remove batch= from Schedule(...) to compile it (each stale key of a tick is then its own call), "
-                     "or compile with --schedule CRON",
-            )
         timeout = fresh.get("timeout_seconds")
-        key = (fresh["cron"], fresh.get("max_failures") or 5, math.ceil(timeout) if timeout else None)
+        key = (fresh["cron"], fresh.get("max_failures") or 5, math.ceil(timeout) if timeout else None, tuple(fresh.get("batch") or ()))
         by_schedule.setdefault(key, []).append(node["id"])
     if not by_schedule:
         return None
@@ -177,14 +173,20 @@ def schedule_from_nodes(graph: dict[str, Any]) -> dict[str, Any] | None:
             f"nodes ask for {len(by_schedule)} different schedules ({listed}), and a Pipeline has one",
             hint="compile one Pipeline per schedule (pass the files or targets of each), or set one with --schedule CRON",
         )
-    (cron, max_failures, timeout), ids = next(iter(by_schedule.items()))
+    (cron, max_failures, timeout, batch), ids = next(iter(by_schedule.items()))
+    if batch:
+        try:
+            apply_batch_flags(Graph.from_dict(graph), parse_batch_flags(batch, "Schedule(batch=)"), "Schedule(batch=)")
+        except BarqueError as err:
+            raise BarqueError(err.message, where=", ".join(sorted(ids)), hint=err.hint) from None
     return {"cron": cron, "targets": sorted(ids), "maxFailures": max_failures,
-            **({"timeoutSeconds": timeout} if timeout else {})}
+            **({"timeoutSeconds": timeout} if timeout else {}), **({"batch": list(batch)} if batch else {})}
 
 
-def _shown(key: tuple[str, int, Any]) -> str:
-    cron, max_failures, timeout = key
-    return f"Schedule({cron!r}, max_failures={max_failures}" + (f", timeout_seconds={timeout})" if timeout else ")")
+def _shown(key: tuple[str, int, Any, tuple[str, ...]]) -> str:
+    cron, max_failures, timeout, batch = key
+    return (f"Schedule({cron!r}, max_failures={max_failures}" + (f", timeout_seconds={timeout}" if timeout else "")
+            + (f", batch={list(batch)}" if batch else "") + ")")
 
 
 def _errors(e: Any) -> str:

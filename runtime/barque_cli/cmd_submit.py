@@ -33,6 +33,8 @@ def register(sub: Any) -> None:
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="run parameter (repeatable)")
     p.add_argument("--no-cache", action="store_true", help="run every step, ignoring cached results")
     p.add_argument("--resume-from", default=None, metavar="RUN", help="reuse the succeeded steps of an earlier run")
+    p.add_argument("--batch", action="append", default=[], metavar="[NODE=]V",
+                   help="batch= for this run (spec.batch): none, all or N for every batched node, NODE=V for one (repeatable)")
     p.add_argument("--timeout", type=int, default=None, metavar="SECONDS", help="the run's timeout (spec.timeoutSeconds)")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failure: start nothing more, stop running Jobs (spec.failurePolicy: FailFast)")
@@ -53,7 +55,7 @@ def register(sub: Any) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     options: dict[str, Any] = dict(
         targets=args.target, no_cache=args.no_cache, resume_from=args.resume_from, timeout_seconds=args.timeout,
-        fail_fast=args.fail_fast, overrides=parse_overrides(args.overrides),
+        fail_fast=args.fail_fast, overrides=parse_overrides(args.overrides), batch=args.batch,
     )
     if args.param_file is not None:
         return _submit_batches(args, options)
@@ -150,12 +152,14 @@ def build_run(
     timeout_seconds: int | None = None,
     fail_fast: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    batch: list[str] | None = None,
 ) -> dict[str, Any]:
     """The PipelineRun manifest, validated by the operator's model. Pure.
 
     Without ``name`` the run gets ``generateName: <pipeline>-`` and the API server adds a
     random suffix, so two submits never collide.
     """
+    from barque.batchflag import parse_batch_flags
     from barque.errors import BarqueError
     from barque_operator import models as m
     from pydantic import ValidationError
@@ -180,6 +184,9 @@ def build_run(
         spec["failurePolicy"] = "FailFast"
     if overrides:
         spec["overrides"] = dict(overrides)
+    if batch:
+        parse_batch_flags(batch)  # a malformed value is a usage error now; node names are the operator's to check
+        spec["batch"] = list(batch)
     meta = {"name": name} if name else {"generateName": f"{pipeline[:57]}-"}
     try:
         run = m.PipelineRun.model_validate({"apiVersion": m.API_VERSION, "kind": "PipelineRun", "metadata": meta, "spec": spec})

@@ -66,7 +66,7 @@ def run(
     result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
     cancelled: its successful steps are reused as they are (``barque.resume``), even when their
     inputs would now be stale; the summary lists them as ``resumed``. ``batch`` is barca's
-    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque_runtime.batchflag``).
+    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque.batchflag``).
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,

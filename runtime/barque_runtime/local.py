@@ -32,7 +32,7 @@ from barque.runspec import RunSpec, read_run_spec, write_run_spec
 from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
-from barque_runtime.batchflag import apply_batch_flags, parse_batch_flags
+from barque.batchflag import apply_batch_flags, parse_batch_flags
 from barque_runtime.progress import Progress
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class RunOptions(_Fields):
         self.selection: Mapping[str, Sequence[str]] = {} if selection is None else selection  # --partition
         self.fail_fast = fail_fast  # --fail-fast: the first failure stops the run
         self.resume_from = resume_from  # --resume-from: an earlier run whose successful steps this one reuses
-        self.batch = batch  # --batch [NODE=]none|all|N: batch= for this run (``barque_runtime.batchflag``)
+        self.batch = batch  # --batch [NODE=]none|all|N: batch= for this run (``barque.batchflag``)
 
 
 class LocalRun(_Fields):

@@ -12,7 +12,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from barque.errors import PipelineDefinitionError
+from barque.batchflag import parse_batch_flags
+from barque.errors import BarqueError, PipelineDefinitionError
 from barque.model import BatchSpec, Freshness, SinkSpec
 from barque.parsing import literals, placement
 from barque.parsing.conditions import read_run_if
@@ -415,8 +416,43 @@ def _schedule_options(mod: SourceModule, call: ast.Call, cron: str) -> Freshness
                 )
             options["timeout_seconds"] = seconds
         elif kw.arg == "batch":
-            options["batch"] = literals.shown(mod, kw.value)
+            options["batch"] = _schedule_batch(mod, kw.value)
     return Freshness("schedule", cron, **options)
+
+
+_SCHEDULE_BATCH_FORMS = ('a literal as barca takes it: "all", "none", a whole number, {"node": "all" | "none" | N}, '
+                         'or a list of --batch values such as ["scored=20"]')
+
+
+def _schedule_batch(mod: SourceModule, node: ast.expr) -> tuple[str, ...]:
+    """``Schedule(batch=)`` as the ``--batch`` values each tick's run takes, checked as ``--batch`` would be."""
+    what = "Schedule(batch=)"
+    value = literals.literal(mod, node, what, _SCHEDULE_BATCH_FORMS)
+    if isinstance(value, dict):
+        settings = {name: _setting(v) for name, v in value.items() if isinstance(name, str)}
+        values = tuple(f"{name}={setting}" for name, setting in settings.items())
+        complete = len(settings) == len(value) > 0 and all(settings.values())
+    elif isinstance(value, (list, tuple)):
+        values = tuple(v for v in value if isinstance(v, str))
+        complete = len(values) == len(value) > 0
+    else:
+        values = (_setting(value),)
+        complete = bool(values[0])
+    if not complete:
+        raise PipelineDefinitionError(f"{what} cannot be {literals.shown(mod, node)}", where=mod.where(node),
+                                      hint=f"Write {_SCHEDULE_BATCH_FORMS}.")
+    try:
+        parse_batch_flags(values, what)
+    except BarqueError as err:
+        raise PipelineDefinitionError(err.message, where=mod.where(node), hint=f"Write {_SCHEDULE_BATCH_FORMS}.") from None
+    return values
+
+
+def _setting(value: Any) -> str:
+    """One override setting as ``--batch`` writes it; ``""`` for a value of no form barca takes."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
 
 
 def one_argument(mod: SourceModule, call: ast.Call, what: str, keywords: tuple[str, ...] = ()) -> ast.expr:

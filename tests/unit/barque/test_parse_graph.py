@@ -225,8 +225,45 @@ def test_schedule_options_are_kept_as_written_and_travel_in_the_graph(tmp_path: 
         """})
     graph = parse(tmp_path)
     fresh = graph.nodes["p.py:daily"].freshness
-    assert fresh == Freshness("schedule", "0 5 * * *", max_failures=None, timeout_seconds=90.0, batch='"all"')
+    assert fresh == Freshness("schedule", "0 5 * * *", max_failures=None, timeout_seconds=90.0, batch=("all",))
     assert Graph.from_dict(graph.to_dict()).nodes["p.py:daily"].freshness == fresh
+
+
+def _scheduled_with_batch(tmp_path: Path, written: str) -> Graph:
+    write(tmp_path, {"p.py": f"""
+        from barque import Schedule, asset
+
+        @asset(freshness=Schedule("0 5 * * *", batch={written}))
+        def daily() -> int:
+            return 1
+        """})
+    return parse(tmp_path)
+
+
+@pytest.mark.parametrize("written, values", [
+    ('"all"', ("all",)),
+    ('"none"', ("none",)),
+    ("20", ("20",)),
+    ('"scored=20"', ("scored=20",)),
+    ('{"scored": 20, "orders": "all"}', ("scored=20", "orders=all")),
+    ('["all", "scored=none"]', ("all", "scored=none")),
+])
+def test_schedule_batch_is_read_as_the_batch_flag_values_of_each_tick(tmp_path: Path, written: str, values: tuple[str, ...]) -> None:
+    assert _scheduled_with_batch(tmp_path, written).nodes["p.py:daily"].freshness.batch == values
+
+
+@pytest.mark.parametrize("written, message", [
+    ("0", "'0' is not none, all or a whole number above 0"),
+    ('"some"', "'some' is not none, all or a whole number above 0"),
+    ("True", "Schedule(batch=) cannot be True"),
+    ("[]", "Schedule(batch=) cannot be []"),
+    ('{"scored": 1.5}', "Schedule(batch=) cannot be"),
+    ("size", "Schedule(batch=)"),
+])
+def test_a_schedule_batch_of_no_form_barca_takes_is_refused_where_it_is_written(tmp_path: Path, written: str, message: str) -> None:
+    with pytest.raises(PipelineDefinitionError) as err:
+        _scheduled_with_batch(tmp_path, written)
+    assert message in err.value.message and (err.value.where or "").startswith("p.py:3:")
 
 
 @pytest.mark.parametrize("written, message", [

@@ -48,7 +48,7 @@ ROWS: tuple[Row, ...] = (
     Row("authoring", "warning for an unused input", S, "one `barque: warning:` line per unused input of the planned steps, barca's words, before anything runs", "unused_input_warning"),
     Row("authoring", "`freshness=Manual`: read as it is until `--refresh`; never computed is exit 2", S, "the same (a partitioned Manual asset is pinned too)", "manual_freshness"),
     Row("authoring", "`Schedule(cron, max_failures=, timeout_seconds=)`", D, "run by the operator on Kubernetes (`barque compile`), not by a local `serve`", "schedule_options"),
-    Row("authoring", "`Schedule(batch=)`", U, "refused by `compile`: not in the cluster yet", "schedule_batch"),
+    Row("authoring", "`Schedule(batch=)`", D, "each tick's run takes it as its `spec.batch` (the `--batch` override; `barque submit --batch` for one run in the cluster); run by the operator on Kubernetes, not by a local `serve`", "schedule_batch"),
     Row("authoring", "`weight=` (a heavy step takes that many pool slots)", D, "a heavy step gets a stream of its own and holds its weight in slots of `--workers` while it runs; nothing in a cluster, where a Pod's resources are its room", "weight"),
     Row("authoring", "`deterministic=False`", S, "accepted; barque has no recompute byte check for it to silence", "deterministic"),
     Row("authoring", "`cutoff=True`", S, "accepted; barque cuts off early on every asset anyway (below)", "cutoff_option"),

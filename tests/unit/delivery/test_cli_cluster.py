@@ -96,6 +96,19 @@ def test_run_manifest_carries_targets_params_cache_and_resume() -> None:
     }
 
 
+def test_submit_batch_becomes_the_runs_spec_batch_as_typed() -> None:
+    body = cmd_submit.build_run("etl", batch=["all", "scored=20"])
+    PipelineRun.model_validate(body)
+    assert body["spec"]["batch"] == ["all", "scored=20"]
+
+
+@pytest.mark.parametrize("value", ["0", "some", "=3"])
+def test_a_malformed_submit_batch_is_a_usage_error_before_anything_is_created(value: str) -> None:
+    with pytest.raises(BarqueError, match="--batch") as err:
+        cmd_submit.build_run("etl", batch=[value])
+    assert err.value.exit_code == 2
+
+
 @pytest.mark.parametrize("pairs", [["novalue"], ["1x=2"], ["a-b=1"]])
 def test_malformed_params_are_refused(pairs: list[str]) -> None:
     with pytest.raises(BarqueError, match="invalid parameter"):
@@ -131,7 +144,7 @@ def _args(**kw: Any) -> argparse.Namespace:
 def _submit_args(**kw: Any) -> argparse.Namespace:
     base = {"pipeline": "etl", "name": None, "target": [], "param": [], "no_cache": False, "resume_from": None,
             "timeout": None, "wait": False, "poll": 0.0, "fail_fast": False, "overrides": None, "param_file": None,
-            "batch_concurrency": 1}
+            "batch_concurrency": 1, "batch": []}
     return _args(**{**base, **kw})
 
 

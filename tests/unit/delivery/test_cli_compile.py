@@ -157,13 +157,48 @@ def test_nodes_whose_schedule_options_differ_are_an_error(tmp_path: Path) -> Non
         compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
 
 
-def test_schedule_batch_is_refused_at_compile_as_not_supported_in_the_cluster(tmp_path: Path) -> None:
+def test_schedule_batch_reaches_the_pipelines_schedule_and_each_ticks_run(tmp_path: Path) -> None:
+    from barque_operator.manifests import scheduled_run
+
+    (tmp_path / "pipeline.py").write_text(BATCHED.replace("batch=BATCH", 'batch={"scored": "all"}'))
+    pipeline = yaml.safe_load(compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily"))
+    assert pipeline["spec"]["schedule"] == {"cron": "0 5 * * *", "targets": ["pipeline.py:scored"], "maxFailures": 5,
+                                            "batch": ["scored=all"]}
+    pipeline["metadata"].update(namespace="ns", uid="u1")
+    assert scheduled_run(pipeline, "daily-1", "2025-01-01T05:00:00Z")["spec"]["batch"] == ["scored=all"]
+
+
+def test_a_schedule_batch_naming_a_node_without_batch_is_refused_at_compile(tmp_path: Path) -> None:
     from barque.errors import BarqueError
 
-    (tmp_path / "pipeline.py").write_text(SCHEDULED.replace('Schedule("0 5 * * *")', 'Schedule("0 5 * * *", batch="all")'))
-    with pytest.raises(BarqueError, match=r'Schedule\(batch="all"\) is not supported in the cluster yet') as err:
+    (tmp_path / "pipeline.py").write_text(BATCHED.replace("batch=BATCH", 'batch="plain=all"'))
+    with pytest.raises(BarqueError, match=r"Schedule\(batch=\) names pipeline.py:plain, which declares no batch=") as err:
         compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
-    assert "remove batch=" in (err.value.hint or "")
+    assert err.value.where == "pipeline.py:scored" and "add batch= to the node" in (err.value.hint or "")
+
+
+def test_nodes_whose_schedule_batch_differs_are_an_error(tmp_path: Path) -> None:
+    from barque.errors import BarqueError
+
+    (tmp_path / "pipeline.py").write_text(
+        SCHEDULED.replace('Schedule("0 5 * * *"))\ndef also', 'Schedule("0 5 * * *", batch="all"))\ndef also'))
+    with pytest.raises(BarqueError, match=r"2 different schedules.*batch=\['all'\]"):
+        compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
+
+
+BATCHED = '''
+from barque import Schedule, asset, partitions
+
+
+@asset(partitions={"k": partitions(["a", "b", "c"])}, batch=1, freshness=Schedule("0 5 * * *", batch=BATCH))
+def scored(k: list) -> dict:
+    return {key: key for key in k}
+
+
+@asset(partitions={"k": partitions(["a", "b"])})
+def plain(k: str) -> str:
+    return k
+'''
 
 
 def test_nodes_with_different_schedules_are_an_error_that_says_what_to_do(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def test_ctrl_c_cancels_the_runs_still_going_and_keeps_the_ended_ones_in_the_sum
 
 def _args(**kw: Any) -> argparse.Namespace:
     base = {"namespace": "team-a", "kubeconfig": None, "context": None, "pipeline": "etl", "name": None, "target": [],
-            "param": [], "no_cache": False, "resume_from": None, "timeout": None, "wait": False, "poll": 0.0,
+            "param": [], "no_cache": False, "resume_from": None, "timeout": None, "batch": [], "wait": False, "poll": 0.0,
             "fail_fast": False, "overrides": None, "param_file": None, "batch_concurrency": 1}
     return argparse.Namespace(**{**base, **kw})
 

@@ -1,4 +1,4 @@
-"""The schedule timer's glue for maxFailures: status, condition and Event from observed runs.
+"""The schedule timer's glue for a schedule's options (maxFailures, timeoutSeconds, batch): runs, status, Event.
 
 Nothing real: a fake Kube holding PipelineRuns in memory and a fixed clock. Each tick's patch
 is applied to the Pipeline's status and the tick run again, as the API server and kopf would.
@@ -91,6 +91,13 @@ def test_timeout_seconds_becomes_each_scheduled_runs_timeout() -> None:
     world.tick()
     (run,) = world.kube.runs.values()
     assert run["spec"]["timeoutSeconds"] == 90
+
+
+def test_batch_becomes_each_scheduled_runs_batch_override() -> None:
+    world = World(batch=["scored=all"])
+    world.tick()
+    (run,) = world.kube.runs.values()
+    assert run["spec"]["batch"] == ["scored=all"]
 
 
 def test_after_max_failures_runs_failed_in_a_row_ticks_are_skipped_with_an_event_and_a_condition() -> None:

@@ -1,6 +1,6 @@
 """barca's ``--batch [NODE=]none|all|N``: ``batch=`` overridden for one run.
 
-Pure for the flag's forms (``barque_runtime.batchflag``); real for the calls a run makes: the
+Pure for the flag's forms (``barque.batchflag``); real for the calls a run makes: the
 ``barque`` CLI in a child process, the function noting each call's keys in a file.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from barque.errors import BarqueError
 from barque.model import BatchSpec, Graph, Node, PartitionSpec
-from barque_runtime.batchflag import EVERY, apply_batch_flags, parse_batch_flags
+from barque.batchflag import EVERY, apply_batch_flags, parse_batch_flags
 
 from .clirun import barque, write
 
