@@ -193,9 +193,14 @@ done
 
 # Clean up only after a build: a warm run stays a hash and a few stat calls.
 if [[ $built == 1 ]]; then
-  # Drop archives of other inputs once they are two hours old (a second checkout sharing the
-  # cache may still be using its own meanwhile).
-  find "$out" -maxdepth 1 -name "barque-*.tar" ! -name "*-$key.tar" -mmin +120 -delete
+  # Keep the archives of these inputs and of the two newest other ones (a second checkout sharing
+  # the cache may still be using its own); an age limit alone let a day of edits pile up 15 GB.
+  # Builds hold the lock, so a `.tmp` still here is what a killed build left.
+  while read -r stale; do
+    k=${stale##*-}
+    rm -f "$out/barque-runtime-$k" "$out/barque-operator-$k"
+  done < <(ls -t "$out"/barque-runtime-*.tar | grep -v -- "-$key.tar\$" | tail -n +3)
+  find "$out" -maxdepth 1 -name "*.tmp" -delete
   find "$out" -maxdepth 1 -name "base-*.tar" ! -name "base-$base_key.tar" -mmin +120 -delete
   # podman's copies go with their archives; the build stages' untagged images go at once.
   while read -r ref; do
