@@ -54,6 +54,7 @@ def request(argv: Sequence[str], cwd: str) -> dict[str, Any]:
         "cwd": cwd,
         "python": sys.version,
         "executable": sys.executable,
+        "path": list(sys.path),
         "cpus": os.cpu_count(),
         "stdout_tty": _isatty(sys.stdout),
         "stderr_tty": _isatty(sys.stderr),
@@ -97,12 +98,30 @@ def path_kind(arg: str) -> list[Any]:
 
 
 def file_digest(path: str) -> str | None:
-    """The sha256 of a file's bytes; ``None`` when it cannot be read."""
+    """The sha256 of a regular file's bytes; ``None`` when it cannot be read."""
+    data = _read_regular(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _read_regular(path: str) -> bytes | None:
+    """A regular file's bytes, else ``None``; opened without blocking, so a named pipe put
+    where a file was cannot hang the check."""
     try:
-        with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, max(st.st_size, 1 << 16)):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def serve(argv: Sequence[str], cwd: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
@@ -111,18 +130,20 @@ def serve(argv: Sequence[str], cwd: str, environ: Mapping[str, str]) -> dict[str
     key = seal.configured_key(environ)
     wanted = name(argv, cwd)
     for folder in _candidates(argv, cwd):
-        try:
-            with open(os.path.join(folder, FOLDER, wanted), "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        return _served(data, key, argv, cwd, environ)
+        data = _read_regular(os.path.join(folder, FOLDER, wanted))
+        if data is not None:
+            return _served(data, key, argv, cwd, environ)
     return None
 
 
 def write(path: str, body: Mapping[str, Any], temp_mark: str) -> None:
-    """Write a certificate atomically (best effort: a folder that cannot be written means none)."""
-    data = seal.sealed(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(), seal.configured_key())
+    """Write a certificate atomically (best effort: a folder that cannot be written, or a body
+    that is not plain JSON, means none)."""
+    try:
+        encoded = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8", "surrogateescape")
+    except (TypeError, ValueError):
+        return
+    data = seal.sealed(encoded, seal.configured_key())
     tmp = f"{path}{temp_mark}{os.getpid()}"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -74,11 +74,13 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
     if any(f[1] == "sha256" and f[2] is None for f in files):
         return "a file it read is gone"
     environ = os.environ
-    names = {n for n in environ if n.startswith(ENV_PREFIXES)} | set(key_env)
+    # A .env expands ${NAME} of any variable into the values it gives: then all of them count.
+    prefixes = ("",) if key_env and os.path.lexists(os.path.join(root, ".env")) else ENV_PREFIXES
+    names = {n for n in environ if n.startswith(prefixes)} | set(key_env)
     body = {
         "format": certificate.FORMAT,
         "request": certificate.request(argv, cwd),
-        "env": {"prefixes": list(ENV_PREFIXES), "values": {n: certificate.env_digest(environ.get(n)) for n in sorted(names)}},
+        "env": {"prefixes": list(prefixes), "values": {n: certificate.env_digest(environ.get(n)) for n in sorted(names)}},
         "valid_until": None,  # no local cache key reads the clock (Schedule freshness is the cluster's cron)
         "paths": [[a, *certificate.path_kind(a)] for a in dict.fromkeys(argv)],
         "dirs": [[d, certificate.listing_digest(d)] for d in dirs],
@@ -93,6 +95,10 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
 def why_not(local: LocalRun, plan: Plan | None, summary: Mapping[str, Any], shown: Sequence[str],
             history_row: Mapping[str, Any]) -> str | None:
     """Why this run gets no certificate, or ``None`` when it may get one."""
+    for node in local.spec.graph.nodes.values():  # the shape first: what its outcome depends on
+        reason = _node_refusal(node)
+        if reason is not None:
+            return f"{node.id}: {reason}"
     options = local.options
     if options.store is not None or not isinstance(local.store, LocalStore):
         return "a store other than the project's .barque/"
@@ -113,10 +119,6 @@ def why_not(local: LocalRun, plan: Plan | None, summary: Mapping[str, Any], show
             return f"the summary has {key}"
     if len(local.records) != len(plan.steps) or any(local.records.get(sid, {}).get("state") != "cached" for sid in plan.steps):
         return "a step was not served from cache"
-    for node in local.spec.graph.nodes.values():
-        reason = _node_refusal(node)
-        if reason is not None:
-            return f"{node.id}: {reason}"
     for sid in plan.steps:
         artifact = local.records[sid].get("artifact") or {}
         if artifact.get("serializer") == artifacts.STREAM:
@@ -140,7 +142,7 @@ def _node_refusal(node: Any) -> str | None:
         return "Manual freshness"
     if any(s.path.endswith("/") for s in node.sinks):
         return "a dataset sink"
-    if any(p.kind != "static" for p in node.partitions):
+    if any(p.kind == "expr" for p in node.partitions):  # a step evaluates them (a deferred source: plan.deferred)
         return "partition keys known at run time"
     return None
 
