@@ -15,6 +15,10 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from barque.plans import Plan
+
 
 def main() -> int:
     """Entry point of the ``barque`` console script; returns the exit code."""
@@ -41,16 +45,32 @@ def _answer(argv: list[str], t0: float, started: float) -> int:
     from barque_cli.output import render
     from barque_runtime import history
 
+    recorded = outcome["history"]
+    if sys.stderr.isatty():  # the live line a run draws on a terminal (the request says it was one)
+        _progress(recorded["steps"])
     summary = outcome["summary"]
     summary["run_id"] = history.new_run_id()
     summary["elapsed_seconds"] = round(time.perf_counter() - t0, 4)
-    recorded = outcome["history"]
     row = {**summary, "targets": recorded["targets"]}
     history.record_run_or_warn(recorded["folder"], row, started, recorded["files"], recorded["steps"])
     text = render(summary, outcome["mode"])
     if text:
         sys.stdout.write(text + "\n")
     return 0
+
+
+def _progress(steps: list[dict[str, object]]) -> None:
+    """What ``Progress`` shows for a run whose steps were all served from cache."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from barque_runtime.progress import Progress
+
+    progress = Progress()
+    progress.planned(cast("Plan", SimpleNamespace(total_steps=len(steps))), {})
+    for step in steps:
+        progress.finished(step)
+    progress.close()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import pty
+import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ import barque
 from barque import certificate, seal
 from barque_runtime.certify import certify
 
-from .certruns import Answer, certificates, console, history, without_fresh
+from .certruns import MARK, PROBE, Answer, certificates, console, history, without_fresh
 from .clirun import write
 
 RUN = ("run", "pipeline.py", "--workers", "2")
@@ -381,3 +386,34 @@ def test_the_history_database_is_untouched_by_a_certificate_that_is_not_served(t
     with sqlite3.connect(tmp_path / ".barque" / "history.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3  # one row per run, none twice
 
+
+
+def _on_a_terminal(folder: Path) -> tuple[str, str]:
+    """``barque run`` with stderr on a terminal (a pty): which path answered, and what the terminal showed."""
+    main, child = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BARQUE_", "BARCA_"))}
+    proc = subprocess.run([sys.executable, PROBE, *RUN], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=child, timeout=120)
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 1 << 16)
+        except OSError:  # the terminal's other end is closed: all was read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.returncode == 0
+    text, _, probe = shown.decode().replace("\r\n", "\n").rpartition(MARK)
+    return json.loads(probe)["path"], re.sub(r"\d+\.\d+s", "Ts", text)  # the times differ
+
+
+def test_on_a_terminal_the_fast_answer_draws_the_progress_line_the_full_path_draws(tmp_path: Path) -> None:
+    _trivial(tmp_path)
+    console(*RUN, cwd=tmp_path)
+    path, full = _on_a_terminal(tmp_path)  # fully cached: writes the terminal's certificate
+    assert path == "full" and "[barque] 1/1 steps done (1 cached)" in full
+    path, fast = _on_a_terminal(tmp_path)
+    assert path == "fast"
+    assert fast == full
