@@ -18,7 +18,9 @@ cache is written here a second time:
   real path;
 - ``dirs``: the digest of a directory's listing (a file appearing where a walk would find it);
 - ``probes``: the module finder's questions ("is this a file?", "a directory?") and answers;
-- ``files``: a file's sha256, or its size alone, or its absence.
+- ``files``: a file's sha256, or its size alone, or its absence, or (barque's own installed
+  sources only) its status: size, modification and change times in nanoseconds and inode, any
+  write or replacement of which the kernel records (the change time cannot be set back).
 
 Anything in doubt (no certificate, a torn or foreign one, a failed check, another format)
 means ``None``: the caller runs the normal path, which writes the certificate again. A
@@ -95,6 +97,15 @@ def path_kind(arg: str) -> list[Any]:
         return ["absent", None]
     kind = "file" if stat.S_ISREG(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) else "other"
     return [kind, os.path.realpath(arg)]
+
+
+def file_status(path: str) -> list[int] | None:
+    """What a ``stat`` check compares: size, modification and change times (ns), inode."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def file_digest(path: str) -> str | None:
@@ -227,6 +238,9 @@ def _files_hold(files: Sequence[Sequence[Any]]) -> bool:
                 if os.stat(path).st_size != expected:
                     return False
             except OSError:
+                return False
+        elif how == "stat":
+            if file_status(path) != expected:
                 return False
         elif how == "absent":
             if os.path.lexists(path):

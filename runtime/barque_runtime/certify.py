@@ -71,7 +71,7 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
         blob = os.path.join(local.store.root, ref.key)
         by_hash = ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued
         files.append([blob, "sha256", ref.content_hash] if by_hash else [blob, "size", ref.size])
-    if any(f[1] == "sha256" and f[2] is None for f in files):
+    if any(f[1] in ("sha256", "stat") and f[2] is None for f in files):
         return "a file it read is gone"
     environ = os.environ
     # A .env expands ${NAME} of any variable into the values it gives: then all of them count.
@@ -172,7 +172,8 @@ def _walks(files: Sequence[str], cwd: str) -> tuple[list[str], list[str]] | None
 
 
 def _sources() -> tuple[list[str], list[list[Any]]]:
-    """barque's own installed sources (the packages a run loads), by listing and sha256."""
+    """barque's own installed sources (the packages a run loads), by listing and status: hashing
+    its ~100 files cost every fast run ~3 ms, a tenth of its budget (bench/FINDINGS.md)."""
     dirs: list[str] = []
     files: list[list[Any]] = []
     source_root = os.path.dirname(os.path.dirname(os.path.abspath(certificate.__file__)))
@@ -180,7 +181,7 @@ def _sources() -> tuple[list[str], list[list[Any]]]:
         for dirpath, dirnames, filenames in os.walk(os.path.join(source_root, package)):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             dirs.append(dirpath)
-            files += [[p, "sha256", certificate.file_digest(p)] for p in (os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith(".py"))]
+            files += [[p, "stat", certificate.file_status(p)] for p in (os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith(".py"))]
     return dirs, files
 
 
