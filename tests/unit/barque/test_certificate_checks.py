@@ -26,7 +26,7 @@ def test_a_same_size_rewrite_with_its_modification_time_set_back_fails_a_status_
 def test_an_untouched_file_holds_every_kind_of_check(tmp_path: Path) -> None:
     path = tmp_path / "blob"
     path.write_bytes(b"value")
-    checks = [[str(path), "sha256", certificate.file_digest(str(path))], [str(path), "size", 5],
+    checks: list[list[object]] = [[str(path), "sha256", certificate.file_digest(str(path))], [str(path), "size", 5],
               [str(path), "stat", certificate.file_status(str(path))], [str(tmp_path / "gone"), "absent", None]]
     assert certificate._files_hold(checks)
 
