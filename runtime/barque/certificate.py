@@ -46,6 +46,9 @@ from barque import seal
 
 FORMAT = 1
 FOLDER = os.path.join(".barque", "certs")
+# The import path as the process started (the slim entry imports this module first): what a
+# run loads its modules from, whatever the run adds to it later.
+_START_PATH = list(sys.path)
 _TTY = ("stdout_tty", "stderr_tty")
 
 
@@ -56,7 +59,7 @@ def request(argv: Sequence[str], cwd: str) -> dict[str, Any]:
         "cwd": cwd,
         "python": sys.version,
         "executable": sys.executable,
-        "path": list(sys.path),
+        "path": _START_PATH,
         "cpus": os.cpu_count(),
         "stdout_tty": _isatty(sys.stdout),
         "stderr_tty": _isatty(sys.stderr),
