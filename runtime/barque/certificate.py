@@ -49,6 +49,7 @@ FOLDER = os.path.join(".barque", "certs")
 # The import path as the process started (the slim entry imports this module first): what a
 # run loads its modules from, whatever the run adds to it later.
 _START_PATH = list(sys.path)
+STARTED_NS = time.time_ns()  # about when the process started, for what the writer records after the run
 _TTY = ("stdout_tty", "stderr_tty")
 
 

@@ -14,8 +14,9 @@ reason (tests specify each).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from barque import artifacts, certificate
@@ -26,12 +27,16 @@ from barque.serializers import JSON
 from barque.stepinputs import key_sources
 from barque.store.base import TEMP_MARK
 from barque.store.local import LocalStore
+from barque_runtime.history import location
 from barque_runtime.local import LocalRun
 
 # Variables that change what barque does whatever the plan says: every one of these prefixes.
 ENV_PREFIXES = ("BARQUE_", "BARCA_")
 # Past this many entries the walks to check would cost more than the run they save.
 MAX_WALKED = 2_000
+# A file system stamps changes with a coarse clock (a few ms behind the wall clock): anything
+# stamped this close to the start of the process may have changed after the run read it.
+SETTLED_NS = 100_000_000
 _PACKAGES = ("barque", "barque_runtime", "barque_cli")
 
 
@@ -53,13 +58,16 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
     if walked is None:
         return "a directory argument is too large to check"
     dirs, py_files = walked
+    src_dirs, src_files = _sources()
+    # What is recorded now, after the run, must be what the run saw: nothing changed meanwhile.
+    if any(_changed_since_start(p) for p in [*dirs, *py_files, os.path.join(root, ".env"), *src_dirs, *(f[0] for f in src_files)]):
+        return "a file it read changed during the run"
     files: list[list[Any]] = [[os.path.join(root, rel), "sha256", digest] for rel, digest in sorted(local.spec.graph.files.items())]
     files += [[p, "sha256", certificate.file_digest(p)] for p in py_files]
     files += _absent_or_hashed(os.path.join(root, ".env"))
     key_env = sorted({n for node in local.spec.graph.nodes.values() for n in node.env})
     if key_env:  # the salt that env values are digested with enters every key that reads one
         files += _absent_or_hashed(os.path.join(local.store.root, artifacts.trust.SALT_KEY))
-    src_dirs, src_files = _sources()
     files += src_files
     dirs += src_dirs
     valued = set(shown) | key_sources(local.spec.graph)
@@ -67,7 +75,10 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
         rec = local.records[sid]
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
         commit = os.path.join(local.store.root, artifacts.cache_record_key(str(rec["cache_key"])))
-        files.append([commit, "sha256", certificate.file_digest(commit)])
+        digest = _same_commit(commit, rec)
+        if digest is None:  # rewritten since the run read it (another run committed the key)
+            return "a commit record changed during the run"
+        files.append([commit, "sha256", digest])
         blob = os.path.join(local.store.root, ref.key)
         by_hash = ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued
         files.append([blob, "sha256", ref.content_hash] if by_hash else [blob, "size", ref.size])
@@ -86,7 +97,7 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
         "dirs": [[d, certificate.listing_digest(d)] for d in dirs],
         "probes": [[os.path.join(root, rel), kind, answer] for kind, rel, answer in probes],
         "files": files,
-        "outcome": {"mode": mode, "summary": dict(summary), "history": {"folder": str(Path(local.store.root)), **history_row}},
+        "outcome": {"mode": mode, "summary": dict(summary), "history": {"folder": str(location(local.store_uri, local.root)), **history_row}},
     }
     certificate.write(certificate.path_in(root, argv, cwd), body, TEMP_MARK)
     return None
@@ -183,6 +194,28 @@ def _sources() -> tuple[list[str], list[list[Any]]]:
             dirs.append(dirpath)
             files += [[p, "stat", certificate.file_status(p)] for p in (os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith(".py"))]
     return dirs, files
+
+
+def _changed_since_start(path: str) -> bool:
+    """Whether ``path`` (when it is there) changed at or after about when this process started."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return max(st.st_mtime_ns, st.st_ctime_ns) > certificate.STARTED_NS - SETTLED_NS
+
+
+def _same_commit(path: str, rec: Mapping[str, Any]) -> str | None:
+    """The sha256 of the commit record file when it still names what the run was served; else ``None``."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        doc = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("artifact") != rec.get("artifact") or doc.get("output_id") != rec.get("output_id"):
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def _absent_or_hashed(path: str) -> list[list[Any]]:

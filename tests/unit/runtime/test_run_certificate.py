@@ -417,3 +417,26 @@ def test_on_a_terminal_the_fast_answer_draws_the_progress_line_the_full_path_dra
     path, fast = _on_a_terminal(tmp_path)
     assert path == "fast"
     assert fast == full
+
+
+def test_a_folder_that_changed_after_the_process_started_gets_no_certificate(tmp_path: Path) -> None:
+    _trivial(tmp_path / "jobs")  # written after this process started: the run may not have seen it so
+    (tmp_path / ".barque").mkdir()
+    reasons = _reasons(tmp_path, "jobs")
+    assert reasons[-1] == "a file it read changed during the run"
+
+
+def test_a_commit_record_rewritten_during_the_run_gets_no_certificate(tmp_path: Path) -> None:
+    _trivial(tmp_path)
+    (tmp_path / ".barque").mkdir()
+    reasons: list[str | None] = []
+
+    def rewrite_then_certify(*run: Any) -> None:
+        for record in (tmp_path / ".barque" / "cache").glob("*.json"):  # another run committed the key meanwhile
+            doc = json.loads(record.read_bytes())
+            record.write_text(json.dumps({**doc, "output_id": "another"}))
+        reasons.append(certify(["run", "pipeline.py"], str(tmp_path), "json", *run))
+
+    barque.run(str(tmp_path / "pipeline.py"), workers=1)
+    barque.run(str(tmp_path / "pipeline.py"), workers=1, certify=rewrite_then_certify)
+    assert reasons == ["a commit record changed during the run"]
