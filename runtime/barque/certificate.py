@@ -129,10 +129,14 @@ def _read_regular(path: str) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None
-        chunks = []
-        while chunk := os.read(fd, max(st.st_size, 1 << 16)):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # One read for a file that does not grow meanwhile (a regular file reads short only at its end).
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
     except OSError:
         return None
     finally:
