@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from typing import Any, Mapping, Sequence
 
 from barque import artifacts, certificate
@@ -183,17 +184,19 @@ def _walks(files: Sequence[str], cwd: str) -> tuple[list[str], list[str]] | None
 
 
 def _sources() -> tuple[list[str], list[list[Any]]]:
-    """barque's own installed sources (the packages a run loads), by listing and status: hashing
-    its ~100 files cost every fast run ~3 ms, a tenth of its budget (bench/FINDINGS.md)."""
-    dirs: list[str] = []
-    files: list[list[Any]] = []
+    """barque's own code behind this outcome: the listing of each of its package folders (a
+    module appearing), and the status of every module of them this process ran (the code that
+    decided it; one it never imported decided nothing). By status, not sha256: hashing its ~100
+    files cost every fast run ~3 ms, a tenth of its budget (bench/FINDINGS.md)."""
     source_root = os.path.dirname(os.path.dirname(os.path.abspath(certificate.__file__)))
+    dirs: list[str] = []
     for package in _PACKAGES:
-        for dirpath, dirnames, filenames in os.walk(os.path.join(source_root, package)):
+        for dirpath, dirnames, _ in os.walk(os.path.join(source_root, package)):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             dirs.append(dirpath)
-            files += [[p, "stat", certificate.file_status(p)] for p in (os.path.join(dirpath, n) for n in sorted(filenames) if n.endswith(".py"))]
-    return dirs, files
+    ran = sorted({os.path.abspath(path) for name, module in list(sys.modules.items()) if name.split(".")[0] in _PACKAGES
+                  and isinstance(path := getattr(module, "__file__", None), str) and path.endswith(".py")})
+    return dirs, [[p, "stat", certificate.file_status(p)] for p in ran]
 
 
 def _changed_since_start(path: str) -> bool:
