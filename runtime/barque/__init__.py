@@ -1,35 +1,38 @@
 """barque: plain Python functions as pipeline nodes, planned statically, run locally or on Kubernetes.
 
 The decorators are inert. ``run`` and ``plan`` are the Python API; they load the runner only
-when called, so importing ``barque`` in a pipeline file costs next to nothing.
+when called, so importing ``barque`` in a pipeline file costs next to nothing. The public
+names load on first use (PEP 562's module ``__getattr__``), so a module of the package
+(``barque.certificate``, read by the slim console entry) can be imported without ``typing``
+and the decorators (bench/FINDINGS.md, "run certificate").
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from barque.decorators import (
-    Always,
-    Failed,
-    Manual,
-    Schedule,
-    Skip,
-    asset,
-    asset_ref,
-    batches,
-    batches_by,
-    collect,
-    group,
-    partitions,
-    partitions_from,
-    sensor,
-    sink,
-    task,
-    unsafe,
-)
-from barque.errors import BarqueError
-
+TYPE_CHECKING = False  # typing's own constant, without importing typing (mypy reads it the same)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from barque.decorators import (
+        Always,
+        Failed,
+        Manual,
+        Schedule,
+        Skip,
+        asset,
+        asset_ref,
+        batches,
+        batches_by,
+        collect,
+        group,
+        partitions,
+        partitions_from,
+        sensor,
+        sink,
+        task,
+        unsafe,
+    )
+    from barque.errors import BarqueError
     from barque.fanout import BranchResultError, ParallelError, parallel, parallel_map
     from barque.runreport import RunReport
 
@@ -66,9 +69,19 @@ __all__ = [
 # The fan-out runtime (fork, pickle, tempfile) loads only when a step uses it, so a pipeline
 # module that imports barque for its decorators pays nothing for it.
 _FANOUT = frozenset({"BranchResultError", "ParallelError", "parallel", "parallel_map"})
+_DECORATORS = frozenset({"Always", "Failed", "Manual", "Schedule", "Skip", "asset", "asset_ref", "batches", "batches_by", "collect",
+                         "group", "partitions", "partitions_from", "sensor", "sink", "task", "unsafe"})
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DECORATORS:
+        from barque import decorators
+
+        return getattr(decorators, name)
+    if name == "BarqueError":
+        from barque.errors import BarqueError
+
+        return BarqueError
     if name in _FANOUT:
         from barque import fanout
 

@@ -7,7 +7,9 @@ as the shell does), and ``error_envelope`` is the one place that builds barca's 
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing's own constant, without importing typing (the slim entry, barque_cli.fastrun, loads this)
+if TYPE_CHECKING:
+    from typing import Any
 
 KIND_BY_CODE = {1: "step_failed", 2: "usage", 3: "infra", 130: "cancelled", 143: "cancelled"}
 

@@ -38,11 +38,12 @@ import os
 import re
 from typing import Any, Mapping
 
+from barque import seal
 from barque.errors import StoreError
 from barque.serializers import JSON, PARQUET, PICKLE, canonical_json
 from barque.store.base import ArtifactStore
 
-KEY_ENV = "BARQUE_STORE_KEY"
+KEY_ENV = seal.KEY_ENV
 MAC_FIELD = "mac"
 REDACTED = "<redacted>"
 SALT_KEY = "keys/env-salt"
@@ -56,8 +57,7 @@ AUTOMATIC = frozenset({JSON, PARQUET, PICKLE})
 
 def configured_key(environ: Mapping[str, str] | None = None) -> bytes | None:
     """The store key from ``BARQUE_STORE_KEY``, or ``None`` when it is unset or empty."""
-    value = (os.environ if environ is None else environ).get(KEY_ENV)
-    return value.encode("utf-8") if value else None
+    return seal.configured_key(environ)
 
 
 def allowed_serializers(declared: str | None) -> frozenset[str]:

@@ -157,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print(batches)
             cancelled = [r for r in batches["runs"] if r["status"] == "cancelled"]
             return exit_code(cancelled[0]) if cancelled else 0 if batches["status"] == "succeeded" else 1
-        summary = api.run(*files, **options, fail_fast=args.fail_fast, resume_from=args.resume_from)
+        summary = api.run(*files, **options, fail_fast=args.fail_fast, resume_from=args.resume_from, certify=_certifier(args, mode))
     except BaseException as err:  # a signal before the run was prepared: nothing to summarize
         signum = interrupting_signal(err)
         if signum is None:
@@ -173,6 +173,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         if failure is not None:
             sys.stderr.write(envelope_line(failure) + "\n")
     return exit_code(summary)
+
+
+def _certifier(args: argparse.Namespace, mode: str) -> Any:
+    """What writes the run's certificate (``barque_runtime.certify``), for the console script's
+    own command line only: the slim entry (``barque_cli.fastrun``) answers that line next time."""
+    argv = getattr(args, "console_argv", None)
+    if argv is None:
+        return None
+
+    def certify(*run: Any) -> None:
+        from barque_runtime.certify import certify as write
+
+        write(argv, os.getcwd(), mode, *run)
+
+    return certify
 
 
 def _check_batch_flags(args: argparse.Namespace) -> None:

@@ -138,12 +138,15 @@ def _collect_after_start_up() -> None:
     gc.set_threshold(50_000, *usual[1:])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``barque`` console script; returns the exit code."""
+def main(argv: Sequence[str] | None = None, *, certify: bool = False) -> int:
+    """The ``barque`` command (``argv``: ``sys.argv[1:]`` when ``None``); returns the exit code.
+
+    ``certify``: a local run served wholly from cache writes its run certificate, which the
+    console script's slim entry (``barque_cli.fastrun``) answers the same command line from."""
     if argv is None:
         _collect_after_start_up()
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        return _main(list(sys.argv[1:] if argv is None else argv), console=certify and argv is None)
     finally:
         if argv is None:  # the console script: the process ends now
             # Everything still alive lives until exit, so the interpreter's teardown need not
@@ -151,11 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.freeze()
 
 
-def _main(args_in: list[str]) -> int:
+def _main(args_in: list[str], console: bool = False) -> int:
     from barque_runtime.cancel import interrupting_signal
 
     try:
-        return _command(args_in)
+        return _command(args_in, console)
     except BaseException as err:  # a signal exits as the shell reports it, without a traceback
         signum = interrupting_signal(err)
         if signum is None:
@@ -163,7 +166,7 @@ def _main(args_in: list[str]) -> int:
         return 128 + signum
 
 
-def _command(args_in: list[str]) -> int:
+def _command(args_in: list[str], console: bool = False) -> int:
     from barque.errors import BarqueError
 
     from barque_runtime.cancel import early_sigterm
@@ -183,6 +186,8 @@ def _command(args_in: list[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if console:  # the command line as typed: what a run certificate answers
+        args.console_argv = list(args_in)
     try:
         return int(args.func(args) or 0)
     except BarqueError as err:

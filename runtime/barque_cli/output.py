@@ -10,7 +10,9 @@ Everything here is a function of its arguments, so it is tested without a termin
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+TYPE_CHECKING = False  # typing's own constant, without importing typing (the slim entry, barque_cli.fastrun, loads this)
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 from barque.errors import BarqueError
 

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from barque import artifacts, records, trust
 from barque.cachestate import StepCache
@@ -33,6 +33,10 @@ from barque.runreport import hooks_due, hooks_of, run_report
 if TYPE_CHECKING:
     from barque_runtime.hooks import HookResult
 
+# Called after a local run with the run, its plan, its summary, the nodes whose values the
+# summary shows and what the history got (``{}`` when nothing): ``barque run`` writes the
+# run's certificate there (``barque_runtime.certify``).
+Certifier = Callable[[LocalRun, "Plan | None", dict[str, Any], list[str], dict[str, Any]], None]
 
 
 def run(
@@ -51,6 +55,7 @@ def run(
     fail_fast: bool = False,
     resume_from: str | None = None,
     batch: Sequence[str] = (),
+    certify: Certifier | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline locally; return the summary (``status`` is ``succeeded``, ``failed`` or ``cancelled``).
 
@@ -66,12 +71,13 @@ def run(
     result are ``cancelled``. ``resume_from`` names an earlier local run that failed or was
     cancelled: its successful steps are reused as they are (``barque.resume``), even when their
     inputs would now be stale; the summary lists them as ``resumed``. ``batch`` is barca's
-    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque.batchflag``).
+    ``--batch`` (``["all"]``, ``["scored=20"]``; see ``barque.batchflag``). ``certify`` is
+    called once the run is over (see ``Certifier``).
     """
     selection = parse_selection(partition)
     options = RunOptions(files, _targets(target), workers, store, dict(params or {}), no_cache, _names(refresh), cascade, selection,
                          fail_fast, resume_from, batch)
-    return _run(options, progress, assets_only, overrides or {})[0]
+    return _run(options, progress, assets_only, overrides or {}, certify)[0]
 
 
 def run_many(
@@ -142,7 +148,8 @@ def _decoded(local: LocalRun, the_plan: Plan, node_id: str) -> Any:
 
 
 def _run(
-    options: RunOptions, progress: Progress | None, assets_only: bool, overrides: Mapping[str, Any] | None = None
+    options: RunOptions, progress: Progress | None, assets_only: bool, overrides: Mapping[str, Any] | None = None,
+    certify: Certifier | None = None,
 ) -> tuple[dict[str, Any], LocalRun, Plan | None]:
     """Run; the summary, the finished run and its last plan (``get`` reads its values from them)."""
     started = time.time()
@@ -174,8 +181,28 @@ def _run(
         if summary["status"] != "succeeded":  # a run that succeeded has nothing to resume
             keep_for_resume(local)
         row = {**summary, "targets": list(local.spec.targets)}  # history keeps the node ids
-        history.record_run_or_warn(history.location(local.store_uri, local.root), row, started, files, local.records.values())
+        recorded = history.record_run_or_warn(history.location(local.store_uri, local.root), row, started, files, local.records.values())
+        if certify is not None and not cancelled_by:
+            certify(local, plan, summary, shown_nodes(local, plan), _history_row(row, files, local.records.values()) if recorded else {})
     return summary, local, plan
+
+
+def _history_row(row: Mapping[str, Any], files: Sequence[str], steps: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What ``history.record_run`` took from a run beyond its summary: targets, files, steps."""
+    return {"targets": list(row["targets"]), "files": list(files),
+            "steps": [{"step": s["step"], "node": s["node"], "state": s["state"], "attempts": s.get("attempts", 0),
+                       "duration_seconds": s.get("duration_seconds")} for s in steps]}
+
+
+def shown_nodes(local: LocalRun, plan: Plan | None) -> list[str]:
+    """The nodes whose values the summary shows: the targets named (several), else its ``final_output``'s."""
+    if plan is None:
+        return []
+    named = _named_targets(local)
+    if len(named) > 1:
+        return list(named.values())
+    node = _output_node(local, plan)
+    return [] if node is None else [node]
 
 
 def _run_hooks(local: LocalRun, status: str) -> list[HookResult]:

@@ -24,11 +24,16 @@ import hashlib
 import json
 import os
 import sys
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+import time
 
+# typing's own constant, without importing typing, nor pathlib or contextlib below: the slim
+# console entry (barque_cli.fastrun) adds a run with this module (bench/FINDINGS.md).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Iterable, Mapping
+
     import sqlite3
 
 SCHEMA_VERSION = 3
@@ -53,6 +58,8 @@ LOCK_TIMEOUT = 2.0  # seconds to wait for another run's write; each takes millis
 
 def location(store_uri: str | None, project_root: str | Path) -> Path:
     """The folder that holds the history of runs against ``store_uri`` (see the module docstring)."""
+    from pathlib import Path
+
     if not store_uri:
         return Path(project_root) / ".barque"
     if store_uri.startswith("file://") or "://" not in store_uri:
@@ -61,31 +68,47 @@ def location(store_uri: str | None, project_root: str | Path) -> Path:
     return Path(state) / "barque" / "history" / hashlib.sha256(store_uri.encode()).hexdigest()[:16]
 
 
-def _path(folder: str | Path) -> Path:
-    return Path(folder) / "history.db"
+def new_run_id() -> str:
+    """A new local run's id: its start (UTC, to the second) and six random hex digits."""
+    # os.urandom(3).hex() is what secrets.token_hex(3) returns, without importing secrets
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
-@contextmanager
-def _connect(folder: str | Path) -> Iterator[sqlite3.Connection]:
+def _path(folder: str | Path) -> str:
+    return os.path.join(folder, "history.db")
+
+
+class _connect:
     """A connection that commits when the block succeeds and is always closed."""
-    import sqlite3  # here: a command that reads no history (plan, graph, show) does not pay for it
 
-    path = _path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
-        conn.execute("PRAGMA journal_mode=PERSIST")  # a history.db left in WAL mode switches back here
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            if version == 1:  # a history from before filtered steps: its runs had none
-                conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
-            conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
-        with conn:
-            yield conn
-    finally:
-        conn.close()
+    def __init__(self, folder: str | Path) -> None:
+        import sqlite3  # here: a command that reads no history (plan, graph, show) does not pay for it
+
+        path = _path(folder)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._conn = conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
+            conn.execute("PRAGMA journal_mode=PERSIST")  # a history.db left in WAL mode switches back here
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                if version == 1:  # a history from before filtered steps: its runs had none
+                    conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
+                conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
+        except BaseException:
+            conn.close()
+            raise
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.__enter__()
+        return self._conn
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self._conn.__exit__(kind, err, tb)  # commits, or rolls back on an error
+        finally:
+            self._conn.close()
 
 
 def record_run_or_warn(
@@ -127,7 +150,7 @@ def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float
 def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     """The latest runs in ``folder/history.db``, newest first; ``hooks_failed`` counts the run
     hooks that failed or crashed after it (its ``status`` stays what its steps made it)."""
-    if not _path(folder).exists():  # reading leaves no .barque/ behind in a folder that never ran
+    if not os.path.exists(_path(folder)):  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
         rows = conn.execute(
@@ -142,7 +165,7 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
 
     Steps the planner settled as cached leave no record in the store, only here, so a picture
     of a local run (``barque graph --run``) reads both."""
-    if not _path(folder).exists():
+    if not os.path.exists(_path(folder)):
         return {}
     with _connect(folder) as conn:
         rows = conn.execute("SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ?", (run_id,)).fetchall()
@@ -152,7 +175,7 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
 def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
     """How often a node ran or was served from cache, and how long its executions took."""
     rows = []
-    if _path(folder).exists():
+    if os.path.exists(_path(folder)):
         with _connect(folder) as conn:
             rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
     import statistics
@@ -174,7 +197,7 @@ def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
 def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
     """One run as ``recent_runs`` lists it, with its steps (``step``, ``node``, ``state``,
     ``attempts``, ``duration_seconds``) in the order they were recorded; None when unknown."""
-    if not _path(folder).exists():
+    if not os.path.exists(_path(folder)):
         return None
     with _connect(folder) as conn:
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -202,7 +225,7 @@ def last_hook_runs(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dic
 def _oldest_first(folder: str | Path, wanted: set[str], select: str) -> list[sqlite3.Row]:
     """The rows of ``select`` (joined with ``runs r``), oldest run first; none when nothing is
     ``wanted`` or there is no history (reading leaves no ``history.db`` behind)."""
-    if not wanted or not _path(folder).exists():
+    if not wanted or not os.path.exists(_path(folder)):
         return []
     with _connect(folder) as conn:
         return conn.execute(select + " ORDER BY r.started_at, r.rowid").fetchall()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
@@ -33,6 +32,7 @@ from barque.steprecord import FAILURES, StepRecord, cached
 from barque.store import ArtifactStore, open_store
 from barque.trust import env_digests
 from barque.batchflag import apply_batch_flags, parse_batch_flags
+from barque_runtime.history import new_run_id
 from barque_runtime.progress import Progress
 
 if TYPE_CHECKING:
@@ -151,11 +151,6 @@ def plan_with_stored_keys(run: LocalRun) -> tuple[Plan, dict[str, StepCache]]:
             return plan, verdicts
         run.resolved.update(keys)
         plan = grow_plan(plan, run.plan())
-
-
-def new_run_id() -> str:
-    # os.urandom(3).hex() is what secrets.token_hex(3) returns, without importing secrets
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def prepare(options: RunOptions, *, hashes: bool = True) -> LocalRun:

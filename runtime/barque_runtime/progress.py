@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Mapping, TextIO
 
-from barque.cachestate import StepCache
-from barque.plans import Plan
 from barque.steprecord import FAILURES
+
+if TYPE_CHECKING:
+    from barque.cachestate import StepCache
+    from barque.plans import Plan
 
 
 class Progress:

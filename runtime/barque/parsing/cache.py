@@ -29,13 +29,13 @@ A folder that cannot be written (a read-only checkout, a pod) just means no cach
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from barque import seal
 from barque.model import Graph
 from barque.parsing import codec
 from barque.parsing.files import probes_hold
@@ -46,6 +46,9 @@ FOLDER = os.path.join(".barque", "parse")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _MODEL = os.path.join(os.path.dirname(_HERE), "model.py")
 _code_digest: str | None = None
+# The probes behind each graph this process parsed or served, by request: what a run
+# certificate (``barque_runtime.certify``) must check besides the files' hashes.
+_probes_seen: dict[tuple[str, tuple[str, ...], bool, bool], list[tuple[str, str, bool]]] = {}
 
 
 def parser_digest() -> str:
@@ -91,6 +94,7 @@ def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph
         graph: Graph = graph_codec.decode(doc["graph"])
         if graph.root != str(root) or not _files_hold(root, graph.files) or not probes_hold(root, probes):
             return None
+        _probes_seen[(str(root), tuple(rels), hashes, warnings)] = [(p[0], p[1], p[2]) for p in probes]
         return graph
     except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # not what this module writes (codec.Malformed is a ValueError): a miss, rewritten after the parse
@@ -99,6 +103,7 @@ def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph
 def save(root: Path, rels: Sequence[str], hashes: bool, warnings: bool, graph: Graph, probes: list[tuple[str, str, bool]]) -> None:
     """Write the entry for this request (best effort: a folder that cannot be written means no
     cache). A graph holding a value the codec cannot carry exactly is not written at all."""
+    _probes_seen[(str(root), tuple(rels), hashes, warnings)] = list(probes)
     graph_codec = _graph_codec()
     if graph_codec is None or not (root / FOLDER).parent.is_dir():
         return
@@ -129,25 +134,19 @@ def save(root: Path, rels: Sequence[str], hashes: bool, warnings: bool, graph: G
             pass
 
 
+def probes_seen(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> list[tuple[str, str, bool]] | None:
+    """The module finder's probes behind the graph this process last parsed or served for this
+    request (``None`` when it made none): with the files' hashes, everything that parse read."""
+    return _probes_seen.get((str(root), tuple(rels), hashes, warnings))
+
+
 def _seal(body: bytes) -> bytes:
-    key = _key()
-    if key is None:
-        return b"sha256:" + hashlib.sha256(body).hexdigest().encode()
-    return b"hmac-sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+    return seal.seal(body, seal.configured_key())
 
 
 def _authentic_body(data: bytes) -> bytes | None:
     """The body of an entry whose first line seals it as this process would; else ``None``."""
-    seal, sep, body = data.partition(b"\n")
-    if not sep:
-        return None
-    return body if hmac.compare_digest(seal, _seal(body)) else None
-
-
-def _key() -> bytes | None:
-    from barque.trust import configured_key
-
-    return configured_key()
+    return seal.unseal(data, seal.configured_key())
 
 
 def _files_hold(root: Path, files: Mapping[str, str]) -> bool:

@@ -46,6 +46,17 @@ def parse_project(
             gc.enable()
 
 
+def parse_probes(
+    paths: Sequence[str | os.PathLike[str]], *, hashes: bool = True, warnings: bool = False
+) -> tuple[str, list[tuple[str, str, bool]]] | None:
+    """The root and the module finder's probes behind this process's last ``parse_project`` of
+    ``paths`` with these flags (root-relative ``(kind, path, answer)``; ``None`` if it made none)."""
+    files = expand_paths(paths)
+    root_path = find_root(paths)
+    probes = cache.probes_seen(root_path, [relative_to_root(f, root_path) for f in files], hashes, warnings)
+    return None if probes is None else (str(root_path), probes)
+
+
 def _parse(
     paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str] | None, hashes: bool, warnings: bool, use_cache: bool
 ) -> Graph:

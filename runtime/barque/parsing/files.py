@@ -93,9 +93,14 @@ def expand_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return list(found)
 
 
+def walks_into(name: str) -> bool:
+    """Whether a directory walk descends into a subdirectory of this name."""
+    return not name.startswith(".") and name not in SKIP_DIRS
+
+
 def _walk(directory: Path) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+        dirnames[:] = sorted(d for d in dirnames if walks_into(d))
         for name in sorted(filenames):
             if name.endswith(".py") and not _is_test_file(name):
                 path = Path(dirpath) / name
