@@ -199,7 +199,8 @@ if [[ $built == 1 ]]; then
   while read -r stale; do
     k=${stale##*-}
     rm -f "$out/barque-runtime-$k" "$out/barque-operator-$k"
-  done < <(ls -t "$out"/barque-runtime-*.tar | grep -v -- "-$key.tar\$" | tail -n +3)
+  done < <(find "$out" -maxdepth 1 -name "barque-runtime-*.tar" ! -name "*-$key.tar" -printf '%T@ %p\n' |
+    sort -rn | tail -n +3 | cut -d' ' -f2-)
   find "$out" -maxdepth 1 -name "*.tmp" -delete
   find "$out" -maxdepth 1 -name "base-*.tar" ! -name "base-$base_key.tar" -mmin +120 -delete
   # podman's copies go with their archives; the build stages' untagged images go at once.
