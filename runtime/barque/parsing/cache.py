@@ -69,6 +69,8 @@ def entry_path(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) ->
 
 def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph | None:
     """The cached graph for this request when its entry is sound and everything it read is unchanged."""
+    if not os.path.isdir(root / FOLDER):  # no entry at all (a first run): spare the parser digest and the codec
+        return None
     graph_codec = _graph_codec()
     if graph_codec is None:
         return None
@@ -99,8 +101,10 @@ def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph
 def save(root: Path, rels: Sequence[str], hashes: bool, warnings: bool, graph: Graph, probes: list[tuple[str, str, bool]]) -> None:
     """Write the entry for this request (best effort: a folder that cannot be written means no
     cache). A graph holding a value the codec cannot carry exactly is not written at all."""
+    if not (root / FOLDER).parent.is_dir():
+        return
     graph_codec = _graph_codec()
-    if graph_codec is None or not (root / FOLDER).parent.is_dir():
+    if graph_codec is None:
         return
     try:
         doc = {
