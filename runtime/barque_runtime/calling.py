@@ -14,13 +14,11 @@ import os
 import signal
 import sys
 import time
-import traceback
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Callable, Iterator
 
 from barque import records, trust
 from barque.errors import StoreError
-from barque.fanout import running_step
 from barque.model import Node
 from barque.store import ArtifactStore
 from barque_runtime.asyncsteps import alarm_seconds, settle
@@ -84,13 +82,13 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), running_step(node.weight):
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), _weighted(node.weight):
                     result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
                 if is_cancellation(exc):
                     raise
-                error, tb = exc, traceback.format_exc()
+                error, tb = exc, format_exc()
             finally:
                 restore()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
@@ -100,6 +98,28 @@ def call_with_retries(
             return result, attempt, logs
     assert error is not None
     raise CallFailed(error, tb, max(attempts, first_attempt), logs)
+
+
+def format_exc() -> str:
+    """``traceback.format_exc()``; ``traceback`` is imported when a step first fails, since a run
+    whose steps succeed never needs it."""
+    import traceback
+
+    return traceback.format_exc()
+
+
+@contextmanager
+def _weighted(weight: int) -> Iterator[None]:
+    """``fanout.running_step`` for a step heavier than 1; a step of weight 1 runs in the
+    context's default (its ``parallel()`` branches take one slot each), so the common step
+    does not import ``fanout`` (with its ``pickle``, ``shutil``, ``tempfile``) to say so."""
+    if weight == 1:
+        yield
+        return
+    from barque.fanout import running_step
+
+    with running_step(weight):
+        yield
 
 
 def is_cancellation(exc: BaseException) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
@@ -30,7 +29,7 @@ from barque.runspec import RunSpec
 from barque.serializers import JSON, TABULAR, as_reader
 from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, produced, value_param
 from barque.store import ArtifactStore
-from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
+from barque_runtime.calling import CallFailed, call_with_retries, describe, format_exc, is_cancellation
 from barque_runtime.isolation import ProcessState
 from barque_runtime.loader import ModuleLoader
 from barque.overrides import overridden_record
@@ -300,7 +299,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     except BaseException as exc:  # a module that fails to import fails the step, with its traceback
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
 
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
         return first.pop() if first else call_kwargs(ctx, node, step, lazy)
@@ -323,7 +322,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     try:
         value, observation = _interpret(node, result, ctx, step)
     except BarqueError as exc:
-        return failed(started, attempts, exc, traceback.format_exc(), logs)
+        return failed(started, attempts, exc, format_exc(), logs)
     return finish_output(ctx, node, step, key, components, value, observation, started, attempts, logs)
 
 
@@ -339,7 +338,7 @@ def finish_output(
         sinks = write_sinks(node, step, _whole(ctx, node, value), ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
     except BarqueError as exc:  # bad partition keys, a failed sink, or a value the serializer or the store (full disk) cannot take
-        return failed(started, attempts, exc, traceback.format_exc(), logs)
+        return failed(started, attempts, exc, format_exc(), logs)
     finished = time.time()
     rec: dict[str, Any] = {
         "state": "succeeded",
@@ -369,7 +368,7 @@ def run_if_record(ctx: StreamContext, node: Node, step: Step, key: str, componen
     except BaseException as exc:  # a condition that raises fails the step, as its function would
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
     if true:
         return None
     return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
@@ -443,7 +442,7 @@ def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
     ref = artifacts.write_value(ctx.store, keys)
     finished = time.time()
     return {
