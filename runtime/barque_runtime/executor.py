@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from barque import artifacts, records, steprecord, streams, trust
+from barque import artifacts, records, steprecord, trust
 from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
@@ -128,9 +128,11 @@ class StreamContext:
         producer = self.spec.graph.nodes.get(rec.get("node") or "")
         allowed = trust.allowed_serializers(producer.serializer if producer else None)
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-        if lazy and ref.serializer == streams.STREAM:
+        if lazy and ref.serializer == artifacts.STREAM:
+            from barque import streams
+
             return streams.iter_stream(self.store, ref, allowed=allowed)
-        value = artifacts.read_value(self.store if ref.serializer == streams.STREAM else self.blobs, ref, allowed=allowed)
+        value = artifacts.read_value(self.store if ref.serializer == artifacts.STREAM else self.blobs, ref, allowed=allowed)
         return as_reader(value, reader) if reader and ref.serializer in TABULAR else value
 
 
@@ -399,8 +401,9 @@ def _store_output(
     ctx: StreamContext, node: Node, step: Step, key: str, value: Any, observation: str | None, components: dict[str, Any]
 ) -> tuple[artifacts.ArtifactRef, dict[str, Any]]:
     """Write the value, commit it under ``key`` (assets only) and point the step's ref at it."""
-    if isinstance(value, streams.StreamOutput):  # its chunks and manifest are stored already
-        ref = value.ref
+    stream = _stream_output(value)
+    if stream is not None:  # its chunks and manifest are stored already
+        ref = stream.ref
     else:
         ref = artifacts.write_value(ctx.store, value, JSON if node.id in ctx.key_sources else node.serializer)
     output_id = ref.content_hash + (f"@{observation}" if observation else "")
@@ -472,13 +475,27 @@ def failed(started: float, attempts: int, error: BaseException, tb: str, logs: M
 
 def _stream_or_value(ctx: StreamContext, node: Node, result: Any) -> Any:
     """A generator's items written to the store as they come (a ``StreamOutput``); any other result as it is."""
-    return streams.write_stream(ctx.store, result, node.serializer) if is_stream(result) else result
+    if not is_stream(result):
+        return result
+    from barque import streams  # only a generator's steps load it
+
+    return streams.write_stream(ctx.store, result, node.serializer)
+
+
+def _stream_output(value: Any) -> Any:
+    """``value`` when it is a stored stream (``streams.StreamOutput``), else ``None``; one can only
+    be if ``barque.streams`` was imported to write it."""
+    streams = sys.modules.get("barque.streams")
+    return value if streams is not None and isinstance(value, streams.StreamOutput) else None
 
 
 def _whole(ctx: StreamContext, node: Node, value: Any) -> Any:
     """What a sink writes: a stream joined (a file holds the whole value), any other value as it is."""
-    if isinstance(value, streams.StreamOutput):
-        return streams.read_joined(ctx.store, value.ref, allowed=trust.allowed_serializers(node.serializer))
+    stream = _stream_output(value)
+    if stream is not None:
+        from barque import streams
+
+        return streams.read_joined(ctx.store, stream.ref, allowed=trust.allowed_serializers(node.serializer))
     return value
 
 
