@@ -254,7 +254,8 @@ def vs_section() -> str:
         return "Not measured: run `bash bench/vs_barca.sh` (see bench/README.md)."
     r = json.loads(VS.read_text())
     rows = []
-    for m in r["measurements"]:
+    shapes = list(dict.fromkeys(m["shape"] for m in r["measurements"]))  # a partial re-run appends its rows: keep each shape's together
+    for m in sorted(r["measurements"], key=lambda m: (shapes.index(m["shape"]), m["mode"])):
         barque = [s["wall"] for s in m["barque"]]
         barca = [s["wall"] for s in m["barca"]]
         if not barque or not barca:

@@ -171,7 +171,8 @@ def main(argv: list[str]) -> int:
     partial = bool(args.only) or set(args.modes.split(",")) != {"cold", "warm"}
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and partial else {"measurements": []}
     redone = {(m.shape, m.mode) for m in found}
-    kept = [m for m in previous["measurements"] if (m["shape"], m["mode"]) not in redone]
+    kept = [{"commit": previous.get("commit"), "date": previous.get("date")} | m
+            for m in previous["measurements"] if (m["shape"], m["mode"]) not in redone]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     date, commit = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), git_commit()
     RESULTS.write_text(json.dumps({
