@@ -101,10 +101,8 @@ def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph
 def save(root: Path, rels: Sequence[str], hashes: bool, warnings: bool, graph: Graph, probes: list[tuple[str, str, bool]]) -> None:
     """Write the entry for this request (best effort: a folder that cannot be written means no
     cache). A graph holding a value the codec cannot carry exactly is not written at all."""
-    if not (root / FOLDER).parent.is_dir():
-        return
     graph_codec = _graph_codec()
-    if graph_codec is None:
+    if graph_codec is None or not (root / FOLDER).parent.is_dir():
         return
     try:
         doc = {
