@@ -254,7 +254,8 @@ def vs_section() -> str:
         return "Not measured: run `bash bench/vs_barca.sh` (see bench/README.md)."
     r = json.loads(VS.read_text())
     rows = []
-    for m in r["measurements"]:
+    shapes = list(dict.fromkeys(m["shape"] for m in r["measurements"]))  # a partial re-run appends its rows: keep each shape's together
+    for m in sorted(r["measurements"], key=lambda m: (shapes.index(m["shape"]), m["mode"])):
         barque = [s["wall"] for s in m["barque"]]
         barca = [s["wall"] for s in m["barca"]]
         if not barque or not barca:
@@ -272,7 +273,13 @@ def vs_section() -> str:
             f"| {m['shape']} | {m['mode']} | {fmt(a)} | {fmt(b)} | **{a / b:.2f}** (CPU {cpu:.2f}) "
             f"| {limit} | {'PASS' if ok else 'FAIL'} | {m['load_before']:.1f} → {m['load_after']:.1f} |"
         )
-    return f"""Measured by `bash bench/vs_barca.sh` on {r['date']}, barque's `runtime/` at commit {r['commit']}: barque (wheel install)
+    # rows of a partial re-run (--modes, --only) carry their own commit and date; older rows only the file's
+    groups: dict[tuple[str, str], set[str]] = {}
+    for m in r["measurements"]:
+        groups.setdefault((m.get("date", r["date"]), m.get("commit", r["commit"])), set()).add(m["mode"])
+    measured = (f"on {r['date']}, barque's `runtime/` at commit {r['commit']}" if len(groups) <= 1 else "; ".join(
+        f"{'/'.join(sorted(modes))} rows on {d}, barque's `runtime/` at commit {c}" for (d, c), modes in sorted(groups.items())))
+    return f"""Measured by `bash bench/vs_barca.sh` {measured}: barque (wheel install)
 and barca 0.33.0 (PyPI) on the same barca-syntax files, taking turns in every round, fresh
 processes, `--workers {r['workers']}` / `BARCA_POOL_SIZE={r['workers']}`, median of {r['runs']} runs per tool
 (cold fan_out_500_50ms: fewer), {r['nproc']} CPUs, {r['seconds']} s in all. Ratio = barque / barca (below 1: barque

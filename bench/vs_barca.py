@@ -168,18 +168,23 @@ def main(argv: list[str]) -> int:
             for f in m.failures:
                 print(f"   FAILED {f}", file=sys.stderr)
             found.append(m)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and args.only else {"measurements": []}
+    partial = bool(args.only) or set(args.modes.split(",")) != {"cold", "warm"}
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() and partial else {"measurements": []}
     redone = {(m.shape, m.mode) for m in found}
-    kept = [m for m in previous["measurements"] if (m["shape"], m["mode"]) not in redone]
+    kept = [{"commit": previous.get("commit"), "date": previous.get("date")} | m
+            for m in previous["measurements"] if (m["shape"], m["mode"]) not in redone]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    date, commit = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), git_commit()
     RESULTS.write_text(json.dumps({
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": git_commit(),
+        "date": date,
+        "commit": commit,
         "workers": args.workers,
         "runs": args.runs,
         "seconds": round(time.time() - started),
         "nproc": os.cpu_count(),
-        "measurements": kept + [asdict(m) | {"ratio": m.ratio()} for m in found],
+        # each row keeps the commit and date it was measured at: a partial re-run (--only,
+        # --modes) leaves the other rows as they were, and the report says which is which
+        "measurements": kept + [asdict(m) | {"ratio": m.ratio(), "commit": commit, "date": date} for m in found],
     }, indent=1) + "\n")
     print(f"wrote {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
     return 1 if any(m.failures for m in found) else 0

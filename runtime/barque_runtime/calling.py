@@ -14,13 +14,11 @@ import os
 import signal
 import sys
 import time
-import traceback
 from contextlib import contextmanager
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from barque import records, trust
 from barque.errors import StoreError
-from barque.fanout import running_step
 from barque.model import Node
 from barque.store import ArtifactStore
 from barque_runtime.asyncsteps import alarm_seconds, settle
@@ -84,13 +82,13 @@ def call_with_retries(
             time.sleep(node.retry_backoff * (attempt - 1))
         with _captured() as captured:
             try:
-                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), running_step(node.weight):
+                with _deadline(alarm_seconds(fn, node.timeout_seconds), node.timeout_seconds), _weighted(node.weight):
                     result = finish(settle(fn(**kwargs()), node.timeout_seconds, _cancelled_after))
                 error = None
             except BaseException as exc:  # sys.exit() or any BaseException in a step fails that step alone
                 if is_cancellation(exc):
                     raise
-                error, tb = exc, traceback.format_exc()
+                error, tb = exc, format_exc()
             finally:
                 restore()
         logs = _store_logs(store, run_id, step_id, attempt, captured, tb if error else "")
@@ -100,6 +98,28 @@ def call_with_retries(
             return result, attempt, logs
     assert error is not None
     raise CallFailed(error, tb, max(attempts, first_attempt), logs)
+
+
+def format_exc() -> str:
+    """``traceback.format_exc()``; ``traceback`` is imported when a step first fails, since a run
+    whose steps succeed never needs it."""
+    import traceback
+
+    return traceback.format_exc()
+
+
+@contextmanager
+def _weighted(weight: int) -> Iterator[None]:
+    """``fanout.running_step`` for a step heavier than 1; a step of weight 1 runs in the
+    context's default (its ``parallel()`` branches take one slot each), so the common step
+    does not import ``fanout`` (with its ``pickle``, ``shutil``, ``tempfile``) to say so."""
+    if weight == 1:
+        yield
+        return
+    from barque.fanout import running_step
+
+    with running_step(weight):
+        yield
 
 
 def is_cancellation(exc: BaseException) -> bool:
@@ -168,23 +188,38 @@ def raising_after(seconds: float, error: Callable[[], BaseException]) -> Iterato
         signal.signal(signal.SIGALRM, previous)
 
 
-def _capture_file(name: str) -> BinaryIO:
-    """A new, nameless file to capture one stream of one attempt in.
+def _capture_file(name: str) -> int:
+    """A new, nameless file to capture one stream of one attempt in: its file descriptor.
 
     In memory where the system has ``memfd_create`` (Linux): a ``TemporaryFile`` is a new inode
     on the disk under ``/tmp``, and two per step were two of a cold step's five file creations
     (bench/FINDINGS.md); what is captured is read into memory after the attempt all the same.
+    A bare descriptor, read with ``pread``: a buffered file object around it cost three more
+    system calls to set up and a seek to read (half of a capture's ~30 µs).
     A new file per attempt, never one reused: a child process a step leaves behind may still
     write to the one it inherited, and that must not reach the next step's log.
     """
     if hasattr(os, "memfd_create"):
         try:
-            return os.fdopen(os.memfd_create(f"barque-{name}", os.MFD_CLOEXEC), "w+b")
+            return os.memfd_create(f"barque-{name}", os.MFD_CLOEXEC)
         except OSError:  # a sandbox that refuses the call (a seccomp profile): a file on disk, as before
             pass
     import tempfile
 
-    return tempfile.TemporaryFile()
+    with tempfile.TemporaryFile() as f:  # already unlinked: the descriptor is all that is left of it
+        return os.dup(f.fileno())
+
+
+def _read_capture(fd: int) -> bytes:
+    """Everything written to a capture file, from its start; the file is closed."""
+    chunks, offset = [], 0
+    try:
+        while chunk := os.pread(fd, 1 << 20, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 @contextmanager
@@ -194,8 +229,8 @@ def _captured() -> Iterator[dict[str, bytes]]:
     sys.stderr.flush()
     files = {name: _capture_file(name) for name in ("stdout", "stderr")}
     saved = {1: os.dup(1), 2: os.dup(2)}
-    os.dup2(files["stdout"].fileno(), 1)
-    os.dup2(files["stderr"].fileno(), 2)
+    os.dup2(files["stdout"], 1)
+    os.dup2(files["stderr"], 2)
     try:
         yield out
     finally:
@@ -204,7 +239,5 @@ def _captured() -> Iterator[dict[str, bytes]]:
         for fd, copy in saved.items():
             os.dup2(copy, fd)
             os.close(copy)
-        for name, f in files.items():
-            f.seek(0)
-            out[name] = f.read()
-            f.close()
+        for name, fd in files.items():
+            out[name] = _read_capture(fd)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
+# shutil and tempfile are imported where a dataset is written or pruned: every run imports this
+# module (it calls prune_removed_keys), and few have a dataset sink.
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -65,6 +65,8 @@ def key_dir(node: Node, step: Step) -> str:
 
 def write_dataset(spec: SinkSpec, node: Node, step: Step, value: Any, root: Path) -> dict[str, Any]:
     """Write one key of a dataset sink; the sink's result for the step's record."""
+    import shutil
+    import tempfile
     table = _as_table(value)
     fmt = spec.serializer or ("parquet" if table is not None else "json")
     if fmt not in EXTENSIONS:
@@ -209,6 +211,7 @@ def _read_marker(path: Path, shown: str) -> dict[str, Any] | None:
 
 def _swap_in(local: Path, rel: str, stage: Path) -> None:
     """Make ``stage`` the key's directory (the whole dataset, marker kept, when unpartitioned)."""
+    import shutil
     if not rel:
         shutil.copy2(local / MARKER, stage / MARKER)
     dest = local / rel if rel else local
@@ -269,6 +272,7 @@ def prune_removed_keys(graph: Graph, plan: Plan, root: Path, narrowed: bool) -> 
 
 def _delete_keys(spec: SinkSpec, node: Node, current: set[str], root: Path) -> int:
     """Delete the key directories under ``spec``'s prefix that are not in ``current``; how many."""
+    import shutil
     depth = len(node.partitions)
     prefix = spec.path.rstrip("/")
     if prefix.startswith(("s3://", "memory://")):

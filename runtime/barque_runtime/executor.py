@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
-from barque import artifacts, records, steprecord, streams, trust
+from barque import artifacts, records, steprecord, trust
 from barque.errors import BarqueError, StoreError
 from barque.cachekeys import cache_key, key_components
 from barque.model import Node
@@ -30,7 +29,7 @@ from barque.runspec import RunSpec
 from barque.serializers import JSON, TABULAR, as_reader
 from barque.stepinputs import input_ids, key_sources, keys_source, keys_source_output, produced, value_param
 from barque.store import ArtifactStore
-from barque_runtime.calling import CallFailed, call_with_retries, describe, is_cancellation
+from barque_runtime.calling import CallFailed, call_with_retries, describe, format_exc, is_cancellation
 from barque_runtime.isolation import ProcessState
 from barque_runtime.loader import ModuleLoader
 from barque.overrides import overridden_record
@@ -129,9 +128,11 @@ class StreamContext:
         producer = self.spec.graph.nodes.get(rec.get("node") or "")
         allowed = trust.allowed_serializers(producer.serializer if producer else None)
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-        if lazy and ref.serializer == streams.STREAM:
+        if lazy and ref.serializer == artifacts.STREAM:
+            from barque import streams
+
             return streams.iter_stream(self.store, ref, allowed=allowed)
-        value = artifacts.read_value(self.store if ref.serializer == streams.STREAM else self.blobs, ref, allowed=allowed)
+        value = artifacts.read_value(self.store if ref.serializer == artifacts.STREAM else self.blobs, ref, allowed=allowed)
         return as_reader(value, reader) if reader and ref.serializer in TABULAR else value
 
 
@@ -300,7 +301,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     except BaseException as exc:  # a module that fails to import fails the step, with its traceback
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
 
     def kwargs() -> dict[str, Any]:  # every attempt gets its own copy of the inputs
         return first.pop() if first else call_kwargs(ctx, node, step, lazy)
@@ -323,7 +324,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     try:
         value, observation = _interpret(node, result, ctx, step)
     except BarqueError as exc:
-        return failed(started, attempts, exc, traceback.format_exc(), logs)
+        return failed(started, attempts, exc, format_exc(), logs)
     return finish_output(ctx, node, step, key, components, value, observation, started, attempts, logs)
 
 
@@ -339,7 +340,7 @@ def finish_output(
         sinks = write_sinks(node, step, _whole(ctx, node, value), ctx.loader.root) if node.sinks else None
         ref, commit = _store_output(ctx, node, step, key, value, observation, components)
     except BarqueError as exc:  # bad partition keys, a failed sink, or a value the serializer or the store (full disk) cannot take
-        return failed(started, attempts, exc, traceback.format_exc(), logs)
+        return failed(started, attempts, exc, format_exc(), logs)
     finished = time.time()
     rec: dict[str, Any] = {
         "state": "succeeded",
@@ -369,7 +370,7 @@ def run_if_record(ctx: StreamContext, node: Node, step: Step, key: str, componen
     except BaseException as exc:  # a condition that raises fails the step, as its function would
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
     if true:
         return None
     return filtered_output(ctx, node, step, key, components, f"run_if is false: {node.run_if}", started, 0, {})
@@ -400,8 +401,9 @@ def _store_output(
     ctx: StreamContext, node: Node, step: Step, key: str, value: Any, observation: str | None, components: dict[str, Any]
 ) -> tuple[artifacts.ArtifactRef, dict[str, Any]]:
     """Write the value, commit it under ``key`` (assets only) and point the step's ref at it."""
-    if isinstance(value, streams.StreamOutput):  # its chunks and manifest are stored already
-        ref = value.ref
+    stream = _stream_output(value)
+    if stream is not None:  # its chunks and manifest are stored already
+        ref = stream.ref
     else:
         ref = artifacts.write_value(ctx.store, value, JSON if node.id in ctx.key_sources else node.serializer)
     output_id = ref.content_hash + (f"@{observation}" if observation else "")
@@ -443,7 +445,7 @@ def _evaluate_partitions(ctx: StreamContext, node: Node, step: Step) -> dict[str
     except BaseException as exc:
         if is_cancellation(exc):
             raise
-        return failed(started, 1, exc, traceback.format_exc(), {})
+        return failed(started, 1, exc, format_exc(), {})
     ref = artifacts.write_value(ctx.store, keys)
     finished = time.time()
     return {
@@ -473,13 +475,27 @@ def failed(started: float, attempts: int, error: BaseException, tb: str, logs: M
 
 def _stream_or_value(ctx: StreamContext, node: Node, result: Any) -> Any:
     """A generator's items written to the store as they come (a ``StreamOutput``); any other result as it is."""
-    return streams.write_stream(ctx.store, result, node.serializer) if is_stream(result) else result
+    if not is_stream(result):
+        return result
+    from barque import streams  # only a generator's steps load it
+
+    return streams.write_stream(ctx.store, result, node.serializer)
+
+
+def _stream_output(value: Any) -> Any:
+    """``value`` when it is a stored stream (``streams.StreamOutput``), else ``None``; one can only
+    be if ``barque.streams`` was imported to write it."""
+    streams = sys.modules.get("barque.streams")
+    return value if streams is not None and isinstance(value, streams.StreamOutput) else None
 
 
 def _whole(ctx: StreamContext, node: Node, value: Any) -> Any:
     """What a sink writes: a stream joined (a file holds the whole value), any other value as it is."""
-    if isinstance(value, streams.StreamOutput):
-        return streams.read_joined(ctx.store, value.ref, allowed=trust.allowed_serializers(node.serializer))
+    stream = _stream_output(value)
+    if stream is not None:
+        from barque import streams
+
+        return streams.read_joined(ctx.store, stream.ref, allowed=trust.allowed_serializers(node.serializer))
     return value
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 from urllib.parse import quote
@@ -122,6 +121,8 @@ def _write(target: str, data: bytes, root: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all: a ``.``-named temporary file beside it, then a rename."""
+    import tempfile  # here: a run whose nodes have no sink does not load it (nor its shutil, random)
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

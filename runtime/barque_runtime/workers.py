@@ -9,13 +9,22 @@ stops them with SIGKILL. A worker dies with its parent: on Linux the kernel kill
 A worker that dies while running a step (``os._exit``, a segfault) has used one attempt of
 that step: the step goes to another worker until its ``retries=`` are spent.
 
-The pool is ``os.fork`` and two pipes per worker rather than ``multiprocessing``, whose
-import alone was about a tenth of a trivial run's start-up. Messages are pickles, each
-preceded by its length; a pipe that ends (EOF) mid-stream means the worker died. A worker
-sends each step's record as the step ends (``("step", record)``) and ``("end", error)`` when
-the stream is over; it stores no step record itself. So the parent knows, without reading the
-store, which steps a worker that died had finished, and the runner stores each stream's
-records as one object (``barque.records``).
+The pool is ``os.fork`` and pipes rather than ``multiprocessing``, whose import alone was
+about a tenth of a trivial run's start-up. Messages are pickles, each preceded by its length.
+A worker writes each step's record to its records pipe as the step ends (``("step", record)``)
+and ``("end", error)`` when the stream is over; it stores no step record itself. So the parent
+knows, without reading the store, which steps a worker that died had finished (a pipe keeps
+what was written to it after its writer is gone), and the runner stores each stream's records
+as one object (``barque.records``).
+
+The parent does not wait on the records pipes, so a record does not wake it: after writing
+``end`` the worker writes one byte to a second pipe, the one the parent waits on (its end of
+file, when every writer is gone, means the worker died), and the parent reads the records
+that have come, without waiting, when that byte arrives and every ``DRAIN_SECONDS`` meanwhile
+(a pipe holds about a hundred records, so a stream never waits long on a full one). Waking
+the parent for every record cost the worker that wrote it its CPU: on a loaded machine the
+woken parent took the writer's place: a median 28 % of a stream's wall time at load 5
+(bench/FINDINGS.md).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ import select
 import signal
 import sys
 import time
+from collections import deque
+from functools import lru_cache
 from typing import Any, Iterator
 
 from barque import steprecord
@@ -45,10 +56,12 @@ Job = tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]], dict[str, int]
 
 _HEADER = 8  # bytes of the big-endian length before each pickle
 _CANCEL_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+DRAIN_SECONDS = 0.02  # how often the parent reads the records of running streams (the progress line moves)
 
 
 class Channel:
-    """Both ends one side holds: a pipe to read messages from and a pipe to write them to."""
+    """Both ends one side holds: a pipe to read messages from and a pipe to write them to
+    (``-1`` for an end it does not have: the parent reads its worker's records with an ``Inbox``)."""
 
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self.read_fd = read_fd
@@ -76,19 +89,74 @@ class Channel:
 
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):
+            if fd < 0:
+                continue
             try:
                 os.close(fd)
             except OSError:
                 pass
 
 
-class Worker:
-    """A forked worker: its pid and the parent's side of its pipes."""
+class Inbox:
+    """The parent's side of a worker's records pipe: what has come is read without waiting and
+    parsed into whole messages (``queue``); a message cut short stays in the buffer until the
+    rest comes, or forever when its writer died part-way."""
 
-    def __init__(self, pid: int, conn: Channel) -> None:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)  # a process the step left behind may hold the pipe open
+        self.queue: deque[tuple[str, Any]] = deque()
+        self.ended = False  # the pipe is at its end: every writer is gone
+        self._buffer = bytearray()
+
+    def drain(self) -> None:
+        """Read what the pipe holds now and queue its whole messages."""
+        while not self.ended:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.ended = True
+                break
+            self._buffer += chunk
+        buffer, at = self._buffer, 0
+        while len(buffer) - at >= _HEADER:
+            size = int.from_bytes(buffer[at : at + _HEADER], "big")
+            if len(buffer) - at - _HEADER < size:
+                break
+            self.queue.append(loads(buffer[at + _HEADER : at + _HEADER + size]))
+            at += _HEADER + size
+        del buffer[:at]
+
+
+class Worker:
+    """A forked worker: its pid and the parent's side of its pipes (jobs out, records in, and
+    the pipe whose byte says a stream ended)."""
+
+    def __init__(self, pid: int, jobs: Channel, inbox: Inbox, wake_fd: int) -> None:
         self.pid = pid
-        self.conn = conn
+        self.conn = jobs
+        self.inbox = inbox
+        self.wake_fd = wake_fd
+        self.gone = False  # the wake pipe is at its end: the worker died (or closed it)
         self.exitcode: int | None = None
+
+    def woke(self) -> None:
+        """Read the bytes that woke the parent; none (end of file) means the worker has gone."""
+        try:
+            if not os.read(self.wake_fd, 64):
+                self.gone = True
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        self.conn.close()
+        for fd in (self.inbox.fd, self.wake_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def join(self, timeout: float) -> int | None:
         """Reap the worker within ``timeout`` seconds; its exit code, negative when a signal killed it."""
@@ -119,24 +187,33 @@ def _parent_decides(signum: int, frame: Any) -> None:
     """SIGINT and SIGTERM in a worker: the parent got them too, or will, and stops the worker."""
 
 
-def _die_with_parent(parent: int) -> None:
+def _die_with_parent(parent: int, prctl: Any) -> None:
     """End this process when ``parent`` ends, even by SIGKILL.
 
     ``PR_SET_PDEATHSIG`` fires when the *thread* that forked us ends, not the process; the
     pool forks from the thread that runs it and closes before that call returns, so the two
     are the same here. The parent may already have gone before the call: then our parent
-    pid has changed (to init or a subreaper) and we leave at once.
+    pid has changed (to init or a subreaper) and we leave at once. ``prctl`` is libc's
+    (``_libc_prctl``), or ``None`` where there is none.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 is PR_SET_PDEATHSIG
-            _watch_parent(parent)
-    else:
+    if prctl is None or prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 is PR_SET_PDEATHSIG
         _watch_parent(parent)
     if os.getppid() != parent:
         os._exit(1)
+
+
+@lru_cache(maxsize=1)
+def _libc_prctl() -> Any:
+    """libc's ``prctl`` on Linux, else ``None``. Loaded in the parent before its first fork, so
+    that each worker inherits it instead of importing ``ctypes`` itself (~2 ms of CPU each)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def _watch_parent(parent: int) -> None:
@@ -151,7 +228,9 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="barque-parent-watch", daemon=True).start()
 
 
-def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> None:
+def _worker_main(conn: Channel, wake_fd: int, spec: RunSpec, store_uri: str, root: str) -> None:
+    """Run the streams the parent sends on ``conn`` until it sends ``None`` (or goes); the records
+    go back on ``conn`` too, and a byte on ``wake_fd`` after each stream's ``end``."""
     # The parent's stdout carries the run summary alone: whatever user code prints outside a
     # step's captured call (a module printing while it is imported) goes to stderr instead.
     os.dup2(2, 1)
@@ -169,10 +248,11 @@ def _worker_main(conn: Channel, spec: RunSpec, store_uri: str, root: str) -> Non
         ctx.attempts_used = attempts_used
         try:
             execute_stream(ctx, [Step.from_dict(s) for s in steps])
+            error = None
         except BaseException as exc:  # an executor bug must not hang the parent
-            conn.send(("end", f"{type(exc).__name__}: {exc}"))
-            continue
-        conn.send(("end", None))
+            error = f"{type(exc).__name__}: {exc}"
+        conn.send(("end", error))
+        os.write(wake_fd, b"\0")  # after the end is in the records pipe: the parent reads it all
 
 
 def _flush_std_streams() -> None:
@@ -184,7 +264,7 @@ def _flush_std_streams() -> None:
             pass
 
 
-def _child(conn: Channel, args: tuple[RunSpec, str, str]) -> int:
+def _child(conn: Channel, wake_fd: int, args: tuple[RunSpec, str, str]) -> int:
     """The forked worker's life, as ``multiprocessing`` ran it: the exit code it ends with."""
     # stdin is the terminal's, not the steps': read it and get nothing
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -193,7 +273,7 @@ def _child(conn: Channel, args: tuple[RunSpec, str, str]) -> int:
         os.close(devnull)
     code = 1
     try:
-        _worker_main(conn, *args)
+        _worker_main(conn, wake_fd, *args)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -225,7 +305,7 @@ class WorkerPool:
         self.size = max(1, size)
         self._args = (spec, store_uri, root)
         self._workers: list[Worker] = []
-        self._running: dict[int, tuple[Worker, Job]] = {}  # by the fd its records arrive on
+        self._running: dict[int, tuple[Worker, Job]] = {}  # by the fd of its wake pipe
         self._deaths: dict[str, int] = {}  # attempts of a step that ended with its worker
         self._warned: set[str] = set()
 
@@ -245,9 +325,11 @@ class WorkerPool:
 
     def _spawn(self) -> Worker:
         to_child_r, to_child_w = os.pipe()
-        to_parent_r, to_parent_w = os.pipe()
+        records_r, records_w = os.pipe()
+        wake_r, wake_w = os.pipe()
         _flush_std_streams()  # or the child would write the parent's buffered output again
         parent = os.getpid()
+        prctl = _libc_prctl()
         # Until the worker has its own handlers, a Ctrl-C would run the parent's (cancelling)
         # handler in the worker: hold the two signals back across the fork.
         signal.pthread_sigmask(signal.SIG_BLOCK, _CANCEL_SIGNALS)
@@ -258,17 +340,17 @@ class WorkerPool:
                 for signum in _CANCEL_SIGNALS:
                     signal.signal(signum, _parent_decides)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
-                _die_with_parent(parent)
-                os.close(to_child_w)
-                os.close(to_parent_r)
+                _die_with_parent(parent, prctl)
+                for fd in (to_child_w, records_r, wake_r):
+                    os.close(fd)
                 for other in self._workers:
-                    other.conn.close()
-                code = _child(Channel(to_child_r, to_parent_w), self._args)
+                    other.close()
+                code = _child(Channel(to_child_r, records_w), wake_w, self._args)
             finally:
                 os._exit(code)
-        os.close(to_child_r)
-        os.close(to_parent_w)
-        worker = Worker(pid, Channel(to_parent_r, to_child_w))
+        for fd in (to_child_r, records_w, wake_w):
+            os.close(fd)
+        worker = Worker(pid, Channel(-1, to_child_w), Inbox(records_r), wake_r)
         self._workers.append(worker)  # before a held-back signal can cancel: close() must see it
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _CANCEL_SIGNALS)
         return worker
@@ -276,8 +358,8 @@ class WorkerPool:
     def run(self, jobs: list[Job]) -> Iterator[tuple[str, list[dict[str, Any]], bool]]:
         pending = list(reversed(jobs))
         busy = self._running = {}
-        held: dict[int, int] = {}  # slots of the capacity each busy fd holds
-        done: dict[int, list[dict[str, Any]]] = {}  # records each busy fd has sent so far
+        held: dict[int, int] = {}  # slots of the capacity each busy worker holds
+        done: dict[int, list[dict[str, Any]]] = {}  # records each busy worker has sent so far
         idle = list(self._workers)
         while pending or busy:
             while pending and (idle or len(self._workers) < self.size):
@@ -287,14 +369,30 @@ class WorkerPool:
                 worker = idle.pop() if idle else self._spawn()
                 job = pending.pop()
                 worker.conn.send(job)
-                busy[worker.conn.read_fd] = (worker, job)
-                held[worker.conn.read_fd] = need
-                done[worker.conn.read_fd] = []
-            for fd in _ready(list(busy)):
-                worker, job = busy[fd]
-                try:
-                    kind, body = worker.conn.recv()
-                except EOFError:
+                busy[worker.wake_fd] = (worker, job)
+                held[worker.wake_fd] = need
+                done[worker.wake_fd] = []
+            for fd in _ready(list(busy), DRAIN_SECONDS):
+                busy[fd][0].woke()
+            for fd, (worker, job) in list(busy.items()):
+                worker.inbox.drain()
+                queue = worker.inbox.queue
+                recs = []
+                while queue and queue[0][0] == "step":
+                    recs.append(queue.popleft()[1])
+                if recs:
+                    done[fd].extend(recs)
+                    yield job[0], recs, False
+                if queue:  # the stream's end
+                    error = queue.popleft()[1]
+                    del busy[fd], held[fd]
+                    sent = done.pop(fd)
+                    if worker.gone or worker.inbox.ended:  # it ended the stream, then died: no worker of ours any more
+                        self._retire(worker)
+                    else:
+                        idle.append(worker)
+                    yield job[0], [] if error is None else self._crashed(job, sent, error), True
+                elif worker.gone or worker.inbox.ended:  # died mid-stream, having sent the records in ``sent``
                     del busy[fd], held[fd]
                     sent = done.pop(fd)
                     ended, rest = self._lost(worker, job, sent)
@@ -302,15 +400,17 @@ class WorkerPool:
                         known = {**job[2], **{r["step"]: r for r in [*sent, *ended]}}
                         pending.append((job[0], rest, known, dict(self._deaths)))
                     yield job[0], ended, not rest
-                    continue
-                if kind == "step":
-                    done[fd].append(body)
-                    yield job[0], [body], False
-                    continue
-                del busy[fd], held[fd]
-                idle.append(worker)
-                sent = done.pop(fd)
-                yield job[0], [] if body is None else self._crashed(job, sent, body), True
+
+    def _retire(self, worker: Worker) -> int | None:
+        """Take a worker that has gone out of the pool: reap it (killing it if its pipes closed
+        but it lives on) and close our ends of its pipes; its exit code."""
+        self._workers.remove(worker)
+        code = worker.join(timeout=5)
+        worker.close()
+        if code is None:  # its pipe closed but it lives on: it is no worker of ours any more
+            worker.signal(signal.SIGKILL)
+            worker.join(timeout=5)
+        return code
 
     def _lost(self, worker: Worker, job: Job, sent: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """A worker died mid-stream (killed, ``os._exit``, a crash in C code), having sent the
@@ -320,12 +420,7 @@ class WorkerPool:
         nothing), and the steps still to run: from the one it was running, when that step has
         attempts left, or else the steps after it. A new worker takes its place.
         """
-        self._workers.remove(worker)
-        code = worker.join(timeout=5)
-        worker.conn.close()
-        if code is None:  # its pipe closed but it lives on: it is no worker of ours any more
-            worker.signal(signal.SIGKILL)
-            worker.join(timeout=5)
+        code = self._retire(worker)
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         spec = self._args[0]
         finished = {rec["step"] for rec in sent}
@@ -360,7 +455,7 @@ class WorkerPool:
             worker.signal(signal.SIGKILL)
         for worker in self._workers:
             worker.join(timeout=5)
-        unread = [(job[0], recs) for worker, job in running if (recs := _unread_records(worker.conn))]
+        unread = [(job[0], recs) for worker, job in running if (recs := _unread_records(worker.inbox))]
         self.close(force=True)
         return unread
 
@@ -382,27 +477,20 @@ class WorkerPool:
             if worker.join(timeout=5) is None:
                 worker.signal(signal.SIGKILL)
                 worker.join(timeout=5)
-            worker.conn.close()
+            worker.close()
         self._workers.clear()
 
 
-def _unread_records(conn: Channel) -> list[dict[str, Any]]:
-    """The step records left in a stopped worker's pipe, read without waiting. Whole messages
-    only: one the kill cut short, or one a signal interrupted ``recv`` half-way through, ends it."""
-    os.set_blocking(conn.read_fd, False)  # a process the step left behind may hold the pipe open
-    out: list[dict[str, Any]] = []
-    while True:
-        try:
-            kind, body = conn.recv()
-        except Exception:  # EOF, nothing more without waiting (BlockingIOError), or a torn message
-            return out
-        if kind == "step":
-            out.append(body)
+def _unread_records(inbox: Inbox) -> list[dict[str, Any]]:
+    """The step records left in a stopped worker's pipe (and read but not yet taken), without
+    waiting. Whole messages only: one the kill cut short is left out."""
+    inbox.drain()
+    return [body for kind, body in inbox.queue if kind == "step"]
 
 
-def _ready(fds: list[int]) -> list[int]:
-    """The fds with a message or an EOF to read, waiting for at least one."""
+def _ready(fds: list[int], timeout: float) -> list[int]:
+    """The fds with something or an end of file to read, waiting at most ``timeout`` seconds for one."""
     poller = select.poll()
     for fd in fds:
         poller.register(fd, select.POLLIN)
-    return [fd for fd, _ in poller.poll()]
+    return [fd for fd, _ in poller.poll(timeout * 1000)]

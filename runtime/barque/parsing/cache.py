@@ -72,6 +72,8 @@ def entry_path(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) ->
 
 def load(root: Path, rels: Sequence[str], hashes: bool, warnings: bool) -> Graph | None:
     """The cached graph for this request when its entry is sound and everything it read is unchanged."""
+    if not os.path.isdir(root / FOLDER):  # no entry at all (a first run): spare the parser digest and the codec
+        return None
     graph_codec = _graph_codec()
     if graph_codec is None:
         return None

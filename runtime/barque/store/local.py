@@ -89,20 +89,27 @@ class LocalStore:
             raise
 
     def link(self, source: str, key: str) -> bool:
-        """Make ``key`` hold what ``source`` holds, atomically, without copying: a hard link,
-        renamed over ``key``. Safe because nothing here writes a file in place (every put
-        renames a new file over its key), so the two keys can never diverge by a write.
-        False when ``source`` is gone or the file system has no hard links (then ``put``)."""
+        """Make ``key`` hold what ``source`` holds, atomically, without copying: a hard link
+        (straight to ``key`` when it is new, else renamed over it). Safe because nothing here
+        writes a file in place (every put renames a new file over its key), so the two keys can
+        never diverge by a write. False when ``source`` is gone or the file system has no hard
+        links (then ``put``)."""
         path = self._path(key)
-        tmp = f"{path}{TEMP_MARK}{os.getpid()}.{next(_counter)}"
-        try:
+        for attempt in (1, 2):
             try:
-                os.link(self._path(source), tmp)
+                os.link(self._path(source), path)  # a new key: one directory entry, no temp name to rename
+                return True
+            except FileExistsError:
+                break
             except FileNotFoundError:
-                if not os.path.isfile(self._path(source)):
+                if attempt == 2 or not os.path.isfile(self._path(source)):
                     return False
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                os.link(self._path(source), tmp)
+            except OSError:
+                return False
+        tmp = f"{path}{TEMP_MARK}{os.getpid()}.{next(_counter)}"
+        try:
+            os.link(self._path(source), tmp)
             os.replace(tmp, path)
         except OSError:
             _unlink_quietly(tmp)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
+import gc
 import importlib.util
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from barque.serializers import SerializerError, canonical_json, deserialize, is_jsonable, serialize
 
@@ -118,3 +121,54 @@ def test_explicit_parquet_of_a_frame_arrow_cannot_hold_names_the_serializer():
 
     with pytest.raises(SerializerError, match=r"parquet serializer cannot encode a pandas\.DataFrame"):
         serialize(pandas.DataFrame({"z": [1j]}), "parquet")
+
+
+def _reference_jsonable(value) -> bool:
+    """The rule of the module docstring, written plainly: what ``is_jsonable`` must agree with."""
+    t = type(value)
+    if t in (str, int, bool) or value is None:
+        return True
+    if t is float:
+        return math.isfinite(value)
+    if t is list:
+        return all(_reference_jsonable(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and _reference_jsonable(v) for k, v in value.items())
+    return False
+
+
+_leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.binary(max_size=3),
+    st.just(Color.RED), st.tuples(st.integers()),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.one_of(st.text(max_size=3), st.integers(), st.booleans()), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_the_json_check_agrees_with_the_plain_rule_on_any_nesting(value):
+    assert is_jsonable(value) is _reference_jsonable(value)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_checking_encoding_and_decoding_leave_the_cyclic_collector_as_they_found_it(enabled):
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for value in ({"a": [1, 2.5]}, (1, 2)):
+            data, name = serialize(value)
+            assert gc.isenabled() is enabled
+            deserialize(data, name)
+            assert gc.isenabled() is enabled
+            is_jsonable(value)
+            assert gc.isenabled() is enabled
+        with pytest.raises(SerializerError):
+            deserialize(b"\x80not json", "json")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

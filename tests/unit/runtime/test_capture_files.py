@@ -14,14 +14,18 @@ from barque_runtime import calling
 
 def test_a_capture_file_is_a_new_empty_file_each_time() -> None:
     first, second = calling._capture_file("stdout"), calling._capture_file("stdout")
-    try:
-        first.write(b"left behind")
-        first.flush()
-        assert os.fstat(first.fileno()).st_ino != os.fstat(second.fileno()).st_ino
-        assert second.read() == b""
-    finally:
-        first.close()
-        second.close()
+    os.write(first, b"left behind")
+    assert os.fstat(first).st_ino != os.fstat(second).st_ino
+    assert calling._read_capture(second) == b""
+    assert calling._read_capture(first) == b"left behind"
+
+
+def test_a_capture_is_read_whole_from_its_start_and_closed() -> None:
+    fd = calling._capture_file("stdout")
+    os.write(fd, b"a" * (3 << 20))  # more than one pread's worth; the file offset is at its end
+    assert calling._read_capture(fd) == b"a" * (3 << 20)
+    with pytest.raises(OSError):
+        os.fstat(fd)
 
 
 def test_what_an_attempt_prints_at_the_fd_level_is_captured() -> None:
@@ -36,10 +40,6 @@ def test_a_system_that_refuses_memfd_captures_in_a_temporary_file(monkeypatch: p
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "memfd_create", refused, raising=False)
-    f = calling._capture_file("stderr")
-    try:
-        f.write(b"x")
-        f.seek(0)
-        assert f.read() == b"x"
-    finally:
-        f.close()
+    fd = calling._capture_file("stderr")
+    os.write(fd, b"x")
+    assert calling._read_capture(fd) == b"x"
