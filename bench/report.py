@@ -113,6 +113,8 @@ FAULT_NAMES = {
     "pod": "the running step Pod deleted",
     "node": "the test node and its Pods killed, back after 3 s",
     "leader": "the leader of two replicas SIGKILLed mid-run",
+    "throttle": "kube-apiserver refusing the operator with 429 for 5 s mid-run",
+    "minio-start": "MinIO stopped as the run is created (the operator writing its start), down 4 s",
 }
 
 
@@ -131,6 +133,35 @@ def fault_rows(path: Path) -> list[str]:
                     f"of {f['artifacts_checked']}, streams run again {f['streams_run_more_than_once']}; recovered "
                     f"{f['recover_median']:.1f} s after (max {f['recover_max']:.1f} s) | all succeed, 0 duplicates, "
                     f"0 lost or corrupt | {'PASS' if ok else 'FAIL'} |")
+    return rows
+
+
+KILLS = {  # bench/operator/fault_kill.py's scenarios, as the table names them
+    "random": "operator SIGKILLed {n} times at random points (0.2-3 s after each new run of the 3-phase diamond",
+    "start_path": "operator SIGKILLed {n} times in the start path (each once the first Job of a burst of {size} "
+                  "diamond runs appeared; {caught} runs caught between their store writes and their Job",
+}
+
+
+def kill_rows(path: Path) -> list[str]:
+    """One row per scenario of bench/operator/fault_kill.py, when it was measured."""
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text())
+    rows = []
+    for name, f in m["scenarios"].items():
+        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
+        caught = sum(len(k.get("planned_without_job_at_kill") or ()) for k in f["kills"])
+        lost, corrupt = len(f["lost_artifacts"]), len(f["corrupt_artifacts"])
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] \
+            and not f["streams_run_more_than_once"] and not lost and not corrupt
+        what = KILLS[name].format(n=len(f["kills"]), size=m["args"].get("burst_size"), caught=caught)
+        rows.append(f"| {what}; `fault_kill.py`, commit {m['git']['commit'][:7]}, 1-min load {f['loadavg'][0]:.1f}) "
+                    f"| **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} Succeeded**, {f['jobs']} Jobs for "
+                    f"{f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, streams run twice "
+                    f"**{f['streams_run_more_than_once']}**, lost / corrupt artifacts **{lost} / {corrupt}** of "
+                    f"{f['artifacts_checked']}; healthy again after a median {healthy[len(healthy) // 2]:.1f} s "
+                    f"| all succeed, 0 duplicates | {'PASS' if ok else 'FAIL'} |")
     return rows
 
 
@@ -200,20 +231,7 @@ def operator_section() -> str:
         grows = len(rates) > 1 and rates[-1] > rates[0] + 1
         rows.append(f"| operator API requests per minute with N runs waiting on live Jobs | {shown} "
                     f"| does not grow with N | {verdict(not grows)} |")
-    faults_path = OPERATOR / "faults.json"
-    if faults_path.exists():  # bench/operator/fault_kill.py
-        f = json.loads(faults_path.read_text())
-        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
-        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"] \
-            and not f.get("lost_artifacts") and not f.get("corrupt_artifacts")
-        rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
-                    f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
-                    f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
-                    f"streams run twice **{f['streams_run_more_than_once']}**"
-                    + (f", lost / corrupt artifacts **{len(f['lost_artifacts'])} / {len(f['corrupt_artifacts'])}** of "
-                       f"{f['artifacts_checked']}" if "artifacts_checked" in f else "")
-                    + "; healthy again after a median "
-                    f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
+    rows += kill_rows(OPERATOR / "faults.json")
     rows += fault_rows(OPERATOR / "faults-matrix.json")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """The fault matrix on the test bed: each fault injected mid-run, repeatedly, and what it cost.
 
-    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader] [--repeat 5] [--keep]
+    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader,throttle,minio-start] [--repeat 5] [--keep]
 
 Starts the test bed as run_bench.py does (etcd, kube-apiserver, kube-controller-manager, MinIO, the
 test node, `barque operator`; `leader` runs two replicas with leader election), then for each fault,
 ``--repeat`` times: creates one run of a 3-phase pipeline whose steps take 2 s (`noCache: true`),
-waits until its first phase is running, injects the fault and waits for the run to end.
+waits until its first phase is running (``minio-start``: right after creating it), injects the
+fault and waits for the run to end.
 
 | fault | injected | the run should |
 |---|---|---|
@@ -16,6 +17,8 @@ waits until its first phase is running, injects the fault and waits for the run 
 | pod | the running step Pod deleted | finish: the Job's retry runs the stream again |
 | node | the test node and its Pods' processes SIGKILLed, down 3 s, started again | finish: its Pods are lost (`NodeLost`), the Job's retry runs them |
 | leader | the replica holding the Lease SIGKILLed (two replicas) | finish under the other replica |
+| throttle | kube-apiserver answers every request of the operator with 429 for 5 s (API Priority and Fairness: a priority level with no seats that rejects) | go on once its requests are served again |
+| minio-start | MinIO stopped (SIGTERM) as the run is created, while the operator writes its start, down 4 s | start once MinIO is back, with one Job per phase |
 
 For each fault: runs completed, duplicate Jobs (must be 0), lost or corrupt artifacts (must be 0:
 every artifact a step's status names is read back from MinIO and hashed), streams run more than
@@ -32,6 +35,7 @@ import argparse
 import json
 import signal
 import statistics
+from collections import Counter
 import sys
 import time
 from datetime import datetime, timezone
@@ -44,6 +48,7 @@ sys.path.insert(0, str(HERE))
 from checks import check_runs  # type: ignore[import-not-found]  # noqa: E402
 from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
     PIPELINES,
+    audit_entries,
     compile_pipeline,
     create_run,
     git_state,
@@ -51,12 +56,15 @@ from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
     log,
 )
 from session import Session, bench_session  # type: ignore[import-not-found]  # noqa: E402
-from testbed.faults import kill_pod_processes, restart, running_pod  # noqa: E402
+from testbed.faults import allow_user, kill_pod_processes, refuse_user, restart, running_pod  # noqa: E402
 from testbed.kubeapi import Api  # noqa: E402
 from testbed.procs import wait_until  # noqa: E402
 
 NS = "bench-seq"  # a namespace the test node serves
-FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader")
+OPERATOR_USER = "barque-operator"  # the CN of the operator's client certificate (run_bench.Testbed)
+FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "throttle", "minio-start")
+AT_CREATION = ("minio-start",)  # injected as the run is created, not once its first phase runs
+REFUSED_SECONDS = 5.0
 STEPS = '''
 import time
 from barque import asset
@@ -97,6 +105,7 @@ class Matrix:
         self.s, self.repeat, self.timeout = session, repeat, timeout
         self.api = session.bed.api()
         self.seq = 0
+        self.refused_from = 0.0
 
     def progress(self, run: str) -> tuple[int, bool]:
         """How many Jobs of ``run`` the recorder saw, and whether the run ended."""
@@ -112,7 +121,8 @@ class Matrix:
         self.seq += 1
         run = f"{fault}-{self.seq}"
         create_run(self.api, NS, run, "steps", noCache=True)
-        wait_until(lambda: running_pod(self.api, NS, run), timeout=120, what=f"a running step of {run}", interval=0.1)
+        if fault not in AT_CREATION:
+            wait_until(lambda: running_pod(self.api, NS, run), timeout=120, what=f"a running step of {run}", interval=0.1)
         jobs_before, _ = self.progress(run)
         back = inject(run)
         rec = self.s.rec
@@ -121,11 +131,18 @@ class Matrix:
         recovered = time.time() - back
         ended = rec.wait_runs(NS, [run], time.time() + self.timeout)
         log(f"  {run}: recovered {recovered:.1f} s after the fault ended; run ended: {ended}")
-        return {"run": run, "recover_seconds": round(recovered, 2), "ended": ended}
+        out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before}
+        if fault == "throttle":  # what the API server refused the operator, from its audit log
+            assert self.s.bed.audit_log is not None
+            codes = Counter((e.get("responseStatus") or {}).get("code") for e in audit_entries(
+                self.s.bed.audit_log, self.refused_from - 1, back + 1) if e["user"]["username"] == OPERATOR_USER)
+            out["operator_requests_by_code"] = {str(k): v for k, v in sorted(codes.items(), key=str)}
+        return out
 
     def scenario(self, fault: str) -> dict[str, Any]:
         bed = self.s.bed
-        parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0)}
+        parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0),
+                 "minio-start": ("minio", 4.0)}
 
         def part(run: str) -> float:
             name, down = parts[fault]
@@ -157,7 +174,14 @@ class Matrix:
             victim.start()
             return killed
 
-        inject = {"pod": pod, "node": node, "leader": leader}.get(fault, part)
+        def throttle(run: str) -> float:
+            refuse_user(self.api, OPERATOR_USER)
+            self.refused_from = time.time()
+            time.sleep(REFUSED_SECONDS)
+            allow_user(self.api)
+            return time.time()
+
+        inject = {"pod": pod, "node": node, "leader": leader, "throttle": throttle}.get(fault, part)
         started = time.time()
         reps = [self.one(fault, inject) for _ in range(self.repeat)]
         names = [r["run"] for r in reps]
