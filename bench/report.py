@@ -114,6 +114,7 @@ FAULT_NAMES = {
     "node": "the test node and its Pods killed, back after 3 s",
     "leader": "the leader of two replicas SIGKILLed mid-run",
     "throttle": "kube-apiserver refusing the operator with 429 for 5 s mid-run",
+    "throttle-start": "kube-apiserver refusing the operator with 429 for 5 s as the run is created",
     "minio-start": "MinIO stopped as the run is created (the operator writing its start), down 4 s",
 }
 
@@ -162,6 +163,47 @@ def kill_rows(path: Path) -> list[str]:
                     f"**{f['streams_run_more_than_once']}**, lost / corrupt artifacts **{lost} / {corrupt}** of "
                     f"{f['artifacts_checked']}; healthy again after a median {healthy[len(healthy) // 2]:.1f} s "
                     f"| all succeed, 0 duplicates | {'PASS' if ok else 'FAIL'} |")
+    return rows
+
+
+def big_rows(path: Path) -> list[str]:
+    """Rows of bench/operator/big_pipeline.py (a 10,000-step pipeline), when it was measured."""
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text())
+    commit, etcd = m["git"]["commit"][:7], m["limits"]["etcd_object_bytes"]
+    rows = []
+
+    def kib(n: int) -> str:
+        return f"{n / 1024:,.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MiB"
+
+    for name, o in m["offline"].items():
+        op = o["operator"]
+        what = f"{name.split('-')[0]} of {int(name.split('-')[1]):,} steps ({o['phases']} phases, {o['streams']} streams)"
+        rows += [
+            f"| {what}: `barque plan --parallelism {m['args']['parallelism']}` (commit {commit}) | **{o['plan_seconds']} s**, "
+            f"plan {kib(o['plan_bytes'])}; `barque compile` {o['compile_seconds']} s | | info |",
+            f"|    its Pipeline (JSON as kubectl sends it) | **{kib(o['manifest_json_bytes'])}** (graph "
+            f"{kib(o['manifest_graph_json_bytes'])}, code {kib(o['manifest_code_json_bytes'])}) | etcd's "
+            f"{kib(etcd)} | {'PASS' if o['fits_etcd'] else 'FAIL'} |",
+            f"|    the operator's start on the fake API (no size limit): run → first Job create | **{op['start_seconds']} s**; "
+            f"status {kib(op['status_json_bytes'])} ({op['status_steps_listed']} steps listed), Job {kib(op['job_json_bytes'])}"
+            + (f"; run to its end {op['run_seconds']} s, {op['final_phase']}, final status {kib(op['final_status_json_bytes'])}"
+               if "final_phase" in op else "")
+            + f" | status < 1 MiB | {'PASS' if op['status_json_bytes'] < 1024 * 1024 and op.get('final_status_json_bytes', 0) < 1024 * 1024 else 'FAIL'} |",
+        ]
+    for name, b in m.get("bed", {}).items():
+        applied = "apply_server_side" not in b or b["apply_server_side"]["rc"] == 0
+        how = ("`kubectl apply -f`" if b["apply_client_side"]["rc"] == 0 else
+               "`kubectl apply -f` refused (" + b["apply_client_side"]["answer"].splitlines()[-1][:120].replace("|", "/") + "), "
+               + ("`--server-side` stored it" if applied else
+                  "`--server-side` refused (" + b["apply_server_side"]["answer"].splitlines()[-1][:120].replace("|", "/") + ")"))
+        shown = f"{how}" + (f"; created → first Job **{b['created_to_first_job_ms']} ms**, status {kib(b['status_json_bytes'])}, "
+                            f"Job {kib(b['job_json_bytes'])}" if "created_to_first_job_ms" in b else "")
+        if "final_phase" in b:
+            shown += f"; {b['final_phase']} after {b['run_seconds']} s, final status {kib(b['final_status_json_bytes'])}"
+        rows.append(f"| test bed, fan-out of {int(name.split('-')[1]):,} steps (Pipeline {kib(b['manifest_json_bytes'])}) "
+                    f"| {shown} | stored and run | {'PASS' if 'created_to_first_job_ms' in b else 'FAIL'} |")
     return rows
 
 
@@ -233,6 +275,7 @@ def operator_section() -> str:
                     f"| does not grow with N | {verdict(not grows)} |")
     rows += kill_rows(OPERATOR / "faults.json")
     rows += fault_rows(OPERATOR / "faults-matrix.json")
+    rows += big_rows(OPERATOR / "big-pipeline.json")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors
         notes = notes[notes.index("-->") + 3 :]

@@ -83,12 +83,21 @@ REFUSE = "barque-fault-refuse"
 
 def refuse_user(api: Api, user: str) -> None:
     """Make kube-apiserver answer every request of ``user`` with 429 Too Many Requests, until
-    ``allow_user``: API Priority and Fairness with a priority level of no seats that may not
-    borrow any and rejects what it cannot seat, and a FlowSchema sending the user there. It is
-    the API server's own overload answer, so the client sees what it would see from a busy
-    server. Precedence 1 and a name sorting before ``exempt`` win over every other FlowSchema,
-    the ``system:masters`` group's exemption included (the API server breaks precedence ties by
-    name)."""
+    ``allow_user``."""
+    refuse(api, {"subjects": [{"kind": "User", "user": {"name": user}}],
+                 "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
+                                    "namespaces": ["*"], "clusterScope": True}],
+                 "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]})
+
+
+def refuse(api: Api, rule: dict[str, Any]) -> None:
+    """Make kube-apiserver answer the requests ``rule`` (a FlowSchema's policy rule) matches with
+    429 Too Many Requests, until ``allow_user``: API Priority and Fairness with a priority level of
+    no seats that may not borrow any and rejects what it cannot seat, and a FlowSchema sending the
+    requests there. It is the API server's own overload answer, so a client sees what it would
+    see from a busy server. Precedence 1 and a name sorting before ``exempt`` win over every other
+    FlowSchema, the ``system:masters`` group's exemption included (the API server breaks
+    precedence ties by name)."""
     api.request("POST", f"{FLOWCONTROL}/prioritylevelconfigurations", body={
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "PriorityLevelConfiguration",
         "metadata": {"name": REFUSE},
@@ -98,14 +107,10 @@ def refuse_user(api: Api, user: str) -> None:
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
         "metadata": {"name": REFUSE},
         "spec": {"matchingPrecedence": 1, "priorityLevelConfiguration": {"name": REFUSE},
-                 "distinguisherMethod": {"type": "ByUser"},
-                 "rules": [{"subjects": [{"kind": "User", "user": {"name": user}}],
-                            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
-                                               "namespaces": ["*"], "clusterScope": True}],
-                            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}})
+                 "distinguisherMethod": {"type": "ByUser"}, "rules": [rule]}})
 
 
 def allow_user(api: Api) -> None:
-    """Undo ``refuse_user``: the user's requests go back to the FlowSchemas they matched before."""
+    """Undo ``refuse`` (or ``refuse_user``): the requests go back to the FlowSchemas they matched before."""
     api.request("DELETE", f"{FLOWCONTROL}/flowschemas/{REFUSE}")
     api.request("DELETE", f"{FLOWCONTROL}/prioritylevelconfigurations/{REFUSE}")

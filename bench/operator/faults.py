@@ -18,6 +18,7 @@ fault and waits for the run to end.
 | node | the test node and its Pods' processes SIGKILLed, down 3 s, started again | finish: its Pods are lost (`NodeLost`), the Job's retry runs them |
 | leader | the replica holding the Lease SIGKILLed (two replicas) | finish under the other replica |
 | throttle | kube-apiserver answers every request of the operator with 429 for 5 s (API Priority and Fairness: a priority level with no seats that rejects) | go on once its requests are served again |
+| throttle-start | the same refusal, as the run is created (its start refused) | start once the operator's requests are served again |
 | minio-start | MinIO stopped (SIGTERM) as the run is created, while the operator writes its start, down 4 s | start once MinIO is back, with one Job per phase |
 
 For each fault: runs completed, duplicate Jobs (must be 0), lost or corrupt artifacts (must be 0:
@@ -62,8 +63,8 @@ from testbed.procs import wait_until  # noqa: E402
 
 NS = "bench-seq"  # a namespace the test node serves
 OPERATOR_USER = "barque-operator"  # the CN of the operator's client certificate (run_bench.Testbed)
-FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "throttle", "minio-start")
-AT_CREATION = ("minio-start",)  # injected as the run is created, not once its first phase runs
+FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "throttle", "throttle-start", "minio-start")
+AT_CREATION = ("throttle-start", "minio-start")  # injected as the run is created, not once its first phase runs
 REFUSED_SECONDS = 5.0
 STEPS = '''
 import time
@@ -132,7 +133,7 @@ class Matrix:
         ended = rec.wait_runs(NS, [run], time.time() + self.timeout)
         log(f"  {run}: recovered {recovered:.1f} s after the fault ended; run ended: {ended}")
         out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before}
-        if fault == "throttle":  # what the API server refused the operator, from its audit log
+        if fault.startswith("throttle"):  # what the API server refused the operator, from its audit log
             assert self.s.bed.audit_log is not None
             codes = Counter((e.get("responseStatus") or {}).get("code") for e in audit_entries(
                 self.s.bed.audit_log, self.refused_from - 1, back + 1) if e["user"]["username"] == OPERATOR_USER)
@@ -181,7 +182,8 @@ class Matrix:
             allow_user(self.api)
             return time.time()
 
-        inject = {"pod": pod, "node": node, "leader": leader, "throttle": throttle}.get(fault, part)
+        inject = {"pod": pod, "node": node, "leader": leader, "throttle": throttle,
+                  "throttle-start": throttle}.get(fault, part)
         started = time.time()
         reps = [self.one(fault, inject) for _ in range(self.repeat)]
         names = [r["run"] for r in reps]
@@ -193,17 +195,17 @@ class Matrix:
                 "recover_max": max(recover), "loadavg": loadavg()}
 
 
-def operators(session: Session, leader: bool) -> None:
-    """Start the operator(s): one alone, or two replicas electing a leader."""
+def operators(session: Session, leader: bool, source: Path | None) -> None:
+    """Start the operator(s) (of checkout ``source``, else this one): one alone, or two replicas electing a leader."""
     for op in session.operators:
         op.stop()
     session.operators.clear()
     if not leader:
-        session.operator().start()
+        session.operator(source=source).start()
         return
     api = session.bed.api()
     for name in ("a", "b"):
-        session.operator(name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
+        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
         if name == "a":
             wait_until(lambda: lease_holder(api) == "a", timeout=60, what="replica a to take the Lease")
 
@@ -223,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--timeout", type=float, default=300, help="seconds each run may take after its fault")
     p.add_argument("--out", type=Path, default=HERE / "faults-matrix.json")
+    p.add_argument("--operator-src", type=Path, help="run the operator package of this checkout (A/B runs)")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     chosen = [f.strip() for f in args.faults.split(",") if f.strip()]
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         api.request("POST", PIPELINES.format(ns=NS), body=compile_pipeline(session.bed.dir, STEPS, "steps"))
         matrix = Matrix(session, args.repeat, args.timeout)
         for fault in chosen:
-            operators(session, leader=fault == "leader")
+            operators(session, leader=fault == "leader", source=args.operator_src)
             log(f"{fault}: {args.repeat} runs")
             out["scenarios"].append(matrix.scenario(fault))
             args.out.write_text(json.dumps(out, indent=2) + "\n")  # what is done so far survives a later failure
