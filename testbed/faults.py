@@ -95,9 +95,9 @@ def refuse(api: Api, rule: dict[str, Any]) -> None:
     429 Too Many Requests, until ``allow_user``: API Priority and Fairness with a priority level of
     no seats that may not borrow any and rejects what it cannot seat, and a FlowSchema sending the
     requests there. It is the API server's own overload answer, so a client sees what it would
-    see from a busy server. Precedence 1 and a name sorting before ``exempt`` win over every other
-    FlowSchema, the ``system:masters`` group's exemption included (the API server breaks
-    precedence ties by name)."""
+    see from a busy server. Precedence 2 and a name sorting before ``probes`` win over every
+    FlowSchema but ``exempt`` (precedence 1, reserved), which exempts the ``system:masters``
+    group: a client in that group cannot be refused this way."""
     api.request("POST", f"{FLOWCONTROL}/prioritylevelconfigurations", body={
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "PriorityLevelConfiguration",
         "metadata": {"name": REFUSE},
@@ -106,7 +106,7 @@ def refuse(api: Api, rule: dict[str, Any]) -> None:
     api.request("POST", f"{FLOWCONTROL}/flowschemas", body={
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
         "metadata": {"name": REFUSE},
-        "spec": {"matchingPrecedence": 1, "priorityLevelConfiguration": {"name": REFUSE},
+        "spec": {"matchingPrecedence": 2, "priorityLevelConfiguration": {"name": REFUSE},
                  "distinguisherMethod": {"type": "ByUser"}, "rules": [rule]}})
 
 

@@ -50,6 +50,7 @@ from checks import check_runs  # type: ignore[import-not-found]  # noqa: E402
 from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
     PIPELINES,
     audit_entries,
+    client_cert,
     compile_pipeline,
     create_run,
     git_state,
@@ -58,11 +59,13 @@ from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
 )
 from session import Session, bench_session  # type: ignore[import-not-found]  # noqa: E402
 from testbed.faults import allow_user, kill_pod_processes, refuse_user, restart, running_pod  # noqa: E402
+from testbed import pki  # noqa: E402
 from testbed.kubeapi import Api  # noqa: E402
 from testbed.procs import wait_until  # noqa: E402
 
 NS = "bench-seq"  # a namespace the test node serves
 OPERATOR_USER = "barque-operator"  # the CN of the operator's client certificate (run_bench.Testbed)
+OPERATOR_GROUP = "barque:operators"
 FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "throttle", "throttle-start", "minio-start")
 AT_CREATION = ("throttle-start", "minio-start")  # injected as the run is created, not once its first phase runs
 REFUSED_SECONDS = 5.0
@@ -195,17 +198,36 @@ class Matrix:
                 "recover_max": max(recover), "loadavg": loadavg()}
 
 
-def operators(session: Session, leader: bool, source: Path | None) -> None:
+def operator_identity(session: Session) -> Path:
+    """A kubeconfig for the operator outside ``system:masters`` (whose requests API Priority and
+    Fairness exempts, so they could not be refused), bound to cluster-admin instead: as a real
+    operator's ServiceAccount, its requests go through flow control. Same user name, so the
+    audit log counts it as the operator."""
+    bed = session.bed
+    assert bed.kp is not None
+    cert = client_cert(bed.kp, "operator-flow", OPERATOR_USER, group=OPERATOR_GROUP)
+    config = pki.write_kubeconfig(bed.dir / "operator-flow.kubeconfig", bed.api_url, bed.kp.ca_cert, *cert,
+                                  user=OPERATOR_USER)
+    bed.api().request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", body={
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "barque-operator-flow"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": OPERATOR_GROUP}]})
+    return config
+
+
+def operators(session: Session, leader: bool, source: Path | None, kubeconfig: Path) -> None:
     """Start the operator(s) (of checkout ``source``, else this one): one alone, or two replicas electing a leader."""
     for op in session.operators:
         op.stop()
     session.operators.clear()
     if not leader:
-        session.operator(source=source).start()
+        session.operator(source=source, KUBECONFIG=str(kubeconfig)).start()
         return
     api = session.bed.api()
     for name in ("a", "b"):
-        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
+        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name,
+                         KUBECONFIG=str(kubeconfig)).start()
         if name == "a":
             wait_until(lambda: lease_holder(api) == "a", timeout=60, what="replica a to take the Lease")
 
@@ -240,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         session.bed.namespace(api, NS)
         api.request("POST", PIPELINES.format(ns=NS), body=compile_pipeline(session.bed.dir, STEPS, "steps"))
         matrix = Matrix(session, args.repeat, args.timeout)
+        identity = operator_identity(session)
         for fault in chosen:
-            operators(session, leader=fault == "leader", source=args.operator_src)
+            operators(session, leader=fault == "leader", source=args.operator_src, kubeconfig=identity)
             log(f"{fault}: {args.repeat} runs")
             out["scenarios"].append(matrix.scenario(fault))
             args.out.write_text(json.dumps(out, indent=2) + "\n")  # what is done so far survives a later failure

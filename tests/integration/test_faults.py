@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import ssl
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from testbed import cluster
-from testbed.faults import allow_user, artifact_problems, kill_pod_processes, refuse, restart, running_pod
+from testbed.faults import artifact_problems, kill_pod_processes, restart, running_pod
 from testbed.kubeapi import Api
 from testbed.procs import http_ok, wait_until
 from tests.integration.operator_fixtures import OperatorProcess
@@ -107,33 +106,6 @@ def test_the_node_going_away_and_coming_back_loses_only_the_pods_it_ran(
     restart(sim_node.process, lambda: cluster.node_ready(kube_api, sim_node.name), down_seconds=2,
             sig=signal.SIGKILL)
     watched.finish(minio, operator_process)
-
-
-def test_a_start_whose_job_create_the_api_server_refuses_for_a_moment_goes_on_at_once(
-        kube_api: Api, ready: str, tmp_path: Path, minio: Any, operator_process: OperatorProcess) -> None:
-    """429 (API Priority and Fairness rejecting) on every Job create in the namespace for 3 s, from
-    before the run exists: only the operator creates Jobs, so only its start is refused. Its client
-    sends the create again once the refusal ends; a failed start would wait for the safety sweep
-    (five sweeps after the run's creation: 25 s here, five minutes with the chart's defaults)."""
-    create_pipeline(kube_api, ready, compile_pipeline(tmp_path, SLOW.format(seconds=0), "quick"))
-    refuse(kube_api, {"subjects": [{"kind": "Group", "group": {"name": "system:authenticated"}}],
-                      "resourceRules": [{"verbs": ["create"], "apiGroups": ["batch"], "resources": ["jobs"],
-                                         "namespaces": [ready]}]})
-    try:
-        time.sleep(1)  # the API server's flow control reads its configuration within a second
-        create_run(kube_api, ready, "refused-1", "quick")
-        time.sleep(3)
-    finally:
-        allow_user(kube_api)
-    allowed = time.monotonic()
-    wait_until(lambda: any(j["metadata"]["name"] == "refused-1-p0" for j in jobs(kube_api, ready)), timeout=60,
-               what="the first Job of refused-1", interval=0.2)
-    assert time.monotonic() - allowed < 12, f"operator log tail:\n{operator_process.log_tail()}"
-    run = wait_until(lambda: (r := get_run(kube_api, ready, "refused-1")) if r.get("status", {}).get("phase") in DONE
-                     else None, timeout=120, what="refused-1 to finish", interval=0.3)
-    assert run["status"]["phase"] == "Succeeded", run["status"]
-    assert sorted(j["metadata"]["name"] for j in jobs(kube_api, ready) if j["metadata"]["name"].startswith("refused-1-")) \
-        == ["refused-1-p0", "refused-1-p1", "refused-1-p2"]
 
 
 @pytest.fixture(autouse=True)
