@@ -119,23 +119,33 @@ class Matrix:
             obs = rec.runs.get((NS, run))
             return jobs, bool(obs and obs.ended)
 
-    def one(self, fault: str, inject: Callable[[str], float]) -> dict[str, Any]:
-        """One run with ``fault`` injected once its first phase runs; ``inject`` returns the time
-        (time.time()) from which recovery is measured."""
+    def one(self, fault: str, inject: Callable[[str, Callable[[], None] | None], float]) -> dict[str, Any]:
+        """One run with ``fault`` injected once its first phase runs (``AT_CREATION``: ``inject``
+        creates the run while the fault is on, through the callable it is given); ``inject``
+        returns the time (time.time()) from which recovery is measured."""
         self.seq += 1
         run = f"{fault}-{self.seq}"
-        create_run(self.api, NS, run, "steps", noCache=True)
-        if fault not in AT_CREATION:
+
+        def create() -> None:
+            create_run(self.api, NS, run, "steps", noCache=True)
+
+        if fault in AT_CREATION:  # the fault is on when the run is created, and ``inject`` creates it
+            jobs_before = 0
+            back = inject(run, create)
+        else:
+            create()
             wait_until(lambda: running_pod(self.api, NS, run), timeout=120, what=f"a running step of {run}", interval=0.1)
-        jobs_before, _ = self.progress(run)
-        back = inject(run)
+            jobs_before, _ = self.progress(run)
+            back = inject(run, None)
+        jobs_at_end, _ = self.progress(run)  # for a fault at creation: 0 if it held the start back
         rec = self.s.rec
         with rec.cond:  # progress() takes the same (re-entrant) lock
             rec.cond.wait_for(lambda: self.progress(run)[0] > jobs_before or self.progress(run)[1], timeout=self.timeout)
         recovered = time.time() - back
         ended = rec.wait_runs(NS, [run], time.time() + self.timeout)
         log(f"  {run}: recovered {recovered:.1f} s after the fault ended; run ended: {ended}")
-        out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before}
+        out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before,
+               "jobs_when_fault_ended": jobs_at_end}
         if fault.startswith("throttle"):  # what the API server refused the operator, from its audit log
             assert self.s.bed.audit_log is not None
             codes = Counter((e.get("responseStatus") or {}).get("code") for e in audit_entries(
@@ -148,25 +158,33 @@ class Matrix:
         parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0),
                  "minio-start": ("minio", 4.0)}
 
-        def part(run: str) -> float:
+        def part(run: str, create: Callable[[], None] | None) -> float:
             name, down = parts[fault]
-            bed.restart(name, down)
+            if create is None:
+                bed.restart(name, down)
+                return time.time()
+            proc, check = bed.parts[name]
+            proc.stop(grace=10)
+            create()
+            time.sleep(down)
+            proc.start()
+            proc.wait_healthy(check, timeout=120)
             return time.time()
 
-        def pod(run: str) -> float:
+        def pod(run: str, create: Callable[[], None] | None) -> float:
             target = running_pod(self.api, NS, run)
             assert target is not None
             self.api.request("DELETE", f"/api/v1/namespaces/{NS}/pods/{target['metadata']['name']}")
             return time.time()
 
-        def node(run: str) -> float:
+        def node(run: str, create: Callable[[], None] | None) -> float:
             proc, check = bed.parts["testnode"]
             proc._signal(signal.SIGKILL)  # the node goes first, then what ran on it
             kill_pod_processes(self.api, NS)
             restart(proc, check, 3.0, signal.SIGKILL)
             return time.time()
 
-        def leader(run: str) -> float:
+        def leader(run: str, create: Callable[[], None] | None) -> float:
             holder = lease_holder(self.api)
             victim = next(op for op in self.s.operators if op.env.get("BARQUE_LEADER_IDENTITY") == holder)
             victim.kill()
@@ -178,9 +196,12 @@ class Matrix:
             victim.start()
             return killed
 
-        def throttle(run: str) -> float:
+        def throttle(run: str, create: Callable[[], None] | None) -> float:
             refuse_user(self.api, OPERATOR_USER)
             self.refused_from = time.time()
+            if create is not None:
+                time.sleep(1)  # the API server's flow control takes up a new FlowSchema within a second
+                create()
             time.sleep(REFUSED_SECONDS)
             allow_user(self.api)
             return time.time()
@@ -195,7 +216,7 @@ class Matrix:
         return {"fault": fault, "repeat": self.repeat, "seconds": round(time.time() - started, 1),
                 "completed": check.outcomes.get("Succeeded", 0), **check.to_dict(),
                 "recover_seconds": recover, "recover_median": round(statistics.median(recover), 2),
-                "recover_max": max(recover), "loadavg": loadavg()}
+                "recover_max": max(recover), "loadavg": loadavg(), "reps": reps}
 
 
 def operator_identity(session: Session) -> Path:
