@@ -113,9 +113,7 @@ FAULT_NAMES = {
     "pod": "the running step Pod deleted",
     "node": "the test node and its Pods killed, back after 3 s",
     "leader": "the leader of two replicas SIGKILLed mid-run",
-    "throttle": "kube-apiserver refusing the operator with 429 for 5 s mid-run",
-    "throttle-start": "kube-apiserver refusing the operator with 429 for 5 s as the run is created",
-    "minio-start": "MinIO stopped as the run is created (the operator writing its start), down 4 s",
+    "minio-start": "MinIO down 4 s from before the run is created (the operator writing its start)",
 }
 
 

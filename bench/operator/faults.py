@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """The fault matrix on the test bed: each fault injected mid-run, repeatedly, and what it cost.
 
-    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader,throttle,minio-start] [--repeat 5] [--keep]
+    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader,minio-start] [--repeat 5] [--keep]
 
 Starts the test bed as run_bench.py does (etcd, kube-apiserver, kube-controller-manager, MinIO, the
 test node, `barque operator`; `leader` runs two replicas with leader election), then for each fault,
 ``--repeat`` times: creates one run of a 3-phase pipeline whose steps take 2 s (`noCache: true`),
-waits until its first phase is running (``minio-start``: right after creating it), injects the
-fault and waits for the run to end.
+waits until its first phase is running, injects the fault and waits for the run to end
+(``minio-start``: the fault is on first, then the run is created).
 
 | fault | injected | the run should |
 |---|---|---|
@@ -17,9 +17,7 @@ fault and waits for the run to end.
 | pod | the running step Pod deleted | finish: the Job's retry runs the stream again |
 | node | the test node and its Pods' processes SIGKILLed, down 3 s, started again | finish: its Pods are lost (`NodeLost`), the Job's retry runs them |
 | leader | the replica holding the Lease SIGKILLed (two replicas) | finish under the other replica |
-| throttle | kube-apiserver answers every request of the operator with 429 for 5 s (API Priority and Fairness: a priority level with no seats that rejects) | go on once its requests are served again |
-| throttle-start | the same refusal, as the run is created (its start refused) | start once the operator's requests are served again |
-| minio-start | MinIO stopped (SIGTERM) as the run is created, while the operator writes its start, down 4 s | start once MinIO is back, with one Job per phase |
+| minio-start | MinIO stopped (SIGTERM), the run created, MinIO down 4 s while the operator writes its start | start once MinIO is back, with one Job per phase |
 
 For each fault: runs completed, duplicate Jobs (must be 0), lost or corrupt artifacts (must be 0:
 every artifact a step's status names is read back from MinIO and hashed), streams run more than
@@ -36,7 +34,6 @@ import argparse
 import json
 import signal
 import statistics
-from collections import Counter
 import sys
 import time
 from datetime import datetime, timezone
@@ -49,8 +46,6 @@ sys.path.insert(0, str(HERE))
 from checks import check_runs  # type: ignore[import-not-found]  # noqa: E402
 from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
     PIPELINES,
-    audit_entries,
-    client_cert,
     compile_pipeline,
     create_run,
     git_state,
@@ -58,17 +53,13 @@ from run_bench import (  # type: ignore[import-not-found]  # noqa: E402
     log,
 )
 from session import Session, bench_session  # type: ignore[import-not-found]  # noqa: E402
-from testbed.faults import allow_user, kill_pod_processes, refuse_user, restart, running_pod  # noqa: E402
-from testbed import pki  # noqa: E402
+from testbed.faults import kill_pod_processes, restart, running_pod  # noqa: E402
 from testbed.kubeapi import Api  # noqa: E402
 from testbed.procs import wait_until  # noqa: E402
 
 NS = "bench-seq"  # a namespace the test node serves
-OPERATOR_USER = "barque-operator"  # the CN of the operator's client certificate (run_bench.Testbed)
-OPERATOR_GROUP = "barque:operators"
-FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "throttle", "throttle-start", "minio-start")
-AT_CREATION = ("throttle-start", "minio-start")  # injected as the run is created, not once its first phase runs
-REFUSED_SECONDS = 5.0
+FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "minio-start")
+AT_CREATION = ("minio-start",)  # on before the run is created, not once its first phase runs
 STEPS = '''
 import time
 from barque import asset
@@ -109,7 +100,6 @@ class Matrix:
         self.s, self.repeat, self.timeout = session, repeat, timeout
         self.api = session.bed.api()
         self.seq = 0
-        self.refused_from = 0.0
 
     def progress(self, run: str) -> tuple[int, bool]:
         """How many Jobs of ``run`` the recorder saw, and whether the run ended."""
@@ -146,11 +136,6 @@ class Matrix:
         log(f"  {run}: recovered {recovered:.1f} s after the fault ended; run ended: {ended}")
         out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before,
                "jobs_when_fault_ended": jobs_at_end}
-        if fault.startswith("throttle"):  # what the API server refused the operator, from its audit log
-            assert self.s.bed.audit_log is not None
-            codes = Counter((e.get("responseStatus") or {}).get("code") for e in audit_entries(
-                self.s.bed.audit_log, self.refused_from - 1, back + 1) if e["user"]["username"] == OPERATOR_USER)
-            out["operator_requests_by_code"] = {str(k): v for k, v in sorted(codes.items(), key=str)}
         return out
 
     def scenario(self, fault: str) -> dict[str, Any]:
@@ -196,18 +181,7 @@ class Matrix:
             victim.start()
             return killed
 
-        def throttle(run: str, create: Callable[[], None] | None) -> float:
-            refuse_user(self.api, OPERATOR_USER)
-            self.refused_from = time.time()
-            if create is not None:
-                time.sleep(1)  # the API server's flow control takes up a new FlowSchema within a second
-                create()
-            time.sleep(REFUSED_SECONDS)
-            allow_user(self.api)
-            return time.time()
-
-        inject = {"pod": pod, "node": node, "leader": leader, "throttle": throttle,
-                  "throttle-start": throttle}.get(fault, part)
+        inject = {"pod": pod, "node": node, "leader": leader}.get(fault, part)
         started = time.time()
         reps = [self.one(fault, inject) for _ in range(self.repeat)]
         names = [r["run"] for r in reps]
@@ -219,36 +193,17 @@ class Matrix:
                 "recover_max": max(recover), "loadavg": loadavg(), "reps": reps}
 
 
-def operator_identity(session: Session) -> Path:
-    """A kubeconfig for the operator outside ``system:masters`` (whose requests API Priority and
-    Fairness exempts, so they could not be refused), bound to cluster-admin instead: as a real
-    operator's ServiceAccount, its requests go through flow control. Same user name, so the
-    audit log counts it as the operator."""
-    bed = session.bed
-    assert bed.kp is not None
-    cert = client_cert(bed.kp, "operator-flow", OPERATOR_USER, group=OPERATOR_GROUP)
-    config = pki.write_kubeconfig(bed.dir / "operator-flow.kubeconfig", bed.api_url, bed.kp.ca_cert, *cert,
-                                  user=OPERATOR_USER)
-    bed.api().request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", body={
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": "barque-operator-flow"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": OPERATOR_GROUP}]})
-    return config
-
-
-def operators(session: Session, leader: bool, source: Path | None, kubeconfig: Path) -> None:
+def operators(session: Session, leader: bool, source: Path | None) -> None:
     """Start the operator(s) (of checkout ``source``, else this one): one alone, or two replicas electing a leader."""
     for op in session.operators:
         op.stop()
     session.operators.clear()
     if not leader:
-        session.operator(source=source, KUBECONFIG=str(kubeconfig)).start()
+        session.operator(source=source).start()
         return
     api = session.bed.api()
     for name in ("a", "b"):
-        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name,
-                         KUBECONFIG=str(kubeconfig)).start()
+        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
         if name == "a":
             wait_until(lambda: lease_holder(api) == "a", timeout=60, what="replica a to take the Lease")
 
@@ -283,9 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         session.bed.namespace(api, NS)
         api.request("POST", PIPELINES.format(ns=NS), body=compile_pipeline(session.bed.dir, STEPS, "steps"))
         matrix = Matrix(session, args.repeat, args.timeout)
-        identity = operator_identity(session)
         for fault in chosen:
-            operators(session, leader=fault == "leader", source=args.operator_src, kubeconfig=identity)
+            operators(session, leader=fault == "leader", source=args.operator_src)
             log(f"{fault}: {args.repeat} runs")
             out["scenarios"].append(matrix.scenario(fault))
             args.out.write_text(json.dumps(out, indent=2) + "\n")  # what is done so far survives a later failure

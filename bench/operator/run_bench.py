@@ -95,8 +95,8 @@ def loadavg() -> list[float]:
 # -- the test bed ---------------------------------------------------------------------------------
 
 
-def client_cert(kp: pki.Pki, stem: str, cn: str, group: str = "system:masters") -> tuple[Path, Path]:
-    """A client certificate of our own CA for user `cn` (in `group`), so the audit log
+def client_cert(kp: pki.Pki, stem: str, cn: str) -> tuple[Path, Path]:
+    """A client certificate of our own CA for user `cn` (group system:masters), so the audit log
     tells this client's requests from the others'. Uses testbed.pki's signing helpers."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -106,7 +106,7 @@ def client_cert(kp: pki.Pki, stem: str, cn: str, group: str = "system:masters") 
     ca_key = serialization.load_pem_private_key(kp.ca_key.read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate(kp.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = pki._sign(pki._name(cn, group), key, ca_cert.subject, ca_key,  # type: ignore[arg-type]
+    cert = pki._sign(pki._name(cn, "system:masters"), key, ca_cert.subject, ca_key,  # type: ignore[arg-type]
                      usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
     return pki._pair(kp.dir, stem, cert, key)
 

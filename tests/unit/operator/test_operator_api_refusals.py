@@ -4,8 +4,9 @@ again, after the server's Retry-After, instead of failing the reconcile. A faile
 run not started yet is tried again only by the safety sweep, five sweeps (five minutes with the
 chart's defaults) after the run was created, so a refusal of a few seconds at a start cost minutes.
 
-The operator's real ``Kube`` over an HTTP server of this test that refuses the first requests;
-bench/operator/faults.py's ``throttle-start`` is the same fault on the test bed.
+The operator's real ``Kube`` over an HTTP server of this test that refuses the first requests.
+(On the test bed, API Priority and Fairness could not refuse every request: a priority level of
+zero shares still seats one request at a time, so only concurrent requests met a 429.)
 """
 
 from __future__ import annotations
