@@ -172,12 +172,20 @@ def big_rows(path: Path) -> list[str]:
     commit, etcd = m["git"]["commit"][:7], m["limits"]["etcd_object_bytes"]
     rows = []
 
+    def answer(apply: dict[str, Any]) -> str:
+        """The line of kubectl's answer that says why (an annotation too long, a request too large)."""
+        lines = apply["answer"].splitlines()
+        why = next((line for line in lines if "Too long" in line or "too large" in line), lines[-1])
+        return why.strip(" *").split("): ")[-1][:100].replace("|", "/")
+
     def kib(n: int) -> str:
         return f"{n / 1024:,.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MiB"
 
     for name, o in m["offline"].items():
         op = o["operator"]
-        what = f"{name.split('-')[0]} of {int(name.split('-')[1]):,} steps ({o['phases']} phases, {o['streams']} streams)"
+        shape = {"fan": "a fan-out", "layers": "100 layers"}.get(name.split("-")[0], name.split("-")[0])
+        phases = f"{o['phases']} phase" + ("s" if o["phases"] != 1 else "")
+        what = f"{shape} of {int(name.split('-')[1]):,} steps ({phases}, {o['streams']} streams)"
         rows += [
             f"| {what}: `barque plan --parallelism {m['args']['parallelism']}` (commit {commit}) | **{o['plan_seconds']} s**, "
             f"plan {kib(o['plan_bytes'])}; `barque compile` {o['compile_seconds']} s | | info |",
@@ -192,10 +200,9 @@ def big_rows(path: Path) -> list[str]:
         ]
     for name, b in m.get("bed", {}).items():
         applied = "apply_server_side" not in b or b["apply_server_side"]["rc"] == 0
-        how = ("`kubectl apply -f`" if b["apply_client_side"]["rc"] == 0 else
-               "`kubectl apply -f` refused (" + b["apply_client_side"]["answer"].splitlines()[-1][:120].replace("|", "/") + "), "
-               + ("`--server-side` stored it" if applied else
-                  "`--server-side` refused (" + b["apply_server_side"]["answer"].splitlines()[-1][:120].replace("|", "/") + ")"))
+        how = ("`kubectl apply -f` stored it" if b["apply_client_side"]["rc"] == 0 else
+               f"`kubectl apply -f` refused ({answer(b['apply_client_side'])}), "
+               + ("`--server-side` stored it" if applied else f"`--server-side` refused ({answer(b['apply_server_side'])})"))
         shown = f"{how}" + (f"; created → first Job **{b['created_to_first_job_ms']} ms**, status {kib(b['status_json_bytes'])}, "
                             f"Job {kib(b['job_json_bytes'])}" if "created_to_first_job_ms" in b else "")
         if "final_phase" in b:
