@@ -75,4 +75,3 @@ def artifact_problems(s3: Any, bucket: str, run: dict[str, Any]) -> tuple[list[s
         if hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[-1]:
             corrupt.append(step["id"])
     return lost, corrupt, checked
-
