@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -224,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.out.write_text(json.dumps(out, indent=2) + "\n")
     out["loadavg_at_end"] = loadavg()
     args.out.write_text(json.dumps(out, indent=2) + "\n")
+    if args.keep:
+        log(f"kept the generated projects in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps(out, indent=2))
     print(f"wrote {args.out}")
     return 0 if "interrupted" not in out else 1
