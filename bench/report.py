@@ -113,6 +113,7 @@ FAULT_NAMES = {
     "pod": "the running step Pod deleted",
     "node": "the test node and its Pods killed, back after 3 s",
     "leader": "the leader of two replicas SIGKILLed mid-run",
+    "minio-start": "MinIO down 4 s from before the run is created (the operator writing its start)",
 }
 
 
@@ -131,6 +132,83 @@ def fault_rows(path: Path) -> list[str]:
                     f"of {f['artifacts_checked']}, streams run again {f['streams_run_more_than_once']}; recovered "
                     f"{f['recover_median']:.1f} s after (max {f['recover_max']:.1f} s) | all succeed, 0 duplicates, "
                     f"0 lost or corrupt | {'PASS' if ok else 'FAIL'} |")
+    return rows
+
+
+KILLS = {  # bench/operator/fault_kill.py's scenarios, as the table names them
+    "random": "operator SIGKILLed {n} times at random points (0.2-3 s after each new run of the 3-phase diamond",
+    "start_path": "operator SIGKILLed {n} times in the start path (each once the first Job of a burst of {size} "
+                  "diamond runs appeared; {caught} runs caught between their store writes and their Job",
+}
+
+
+def kill_rows(path: Path) -> list[str]:
+    """One row per scenario of bench/operator/fault_kill.py, when it was measured."""
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text())
+    rows = []
+    for name, f in m["scenarios"].items():
+        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
+        caught = sum(len(k.get("planned_without_job_at_kill") or ()) for k in f["kills"])
+        lost, corrupt = len(f["lost_artifacts"]), len(f["corrupt_artifacts"])
+        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] \
+            and not f["streams_run_more_than_once"] and not lost and not corrupt
+        what = KILLS[name].format(n=len(f["kills"]), size=m["args"].get("burst_size"), caught=caught)
+        rows.append(f"| {what}; `fault_kill.py`, commit {m['git']['commit'][:7]}, 1-min load {f['loadavg'][0]:.1f}) "
+                    f"| **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} Succeeded**, {f['jobs']} Jobs for "
+                    f"{f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, streams run twice "
+                    f"**{f['streams_run_more_than_once']}**, lost / corrupt artifacts **{lost} / {corrupt}** of "
+                    f"{f['artifacts_checked']}; healthy again after a median {healthy[len(healthy) // 2]:.1f} s "
+                    f"| all succeed, 0 duplicates | {'PASS' if ok else 'FAIL'} |")
+    return rows
+
+
+def big_rows(path: Path) -> list[str]:
+    """Rows of bench/operator/big_pipeline.py (a 10,000-step pipeline), when it was measured."""
+    if not path.exists():
+        return []
+    m = json.loads(path.read_text())
+    commit, etcd = m["git"]["commit"][:7], m["limits"]["etcd_object_bytes"]
+    rows = []
+
+    def answer(apply: dict[str, Any]) -> str:
+        """The line of kubectl's answer that says why (an annotation too long, a request too large)."""
+        lines = apply["answer"].splitlines()
+        why = next((line for line in lines if "Too long" in line or "too large" in line), lines[-1])
+        return why.strip(" *").split("): ")[-1][:100].replace("|", "/")
+
+    def kib(n: int) -> str:
+        return f"{n / 1024:,.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.2f} MiB"
+
+    for name, o in m["offline"].items():
+        op = o["operator"]
+        shape = {"fan": "a fan-out", "layers": "100 layers"}.get(name.split("-")[0], name.split("-")[0])
+        phases = f"{o['phases']} phase" + ("s" if o["phases"] != 1 else "")
+        what = f"{shape} of {int(name.split('-')[1]):,} steps ({phases}, {o['streams']} streams)"
+        rows += [
+            f"| {what}: `barque plan --parallelism {m['args']['parallelism']}` (commit {commit}) | **{o['plan_seconds']} s**, "
+            f"plan {kib(o['plan_bytes'])}; `barque compile` {o['compile_seconds']} s | | info |",
+            f"|    its Pipeline (JSON as kubectl sends it) | **{kib(o['manifest_json_bytes'])}** (graph "
+            f"{kib(o['manifest_graph_json_bytes'])}, code {kib(o['manifest_code_json_bytes'])}) | etcd's "
+            f"{kib(etcd)} | {'PASS' if o['fits_etcd'] else 'FAIL'} |",
+            f"|    the operator's start on the fake API (no size limit): run → first Job create | **{op['start_seconds']} s**; "
+            f"status {kib(op['status_json_bytes'])} ({op['status_steps_listed']} steps listed), Job {kib(op['job_json_bytes'])}"
+            + (f"; run to its end {op['run_seconds']} s, {op['final_phase']}, final status {kib(op['final_status_json_bytes'])}"
+               if "final_phase" in op else "")
+            + f" | status < 1 MiB | {'PASS' if op['status_json_bytes'] < 1024 * 1024 and op.get('final_status_json_bytes', 0) < 1024 * 1024 else 'FAIL'} |",
+        ]
+    for name, b in m.get("bed", {}).items():
+        applied = "apply_server_side" not in b or b["apply_server_side"]["rc"] == 0
+        how = ("`kubectl apply -f` stored it" if b["apply_client_side"]["rc"] == 0 else
+               f"`kubectl apply -f` refused ({answer(b['apply_client_side'])}), "
+               + ("`--server-side` stored it" if applied else f"`--server-side` refused ({answer(b['apply_server_side'])})"))
+        shown = f"{how}" + (f"; created → first Job **{b['created_to_first_job_ms']} ms**, status {kib(b['status_json_bytes'])}, "
+                            f"Job {kib(b['job_json_bytes'])}" if "created_to_first_job_ms" in b else "")
+        if "final_phase" in b:
+            shown += f"; {b['final_phase']} after {b['run_seconds']} s, final status {kib(b['final_status_json_bytes'])}"
+        rows.append(f"| test bed, fan-out of {int(name.split('-')[1]):,} steps (Pipeline {kib(b['manifest_json_bytes'])}) "
+                    f"| {shown} | stored and run | {'PASS' if 'created_to_first_job_ms' in b else 'FAIL'} |")
     return rows
 
 
@@ -200,21 +278,9 @@ def operator_section() -> str:
         grows = len(rates) > 1 and rates[-1] > rates[0] + 1
         rows.append(f"| operator API requests per minute with N runs waiting on live Jobs | {shown} "
                     f"| does not grow with N | {verdict(not grows)} |")
-    faults_path = OPERATOR / "faults.json"
-    if faults_path.exists():  # bench/operator/fault_kill.py
-        f = json.loads(faults_path.read_text())
-        healthy = sorted(k["healthy_after_seconds"] for k in f["kills"])
-        ok = f["outcomes"] == {"Succeeded": f["runs"]} and not f["duplicate_jobs"] and not f["streams_run_more_than_once"] \
-            and not f.get("lost_artifacts") and not f.get("corrupt_artifacts")
-        rows.append(f"| operator SIGKILLed {len(f['kills'])} times at random points (0.2-3 s after each new run of the "
-                    f"3-phase diamond; `fault_kill.py`, commit {f['git']['commit'][:7]}) | **{f['outcomes'].get('Succeeded', 0)}/{f['runs']} "
-                    f"Succeeded**, {f['jobs']} Jobs for {f['jobs_expected']} phases, duplicate Jobs **{f['duplicate_jobs']}**, "
-                    f"streams run twice **{f['streams_run_more_than_once']}**"
-                    + (f", lost / corrupt artifacts **{len(f['lost_artifacts'])} / {len(f['corrupt_artifacts'])}** of "
-                       f"{f['artifacts_checked']}" if "artifacts_checked" in f else "")
-                    + "; healthy again after a median "
-                    f"{healthy[len(healthy) // 2]:.1f} s | all succeed, 0 duplicates | {verdict(ok)} |")
+    rows += kill_rows(OPERATOR / "faults.json")
     rows += fault_rows(OPERATOR / "faults-matrix.json")
+    rows += big_rows(OPERATOR / "big-pipeline.json")
     notes = (OPERATOR / "NOTES.md").read_text() if (OPERATOR / "NOTES.md").exists() else ""
     if notes.startswith("<!--"):  # the file's own comment, for its editors
         notes = notes[notes.index("-->") + 3 :]

@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """The fault matrix on the test bed: each fault injected mid-run, repeatedly, and what it cost.
 
-    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader] [--repeat 5] [--keep]
+    .venv/bin/python bench/operator/faults.py [--faults apiserver,etcd,minio,pod,node,leader,minio-start] [--repeat 5] [--keep]
 
 Starts the test bed as run_bench.py does (etcd, kube-apiserver, kube-controller-manager, MinIO, the
 test node, `barque operator`; `leader` runs two replicas with leader election), then for each fault,
 ``--repeat`` times: creates one run of a 3-phase pipeline whose steps take 2 s (`noCache: true`),
-waits until its first phase is running, injects the fault and waits for the run to end.
+waits until its first phase is running, injects the fault and waits for the run to end
+(``minio-start``: the fault is on first, then the run is created).
 
 | fault | injected | the run should |
 |---|---|---|
@@ -16,6 +17,7 @@ waits until its first phase is running, injects the fault and waits for the run 
 | pod | the running step Pod deleted | finish: the Job's retry runs the stream again |
 | node | the test node and its Pods' processes SIGKILLed, down 3 s, started again | finish: its Pods are lost (`NodeLost`), the Job's retry runs them |
 | leader | the replica holding the Lease SIGKILLed (two replicas) | finish under the other replica |
+| minio-start | MinIO stopped (SIGTERM), the run created, MinIO down 4 s while the operator writes its start | start once MinIO is back, with one Job per phase |
 
 For each fault: runs completed, duplicate Jobs (must be 0), lost or corrupt artifacts (must be 0:
 every artifact a step's status names is read back from MinIO and hashed), streams run more than
@@ -56,7 +58,8 @@ from testbed.kubeapi import Api  # noqa: E402
 from testbed.procs import wait_until  # noqa: E402
 
 NS = "bench-seq"  # a namespace the test node serves
-FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader")
+FAULTS = ("apiserver", "etcd", "minio", "pod", "node", "leader", "minio-start")
+AT_CREATION = ("minio-start",)  # on before the run is created, not once its first phase runs
 STEPS = '''
 import time
 from barque import asset
@@ -106,46 +109,67 @@ class Matrix:
             obs = rec.runs.get((NS, run))
             return jobs, bool(obs and obs.ended)
 
-    def one(self, fault: str, inject: Callable[[str], float]) -> dict[str, Any]:
-        """One run with ``fault`` injected once its first phase runs; ``inject`` returns the time
-        (time.time()) from which recovery is measured."""
+    def one(self, fault: str, inject: Callable[[str, Callable[[], None] | None], float]) -> dict[str, Any]:
+        """One run with ``fault`` injected once its first phase runs (``AT_CREATION``: ``inject``
+        creates the run while the fault is on, through the callable it is given); ``inject``
+        returns the time (time.time()) from which recovery is measured."""
         self.seq += 1
         run = f"{fault}-{self.seq}"
-        create_run(self.api, NS, run, "steps", noCache=True)
-        wait_until(lambda: running_pod(self.api, NS, run), timeout=120, what=f"a running step of {run}", interval=0.1)
-        jobs_before, _ = self.progress(run)
-        back = inject(run)
+
+        def create() -> None:
+            create_run(self.api, NS, run, "steps", noCache=True)
+
+        if fault in AT_CREATION:  # the fault is on when the run is created, and ``inject`` creates it
+            jobs_before = 0
+            back = inject(run, create)
+        else:
+            create()
+            wait_until(lambda: running_pod(self.api, NS, run), timeout=120, what=f"a running step of {run}", interval=0.1)
+            jobs_before, _ = self.progress(run)
+            back = inject(run, None)
+        jobs_at_end, _ = self.progress(run)  # for a fault at creation: 0 if it held the start back
         rec = self.s.rec
         with rec.cond:  # progress() takes the same (re-entrant) lock
             rec.cond.wait_for(lambda: self.progress(run)[0] > jobs_before or self.progress(run)[1], timeout=self.timeout)
         recovered = time.time() - back
         ended = rec.wait_runs(NS, [run], time.time() + self.timeout)
         log(f"  {run}: recovered {recovered:.1f} s after the fault ended; run ended: {ended}")
-        return {"run": run, "recover_seconds": round(recovered, 2), "ended": ended}
+        out = {"run": run, "recover_seconds": round(recovered, 2), "ended": ended, "jobs_before_fault": jobs_before,
+               "jobs_when_fault_ended": jobs_at_end}
+        return out
 
     def scenario(self, fault: str) -> dict[str, Any]:
         bed = self.s.bed
-        parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0)}
+        parts = {"apiserver": ("kube-apiserver", 3.0), "etcd": ("etcd", 3.0), "minio": ("minio", 4.0),
+                 "minio-start": ("minio", 4.0)}
 
-        def part(run: str) -> float:
+        def part(run: str, create: Callable[[], None] | None) -> float:
             name, down = parts[fault]
-            bed.restart(name, down)
+            if create is None:
+                bed.restart(name, down)
+                return time.time()
+            proc, check = bed.parts[name]
+            proc.stop(grace=10)
+            create()
+            time.sleep(down)
+            proc.start()
+            proc.wait_healthy(check, timeout=120)
             return time.time()
 
-        def pod(run: str) -> float:
+        def pod(run: str, create: Callable[[], None] | None) -> float:
             target = running_pod(self.api, NS, run)
             assert target is not None
             self.api.request("DELETE", f"/api/v1/namespaces/{NS}/pods/{target['metadata']['name']}")
             return time.time()
 
-        def node(run: str) -> float:
+        def node(run: str, create: Callable[[], None] | None) -> float:
             proc, check = bed.parts["testnode"]
             proc._signal(signal.SIGKILL)  # the node goes first, then what ran on it
             kill_pod_processes(self.api, NS)
             restart(proc, check, 3.0, signal.SIGKILL)
             return time.time()
 
-        def leader(run: str) -> float:
+        def leader(run: str, create: Callable[[], None] | None) -> float:
             holder = lease_holder(self.api)
             victim = next(op for op in self.s.operators if op.env.get("BARQUE_LEADER_IDENTITY") == holder)
             victim.kill()
@@ -166,20 +190,20 @@ class Matrix:
         return {"fault": fault, "repeat": self.repeat, "seconds": round(time.time() - started, 1),
                 "completed": check.outcomes.get("Succeeded", 0), **check.to_dict(),
                 "recover_seconds": recover, "recover_median": round(statistics.median(recover), 2),
-                "recover_max": max(recover), "loadavg": loadavg()}
+                "recover_max": max(recover), "loadavg": loadavg(), "reps": reps}
 
 
-def operators(session: Session, leader: bool) -> None:
-    """Start the operator(s): one alone, or two replicas electing a leader."""
+def operators(session: Session, leader: bool, source: Path | None) -> None:
+    """Start the operator(s) (of checkout ``source``, else this one): one alone, or two replicas electing a leader."""
     for op in session.operators:
         op.stop()
     session.operators.clear()
     if not leader:
-        session.operator().start()
+        session.operator(source=source).start()
         return
     api = session.bed.api()
     for name in ("a", "b"):
-        session.operator(name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
+        session.operator(source=source, name=f"replica-{name}", **ELECTION, BARQUE_LEADER_IDENTITY=name).start()
         if name == "a":
             wait_until(lambda: lease_holder(api) == "a", timeout=60, what="replica a to take the Lease")
 
@@ -199,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--timeout", type=float, default=300, help="seconds each run may take after its fault")
     p.add_argument("--out", type=Path, default=HERE / "faults-matrix.json")
+    p.add_argument("--operator-src", type=Path, help="run the operator package of this checkout (A/B runs)")
     p.add_argument("--keep", action="store_true")
     args = p.parse_args(argv)
     chosen = [f.strip() for f in args.faults.split(",") if f.strip()]
@@ -214,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         api.request("POST", PIPELINES.format(ns=NS), body=compile_pipeline(session.bed.dir, STEPS, "steps"))
         matrix = Matrix(session, args.repeat, args.timeout)
         for fault in chosen:
-            operators(session, leader=fault == "leader")
+            operators(session, leader=fault == "leader", source=args.operator_src)
             log(f"{fault}: {args.repeat} runs")
             out["scenarios"].append(matrix.scenario(fault))
             args.out.write_text(json.dumps(out, indent=2) + "\n")  # what is done so far survives a later failure

@@ -15,6 +15,7 @@ status bookkeeping, and advisory Events last, so new runs are not starved by old
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import json
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 TIMEOUT = (5, 30)  # connect, read (seconds)
 LEASE_TIMEOUT = (2, 4)  # a renewal must fail fast enough to be retried within the renew deadline
 NUDGE_ANNOTATION = f"{GROUP}/reconcile"
+# Answers of an API server that is overloaded (429, API Priority and Fairness) or restarting (5xx):
+# the same request is sent again, after the server's Retry-After or a backoff (0.5 s doubling to
+# 4 s), about 10 to 30 s in all. Without it the reconcile fails, and kopf does not retry an event
+# handler: a run refused at its start waited for the safety sweep (five sweeps after its creation).
+REFUSED = (429, 500, 502, 503, 504)
+REFUSAL_RETRIES = 10
+REFUSAL_BACKOFF = 0.5  # seconds before the first retry without a Retry-After; doubles up to 4 s
 
 
 class Priority(IntEnum):
@@ -92,6 +100,17 @@ class RequestGate:
                 self._cond.notify_all()
 
 
+def refusal_retries() -> Any:
+    """urllib3's retries for the operator's requests: ``REFUSED`` answers sent again (any verb:
+    a Job create that did land answers 409 the second time, a merge patch is idempotent);
+    connection failures as the client's default (3); a read that failed is not sent again."""
+    from urllib3.util.retry import Retry
+
+    return Retry(total=None, connect=3, read=0, redirect=0, other=0, status=REFUSAL_RETRIES,
+                 status_forcelist=REFUSED, allowed_methods=None, backoff_factor=REFUSAL_BACKOFF, backoff_max=4,
+                 respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False)
+
+
 def _load(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.data)
     return data
@@ -100,7 +119,7 @@ def _load(response: Any) -> dict[str, Any]:
 class Kube:
     """Thin wrappers over the calls the operator makes; build with ``Kube.connect()``."""
 
-    def __init__(self, api_client: Any, gate: RequestGate) -> None:
+    def __init__(self, api_client: Any, gate: RequestGate, lease_client: Any = None) -> None:
         from kubernetes import client
 
         self.api_client = api_client
@@ -108,29 +127,36 @@ class Kube:
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
-        self.coordination = client.CoordinationV1Api(api_client)
+        # The Lease's requests must fail within the renew deadline, not wait out refusals.
+        self.coordination = client.CoordinationV1Api(lease_client or api_client)
         self._api_exception = client.exceptions.ApiException
 
     @classmethod
     def connect(cls, gate: RequestGate) -> "Kube":
         """In-cluster credentials when running in a Pod, else ``$KUBECONFIG`` / ``~/.kube/config``.
 
-        The connection pool holds one connection per request the gate lets through at once, plus
-        the Lease's: the client's default (five per CPU) is smaller than that on a small node, and
-        every request past the pool's size opens a connection of its own, whose TLS handshake
-        costs the operator and the API server more CPU than the request itself."""
+        The connection pool holds one connection per request the gate lets through at once: the
+        client's default (five per CPU) is smaller than that on a small node, and every request
+        past the pool's size opens a connection of its own, whose TLS handshake costs the operator
+        and the API server more CPU than the request itself. Requests the API server refuses for
+        a moment are sent again (``refusal_retries``), except the Lease's, which have a client
+        (and two connections) of their own."""
         from kubernetes import client, config
 
-        pool = gate.concurrency + 2
+        pool = gate.concurrency
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             configuration = type.__call__(client.Configuration)
-            configuration.connection_pool_maxsize = pool
-            return cls(config.new_client_from_config(client_configuration=configuration), gate)  # type: ignore[no-untyped-call]
-        configuration = client.Configuration.get_default_copy()
+            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            configuration = client.Configuration.get_default_copy()
+        lease = copy.deepcopy(configuration)
+        lease.connection_pool_maxsize = 2
         configuration.connection_pool_maxsize = pool
-        return cls(client.ApiClient(configuration), gate)
+        configuration.retries = refusal_retries()  # read when the client builds its connection pool
+        api_client = client.ApiClient(configuration)
+        return cls(api_client, gate, client.ApiClient(lease))
 
     def _status(self, err: Exception) -> int | None:
         return getattr(err, "status", None) if isinstance(err, self._api_exception) else None
