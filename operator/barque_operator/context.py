@@ -13,7 +13,7 @@ from typing import Any, Callable
 from barque_operator.events import EventRecorder
 from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
-from barque_operator.runstore import RecordCache, SpecCache, Stores
+from barque_operator.runstore import CodeSnapshots, RecordCache, SpecCache, Stores
 from barque_operator.settings import OperatorSettings
 
 
@@ -29,6 +29,7 @@ class Context:
     stores: Stores = field(default_factory=Stores)
     records: RecordCache = field(default_factory=RecordCache)
     specs: SpecCache = field(default_factory=SpecCache)
+    code: CodeSnapshots = field(default_factory=CodeSnapshots)
     clock: Callable[[], datetime] = utcnow
     background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)
     # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
