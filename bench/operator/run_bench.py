@@ -860,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="quickstart runs created at once whose Pods stay Pending: starts only (default 0: skipped)")
     p.add_argument("--floor", action="store_true",
                    help="run the ideal operator (floor.py) instead of barque's; only --burst then")
+    p.add_argument("--profile", action="store_true",
+                   help="run the operator under sampled.py; its samples go beside --out as <stem>-profile.json")
     p.add_argument("--out", type=Path, default=HERE / "results.json")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit log) after the run")
     args = p.parse_args(argv)
@@ -881,7 +883,11 @@ def main(argv: list[str] | None = None) -> int:
             session.operators.append(op)
             op.start()
         else:
-            op = session.operator(args.resync, args.operator_src).start()
+            op = session.operator(args.resync, args.operator_src)
+            if args.profile:
+                profile = args.out.with_name(f"{args.out.stem}-profile.json")
+                op.argv = [sys.executable, str(HERE / "sampled.py"), str(profile.resolve()), "--", *op.argv[1:]]
+            op.start()
         assert op.process is not None
         results["operator"] = {"argv": op.argv, "resync_seconds": args.resync or "default",
                                "source": str(args.operator_src or REPO_ROOT), "log": str(op.log_path)}

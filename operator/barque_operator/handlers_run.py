@@ -91,7 +91,11 @@ def register(registry: Any, ctx: Context) -> None:
             found = next(iter(indexes["pipelines"].get((namespace, name), ())), None)
             return found if found is not None else ctx.kube.get_pipeline(namespace, name)
 
-        write = await loop.run_in_executor(ctx.reconcilers, reconcile_once, ctx, body, memo, jobs, pipeline)
+        ctx.reconciling += 1
+        try:
+            write = await loop.run_in_executor(ctx.reconcilers, reconcile_once, ctx, body, memo, jobs, pipeline)
+        finally:
+            ctx.reconciling -= 1
         if write is not None and write.patch:
             await loop.run_in_executor(ctx.writers, write_status, ctx, body, memo, write)
         elif write is not None:

@@ -161,6 +161,25 @@ def test_events_are_queued_and_posted_later_so_a_reconcile_never_waits_for_the_a
     assert posted == ["Started", "PhaseStarted", "Succeeded"]
 
 
+def test_events_wait_while_runs_are_being_reconciled_and_are_posted_once_none_is() -> None:
+    busy, posted = threading.Event(), []
+    busy.set()
+    recorder = EventRecorder(lambda event: posted.append(event.reason), posters=1, qps=1000, hold=busy.is_set)
+    assert recorder.record(_run(), "Normal", "Started", "...")
+    time.sleep(0.3)
+    assert posted == []  # a burst of starts is under way
+    busy.clear()
+    assert recorder.drain(10) and posted == ["Started"]
+
+
+def test_an_event_is_held_back_at_most_max_hold_seconds() -> None:
+    posted: list[str] = []
+    recorder = EventRecorder(lambda event: posted.append(event.reason), posters=1, qps=1000,
+                             hold=lambda: True, max_hold=0.2)
+    assert recorder.record(_run(), "Normal", "Started", "...")
+    assert recorder.drain(10) and posted == ["Started"]
+
+
 def test_events_past_the_queue_limit_are_dropped_and_counted() -> None:
     release, dropped = threading.Event(), []
     recorder = EventRecorder(lambda event: release.wait(10), on_drop=lambda: dropped.append(1), limit=2, posters=1)
