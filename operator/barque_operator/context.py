@@ -15,6 +15,7 @@ from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
 from barque_operator.runstore import CodeSnapshots, RecordCache, SpecCache, Stores
 from barque_operator.settings import OperatorSettings
+from barque_operator.startfirst import Starts
 
 
 def utcnow() -> datetime:
@@ -32,9 +33,7 @@ class Context:
     code: CodeSnapshots = field(default_factory=CodeSnapshots)
     clock: Callable[[], datetime] = utcnow
     background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)
-    # Run reconciles handed to ``reconcilers`` and not yet back (changed in the event loop only):
-    # while there are any, Events wait (``EventRecorder``'s ``hold``).
-    reconciling: int = 0
+    starts: Starts = field(default_factory=Starts)  # run starts under way; status writes and Events wait for them
     # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
     io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="barque-store"))
     events: EventRecorder = field(init=False)  # posts through ``kube``; its threads start on the first Event
@@ -46,4 +45,4 @@ class Context:
         self.reconcilers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-reconcile")
         self.writers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-status")
         self.events = EventRecorder(lambda event: self.kube.post_event(event), lambda: self.metrics.events_dropped.inc(),
-                                    hold=lambda: self.reconciling > 0)
+                                    hold=self.starts.busy)

@@ -7,8 +7,8 @@ runs waits for. So ``EventRecorder.record`` only queues, and its posters send at
 priority of the API gate (``Priority.EVENT``), behind every Job create and status write, and at
 most ``qps`` a second of their own (each Event is a write the API server stores in etcd, and a
 burst of them would slow the Job creates of the same moment). While ``hold()`` says runs are
-being reconciled (a burst of starts) the posters wait, at most ``max_hold`` seconds per Event:
-a poster's CPU and the API server's write for an Event are taken from the starts, which on a
+starting (a burst; ``startfirst``) the posters wait, at most ``max_hold`` seconds per Event: a
+poster's CPU and the API server's write for an Event are taken from the starts, which on a
 small node share the same cores; the Events follow once the burst has passed. When the queue is full (the API
 server cannot keep up) the newest Event is dropped and counted in ``barque_events_dropped_total``,
 as client-go's recorder drops Events rather than block a controller.
