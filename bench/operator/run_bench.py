@@ -53,7 +53,7 @@ import yaml  # noqa: E402
 
 from testbed import cluster, faults, paths, pki  # noqa: E402
 from testbed.kubeapi import Api, ApiError  # noqa: E402
-from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait  # noqa: E402
+from testbed.procs import HealthCheck, ManagedProcess, http_ok, start_and_wait, wait_until  # noqa: E402
 from tests.integration.operator_fixtures import (  # noqa: E402
     CRD_NAMES,
     RUNTIME_IMAGE,
