@@ -11,9 +11,14 @@ wait (a condition, a selector, a socket read, an idle pool worker) is left out. 
 taken when the sampler gets the GIL, so a sample is a thread caught between bytecodes: fine for
 proportions, not for absolute time (that is the process's CPU time, which run_bench records).
 
+A sleeping thread is caught too (``time.sleep`` leaves no frame of its own), so the counts are
+completed by what the kernel knows: each thread's CPU time (``/proc/self/task/<tid>/stat``),
+summed by the thread's name without its number (``barque-reconcile``, ``barque-store``, kopf's
+``MainThread`` event loop, ...), which threads that ended keep contributing.
+
 Writes OUT.json every 10 s and at exit: samples counted, the innermost frames ("self") and
-every frame on the stack ("total", once per sample) by ``file:function``, and the "self"
-samples by library (the top-level package of the innermost frame). `run_bench.py --profile`
+every frame on the stack ("total", once per sample) by ``file:function``, the "self" samples by
+library (the top-level package of the innermost frame), and CPU seconds by thread pool. `run_bench.py --profile`
 runs the operator through this.
 """
 
@@ -33,7 +38,7 @@ from types import FrameType
 IDLE = {
     ("threading.py", "wait"), ("threading.py", "_wait_for_tstate_lock"), ("selectors.py", "select"),
     ("socket.py", "readinto"), ("socket.py", "accept"), ("ssl.py", "read"), ("ssl.py", "recv_into"),
-    ("thread.py", "_worker"), ("queue.py", "get"), ("sampled.py", "_loop"),
+    ("thread.py", "_worker"), ("queue.py", "get"), ("sampled.py", "_loop"), ("events.py", "_loop"),
 }
 
 
@@ -63,9 +68,10 @@ class Sampler:
         self.libraries: Counter[str] = Counter()
         self.started = time.time()
         self._me = threading.get_ident()
+        self.cpu: dict[int, tuple[str, float]] = {}  # native thread id -> (pool, CPU seconds)
 
     def _loop(self) -> None:
-        last_dump = time.monotonic()
+        last_dump = last_cpu = time.monotonic()
         while True:
             time.sleep(self.interval)
             for tid, frame in sys._current_frames().items():
@@ -85,13 +91,31 @@ class Sampler:
                         seen.add(where)
                         self.total[where] += 1
                     f = f.f_back
+            if time.monotonic() - last_cpu > 1:  # about 100 threads: once a second, not per sample
+                self._read_cpu()
+                last_cpu = time.monotonic()
             if time.monotonic() - last_dump > 10:
                 self.dump()
                 last_dump = time.monotonic()
 
+    def _read_cpu(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for thread in threading.enumerate():
+            tid = thread.native_id
+            try:
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, TypeError):
+                continue
+            pool = thread.name.rstrip("0123456789").rstrip("_-")
+            self.cpu[tid or 0] = (pool, (int(fields[11]) + int(fields[12])) / tick)
+
     def dump(self) -> None:
+        by_pool: Counter[str] = Counter()
+        for pool, seconds in self.cpu.values():
+            by_pool[pool] += seconds
         doc = {"interval_ms": self.interval * 1000, "seconds": round(time.time() - self.started, 1),
-               "samples": self.samples, "libraries": dict(self.libraries.most_common()),
+               "samples": self.samples, "cpu_seconds_by_thread_pool": {k: round(v, 2) for k, v in by_pool.most_common()},
+               "libraries": dict(self.libraries.most_common()),
                "self": dict(self.own.most_common(80)), "total": dict(self.total.most_common(150))}
         tmp = self.out.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
