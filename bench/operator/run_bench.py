@@ -250,6 +250,17 @@ class Testbed:
         return OperatorProcess(argv=argv, env=env, log_dir=self.dir / name, health_port=health,
                                metrics_port=metrics, store_uri=env["BARQUE_DEFAULT_STORE"])
 
+    def floor(self) -> OperatorProcess:
+        """The ideal operator (``floor.py``) in place of `barque operator`, with the operator's credentials
+        (so the audit log counts its requests as the operator's)."""
+        health = cluster.free_port()
+        home = self.dir / "floor-home"
+        home.mkdir(exist_ok=True)
+        argv = [sys.executable, str(HERE / "floor.py"), "--kubeconfig", str(self.kubeconfigs["operator"]),
+                "--health-port", str(health), "--image", RUNTIME_IMAGE]
+        return OperatorProcess(argv=argv, env={"PATH": os.environ.get("PATH", os.defpath), "HOME": str(home)},
+                               log_dir=self.dir / "floor", health_port=health, metrics_port=0, store_uri="")
+
     def namespace(self, api: Api, name: str) -> str:
         assert self.minio is not None
         create_namespace(api, name)
@@ -645,6 +656,60 @@ class Bench:
         return out
 
 
+    def burst(self, count: int, timeout: float) -> dict[str, Any]:
+        """``count`` quickstart runs created at once in a namespace the test node does not serve (their
+        Pods stay Pending): only the starts are measured. Created -> first Job, and the operator's
+        CPU and requests from the first create until it has been quiet for 5 s (every start's Job,
+        status write and Events), per run. With ``--floor`` the same for the ideal operator."""
+        ns = self.bed.namespace(self.api, "bench-burst")
+        manifest = yaml.safe_load((REPO_ROOT / "examples" / "quickstart" / "pipeline.yaml").read_text())
+        self.api.request("POST", PIPELINES.format(ns=ns), body=manifest)
+        # One warm-up run (not measured), as in the sequential scenario: first imports, the store's
+        # client, the first connections. Without it the first starts of a burst wait seconds for them.
+        create_run(self.api, ns, "warmup", "quickstart", noCache=True)
+        with self.rec.cond:
+            self.rec.cond.wait_for(lambda: any(j.run == "warmup" for (jns, _), j in self.rec.jobs.items() if jns == ns),
+                                   timeout=120)
+        self.wait_quiet(5, time.time() + 60)
+        names = [f"burst-{i}" for i in range(count)]
+        pid = self.op.process.pid  # type: ignore[union-attr]
+        cpu0, load0, start = cpu_seconds(pid), loadavg(), time.time()
+        with ThreadPoolExecutor(8) as pool:  # as the concurrent scenario creates its runs
+            list(pool.map(lambda name: create_run(self.api, ns, name, "quickstart", noCache=True), names))
+        created = time.time()
+        log(f"  created {count} runs in {created - start:.1f}s")
+
+        def all_have_jobs() -> bool:
+            runs = {j.run for (jns, _), j in self.rec.jobs.items() if jns == ns}
+            return all(n in runs for n in names)
+
+        with self.rec.cond:
+            complete = self.rec.cond.wait_for(all_have_jobs, timeout=max(0.0, start + timeout - time.time()))
+            last_job = max((j.added for (jns, _), j in self.rec.jobs.items() if jns == ns), default=created)
+        cpu_at_last_job = cpu_seconds(pid)
+        loads = [loadavg()]
+        quiet = self.wait_quiet(5, time.time() + 180)
+        end = time.time() - 5 if quiet else time.time()
+        cpu = cpu_seconds(pid) - cpu0
+        assert self.bed.audit_log is not None
+        counts = request_counts(self.bed.audit_log, start, end)
+        first = self.rec.latencies(ns, names)["run_created_to_first_job_ms"]
+        return {
+            "runs": count, "pipeline": "examples/quickstart, its Pods left Pending",
+            "every_run_got_its_job": complete, "operator_quiet_after": quiet,
+            "seconds_to_create_all_runs": round(created - start, 1),
+            "seconds_first_create_to_last_job": round(last_job - start, 1),
+            "jobs_per_second": round(count / max(1e-3, last_job - start), 1),
+            "operator_cpu_seconds": round(cpu, 2),
+            "operator_cpu_ms_per_run": round(cpu * 1000 / count, 1),
+            "operator_cpu_ms_per_run_until_last_job": round((cpu_at_last_job - cpu0) * 1000 / count, 1),
+            "operator_requests_per_run": round(counts["non_watch_by_client"].get("operator", 0) / count, 2),
+            "requests": counts,
+            "loadavg_before": load0, "loadavg_at_last_job": loads[0], "loadavg_after": loadavg(),
+            "operator_rss_peak_mb": round(self.mem.peak(since=start), 1),
+            "latency_ms": {"run_created_to_first_job_ms": stats(first)},
+        }
+
     def idle(self, sizes: list[int], window: float, settle_timeout: float) -> dict[str, Any]:
         """Operator requests per minute while N runs wait on live Jobs (Pods left Pending: the test
         node does not serve this namespace), for growing N: a flat rate means idle runs cost nothing."""
@@ -798,9 +863,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="BARQUE_RESYNC_SECONDS for the operator (default: the operator's own default)")
     p.add_argument("--operator-src", type=Path, default=None,
                    help="run the operator package of another checkout (e.g. a git worktree) for A/B comparisons")
+    p.add_argument("--burst", type=int, default=0,
+                   help="quickstart runs created at once whose Pods stay Pending: starts only (default 0: skipped)")
+    p.add_argument("--floor", action="store_true",
+                   help="run the ideal operator (floor.py) instead of barque's; only --burst then")
+    p.add_argument("--profile", action="store_true",
+                   help="run the operator under sampled.py; its samples go beside --out as <stem>-profile.json")
     p.add_argument("--out", type=Path, default=HERE / "results.json")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, audit log) after the run")
     args = p.parse_args(argv)
+    if args.floor and (args.runs or args.concurrent or args.idle.strip()):
+        p.error("--floor runs the burst scenario only: give --runs 0 --concurrent 0 --idle ''")
 
     from session import bench_session  # type: ignore[import-not-found]  # beside this file; it imports this module
 
@@ -812,7 +885,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     with bench_session("barque-opbench-", args.keep, results) as session:
         bed, rec = session.bed, session.rec
-        op = session.operator(args.resync, args.operator_src).start()
+        if args.floor:
+            op = bed.floor()
+            session.operators.append(op)
+            op.start()
+        else:
+            op = session.operator(args.resync, args.operator_src)
+            if args.profile:
+                profile = args.out.with_name(f"{args.out.stem}-profile.json")
+                op.argv = [sys.executable, str(HERE / "sampled.py"), str(profile.resolve()), "--", *op.argv[1:]]
+            op.start()
         assert op.process is not None
         results["operator"] = {"argv": op.argv, "resync_seconds": args.resync or "default",
                                "source": str(args.operator_src or REPO_ROOT), "log": str(op.log_path)}
@@ -824,6 +906,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.concurrent > 0:
             log(f"concurrent: {args.concurrent} quickstart runs")
             results["concurrent"] = bench.concurrent(args.concurrent, args.concurrent_timeout, args.pod_cap)
+        if args.burst > 0:
+            log(f"burst: {args.burst} quickstart runs, starts only")
+            results["burst"] = bench.burst(args.burst, args.concurrent_timeout)
+            log(f"  {json.dumps({k: v for k, v in results['burst'].items() if k != 'requests'})}")
         sizes = [int(x) for x in args.idle.split(",") if x.strip()]
         if sizes:
             log(f"idle: {sizes} runs waiting on live Jobs")
@@ -831,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
         op.process.check_alive()
         results["operator"]["vmhwm_mb_overall"] = round(mem.hwm_mb, 1)
         results["operator"]["rss_timeline_mb"] = mem.timeline(mem.samples[0][0] if mem.samples else 0.0)
-        results["operator"]["reconcile_errors"] = [
+        results["operator"]["reconcile_errors"] = [] if args.floor else [
             line for line in urllib.request.urlopen(op.metrics_url, timeout=10).read().decode().splitlines()
             if line.startswith("barque_reconcile_errors_total")]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ from typing import Any, Callable
 from barque_operator.events import EventRecorder
 from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
-from barque_operator.runstore import RecordCache, SpecCache, Stores
+from barque_operator.runstore import CodeSnapshots, RecordCache, SpecCache, Stores
 from barque_operator.settings import OperatorSettings
+from barque_operator.startfirst import Starts
 
 
 def utcnow() -> datetime:
@@ -29,8 +30,10 @@ class Context:
     stores: Stores = field(default_factory=Stores)
     records: RecordCache = field(default_factory=RecordCache)
     specs: SpecCache = field(default_factory=SpecCache)
+    code: CodeSnapshots = field(default_factory=CodeSnapshots)
     clock: Callable[[], datetime] = utcnow
     background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)
+    starts: Starts = field(default_factory=Starts)  # run starts under way; status writes and Events wait for them
     # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
     io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="barque-store"))
     events: EventRecorder = field(init=False)  # posts through ``kube``; its threads start on the first Event
@@ -41,4 +44,5 @@ class Context:
     def __post_init__(self) -> None:
         self.reconcilers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-reconcile")
         self.writers = ThreadPoolExecutor(self.settings.workers, thread_name_prefix="barque-status")
-        self.events = EventRecorder(lambda event: self.kube.post_event(event), lambda: self.metrics.events_dropped.inc())
+        self.events = EventRecorder(lambda event: self.kube.post_event(event), lambda: self.metrics.events_dropped.inc(),
+                                    hold=self.starts.busy)

@@ -6,7 +6,10 @@ extra API round trips per run, and under a burst of new runs those threads are w
 runs waits for. So ``EventRecorder.record`` only queues, and its posters send at the lowest
 priority of the API gate (``Priority.EVENT``), behind every Job create and status write, and at
 most ``qps`` a second of their own (each Event is a write the API server stores in etcd, and a
-burst of them would slow the Job creates of the same moment). When the queue is full (the API
+burst of them would slow the Job creates of the same moment). While ``hold()`` says runs are
+starting (a burst; ``startfirst``) the posters wait, at most ``max_hold`` seconds per Event: a
+poster's CPU and the API server's write for an Event are taken from the starts, which on a
+small node share the same cores; the Events follow once the burst has passed. When the queue is full (the API
 server cannot keep up) the newest Event is dropped and counted in ``barque_events_dropped_total``,
 as client-go's recorder drops Events rather than block a controller.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -47,14 +51,17 @@ class PendingEvent:
     type: str
     reason: str
     message: str
+    queued: float = 0.0  # time.monotonic() when it was queued
 
 
 class EventRecorder:
     """Queues Events and posts them with ``post`` from ``posters`` daemon threads, started on first use."""
 
     def __init__(self, post: Callable[[PendingEvent], None], on_drop: Callable[[], None] = lambda: None,
-                 limit: int = QUEUE_LIMIT, posters: int = 2, qps: float = 20.0) -> None:
+                 limit: int = QUEUE_LIMIT, posters: int = 2, qps: float = 20.0,
+                 hold: Callable[[], bool] = lambda: False, max_hold: float = 30.0) -> None:
         self._post, self._on_drop, self._limit, self._posters = post, on_drop, limit, posters
+        self._hold, self._max_hold = hold, max_hold
         self._pace = RequestGate(posters, qps)
         self._queue: deque[PendingEvent] = deque()
         self._cond = threading.Condition()
@@ -63,7 +70,7 @@ class EventRecorder:
 
     def record(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> bool:
         """Queue an Event on ``obj``; False when it was dropped (the queue is full). Never blocks on the API."""
-        event = PendingEvent(ObjectRef.of(obj), type_, reason, message)
+        event = PendingEvent(ObjectRef.of(obj), type_, reason, message, time.monotonic())
         with self._cond:
             if len(self._queue) >= self._limit:
                 self._on_drop()
@@ -92,6 +99,8 @@ class EventRecorder:
                 event = self._queue.popleft()
                 self._busy += 1
             try:
+                while self._hold() and time.monotonic() - event.queued < self._max_hold:
+                    time.sleep(0.1)
                 with self._pace.slot(Priority.EVENT):
                     self._post(event)
             except Exception as err:  # an Event lost is not worth a poster thread

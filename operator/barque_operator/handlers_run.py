@@ -42,6 +42,7 @@ from barque_operator.models import GROUP, VERSION
 from barque_operator.observed import Event, JobView, RunView, owning_run
 from barque_operator.reconcile import TERMINAL, resync_due
 from barque_operator.runcycle import Seen, reconcile_run, status_patch
+from barque_operator.startfirst import is_start
 from barque_operator.status import rfc3339
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,16 @@ def register(registry: Any, ctx: Context) -> None:
             found = next(iter(indexes["pipelines"].get((namespace, name), ())), None)
             return found if found is not None else ctx.kube.get_pipeline(namespace, name)
 
-        write = await loop.run_in_executor(ctx.reconcilers, reconcile_once, ctx, body, memo, jobs, pipeline)
+        start = is_start(body, memo)
+        if start:
+            ctx.starts.begin()
+        try:
+            write = await loop.run_in_executor(ctx.reconcilers, reconcile_once, ctx, body, memo, jobs, pipeline)
+        finally:
+            if start:
+                ctx.starts.end()
         if write is not None and write.patch:
+            await ctx.starts.passed()  # starts first (``startfirst``): other runs' Jobs before this status
             await loop.run_in_executor(ctx.writers, write_status, ctx, body, memo, write)
         elif write is not None:
             write_status(ctx, body, memo, write)  # nothing to send: only Events to queue

@@ -25,7 +25,7 @@ from barque.overrides import stage as stage_overrides
 from barque.plans import Plan, grow_plan
 from barque.hookstore import HOOKS_PHASE, read_hook_call, read_hook_results, write_hook_call
 from barque.runreport import hooks_of
-from barque.runspec import RunSpec, source_digest
+from barque.runspec import RunSpec, source_digest, spec_key
 from barque.store import ArtifactStore
 from barque.trust import env_digests
 from barque_operator import naming, runstore
@@ -46,7 +46,7 @@ from barque_operator.observed import (
     WriteRecord,
     pod_endings,
 )
-from barque_operator.planpin import cluster_plan
+from barque_operator.planpin import cluster_plan, plan_doc
 from barque_operator.reconcile import (
     decide,
     ended_phases_missing_records,
@@ -73,14 +73,23 @@ class Seen:
     created: dict[int, JobView] = field(default_factory=dict)  # Jobs this reconcile created (not yet watched)
     events: list[Event] = field(default_factory=list)  # to post once the status is written (advisory, last)
     writes: list[Future[None]] = field(default_factory=list)  # store writes under way (``_write``)
+    start: runstore.PendingStart | None = None  # a starting run's spec, written before its first Job
 
 
 def _write(ctx: Context, seen: Seen, fn: Callable[..., None], *args: Any) -> None:
-    """Start a store write that nothing in this reconcile reads back. A run's start writes its
-    spec, code, plan and phase file: one after another they cost four store round trips before
-    its Job can be created, side by side about one. ``_settle`` waits for them all before a Job
-    is created (its Pods read them) and before the reconcile returns (the status pins the plan)."""
+    """Start a store write that nothing in this reconcile reads back (records it settles side by
+    side). ``_settle`` waits for them all before a Job is created (its Pods read them) and before
+    the reconcile returns (the status pins the plan)."""
     seen.writes.append(ctx.io.submit(fn, *args))
+
+
+def _write_start(ctx: Context, seen: Seen) -> None:
+    """Write a starting run's spec once, with the plan and the phase files its first decision
+    asked for inside it: one store write for what were four (spec, code, plan, phase file), and
+    one read for a Pod instead of three. The code snapshot is written once per Pipeline version."""
+    start, seen.start = seen.start, None
+    if start is not None:
+        _write(ctx, seen, runstore.write_start, start.store, ctx.code, start)
 
 
 def _settle(seen: Seen) -> None:
@@ -113,6 +122,7 @@ def reconcile_run(ctx: Context, body: Mapping[str, Any], seen: Seen) -> dict[str
     out what the decisions asked for (store writes included: all have ended when it returns)."""
     try:
         status = _reconcile(ctx, body, seen)
+        _write_start(ctx, seen)  # a start that created no Job (all cached, or failed) keeps its spec too
     except BaseException:
         wait(seen.writes)  # nothing is left writing behind a failed reconcile
         raise
@@ -182,15 +192,14 @@ def _start(ctx: Context, body: Mapping[str, Any], spec: PipelineRunSpec, status:
         run_spec = stage_overrides(run_spec, store, spec.overrides or {})
     except BarqueError as err:
         return stop("Failed", f"spec.overrides: {err.message}", "InvalidOverrides")
-    _write(ctx, seen, runstore.write_spec, store, run_spec, code_files)
     if spec.resume_from:
         problem = _resume(ctx, ns, spec.resume_from, store, store_uri, run_spec, plan)
         if problem:
             return stop("Failed", problem, "ResumeFailed")
     ctx.records.starting(rid)
     pinned = pinned_pipeline(pipeline)
-    _write(ctx, seen, runstore.write_plan, store, rid, plan, {}, pinned, workers)
-    summary = plan_summary(plan, ctx.settings.status_step_limit, runstore.plan_key(rid))
+    seen.start = runstore.PendingStart(store, run_spec, code_files, plan_doc(plan, {}, pinned, workers))
+    summary = plan_summary(plan, ctx.settings.status_step_limit, spec_key(rid))
     # What was just written is what the next reconcile (the echo of this one's status write) would
     # read back: remember it, so that reconcile reads no store.
     ctx.specs.put_spec(rid, run_spec)
@@ -327,9 +336,12 @@ def _carry_out(
             runstore.write_record(store, rid, action.record)
             ctx.records.remember(rid, action.record)
             records[str(action.record["step"])] = dict(action.record)
+        elif isinstance(action, WritePhase) and seen.start is not None:
+            seen.start.phases.append((action.phase, plan))
         elif isinstance(action, WritePhase):
             _write(ctx, seen, runstore.write_phase_file, store, rid, action.phase, plan)
         elif isinstance(action, CreateJob):
+            _write_start(ctx, seen)
             _settle(seen)
             job = build_phase_job(body, pinned, action.phase, ctx.settings)  # body carries the pins
             if not ctx.kube.create_job(job):
@@ -337,6 +349,7 @@ def _carry_out(
             streams = len(action.phase.streams)
             seen.created[action.phase.index] = JobView(job["metadata"]["name"], action.phase.index, streams, active=streams)
         elif isinstance(action, CreateHookJob):
+            _write_start(ctx, seen)
             _settle(seen)
             write_hook_call(store, rid, action.status, action.hooks)
             job = build_hook_job(body, pinned, len(action.hooks), ctx.settings)

@@ -1,12 +1,16 @@
 """The operator's side of the artifact store: what it writes for a run and what it reads back.
 
-It writes the run spec and code snapshot (through ``barque.runspec``), the pinned plan
-(``runs/<run_id>/operator/plan.json``), phase files, and the records of steps it settles
-without running them (cached, skipped, reused, lost); it reads step records and phase files.
+A run's start is one write (``write_start``): the run spec carrying the phases that start and the
+pinned plan (``barque.runspec``), after the code snapshot, which is stored once per Pipeline
+version (by its digest; ``CodeSnapshots``). Later it writes the grown plan
+(``runs/<run_id>/operator/plan.json``, which then wins over the spec's), phase files, and the
+records of steps it settles without running them (cached, skipped, reused, lost); it reads step
+records and phase files.
 Deferred partition keys are read by ``barque.deferred``, the reader the local runner uses
 too, which decodes JSON only: the operator runs no user code.
 
-``RecordCache`` is memory used as a cache only: a restarted operator reads the records again.
+``RecordCache``, ``SpecCache`` and ``CodeSnapshots`` are memory used as a cache only: a restarted
+operator reads the store again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Any, Mapping
 
 from barque import records as step_records
 from barque.plans import Phase, Plan
-from barque.runspec import RunSpec, read_phase, read_run_spec, write_phase, write_run_spec
+from barque.runspec import (
+    RunSpec, code_is_stored, read_phase, read_run_start, read_run_spec, source_digest, store_code, write_phase, write_run_spec,
+)
 from barque.serializers import canonical_json
 from barque.store import ArtifactStore, open_store
 from barque_operator.planpin import from_doc, plan_doc
@@ -42,8 +48,43 @@ class Stores:
             return self._stores[uri]
 
 
-def write_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None) -> None:
-    write_run_spec(store, spec, code_files)
+@dataclass
+class PendingStart:
+    """A run's start document, filled while its first reconcile decides: written once, before its
+    first Job is created (``write_start``)."""
+
+    store: ArtifactStore
+    spec: RunSpec
+    code_files: Mapping[str, str] | None
+    pin: dict[str, Any]  # ``planpin.plan_doc`` of the plan the run started with
+    phases: list[tuple[Phase, Plan]] = field(default_factory=list)
+
+
+class CodeSnapshots:
+    """Which code snapshots this process has seen in which store: each is stored (or found, by one
+    listing of its digest's prefix) once per Pipeline version and store, not once per run. The
+    store is the record: a new process looks again."""
+
+    def __init__(self) -> None:
+        self._known: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, store: ArtifactStore, files: Mapping[str, str]) -> None:
+        key = (store.uri, source_digest(files))
+        with self._lock:
+            if key in self._known:
+                return
+        if not code_is_stored(store, files):
+            store_code(store, files)
+        with self._lock:
+            self._known.add(key)
+
+
+def write_start(store: ArtifactStore, snapshots: CodeSnapshots, start: PendingStart) -> None:
+    """The code snapshot (unless already stored), then the run spec with its phases and pin."""
+    if start.code_files:
+        snapshots.ensure(store, start.code_files)
+    write_run_spec(store, start.spec, start.code_files, phases=start.phases, pin=start.pin, code_stored=True)
 
 
 def read_spec(store: ArtifactStore, run_id: str) -> RunSpec | None:
@@ -56,8 +97,12 @@ def write_plan(store: ArtifactStore, run_id: str, plan: Plan, resolved: Mapping[
 
 
 def read_plan(store: ArtifactStore, run_id: str) -> tuple[Plan, dict[str, list[str]], dict[str, Any], int] | None:
+    """The grown plan when there is one, else the plan the run's spec pinned at its start."""
     data = store.get(plan_key(run_id))
-    return from_doc(json.loads(data)) if data is not None else None
+    if data is not None:
+        return from_doc(json.loads(data))
+    start = read_run_start(store, run_id)
+    return from_doc(start.pin) if start is not None and start.pin is not None else None
 
 
 def write_record(store: ArtifactStore, run_id: str, record: Mapping[str, Any]) -> None:

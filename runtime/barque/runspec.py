@@ -3,15 +3,23 @@
 Written once per run by whoever plans it (the local runner or the operator), read by
 ``barque exec``. Layout under the store:
 
-- ``runs/<run_id>/spec.json``: graph, params, env digests, no-cache flag, where the code is
-- ``runs/<run_id>/code/<relative path>``: the code snapshot, when the code travels inline
-- ``runs/<run_id>/phases/<n>.json``: phase ``n``'s streams and their steps
+- ``runs/<run_id>/spec.json``: graph, params, env digests, no-cache flag, where the code is; and,
+  when the planner hands them over at once (the operator does), the phases known when the run
+  started and an opaque ``pin`` (the operator's pinned plan), so that a run's start is one
+  store write and a Pod's start one read (``RunStart``)
+- ``code/<digest>/<relative path>``: the code snapshot, when the code travels inline, stored by
+  the digest of its files (``source_digest``): every run of one Pipeline version shares it, and
+  the spec lists its files, so a Pod reads them without listing the store
+- ``runs/<run_id>/phases/<n>.json``: phase ``n``'s streams and their steps, for a phase not in
+  the spec (the plan grew, or a later phase starts)
 
-Phases are written one at a time because a plan can grow once partition keys are known.
+Specs written before the shared snapshot (no ``code_files`` in the spec) keep their code under
+``runs/<run_id>/code/``, and are read from there.
 
 With ``BARQUE_STORE_KEY`` set the spec and the phases are signed (``barque.trust``) and the
 spec pins the digest of the inline code, so a store writer without the key cannot change
 what a Pod runs: a read that fails the check is a ``StoreError``, and the Pod fails loudly.
+The code is checked against that digest whenever the spec lists its files.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from barque import trust
 from barque.errors import StoreError
@@ -97,61 +105,156 @@ def run_prefix(run_id: str) -> str:
     return f"runs/{run_id}/"
 
 
+def spec_key(run_id: str) -> str:
+    return f"{run_prefix(run_id)}spec.json"
+
+
+def code_prefix(digest: str) -> str:
+    """Where the code snapshot of digest ``digest`` lives (``source_digest`` of its files)."""
+    return f"code/{digest}/"
+
+
 def source_digest(files: Mapping[str, str]) -> str:
     """One sha256 over every code file's path and text, for pinning on a run's status."""
     return hashlib.sha256(canonical_json(sorted(files.items()))).hexdigest()
 
 
-def write_run_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None = None) -> None:
-    """Store the code snapshot first, then the (signed) spec that points at it and pins its digest."""
-    for path, text in sorted((code_files or {}).items()):
-        store.put(f"{run_prefix(spec.run_id)}code/{path}", text.encode())
-    doc = {**spec.to_dict(), "code_digest": source_digest(code_files) if code_files else None}
-    store.put(f"{run_prefix(spec.run_id)}spec.json", canonical_json(trust.sign(doc, trust.configured_key())))
+@dataclass(frozen=True)
+class RunStart:
+    """What one read of a run's spec gives: the spec, its code's digest and files (``None``: a spec
+    from before the shared snapshot), the phases stored with it and the planner's ``pin``."""
+
+    spec: RunSpec
+    code_digest: str | None = None
+    code_files: tuple[str, ...] | None = None
+    phases: Mapping[int, tuple[Phase, dict[str, Step]]] = field(default_factory=dict)
+    pin: Mapping[str, Any] | None = None
+
+
+def store_code(store: ArtifactStore, files: Mapping[str, str]) -> str:
+    """Store a code snapshot under its digest (rewriting it writes the same bytes); the digest."""
+    digest = source_digest(files)
+    for path, text in sorted(files.items()):
+        store.put(code_prefix(digest) + path, text.encode())
+    return digest
+
+
+def code_is_stored(store: ArtifactStore, files: Mapping[str, str]) -> bool:
+    """Whether every file of the snapshot is under its digest's prefix (one listing)."""
+    prefix = code_prefix(source_digest(files))
+    return {prefix + path for path in files} <= set(store.list(prefix))
+
+
+def write_run_spec(store: ArtifactStore, spec: RunSpec, code_files: Mapping[str, str] | None = None, *,
+                   phases: Sequence[tuple[Phase, Plan]] = (), pin: Mapping[str, Any] | None = None,
+                   code_stored: bool = False) -> None:
+    """Store the code snapshot first (unless ``code_stored``: the caller saw it in this store), then
+    the (signed) spec that points at it, pins its digest and carries ``phases`` and ``pin``."""
+    if code_files and not code_stored:
+        store_code(store, code_files)
+    doc: dict[str, Any] = {**spec.to_dict(), "code_digest": source_digest(code_files) if code_files else None}
+    if code_files:
+        doc["code_files"] = sorted(code_files)
+    if phases:
+        doc["phases"] = {str(phase.index): phase_doc(phase, plan) for phase, plan in phases}
+    if pin is not None:
+        doc["pin"] = dict(pin)
+    store.put(spec_key(spec.run_id), canonical_json(trust.sign(doc, trust.configured_key())))
+
+
+def read_run_start(store: ArtifactStore, run_id: str) -> RunStart | None:
+    doc = _read_signed(store, spec_key(run_id))
+    if doc is None:
+        return None
+    files = doc.get("code_files")
+    return RunStart(
+        spec=RunSpec.from_dict(doc), code_digest=doc.get("code_digest"),
+        code_files=tuple(files) if files is not None else None,
+        phases={int(i): _phase_from_doc(p) for i, p in (doc.get("phases") or {}).items()},
+        pin=doc.get("pin"),
+    )
 
 
 def read_run_spec(store: ArtifactStore, run_id: str) -> RunSpec | None:
-    doc = _read_signed(store, f"{run_prefix(run_id)}spec.json")
-    return RunSpec.from_dict(doc) if doc is not None else None
+    start = read_run_start(store, run_id)
+    return start.spec if start is not None else None
 
 
-def read_code_files(store: ArtifactStore, run_id: str) -> dict[str, bytes]:
-    """The inline code snapshot of a run, by relative path, checked against the digest its spec pins."""
+def read_code_files(store: ArtifactStore, run_id: str, start: RunStart | None = None) -> dict[str, bytes]:
+    """The inline code snapshot of a run, by relative path, checked against the digest its spec pins.
+    ``start``: the run's spec as already read (else it is read here)."""
+    start = start or read_run_start(store, run_id)
+    if start is not None and start.code_files is not None:
+        return _shared_code(store, start)
     prefix = f"{run_prefix(run_id)}code/"
     files = {}
     for key in store.list(prefix):
         data = store.get(key)
         if data is not None:
             files[key[len(prefix):]] = data
-    doc = _read_signed(store, f"{run_prefix(run_id)}spec.json")
-    pinned = doc.get("code_digest") if doc else None
+    pinned = start.code_digest if start else None
     if (pinned or trust.configured_key()) and files:
-        texts = {path: data.decode("utf-8", "surrogateescape") for path, data in files.items()}
-        if source_digest(texts) != pinned:
-            raise StoreError(
-                "the run's inline code does not match the digest its spec pins",
-                where=f"{store.uri} {prefix}",
-                hint="the code snapshot was changed after the run was planned; start a new run",
-            )
+        _check_code(store, prefix, files, pinned)
     return files
 
 
-def write_phase(store: ArtifactStore, run_id: str, phase: Phase, plan: Plan) -> None:
-    """Store phase ``phase.index`` with the steps its streams run (only those, so the file stays small)."""
+def _shared_code(store: ArtifactStore, start: RunStart) -> dict[str, bytes]:
+    prefix = code_prefix(start.code_digest or "")
+    files = {}
+    for path in start.code_files or ():
+        data = store.get(prefix + path)
+        if data is None:
+            raise StoreError(f"the run's code file {path} is missing", where=f"{store.uri} {prefix}",
+                             hint="the code snapshot was removed after the run was planned; start a new run")
+        files[path] = data
+    if files:
+        _check_code(store, prefix, files, start.code_digest)
+    return files
+
+
+def _check_code(store: ArtifactStore, prefix: str, files: Mapping[str, bytes], pinned: str | None) -> None:
+    texts = {path: data.decode("utf-8", "surrogateescape") for path, data in files.items()}
+    if source_digest(texts) != pinned:
+        raise StoreError(
+            "the run's inline code does not match the digest its spec pins",
+            where=f"{store.uri} {prefix}",
+            hint="the code snapshot was changed after the run was planned; start a new run",
+        )
+
+
+def phase_doc(phase: Phase, plan: Plan) -> dict[str, Any]:
+    """Phase ``phase.index`` with the steps its streams run (only those, so the document stays small)."""
     step_ids = [s for stream in phase.streams for s in stream.steps]
-    doc = {
+    return {
         "index": phase.index,
         "reason": phase.reason,
         "streams": [{"stream_id": s.id, "steps": list(s.steps)} for s in phase.streams],
         "steps": [plan.steps[s].to_dict() for s in step_ids],
     }
+
+
+def write_phase(store: ArtifactStore, run_id: str, phase: Phase, plan: Plan) -> None:
+    """Store phase ``phase.index`` in a file of its own (a phase the spec does not carry)."""
+    doc = phase_doc(phase, plan)
     store.put(f"{run_prefix(run_id)}phases/{phase.index}.json", canonical_json(trust.sign(doc, trust.configured_key())))
 
 
-def read_phase(store: ArtifactStore, run_id: str, index: int) -> tuple[Phase, dict[str, Step]] | None:
+def read_phase(store: ArtifactStore, run_id: str, index: int,
+               start: RunStart | None = None) -> tuple[Phase, dict[str, Step]] | None:
+    """Phase ``index``: from ``start`` (the spec as already read) when it carries it, else its own
+    file, else (no ``start`` given) from the spec."""
+    if start is not None and index in start.phases:
+        return start.phases[index]
     doc = _read_signed(store, f"{run_prefix(run_id)}phases/{index}.json")
-    if doc is None:
-        return None
+    if doc is not None:
+        return _phase_from_doc(doc)
+    if start is None:
+        start = read_run_start(store, run_id)
+        return start.phases.get(index) if start is not None else None
+    return None
+
+
+def _phase_from_doc(doc: Mapping[str, Any]) -> tuple[Phase, dict[str, Step]]:
     phase = Phase(doc["index"], doc["reason"], tuple(Stream(s["stream_id"], tuple(s["steps"])) for s in doc["streams"]))
     return phase, {s["id"]: Step.from_dict(s) for s in doc["steps"]}
 

@@ -1,6 +1,7 @@
 """``barque exec``: run one stream of one phase of a run, as a pod does.
 
-Reads the run spec and the phase from the store, takes the stream index from
+Reads the run spec (which carries the phases known when the run started; a later phase has a
+file of its own) and the code snapshot from the store, takes the stream index from
 ``JOB_COMPLETION_INDEX``, materializes inline code under ``$TMPDIR`` (the root filesystem
 is read-only in pods), executes the stream and writes a small JSON result (at most
 4 KiB) as the container's termination message. Exit codes: 0 when no user step failed,
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from barque.errors import BarqueError
-from barque.runspec import read_code_files, read_phase, read_run_spec
+from barque.runspec import RunStart, read_code_files, read_phase, read_run_start
 from barque.store import open_store
 from barque.store.base import check_key
 from barque_runtime.executor import StreamContext, execute_stream
@@ -31,16 +32,16 @@ def exec_stream(store_uri: str, run_id: str, phase_index: int, stream_index: int
     """Execute the stream and return the process exit code."""
     _check_run_id(run_id)
     store = open_store(store_uri)
-    spec = read_run_spec(store, run_id)
-    found = read_phase(store, run_id, phase_index)
-    if spec is None or found is None:
+    start = read_run_start(store, run_id)
+    found = read_phase(store, run_id, phase_index, start) if start is not None else None
+    if start is None or found is None:
         raise BarqueError(f"run {run_id} phase {phase_index} is not in the store {store_uri}", hint="check BARQUE_STORE and that the operator wrote the run spec")
     phase, steps = found
     index = stream_index if stream_index is not None else int(os.environ.get("JOB_COMPLETION_INDEX", "0"))
     if not 0 <= index < len(phase.streams):
         raise BarqueError(f"run {run_id} phase {phase_index} has {len(phase.streams)} stream(s), not index {index}", hint="check --stream or JOB_COMPLETION_INDEX")
-    stream = phase.streams[index]
-    root = code_root(store, spec.run_id, spec.inline_code, spec.code_path)
+    stream, spec = phase.streams[index], start.spec
+    root = code_root(store, spec.run_id, spec.inline_code, spec.code_path, start)
     ctx = StreamContext(spec=spec, store=store, loader=ModuleLoader(root), echo_output=True)
     recs = execute_stream(ctx, [steps[s] for s in stream.steps])
     write_termination_message(termination_message(run_id, phase_index, index, recs))
@@ -58,12 +59,13 @@ def _check_run_id(run_id: str) -> None:
         ) from None
 
 
-def code_root(store: Any, run_id: str, inline: bool, code_path: str | None) -> Path:
-    """Where the run's code is in this Pod: its image's folder, or the inline snapshot written out."""
+def code_root(store: Any, run_id: str, inline: bool, code_path: str | None, start: RunStart | None = None) -> Path:
+    """Where the run's code is in this Pod: its image's folder, or the inline snapshot written out
+    (``start``: the run's spec as already read)."""
     if not inline:
         return Path(code_path or os.getcwd())
     root = Path(tempfile.gettempdir()) / "barque-code" / run_id.replace("/", "_")
-    for rel, data in read_code_files(store, run_id).items():
+    for rel, data in read_code_files(store, run_id, start).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         # Atomically: other streams of the run may share this folder and be importing from it.

@@ -13,7 +13,7 @@ from barque import records, trust
 from barque.cachekeys import key_components
 from barque.errors import StoreError
 from barque.model import Graph, Node
-from barque.runspec import RunSpec, read_code_files, read_run_spec, write_run_spec
+from barque.runspec import RunSpec, code_prefix, read_code_files, read_run_spec, source_digest, write_run_spec
 from barque.plans import Step
 from barque.store.memory import MemoryStore
 
@@ -125,7 +125,7 @@ def test_with_a_key_changed_inline_code_is_refused(keyed):
     store = MemoryStore()
     _spec(store)
     assert read_code_files(store, "r1") == {"pipeline.py": b"X = 1\n"}
-    store.put("runs/r1/code/pipeline.py", b"import os; os.system('evil')\n")
+    store.put(code_prefix(source_digest({"pipeline.py": "X = 1\n"})) + "pipeline.py", b"import os; os.system('evil')\n")
     with pytest.raises(StoreError, match="does not match the digest"):
         read_code_files(store, "r1")
 
