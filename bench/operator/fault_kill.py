@@ -61,8 +61,8 @@ def planned_without_job(session: Session, names: list[str]) -> list[str]:
     s3, planned = bed.minio.client(), set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bed.minio.bucket, Prefix="operator/runs/k8s/"):
         for obj in page.get("Contents") or []:
-            parts = obj["Key"].split("/")  # operator/runs/k8s/<ns>/<name>-<uid8>/operator/plan.json
-            if len(parts) == 7 and parts[3] == NS and parts[-1] == "plan.json":
+            parts = obj["Key"].split("/")  # operator/runs/k8s/<ns>/<name>-<uid8>/spec.json (it carries the plan)
+            if len(parts) == 6 and parts[3] == NS and parts[-1] == "spec.json":
                 planned.add(parts[4].rsplit("-", 1)[0])
     return sorted(n for n in names if n in planned and n not in with_job)
 

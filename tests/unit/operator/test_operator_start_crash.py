@@ -82,7 +82,8 @@ def test_an_operator_killed_between_a_starts_store_writes_and_its_job_leaves_one
         reconcile_run(cluster.ctx, _run(), _seen(cluster))
     assert cluster.kube.jobs == {}
     written = _stored(tmp_path / "store")
-    assert any(k.endswith("operator/plan.json") for k in written)
+    spec = [k for k in written if k.endswith("/spec.json")]
+    assert spec and b'"pin"' in written[spec[0]]  # the start's one store write: the spec, carrying the pinned plan
 
     cluster.kube.create_job = FakeKube.create_job.__get__(cluster.kube)  # type: ignore[method-assign]
     again = _recording(cluster.kube)
@@ -90,7 +91,7 @@ def test_an_operator_killed_between_a_starts_store_writes_and_its_job_leaves_one
     assert status["phase"] == "Running"
     assert list(cluster.kube.jobs) == [asked[0]["metadata"]["name"]]
     assert again == asked  # the Job the killed operator was about to create, not another
-    assert _stored(tmp_path / "store") == written  # the same spec, code, plan and phase file
+    assert _stored(tmp_path / "store") == written  # the same spec (with its plan) and code
 
 
 def test_an_operator_killed_after_a_starts_job_create_leaves_that_one_job_after_the_restart(tmp_path: Path) -> None:
