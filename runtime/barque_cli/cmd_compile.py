@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Kubernetes' defaults a Pipeline (which carries its code and graph) can outgrow: a client-side
+# `kubectl apply` copies the whole object into an annotation, and an object's annotations are
+# limited to 256 KiB in all; etcd stores at most 1.5 MiB per object (its --max-request-bytes).
+APPLY_ANNOTATION_LIMIT = 256 * 1024
+ETCD_OBJECT_LIMIT = 1536 * 1024
 
 
 def register(sub: Any) -> None:
@@ -45,11 +50,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    import json
+
     from barque.errors import BarqueError
 
     if args.store_secret and not args.store:
         raise BarqueError("--store-secret needs --store", hint="name the store too, e.g. --store s3://bucket/prefix")
-    text = compile_to_yaml(
+    manifest = compile_manifest(
         args.files,
         name=args.name,
         namespace=args.namespace,
@@ -59,6 +66,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         concurrency_policy=args.concurrency_policy,
     )
+    for warning in size_warnings(len(json.dumps(manifest, separators=(",", ":")).encode("utf-8"))):
+        print(f"barque: warning: {warning}", file=sys.stderr)
+    text = to_yaml(manifest)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
@@ -68,11 +78,29 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def compile_to_yaml(files: Sequence[str], **options: Any) -> str:
     """The manifest for ``files`` as YAML text (see ``build_manifest`` for ``options``)."""
+    return to_yaml(compile_manifest(files, **options))
+
+
+def compile_manifest(files: Sequence[str], **options: Any) -> dict[str, Any]:
+    """The Pipeline manifest for ``files`` (see ``build_manifest`` for ``options``)."""
     from barque.parsing import parse_project
 
     graph = parse_project(list(files))
     sources = read_sources(Path(graph.root), graph.files)
-    return to_yaml(build_manifest(graph.to_dict(), sources, **options))
+    return build_manifest(graph.to_dict(), sources, **options)
+
+
+def size_warnings(size: int) -> list[str]:
+    """What a Pipeline of ``size`` bytes (compact JSON, as the API server stores it) meets when
+    applied to a cluster with Kubernetes' default limits."""
+    if size > ETCD_OBJECT_LIMIT:
+        return [f"the Pipeline is {size / 2**20:.1f} MiB, over the 1.5 MiB etcd stores per object by default: "
+                "the API server will refuse it (RequestEntityTooLarge) unless etcd's --max-request-bytes is "
+                "raised; the Pipeline carries every file's code and the whole graph"]
+    if size > APPLY_ANNOTATION_LIMIT:
+        return [f"the Pipeline is {size // 1024} KiB, over the 256 KiB a client-side `kubectl apply` keeps in its "
+                "last-applied annotation: apply it with `kubectl apply --server-side`"]
+    return []
 
 
 def read_sources(root: Path, files: Any) -> dict[str, str]:

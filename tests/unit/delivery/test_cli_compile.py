@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from barque_cli.cmd_compile import compile_to_yaml
+from barque_cli.cmd_compile import compile_to_yaml, size_warnings
 from barque_cli.main import main
 from barque_operator.models import Pipeline
 
@@ -208,3 +208,32 @@ def test_nodes_with_different_schedules_are_an_error_that_says_what_to_do(tmp_pa
     with pytest.raises(BarqueError, match="2 different schedules") as err:
         compile_to_yaml([str(tmp_path / "pipeline.py")], name="daily")
     assert "--schedule" in (err.value.hint or "")
+
+
+def test_a_small_pipeline_compiles_without_a_size_warning(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_pipeline_past_client_side_applys_annotation_limit_is_told_to_apply_server_side(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    padding = "".join(f"# line {i:06d} of a long comment that the Pipeline carries with the code\n" for i in range(4_000))
+    (project / "pipeline.py").write_text(PIPELINE + padding)
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo"]) == 0
+    out = capsys.readouterr()
+    assert Pipeline.model_validate(yaml.safe_load(out.out))  # the manifest is still printed whole
+    assert "over the 256 KiB" in out.err and "kubectl apply --server-side" in out.err
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    (256 * 1024, None),
+    (256 * 1024 + 1, "kubectl apply --server-side"),
+    (1536 * 1024, "kubectl apply --server-side"),
+    (1536 * 1024 + 1, "RequestEntityTooLarge"),
+])
+def test_size_warnings_follow_kubernetes_default_limits(size: int, expected: str | None) -> None:
+    warnings = size_warnings(size)
+    if expected is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and expected in warnings[0]
