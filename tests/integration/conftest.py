@@ -49,6 +49,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    # The tests that need the barque images run last (a stable sort keeps every other order):
+    # when the images' inputs changed, scripts/test.sh builds them beside the tests, and the
+    # `barque_images` fixture waits for that build, so the other tests run meanwhile.
+    items.sort(key=lambda item: "barque_images" in getattr(item, "fixturenames", ()))
 
 
 # -- binaries ------------------------------------------------------------------------------
