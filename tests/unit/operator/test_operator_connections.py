@@ -49,10 +49,13 @@ def kube() -> Iterator[Kube]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config = client.Configuration()
     config.host = f"http://127.0.0.1:{server.server_port}"
+    api = client.ApiClient(config)
     try:
-        yield Kube(client.ApiClient(config), RequestGate(4, 1000))
+        yield Kube(api, RequestGate(4, 1000))
     finally:
+        api.close()
         server.shutdown()
+        server.server_close()
 
 
 def _job(i: int) -> dict[str, Any]:
