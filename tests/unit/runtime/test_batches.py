@@ -19,6 +19,7 @@ import barque
 from barque.errors import BarqueError
 from barque_runtime.batches import read_param_file
 
+from .blocking import with_default_sigint
 from .clirun import BARQUE, barque as barque_cli, pipeline, write
 
 BATCHED = """
@@ -148,7 +149,8 @@ def test_a_cancelled_batch_stops_the_batches_after_it_and_the_summary_says_so(tm
         """,
     )
     write(tmp_path, "sets.jsonl", '{"n": "1"}\n{"n": "2"}\n{"n": "3"}\n')
-    proc = subprocess.Popen([*BARQUE, "run", "pipeline.py", "--param-file", "sets.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*BARQUE, "run", "pipeline.py", "--param-file", "sets.jsonl"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=with_default_sigint)  # a terminal's job hears Ctrl-C, whatever started the suite
     deadline = time.monotonic() + 30
     while not (tmp_path / "started-1").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
