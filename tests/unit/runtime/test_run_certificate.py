@@ -440,3 +440,20 @@ def test_a_commit_record_rewritten_during_the_run_gets_no_certificate(tmp_path: 
     barque.run(str(tmp_path / "pipeline.py"), workers=1)
     barque.run(str(tmp_path / "pipeline.py"), workers=1, certify=rewrite_then_certify)
     assert reasons == ["a commit record changed during the run"]
+
+
+def test_barques_own_folders_changing_during_the_run_still_give_a_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any Python process importing one of barque's modules for the first time adds a __pycache__
+    # to its folder; in CI the other tiers did so while this tier's runs went on.
+    _trivial(tmp_path)
+    (tmp_path / ".barque").mkdir()
+    barque.run(str(tmp_path / "pipeline.py"), workers=1)
+    reasons: list[str | None] = []
+
+    def touch_then_certify(*run: Any) -> None:
+        os.utime(Path(certificate.__file__).parent / "store")  # its mtime now, as a new entry makes it
+        reasons.append(certify(["run", "pipeline.py"], str(tmp_path), "json", *run))
+
+    monkeypatch.setattr(certificate, "STARTED_NS", certificate.time.time_ns())
+    barque.run(str(tmp_path / "pipeline.py"), workers=1, certify=touch_then_certify)
+    assert reasons == [None]
