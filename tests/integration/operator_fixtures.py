@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from testbed import cluster
-from testbed.procs import ManagedProcess, http_ok, start_and_wait
+from testbed.procs import ManagedProcess, http_ok, start_and_wait, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_NAMES = ("pipelines.barque.dev", "pipelineruns.barque.dev")
@@ -44,7 +44,14 @@ def barque_executable() -> str:
 def barque_crds(kubectl: cluster.Tool) -> tuple[str, ...]:
     """Apply crds/*.yaml as a user would and wait until the API server serves them."""
     kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in CRD_NAMES))
+
+    def established() -> bool:
+        # `kubectl wait` fails at once, rather than waiting, on a CRD whose status has no
+        # conditions yet (the API server has not looked at it): seen when the tier starts busy.
+        proc = kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in CRD_NAMES), check=False)
+        return proc.returncode == 0
+
+    wait_until(established, 60, "the barque CRDs to be Established")
     return CRD_NAMES
 
 
