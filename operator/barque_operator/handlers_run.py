@@ -1,8 +1,9 @@
 """kopf glue for PipelineRuns: event-driven reconciles, Jobs read from an index, a slow safety sweep.
 
 What triggers the reconcile of a run, and nothing else: a watch event of the run itself (its
-creation, a spec change such as ``cancel``, its own status write echoed back, and on start-up
-the initial listing, so a restarted operator picks every run up again). The end of one of its
+creation, a spec change such as ``cancel``, and on start-up the initial listing, so a restarted
+operator picks every run up again). The echo of its own status write is not reconciled unless
+something else about the run changed with it (``own_echo``). The end of one of its
 Jobs reaches the run the same way: the Job watch sets the run's ``barque.dev/reconcile``
 annotation (one request per phase), and that change is a run event. Every reconcile of a run
 therefore goes through kopf's one worker for that object, which handles its events one at a
@@ -82,10 +83,13 @@ def register(registry: Any, ctx: Context) -> None:
             await loop.run_in_executor(ctx.reconcilers, on_deletion, ctx, event, body, jobs)
             return
 
-        written = memo.get("written")
-        if event.get("type") is None or (written and written[0] == meta.get("resourceVersion")):
-            # The echo of the last write, or a (re)listing: fresher than anything remembered (say,
-            # after kopf's peering paused this replica while another acted).
+        written: Written | None = memo.get("written")
+        if own_echo(event, meta, written):
+            memo.pop("written", None)
+            return
+        if event.get("type") is None or (written and written.version == meta.get("resourceVersion")):
+            # The echo of the last write with something else changed since, or a (re)listing:
+            # fresher than anything remembered (say, after kopf's peering paused this replica while another acted).
             memo.pop("written", None)
 
         def pipeline(namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -139,6 +143,32 @@ def _owner_name(job: Mapping[str, Any]) -> str | None:
     return None
 
 
+def cause(meta: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a run, besides its status, calls for a reconcile when it changes: its spec (the
+    generation), its annotations (a Job's end and the safety sweep wake it there) and its deletion."""
+    annotations = tuple(sorted((meta.get("annotations") or {}).items()))
+    return meta.get("generation"), annotations, meta.get("deletionTimestamp")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A status write of this process, kept in the run's memo until the watch echoes it back."""
+
+    version: str  # the resourceVersion the write made
+    status: dict[str, Any]  # the status as written: newer than any copy a queued event carries
+    cause: tuple[Any, ...]  # ``cause`` of the run as the reconcile that wrote it saw it
+
+
+def own_echo(event: Mapping[str, Any], meta: Mapping[str, Any], written: Written | None) -> bool:
+    """Whether a watch event is nothing but the echo of this process's last status write: the
+    version that write made, with nothing else about the run changed since the reconcile that
+    wrote it. That reconcile carried out its decision, and deciding again from the same facts
+    asks for nothing (a decision once carried out is settled), so the echo is not reconciled.
+    A change in between (a wake-up, a spec edit, a deletion) shows in ``cause`` and is."""
+    return (event.get("type") == "MODIFIED" and written is not None
+            and written.version == meta.get("resourceVersion") and written.cause == cause(meta))
+
+
 @dataclass(frozen=True)
 class StatusWrite:
     """What a reconcile leaves to write: the status it started from and the new one, the merge
@@ -166,8 +196,8 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
 def reconcile_once(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[int, JobView],
                    pipeline: Any) -> StatusWrite | None:
     """Decide and act for one run; the status write it leaves, or None when the run has ended."""
-    written = memo.get("written")
-    old = dict(written[1] if written else body.get("status") or {})
+    written: Written | None = memo.get("written")
+    old = dict(written.status if written else body.get("status") or {})
     if old.get("phase") in TERMINAL:
         return None
     created: dict[int, tuple[JobView, float]] = memo.setdefault("created", {})
@@ -194,7 +224,8 @@ def write_status(ctx: Context, body: Mapping[str, Any], memo: Any, write: Status
     for event in write.events:  # queued, posted after the status by other threads (advisory)
         ctx.events.record(body, event.type, event.reason, event.message)
     if version is not None:
-        memo["written"] = (version, {k: v for k, v in {**write.old, **write.new}.items() if v is not None})
+        status = {k: v for k, v in {**write.old, **write.new}.items() if v is not None}
+        memo["written"] = Written(version, status, cause(meta))
     if write.new.get("phase") in TERMINAL:
         memo.pop("created", None)
 
