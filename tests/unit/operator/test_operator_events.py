@@ -158,7 +158,7 @@ def test_the_indexes_the_handlers_read_are_registered_under_those_names() -> Non
     registry = kopf.OperatorRegistry()
     handlers_run.register(registry, object())  # type: ignore[arg-type]  # registering reads no context
     ids = {h.id for h in registry._indexing.get_all_handlers()}
-    assert ids == {"run_jobs", "pipelines", "active_runs"}
+    assert ids == {"pipelines", "active_runs"}
 
 
 def test_the_reconcile_half_sends_no_status_write_and_the_writer_half_sends_and_remembers_it(monkeypatch: object) -> None:
