@@ -46,3 +46,21 @@ def test_an_echo_is_skipped_exactly_when_generation_and_annotations_are_as_the_w
     before = {**META, "annotations": seen, "generation": gen_seen}
     after = {**META, "annotations": now, "generation": gen_now}
     assert own_echo({"type": "MODIFIED"}, after, written_from(before)) == (seen == now and gen_seen == gen_now)
+
+
+def test_a_decision_carried_out_is_settled_so_its_echo_has_nothing_to_decide() -> None:
+    """Why ``own_echo`` may skip: deciding again from the facts a carried-out decision left (its
+    Jobs created, its records written, its status) asks for no action and changes no status field
+    but the ones that change by themselves; through a run's phases, a failure and its end."""
+    from barque_operator.runcycle import status_patch
+    from tests.unit.operator.test_operator_reconcile import World
+
+    for failing in (None, {"raw": "failed"}):
+        world = World()
+        while not world.reconcile().finished:  # a run that ended is not reconciled again
+            written = dict(world.status)
+            again = world.reconcile()
+            assert again.actions == () and status_patch(written, world.status) == {}
+            running = [i for i, j in world.jobs.items() if not j.finished]
+            world.run_job(running[0], outcome=failing)
+        assert world.status["phase"] == ("Failed" if failing else "Succeeded")
