@@ -159,11 +159,20 @@ def step_states(run: dict[str, Any]) -> dict[str, str]:
     return {s["id"].rsplit(":", 1)[-1]: s["state"] for s in run["status"]["steps"]}
 
 
-def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60,
+                 diagnose: Callable[[], str] | None = None) -> dict[str, Any]:
+    """The first Job named ``prefix``*; on timeout an AssertionError with ``diagnose()`` (e.g. the
+    operator's log tail) and the Jobs and runs of the namespace."""
     def found() -> dict[str, Any] | None:
         return next(iter(jobs(api, ns, prefix)), None)
 
-    return wait_until(found, timeout=timeout, what=f"a Job {prefix}* in {ns}")
+    try:
+        return wait_until(found, timeout=timeout, what=f"a Job {prefix}* in {ns}")
+    except TimeoutError:
+        if diagnose is None:
+            raise
+        seen = sorted(j["metadata"]["name"] for j in jobs(api, ns, ""))
+        raise AssertionError(f"no Job {prefix}* in {ns} within {timeout} s; Jobs there: {seen}\n{diagnose()}") from None
 
 
 def pods_per_completion_index(api: Api, ns: str, prefix: str) -> dict[tuple[str, str], int]:

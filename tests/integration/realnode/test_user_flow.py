@@ -189,7 +189,7 @@ def test_the_operator_killed_and_then_its_pod_deleted_mid_run_finishes_the_run_w
     real_node.containerd.ctr("tasks", "kill", "--signal", "SIGKILL", container)
     wait_until(lambda: _operator_container_id(kube_api, ns)[1] > restarts, timeout=90,
                what="the kubelet to restart the killed operator container")
-    wait_for_job(kube_api, ns, "slow-kill-1-p1", timeout=120)
+    wait_for_job(kube_api, ns, "slow-kill-1-p1", timeout=120, diagnose=release.operator_logs)
     release.kubectl("delete", "pod", "-n", ns, "-l", OPERATOR_PODS, "--wait=false")
     run = wait_run(kube_api, ns, "slow-kill-1", timeout=300, diagnose=release.operator_logs)
     assert run["status"]["phase"] == "Succeeded", run["status"]
