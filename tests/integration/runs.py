@@ -162,7 +162,7 @@ def step_states(run: dict[str, Any]) -> dict[str, str]:
 def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60,
                  diagnose: Callable[[], str] | None = None) -> dict[str, Any]:
     """The first Job named ``prefix``*; on timeout an AssertionError with ``diagnose()`` (e.g. the
-    operator's log tail) and the Jobs and runs of the namespace."""
+    operator's log tail) and the names of the namespace's Jobs."""
     def found() -> dict[str, Any] | None:
         return next(iter(jobs(api, ns, prefix)), None)
 
