@@ -31,6 +31,7 @@ from barque_operator.models import GraphSpec
 
 _KEPT = 8  # parsed graphs kept, by digest: one per live Pipeline version is all a burst of runs needs
 _cache: OrderedDict[str, Graph] = OrderedDict()
+_parsing: dict[str, threading.Lock] = {}  # digest -> held while that content is being parsed
 _lock = threading.Lock()
 
 
@@ -48,11 +49,22 @@ def graph_of_inline(files: Mapping[str, str], pipeline_files: Sequence[str]) -> 
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    graph = _parse(files, pipeline_files)
-    with _lock:
-        _cache[key] = graph
-        while len(_cache) > _KEPT:
-            _cache.popitem(last=False)
+        gate = _parsing.setdefault(key, threading.Lock())
+    # One parse per content at a time: the Ready check of a new Pipeline and the start of a run
+    # created beside it would otherwise both spend the seconds.
+    with gate:
+        with _lock:
+            if key in _cache:
+                return _cache[key]
+        try:
+            graph = _parse(files, pipeline_files)
+            with _lock:
+                _cache[key] = graph
+                while len(_cache) > _KEPT:
+                    _cache.popitem(last=False)
+        finally:
+            with _lock:
+                _parsing.pop(key, None)
     return graph
 
 

@@ -152,7 +152,8 @@ def build_manifest(
     ``form`` (see ``pack``): ``plain`` carries the graph and the code as text, readable in a
     Git diff; ``packed`` carries the code gzip-compressed, ``pipeline_files`` (the files the
     graph was parsed from, root-relative) and no graph; ``auto`` is plain unless plain is past
-    the 256 KiB a client-side ``kubectl apply`` can copy into its annotation.
+    the 256 KiB a client-side ``kubectl apply`` can copy into its annotation (or no
+    ``pipeline_files`` were given: only plain can be built then).
     """
     from barque.errors import BarqueError
 
@@ -190,7 +191,7 @@ def build_manifest(
         raise BarqueError(f"the compiled Pipeline is invalid:\n{_errors(e)}",
                           hint="check --image, --store, --schedule and the pipeline's decorator arguments") from None
     plain = pipeline.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
-    if form == "plain" or form == "auto" and json_size(plain) <= APPLY_ANNOTATION_LIMIT:
+    if form == "plain" or form == "auto" and (not pipeline_files or json_size(plain) <= APPLY_ANNOTATION_LIMIT):
         return plain
     if not pipeline_files:
         raise BarqueError("a packed Pipeline needs the pipeline files its graph was parsed from", where="--form",

@@ -198,3 +198,26 @@ def test_barque_plan_of_a_packed_manifest_is_the_plan_of_its_plain_form(project:
     plain, packed = (cli("plan", f"{form}.yaml", "--parallelism", "2", cwd=project) for form in ("plain", "packed"))
     assert packed.code == 0, packed.stderr
     assert packed.json == plain.json and len(packed.json["phases"]) >= 1
+
+
+def test_checks_of_the_same_code_at_once_parse_it_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    _, packed = _both(project)
+    parses = []
+    real = inlinegraph._parse
+
+    def slow(*args: Any) -> Any:
+        parses.append(1)
+        time.sleep(0.2)  # long enough for the other checks to arrive while this one parses
+        return real(*args)
+
+    monkeypatch.setattr(inlinegraph, "_parse", slow)
+    graphs: list[Any] = []
+    threads = [threading.Thread(target=lambda: graphs.append(check_pipeline(packed, SETTINGS).graph)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(parses) == 1 and len(graphs) == 4 and all(g is graphs[0] for g in graphs)
