@@ -71,6 +71,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
         form=args.form,
     )
     packed = "graph" not in manifest["spec"]
+    if packed and args.form == "auto":
+        print("barque: note: packed the Pipeline, as it is past the 256 KiB of a client-side `kubectl apply` as text: "
+              "the code gzip-compressed in spec.code.inline.filesGzip and no spec.graph (the operator parses it from "
+              "the code); --form plain keeps it as text", file=sys.stderr)
     for warning in size_warnings(json_size(manifest), packed):
         print(f"barque: warning: {warning}", file=sys.stderr)
     text = to_yaml(manifest)
