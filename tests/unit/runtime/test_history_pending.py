@@ -61,7 +61,8 @@ def test_every_reader_sees_appended_runs_as_recorded_ones(tmp_path_factory: Any,
             history.record_run(appended, summary, started, files, steps)
     assert _everything(appended, sorted(nodes), ids) == _everything(direct, sorted(nodes), ids)
     assert _everything(appended, sorted(nodes), ids) == _everything(direct, sorted(nodes), ids)  # folded once, not twice
-    assert os.path.getsize(appended / "history.db-pending") == 0 if pending else True
+    if pending & set(range(len(runs))):
+        assert os.path.getsize(appended / "history.db-pending") == 0
 
 
 def test_a_line_torn_by_a_crash_is_skipped_and_the_next_run_is_still_recorded(tmp_path: Path) -> None:
