@@ -128,8 +128,9 @@ def test_the_slim_path_imports_none_of_barques_heavy_modules(tmp_path: Path) -> 
     _cached_twice(tmp_path, RUN)
     fast = console(*RUN, cwd=tmp_path)
     assert fast.path == "fast"
-    assert set(fast.modules) <= {"barque", "barque.certificate", "barque.seal", "barque.errors", "barque_cli", "barque_cli.fastrun",
-                                 "barque_cli.output", "barque_runtime", "barque_runtime.history"}, fast.modules
+    # nor json (with re), hashlib (OpenSSL) or sqlite3: half of a fully cached run before (bench/FINDINGS.md)
+    assert set(fast.modules) <= {"barque", "barque.certificate", "barque.seal", "barque_cli", "barque_cli.fastrun",
+                                 "barque_runtime", "barque_runtime.history"}, fast.modules
 
 
 def test_an_edited_pipeline_voids_the_certificate_and_the_full_path_runs_it(tmp_path: Path) -> None:
