@@ -147,7 +147,7 @@ def _sha256(data: bytes) -> str:
     run digests its ``BARQUE_*``/``BARCA_*`` variables every time (bench/FINDINGS.md lists this
     trick; ``from hashlib import sha256`` alone undoes it)."""
     try:
-        from _sha256 import sha256
+        from _sha256 import sha256  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         from hashlib import sha256
     return sha256(data).hexdigest()

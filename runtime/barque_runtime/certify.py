@@ -85,6 +85,8 @@ def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes:
     """The certificate's check lines, or why there can be none."""
     if draft.written_ns is None:
         return "the certificate folder cannot be written", []
+    store = local.store
+    assert isinstance(store, LocalStore)  # why_not refused any other
     walked = _walks(local.options.files, cwd)
     if walked is None:
         return "a directory argument is too large to check", []
@@ -105,7 +107,7 @@ def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes:
     absent = [os.path.join(root, ".env")]
     key_env = sorted({n for node in local.spec.graph.nodes.values() for n in node.env})
     if key_env:  # the salt that env values are digested with enters every key that reads one
-        absent.append(os.path.join(local.store.root, artifacts.trust.SALT_KEY))
+        absent.append(os.path.join(store.root, artifacts.trust.SALT_KEY))
     for path in absent:
         if os.path.lexists(path):
             expected.append((path, None))
@@ -115,12 +117,12 @@ def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes:
     for sid in sorted(plan.steps):
         rec = local.records[sid]
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-        commit = os.path.join(local.store.root, artifacts.cache_record_key(str(rec["cache_key"])))
-        status = _same_commit(commit, rec)
-        if status is None:  # rewritten since the run read it (another run committed the key)
+        commit = os.path.join(store.root, artifacts.cache_record_key(str(rec["cache_key"])))
+        committed = _same_commit(commit, rec)
+        if committed is None:  # rewritten since the run read it (another run committed the key)
             return "a commit record changed during the run", []
-        files.append(certificate.line("file", commit, *map(str, status[0]), status[1]))
-        blob = os.path.join(local.store.root, ref.key)
+        files.append(certificate.line("file", commit, *map(str, committed[0]), committed[1]))
+        blob = os.path.join(store.root, ref.key)
         if ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued:
             expected.append((blob, ref.content_hash))
         else:  # as the cache judges a large blob: by its size
@@ -138,10 +140,10 @@ def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes:
         files.append(certificate.line("file", path, *map(str, status), ""))  # status only (_sources)
     listings = []
     for d in [*dirs, *src_dirs]:
-        names = certificate.listing(d)
-        if names is None:
+        entries = certificate.listing(d)
+        if entries is None:
             return "a folder it walked cannot be listed", []
-        listings.append(certificate.line("dir", d, *names))
+        listings.append(certificate.line("dir", d, *entries))
     environ = os.environ
     # A .env expands ${NAME} of any variable into the values it gives: then all of them count.
     prefixes = ("",) if key_env and os.path.lexists(os.path.join(root, ".env")) else ENV_PREFIXES
