@@ -183,9 +183,10 @@ def _certifier(args: argparse.Namespace, mode: str) -> Any:
         return None
 
     def certify(*run: Any) -> None:
+        from barque_cli.output import render
         from barque_runtime.certify import certify as write
 
-        write(argv, os.getcwd(), mode, *run)
+        write(argv, os.getcwd(), lambda summary: render(summary, mode), *run)
 
     return certify
 
