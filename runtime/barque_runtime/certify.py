@@ -4,7 +4,8 @@ The full path knows every rule, so it is the one that says what the outcome depe
 parse's files and probes (as the parse cache recorded them), the walk of every directory
 argument, barque's own sources, the variables that key a step or change barque's behaviour,
 each step's commit record and blob (hash-checked up to ``artifacts.HASH_CHECK_BYTES``, size alone
-beyond, as the cache judges them; always hashed when the summary shows its value). The slim
+beyond, as the cache judges them; always hashed when the summary shows its value; a value inline
+in its commit record has no blob, and the record's sha256 covers its bytes). The slim
 entry (``barque_cli.fastrun``) then only checks them.
 
 A run gets no certificate when anything about its outcome is decided at run time beyond those
@@ -84,6 +85,8 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
         if digest is None:  # rewritten since the run read it (another run committed the key)
             return "a commit record changed during the run"
         files.append([commit, "sha256", digest])
+        if ref.inline is not None:  # its bytes are in the commit record just checked
+            continue
         blob = os.path.join(local.store.root, ref.key)
         by_hash = ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued
         files.append([blob, "sha256", ref.content_hash] if by_hash else [blob, "size", ref.size])
