@@ -5,7 +5,8 @@ parse's files and probes (as the parse cache recorded them), the walk of every d
 argument, barque's own sources, the variables that key a step or change barque's behaviour,
 each step's commit record and blob (checked by content up to ``artifacts.HASH_CHECK_BYTES``, by
 size alone beyond, as the cache judges them; always by content when the summary shows its
-value or it gives partition keys). Each file is recorded with its status and the sha256 the run
+value or it gives partition keys; a value inline in its commit record has no blob, and the
+record's sha256 covers its bytes). Each file is recorded with its status and the sha256 the run
 decided by, re-read here on the descriptor it was stat'ed on (a file whose bytes are no longer
 those changed during the run: no certificate), so that the slim entry (``barque_cli.fastrun``)
 trusts an unchanged status and hashes only a changed or racily clean file
@@ -122,6 +123,8 @@ def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes:
         if committed is None:  # rewritten since the run read it (another run committed the key)
             return "a commit record changed during the run", []
         files.append(certificate.line("file", commit, *map(str, committed[0]), committed[1]))
+        if ref.inline is not None:  # its bytes are in the commit record just checked
+            continue
         blob = os.path.join(store.root, ref.key)
         if ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued:
             expected.append((blob, ref.content_hash))

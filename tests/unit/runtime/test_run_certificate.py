@@ -8,6 +8,7 @@ through ``barque.run(certify=...)`` with the full path's own run objects.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -197,8 +198,11 @@ def test_a_removed_commit_record_or_a_corrupt_blob_is_recomputed_not_answered(tm
     answer = console(*RUN, cwd=tmp_path)
     assert answer.path == "full" and answer.summary["steps_executed"] == 1
     console(*RUN, cwd=tmp_path)  # fully cached again: a new certificate
-    (blob,) = (p for p in (tmp_path / ".barque" / "blobs").rglob("*") if p.is_file())
-    blob.write_bytes(blob.read_bytes().replace(b"hello", b"jello"))
+    (record,) = (tmp_path / ".barque" / "cache").glob("*.json")  # a small value is inline in its record
+    doc = json.loads(record.read_bytes())
+    value = base64.b64decode(doc["artifact"]["inline"]).replace(b"hello", b"jello")
+    doc["artifact"]["inline"] = base64.b64encode(value).decode()
+    record.write_text(json.dumps(doc))
     answer = console(*RUN, cwd=tmp_path)
     assert answer.path == "full" and answer.summary["steps_executed"] == 1
 
