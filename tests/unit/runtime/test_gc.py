@@ -116,6 +116,15 @@ def test_under_a_size_limit_the_oldest_unread_records_go_first_and_no_more_than_
     assert store.exists(newer) and store.exists(live) and not store.exists(old)
 
 
+def test_a_size_limit_counts_small_values_inline_in_their_records():
+    store = MemoryStore()
+    for n in range(4):  # 4 values of 302 bytes, each inline (no blob): 1,208 bytes in all
+        _commit(store, f"k{n}", "p.py:gone", f"2026010{n + 1}T000000-000001", "v" * 300)
+    plan = plan_gc(store, set(), set(), keep_runs=10, max_size=700)
+    assert plan.records == ("cache/k0.json", "cache/k1.json") and plan.blobs == ()
+    assert plan.kept_bytes == 604 and not plan.over_limit
+
+
 def test_what_the_plan_reads_stays_even_over_the_size_limit():
     store = MemoryStore()
     live = _commit(store, "k3", "p.py:a", "20260103T000000-000001", "z" * 600)
