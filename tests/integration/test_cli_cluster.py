@@ -20,6 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from barque import artifacts
+from barque.records import read_step_records
+from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
 from tests.integration.operator_fixtures import OperatorProcess, barque_executable
@@ -78,10 +81,13 @@ def _ok(proc: Any, code: int = 0) -> Any:
 
 
 def _value(minio: Any, store_uri: str, run: dict[str, Any], step: str) -> Any:
-    """The JSON value the run stored for ``step``, read from MinIO."""
-    entry = next(s for s in run["status"]["steps"] if s["id"].endswith(":" + step))
-    key = store_uri.split("/", 3)[3] + "/" + entry["artifact"]
-    return json.loads(minio.client().get_object(Bucket=minio.bucket, Key=key)["Body"].read())
+    """The JSON value the run stored for ``step``, read from MinIO through its step record (a small
+    value is inline in it, a larger one a blob it names)."""
+    store = S3Store(minio.bucket, store_uri.split("/", 3)[3], endpoint_url=minio.endpoint_url,
+                    access_key=minio.access_key, secret_key=minio.secret_key, region=minio.region)
+    stored = read_step_records(store, run["status"]["runId"])
+    record = next(r for sid, r in stored.items() if sid.endswith(":" + step))
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed={"json"})
 
 
 def _store(minio: Any, ns: str, name: str) -> str:
