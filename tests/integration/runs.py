@@ -16,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from barque import artifacts
+from barque.records import read_step_records
+from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
 from tests.integration.operator_fixtures import barque_executable
@@ -153,6 +156,16 @@ def store_keys(minio: Any, prefix: str) -> list[str]:
     client = minio.client()
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=minio.bucket, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def stored_value(minio: Any, run: dict[str, Any], step: str) -> Any:
+    """The JSON value ``run`` (a PipelineRun) stored for the step whose id ends in ``:step``, read
+    from MinIO through its step record (a small value is inline there, a larger one a blob it names)."""
+    status = run["status"]
+    store = S3Store(minio.bucket, status["storeUri"].removeprefix(f"s3://{minio.bucket}/"), client=minio.client())
+    stored = read_step_records(store, status["runId"])
+    record = next(r for sid, r in stored.items() if sid.endswith(":" + step))
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed={"json"})
 
 
 def step_states(run: dict[str, Any]) -> dict[str, str]:
