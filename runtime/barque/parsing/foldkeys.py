@@ -19,6 +19,8 @@ from barque.parsing.source import SourceModule
 # Work allowed for one expression (elements made, characters built): past it, not folded.
 BUDGET = 100_000
 _INT_LIMIT = 10**18
+# Names through which a module can rebind its globals without naming them.
+_REFLECTIVE = frozenset({"globals", "vars", "locals", "exec", "eval", "setattr", "builtins", "__builtins__"})
 
 
 class _Unfoldable(Exception):
@@ -198,6 +200,8 @@ def _untouched(mod: SourceModule, name: str) -> bool:
             return False
         if isinstance(parent, (ast.Global, ast.Nonlocal)) and name in parent.names:
             return False
+        if isinstance(parent, ast.Name) and parent.id in _REFLECTIVE:  # globals()["KEYS"] = ...
+            return False
         for child in ast.iter_child_nodes(parent):
             parents[id(child)] = parent
     stores = 0
@@ -213,4 +217,12 @@ def _untouched(mod: SourceModule, name: str) -> bool:
         if isinstance(parent, ast.Call) and node is not parent.func:
             if not (isinstance(parent.func, ast.Name) and parent.func.id == "partitions"):
                 return False
-    return stores == 1
+    return stores == 1 and any(_binds(stmt, name) for stmt in mod.tree.body)
+
+
+def _binds(stmt: ast.stmt, name: str) -> bool:
+    """Whether top-level ``stmt`` assigns ``name``: a binding inside an ``if``, ``try`` or loop may
+    not happen when the module is imported, and then the run-time evaluation would not find it."""
+    if isinstance(stmt, ast.Assign):
+        return any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
+    return isinstance(stmt, ast.AnnAssign) and stmt.value is not None and isinstance(stmt.target, ast.Name) and stmt.target.id == name

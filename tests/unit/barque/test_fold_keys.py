@@ -67,3 +67,11 @@ def test_work_past_the_budget_is_not_folded(tmp_path: Path) -> None:
     assert _fold(tmp_path, "PARTS = partitions([i for i in range(10**9)])\n") is None
     assert _fold(tmp_path, "PARTS = partitions([i for i in range(1000) for j in range(1000)])\n") is None
     assert _fold(tmp_path, "PARTS = partitions([f'{1:99999999}'])\n") is None
+
+
+def test_a_name_bound_only_inside_a_block_or_rebound_through_globals_is_not_folded(tmp_path: Path) -> None:
+    for module in ["import os\nif os.environ.get('X'):\n    KEYS = ['a', 'b']\n",
+                   "try:\n    KEYS = ['a', 'b']\nexcept ImportError:\n    pass\n",
+                   "KEYS = ['a', 'b']\nglobals()['KEYS'] = ['c']\n"]:
+        assert _fold(tmp_path, module + "PARTS = partitions([k for k in KEYS])\n") is None, module
+    assert _fold(tmp_path, "KEYS = ['a', 'b']\nPARTS = partitions([k for k in KEYS])\n") == ("a", "b")
