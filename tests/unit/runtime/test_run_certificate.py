@@ -292,7 +292,7 @@ EXCLUDED = {
     "partition keys known at run time": """
         from barque import asset, partitions
 
-        @asset(partitions={"k": partitions([str(i) for i in range(2)])})
+        @asset(partitions={"k": partitions(sorted(["b", "a"]))})
         def a(k: str) -> str:
             return k
     """,
