@@ -45,7 +45,8 @@ def _is_key(value: Any) -> bool:
 
 class _Folder:
     def __init__(self, mod: SourceModule) -> None:
-        self.mod, self.spent, self.names_seen = mod, 0, set()
+        self.mod, self.spent = mod, 0
+        self.names_seen: set[str] = set()
 
     def spend(self, n: int) -> None:
         self.spent += n
@@ -134,8 +135,9 @@ class _Folder:
             value = self.eval(part.value, scope)
             if not _is_key(value):
                 raise _Unfoldable
-            spec = self.fstring(part.format_spec, scope) if part.format_spec is not None else ""
-            if len(spec) > 8:  # a width such as 10**6 would build a huge string
+            spec = self.fstring(part.format_spec, scope) if isinstance(part.format_spec, ast.JoinedStr) else ""
+            widths = "".join(c if c.isdigit() else " " for c in spec).split()
+            if len(spec) > 8 or any(len(w) > 4 for w in widths):  # a width such as 10**6 would build a huge string
                 raise _Unfoldable
             try:
                 text = format(value, spec)
@@ -211,11 +213,11 @@ def _untouched(mod: SourceModule, name: str) -> bool:
         if not isinstance(node.ctx, ast.Load):
             stores += 1
             continue
-        parent = parents.get(id(node))
-        if isinstance(parent, (ast.Attribute, ast.Subscript, ast.Starred)):
+        up = parents.get(id(node))
+        if isinstance(up, (ast.Attribute, ast.Subscript, ast.Starred)):
             return False
-        if isinstance(parent, ast.Call) and node is not parent.func:
-            if not (isinstance(parent.func, ast.Name) and parent.func.id == "partitions"):
+        if isinstance(up, ast.Call) and node is not up.func:
+            if not (isinstance(up.func, ast.Name) and up.func.id == "partitions"):
                 return False
     return stores == 1 and any(_binds(stmt, name) for stmt in mod.tree.body)
 

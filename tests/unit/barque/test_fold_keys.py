@@ -75,3 +75,8 @@ def test_a_name_bound_only_inside_a_block_or_rebound_through_globals_is_not_fold
                    "KEYS = ['a', 'b']\nglobals()['KEYS'] = ['c']\n"]:
         assert _fold(tmp_path, module + "PARTS = partitions([k for k in KEYS])\n") is None, module
     assert _fold(tmp_path, "KEYS = ['a', 'b']\nPARTS = partitions([k for k in KEYS])\n") == ("a", "b")
+
+
+def test_a_format_width_of_five_digits_or_more_is_not_folded(tmp_path: Path) -> None:
+    assert _fold(tmp_path, "PARTS = partitions([f'{1:99999}'])\n") is None
+    assert _fold(tmp_path, "PARTS = partitions([f'{1:>4}'])\n") == ("   1",)
