@@ -47,6 +47,7 @@ class _Folder:
     def __init__(self, mod: SourceModule) -> None:
         self.mod, self.spent = mod, 0
         self.names_seen: set[str] = set()
+        self.resolved: dict[str, Any] = {}
 
     def spend(self, n: int) -> None:
         self.spent += n
@@ -84,10 +85,16 @@ class _Folder:
     def name(self, name: str, scope: dict[str, Any]) -> Any:
         if name in scope:
             return scope[name]
+        if name in self.resolved:
+            return self.resolved[name]
         if name in self.names_seen or name not in self.mod.constants or not _untouched(self.mod, name):
             raise _Unfoldable  # a cycle, or a name that may not hold what it was assigned
         self.names_seen.add(name)
-        return self.eval(self.mod.constants[name], {})
+        value = self.eval(self.mod.constants[name], {})
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
+            raise _Unfoldable  # an inner list could be changed through an alias (for row in NAME: ...)
+        self.resolved[name] = value
+        return value
 
     def int_(self, value: int) -> int:
         if abs(value) > _INT_LIMIT:
@@ -135,6 +142,8 @@ class _Folder:
             value = self.eval(part.value, scope)
             if not _is_key(value):
                 raise _Unfoldable
+            if part.conversion == ord("s"):  # converted before the spec applies: f"{5!s:03d}" fails
+                value = str(value)
             spec = self.fstring(part.format_spec, scope) if isinstance(part.format_spec, ast.JoinedStr) else ""
             widths = "".join(c if c.isdigit() else " " for c in spec).split()
             if len(spec) > 8 or any(len(w) > 4 for w in widths):  # a width such as 10**6 would build a huge string
@@ -212,14 +221,20 @@ def _untouched(mod: SourceModule, name: str) -> bool:
             continue
         if not isinstance(node.ctx, ast.Load):
             stores += 1
-            continue
-        up = parents.get(id(node))
-        if isinstance(up, (ast.Attribute, ast.Subscript, ast.Starred)):
+        elif not _reads_only(node, parents.get(id(node))):
             return False
-        if isinstance(up, ast.Call) and node is not up.func:
-            if not (isinstance(up.func, ast.Name) and up.func.id == "partitions"):
-                return False
     return stores == 1 and any(_binds(stmt, name) for stmt in mod.tree.body)
+
+
+def _reads_only(node: ast.Name, up: ast.AST | None) -> bool:
+    """Whether this use of a name only reads its value into a new one (an operand, a comprehension's
+    or a loop's iterable, an f-string value, ``partitions(NAME)``): any other use (an attribute, a
+    subscript, an argument, an assignment, a list element, a return) may mutate it or keep an alias."""
+    if isinstance(up, (ast.BinOp, ast.Compare, ast.FormattedValue)):
+        return True
+    if isinstance(up, (ast.comprehension, ast.For)):
+        return up.iter is node
+    return isinstance(up, ast.Call) and isinstance(up.func, ast.Name) and up.func.id == "partitions" and node in up.args
 
 
 def _binds(stmt: ast.stmt, name: str) -> bool:

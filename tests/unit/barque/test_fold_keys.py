@@ -80,3 +80,22 @@ def test_a_name_bound_only_inside_a_block_or_rebound_through_globals_is_not_fold
 def test_a_format_width_of_five_digits_or_more_is_not_folded(tmp_path: Path) -> None:
     assert _fold(tmp_path, "PARTS = partitions([f'{1:99999}'])\n") is None
     assert _fold(tmp_path, "PARTS = partitions([f'{1:>4}'])\n") == ("   1",)
+
+
+def test_a_name_kept_under_an_alias_or_holding_inner_lists_is_not_folded(tmp_path: Path) -> None:
+    for module in ["KEYS = ['a']\nALIAS = KEYS\nALIAS.append('b')\n",
+                   "KEYS = ['a']\ndef f():\n    return KEYS\nf().append('b')\n",
+                   "KEYS = ['a']\nBOTH = [KEYS]\n"]:
+        assert _fold(tmp_path, module + "PARTS = partitions([k for k in KEYS])\n") is None, module
+    rows = "ROWS = [['a'], ['b']]\nfor row in ROWS:\n    row.append('x')\n"
+    assert _fold(tmp_path, rows + "PARTS = partitions([k for r in ROWS for k in r])\n") is None
+
+
+def test_a_name_read_twice_folds_to_the_same_keys_as_python(tmp_path: Path) -> None:
+    source = "KEYS = ['a', 'b']\nPARTS = partitions([x + y for x in KEYS for y in KEYS])\n"
+    assert _fold(tmp_path, source) == _python(source) == ("aa", "ab", "ba", "bb")
+
+
+def test_a_str_conversion_applies_before_the_format_spec(tmp_path: Path) -> None:
+    assert _fold(tmp_path, "PARTS = partitions([f'{5!s:03d}'])\n") is None  # Python raises: left to run time
+    assert _fold(tmp_path, "PARTS = partitions([f'{5!s:>3}'])\n") == ("  5",)
