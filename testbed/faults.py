@@ -7,12 +7,16 @@ session fixture, the benchmark's test bed) keeps working with it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
+import sys
 import time
 from typing import Any
 
+from barque import artifacts
+from barque.errors import StoreError
+from barque.records import read_step_records
+from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
 from testbed.procs import HealthCheck, ManagedProcess
 
@@ -57,21 +61,27 @@ def kill_pod_processes(api: Api, ns: str) -> int:
 
 
 def artifact_problems(s3: Any, bucket: str, run: dict[str, Any]) -> tuple[list[str], list[str], int]:
-    """Steps of ``run`` (a PipelineRun) whose artifact is missing from the store, or whose bytes do
-    not hash to the sha256 its key names; and how many artifacts were checked."""
+    """Steps of ``run`` (a PipelineRun) that succeeded or were served from cache with a value, but
+    whose value the store cannot serve: lost (no step record, or its blob missing) or corrupt (bytes,
+    read in full, that do not hash to the sha256 its record names); and how many were checked. A
+    small value is inline in its step record (no blob) and is checked there."""
     status = run.get("status") or {}
     prefix = str(status.get("storeUri", "")).removeprefix(f"s3://{bucket}").strip("/")
+    store = S3Store(bucket, prefix, client=s3)
+    stored = read_step_records(store, str(status.get("runId", "")))
     lost, corrupt, checked = [], [], 0
     for step in status.get("steps") or []:
-        key = step.get("artifact")
-        if step.get("state") not in ("succeeded", "cached") or not key:
+        if step.get("state") not in ("succeeded", "cached") or not step.get("artifact"):
             continue
         checked += 1
         try:
-            data = s3.get_object(Bucket=bucket, Key=f"{prefix}/{key}" if prefix else key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+            ref = artifacts.ArtifactRef.from_dict(stored[step["id"]]["artifact"])
+        except (KeyError, TypeError, StoreError):
             lost.append(step["id"])
             continue
-        if hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[-1]:
+        problem = artifacts.blob_problem(store, ref, hash_check_bytes=sys.maxsize)
+        if problem == "artifact missing":
+            lost.append(step["id"])
+        elif problem is not None:
             corrupt.append(step["id"])
     return lost, corrupt, checked

@@ -2,7 +2,7 @@
 """A 10,000-step pipeline: how long `barque plan` takes, whether its Pipeline fits the API, how
 long the operator takes to its first Job, and how big the run's status and Job get.
 
-    .venv/bin/python bench/operator/big_pipeline.py [--steps 10000] [--parallelism 20] [--bed-steps 1000,3000]
+    .venv/bin/python bench/operator/big_pipeline.py [--steps 10000] [--parallelism 20] [--shapes fan,layers] [--bed-steps 1000,3000]
                                                     [--complete] [--keep]
 
 Shapes (bench/generate.py's): ``fan`` (``--steps`` independent assets: one phase of
@@ -11,19 +11,22 @@ nodes i and i+1 of the layer above: a phase per layer).
 
 Without a cluster, for each shape at ``--steps``:
 - `barque plan FILE --parallelism P` and `barque compile` as a user runs them (wall time, median of
-  3; the plan's and the Pipeline manifest's size in bytes, the manifest as the JSON kubectl sends);
-- the operator's start, its real ``reconcile_run`` on a local-folder store and the fake API of
-  tests/unit/cluster_sim.py (no API limit): wall time from the run to its first Job create, the
-  status written (JSON bytes) and the Job manifest (JSON bytes). ``--complete`` also runs the
-  fan-out to its end there (every Pod a `barque exec` process, one at a time) and sizes the final
-  status.
+  3; the plan's and the Pipeline manifest's size in bytes, the manifest as the JSON kubectl sends),
+  in the form compile chooses (packed past 256 KiB) and, once, in the plain form;
+- for each form, the operator's Ready check of the Pipeline (a packed one's graph is parsed there,
+  from a cold parse cache) and its start, its real ``reconcile_run`` on a local-folder store and
+  the fake API of tests/unit/cluster_sim.py (no API limit): wall and CPU seconds from the run to
+  its first Job create, the status written (JSON bytes) and the Job manifest (JSON bytes).
+  ``--complete`` also runs the fan-out to its end there (every Pod a `barque exec` process, one
+  at a time) and sizes the final status.
 
 On the test bed (etcd, kube-apiserver, kube-controller-manager, MinIO, the test node, `barque
-operator`; bench/operator/session.py), for the fan-out at ``--steps`` and at each ``--bed-steps``:
-`kubectl apply -f` (client-side, as the README shows) and `kubectl apply --server-side -f` of the
-compiled Pipeline, each's answer; where one was stored, a PipelineRun (``noCache``): created -> its
-first Job (watch receive times, as run_bench.py), the run's status and the Job as the API holds
-them (JSON bytes), and with ``--complete`` the run's end and its final status size.
+operator`; bench/operator/session.py), for each shape at ``--steps`` and the fan-out at each
+``--bed-steps``: `kubectl apply -f` (client-side, as the README shows) of the compiled Pipeline,
+and `kubectl apply --server-side -f` if that was refused, each's answer; where one was stored, what
+`kubectl get pipeline` shows once the operator checked it, and a PipelineRun (``noCache``):
+created -> its first Job (watch receive times, as run_bench.py), the run's status and the Job as
+the API holds them (JSON bytes), and with ``--complete`` the fan-out's end and its final status size.
 
 Writes bench/operator/big-pipeline.json and prints it. Not a pytest test.
 """
@@ -85,7 +88,8 @@ def timed(argv: list[str], cwd: Path, repeat: int) -> tuple[float, str]:
 
 
 def offline(folder: Path, name: str, parallelism: int, complete: bool) -> dict[str, Any]:
-    """Plan and compile as a user runs them, then the operator's start on the fake API."""
+    """Plan and compile as a user runs them (the default form, then the plain one), then the
+    operator's Ready check and start on the fake API."""
     import yaml
 
     barque = barque_executable()
@@ -95,23 +99,42 @@ def offline(folder: Path, name: str, parallelism: int, complete: bool) -> dict[s
     (folder / "pipeline.yaml").write_text(manifest_yaml)
     manifest = yaml.safe_load(manifest_yaml)
     spec = manifest["spec"]
+    plain_s, plain_yaml = timed([barque, "compile", "pipeline.py", "--name", name, "--form", "plain"], folder, 1)
+    plain = yaml.safe_load(plain_yaml)
     out: dict[str, Any] = {
         "plan_seconds": plan_s, "plan_bytes": len(plan_out.encode()), "phases": len(plan["phases"]),
         "streams": sum(len(p["streams"]) for p in plan["phases"]),
-        "compile_seconds": compile_s, "manifest_json_bytes": _size(manifest),
-        "manifest_graph_json_bytes": _size(spec["graph"]), "manifest_code_json_bytes": _size(spec["code"]),
+        "compile_seconds": compile_s, "form": "plain" if "graph" in spec else "packed",
+        "manifest_json_bytes": _size(manifest), "manifest_code_json_bytes": _size(spec["code"]),
+        "plain": {"compile_seconds": plain_s, "manifest_json_bytes": _size(plain),
+                  "manifest_graph_json_bytes": _size(plain["spec"]["graph"]),
+                  "manifest_code_json_bytes": _size(plain["spec"]["code"])},
     }
+    out["fits_client_side_apply"] = out["manifest_json_bytes"] <= ANNOTATIONS_LIMIT
     out["fits_etcd"] = out["manifest_json_bytes"] <= ETCD_LIMIT
-    out["operator"] = operator_start(folder, parallelism, complete)
+    out["operator"] = {form: operator_start(folder, parallelism, complete and form == out["form"], body, form)
+                       for form, body in ((out["form"], manifest), ("plain", plain))}
     return out
 
 
-def operator_start(folder: Path, parallelism: int, complete: bool) -> dict[str, Any]:
-    """The operator's real reconcile on a local-folder store and the fake API (tests/unit/cluster_sim.py)."""
+def operator_start(folder: Path, parallelism: int, complete: bool, manifest: dict[str, Any], form: str) -> dict[str, Any]:
+    """The operator's Ready check of ``manifest`` (its first: a packed Pipeline's graph is parsed
+    there), then its real ``reconcile_run`` on a local-folder store and the fake API
+    (tests/unit/cluster_sim.py), each as wall and CPU seconds."""
+    from barque_operator import inlinegraph
     from barque_operator.runcycle import Seen, reconcile_run
+    from barque_operator.validation import check_pipeline
     from tests.unit.cluster_sim import Cluster
 
-    cluster = Cluster([folder / "pipeline.py"], folder / "store", parallelism=parallelism, work=folder)
+    cluster = Cluster([folder / "pipeline.py"], folder / f"store-{form}", parallelism=parallelism, work=folder)
+    pipeline = {**manifest, "metadata": cluster.pipeline["metadata"],
+                "spec": {**manifest["spec"], **{k: cluster.pipeline["spec"][k] for k in ("defaults", "store")}}}
+    cluster.pipeline = pipeline
+    inlinegraph._cache.clear()  # as a new operator process meets it
+    wall, cpu = time.perf_counter(), time.process_time()
+    check = check_pipeline(pipeline, cluster.ctx.settings)
+    out: dict[str, Any] = {"ready_check_seconds": round(time.perf_counter() - wall, 2),
+                           "ready_check_cpu_seconds": round(time.process_time() - cpu, 2), "ready": check.ok}
     body: dict[str, Any] = {
         "apiVersion": "barque.dev/v1alpha1", "kind": "PipelineRun",
         "metadata": {"name": "big-1", "namespace": "team-a", "uid": "abcdef12-0000-4000-8000-000000000001",
@@ -119,13 +142,12 @@ def operator_start(folder: Path, parallelism: int, complete: bool) -> dict[str, 
         "spec": {"pipelineRef": {"name": "demo"}, "noCache": True}, "status": {},
     }
     seen = Seen(jobs={}, pipeline=lambda ns, n: cluster.pipeline if n == "demo" else None)
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     status = reconcile_run(cluster.ctx, body, seen)
-    seconds = time.perf_counter() - started
+    out.update({"start_seconds": round(time.perf_counter() - wall, 2), "start_cpu_seconds": round(time.process_time() - cpu, 2)})
     job = next(iter(cluster.kube.jobs.values()))
-    out: dict[str, Any] = {"start_seconds": round(seconds, 2), "status_json_bytes": _size(status),
-                           "status_steps_listed": len(status.get("steps") or ()), "job_json_bytes": _size(job),
-                           "job_completions": job["spec"].get("completions")}
+    out.update({"status_json_bytes": _size(status), "status_steps_listed": len(status.get("steps") or ()),
+                "job_json_bytes": _size(job), "job_completions": job["spec"].get("completions")})
     if complete:
         started = time.perf_counter()
         final = cluster.run("big-2", noCache=True)
@@ -158,6 +180,13 @@ def on_bed(session: Session, folder: Path, name: str, complete: bool, timeout: f
         out["apply_server_side"] = {"rc": rc, "answer": text}
     if api.get_or_none(f"{PIPELINES.format(ns=NS)}/{name}") is None:
         return out
+    ready_by = time.time() + timeout
+    while time.time() < ready_by:  # the operator's Ready check (a packed Pipeline's graph parsed there)
+        status = (api.request("GET", f"{PIPELINES.format(ns=NS)}/{name}").get("status") or {})
+        if status.get("conditions"):
+            break
+        time.sleep(0.5)
+    out["kubectl_get_pipeline"] = kubectl(session, "get", "pipeline", "-n", NS, name)[1]
     run = f"{name}-1"
     create_run(api, NS, run, name, noCache=True)
     with rec.cond:
@@ -172,7 +201,9 @@ def on_bed(session: Session, folder: Path, name: str, complete: bool, timeout: f
     jobs = api.request("GET", f"/apis/batch/v1/namespaces/{NS}/jobs", query={"labelSelector": f"barque.dev/run={run}"})
     if jobs["items"]:
         out["job_json_bytes"] = _size(jobs["items"][0])
-    if complete:
+    if not complete:  # its Pods would take the CPU of the next shape's measurement
+        api.request("DELETE", f"{RUNS.format(ns=NS)}/{run}")
+    else:
         out["ended"] = rec.wait_runs(NS, [run], time.time() + timeout)
         body = api.request("GET", f"{RUNS.format(ns=NS)}/{run}")
         status = body.get("status") or {}
@@ -188,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--parallelism", type=int, default=20)
     p.add_argument("--shapes", default="fan,layers")
-    p.add_argument("--bed-steps", default="1000,3000", help="smaller fan-outs tried on the test bed too")
+    p.add_argument("--bed-steps", default="", help="smaller fan-outs tried on the test bed too, e.g. 1000,3000")
     p.add_argument("--no-bed", action="store_true", help="only what needs no cluster")
     p.add_argument("--complete", action="store_true", help="run the fan-outs to their end")
     p.add_argument("--timeout", type=float, default=900)
@@ -208,20 +239,22 @@ def main(argv: list[str] | None = None) -> int:
                                                          args.complete and kind == "fan")
         args.out.write_text(json.dumps(out, indent=2) + "\n")
     if not args.no_bed:
-        sizes = sorted({args.steps, *(int(s) for s in args.bed_steps.split(",") if s.strip())})
+        shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+        tried = [(kind, args.steps) for kind in shapes]
+        tried += [("fan", int(n)) for n in args.bed_steps.split(",") if n.strip() and ("fan", int(n)) not in tried]
         with bench_session("barque-big-", args.keep, out) as session:
             session.operator().start()
             session.bed.namespace(session.bed.api(), NS)
-            for steps in sizes:
-                name = f"fan-{steps}"
+            for kind, steps in tried:
+                name = f"{kind}-{steps}"
                 folder = root / name
                 if not (folder / "pipeline.yaml").exists():
-                    project(root, "fan", steps)
+                    project(root, kind, steps)
                     subprocess.run([barque_executable(), "compile", "pipeline.py", "--name", name, "-o", "pipeline.yaml"],
                                    cwd=folder, check=True)
                 log(f"test bed: {name}")
                 out["bed"][name] = {"manifest_json_bytes": _size(_load(folder / "pipeline.yaml")),
-                                    **on_bed(session, folder, name, args.complete, args.timeout)}
+                                    **on_bed(session, folder, name, args.complete and kind == "fan", args.timeout)}
                 args.out.write_text(json.dumps(out, indent=2) + "\n")
     out["loadavg_at_end"] = loadavg()
     args.out.write_text(json.dumps(out, indent=2) + "\n")

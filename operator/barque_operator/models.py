@@ -21,7 +21,12 @@ equal to the dataclasses' fields, because a field missing here would be pruned.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import base64
+import binascii
+import gzip
+import json
+import zlib
+from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -156,10 +161,98 @@ class GraphSpec(_Snake):
 # -- Pipeline ------------------------------------------------------------------------------------
 
 
+# The most a ``filesGzip`` may inflate to: the API server stores at most 1.5 MiB per object and
+# gzip inflates up to about a thousandfold, so without a bound a small object could take the
+# operator's memory (a 10,000-step pipeline's code is 0.5 to 1.2 MiB).
+INLINE_FILES_MAX_BYTES = 32 * 2**20
+
+
+def pack_files(files: Mapping[str, str]) -> str:
+    """``files`` as ``filesGzip``: base64 of the gzip of their JSON (sorted keys, no timestamp,
+    so the same files always give the same text and a Git diff stays empty)."""
+    data = json.dumps(dict(files), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+
+
+def unpack_files(text: str, limit: int = INLINE_FILES_MAX_BYTES) -> Any:
+    """The JSON that ``pack_files`` packed, inflating at most ``limit`` bytes (``ValueError`` past
+    it, and on anything that is not base64 of gzip of JSON). Its shape is left to the model."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+        data = inflater.decompress(raw, limit)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"inflates to more than {limit // 2**20} MiB")
+        if not inflater.eof:
+            raise ValueError("is cut short (the gzip stream does not end)")
+        return json.loads(data.decode("utf-8"))
+    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"is not base64 of gzip-compressed JSON ({err})") from None
+
+
+def _safe_path(rel: str) -> bool:
+    """A '/'-separated relative path without empty, '.' or '..' parts: the operator writes inline
+    files to a folder to parse them, and a Pod writes them to import them."""
+    return bool(rel) and "\\" not in rel and all(part not in ("", ".", "..") for part in rel.split("/"))
+
+
+def _files_or_packed(schema: dict[str, Any]) -> None:
+    """The CRD's view of ``InlineCode``: ``files`` is required once read (the model unpacks
+    ``filesGzip`` into it), but the object the API server sees holds one of the two."""
+    schema["required"] = [k for k in schema.get("required", ()) if k != "files"]
+    if not schema["required"]:
+        del schema["required"]
+    schema["x-kubernetes-validations"] = [
+        {"rule": "has(self.files) != has(self.filesGzip)", "message": "set exactly one of files and filesGzip"},
+    ]
+
+
 class InlineCode(_Spec):
-    """The project's source files, by path relative to the project root."""
+    """The project's source files by path relative to the project root: as text, or packed."""
+
+    # ``filesGzip`` (what ``barque compile`` writes for a large pipeline) is unpacked into
+    # ``files`` before validation, so both forms meet the same checks, with the same messages,
+    # and once read are the same object.
+
+    model_config = ConfigDict(json_schema_extra=lambda schema: _files_or_packed(schema))
 
     files: dict[str, str] = Field(min_length=1)
+    files_gzip: str | None = Field(
+        default=None, min_length=1,
+        description="The files as base64 of gzip-compressed JSON (path -> text), instead of files: a large "
+        "pipeline's code is small enough this way for a client-side kubectl apply. barque compile writes it.",
+    )
+    pipeline_files: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, min_length=1,
+        description="The pipeline files (as barque compile was given them) that the operator parses the graph "
+        "from when the Pipeline carries no spec.graph.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "filesGzip" not in data and "files_gzip" not in data:
+            return data
+        rest = {k: v for k, v in data.items() if k not in ("filesGzip", "files_gzip")}
+        if "files" in rest:
+            raise ValueError("set exactly one of files and filesGzip")
+        packed = data.get("filesGzip", data.get("files_gzip"))
+        if not isinstance(packed, str):
+            raise ValueError("filesGzip must be a string (base64)")
+        try:
+            return {**rest, "files": unpack_files(packed)}
+        except ValueError as err:
+            raise ValueError(f"filesGzip {err}") from None
+
+    @model_validator(mode="after")
+    def _paths(self) -> "InlineCode":
+        unsafe = sorted(rel for rel in self.files if not _safe_path(rel))
+        if unsafe:
+            raise ValueError(f"file paths must be relative, '/'-separated, without '.' or '..' parts: {unsafe[:5]}")
+        missing = sorted(set(self.pipeline_files or ()) - set(self.files))
+        if missing:
+            raise ValueError(f"pipelineFiles names files that are not inline: {missing[:5]}")
+        return self
 
 
 class CodeSource(_Spec):
@@ -266,11 +359,30 @@ class Schedule(_Spec):
 class PipelineSpec(_Spec):
     """A compiled pipeline: its graph, its code, and how its runs execute."""
 
-    graph: GraphSpec
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.graph) || (has(self.code.inline) && has(self.code.inline.pipelineFiles))",
+                 "message": "spec.graph is required unless spec.code.inline.pipelineFiles names the files to parse it from"},
+            ]
+        }
+    )
+
+    graph: GraphSpec | None = Field(
+        default=None,
+        description="The compiled graph. Left out by barque compile for a large pipeline: the operator then parses "
+        "it from spec.code.inline (pipelineFiles), as barque compile would have.",
+    )
     code: CodeSource
     defaults: Defaults = Field(default_factory=Defaults)
     store: StoreSpec | None = Field(default=None, description="The operator's --default-store when unset.")
     schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _graph_or_its_files(self) -> "PipelineSpec":
+        if self.graph is None and (self.code.inline is None or not self.code.inline.pipeline_files):
+            raise ValueError("spec.graph is required unless spec.code.inline.pipelineFiles names the files to parse it from")
+        return self
 
 
 class Condition(_Spec):

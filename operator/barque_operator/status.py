@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
+from barque.artifacts import ArtifactRef
+from barque.errors import StoreError
 from barque.plans import Plan
 from barque.steprecord import ALL_STATES, FAILURES, StepRecord, StepState
 
@@ -153,14 +155,25 @@ def _step_entry(sid: str, state: str, phase: int, rec: StepRecord | None) -> dic
             entry[field] = stamp
     if isinstance(rec.duration_seconds, (int, float)):
         entry["durationSeconds"] = round(float(rec.duration_seconds), 3)
-    artifact = rec.artifact
-    if isinstance(artifact, Mapping) and artifact.get("content_hash"):
-        entry["artifact"] = f"blobs/{artifact['content_hash'][:2]}/{artifact['content_hash']}"
+    artifact = _artifact_where(rec.artifact)
+    if artifact is not None:
+        entry["artifact"] = artifact
     if rec.state in FAILURES:
         entry["message"] = last_error_line(rec.to_dict())[:STEP_MESSAGE_MAX]
     elif rec.reason and rec.state is not StepState.CACHED:
         entry["message"] = rec.reason[:STEP_MESSAGE_MAX]
     return entry
+
+
+def _artifact_where(artifact: object) -> str | None:
+    """Where a step's value is in the store (``ArtifactRef.where``): its blob's key, or for a small
+    value, which has no blob, that it is inline in its commit record; ``None`` for no or a malformed reference."""
+    if not isinstance(artifact, Mapping):
+        return None
+    try:
+        return ArtifactRef.from_dict(dict(artifact)).where
+    except StoreError:
+        return None
 
 
 def build_status(

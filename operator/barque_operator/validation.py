@@ -1,6 +1,8 @@
 """Is a Pipeline runnable? The checks behind its ``Ready`` condition, and behind failing a run at once.
 
-Pure. What the API server's schema cannot see is checked here: the graph's references
+Pure, but for one edge: a Pipeline without ``spec.graph`` has it parsed from its inline code
+(``inlinegraph``, which writes the files to a temporary folder). What the API server's schema
+cannot see is checked here: the graph's references
 (an input or ``partitions_from`` naming an unknown node), cycles and other planning errors,
 inline code that lacks a file the graph was parsed from, a cron expression with a bad
 value, and a missing image or store once the operator's defaults are taken into account.
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 from barque.errors import BarqueError
 from barque.model import Graph
 from barque.planner import make_plan
+from barque_operator.inlinegraph import InlineGraphError, graph_of_inline
 from barque_operator.manifests import JobInputs, image_for, store_for
 from barque_operator.models import PipelineSpec
 from barque_operator.schedule import CronError, parse
@@ -54,7 +57,10 @@ def check_pipeline(body: Mapping[str, Any], settings: OperatorSettings) -> Check
         spec = PipelineSpec.model_validate(body.get("spec") or {})
     except ValidationError as err:
         return Check(tuple(pydantic_problems(err, "spec")))
-    graph = Graph.from_dict(spec.graph.model_dump())
+    try:
+        graph = pipeline_graph(spec)
+    except InlineGraphError as err:
+        return Check((f"spec.code.inline: {err.headline()}" + (f" ({err.hint})" if err.hint else ""),), spec)
     problems = _references(graph)
     if not problems:
         try:
@@ -77,6 +83,16 @@ def check_pipeline(body: Mapping[str, Any], settings: OperatorSettings) -> Check
     if not store_for(jobs, settings)[0]:
         problems.append("no artifact store: set spec.store.uri (or the operator's --default-store)")
     return Check(tuple(problems), spec, graph)
+
+
+def pipeline_graph(spec: PipelineSpec) -> Graph:
+    """The Pipeline's graph: ``spec.graph`` as compiled, or else parsed from its inline code
+    (``InlineGraphError`` when that does not parse)."""
+    if spec.graph is not None:
+        return Graph.from_dict(spec.graph.model_dump())
+    inline = spec.code.inline
+    assert inline is not None and inline.pipeline_files, "PipelineSpec requires one of the two"
+    return graph_of_inline(inline.files, inline.pipeline_files)
 
 
 def _references(graph: Graph) -> list[str]:

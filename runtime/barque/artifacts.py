@@ -2,6 +2,11 @@
 
 Layout in the store:
 - ``blobs/<h[:2]>/<h>``: the serialized bytes of a value; ``h`` is the sha256 of those bytes.
+  A value of at most ``INLINE_BYTES`` has no blob: its bytes travel inside its reference
+  (``ArtifactRef.inline``, base64 in JSON), so they are in its commit record, its step record and
+  its ref, each as atomic as that record. Still content-addressed: its hash is the sha256 of the
+  same bytes, checked whenever it is judged or read, as a blob's is. One file fewer per small step
+  (bench/FINDINGS.md); a record without ``inline`` names a blob, as every record written before did.
 - ``cache/<cache_key>.json``: the commit record of a step's cache key, naming its blob.
 - ``refs/<scope>/<encoded step id>.json``: the latest materialization of a step in one
   pipeline (``barque show``, ``why``, a ``Manual`` node's pin, a sensor's last observation).
@@ -39,6 +44,7 @@ from the value's, so recomputing heals a corrupt blob in place.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import re
@@ -55,6 +61,10 @@ from barque.store.base import ArtifactStore
 _MAX_SEGMENT = 200  # bytes; file names stop at 255, and ".json" or ".stdout" still has to fit
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 HASH_CHECK_BYTES = 1 << 20  # blobs up to this size are hash-checked when a record is judged
+# Values up to this size are carried inside their reference instead of a blob file: a file
+# creation costs more than the bytes (0.1-1.5 ms on this disk); every record naming the value
+# carries a copy (a step record, a stream's records, the pipe), so it stays small.
+INLINE_BYTES = 512
 # The serializer of a chunked artifact's manifest (``barque.streams``): JSON naming its chunks,
 # decoded as data whatever the node allows; its items are decoded only as the node allows.
 STREAM = "stream"
@@ -62,24 +72,41 @@ STREAM = "stream"
 
 @dataclass(frozen=True)
 class ArtifactRef:
-    """Where a value's bytes are (by content), how to decode them, and how many there are."""
+    """Where a value's bytes are (by content), how to decode them, and how many there are.
+
+    ``inline`` holds the bytes themselves for a value of at most ``INLINE_BYTES`` (no blob);
+    ``None`` means they are the blob under ``key``.
+    """
 
     content_hash: str
     serializer: str
     size: int
+    inline: bytes | None = None
 
     @property
     def key(self) -> str:
         return blob_key(self.content_hash)
 
+    @property
+    def where(self) -> str:
+        """Where the bytes are, for messages: the blob's key, or that they are inline."""
+        return f"inline in the record of {self.content_hash[:12]}" if self.inline is not None else self.key
+
     def to_dict(self) -> dict[str, Any]:
-        return {"content_hash": self.content_hash, "serializer": self.serializer, "size": self.size}
+        out: dict[str, Any] = {"content_hash": self.content_hash, "serializer": self.serializer, "size": self.size}
+        if self.inline is not None:
+            out["inline"] = binascii.b2a_base64(self.inline, newline=False).decode("ascii")
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ArtifactRef":
         try:
-            ref = cls(str(data["content_hash"]), str(data["serializer"]), int(data["size"]))
-        except (KeyError, TypeError, ValueError) as e:
+            text = data.get("inline")
+            if text is not None and not isinstance(text, str):
+                raise TypeError("inline is not a string")
+            inline = None if text is None else binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+            ref = cls(str(data["content_hash"]), str(data["serializer"]), int(data["size"]), inline)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # binascii.Error is a ValueError
             raise StoreError(f"malformed artifact reference {data!r}: {e}") from e
         if not _SHA256_HEX.fullmatch(ref.content_hash):
             raise StoreError(f"malformed artifact reference {data!r}: content_hash is not a sha256 hex digest")
@@ -145,12 +172,15 @@ def encode_step_id(step_id: str) -> str:
 
 
 def write_value(store: ArtifactStore, value: Any, serializer: str | None = None) -> ArtifactRef:
-    """Serialize ``value`` and store its bytes under their hash.
+    """Serialize ``value`` and store its bytes under their hash, or, up to ``INLINE_BYTES``,
+    keep them in the returned reference (nothing is written: the record that names it stores them).
 
     Equal bytes are shared; a stored blob is rewritten only when its bytes differ from these
     (a corrupt or truncated blob), so a recomputed step heals it.
     """
     data, name = serialize(value, serializer)
+    if len(data) <= INLINE_BYTES:
+        return ArtifactRef(hashlib.sha256(data).hexdigest(), name, len(data), data)
     ref = ArtifactRef(hashlib.sha256(data).hexdigest(), name, len(data))
     if store.size(ref.key) != ref.size or store.get(ref.key) != data:
         # Durable (synced before the record names it) only when a record is judged by its size
@@ -172,10 +202,10 @@ def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[st
         raise StoreError(
             f"artifact {ref.content_hash[:12]} claims serializer {ref.serializer!r}, which this reader "
             f"does not trust here (allowed: {', '.join(sorted(allowed))})",
-            where=f"{store.uri} {ref.key}",
+            where=f"{store.uri} {ref.where}",
             hint="the record was not written by barque for this node; re-run the producing step with --no-cache",
         )
-    data = store.get(ref.key)
+    data = store.get(ref.key) if ref.inline is None else ref.inline
     if data is None:
         raise StoreError(
             f"artifact {ref.content_hash[:12]} is missing from the store",
@@ -183,6 +213,12 @@ def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[st
             hint="re-run: a missing artifact is recomputed",
         )
     if not _matches(data, ref):
+        if ref.inline is not None:  # the record holding it is judged corrupt too, and rewritten when recomputed
+            raise StoreError(
+                f"artifact {ref.content_hash[:12]} is corrupt: its bytes do not match its hash",
+                where=f"{store.uri} {ref.where}",
+                hint="re-run: the producing step is recomputed",
+            )
         _delete_quietly(store, ref.key)
         raise StoreError(
             f"artifact {ref.content_hash[:12]} is corrupt: its bytes do not match its hash (the blob was removed)",
@@ -197,12 +233,13 @@ def read_value(store: ArtifactStore, ref: ArtifactRef, *, allowed: Collection[st
 
 
 def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[str, Any]) -> None:
-    """Publish ``ref`` as the output for ``cache_key``; its blob must already be stored.
+    """Publish ``ref`` as the output for ``cache_key``; its blob must already be stored (an
+    inline value is stored by this very record).
 
     The record is signed with ``BARQUE_STORE_KEY`` when it is set.
     """
     key = cache_record_key(cache_key)
-    if not store.exists(ref.key):
+    if ref.inline is None and not store.exists(ref.key):
         raise StoreError(
             f"refusing to commit cache key {cache_key}: its artifact {ref.content_hash[:12]} is not stored",
             where=f"{store.uri} {ref.key}",
@@ -281,6 +318,8 @@ def blob_problem(store: ArtifactStore, ref: ArtifactRef, *, hash_check_bytes: in
 
 
 def _own_blob_problem(store: ArtifactStore, ref: ArtifactRef, hash_check_bytes: int) -> str | None:
+    if ref.inline is not None:  # as cheap to check as it is to have: always hashed
+        return None if _matches(ref.inline, ref) else "artifact corrupt"
     if ref.size <= hash_check_bytes:
         data = store.get(ref.key)
         if data is None:

@@ -10,7 +10,7 @@ wrote (it may be in flight; the operator owns it), and everything outside
 What goes: without a size limit, every other commit record, the refs of steps that are no longer
 in the graph, the older runs, and the blobs nothing kept names. With ``max_size``, only as many
 of those records as it takes to get under the limit, oldest run first (commit records name the
-run that wrote them), and the older runs and unreferenced blobs as above.
+run that wrote them; the limit counts values' bytes, in blobs and inline in their records), and the older runs and unreferenced blobs as above.
 
 Deletion order keeps readers safe: records go before the blobs they name, so a reader finds
 either a record and its blob, or no record; a reader that finds a record whose blob was removed
@@ -95,7 +95,7 @@ def plan_gc(
     kept_recs = [*kept_refs.values(), *(r for run in kept_runs for r in steps[run].values()), *(cache[k] for k in cache if k not in evict)]
     kept_named |= _stream_chunks(store, kept_recs)
     blobs = tuple(sorted(b for b in sizes if b not in kept_named))
-    kept_bytes = sum(n for b, n in sizes.items() if b in kept_named)
+    kept_bytes = sum(n for b, n in sizes.items() if b in kept_named) + sum(_inline_bytes(cache[k]) for k in cache if k not in evict)
     return GcPlan(
         records=tuple(sorted(evict)),
         refs=tuple(sorted(k for k in refs if k not in kept_refs)),
@@ -127,12 +127,13 @@ def _to_evict(candidates: list[str], cache: dict[str, dict[str, Any]], sizes: di
     for key, rec in cache.items():
         for blob in _blobs_named([rec]):
             named.setdefault(blob, set()).add(key)
-    total = sum(sizes.values())
+    total = sum(sizes.values()) + sum(_inline_bytes(rec) for rec in cache.values())
     evict: set[str] = set()
     for key in candidates:
         if total <= max_size:
             break
         evict.add(key)
+        total -= _inline_bytes(cache[key])
         for blob in _blobs_named([cache[key]]):
             if blob not in pinned and blob in sizes and named[blob] <= evict:
                 total -= sizes[blob]
@@ -162,6 +163,14 @@ def _age(run_id: str, steps: dict[str, dict[str, Any]]) -> tuple[str, float]:
     """What orders runs in time: a local run id starts with its UTC second; within one second
     the latest time its steps finished decides."""
     return run_id[:15], max((float(r.get("finished_at") or 0) for r in steps.values()), default=0.0)
+
+
+def _inline_bytes(rec: dict[str, Any]) -> int:
+    """The bytes of a small value held inline in its commit record (no blob), else 0."""
+    ref = rec.get("artifact")
+    if not isinstance(ref, dict) or not isinstance(ref.get("inline"), str) or not isinstance(ref.get("size"), int):
+        return 0
+    return max(ref["size"], 0)
 
 
 def _blobs_named(recs: Iterable[dict[str, Any]]) -> set[str]:

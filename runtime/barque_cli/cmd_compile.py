@@ -45,13 +45,16 @@ def register(sub: Any) -> None:
         "--concurrency-policy", choices=("Allow", "Forbid", "Replace"), default=None,
         help="with --schedule: what to do when the previous scheduled run is still going",
     )
+    p.add_argument(
+        "--form", choices=("auto", "plain", "packed"), default="auto",
+        help="plain: the graph and the code as text; packed: the code gzip-compressed and no graph (the operator "
+        "parses it from the code); auto (default): plain unless that is too large for a client-side kubectl apply",
+    )
     p.add_argument("-o", "--output", default=None, metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(func=cmd_compile)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    import json
-
     from barque.errors import BarqueError
 
     if args.store_secret and not args.store:
@@ -65,8 +68,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         store_secret=args.store_secret,
         schedule=args.schedule,
         concurrency_policy=args.concurrency_policy,
+        form=args.form,
     )
-    for warning in size_warnings(len(json.dumps(manifest, separators=(",", ":")).encode("utf-8"))):
+    packed = "graph" not in manifest["spec"]
+    if packed and args.form == "auto":
+        print("barque: note: packed the Pipeline, as it is past the 256 KiB of a client-side `kubectl apply` as text: "
+              "the code gzip-compressed in spec.code.inline.filesGzip and no spec.graph (the operator parses it from "
+              "the code); --form plain keeps it as text", file=sys.stderr)
+    for warning in size_warnings(json_size(manifest), packed):
         print(f"barque: warning: {warning}", file=sys.stderr)
     text = to_yaml(manifest)
     if args.output:
@@ -84,22 +93,29 @@ def compile_to_yaml(files: Sequence[str], **options: Any) -> str:
 def compile_manifest(files: Sequence[str], **options: Any) -> dict[str, Any]:
     """The Pipeline manifest for ``files`` (see ``build_manifest`` for ``options``)."""
     from barque.parsing import parse_project
+    from barque.parsing.files import expand_paths, relative_to_root
 
     graph = parse_project(list(files))
-    sources = read_sources(Path(graph.root), graph.files)
-    return build_manifest(graph.to_dict(), sources, **options)
+    root = Path(graph.root)
+    sources = read_sources(root, graph.files)
+    # The files the parse started from, as parse_project resolved them: the operator parses a
+    # packed Pipeline's graph from these, so it must start where this parse did.
+    given = [relative_to_root(path, root) for path in expand_paths(list(files))]
+    return build_manifest(graph.to_dict(), sources, pipeline_files=given, **options)
 
 
-def size_warnings(size: int) -> list[str]:
+def size_warnings(size: int, packed: bool = False) -> list[str]:
     """What a Pipeline of ``size`` bytes (compact JSON, as the API server stores it) meets when
-    applied to a cluster with Kubernetes' default limits."""
+    applied to a cluster with Kubernetes' default limits (``packed``: it is in the packed form)."""
+    way_out = "" if packed else "; `--form packed` (or auto, the default) makes it a fraction of that"
     if size > ETCD_OBJECT_LIMIT:
+        carried = "every file's code, compressed" if packed else "every file's code and the whole graph"
         return [f"the Pipeline is {size / 2**20:.1f} MiB, over the 1.5 MiB etcd stores per object by default: "
                 "the API server will refuse it (RequestEntityTooLarge) unless etcd's --max-request-bytes is "
-                "raised; the Pipeline carries every file's code and the whole graph"]
+                f"raised; the Pipeline carries {carried}{way_out}"]
     if size > APPLY_ANNOTATION_LIMIT:
         return [f"the Pipeline is {size // 1024} KiB, over the 256 KiB a client-side `kubectl apply` keeps in its "
-                "last-applied annotation: apply it with `kubectl apply --server-side`"]
+                f"last-applied annotation: apply it with `kubectl apply --server-side`{way_out}"]
     return []
 
 
@@ -128,12 +144,20 @@ def build_manifest(
     store_secret: str | None = None,
     schedule: str | None = None,
     concurrency_policy: str | None = None,
+    pipeline_files: Sequence[str] | None = None,
+    form: str = "auto",
 ) -> dict[str, Any]:
     """The ``Pipeline`` object as a plain dict, validated by the operator's model.
 
     Pure. Only what was given is written (``exclude_unset``), so the manifest does not
     freeze today's defaults of fields the user never chose; the CRD's defaults apply.
     The graph's root becomes ``.``: the compiling machine's folder means nothing in a pod.
+
+    ``form`` (see ``pack``): ``plain`` carries the graph and the code as text, readable in a
+    Git diff; ``packed`` carries the code gzip-compressed, ``pipeline_files`` (the files the
+    graph was parsed from, root-relative) and no graph; ``auto`` is plain unless plain is past
+    the 256 KiB a client-side ``kubectl apply`` can copy into its annotation (or no
+    ``pipeline_files`` were given: only plain can be built then).
     """
     from barque.errors import BarqueError
 
@@ -170,7 +194,36 @@ def build_manifest(
     except ValidationError as e:
         raise BarqueError(f"the compiled Pipeline is invalid:\n{_errors(e)}",
                           hint="check --image, --store, --schedule and the pipeline's decorator arguments") from None
-    return pipeline.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
+    plain = pipeline.model_dump(by_alias=True, exclude_none=True, exclude_unset=True, mode="json")
+    if form == "plain" or form == "auto" and (not pipeline_files or json_size(plain) <= APPLY_ANNOTATION_LIMIT):
+        return plain
+    if not pipeline_files:
+        raise BarqueError("a packed Pipeline needs the pipeline files its graph was parsed from", where="--form",
+                          hint="compile with `barque compile FILE...`, or pass --form plain")
+    return pack(plain, pipeline_files)
+
+
+def pack(plain: dict[str, Any], pipeline_files: Sequence[str]) -> dict[str, Any]:
+    """The packed form of a plain manifest: no ``spec.graph``, the inline code as ``filesGzip``.
+
+    Why not the graph gzip-compressed instead: about 64 of a node's 340 bytes are its code hash,
+    which does not compress, so a 10,000-node graph stays over 256 KiB however it is packed,
+    while the code it was parsed from packs into a tenth of that; the operator parses the graph
+    from the code (``barque_operator.inlinegraph``), statically, as this command did.
+    """
+    from barque_operator.models import pack_files
+
+    spec = {k: v for k, v in plain["spec"].items() if k != "graph"}
+    files = spec["code"]["inline"]["files"]
+    spec["code"] = {**spec["code"], "inline": {"filesGzip": pack_files(files), "pipelineFiles": sorted(pipeline_files)}}
+    return {**plain, "spec": spec}
+
+
+def json_size(obj: Any) -> int:
+    """Bytes of ``obj`` as compact JSON: what the API server stores and kubectl's annotation copies."""
+    import json
+
+    return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def schedule_from_nodes(graph: dict[str, Any]) -> dict[str, Any] | None:

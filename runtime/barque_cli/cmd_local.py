@@ -183,9 +183,10 @@ def _certifier(args: argparse.Namespace, mode: str) -> Any:
         return None
 
     def certify(*run: Any) -> None:
+        from barque_cli.output import render
         from barque_runtime.certify import certify as write
 
-        write(argv, os.getcwd(), mode, *run)
+        write(argv, os.getcwd(), lambda summary: render(summary, mode), *run)
 
     return certify
 
@@ -247,9 +248,8 @@ def _pipeline_of(path: str) -> tuple[Any, int]:
     import yaml
 
     from barque.errors import BarqueError
-    from barque.model import Graph
     from barque_operator.models import PipelineSpec
-    from barque_operator.validation import pydantic_problems
+    from barque_operator.validation import pipeline_graph, pydantic_problems
     from pydantic import ValidationError
 
     try:
@@ -264,7 +264,7 @@ def _pipeline_of(path: str) -> tuple[Any, int]:
         spec = PipelineSpec.model_validate(docs[0].get("spec") or {})
     except ValidationError as err:
         raise BarqueError("; ".join(pydantic_problems(err, "spec")), where=path, hint="fix the field, or compile the Pipeline again") from None
-    return Graph.from_dict(spec.graph.model_dump()), spec.defaults.parallelism
+    return pipeline_graph(spec), spec.defaults.parallelism  # a packed Pipeline's is parsed from its code
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -4,9 +4,11 @@ A fully cached local run left a certificate (``barque.certificate``, written by
 ``barque_runtime.certify``): for this exact command line, in this folder, with these files,
 variables and stored artifacts, the outcome is the one recorded. When one is found and its
 checks hold, this prints that outcome (with a new run id and elapsed time) and adds the run to
-the history exactly as the full path does; otherwise it hands over to ``barque_cli.main``
-unchanged. It runs before argparse and imports only what the checks and the answer need
-(``os``, ``sys``, ``time``, ``hashlib``, ``json``; ``sqlite3`` for the history row).
+the history as the full path does (``history.append_run``: the row every reader of the history
+sees); otherwise it hands over to ``barque_cli.main`` unchanged. It runs before argparse and
+imports only what the checks and the answer need: ``os``, ``sys``, ``time``, ``stat``, ``zlib``
+(the seal), ``fcntl`` (the history's lock); ``hashlib`` only to hash a variable or a file whose
+status changed.
 """
 
 from __future__ import annotations
@@ -35,41 +37,37 @@ def _answer(argv: list[str], t0: float, started: float) -> int:
 
     try:
         cwd = os.getcwd()
-        outcome = certificate.serve(argv, cwd, os.environ)
+        answer = certificate.serve(argv, cwd, os.environ)
     except OSError:
-        outcome = None
-    if outcome is None:
+        answer = None
+    if answer is None:
         from barque_cli.main import main as full
 
         return full(certify=True)
-    from barque_cli.output import render
     from barque_runtime import history
 
-    recorded = outcome["history"]
     if sys.stderr.isatty():  # the live line a run draws on a terminal (the request says it was one)
-        _progress(recorded["steps"])
-    summary = outcome["summary"]
-    summary["run_id"] = history.new_run_id()
-    summary["elapsed_seconds"] = round(time.perf_counter() - t0, 4)
-    row = {**summary, "targets": recorded["targets"]}
-    history.record_run_or_warn(recorded["folder"], row, started, recorded["files"], recorded["steps"])
-    text = render(summary, outcome["mode"])
+        _progress(answer.steps)
+    run_id = history.new_run_id()
+    elapsed = round(time.perf_counter() - t0, 4)
+    history.append_run(answer.history_folder, run_id, started, elapsed, answer.history_rest)
+    text = answer.text(run_id, elapsed)
     if text:
         sys.stdout.write(text + "\n")
     return 0
 
 
-def _progress(steps: list[dict[str, object]]) -> None:
-    """What ``Progress`` shows for a run whose steps were all served from cache."""
+def _progress(steps: int) -> None:
+    """What ``Progress`` shows for a run whose ``steps`` were all served from cache."""
     from types import SimpleNamespace
     from typing import cast
 
     from barque_runtime.progress import Progress
 
     progress = Progress()
-    progress.planned(cast("Plan", SimpleNamespace(total_steps=len(steps))), {})
-    for step in steps:
-        progress.finished(step)
+    progress.planned(cast("Plan", SimpleNamespace(total_steps=steps)), {})
+    for _ in range(steps):
+        progress.finished({"state": "cached"})
     progress.close()
 
 

@@ -3,9 +3,16 @@
 The full path knows every rule, so it is the one that says what the outcome depended on: the
 parse's files and probes (as the parse cache recorded them), the walk of every directory
 argument, barque's own sources, the variables that key a step or change barque's behaviour,
-each step's commit record and blob (hash-checked up to ``artifacts.HASH_CHECK_BYTES``, size alone
-beyond, as the cache judges them; always hashed when the summary shows its value). The slim
-entry (``barque_cli.fastrun``) then only checks them.
+each step's commit record and blob (checked by content up to ``artifacts.HASH_CHECK_BYTES``, by
+size alone beyond, as the cache judges them; always by content when the summary shows its
+value or it gives partition keys; a value inline in its commit record has no blob, and the
+record's sha256 covers its bytes). Each file is recorded with its status and the sha256 the run
+decided by, re-read here on the descriptor it was stat'ed on (a file whose bytes are no longer
+those changed during the run: no certificate), so that the slim entry (``barque_cli.fastrun``)
+trusts an unchanged status and hashes only a changed or racily clean file
+(``barque.certificate``). The output is rendered here once, with slots for the run id and the
+elapsed time, and so is the history row (``history.run_rest``): the slim entry needs neither
+``json`` nor ``sqlite3``.
 
 A run gets no certificate when anything about its outcome is decided at run time beyond those
 checks, or when the shape is not one this module was written for: ``why_not`` names the first
@@ -18,7 +25,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from barque import artifacts, certificate
 from barque.plans import Plan
@@ -28,7 +35,7 @@ from barque.serializers import JSON
 from barque.stepinputs import key_sources
 from barque.store.base import TEMP_MARK
 from barque.store.local import LocalStore
-from barque_runtime.history import location
+from barque_runtime.history import location, run_rest
 from barque_runtime.local import LocalRun
 
 # Variables that change what barque does whatever the plan says: every one of these prefixes.
@@ -41,11 +48,12 @@ SETTLED_NS = 100_000_000
 _PACKAGES = ("barque", "barque_runtime", "barque_cli")
 
 
-def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Plan | None, summary: Mapping[str, Any],
+def certify(argv: Sequence[str], cwd: str, render: Callable[[Mapping[str, Any]], str], local: LocalRun, plan: Plan | None, summary: Mapping[str, Any],
             shown: Sequence[str], history_row: Mapping[str, Any]) -> str | None:
     """Write the certificate of this run; ``None`` when written, else why not.
 
-    ``shown`` are the nodes whose values the summary prints; ``history_row`` is what the run
+    ``render`` is what the command prints for a summary (``barque_cli.output.render`` in its
+    mode); ``shown`` are the nodes whose values the summary prints; ``history_row`` is what the run
     added to the history (``targets``, ``files``, ``steps``), ``{}`` when it could not."""
     reason = why_not(local, plan, summary, shown, history_row)
     if reason is not None:
@@ -55,9 +63,34 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
     if found is None or found[0] != local.root:
         return "the parse left no probes"
     root, probes = found
+    output = _output(summary, render)
+    if output is None:
+        return "the output cannot be told apart from its run id and time"
+    draft = certificate.Draft(certificate.path_in(root, argv, cwd), TEMP_MARK)  # first: its stamp precedes every record
+    try:
+        reason, lines = _checks(argv, local, plan, root, probes, cwd, shown, draft)
+        if reason is not None:
+            return reason
+        folder = str(location(local.store_uri, local.root))
+        rest = run_rest({**summary, "targets": history_row["targets"]}, history_row["files"], history_row["steps"])
+        lines += [certificate.line("output", *output), certificate.line("history", folder, rest),
+                  certificate.line("steps", str(len(history_row["steps"])))]
+        draft.commit(lines)
+        return None
+    finally:
+        draft.abandon()  # nothing once committed
+
+
+def _checks(argv: Sequence[str], local: LocalRun, plan: Plan, root: str, probes: Sequence[tuple[str, str, bool]], cwd: str,
+            shown: Sequence[str], draft: certificate.Draft) -> tuple[str | None, list[str]]:
+    """The certificate's check lines, or why there can be none."""
+    if draft.written_ns is None:
+        return "the certificate folder cannot be written", []
+    store = local.store
+    assert isinstance(store, LocalStore)  # why_not refused any other
     walked = _walks(local.options.files, cwd)
     if walked is None:
-        return "a directory argument is too large to check"
+        return "a directory argument is too large to check", []
     dirs, py_files = walked
     src_dirs, src_files = _sources()
     # What is recorded now, after the run, must be what the run saw: nothing changed meanwhile.
@@ -66,46 +99,86 @@ def certify(argv: Sequence[str], cwd: str, mode: str, local: LocalRun, plan: Pla
     # appears there cannot have decided a run that did not load it (the ones it loaded are files
     # here, checked).
     if any(_changed_since_start(p) for p in [*dirs, *py_files, os.path.join(root, ".env"), *(f[0] for f in src_files)]):
-        return "a file it read changed during the run"
-    files: list[list[Any]] = [[os.path.join(root, rel), "sha256", digest] for rel, digest in sorted(local.spec.graph.files.items())]
-    files += [[p, "sha256", certificate.file_digest(p)] for p in py_files]
-    files += _absent_or_hashed(os.path.join(root, ".env"))
+        return "a file it read changed during the run", []
+    # Each file with the digest the run decided by and its status now; a file whose bytes are
+    # no longer those is refused: it changed during the run.
+    expected: list[tuple[str, str | None]] = [(os.path.join(root, rel), digest) for rel, digest in sorted(local.spec.graph.files.items())]
+    expected += [(p, None) for p in py_files]
+    files: list[str] = []
+    absent = [os.path.join(root, ".env")]
     key_env = sorted({n for node in local.spec.graph.nodes.values() for n in node.env})
     if key_env:  # the salt that env values are digested with enters every key that reads one
-        files += _absent_or_hashed(os.path.join(local.store.root, artifacts.trust.SALT_KEY))
-    files += src_files
-    dirs += src_dirs
+        absent.append(os.path.join(store.root, artifacts.trust.SALT_KEY))
+    for path in absent:
+        if os.path.lexists(path):
+            expected.append((path, None))
+        else:
+            files.append(certificate.line("absent", path))
     valued = set(shown) | key_sources(local.spec.graph)
     for sid in sorted(plan.steps):
         rec = local.records[sid]
         ref = artifacts.ArtifactRef.from_dict(rec["artifact"])
-        commit = os.path.join(local.store.root, artifacts.cache_record_key(str(rec["cache_key"])))
-        digest = _same_commit(commit, rec)
-        if digest is None:  # rewritten since the run read it (another run committed the key)
-            return "a commit record changed during the run"
-        files.append([commit, "sha256", digest])
-        blob = os.path.join(local.store.root, ref.key)
-        by_hash = ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued
-        files.append([blob, "sha256", ref.content_hash] if by_hash else [blob, "size", ref.size])
-    if any(f[1] in ("sha256", "stat") and f[2] is None for f in files):
-        return "a file it read is gone"
+        commit = os.path.join(store.root, artifacts.cache_record_key(str(rec["cache_key"])))
+        committed = _same_commit(commit, rec)
+        if committed is None:  # rewritten since the run read it (another run committed the key)
+            return "a commit record changed during the run", []
+        files.append(certificate.line("file", commit, *map(str, committed[0]), committed[1]))
+        if ref.inline is not None:  # its bytes are in the commit record just checked
+            continue
+        blob = os.path.join(store.root, ref.key)
+        if ref.size <= artifacts.HASH_CHECK_BYTES or rec["node"] in valued:
+            expected.append((blob, ref.content_hash))
+        else:  # as the cache judges a large blob: by its size
+            files.append(certificate.line("size", blob, str(ref.size)))
+    for path, digest in expected:
+        found = certificate.fingerprint(path)
+        if found is None:
+            return "a file it read is gone", []
+        if digest is not None and found[1] != digest:
+            return "a file it read changed during the run", []
+        files.append(certificate.line("file", path, *map(str, found[0]), found[1]))
+    for path, status in src_files:
+        if status is None:
+            return "a file it read is gone", []
+        files.append(certificate.line("file", path, *map(str, status), ""))  # status only (_sources)
+    listings = []
+    for d in [*dirs, *src_dirs]:
+        entries = certificate.listing(d)
+        if entries is None:
+            return "a folder it walked cannot be listed", []
+        listings.append(certificate.line("dir", d, *entries))
     environ = os.environ
     # A .env expands ${NAME} of any variable into the values it gives: then all of them count.
     prefixes = ("",) if key_env and os.path.lexists(os.path.join(root, ".env")) else ENV_PREFIXES
     names = {n for n in environ if n.startswith(prefixes)} | set(key_env)
-    body = {
-        "format": certificate.FORMAT,
-        "request": certificate.request(argv, cwd),
-        "env": {"prefixes": list(prefixes), "values": {n: certificate.env_digest(environ.get(n)) for n in sorted(names)}},
-        "valid_until": None,  # no local cache key reads the clock (Schedule freshness is the cluster's cron)
-        "paths": [[a, *certificate.path_kind(a)] for a in dict.fromkeys(argv)],
-        "dirs": [[d, certificate.listing_digest(d)] for d in dirs],
-        "probes": [[os.path.join(root, rel), kind, answer] for kind, rel, answer in probes],
-        "files": files,
-        "outcome": {"mode": mode, "summary": dict(summary), "history": {"folder": str(location(local.store_uri, local.root)), **history_row}},
-    }
-    certificate.write(certificate.path_in(root, argv, cwd), body, TEMP_MARK)
-    return None
+    lines = [certificate.request_lines(argv, cwd), certificate.line("written", str(draft.written_ns)),
+             certificate.line("until", ""),  # no local cache key reads the clock (Schedule freshness is the cluster's cron)
+             certificate.line("prefixes", *prefixes)]
+    lines += [certificate.line("env", n, certificate.env_digest(environ.get(n))) for n in sorted(names)]
+    lines += [certificate.line("arg", a, *certificate.path_kind(a)) for a in dict.fromkeys(argv)]
+    lines += [certificate.line("probe", os.path.join(root, rel), kind, "1" if answer else "0") for kind, rel, answer in probes]
+    return None, lines + listings + files
+
+
+def _output(summary: Mapping[str, Any], render: Callable[[Mapping[str, Any]], str]) -> list[str] | None:
+    """The text the full path prints for this summary, as pieces around the slots where the
+    run id and the elapsed seconds go (``certificate.Answer.text``); ``None`` when a marker
+    would be ambiguous (the value shown holds one)."""
+    run_id = "barque-run-id-slot-" + os.urandom(8).hex()
+    elapsed = 8_191.375 + int.from_bytes(os.urandom(2), "big")  # neither of its renderings holds the other: ".375", ".38"
+    text = render({**summary, "run_id": run_id, "elapsed_seconds": elapsed})
+    markers = {run_id: certificate.RUN_ID_SLOT, repr(elapsed): certificate.ELAPSED_SLOT, format(elapsed, ".2f"): certificate.ELAPSED_SLOT + ".2f"}
+    found = sorted((text.find(m), m) for m in markers if m in text)
+    if any(text.count(m) > 1 for _, m in found) or len({markers[m].partition(":")[0] for _, m in found}) != len(found):
+        return None
+    pieces: list[str] = []
+    at = 0
+    for index, marker in found:
+        if index < at:
+            return None  # overlapping markers
+        pieces += [text[at:index], markers[marker]]
+        at = index + len(marker)
+    return [*pieces, text[at:]]
 
 
 def why_not(local: LocalRun, plan: Plan | None, summary: Mapping[str, Any], shown: Sequence[str],
@@ -187,7 +260,7 @@ def _walks(files: Sequence[str], cwd: str) -> tuple[list[str], list[str]] | None
     return dirs, py
 
 
-def _sources() -> tuple[list[str], list[list[Any]]]:
+def _sources() -> tuple[list[str], list[tuple[str, tuple[int, int, int, int, int] | None]]]:
     """barque's own code behind this outcome: the listing of each of its package folders (a
     module appearing), and the status of every module of them this process ran (the code that
     decided it; one it never imported decided nothing). By status, not sha256: hashing its ~100
@@ -200,7 +273,7 @@ def _sources() -> tuple[list[str], list[list[Any]]]:
             dirs.append(dirpath)
     ran = sorted({os.path.abspath(path) for name, module in list(sys.modules.items()) if name.split(".")[0] in _PACKAGES
                   and isinstance(path := getattr(module, "__file__", None), str) and path.endswith(".py")})
-    return dirs, [[p, "stat", certificate.file_status(p)] for p in ran]
+    return dirs, [(p, certificate.file_status(p)) for p in ran]
 
 
 def _changed_since_start(path: str) -> bool:
@@ -212,19 +285,16 @@ def _changed_since_start(path: str) -> bool:
     return max(st.st_mtime_ns, st.st_ctime_ns) > certificate.STARTED_NS - SETTLED_NS
 
 
-def _same_commit(path: str, rec: Mapping[str, Any]) -> str | None:
-    """The sha256 of the commit record file when it still names what the run was served; else ``None``."""
+def _same_commit(path: str, rec: Mapping[str, Any]) -> tuple[tuple[int, int, int, int, int], str] | None:
+    """The status and sha256 of the commit record file (read once) when it still names what the
+    run was served; else ``None``."""
+    found = certificate.read_regular(path)
+    if found is None:
+        return None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        doc = json.loads(data)
-    except (OSError, ValueError):
+        doc = json.loads(found[1])
+    except ValueError:
         return None
     if not isinstance(doc, dict) or doc.get("artifact") != rec.get("artifact") or doc.get("output_id") != rec.get("output_id"):
         return None
-    return hashlib.sha256(data).hexdigest()
-
-
-def _absent_or_hashed(path: str) -> list[list[Any]]:
-    digest = certificate.file_digest(path)
-    return [[path, "absent", None]] if digest is None and not os.path.lexists(path) else [[path, "sha256", digest]]
+    return certificate.status_of(found[0]), hashlib.sha256(found[1]).hexdigest()

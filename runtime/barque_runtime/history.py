@@ -16,12 +16,19 @@ made two files (``-wal``, ``-shm``) at every connection and deleted them at its 
 checkpoint: ~1 ms of CPU and two file creations per run, for a fully cached run most of what
 it wrote (bench/FINDINGS.md); a persisted journal is one file made once. A power cut may lose
 or damage the history; it cannot touch an artifact, which the store checks by its content hash.
+
+A run answered by a certificate (``barque_cli.fastrun``) does not open the database: ``sqlite3``
+and the transaction were a quarter of such a run's time (bench/FINDINGS.md). It appends its
+row, rendered beforehand by ``run_rest``, as one line to ``history.db-pending`` (``append_run``)
+under a shared ``flock``; every connection (``_connect``: every reader and writer here) first
+folds the pending rows into the database under an exclusive one, then empties the file. So
+every reader sees exactly the rows it would see had each run written the database itself. A
+row is inserted before the file is emptied, and again harmlessly (``INSERT OR IGNORE``) if the
+process dies in between; a line torn by a crash is skipped (each starts on a line of its own).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 import time
@@ -35,6 +42,9 @@ if TYPE_CHECKING:
     from typing import Any, Iterable, Mapping
 
     import sqlite3
+
+# json and hashlib are imported where used: the slim entry appends a pre-rendered row with
+# neither (bench/FINDINGS.md).
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -64,6 +74,8 @@ def location(store_uri: str | None, project_root: str | Path) -> Path:
         return Path(project_root) / ".barque"
     if store_uri.startswith("file://") or "://" not in store_uri:
         return Path(store_uri.removeprefix("file://"))
+    import hashlib
+
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(state) / "barque" / "history" / hashlib.sha256(store_uri.encode()).hexdigest()[:16]
 
@@ -78,8 +90,18 @@ def _path(folder: str | Path) -> str:
     return os.path.join(folder, "history.db")
 
 
+def _pending(folder: str | Path) -> str:
+    return os.path.join(folder, "history.db-pending")
+
+
+def _exists(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a history (reading leaves none behind in a folder that never ran)."""
+    return os.path.exists(_path(folder)) or os.path.exists(_pending(folder))
+
+
 class _connect:
-    """A connection that commits when the block succeeds and is always closed."""
+    """A connection that commits when the block succeeds and is always closed; the pending rows
+    (``append_run``) are in the database before the block starts."""
 
     def __init__(self, folder: str | Path) -> None:
         import sqlite3  # here: a command that reads no history (plan, graph, show) does not pay for it
@@ -96,6 +118,7 @@ class _connect:
                 if version == 1:  # a history from before filtered steps: its runs had none
                     conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
                 conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
+            _fold_pending(conn, folder)
         except BaseException:
             conn.close()
             raise
@@ -121,42 +144,139 @@ def record_run_or_warn(
         record_run(folder, summary, started_at, files, steps)
         return True
     except (sqlite3.Error, OSError) as err:
-        sys.stderr.write(f"barque: warning: run {summary['run_id']} was not added to the history {_path(folder)}: {err}\n")
+        _warn(folder, summary["run_id"], err)
         return False
+
+
+def _warn(folder: str | Path, run_id: str, err: Exception) -> None:
+    sys.stderr.write(f"barque: warning: run {run_id} was not added to the history {_path(folder)}: {err}\n")
 
 
 def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> None:
     """Append one run and its steps to ``folder/history.db``."""
     with _connect(folder) as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                summary["run_id"], started_at, summary["status"], summary["elapsed_seconds"],
-                summary["steps_executed"], summary["steps_cached"], summary["steps_failed"], summary["steps_skipped"],
-                json.dumps(summary.get("targets", [])), json.dumps(list(files)), summary.get("steps_filtered", 0),
-            ),
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?)",
-            [(summary["run_id"], s["step"], s["node"], s["state"], s.get("attempts", 0), s.get("duration_seconds")) for s in steps],
-        )
-        conn.executemany(  # the run hooks it called: how each went, apart from the run's own outcome
-            "INSERT OR REPLACE INTO hooks VALUES (?,?,?,?,?,?,?)",
-            [(summary["run_id"], h["hook"], h.get("on"), h["state"], h.get("attempts", 0), h.get("duration_seconds"), h.get("error"))
-             for h in summary.get("hooks", [])],
-        )
+        _insert(conn, "REPLACE", summary, started_at, list(files), steps)
+
+
+def _insert(conn: sqlite3.Connection, conflict: str, summary: Mapping[str, Any], started_at: float, files: list[str],
+            steps: Iterable[Mapping[str, Any]]) -> None:
+    """One run's rows (``conflict``: ``REPLACE`` or ``IGNORE``, what an existing run id gets)."""
+    import json
+
+    conn.execute(
+        f"INSERT OR {conflict} INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            summary["run_id"], started_at, summary["status"], summary["elapsed_seconds"],
+            summary["steps_executed"], summary["steps_cached"], summary["steps_failed"], summary["steps_skipped"],
+            json.dumps(summary.get("targets", [])), json.dumps(files), summary.get("steps_filtered", 0),
+        ),
+    )
+    conn.executemany(
+        f"INSERT OR {conflict} INTO steps VALUES (?,?,?,?,?,?)",
+        [(summary["run_id"], s["step"], s["node"], s["state"], s.get("attempts", 0), s.get("duration_seconds")) for s in steps],
+    )
+    conn.executemany(  # the run hooks it called: how each went, apart from the run's own outcome
+        f"INSERT OR {conflict} INTO hooks VALUES (?,?,?,?,?,?,?)",
+        [(summary["run_id"], h["hook"], h.get("on"), h["state"], h.get("attempts", 0), h.get("duration_seconds"), h.get("error"))
+         for h in summary.get("hooks", [])],
+    )
+
+
+# --- runs appended without sqlite3 (the slim entry) -----------------------------------------
+
+_REST = ("status", "steps_executed", "steps_cached", "steps_failed", "steps_skipped", "steps_filtered", "targets")
+
+
+def run_rest(summary: Mapping[str, Any], files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> str:
+    """What ``append_run`` writes of a run beyond its id, start and duration, rendered once
+    (the certificate keeps it): the summary's counts, ``targets``, ``files`` and ``steps``.
+    ``record_run`` of the same arguments records the same rows."""
+    import json
+
+    rest = {k: summary[k] for k in _REST if k in summary}
+    rest["files"] = list(files)
+    rest["steps"] = [{"step": s["step"], "node": s["node"], "state": s["state"], "attempts": s.get("attempts", 0),
+                      "duration_seconds": s.get("duration_seconds")} for s in steps]
+    if summary.get("hooks"):
+        rest["hooks"] = list(summary["hooks"])
+    return json.dumps(rest, separators=(",", ":"), allow_nan=False)
+
+
+def append_run(folder: str | Path, run_id: str, started_at: float, elapsed_seconds: float, rest: str) -> bool:
+    """Add a run to the history without opening the database: one line appended to
+    ``history.db-pending``, which the next connection folds in. ``rest`` is ``run_rest``'s;
+    ``run_id`` is ``new_run_id``'s (nothing in it needs escaping in JSON). Warns on stderr as
+    ``record_run_or_warn`` does when the line cannot be written."""
+    import fcntl
+
+    entry = f'\n["{run_id}",{started_at!r},{elapsed_seconds!r},{rest}]\n'.encode("utf-8", "surrogateescape")
+    try:
+        fd = os.open(_pending(folder), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # appends go side by side; a fold waits for them
+            view = memoryview(entry)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return True
+    except OSError as err:
+        _warn(folder, run_id, err)
+        return False
+
+
+def _fold_pending(conn: sqlite3.Connection, folder: str | Path) -> None:
+    """Move the pending rows into the database, then empty the file (the module docstring)."""
+    try:
+        fd = os.open(_pending(folder), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        if not chunks:
+            return
+        with conn:
+            for raw in b"".join(chunks).split(b"\n"):
+                run = _pending_run(raw)
+                if run is not None:
+                    _insert(conn, "IGNORE", *run)
+        os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)
+
+
+def _pending_run(raw: bytes) -> tuple[dict[str, Any], float, list[str], list[dict[str, Any]]] | None:
+    """``_insert``'s arguments for one pending line; ``None`` for a blank or torn one."""
+    import json
+
+    try:
+        run_id, started_at, elapsed, rest = json.loads(raw)
+        summary = {**rest, "run_id": run_id, "elapsed_seconds": elapsed}
+        files, steps = list(rest["files"]), list(rest["steps"])
+        if any(k not in rest for k in _REST[:5]) or not all(isinstance(s, dict) and {"step", "node", "state"} <= s.keys() for s in steps):
+            return None
+        return summary, float(started_at), files, steps
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def recent_runs(folder: str | Path, limit: int = 20) -> list[dict[str, Any]]:
     """The latest runs in ``folder/history.db``, newest first; ``hooks_failed`` counts the run
     hooks that failed or crashed after it (its ``status`` stays what its steps made it)."""
-    if not os.path.exists(_path(folder)):  # reading leaves no .barque/ behind in a folder that never ran
+    if not _exists(folder):  # reading leaves no .barque/ behind in a folder that never ran
         return []
     with _connect(folder) as conn:
         rows = conn.execute(
             "SELECT r.*, (SELECT COUNT(*) FROM hooks h WHERE h.run_id = r.run_id AND h.state != 'succeeded') AS hooks_failed"
             " FROM runs r ORDER BY r.started_at DESC LIMIT ?", (limit,)
         ).fetchall()
+    import json
+
     return [{**dict(r), "targets": json.loads(r["targets"]), "files": json.loads(r["files"])} for r in rows]
 
 
@@ -165,7 +285,7 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
 
     Steps the planner settled as cached leave no record in the store, only here, so a picture
     of a local run (``barque graph --run``) reads both."""
-    if not os.path.exists(_path(folder)):
+    if not _exists(folder):
         return {}
     with _connect(folder) as conn:
         rows = conn.execute("SELECT step, node, state, attempts, duration_seconds FROM steps WHERE run_id = ?", (run_id,)).fetchall()
@@ -175,7 +295,7 @@ def run_steps(folder: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
 def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
     """How often a node ran or was served from cache, and how long its executions took."""
     rows = []
-    if os.path.exists(_path(folder)):
+    if _exists(folder):
         with _connect(folder) as conn:
             rows = conn.execute("SELECT state, duration_seconds FROM steps WHERE node = ?", (node_id,)).fetchall()
     import statistics
@@ -197,7 +317,7 @@ def node_stats(folder: str | Path, node_id: str) -> dict[str, Any]:
 def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
     """One run as ``recent_runs`` lists it, with its steps (``step``, ``node``, ``state``,
     ``attempts``, ``duration_seconds``) in the order they were recorded; None when unknown."""
-    if not os.path.exists(_path(folder)):
+    if not _exists(folder):
         return None
     with _connect(folder) as conn:
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -209,6 +329,8 @@ def run_detail(folder: str | Path, run_id: str) -> dict[str, Any] | None:
         ).fetchall()
     if row is None:
         return None
+    import json
+
     return {**dict(row), "targets": json.loads(row["targets"]), "files": json.loads(row["files"]), "steps": [dict(s) for s in steps],
             "hooks": [{k: v for k, v in dict(h).items() if v is not None} for h in hooks]}
 
@@ -225,7 +347,7 @@ def last_hook_runs(folder: str | Path, node_ids: Iterable[str]) -> dict[str, dic
 def _oldest_first(folder: str | Path, wanted: set[str], select: str) -> list[sqlite3.Row]:
     """The rows of ``select`` (joined with ``runs r``), oldest run first; none when nothing is
     ``wanted`` or there is no history (reading leaves no ``history.db`` behind)."""
-    if not wanted or not os.path.exists(_path(folder)):
+    if not wanted or not _exists(folder):
         return []
     with _connect(folder) as conn:
         return conn.execute(select + " ORDER BY r.started_at, r.rowid").fetchall()

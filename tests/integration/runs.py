@@ -16,6 +16,9 @@ from typing import Any
 
 import yaml
 
+from barque import artifacts
+from barque.records import read_step_records
+from barque.store.s3 import S3Store
 from testbed.kubeapi import Api
 from testbed.procs import wait_until
 from tests.integration.operator_fixtures import barque_executable
@@ -155,15 +158,34 @@ def store_keys(minio: Any, prefix: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
+def stored_value(minio: Any, run: dict[str, Any], step: str) -> Any:
+    """The JSON value ``run`` (a PipelineRun) stored for the step whose id ends in ``:step``, read
+    from MinIO through its step record (a small value is inline there, a larger one a blob it names)."""
+    status = run["status"]
+    store = S3Store(minio.bucket, status["storeUri"].removeprefix(f"s3://{minio.bucket}/"), client=minio.client())
+    stored = read_step_records(store, status["runId"])
+    record = next(r for sid, r in stored.items() if sid.endswith(":" + step))
+    return artifacts.read_value(store, artifacts.ArtifactRef.from_dict(record["artifact"]), allowed={"json"})
+
+
 def step_states(run: dict[str, Any]) -> dict[str, str]:
     return {s["id"].rsplit(":", 1)[-1]: s["state"] for s in run["status"]["steps"]}
 
 
-def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for_job(api: Api, ns: str, prefix: str, timeout: float = 60,
+                 diagnose: Callable[[], str] | None = None) -> dict[str, Any]:
+    """The first Job named ``prefix``*; on timeout an AssertionError with ``diagnose()`` (e.g. the
+    operator's log tail) and the names of the namespace's Jobs."""
     def found() -> dict[str, Any] | None:
         return next(iter(jobs(api, ns, prefix)), None)
 
-    return wait_until(found, timeout=timeout, what=f"a Job {prefix}* in {ns}")
+    try:
+        return wait_until(found, timeout=timeout, what=f"a Job {prefix}* in {ns}")
+    except TimeoutError:
+        if diagnose is None:
+            raise
+        seen = sorted(j["metadata"]["name"] for j in jobs(api, ns, ""))
+        raise AssertionError(f"no Job {prefix}* in {ns} within {timeout} s; Jobs there: {seen}\n{diagnose()}") from None
 
 
 def pods_per_completion_index(api: Api, ns: str, prefix: str) -> dict[tuple[str, str], int]:

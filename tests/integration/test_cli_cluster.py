@@ -33,6 +33,7 @@ from tests.integration.runs import (
     get_run,
     jobs,
     step_states,
+    stored_value,
     wait_run,
 )
 from tests.pipelines import FAILS_EARLY, KILLED
@@ -77,13 +78,6 @@ def _ok(proc: Any, code: int = 0) -> Any:
     return proc
 
 
-def _value(minio: Any, store_uri: str, run: dict[str, Any], step: str) -> Any:
-    """The JSON value the run stored for ``step``, read from MinIO."""
-    entry = next(s for s in run["status"]["steps"] if s["id"].endswith(":" + step))
-    key = store_uri.split("/", 3)[3] + "/" + entry["artifact"]
-    return json.loads(minio.client().get_object(Bucket=minio.bucket, Key=key)["Body"].read())
-
-
 def _store(minio: Any, ns: str, name: str) -> str:
     return f"s3://{minio.bucket}/cli-cluster-{ns}-{name}"
 
@@ -121,7 +115,7 @@ def test_submit_param_file_makes_a_pipelinerun_per_set_two_at_a_time_and_prints_
     assert (summary["status"], summary["batches"], summary["batches_succeeded"]) == ("succeeded", 3, 3)
     assert [b["params"] for b in summary["runs"]] == [{"factor": "1"}, {"factor": "2"}, {"factor": "3"}]
     runs = [get_run(kube_api, ns, b["run_id"]) for b in summary["runs"]]
-    assert [_value(minio, _store(minio, ns, "scaled"), r, "scaled") for r in runs] == [21, 42, 63]
+    assert [stored_value(minio, r, "scaled") for r in runs] == [21, 42, 63]
     spans = [(_when(r["metadata"]["creationTimestamp"]), _when(r["status"]["completionTime"])) for r in runs]
     most = max(sum(1 for start, end in spans if start <= t < end) for t, _ in spans)
     assert most == 2, spans  # the third run was created only once one of the first two had ended
@@ -166,7 +160,7 @@ def test_submit_overrides_stub_an_asset_and_what_reads_it_gets_the_stub(
                    "--wait", "--poll", "0.5", timeout=300))
     run = get_run(kube_api, ns, "quick-stub")
     assert run["spec"]["overrides"] == {"numbers": [10, 20]}
-    assert _value(minio, _store(minio, ns, "quick"), run, "report") == {"doubled": [20, 40], "total": 30}
+    assert stored_value(minio, run, "report") == {"doubled": [20, 40], "total": 30}
 
 
 def test_why_and_graph_read_a_pipelineruns_provenance_and_states_from_minio(

@@ -14,10 +14,11 @@ import yaml
 
 from barque.plans import Phase, Plan, Step, Stream
 from barque.steprecord import StepRecord
+from barque_operator.models import pack_files
 from barque_operator.status import PhaseView, build_status, plan_summary
 from testbed.cluster import Tool, ToolError
 from testbed.kubeapi import Api
-from tests.unit.operator.operator_samples import pipeline, run
+from tests.unit.operator.operator_samples import SOURCE, pipeline, run
 
 pytestmark = pytest.mark.usefixtures("barque_crds")
 
@@ -56,6 +57,28 @@ def test_valid_pipeline_and_run_are_accepted_and_listed_by_short_name(kubectl: T
 def test_invalid_pipelines_are_rejected_by_the_api_server(kubectl: Tool, namespace: str, change: dict[str, Any],
                                                           words: str) -> None:
     assert words in rejected(kubectl, namespace, pipeline(namespace=namespace, **change))
+
+
+def _packed(**inline: Any) -> dict[str, Any]:
+    """The sample Pipeline in the packed form barque compile writes for a large pipeline: no graph."""
+    body = pipeline()
+    del body["spec"]["graph"]
+    body["spec"]["code"]["inline"] = inline
+    return body
+
+
+def test_a_packed_pipeline_is_accepted_and_a_graphless_one_without_its_files_is_not(kubectl: Tool, namespace: str) -> None:
+    packed = _packed(filesGzip=pack_files({"pipeline.py": SOURCE}), pipelineFiles=["pipeline.py"])
+    packed["metadata"]["namespace"] = namespace
+    apply(kubectl, namespace, packed)
+    stored = json.loads(kubectl("get", "bpl", "demo", "-n", namespace, "-o", "json").stdout)
+    assert stored["spec"]["code"]["inline"] == packed["spec"]["code"]["inline"] and "graph" not in stored["spec"]
+    for inline, words in [({"files": {"pipeline.py": SOURCE}}, "spec.graph is required unless spec.code.inline.pipelineFiles"),
+                          ({"files": {"pipeline.py": SOURCE}, "filesGzip": pack_files({"pipeline.py": SOURCE}),
+                            "pipelineFiles": ["pipeline.py"]}, "set exactly one of files and filesGzip")]:
+        body = _packed(**inline)
+        body["metadata"].update(namespace=namespace, name="graphless")
+        assert words in rejected(kubectl, namespace, body)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ as its own process. Simulated: the node (testbed.testnode runs Pods as local pro
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,9 @@ from tests.integration.runs import (
     create_pipeline,
     create_run,
     step_states,
+    stored_value,
     wait_run,
 )
-
-
-def _value(minio: Any, op: OperatorProcess, run: dict[str, Any], step: str) -> Any:
-    """The JSON value the run stored for ``step``, read from MinIO."""
-    entry = next(s for s in run["status"]["steps"] if s["id"].endswith(":" + step))
-    key = op.store_uri.split("/", 3)[3] + "/" + entry["artifact"]
-    return json.loads(minio.client().get_object(Bucket=minio.bucket, Key=key)["Body"].read())
 
 
 def test_a_run_with_overrides_reads_the_stub_and_a_real_run_after_it_does_not(
@@ -38,8 +31,8 @@ def test_a_run_with_overrides_reads_the_stub_and_a_real_run_after_it_does_not(
     stubbed = wait_run(kube_api, ns, "stubbed-1", diagnose=operator_process.log_tail)
     assert stubbed["status"]["phase"] == "Succeeded", stubbed["status"]
     assert step_states(stubbed)["numbers"] == "cached"
-    assert _value(minio, operator_process, stubbed, "report") == {"doubled": [20, 40], "total": 30}
+    assert stored_value(minio, stubbed, "report") == {"doubled": [20, 40], "total": 30}
     create_run(kube_api, ns, "real-1", "quick")
     real = wait_run(kube_api, ns, "real-1", diagnose=operator_process.log_tail)
     assert step_states(real) == {"numbers": "succeeded", "doubled": "succeeded", "total": "succeeded", "report": "succeeded"}
-    assert _value(minio, operator_process, real, "report") == {"doubled": [2, 4, 6, 8, 10], "total": 15}
+    assert stored_value(minio, real, "report") == {"doubled": [2, 4, 6, 8, 10], "total": 15}

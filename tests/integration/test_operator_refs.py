@@ -7,7 +7,6 @@ own process, steps run by `barque exec` in Pods. Simulated: the node (testbed.te
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from tests.integration.runs import (
     compile_pipeline,
     create_pipeline,
     create_run,
+    stored_value,
     wait_run,
 )
 
@@ -56,11 +56,9 @@ def _pipeline(api: Api, ns: str, tmp_path: Path, source: str, name: str, env: di
 
 def _value(api: Api, ns: str, run: str, step: str, minio: Any, op: OperatorProcess) -> Any:
     """The value step ``step`` of ``run`` stored, read back from MinIO (the run must succeed)."""
-    status = wait_run(api, ns, run, diagnose=op.log_tail)["status"]
-    assert status["phase"] == "Succeeded", status
-    key = next(s["artifact"] for s in status["steps"] if s["id"] == f"pipeline.py:{step}")
-    prefix = status["storeUri"].removeprefix(f"s3://{minio.bucket}/")
-    return json.loads(minio.client().get_object(Bucket=minio.bucket, Key=f"{prefix}/{key}")["Body"].read())
+    done = wait_run(api, ns, run, diagnose=op.log_tail)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    return stored_value(minio, done, step)
 
 
 def test_a_sensor_in_a_pod_keeps_its_own_pipelines_observation(kube_api: Api, ready: str, tmp_path: Path, minio: Any,

@@ -137,6 +137,8 @@ def test_an_unreachable_endpoint_is_a_store_error_that_says_to_check_it(aws_env,
 # --- Issue 7 against MinIO: secrets never stored, damaged objects recomputed, forgeries not trusted.
 # Real: MinIO, boto3, and the barque CLI in a child process with a store on the bucket.
 
+# Values longer than artifacts.INLINE_BYTES, so that each is a blob object (a smaller value is
+# inline in its commit record).
 TRUST_PIPELINE = '''
 from barque import asset
 
@@ -144,7 +146,7 @@ from barque import asset
 def raw() -> list:
     with open("ran.txt", "a") as f:
         f.write("raw\\n")
-    return [3, 1, 2]
+    return [3, 1, 2] * 200
 
 @asset(inputs={"raw": raw})
 def report(raw: list) -> tuple:

@@ -16,6 +16,7 @@ from barque.batchflag import parse_batch_flags
 from barque.errors import BarqueError, PipelineDefinitionError
 from barque.model import BatchSpec, Freshness, SinkSpec
 from barque.parsing import literals, placement
+from barque.parsing.foldkeys import fold_keys
 from barque.parsing.conditions import read_run_if
 from barque.parsing.project import Project
 from barque.parsing.source import Api, FunctionNode, SourceModule
@@ -530,6 +531,8 @@ def _read_partitions(project: Project, mod: SourceModule, node: ast.expr) -> lis
         if kind == "partitions" and call is not None:
             arg = one_argument(mod, call, "partitions")
             keys = literals.static_keys(mod, arg)
+            if keys is None:
+                keys = fold_keys(mod, arg)
             if keys is not None:
                 out.append(PartitionDecl(dim, "static", key, values=keys))  # type: ignore[arg-type]
             else:

@@ -172,15 +172,12 @@ def sweep_temp_files(root: str, now: float | None = None) -> int:
         if now - os.stat(marker).st_mtime < SWEEP_EVERY_SECONDS:
             return 0
     except FileNotFoundError:
-        if not os.path.isdir(root):
-            return 0  # a new store: nothing to sweep yet
+        if not os.path.isdir(root):  # a new store: nothing to sweep, and its marker says so
+            _mark(root, marker, now, new=True)
+            return 0
     except OSError:
         return 0
-    try:
-        with open(marker, "wb"):
-            pass
-        os.utime(marker, (now, now))
-    except OSError:
+    if not _mark(root, marker, now, new=False):
         return 0  # not writable: the put that follows reports it
     removed = 0
     for dirpath, _dirs, names in os.walk(root):
@@ -195,6 +192,20 @@ def sweep_temp_files(root: str, now: float | None = None) -> int:
             except OSError:
                 pass  # gone already, or another sweeper got it
     return removed
+
+
+def _mark(root: str, marker: str, now: float, *, new: bool) -> bool:
+    """Touch the sweep marker, making a new store's folder first (the put that follows needs it),
+    so that the next writer of a new store does not walk what this run wrote; False if it cannot."""
+    try:
+        if new:
+            os.makedirs(root, exist_ok=True)
+        with open(marker, "wb"):
+            pass
+        os.utime(marker, (now, now))
+    except OSError:
+        return False
+    return True
 
 
 def _walk(root: str, folder: str) -> Iterator[str]:

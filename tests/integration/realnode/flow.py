@@ -60,7 +60,9 @@ class Release:
     def operator_logs(self) -> str:
         """The operator's log tail, for a failure's message."""
         out = self.kubectl("logs", "-n", self.namespace, "deploy/barque", "--tail=200", check=False)
-        return f"operator log tail:\n{out.stdout}{out.stderr}"
+        before = self.kubectl("logs", "-n", self.namespace, "deploy/barque", "--previous", "--tail=100", check=False)
+        previous = f"\nthe container before its last restart:\n{before.stdout}" if before.returncode == 0 else ""
+        return f"operator log tail:\n{out.stdout}{out.stderr}{previous}"
 
 
 def _install(helm: Any, real_node: RealNode, namespace: str, store_uri: str) -> None:

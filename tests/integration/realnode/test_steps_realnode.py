@@ -10,12 +10,11 @@ chart's Deployment (`release`). Nothing is simulated.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from testbed.kubeapi import Api
-from tests.integration.runs import create_pipeline, create_run, step_states, wait_run
+from tests.integration.runs import create_pipeline, create_run, step_states, stored_value, wait_run
 
 from .flow import Release
 
@@ -72,10 +71,7 @@ def test_async_and_stream_steps_run_in_locked_down_pods_and_a_timeout_cancels_th
                                 "stuck": "failed"}
     (stuck,) = [f for f in status["failures"] if f["step"] == "pipeline.py:stuck"]
     assert "StepTimeout" in stuck["message"] and "coroutine was cancelled" in stuck["message"]
-    entry = next(s for s in status["steps"] if s["id"] == "pipeline.py:size")
-    key = f"{release.store_prefix}-streams/{entry['artifact']}"
-    value = json.loads(minio.client().get_object(Bucket=minio.bucket, Key=key)["Body"].read())
-    assert value == {"bytes": 20 * MIB, "twos": 2 * MIB}
+    assert stored_value(minio, run, "size") == {"bytes": 20 * MIB, "twos": 2 * MIB}
     logs = barque_cli("logs", "streams-1", "pipeline.py:stuck", "-n", ns)
     assert logs.returncode == 0 and "cancelled cleanly" in logs.stdout, logs.stderr  # its finally block ran
     create_run(kube_api, ns, "streams-2", "streams")

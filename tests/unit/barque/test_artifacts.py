@@ -4,13 +4,16 @@ The store is the in-memory twin; the backends' own atomicity is tested in test_s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from barque import artifacts
-from barque.artifacts import HASH_CHECK_BYTES, ArtifactRef, commit, encode_step_id, find, get_ref, lookup, put_ref, read_value, write_value
+from barque.artifacts import HASH_CHECK_BYTES, INLINE_BYTES, ArtifactRef, commit, encode_step_id, find, get_ref, lookup, put_ref, read_value, write_value
 from barque.errors import StoreError
 from barque.store.memory import MemoryStore
 from barque.trust import AUTOMATIC
@@ -18,6 +21,13 @@ from barque.trust import AUTOMATIC
 SCOPE = artifacts.project_ref_scope("/work/etl")
 
 KEY = "c0ffee" * 10 + "beef"
+# A value whose bytes are a blob (more than INLINE_BYTES), and those bytes with one digit changed.
+LONG = list(range(200))
+
+
+def _altered(data: bytes) -> bytes:
+    """The same length, other bytes: what a flipped bit on disk makes of a blob."""
+    return data.replace(b"199", b"198")
 
 
 @pytest.fixture
@@ -45,15 +55,64 @@ class CountingStore(MemoryStore):
 
 
 def test_write_value_stores_the_bytes_under_their_sha256(store):
+    ref = write_value(store, "a" * 600)
+    data = b'"' + b"a" * 600 + b'"'
+    assert ref == ArtifactRef(hashlib.sha256(data).hexdigest(), "json", 602)
+    assert store.get(f"blobs/{ref.content_hash[:2]}/{ref.content_hash}") == data
+
+
+def test_a_small_value_is_inline_in_its_reference_and_writes_no_blob():
+    store = CountingStore()
     ref = write_value(store, {"a": 1})
-    assert ref == ArtifactRef(hashlib.sha256(b'{"a":1}').hexdigest(), "json", 7)
-    assert store.get(f"blobs/{ref.content_hash[:2]}/{ref.content_hash}") == b'{"a":1}'
+    assert ref == ArtifactRef(hashlib.sha256(b'{"a":1}').hexdigest(), "json", 7, b'{"a":1}')
+    assert store.puts == []
+    assert read_value(store, ref, allowed=AUTOMATIC) == {"a": 1}
+
+
+def test_values_up_to_inline_bytes_are_inline_and_larger_ones_are_blobs(store):
+    at, above = "x" * (INLINE_BYTES - 2), "x" * (INLINE_BYTES - 1)  # JSON adds the two quotes
+    assert write_value(store, at).inline is not None and not store.exists(write_value(store, at).key)
+    assert write_value(store, above).inline is None and store.exists(write_value(store, above).key)
+
+
+@given(st.binary(max_size=INLINE_BYTES), st.sampled_from(["json", "pickle"]))
+def test_an_inline_ref_round_trips_through_its_dict_and_json(data, serializer):
+    ref = ArtifactRef(hashlib.sha256(data).hexdigest(), serializer, len(data), data)
+    assert ArtifactRef.from_dict(json.loads(json.dumps(ref.to_dict()))) == ref
+
+
+def test_an_inline_value_is_committed_without_a_blob_and_served(store):
+    ref = _committed(store, [1, 2])
+    assert list(store.list("")) == [f"cache/{KEY}.json"]
+    found = find(store, KEY, AUTOMATIC)
+    assert found.ok and found.ref == ref and read_value(store, found.ref, allowed=AUTOMATIC) == [1, 2]
+
+
+def _with_inline(store, inline):
+    record = json.loads(store.get(f"cache/{KEY}.json"))
+    record["artifact"]["inline"] = inline
+    store.put(f"cache/{KEY}.json", json.dumps(record).encode())
+
+
+def test_a_corrupt_inline_value_is_artifact_corrupt_and_never_decoded(store):
+    _committed(store, [1, 2])
+    _with_inline(store, base64.b64encode(b"[1,3]").decode())  # well-formed, not the hashed bytes
+    assert find(store, KEY, AUTOMATIC).problem == "artifact corrupt"
+    with pytest.raises(StoreError, match="corrupt"):
+        read_value(store, ArtifactRef.from_dict(lookup(store, KEY)["artifact"]), allowed=AUTOMATIC)
+
+
+@pytest.mark.parametrize("inline", ["not base64!", 12, "QQ"])
+def test_an_inline_value_that_is_not_base64_is_record_unreadable(store, inline):
+    _committed(store, [1, 2])
+    _with_inline(store, inline)
+    assert find(store, KEY, AUTOMATIC).problem == "record unreadable"
 
 
 def test_equal_content_is_stored_once():
     store = CountingStore()
-    first = write_value(store, {"b": 2, "a": 1})
-    second = write_value(store, {"a": 1, "b": 2})
+    first = write_value(store, {"b": 2, "a": 1, "long": LONG})
+    second = write_value(store, {"a": 1, "long": LONG, "b": 2})
     assert first == second
     assert store.puts == [first.key]
 
@@ -69,8 +128,8 @@ def test_read_value_of_a_missing_blob_raises_store_error(store):
 
 
 def test_read_value_of_a_corrupt_blob_raises_store_error(store):
-    ref = write_value(store, [1, 2, 3])
-    store.put(ref.key, b"[1,2,4]")
+    ref = write_value(store, LONG)
+    store.put(ref.key, _altered(store.get(ref.key)))
     with pytest.raises(StoreError, match="corrupt"):
         read_value(store, ref, allowed=AUTOMATIC)
 
@@ -83,7 +142,7 @@ def test_commit_writes_a_record_naming_key_and_artifact(store):
 
 def test_commit_is_written_after_the_blob():
     store = CountingStore()
-    ref = write_value(store, "v")
+    ref = write_value(store, LONG)
     commit(store, KEY, ref, {})
     assert store.puts == [ref.key, f"cache/{KEY}.json"]
 
@@ -157,19 +216,19 @@ def test_find_of_an_unknown_key_says_never_materialized(store):
 
 
 def test_find_of_a_deleted_blob_says_artifact_missing(store):
-    store.delete(_committed(store, [1, 2]).key)
+    store.delete(_committed(store, LONG).key)
     found = artifacts.find(store, KEY, AUTOMATIC)
     assert found.problem == "artifact missing" and found.served is None
 
 
 def test_find_of_a_same_size_corrupt_blob_says_artifact_corrupt(store):
-    ref = _committed(store, [1, 2, 3])
-    store.put(ref.key, b"[1,2,4]")
+    ref = _committed(store, LONG)
+    store.put(ref.key, _altered(store.get(ref.key)))
     assert artifacts.find(store, KEY, AUTOMATIC).problem == "artifact corrupt"
 
 
 def test_find_of_a_large_blob_checks_its_size_without_reading_it(store):
-    ref = _committed(store, "x" * 100)
+    ref = _committed(store, "x" * 600)
     store.put(ref.key, b"y" * ref.size)  # same size, wrong bytes: not seen without a read
     assert artifacts.find(store, KEY, AUTOMATIC, hash_check_bytes=10).problem is None
     store.put(ref.key, b"y" * (ref.size - 1))
@@ -204,18 +263,19 @@ def test_read_value_never_decodes_a_serializer_it_was_not_allowed(store, tmp_pat
 
 
 def test_read_value_deletes_a_corrupt_blob_so_the_next_look_finds_it_missing(store):
-    ref = _committed(store, [1, 2, 3])
-    store.put(ref.key, b"[1,2,4]")
+    ref = _committed(store, LONG)
+    store.put(ref.key, _altered(store.get(ref.key)))
     with pytest.raises(StoreError, match="corrupt"):
         read_value(store, ref, allowed=AUTOMATIC)
     assert artifacts.find(store, KEY, AUTOMATIC, hash_check_bytes=0).problem == "artifact missing"
 
 
 def test_write_value_rewrites_a_corrupt_blob(store):
-    ref = write_value(store, [1, 2, 3])
-    store.put(ref.key, b"[1,2,4]")
-    write_value(store, [1, 2, 3])
-    assert store.get(ref.key) == b"[1,2,3]"
+    ref = write_value(store, LONG)
+    data = store.get(ref.key)
+    store.put(ref.key, _altered(data))
+    write_value(store, LONG)
+    assert store.get(ref.key) == data
 
 
 def test_with_a_key_commit_is_signed_and_served(store, monkeypatch):
@@ -251,20 +311,22 @@ def test_with_a_key_an_unsigned_ref_is_not_believed(store, monkeypatch):
 
 def test_only_a_blob_judged_by_its_size_alone_is_synced_before_its_record():
     store = CountingStore()
-    small = write_value(store, "v")
+    inline = write_value(store, "v")  # no blob at all: its bytes are in the record
+    small = write_value(store, LONG)
     large = write_value(store, "x" * (HASH_CHECK_BYTES + 1))
     commit(store, KEY, small, {"output_id": small.content_hash})
-    assert store.durable == {small.key: False, large.key: True, f"cache/{KEY}.json": False}
+    commit(store, "k2", inline, {"output_id": inline.content_hash})
+    assert store.durable == {small.key: False, large.key: True, f"cache/{KEY}.json": False, "cache/k2.json": False}
 
 
-@pytest.mark.parametrize("lost", ["blob lost", "blob torn", "blob zeroed", "record lost", "record torn"])
+@pytest.mark.parametrize("lost", ["blob lost", "blob torn", "blob zeroed", "record lost", "record torn", "inline record torn"])
 def test_what_a_power_loss_does_to_unsynced_writes_is_not_materialized(store, lost):
     # A power loss can drop an unsynced file or leave a prefix (or zeros) of its bytes: the
     # record and the small blob are unsynced, and either damage is seen, never served.
-    ref = write_value(store, {"value": list(range(50))})
+    ref = write_value(store, {"value": list(range(50 if lost == "inline record torn" else 200))})
     commit(store, KEY, ref, {"output_id": ref.content_hash})
     record_key = f"cache/{KEY}.json"
-    blob, record = store.get(ref.key), store.get(record_key)
+    blob, record = ref.inline or store.get(ref.key), store.get(record_key)
     assert blob is not None and record is not None
     if lost == "blob lost":
         store.delete(ref.key)

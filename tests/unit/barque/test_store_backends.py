@@ -201,3 +201,13 @@ def test_local_link_of_a_missing_source_is_false_and_leaves_nothing(tmp_path):
     assert not store.link("cache/none.json", "refs/s.json")
     assert store.get("refs/s.json") is None
     assert list(store.list("")) == []
+
+
+def test_local_a_new_store_is_not_walked_by_its_next_writer(tmp_path, monkeypatch):
+    root = tmp_path / "new"
+    LocalStore(root).put("k", b"v")  # the store's folder did not exist: its first put marks it swept
+    walked = []
+    monkeypatch.setattr(os, "walk", lambda *a, **k: walked.append(a) or iter(()))
+    LocalStore(root).put("other", b"x")
+    assert walked == []
+    assert (root / local.SWEEP_MARKER).exists()

@@ -219,10 +219,42 @@ def test_a_pipeline_past_client_side_applys_annotation_limit_is_told_to_apply_se
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     padding = "".join(f"# line {i:06d} of a long comment that the Pipeline carries with the code\n" for i in range(4_000))
     (project / "pipeline.py").write_text(PIPELINE + padding)
-    assert main(["compile", str(project / "pipeline.py"), "--name", "demo"]) == 0
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo", "--form", "plain"]) == 0
     out = capsys.readouterr()
     assert Pipeline.model_validate(yaml.safe_load(out.out))  # the manifest is still printed whole
-    assert "over the 256 KiB" in out.err and "kubectl apply --server-side" in out.err
+    assert "over the 256 KiB" in out.err and "kubectl apply --server-side" in out.err and "--form packed" in out.err
+
+
+def test_a_pipeline_past_client_side_applys_limit_is_packed_by_default(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    padding = "".join(f"# line {i:06d} of a long comment that the Pipeline carries with the code\n" for i in range(4_000))
+    (project / "pipeline.py").write_text(PIPELINE + padding)
+    assert main(["compile", str(project / "pipeline.py"), "--name", "demo"]) == 0
+    out = capsys.readouterr()
+    spec = yaml.safe_load(out.out)["spec"]
+    assert "graph" not in spec and set(spec["code"]["inline"]) == {"filesGzip", "pipelineFiles"}
+    assert spec["code"]["inline"]["pipelineFiles"] == ["pipeline.py"]
+    assert len(out.out) < 256 * 1024 and out.err.startswith("barque: note: packed the Pipeline") and "warning" not in out.err
+    unpacked = Pipeline.model_validate(yaml.safe_load(out.out)).spec.code.inline
+    assert unpacked is not None and unpacked.files == {"pipeline.py": PIPELINE + padding}
+
+
+def test_a_small_pipeline_stays_plain_unless_packing_is_asked_for(project: Path) -> None:
+    plain = yaml.safe_load(compile_to_yaml([str(project / "pipeline.py")], name="demo"))
+    assert set(plain["spec"]) == {"graph", "code"} and set(plain["spec"]["code"]["inline"]) == {"files"}
+    packed = yaml.safe_load(compile_to_yaml([str(project)], name="demo", form="packed"))
+    assert set(packed["spec"]) == {"code"} and packed["spec"]["code"]["inline"]["pipelineFiles"] == ["pipeline.py"]
+
+
+def test_the_packed_form_is_deterministic(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    shutil.copy(project / "pipeline.py", elsewhere / "pipeline.py")
+    first = compile_to_yaml([str(project / "pipeline.py")], name="demo", form="packed")
+    assert compile_to_yaml([str(elsewhere / "pipeline.py")], name="demo", form="packed") == first
+
+
+def test_a_packed_pipeline_still_too_large_is_told_so_without_suggesting_packing() -> None:
+    [warning] = size_warnings(2 * 1024 * 1024, packed=True)
+    assert "RequestEntityTooLarge" in warning and "compressed" in warning and "--form" not in warning
 
 
 @pytest.mark.parametrize(("size", "expected"), [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
+from barque import artifacts
 from barque.plans import Phase, Plan, Step, Stream
 from barque_operator import models
 from barque.steprecord import StepRecord
@@ -109,6 +111,18 @@ def test_counts_and_progress() -> None:
     assert entry[ids[0]]["startedAt"] == "2025-01-01T11:58:20Z" and entry[ids[0]]["durationSeconds"] == 2.0
     assert entry[ids[2]]["message"] == f"upstream {ids[1]} failed"
     assert status["duration"] == "1h00m"
+
+
+def test_a_step_whose_small_value_is_inline_names_its_record_not_a_blob_that_does_not_exist() -> None:
+    plan = big_plan(1, 1, 2)
+    ids = list(plan.steps)
+    value = b'{"n": 1}'
+    small = artifacts.ArtifactRef(hashlib.sha256(value).hexdigest(), "json", len(value), value)
+    records = {ids[0]: ok_record(ids[0]) | {"artifact": small.to_dict()},
+               ids[1]: ok_record(ids[1]) | {"artifact": {"content_hash": "not hex", "serializer": "json", "size": 1}}}
+    entry = {s["id"]: s for s in status_for(plan, records)["steps"]}
+    assert entry[ids[0]]["artifact"] == f"inline in the record of {small.content_hash[:12]}"
+    assert "artifact" not in entry[ids[1]]  # a malformed reference names nothing
 
 
 @pytest.mark.parametrize(

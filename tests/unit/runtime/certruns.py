@@ -52,7 +52,7 @@ def without_fresh(doc: Mapping[str, Any]) -> dict[str, Any]:
 def certificates(root: Path) -> list[Path]:
     """The run certificates in a project."""
     folder = root / ".barque" / "certs"
-    return sorted(p for p in folder.iterdir() if p.suffix == ".json") if folder.is_dir() else []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".cert") if folder.is_dir() else []
 
 
 def history(root: Path) -> list[dict[str, Any]]:

@@ -79,8 +79,8 @@ def test_store_option_keeps_artifacts_in_that_folder(tmp_path: Path) -> None:
     project, store = tmp_path / "project", tmp_path / "store"
     pipeline(project, PARAMS)
     run_ok("pipeline.py", "--store", str(store), cwd=project)
-    assert (store / "blobs").is_dir()
-    assert not (project / ".barque" / "blobs").exists()
+    assert (store / "cache").is_dir()
+    assert not (project / ".barque" / "cache").exists()
     ran(project)
     again = run_ok("pipeline.py", "--store", str(store), cwd=project)
     assert again["steps_executed"] == 0

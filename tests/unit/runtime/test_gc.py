@@ -15,16 +15,18 @@ from barque.store.memory import MemoryStore
 
 from .clirun import barque, run_ok, write
 
+# Lists longer than artifacts.INLINE_BYTES, so that each value is a blob (a smaller one is
+# inline in its commit record and goes with it).
 TWO_STEPS = """
 from barque import asset
 
 @asset()
-def a() -> int:
-    return {value}
+def a() -> list:
+    return [{value}] * 300
 
 @asset(inputs={{"x": a}})
-def b(x: int) -> int:
-    return x + 1
+def b(x: list) -> list:
+    return [v + 1 for v in x]
 """
 
 
@@ -57,7 +59,7 @@ def test_an_edited_steps_old_results_are_evicted_and_their_blob_freed(tmp_path: 
     run_ok("pipeline.py", cwd=tmp_path)
     before = blobs(tmp_path)
     done = gc(tmp_path, "--keep-runs", "0")  # a kept run keeps the results it recorded
-    assert done["records"] == 2 and done["blobs"] == 2  # a=1 and b=2 are nobody's now
+    assert done["records"] == 2 and done["blobs"] == 2  # a=[1...] and b=[2...] are nobody's now
     assert len(blobs(tmp_path)) == len(before) - 2
     assert run_ok("pipeline.py", cwd=tmp_path)["steps_cached"] == 2
 
@@ -105,18 +107,27 @@ def _commit(store: MemoryStore, key: str, step: str, run_id: str, value: object)
 
 def test_under_a_size_limit_the_oldest_unread_records_go_first_and_no_more_than_needed():
     store = MemoryStore()
-    old = _commit(store, "k1", "p.py:gone", "20260101T000000-000001", "x" * 100)
-    newer = _commit(store, "k2", "p.py:gone", "20260102T000000-000001", "y" * 100)
-    live = _commit(store, "k3", "p.py:a", "20260103T000000-000001", "z" * 100)
-    plan = plan_gc(store, {"k3"}, {"p.py:a"}, keep_runs=10, max_size=250)
+    old = _commit(store, "k1", "p.py:gone", "20260101T000000-000001", "x" * 600)
+    newer = _commit(store, "k2", "p.py:gone", "20260102T000000-000001", "y" * 600)
+    live = _commit(store, "k3", "p.py:a", "20260103T000000-000001", "z" * 600)
+    plan = plan_gc(store, {"k3"}, {"p.py:a"}, keep_runs=10, max_size=1500)
     assert plan.records == ("cache/k1.json",) and plan.blobs == (old,)
     apply_gc(store, plan)
     assert store.exists(newer) and store.exists(live) and not store.exists(old)
 
 
+def test_a_size_limit_counts_small_values_inline_in_their_records():
+    store = MemoryStore()
+    for n in range(4):  # 4 values of 302 bytes, each inline (no blob): 1,208 bytes in all
+        _commit(store, f"k{n}", "p.py:gone", f"2026010{n + 1}T000000-000001", "v" * 300)
+    plan = plan_gc(store, set(), set(), keep_runs=10, max_size=700)
+    assert plan.records == ("cache/k0.json", "cache/k1.json") and plan.blobs == ()
+    assert plan.kept_bytes == 604 and not plan.over_limit
+
+
 def test_what_the_plan_reads_stays_even_over_the_size_limit():
     store = MemoryStore()
-    live = _commit(store, "k3", "p.py:a", "20260103T000000-000001", "z" * 100)
+    live = _commit(store, "k3", "p.py:a", "20260103T000000-000001", "z" * 600)
     plan = plan_gc(store, {"k3"}, {"p.py:a"}, keep_runs=10, max_size=10)
     assert plan.over_limit and plan.blobs == () and plan.records == ()
     apply_gc(store, plan)
@@ -125,8 +136,8 @@ def test_what_the_plan_reads_stays_even_over_the_size_limit():
 
 def test_a_blob_another_kept_record_names_is_kept():
     store = MemoryStore()
-    shared = _commit(store, "k1", "p.py:old", "20260101T000000-000001", [1, 2])
-    _commit(store, "k2", "p.py:a", "20260102T000000-000001", [1, 2])
+    shared = _commit(store, "k1", "p.py:old", "20260101T000000-000001", [1, 2] * 200)
+    _commit(store, "k2", "p.py:a", "20260102T000000-000001", [1, 2] * 200)
     plan = plan_gc(store, {"k2"}, {"p.py:a"}, keep_runs=10)
     assert plan.records == ("cache/k1.json",) and shared not in plan.blobs
 

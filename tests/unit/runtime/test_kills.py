@@ -96,7 +96,8 @@ def _wrong_values(project_store: Path, fresh_store: Path, fresh_run: str) -> lis
 
 
 def _unreadable(store: Path) -> list[str]:
-    """Commit records that do not parse, or name a blob that is missing or does not match its hash."""
+    """Commit records that do not parse, or whose value (inline, or the blob they name) is missing
+    or does not match its hash."""
     from barque import artifacts
     from barque.store import open_store
 
@@ -105,7 +106,7 @@ def _unreadable(store: Path) -> list[str]:
     for key in opened.list("cache/"):
         try:
             ref = artifacts.ArtifactRef.from_dict(json.loads(opened.get(key) or b"")["artifact"])
-            data = opened.get(ref.key)
+            data = ref.inline if ref.inline is not None else opened.get(ref.key)
             ok = data is not None and len(data) == ref.size and hashlib.sha256(data).hexdigest() == ref.content_hash
         except (ValueError, KeyError, TypeError):
             ok = False

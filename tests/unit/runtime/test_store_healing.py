@@ -6,27 +6,33 @@ runs the way a disk, a cleanup script or a killed writer would damage it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
 
-from barque.artifacts import cache_record_key, project_ref_scope, ref_key
+from barque.artifacts import INLINE_BYTES, cache_record_key, project_ref_scope, ref_key
 
 from .clirun import barque, pipeline, ran, run_ok
 
+# Values larger than INLINE_BYTES, so that each has a blob file to damage.
 CHAIN = """
 from barque import asset
 
 @asset()
 def raw() -> list:
     trace("raw")
-    return [3, 1, 2]
+    return [3, 1, 2] * 100
 
 @asset(inputs={"raw": raw})
 def report(raw: list) -> str:
     trace("report")
     return ",".join(map(str, sorted(raw)))
 """
+REPORT = ",".join(map(str, sorted([3, 1, 2] * 100)))
+assert len(REPORT) > INLINE_BYTES
+# Values small enough to be inline in their commit records.
+SMALL = CHAIN.replace(" * 100", "")
 
 BIG = """
 from barque import asset
@@ -91,7 +97,7 @@ def test_run_recomputes_and_rewrites_a_deleted_blob(tmp_path: Path) -> None:
     blob.unlink()
     summary = run_ok("pipeline.py", cwd=tmp_path)
     assert ran(tmp_path) == ["raw"]  # same bytes again: report stays cached (early cutoff)
-    assert summary["final_output"] == "1,2,3"
+    assert summary["final_output"] == REPORT
     assert _intact(blob)
 
 
@@ -103,7 +109,7 @@ def test_fully_cached_run_recomputes_a_corrupt_blob(tmp_path: Path) -> None:
     _corrupt(blob)
     summary = run_ok("pipeline.py", cwd=tmp_path)
     assert ran(tmp_path) == ["report"]
-    assert summary["final_output"] == "1,2,3"
+    assert summary["final_output"] == REPORT
     assert _intact(blob)
 
 
@@ -140,3 +146,36 @@ def test_a_large_corrupt_input_is_recomputed_before_the_step_that_reads_it(tmp_p
     assert sorted(ran(tmp_path)) == ["big", "size"]
     assert summary["final_output"] == 1_500_001
     assert _intact(blob)
+
+
+def _inline_corrupted(record: Path) -> None:
+    """Change one byte of the inline value in a commit record, which stays well-formed JSON."""
+    doc = json.loads(record.read_text())
+    data = bytearray(base64.b64decode(doc["artifact"]["inline"]))
+    data[-2] ^= 0x01
+    doc["artifact"]["inline"] = base64.b64encode(bytes(data)).decode()
+    record.write_text(json.dumps(doc))
+
+
+def test_a_small_value_has_no_blob_and_is_inline_in_its_commit_record(tmp_path: Path) -> None:
+    pipeline(tmp_path, SMALL)
+    run_ok("pipeline.py", cwd=tmp_path)
+    key = _ref(tmp_path, "pipeline.py:report")["cache_key"]
+    artifact = json.loads((tmp_path / ".barque" / cache_record_key(key)).read_text())["artifact"]
+    assert base64.b64decode(artifact["inline"]) == b'"1,2,3"'
+    assert hashlib.sha256(b'"1,2,3"').hexdigest() == artifact["content_hash"]
+    assert not (tmp_path / ".barque" / "blobs").exists()
+
+
+def test_a_corrupt_inline_value_is_not_materialized_and_its_record_is_rewritten(tmp_path: Path) -> None:
+    pipeline(tmp_path, SMALL)
+    run_ok("pipeline.py", cwd=tmp_path)
+    ran(tmp_path)
+    key = _ref(tmp_path, "pipeline.py:raw")["cache_key"]
+    record = tmp_path / ".barque" / cache_record_key(key)
+    _inline_corrupted(record)
+    assert _dry(tmp_path)["pipeline.py:raw"] == ("run", "artifact corrupt")
+    summary = run_ok("pipeline.py", cwd=tmp_path)
+    assert ran(tmp_path) == ["raw"]  # same bytes again: report stays cached (early cutoff)
+    assert summary["final_output"] == "1,2,3"
+    assert base64.b64decode(json.loads(record.read_text())["artifact"]["inline"]) == b"[3,1,2]"

@@ -42,7 +42,7 @@ def test_parse_error_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert "pipeline.py:4" in result.stderr and "syntax error" in result.stderr
     assert "hint:" in result.stderr
-    assert (tmp_path / ".barque" / "blobs").is_dir()
+    assert (tmp_path / ".barque" / "cache").is_dir()
 
 
 def test_bad_param_exits_2_and_shows_the_expected_form(tmp_path: Path) -> None:
