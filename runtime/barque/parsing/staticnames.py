@@ -154,14 +154,19 @@ def _use(mod: SourceModule, facts: _Facts, node: ast.Name) -> str | None:
 
 def _is_api(mod: SourceModule, facts: _Facts, func: ast.expr, name: str) -> bool:
     """Whether ``func`` is barque's or barca's ``name`` wherever it is called: ``name`` (or an
-    alias of it) or ``barque.name``, through a module-level name nothing else binds."""
-    attr = ""
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        func, attr = func.value, func.attr
-    if not isinstance(func, ast.Name) or facts.bound[func.id] != 1:
+    alias of it) or ``barque.name``."""
+    if isinstance(func, ast.Attribute):
+        return func.attr == name and _bound_once_to(mod, facts, func.value, "")
+    return _bound_once_to(mod, facts, func, name)
+
+
+def _bound_once_to(mod: SourceModule, facts: _Facts, node: ast.expr, api: str) -> bool:
+    """Whether ``node`` is a name bound to the API export ``api`` (``""``: the module itself) that
+    nothing else in the file binds (a parameter or a local of that name would shadow it)."""
+    if not isinstance(node, ast.Name) or facts.bound[node.id] != 1:
         return False
-    binding = mod.bindings.get(func.id)
-    return isinstance(binding, Api) and (binding.name == name if not attr else binding.name == "" and attr == name)
+    binding = mod.bindings.get(node.id)
+    return isinstance(binding, Api) and binding.name == api
 
 
 def _decorator_argument(mod: SourceModule, facts: _Facts, call: ast.Call) -> bool:
