@@ -1,4 +1,4 @@
-"""Partition keys computed by a pure, bounded expression are folded by the parser; others stay run-time."""
+"""Partition keys and batch groups computed by a pure, bounded expression are folded by the parser; others stay run-time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 from barque.parsing.files import ModuleFinder
-from barque.parsing.foldkeys import fold_keys
+from barque.parsing.foldkeys import fold_groups, fold_keys
 from barque.parsing.source import read_module
 
 
@@ -129,3 +129,39 @@ def test_a_name_read_twice_folds_to_the_same_keys_as_python(tmp_path: Path) -> N
 def test_a_str_conversion_applies_before_the_format_spec(tmp_path: Path) -> None:
     assert _fold(tmp_path, "PARTS = partitions([f'{5!s:03d}'])\n") is None  # Python raises: left to run time
     assert _fold(tmp_path, "PARTS = partitions([f'{5!s:>3}'])\n") == ("  5",)
+
+
+# Statements that change GROUPS or one of its groups; "loop" reaches a group without naming GROUPS' items.
+GROUP_MUTATIONS = {
+    "append": "GROUPS.append(['m'])\n",
+    "inner_append": "GROUPS[0].append('m')\n",
+    "loop": "for group in GROUPS:\n    group.append('m')\n",
+    "comprehension": "FIRSTS = [group for group in GROUPS]\nFIRSTS[0].append('m')\n",
+    "sum": "ALL = GROUPS + []\nALL[0].append('m')\n",
+    "call": "def grow(groups):\n    groups[0].append('m')\ngrow(GROUPS)\n",
+    "batches_outside_a_decorator": "batches(GROUPS)[0].append('m')\n",
+}
+
+
+def _fold_groups(tmp_path: Path, source: str) -> tuple[tuple[str, ...], ...] | None:
+    mod = read_module("pipe.py", (GROUP_HEADER + source).encode(), ModuleFinder(tmp_path))
+    decorator = mod.tree.body[-1].decorator_list[0]  # type: ignore[attr-defined]
+    batch = next(kw.value for kw in decorator.keywords if kw.arg == "batch")
+    return fold_groups(mod, batch.args[0])
+
+
+GROUP_HEADER = "from barque import asset, batches, partitions\n"
+_group = st.lists(st.sampled_from(['"a"', '"b"', "1", 'f"k{2:02d}"', "str(3 * 3)"]), min_size=1, max_size=3).map(lambda es: "[" + ", ".join(es) + "]")
+
+
+@settings(max_examples=60, deadline=None)
+@given(groups=st.lists(_group, min_size=1, max_size=3), mutation=st.sampled_from([None, *GROUP_MUTATIONS]))
+def test_folded_groups_equal_what_python_computes(tmp_path_factory, groups: list[str], mutation: str | None) -> None:
+    tmp_path = tmp_path_factory.mktemp("groups")
+    source = (f"GROUPS = [{', '.join(groups)}]\n{GROUP_MUTATIONS.get(mutation or '', '')}"
+              "@asset(partitions={'k': partitions(['a'])}, batch=batches(GROUPS))\ndef a(k: list): return {}\n")
+    module = types.ModuleType("pipe")
+    exec(compile(GROUP_HEADER + source, "pipe.py", "exec"), vars(module))  # the test's own generated source
+    expected = tuple(tuple(str(k) for k in group) for group in module.GROUPS)
+    folded = _fold_groups(tmp_path, source)
+    assert folded == expected if mutation is None else folded is None
