@@ -26,7 +26,6 @@ seen here.
 from __future__ import annotations
 
 import ast
-import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -72,15 +71,10 @@ class _Facts:
     verdicts: dict[str, StaticName | None] = field(default_factory=dict)
 
 
-# One walk per parsed tree, however many decorators ask (a generated file may have thousands).
-_facts: weakref.WeakKeyDictionary[ast.Module, _Facts] = weakref.WeakKeyDictionary()
-
-
 def _facts_of(mod: SourceModule) -> _Facts:
-    facts = _facts.get(mod.tree)
-    if facts is None:
-        facts = _facts[mod.tree] = _walk(mod.tree)
-    return facts
+    if not isinstance(mod.static_names, _Facts):
+        mod.static_names = _walk(mod.tree)
+    return mod.static_names
 
 
 def _walk(tree: ast.Module) -> _Facts:
