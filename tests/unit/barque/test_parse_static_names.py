@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from barque.model import BatchSpec, Node, PartitionSpec
+from barque.parsing import staticnames
 
 from .fixtures.parse import parse, parse_error, write
 
@@ -90,3 +91,16 @@ def test_a_folded_group_list_is_checked_as_a_literal_one(tmp_path: Path) -> None
     err = parse_error(tmp_path)
     assert "names the key 'a' in two groups" in err.message
     assert err.where == "p.py:4:64"  # the argument of batches(...)
+
+
+def test_a_module_is_walked_once_however_many_decorators_read_its_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[object] = []
+    real = staticnames._walk
+    monkeypatch.setattr(staticnames, "_walk", lambda tree: walks.append(tree) or real(tree))
+    body = "KEYS = [f'k{i}' for i in range(3)]\nGROUPS = [['k0'], ['k1']]\n" + "".join(
+        f"\n@asset(partitions={{'k': partitions(KEYS)}}, batch=batches(GROUPS))\ndef a{i}(k: list): return {{}}\n" for i in range(30)
+    )
+    write(tmp_path, {"p.py": HEADER + body})
+    graph = parse(tmp_path)
+    assert {n.partitions[0].kind for n in graph.nodes.values()} == {"static"}
+    assert len(walks) == 1
