@@ -530,9 +530,7 @@ def _read_partitions(project: Project, mod: SourceModule, node: ast.expr) -> lis
         kind, call = api_call(project, mod, value)
         if kind == "partitions" and call is not None:
             arg = one_argument(mod, call, "partitions")
-            keys = literals.static_keys(mod, arg)
-            if keys is None:
-                keys = fold_keys(mod, arg)
+            keys = fold_keys(mod, arg)
             if keys is not None:
                 out.append(PartitionDecl(dim, "static", key, values=keys))  # type: ignore[arg-type]
             else:

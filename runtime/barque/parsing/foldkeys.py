@@ -1,12 +1,13 @@
-"""Folding a partition expression written in a small, pure subset of Python into its keys.
+"""Folding partition keys and batch groups written in a small, pure subset of Python.
 
 ``partitions([f"k{i:03d}" for i in range(100)])`` names its keys as surely as a literal list:
 reading them here, without running user code, makes the partition static (no step evaluates it
-in a worker, and a fully cached run can be certified). The subset: str and int literals, lists
-and tuples, module names assigned once and never touched again, ``range``, ``str``, list
-comprehensions with ``for`` and ``if``, f-strings, int arithmetic, comparisons, and ``+`` on
-strings and lists. Anything else, or more than ``BUDGET`` steps of work, is not folded and the
-expression stays one the run evaluates.
+in a worker, and a fully cached run can be certified); ``batches([["a", "b"], ["c"]])`` likewise
+names its groups. This is the parser's only reader of such values. The subset: str and int
+literals, lists and tuples, module-level names that ``barque.parsing.staticnames`` accepts,
+``range``, ``str``, list comprehensions with ``for`` and ``if``, f-strings, int arithmetic,
+comparisons, and ``+`` on strings and lists. Anything else, or more than ``BUDGET`` steps of
+work, is not folded and the expression stays one the run evaluates.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import ast
 from typing import Any
 
 from barque.parsing.source import SourceModule
+from barque.parsing.staticnames import static_name
 
 # Work allowed for one expression (elements made, characters built): past it, not folded.
+# A literal's own elements cost nothing: the source that holds them is already read.
 BUDGET = 100_000
 _INT_LIMIT = 10**18
-# Names through which a module can rebind its globals without naming them.
-_REFLECTIVE = frozenset({"globals", "vars", "locals", "exec", "eval", "setattr", "builtins", "__builtins__"})
 
 
 class _Unfoldable(Exception):
@@ -30,13 +31,31 @@ class _Unfoldable(Exception):
 def fold_keys(mod: SourceModule, node: ast.expr) -> tuple[str, ...] | None:
     """The keys ``node`` computes, as strings (an int key is its string), or ``None`` when it
     is not in the subset, exceeds the budget or does not give a list or tuple of str/int."""
-    try:
-        value = _Folder(mod).eval(node, {})
-    except (_Unfoldable, RecursionError):
-        return None
-    if not isinstance(value, (list, tuple)) or not all(_is_key(v) for v in value):
+    value = _fold(mod, node)
+    if not _is_keys(value):
         return None
     return tuple(str(v) for v in value)
+
+
+def fold_groups(mod: SourceModule, node: ast.expr) -> tuple[tuple[str, ...], ...] | None:
+    """The groups ``node`` computes (``batches(node)``), each a tuple of keys as strings, or
+    ``None`` when it is not in the subset, exceeds the budget or does not give a list or tuple
+    of lists or tuples of str/int."""
+    value = _fold(mod, node)
+    if not isinstance(value, (list, tuple)) or not all(_is_keys(group) for group in value):
+        return None
+    return tuple(tuple(str(k) for k in group) for group in value)
+
+
+def _fold(mod: SourceModule, node: ast.expr) -> Any:
+    try:
+        return _Folder(mod).eval(node, {})
+    except (_Unfoldable, RecursionError):
+        return None
+
+
+def _is_keys(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_key(v) for v in value)
 
 
 def _is_key(value: Any) -> bool:
@@ -55,9 +74,9 @@ class _Folder:
             raise _Unfoldable
 
     def eval(self, node: ast.expr, scope: dict[str, Any]) -> Any:
-        self.spend(1)
         if isinstance(node, ast.Constant) and _is_key(node.value):
             return node.value
+        self.spend(1)
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self.eval(e, scope) for e in node.elts]
             return items if isinstance(node, ast.List) else tuple(items)
@@ -87,11 +106,12 @@ class _Folder:
             return scope[name]
         if name in self.resolved:
             return self.resolved[name]
-        if name in self.names_seen or name not in self.mod.constants or not _untouched(self.mod, name):
+        static = static_name(self.mod, name)
+        if name in self.names_seen or static is None:
             raise _Unfoldable  # a cycle, or a name that may not hold what it was assigned
         self.names_seen.add(name)
-        value = self.eval(self.mod.constants[name], {})
-        if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
+        value = self.eval(static.value, {})
+        if static.shares_items and isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
             raise _Unfoldable  # an inner list could be changed through an alias (for row in NAME: ...)
         self.resolved[name] = value
         return value
@@ -179,6 +199,7 @@ class _Folder:
 
     def _generate(self, node: ast.ListComp, gens: list[ast.comprehension], scope: dict[str, Any], out: list[Any]) -> None:
         if not gens:
+            self.spend(1)  # the element may be a literal, which costs nothing itself
             out.append(self.eval(node.elt, scope))
             return
         gen = gens[0]
@@ -200,46 +221,3 @@ def _int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Unfoldable
     return value
-
-
-def _untouched(mod: SourceModule, name: str) -> bool:
-    """Whether module-level ``name`` is only ever read, never rebound, mutated or handed to a
-    call that could mutate it (``partitions(NAME)`` excepted), and no star import may rebind it."""
-    parents: dict[int, ast.AST] = {}
-    for parent in ast.walk(mod.tree):
-        if isinstance(parent, ast.ImportFrom) and any(a.name == "*" for a in parent.names):
-            return False
-        if isinstance(parent, (ast.Global, ast.Nonlocal)) and name in parent.names:
-            return False
-        if isinstance(parent, ast.Name) and parent.id in _REFLECTIVE:  # globals()["KEYS"] = ...
-            return False
-        for child in ast.iter_child_nodes(parent):
-            parents[id(child)] = parent
-    stores = 0
-    for node in ast.walk(mod.tree):
-        if not isinstance(node, ast.Name) or node.id != name:
-            continue
-        if not isinstance(node.ctx, ast.Load):
-            stores += 1
-        elif not _reads_only(node, parents.get(id(node))):
-            return False
-    return stores == 1 and any(_binds(stmt, name) for stmt in mod.tree.body)
-
-
-def _reads_only(node: ast.Name, up: ast.AST | None) -> bool:
-    """Whether this use of a name only reads its value into a new one (an operand, a comprehension's
-    or a loop's iterable, an f-string value, ``partitions(NAME)``): any other use (an attribute, a
-    subscript, an argument, an assignment, a list element, a return) may mutate it or keep an alias."""
-    if isinstance(up, (ast.BinOp, ast.Compare, ast.FormattedValue)):
-        return True
-    if isinstance(up, (ast.comprehension, ast.For)):
-        return up.iter is node
-    return isinstance(up, ast.Call) and isinstance(up.func, ast.Name) and up.func.id == "partitions" and node in up.args
-
-
-def _binds(stmt: ast.stmt, name: str) -> bool:
-    """Whether top-level ``stmt`` assigns ``name``: a binding inside an ``if``, ``try`` or loop may
-    not happen when the module is imported, and then the run-time evaluation would not find it."""
-    if isinstance(stmt, ast.Assign):
-        return any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
-    return isinstance(stmt, ast.AnnAssign) and stmt.value is not None and isinstance(stmt.target, ast.Name) and stmt.target.id == name

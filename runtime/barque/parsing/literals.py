@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from barque.serializers import SERIALIZERS
 from barque.errors import PipelineDefinitionError
+from barque.parsing.foldkeys import fold_groups
 from barque.parsing.source import SourceModule
 
 STATIC_HINT = "barque reads the decorator from the source without running it, so write the value out as a literal"
@@ -136,34 +137,29 @@ def weight(mod: SourceModule, node: ast.expr) -> int:
 
 
 def key_groups(mod: SourceModule, node: ast.expr) -> tuple[tuple[str, ...], ...] | None:
-    """``batches([...])``'s groups when written as a literal list of lists of keys, else ``None``.
+    """``batches(node)``'s groups when the parser can fold them (``foldkeys.fold_groups``), else
+    ``None`` (the run evaluates them).
 
     Keys are strings or integers (an integer is its string, as for partition keys); an empty
     group or a key in two groups is an error, as in barca."""
-    if isinstance(node, ast.Name) and node.id in mod.constants:
-        node = mod.constants[node.id]
-    if not isinstance(node, (ast.List, ast.Tuple)) or not all(isinstance(g, (ast.List, ast.Tuple)) for g in node.elts):
+    groups = fold_groups(mod, node)
+    if groups is None:
         return None
-    groups: list[tuple[str, ...]] = []
+    written = node.elts if isinstance(node, (ast.List, ast.Tuple)) and len(node.elts) == len(groups) else None
     seen: set[str] = set()
-    for group in node.elts:
-        keys = static_keys(mod, group)
-        if keys is None:
-            return None
+    for index, keys in enumerate(groups):
+        where = mod.where(written[index] if written else node)
         if not keys:
             raise PipelineDefinitionError(
-                "batches() has an empty group", where=mod.where(group), hint="Remove the empty group: every group names at least one key."
+                "batches() has an empty group", where=where, hint="Remove the empty group: every group names at least one key."
             )
         for key in keys:
             if key in seen:
                 raise PipelineDefinitionError(
-                    f"batches() names the key {key!r} in two groups",
-                    where=mod.where(group),
-                    hint="Put each key in one group at most.",
+                    f"batches() names the key {key!r} in two groups", where=where, hint="Put each key in one group at most."
                 )
             seen.add(key)
-        groups.append(keys)
-    return tuple(groups)
+    return groups
 
 
 def string_list(mod: SourceModule, node: ast.expr, what: str) -> tuple[str, ...]:
@@ -172,21 +168,6 @@ def string_list(mod: SourceModule, node: ast.expr, what: str) -> tuple[str, ...]
     ):
         return tuple(e.value for e in node.elts)  # type: ignore[attr-defined]
     raise not_static(mod, node, what, 'a list of string literals, e.g. ["A", "B"]')
-
-
-def static_keys(mod: SourceModule, node: ast.expr) -> tuple[str, ...] | None:
-    """Partition keys readable from the source: a literal list or tuple of strings and
-    integers, or a module-level name assigned such a list exactly once; else ``None``."""
-    if isinstance(node, ast.Name) and node.id in mod.constants:
-        node = mod.constants[node.id]
-    if not isinstance(node, (ast.List, ast.Tuple)):
-        return None
-    keys: list[str] = []
-    for elt in node.elts:
-        if not isinstance(elt, ast.Constant) or isinstance(elt.value, bool) or not isinstance(elt.value, (str, int)):
-            return None
-        keys.append(str(elt.value))
-    return tuple(keys)
 
 
 # -- cron ---------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class SourceModule:
     first_bound: dict[str, int] = field(default_factory=dict)
     last_bound: dict[str, ast.AST] = field(default_factory=dict)
     enclosing: dict[int, ast.stmt] = field(default_factory=dict)  # id(def) -> its block
+    # What ``barque.parsing.staticnames`` learns walking the tree, on the first name it is asked
+    # about: once per module however many decorators ask (a generated file may have thousands).
+    static_names: object | None = None
     _lines: list[bytes] | None = None
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -293,3 +294,27 @@ def test_a_graph_cached_without_warnings_is_never_served_to_a_request_for_them(t
         assert parse_project([target], warnings=asked) == fresh[asked]
     assert parses.count == 2 + 2  # the two fresh ones, then one miss per request; the rest hits
     assert len(entries(tmp_path)) == 2
+
+
+def test_an_edit_of_any_parser_module_changes_the_parser_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the parser reads statically (folded keys and groups) is part of its output, so the
+    # entries are keyed by the parser's own source: no version constant to remember to bump.
+    copy = tmp_path / "parsing"
+    shutil.copytree(cache._HERE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache, "_HERE", str(copy))
+    digests = []
+    for name in ("", "foldkeys.py", "staticnames.py", "literals.py", "declare.py"):
+        if name:
+            with open(copy / name, "a") as f:
+                f.write("\n# edited\n")
+        monkeypatch.setattr(cache, "_code_digest", None)
+        digests.append(cache.parser_digest())
+    assert len(set(digests)) == len(digests)
+
+
+def test_an_entry_another_parser_wrote_is_a_miss(tmp_path: Path, parses: Parses, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, render(initial(random.Random(9))))
+    fresh = outcome(tmp_path, True)
+    monkeypatch.setattr(cache, "_code_digest", "0" * 64)  # as if the parser's source had changed
+    assert outcome(tmp_path, True) == fresh
+    assert parses.count == 2
