@@ -18,8 +18,8 @@ from .clirun import write
 RUN = ("run", "pipeline.py", "--workers", "2")
 
 # The run path's modules that still define dataclasses: the graph model (the parse cache's codec
-# reads its fields), the plan's Phase, the run spec, barca's order, and the parser's own records.
-DATACLASS_MODULES = {"barque.model", "barque.plans", "barque.runspec", "barque_runtime.barca_order"}
+# reads its fields), the plan's Phase, the run spec, and the parser's own records.
+DATACLASS_MODULES = {"barque.model", "barque.plans", "barque.runspec"}
 
 
 def _cold_run(folder: Path) -> list[str]:
