@@ -17,7 +17,7 @@ it wrote (bench/FINDINGS.md); a persisted journal is one file made once. A power
 or damage the history; it cannot touch an artifact, which the store checks by its content hash.
 
 A run does not open the database: ``sqlite3`` and the transaction were a quarter of a run
-answered by a certificate (``barque_cli.fastrun``) and ~5 % of a cold trivial one
+answered by a certificate (``barque_cli.fastrun``) and a few per cent of a cold trivial one
 (bench/FINDINGS.md). Every run, by either path, appends its row, rendered by ``run_rest``, as one
 line to ``history.db-pending`` (``append_run``) under a shared ``flock``; every connection
 (``_connect``: every reader here) first folds the pending rows into the database under an
