@@ -5,12 +5,14 @@ Built once by ``main`` and handed to the handlers explicitly when they are regis
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from barque_operator.events import EventRecorder
+from barque_operator.jobwatch import JobIndex
 from barque_operator.kube import Kube
 from barque_operator.metrics import Metrics
 from barque_operator.runstore import CodeSnapshots, RecordCache, SpecCache, Stores
@@ -33,6 +35,8 @@ class Context:
     code: CodeSnapshots = field(default_factory=CodeSnapshots)
     clock: Callable[[], datetime] = utcnow
     background: list[Any] = field(default_factory=list)  # tasks the handlers started (kept referenced)
+    jobs: JobIndex = field(default_factory=JobIndex)  # barque's Jobs by run, kept by ``jobwatch``
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: the Job watches stop
     starts: Starts = field(default_factory=Starts)  # run starts under way; status writes and Events wait for them
     # Store writes a reconcile starts side by side (``runcycle._write``); threads start on demand.
     io: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="barque-store"))

@@ -1,16 +1,18 @@
 """kopf glue for PipelineRuns: event-driven reconciles, Jobs read from an index, a slow safety sweep.
 
 What triggers the reconcile of a run, and nothing else: a watch event of the run itself (its
-creation, a spec change such as ``cancel``, its own status write echoed back, and on start-up
-the initial listing, so a restarted operator picks every run up again). The end of one of its
-Jobs reaches the run the same way: the Job watch sets the run's ``barque.dev/reconcile``
+creation, a spec change such as ``cancel``, and on start-up the initial listing, so a restarted
+operator picks every run up again). The echo of its own status write is not reconciled unless
+something else about the run changed with it (``own_echo``). The end of one of its
+Jobs reaches the run the same way: the Job watch (``jobwatch``) sets the run's ``barque.dev/reconcile``
 annotation (one request per phase), and that change is a run event. Every reconcile of a run
 therefore goes through kopf's one worker for that object, which handles its events one at a
 time: two reconciles of one run never overlap, so no lock of ours is needed.
 
 Nothing is LISTed per reconcile. kopf indexes (``@kopf.index``, filled from each watch's initial
-LIST before any handler runs, then kept current by the watch) hold the Jobs by owning run uid,
-the Pipelines by namespace and name, and a small view of each active run. An idle run (waiting
+LIST before any handler runs, then kept current by the watch) hold the Pipelines by namespace and
+name and a small view of each active run; ``jobwatch``'s index, listed in full before the first
+reconcile and kept by a plain watch, holds the Jobs by owning run uid. An idle run (waiting
 on a live Job) costs no request and no store read: a reconcile reads the store only when a Job
 has ended (``RecordCache``) or a phase is about to start.
 
@@ -34,19 +36,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
+from barque_operator import jobwatch
 from barque_operator.context import Context
+from barque_operator.jobwatch import RUN_LABEL, Wake
 from barque_operator.models import GROUP, VERSION
-from barque_operator.observed import Event, JobView, RunView, owning_run
+from barque_operator.observed import Event, JobView, RunView
 from barque_operator.reconcile import TERMINAL, resync_due
 from barque_operator.runcycle import Seen, reconcile_run, status_patch
 from barque_operator.startfirst import is_start
 from barque_operator.status import rfc3339
 
 log = logging.getLogger(__name__)
-RUN_LABEL = "barque.dev/run"
 
 
 def register(registry: Any, ctx: Context) -> None:
@@ -55,11 +59,7 @@ def register(registry: Any, ctx: Context) -> None:
     # An index reaches handlers as the keyword argument named by its id. The indexers are async
     # (they only read the body): kopf runs a sync handler in its thread pool, where it would queue
     # behind reconciles waiting on the API, and an index must be current before the next handler.
-    @kopf.index("batch", "v1", "jobs", id="run_jobs", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    async def run_jobs(body: Mapping[str, Any], **_: Any) -> dict[str, JobView]:
-        uid = owning_run(body)
-        return {uid: JobView.from_job(body)} if uid else {}
-
+    # Jobs are not kopf's: ``jobwatch`` keeps them in ``ctx.jobs``.
     @kopf.index(GROUP, VERSION, "pipelines", id="pipelines", registry=registry)
     async def pipelines(body: Mapping[str, Any], **_: Any) -> dict[tuple[str, str], Any]:
         return {(body["metadata"]["namespace"], body["metadata"]["name"]): dict(body)}
@@ -77,15 +77,20 @@ def register(registry: Any, ctx: Context) -> None:
         # never overlap; the work runs in threads, in two pools (see ``on_reconcile``).
         loop = asyncio.get_running_loop()
         meta = body["metadata"]
-        jobs = _jobs_of(indexes["run_jobs"], meta["uid"])
+        if not ctx.jobs.listed():  # decide from every Job that exists, not from an index half filled
+            await loop.run_in_executor(None, ctx.jobs.wait_listed)
+        jobs = ctx.jobs.jobs_of(meta["uid"])
         if event.get("type") == "DELETED" or meta.get("deletionTimestamp"):
             await loop.run_in_executor(ctx.reconcilers, on_deletion, ctx, event, body, jobs)
             return
 
-        written = memo.get("written")
-        if event.get("type") is None or (written and written[0] == meta.get("resourceVersion")):
-            # The echo of the last write, or a (re)listing: fresher than anything remembered (say,
-            # after kopf's peering paused this replica while another acted).
+        written: Written | None = memo.get("written")
+        if own_echo(event, meta, written):
+            memo.pop("written", None)
+            return
+        if event.get("type") is None or (written and written.version == meta.get("resourceVersion")):
+            # The echo of the last write with something else changed since, or a (re)listing:
+            # fresher than anything remembered (say, after kopf's peering paused this replica while another acted).
             memo.pop("written", None)
 
         def pipeline(namespace: str, name: str) -> Mapping[str, Any] | None:
@@ -106,37 +111,64 @@ def register(registry: Any, ctx: Context) -> None:
         elif write is not None:
             write_status(ctx, body, memo, write)  # nothing to send: only Events to queue
 
-    @kopf.on.event("batch", "v1", "jobs", id="job-ended", labels={RUN_LABEL: kopf.PRESENT}, registry=registry)
-    async def job_event(event: Mapping[str, Any], body: Mapping[str, Any], memo: Any, **_: Any) -> None:
-        # Only changes seen live: after a restart the runs' own initial listing reconciles them.
-        # Async, so that the many Job changes that wake nothing (created, Pod started) cost no thread.
-        if event.get("type") != "MODIFIED" or memo.get("woke_run"):
-            return
-        view = JobView.from_job(body)
-        owner = _owner_name(body)
-        if not view.finished or owner is None:
-            return
-        await asyncio.get_running_loop().run_in_executor(
-            None, ctx.kube.nudge_run, body["metadata"]["namespace"], owner, f"{view.name}:{view.outcome}")
-        memo["woke_run"] = True
-
     @kopf.on.startup(registry=registry)
-    async def start_sweep(**indexes: Any) -> None:
-        # kopf hands startup handlers the same index objects it keeps filling later.
-        task = sweep(ctx, indexes["active_runs"], indexes["run_jobs"])
+    async def start_watches(**indexes: Any) -> None:
+        # kopf runs startup handlers before its own watches begin, and hands them the same index
+        # objects it keeps filling later.
+        watch_jobs(ctx)
+        task = sweep(ctx, indexes["active_runs"])
         ctx.background.append(asyncio.get_running_loop().create_task(task))
 
 
-def _jobs_of(index: Any, uid: str) -> dict[int, JobView]:
-    return {v.phase: v for v in index.get(uid, ())}
+def watch_jobs(ctx: Context) -> None:
+    """Start the Job watches (``jobwatch``): one per watched namespace, or one for all; a Job seen
+    ending wakes its run from a small thread pool of its own, so the watch never waits on the API gate."""
+    s = ctx.settings
+    wakers = ThreadPoolExecutor(2, thread_name_prefix="barque-wake")
+
+    def wake(w: Wake) -> None:
+        wakers.submit(wake_run, ctx, w)
+
+    def watch(scope: str | None, version: str) -> Iterator[dict[str, Any]]:
+        return ctx.kube.watch_jobs(scope, RUN_LABEL, version, s.watch_server_timeout,
+                                   (s.watch_connect_timeout, s.watch_client_timeout))
+
+    scopes: tuple[str | None, ...] = s.namespaces or (None,)
+    jobwatch.start(ctx.jobs, scopes, lambda scope: ctx.kube.list_jobs(scope, RUN_LABEL), watch, wake, ctx.stopping)
 
 
-def _owner_name(job: Mapping[str, Any]) -> str | None:
-    for ref in job["metadata"].get("ownerReferences") or ():
-        if ref.get("kind") == "PipelineRun" and ref.get("uid") == owning_run(job):
-            name: str | None = ref.get("name")
-            return name
-    return None
+def wake_run(ctx: Context, w: Wake) -> None:
+    """Wake a run one of whose Jobs ended; when that fails, the safety sweep finds the run later."""
+    try:
+        ctx.kube.nudge_run(w.namespace, w.run, w.why)
+    except Exception as err:
+        log.warning("could not wake %s/%s after %s: %s", w.namespace, w.run, w.why, err)
+
+
+def cause(meta: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a run, besides its status, calls for a reconcile when it changes: its spec (the
+    generation), its annotations (a Job's end and the safety sweep wake it there) and its deletion."""
+    annotations = tuple(sorted((meta.get("annotations") or {}).items()))
+    return meta.get("generation"), annotations, meta.get("deletionTimestamp")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A status write of this process, kept in the run's memo until the watch echoes it back."""
+
+    version: str  # the resourceVersion the write made
+    status: dict[str, Any]  # the status as written: newer than any copy a queued event carries
+    cause: tuple[Any, ...]  # ``cause`` of the run as the reconcile that wrote it saw it
+
+
+def own_echo(event: Mapping[str, Any], meta: Mapping[str, Any], written: Written | None) -> bool:
+    """Whether a watch event is nothing but the echo of this process's last status write: the
+    version that write made, with nothing else about the run changed since the reconcile that
+    wrote it. That reconcile carried out its decision, and deciding again from the same facts
+    asks for nothing (a decision once carried out is settled), so the echo is not reconciled.
+    A change in between (a wake-up, a spec edit, a deletion) shows in ``cause`` and is."""
+    return (event.get("type") == "MODIFIED" and written is not None
+            and written.version == meta.get("resourceVersion") and written.cause == cause(meta))
 
 
 @dataclass(frozen=True)
@@ -166,8 +198,8 @@ def on_reconcile(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[in
 def reconcile_once(ctx: Context, body: Mapping[str, Any], memo: Any, jobs: dict[int, JobView],
                    pipeline: Any) -> StatusWrite | None:
     """Decide and act for one run; the status write it leaves, or None when the run has ended."""
-    written = memo.get("written")
-    old = dict(written[1] if written else body.get("status") or {})
+    written: Written | None = memo.get("written")
+    old = dict(written.status if written else body.get("status") or {})
     if old.get("phase") in TERMINAL:
         return None
     created: dict[int, tuple[JobView, float]] = memo.setdefault("created", {})
@@ -194,7 +226,8 @@ def write_status(ctx: Context, body: Mapping[str, Any], memo: Any, write: Status
     for event in write.events:  # queued, posted after the status by other threads (advisory)
         ctx.events.record(body, event.type, event.reason, event.message)
     if version is not None:
-        memo["written"] = (version, {k: v for k, v in {**write.old, **write.new}.items() if v is not None})
+        status = {k: v for k, v in {**write.old, **write.new}.items() if v is not None}
+        memo["written"] = Written(version, status, cause(meta))
     if write.new.get("phase") in TERMINAL:
         memo.pop("created", None)
 
@@ -214,7 +247,7 @@ def on_deletion(ctx: Context, event: Mapping[str, Any], body: Mapping[str, Any],
         ctx.metrics.runs_finished.labels(meta["namespace"], pipeline, "cancelled").inc()
 
 
-async def sweep(ctx: Context, active_runs: Any, run_jobs: Any) -> None:
+async def sweep(ctx: Context, active_runs: Any) -> None:
     """Every ``resync_seconds``: wake the active runs that ``resync_due`` says an event missed."""
     loop = asyncio.get_running_loop()
     while True:
@@ -222,7 +255,7 @@ async def sweep(ctx: Context, active_runs: Any, run_jobs: Any) -> None:
         now = ctx.clock()
         # Read the indexes here, in the event loop that updates them (no await in between).
         due = [run for store in list(active_runs.values()) for run in store
-               if resync_due(run, _jobs_of(run_jobs, run.uid), now, ctx.settings.resync_seconds)]
+               if resync_due(run, ctx.jobs.jobs_of(run.uid), now, ctx.settings.resync_seconds)]
         for run in due:
             try:
                 await loop.run_in_executor(None, ctx.kube.nudge_run, run.namespace, run.name, f"resync:{rfc3339(now)}")

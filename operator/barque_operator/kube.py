@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TIMEOUT = (5, 30)  # connect, read (seconds)
+LIST_TIMEOUT = (5, 120)  # a LIST of every Job the operator owns may be large
 LEASE_TIMEOUT = (2, 4)  # a renewal must fail fast enough to be retried within the renew deadline
 NUDGE_ANNOTATION = f"{GROUP}/reconcile"
 # Answers of an API server that is overloaded (429, API Priority and Fairness) or restarting (5xx):
@@ -131,13 +132,15 @@ def _done(response: Any) -> None:
 class Kube:
     """Thin wrappers over the calls the operator makes; build with ``Kube.connect()``."""
 
-    def __init__(self, api_client: Any, gate: RequestGate, lease_client: Any = None) -> None:
+    def __init__(self, api_client: Any, gate: RequestGate, lease_client: Any = None, watch_client: Any = None) -> None:
         from kubernetes import client
 
         self.api_client = api_client
         self.gate = gate
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
+        # A watch holds its connection for minutes: not one of the pool the gate's requests share.
+        self.watch_batch = client.BatchV1Api(watch_client or api_client)
         self.custom = client.CustomObjectsApi(api_client)
         # The Lease's requests must fail within the renew deadline, not wait out refusals.
         self.coordination = client.CoordinationV1Api(lease_client or api_client)
@@ -165,10 +168,12 @@ class Kube:
             configuration = client.Configuration.get_default_copy()
         lease = copy.deepcopy(configuration)
         lease.connection_pool_maxsize = 2
+        watch = copy.deepcopy(configuration)
+        watch.connection_pool_maxsize = 4
         configuration.connection_pool_maxsize = pool
         configuration.retries = refusal_retries()  # read when the client builds its connection pool
         api_client = client.ApiClient(configuration)
-        return cls(api_client, gate, client.ApiClient(lease))
+        return cls(api_client, gate, client.ApiClient(lease), client.ApiClient(watch))
 
     def _status(self, err: Exception) -> int | None:
         return getattr(err, "status", None) if isinstance(err, self._api_exception) else None
@@ -281,6 +286,42 @@ class Kube:
         except Exception as err:
             if self._status(err) != 404:
                 raise
+
+    def list_jobs(self, namespace: str | None, label: str) -> tuple[list[dict[str, Any]], str]:
+        """The Jobs that carry ``label`` in ``namespace`` (None: all namespaces), and the list's resourceVersion."""
+        with self.gate.slot(Priority.START):  # the operator's first decisions wait for it
+            if namespace is None:
+                response = self.batch.list_job_for_all_namespaces(
+                    label_selector=label, _preload_content=False, _request_timeout=LIST_TIMEOUT)
+            else:
+                response = self.batch.list_namespaced_job(
+                    namespace, label_selector=label, _preload_content=False, _request_timeout=LIST_TIMEOUT)
+            data = _load(response)
+        items: list[dict[str, Any]] = data.get("items") or []
+        return items, str(data["metadata"]["resourceVersion"])
+
+    def watch_jobs(self, namespace: str | None, label: str, version: str, server_timeout: int,
+                   client_timeout: tuple[int, int]) -> Iterator[dict[str, Any]]:
+        """The events of a WATCH of the Jobs that carry ``label`` from ``version`` (bookmarks
+        included), as raw dicts, until the server ends it after ``server_timeout`` seconds. Not
+        through the gate: it is one long request, held open."""
+        from kubernetes.watch.watch import iter_resp_lines
+
+        options: dict[str, Any] = dict(
+            label_selector=label, watch=True, resource_version=version, allow_watch_bookmarks=True,
+            timeout_seconds=server_timeout, _preload_content=False, _request_timeout=client_timeout)
+        response: Any  # urllib3's response, streamed (``_preload_content=False``)
+        if namespace is None:
+            response = self.watch_batch.list_job_for_all_namespaces(**options)
+        else:
+            response = self.watch_batch.list_namespaced_job(namespace, **options)
+        try:
+            for line in iter_resp_lines(response):
+                event: dict[str, Any] = json.loads(line)
+                yield event
+        finally:
+            response.close()  # a stream left half-read cannot go back to the pool
+            response.release_conn()
 
     def list_job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
         """A Job's Pods: read only when the Job ended with steps unrecorded (their last words)."""

@@ -156,6 +156,7 @@ def run(settings: OperatorSettings, verbose: bool = False) -> int:
     try:
         run_kopf(registry, settings)
     finally:
+        ctx.stopping.set()
         if election is not None:
             election.release()
     return 0

@@ -157,7 +157,8 @@ def decide(f: RunFacts) -> Decision:
         actions += [WritePhase(step.start), CreateJob(step.start)]
         count = sum(len(s.steps) for s in step.start.streams)
         actions.append(Event("Normal", "PhaseStarted", f"phase {step.start.index}: Job {name} runs {count} steps in {len(step.start.streams)} streams"))
-    actions += _phase_events(f, views)
+    succeeds_now = step.outcome is not None and step.outcome.state == "succeeded" and not (step.hooks and f.hook_results is None)
+    actions += _phase_events(f, views, succeeds_now)
     actions += _step_failure_events(f, records)
     if step.grow:
         actions.append(Replan(step.grow))
@@ -331,11 +332,15 @@ def _status(
     )
 
 
-def _phase_events(f: RunFacts, views: Sequence[PhaseView]) -> list[Action]:
+def _phase_events(f: RunFacts, views: Sequence[PhaseView], run_succeeds: bool) -> list[Action]:
+    """A PhaseFinished Event for each phase that ended since the last status; none for the phases
+    that succeeded (or were cached) when the run's own Succeeded Event comes with them, which says
+    as much (one API write less per run: a one-phase run's PhaseFinished repeated it)."""
     before = {p.get("index"): p.get("state") for p in f.previous.get("phases") or ()}
+    said = ("Succeeded", "Cached") if run_succeeds else ()
     out: list[Action] = []
     for v in views:
-        if v.state in ("Succeeded", "Failed", "Cached", "Skipped") and before.get(v.index) not in (
+        if v.state in ("Succeeded", "Failed", "Cached", "Skipped") and v.state not in said and before.get(v.index) not in (
             "Succeeded", "Failed", "Cached", "Skipped"
         ):
             kind = "Warning" if v.state == "Failed" else "Normal"

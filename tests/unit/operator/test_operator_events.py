@@ -146,7 +146,7 @@ def test_a_reconcile_handed_an_older_copy_decides_from_the_status_this_process_w
     watched = {0: JobView("r-p0", 0, 1, succeeded=1, outcome="Complete")}
     handlers_run.on_reconcile(Ctx(), body, memo, dict(watched), None)  # type: ignore[arg-type]
     assert seen_by_reconcile[2][1] == watched  # the index's word wins once it has the Job
-    assert memo["written"][0] == "8"  # type: ignore[index]  # kept until the watch echoes version 8
+    assert memo["written"].version == "8"  # type: ignore[attr-defined]  # kept until the watch echoes version 8
 
 
 def test_the_indexes_the_handlers_read_are_registered_under_those_names() -> None:
@@ -158,7 +158,7 @@ def test_the_indexes_the_handlers_read_are_registered_under_those_names() -> Non
     registry = kopf.OperatorRegistry()
     handlers_run.register(registry, object())  # type: ignore[arg-type]  # registering reads no context
     ids = {h.id for h in registry._indexing.get_all_handlers()}
-    assert ids == {"run_jobs", "pipelines", "active_runs"}
+    assert ids == {"pipelines", "active_runs"}
 
 
 def test_the_reconcile_half_sends_no_status_write_and_the_writer_half_sends_and_remembers_it(monkeypatch: object) -> None:
@@ -179,4 +179,4 @@ def test_the_reconcile_half_sends_no_status_write_and_the_writer_half_sends_and_
     assert Ctx.kube.patches == [] and "written" not in memo
     handlers_run.write_status(Ctx(), body, memo, write)  # type: ignore[arg-type]
     assert Ctx.kube.patches == [write.patch]
-    assert memo["written"] == ("9", {"phase": "Running", "progress": "0/2"})
+    assert memo["written"] == handlers_run.Written("9", {"phase": "Running", "progress": "0/2"}, (None, (), None))

@@ -281,3 +281,20 @@ def test_continue_lets_independent_streams_finish_after_a_failure() -> None:
     world.run_job(0, {"per_day[day=mon]": "failed"})
     d = world.reconcile()
     assert [c.phase.index for c in d.of(CreateJob)] == [1] and d.finished is None
+
+
+def test_a_run_that_succeeds_says_so_once_and_a_failed_phase_is_still_named() -> None:
+    """The run's Succeeded Event stands for the phases that succeeded with it (no PhaseFinished
+    beside it); a phase that failed keeps its own PhaseFinished."""
+    world = World()
+    world.reconcile()
+    world.run_job(0)
+    world.reconcile()
+    world.run_job(1)
+    end = world.reconcile()
+    assert [e.reason for e in end.of(Event)] == ["Succeeded"]
+    failing = World()
+    failing.reconcile()
+    failing.run_job(0, {"raw": "failed"})
+    reasons = [e.reason for e in failing.reconcile().of(Event)]
+    assert "PhaseFinished" in reasons and "Failed" in reasons

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from barque_operator.handlers_run import Written
 from barque_operator.startfirst import Starts, is_start
 
 
 def test_a_run_without_a_pinned_run_id_is_a_start_and_the_echo_of_its_write_is_not() -> None:
     assert is_start({"status": {}}, {})
     assert not is_start({"status": {"runId": "k8s/ns/r"}}, {})
-    assert not is_start({"status": {}}, {"written": ("12", {"runId": "k8s/ns/r"})})
+    assert not is_start({"status": {}}, {"written": Written("12", {"runId": "k8s/ns/r"}, ())})
 
 
 def test_waiting_for_starts_ends_when_the_last_start_ends() -> None:
