@@ -40,6 +40,9 @@ corrupt then is deleted, so the read fails once with a clear error and the next 
 it missing. That keeps a fully cached run at one ``stat`` per large artifact instead of
 hashing gigabytes it never reads. ``write_value`` rewrites a blob whose stored bytes differ
 from the value's, so recomputing heals a corrupt blob in place.
+
+The records here are ``NamedTuple``s, not dataclasses, as ``barque.steprecord``'s: typed and
+immutable, and cheap to define, which every run pays for at import (bench/FINDINGS.md).
 """
 
 from __future__ import annotations
@@ -48,9 +51,8 @@ import binascii
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Collection
+from typing import Any, Collection, NamedTuple
 from urllib.parse import quote
 
 from barque import trust
@@ -70,8 +72,7 @@ INLINE_BYTES = 512
 STREAM = "stream"
 
 
-@dataclass(frozen=True)
-class ArtifactRef:
+class ArtifactRef(NamedTuple):
     """Where a value's bytes are (by content), how to decode them, and how many there are.
 
     ``inline`` holds the bytes themselves for a value of at most ``INLINE_BYTES`` (no blob);
@@ -251,8 +252,7 @@ def commit(store: ArtifactStore, cache_key: str, ref: ArtifactRef, record: dict[
     store.put(key, canonical_json(trust.sign(body, trust.configured_key())), durable=False)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """A judged record: ``record`` and ``ref`` when it can be served, else ``problem`` says why not."""
 
     record: dict[str, Any] | None

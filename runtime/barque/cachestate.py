@@ -14,13 +14,14 @@ about to be read anyway: a corrupt one makes its step run instead of failing its
 Values are decoded only to learn a dict source's per-key values, and only as JSON, which
 runs no code (a source of partition keys is served only from a JSON record): this module
 serves ``--dry-run`` and ``plan --cache``, which must never run a store writer's code.
+Its records are ``NamedTuple``s, cheap to define at every run's start (``barque.artifacts``).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, Mapping, NamedTuple
 
 from barque import artifacts, trust
 from barque.cachekeys import cache_key, explain_change, key_components
@@ -46,8 +47,7 @@ NEVER_MATERIALIZED = "never materialized"
 OVERRIDDEN = "overridden"
 
 
-@dataclass(frozen=True)
-class StepCache:
+class StepCache(NamedTuple):
     """The verdict for one step; ``record`` is the commit record a cached step is served from."""
 
     state: CacheState
@@ -56,12 +56,15 @@ class StepCache:
     record: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class CacheContext:
+_NONE: Mapping[str, Any] = MappingProxyType({})  # the default of a mapping nothing writes to
+
+
+class CacheContext(NamedTuple):
     """What every verdict of one assessment reads: the run's inputs and what the walk knows so far.
 
     ``outputs`` (step id -> output id) and ``found`` (step id -> the record behind it) fill in
-    as the walk decides steps in dependency order; everything else is fixed for the walk.
+    as the walk decides steps in dependency order, so each context gets its own (no default);
+    everything else is fixed for the walk.
     """
 
     graph: Graph
@@ -69,13 +72,13 @@ class CacheContext:
     store: ArtifactStore
     params: Mapping[str, str]
     env: Mapping[str, str | None]
+    outputs: dict[str, str]
+    found: dict[str, Mapping[str, Any]]
     no_cache: bool = False
-    refresh: Mapping[str, str] = field(default_factory=dict)  # node id -> the --refresh that reaches it
+    refresh: Mapping[str, str] = _NONE  # node id -> the --refresh that reaches it
     key_sources: frozenset[str] = frozenset()  # nodes whose output gives another node its partition keys
-    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # node id -> its stubbed record
+    overrides: Mapping[str, Mapping[str, Any]] = _NONE  # node id -> its stubbed record
     scope: str = ""  # the pipeline's refs scope (RunSpec.ref_scope); empty: read no refs (a run from before scoping)
-    outputs: dict[str, str] = field(default_factory=dict)
-    found: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def allowed(self, node: Node) -> frozenset[str]:
         """The serializers a record of ``node`` may name to be served."""
@@ -110,7 +113,7 @@ def assess(
     sources = frozenset(key_sources(graph))
     corrupt: set[str] = set()  # large blobs found corrupt by the check of what this run reads
     while True:
-        ctx = CacheContext(graph, plan, store, params or {}, env or {}, no_cache, refresh or {}, sources, overrides or {},
+        ctx = CacheContext(graph, plan, store, params or {}, env or {}, {}, {}, no_cache, refresh or {}, sources, overrides or {},
                            scope)
         verdicts = _walk(ctx, corrupt)
         found = _corrupt_inputs(plan, store, verdicts) - corrupt

@@ -15,7 +15,7 @@ import os
 from typing import Collection, Iterable, Mapping, Sequence
 
 from barque.errors import PlanError
-from barque.model import Graph, Node, build_frozen
+from barque.model import Graph, Node
 from barque.plans import Deferred, Phase, Plan, Step, Stream
 from barque.targets import resolve_targets, select_nodes, topo_order
 
@@ -211,8 +211,7 @@ def _unpartitioned_step(node: Node, keys: Mapping[str, list[Partition]]) -> Step
         deps = inputs[0][1]  # one input's step ids are distinct
     else:
         deps = tuple(dict.fromkeys(s for _, ids in inputs for s in ids))
-    return build_frozen(Step, {"id": node.id, "node": node.id, "partition": (), "deps": deps, "inputs": inputs, "action": "run",
-                               "collected": _collected(node, inputs, deps)})
+    return Step(node.id, node.id, (), deps, inputs, "run", _collected(node, inputs, deps))
 
 
 def _collected(node: Node, inputs: Sequence[tuple[str, tuple[str, ...]]], deps: tuple[str, ...]) -> tuple[str, ...]:

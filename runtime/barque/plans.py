@@ -3,16 +3,19 @@
 Plain data with a stable JSON form, the same for ``barque plan``, the local runner and
 the operator (which pins it on a run's status and in the store). A run's plan is made once
 and then only grown (``grow_plan``) as deferred partition keys become known, in both places.
+
+The records are ``NamedTuple``s, as ``barque.steprecord``'s: typed and immutable, and cheap to
+define, which every run pays for at import (a frozen dataclass ~0.8 ms each, bench/FINDINGS.md).
+``Phase`` stays a frozen dataclass: its ``index`` field would shadow ``tuple.index``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One execution of a node, for one partition key when the node is partitioned.
 
     ``id`` is the node id, plus ``[dim=value,...]`` for a partition. ``deps`` are the step
@@ -61,8 +64,7 @@ class Step:
         )
 
 
-@dataclass(frozen=True)
-class Stream:
+class Stream(NamedTuple):
     """Steps run in order by one worker process or pod."""
 
     id: str
@@ -78,16 +80,14 @@ class Phase:
     streams: tuple[Stream, ...]
 
 
-@dataclass(frozen=True)
-class Deferred:
+class Deferred(NamedTuple):
     """A node whose partition keys are known only after ``waits_for`` has run."""
 
     node: str
     waits_for: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """The ordered phases plus every step by id; ``deferred`` nodes are planned later.
 
     ``skipped`` are the steps a partition selection leaves out because they read a key it
@@ -96,7 +96,7 @@ class Plan:
     phases: tuple[Phase, ...]
     steps: Mapping[str, Step]
     targets: tuple[str, ...] = ()
-    deferred: tuple[Deferred, ...] = field(default_factory=tuple)
+    deferred: tuple[Deferred, ...] = ()
     skipped: tuple[str, ...] = ()
 
     @property

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from barque_cli.usage import BATCHES_AT_ONCE, WORKERS, at_least_one
+from barque_cli.usage import BATCHES_AT_ONCE, WORKERS, add_cluster_args, at_least_one
 
 
 def register(sub: Any) -> None:
@@ -38,8 +38,6 @@ def register(sub: Any) -> None:
     graph.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid", help="svg renders the DOT with Graphviz's `dot`")
     graph.add_argument("--run", default=None, metavar="RUN_ID", help="show each node's state and duration in this run")
     graph.add_argument("--store", default=None, help="the store holding the run's step records (default .barque/ in the project)")
-    from barque_cli.cmd_status import add_cluster_args
-
     add_cluster_args(graph)  # with one of them, --run names a PipelineRun
     graph.set_defaults(func=cmd_graph)
 

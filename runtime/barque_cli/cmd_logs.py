@@ -19,7 +19,8 @@ import argparse
 import sys
 from typing import Any, Mapping
 
-from barque_cli.cmd_status import Kube, cli_error, add_cluster_args
+from barque_cli.cmd_status import Kube, cli_error
+from barque_cli.usage import add_cluster_args
 
 
 def register(sub: Any) -> None:

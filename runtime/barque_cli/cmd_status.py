@@ -21,17 +21,12 @@ import os
 import sys
 from typing import Any, Mapping
 
+from barque_cli.usage import add_cluster_args
+
 GROUP, VERSION = "barque.dev", "v1alpha1"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 _IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-
-
-def add_cluster_args(p: argparse.ArgumentParser) -> None:
-    """The connection flags every cluster command takes."""
-    p.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig context's, else 'default')")
-    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config, else in-cluster)")
-    p.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
 
 
 def register(sub: Any) -> None:

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from barque.errors import BarqueError
-from barque_cli.cmd_status import add_cluster_args
+from barque_cli.usage import add_cluster_args
 
 
 def register(sub: Any) -> None:

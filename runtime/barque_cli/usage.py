@@ -46,3 +46,10 @@ def at_least_one(what: str, hint: str = "give 1 or more") -> Callable[[str], int
 
 WORKERS = at_least_one("workers", "give 1 or more, or leave it out for one per CPU")
 BATCHES_AT_ONCE = at_least_one("batches at once")
+
+
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    """The connection flags every cluster command takes."""
+    p.add_argument("-n", "--namespace", default=None, help="namespace (default: the kubeconfig context's, else 'default')")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config, else in-cluster)")
+    p.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")

@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from barque.model import Graph, Node
 
 
-@dataclass(frozen=True)
-class _Edge:
+class _Edge(NamedTuple):
     """One input as barca's graph holds it: ``flows`` unless it is a collect or a
-    partitions_from edge (those never fuse a chain)."""
+    partitions_from edge (those never fuse a chain). A NamedTuple: every run defines it."""
 
     source: str
     target: str

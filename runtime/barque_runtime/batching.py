@@ -272,7 +272,7 @@ def batch_kwargs(ctx: StreamContext, node: Node, steps: list[Step]) -> dict[str,
     """The keyword arguments of one call over ``steps``' keys (see the module docstring)."""
     keys = [key_of(step) for step in steps]
     # Run parameters and the like as for one step; the inputs are read below, once each.
-    kwargs = call_kwargs(ctx, node, replace(steps[0], inputs=()))
+    kwargs = call_kwargs(ctx, node, steps[0]._replace(inputs=()))
     readers = dict(node.readers)
     dims = sorted(d for d, _ in steps[0].partition)
     for dim in dims:

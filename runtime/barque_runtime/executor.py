@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from barque import artifacts, records, steprecord, trust
@@ -83,30 +82,30 @@ class BlobMemo:
         self.store.delete(key)
 
 
-@dataclass
 class StreamContext:
     """What every step of a stream shares; ``known`` holds records of steps already finished.
 
     ``state`` is the process state every step starts from, taken when the context is made
-    (before any user code ran in this process) and restored after every attempt.
+    (before any user code ran in this process) and restored after every attempt. In a pod,
+    ``echo_output`` also sends a step's output to the container's own stdout/stderr, so
+    ``kubectl logs`` shows it; locally the runner's stdout carries the summary alone.
+    ``on_record`` is where a finished step's record goes instead of its own file in the store:
+    a local worker sends it to its parent (``workers``), which stores the stream's records in
+    one object. (A plain class: it is mutable state, and every run makes one.)
     """
 
-    spec: RunSpec
-    store: ArtifactStore
-    loader: ModuleLoader
-    known: dict[str, dict[str, Any]] = field(default_factory=dict)
-    state: ProcessState = field(default_factory=ProcessState)
-    attempts_used: dict[str, int] = field(default_factory=dict)
-    # In a pod, a step's output also goes to the container's own stdout/stderr, so `kubectl logs`
-    # shows it; locally the runner's stdout carries the summary alone.
-    echo_output: bool = False
-    # Where a finished step's record goes instead of its own file in the store: a local worker
-    # sends it to its parent (``workers``), which stores the stream's records in one object.
-    on_record: Callable[[dict[str, Any]], None] | None = None
-
-    def __post_init__(self) -> None:
-        self.blobs = BlobMemo(self.store)
-        self.key_sources = key_sources(self.spec.graph)
+    def __init__(self, spec: RunSpec, store: ArtifactStore, loader: ModuleLoader, *, echo_output: bool = False,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.spec = spec
+        self.store = store
+        self.loader = loader
+        self.known: dict[str, dict[str, Any]] = {}
+        self.state = ProcessState()
+        self.attempts_used: dict[str, int] = {}
+        self.echo_output = echo_output
+        self.on_record = on_record
+        self.blobs = BlobMemo(store)
+        self.key_sources = key_sources(spec.graph)
 
     def record_of(self, step_id: str) -> dict[str, Any] | None:
         if step_id not in self.known:

@@ -4,9 +4,8 @@ Where: ``history.db`` follows the store, not the project, so a read-only project
 with ``--store`` elsewhere still runs. A local-folder store keeps it inside its folder
 (``.barque/history.db`` by default); an ``s3://`` store, which SQLite cannot live in, gets
 a local file per store URI under ``$XDG_STATE_HOME/barque/history/`` (``~/.local/state``
-when unset). History is a log, not the cache: a run whose history cannot be written (no
-writable place, a corrupt or locked database, a full disk) reports its result anyway and
-warns on stderr.
+when unset). History is a log, not the cache: a run whose row cannot be written (no
+writable place, a full disk) reports its result anyway and warns on stderr.
 
 The database keeps a rollback journal that stays in place between runs
 (``journal_mode=PERSIST``) and runs with ``synchronous=OFF``: no disk sync at all (a sync per
@@ -17,14 +16,17 @@ checkpoint: ~1 ms of CPU and two file creations per run, for a fully cached run 
 it wrote (bench/FINDINGS.md); a persisted journal is one file made once. A power cut may lose
 or damage the history; it cannot touch an artifact, which the store checks by its content hash.
 
-A run answered by a certificate (``barque_cli.fastrun``) does not open the database: ``sqlite3``
-and the transaction were a quarter of such a run's time (bench/FINDINGS.md). It appends its
-row, rendered beforehand by ``run_rest``, as one line to ``history.db-pending`` (``append_run``)
-under a shared ``flock``; every connection (``_connect``: every reader and writer here) first
-folds the pending rows into the database under an exclusive one, then empties the file. So
-every reader sees exactly the rows it would see had each run written the database itself. A
-row is inserted before the file is emptied, and again harmlessly (``INSERT OR IGNORE``) if the
-process dies in between; a line torn by a crash is skipped (each starts on a line of its own).
+A run does not open the database: ``sqlite3`` and the transaction were a quarter of a run
+answered by a certificate (``barque_cli.fastrun``) and a few per cent of a cold trivial one
+(bench/FINDINGS.md). Every run, by either path, appends its row, rendered by ``run_rest``, as one
+line to ``history.db-pending`` (``append_run``) under a shared ``flock``; every connection
+(``_connect``: every reader here) first folds the pending rows into the database under an
+exclusive one, then empties the file. So every reader sees exactly the rows it would see had
+each run written the database itself. A row is inserted before the file is emptied, and again
+harmlessly (``INSERT OR IGNORE``) if the process dies in between; a line torn by a crash is
+skipped (each starts on a line of its own). A database that cannot be opened (corrupt, locked
+for longer than ``LOCK_TIMEOUT``, not a file) is therefore the reader's error, reported as a
+``StoreError`` naming the file; the runs wait in the pending file meanwhile.
 """
 
 from __future__ import annotations
@@ -108,7 +110,10 @@ class _connect:
 
         path = _path(folder)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self._conn = conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
+        try:
+            self._conn = conn = sqlite3.connect(path, timeout=LOCK_TIMEOUT)
+        except sqlite3.Error as err:
+            raise _unreadable(path, err) from err
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA synchronous=OFF")  # first: switching the journal mode then syncs nothing
@@ -119,6 +124,9 @@ class _connect:
                     conn.execute("ALTER TABLE runs ADD COLUMN steps_filtered INTEGER DEFAULT 0")
                 conn.executescript(SCHEMA)  # creates what an older history lacks (v2: the hooks table)
             _fold_pending(conn, folder)
+        except sqlite3.Error as err:
+            conn.close()
+            raise _unreadable(path, err) from err
         except BaseException:
             conn.close()
             raise
@@ -134,18 +142,25 @@ class _connect:
             self._conn.close()
 
 
+def _unreadable(path: str, err: Exception) -> Exception:
+    """The error a reader reports for a database it cannot open (corrupt, locked, not a file)."""
+    from barque.errors import StoreError
+
+    return StoreError(f"the run history cannot be read: {err}", where=path,
+                       hint="runs since are kept in history.db-pending; move history.db away to start a new history with them")
+
+
 def record_run_or_warn(
     folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]
 ) -> bool:
-    """``record_run``, warning on stderr instead of raising when the history cannot be written."""
-    import sqlite3
-
+    """Add a finished run to the history as ``append_run`` does (the module docstring), making
+    ``folder`` when missing; warns on stderr instead of raising when the row cannot be written."""
     try:
-        record_run(folder, summary, started_at, files, steps)
-        return True
-    except (sqlite3.Error, OSError) as err:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
         _warn(folder, summary["run_id"], err)
         return False
+    return append_run(folder, summary["run_id"], started_at, summary["elapsed_seconds"], run_rest(summary, files, steps))
 
 
 def _warn(folder: str | Path, run_id: str, err: Exception) -> None:
@@ -153,7 +168,8 @@ def _warn(folder: str | Path, run_id: str, err: Exception) -> None:
 
 
 def record_run(folder: str | Path, summary: Mapping[str, Any], started_at: float, files: Iterable[str], steps: Iterable[Mapping[str, Any]]) -> None:
-    """Append one run and its steps to ``folder/history.db``."""
+    """Write one run and its steps into ``folder/history.db`` now, replacing a run of the same id
+    (a run adds itself with ``record_run_or_warn``, which leaves the database to its readers)."""
     with _connect(folder) as conn:
         _insert(conn, "REPLACE", summary, started_at, list(files), steps)
 

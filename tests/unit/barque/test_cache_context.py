@@ -13,7 +13,7 @@ G = graph(node("raw"), node("clean", inputs=(inp("r", "raw"),)))
 
 
 def _ctx(**kw: object) -> CacheContext:
-    return CacheContext(G, make_plan(G), MemoryStore(), {}, {}, **kw)  # type: ignore[arg-type]
+    return CacheContext(G, make_plan(G), MemoryStore(), {}, {}, {}, {}, **kw)  # type: ignore[arg-type]
 
 
 def test_a_source_of_partition_keys_is_served_only_from_json() -> None:

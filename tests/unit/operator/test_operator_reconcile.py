@@ -241,7 +241,7 @@ def test_compressed_index_lists() -> None:
 def test_a_plan_with_deferred_partitions_asks_to_plan_again_once_their_source_ran() -> None:
     from barque.plans import Deferred
 
-    plan = replace(PLAN, deferred=(Deferred("per_hour", "raw"),))
+    plan = PLAN._replace(deferred=(Deferred("per_hour", "raw"),))
     world = World(plan)
     world.reconcile()
     world.run_job(0)

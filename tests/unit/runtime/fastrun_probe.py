@@ -13,7 +13,7 @@ after = set(sys.modules)
 import json  # noqa: E402
 
 loaded = sorted(m for m in after - before if m.split(".")[0] in ("barque", "barque_cli", "barque_runtime", "barque_operator")
-                or m in ("typing", "pathlib", "dataclasses", "argparse", "inspect", "contextlib", "json", "re", "hashlib", "sqlite3"))
+                or m in ("typing", "pathlib", "dataclasses", "argparse", "inspect", "contextlib", "json", "re", "hashlib", "sqlite3", "datetime"))
 sys.stderr.write("\nFASTRUN-PROBE " + json.dumps({"path": "full" if "barque_cli.main" in sys.modules else "fast", "modules": loaded}) + "\n")
 sys.stderr.flush()
 sys.exit(code)

@@ -52,34 +52,39 @@ def test_final_output_of_a_cached_user_class_keeps_its_repr(tmp_path: Path) -> N
     assert summary["steps_cached"] == 1 and summary["final_output"]["_repr"] == "Point(3)"
 
 
-def test_a_corrupt_history_db_warns_and_the_summary_is_printed(tmp_path: Path) -> None:
+def test_a_corrupt_history_db_does_not_touch_the_run_and_the_history_command_names_it(tmp_path: Path) -> None:
     pipeline(tmp_path, SIMPLE)
     (tmp_path / ".barque").mkdir()
     (tmp_path / ".barque" / "history.db").write_bytes(b"this is not a database" * 100)
     result = barque("run", "pipeline.py", cwd=tmp_path)
-    assert result.code == 0 and result.json["final_output"] == 1
-    assert "warning" in result.stderr and "history" in result.stderr
+    assert result.code == 0 and result.json["final_output"] == 1 and result.stderr == ""
+    listed = barque("history", cwd=tmp_path)
+    assert listed.code == 3 and "history.db" in listed.stderr and "cannot be read" in listed.stderr
+    (tmp_path / ".barque" / "history.db").unlink()  # what the hint says: the run waited in the pending rows
+    assert [r["run_id"] for r in recent_runs(tmp_path / ".barque")] == [result.json["run_id"]]
 
 
-def test_a_history_db_that_is_a_directory_warns_and_the_summary_is_printed(tmp_path: Path) -> None:
+def test_a_history_db_that_is_a_directory_does_not_touch_the_run_and_the_history_command_names_it(tmp_path: Path) -> None:
     pipeline(tmp_path, SIMPLE)
     (tmp_path / ".barque" / "history.db").mkdir(parents=True)
     result = barque("run", "pipeline.py", cwd=tmp_path)
-    assert result.code == 0 and result.json["status"] == "succeeded"
-    assert "warning" in result.stderr and "history" in result.stderr
+    assert result.code == 0 and result.json["status"] == "succeeded" and result.stderr == ""
+    listed = barque("history", cwd=tmp_path)
+    assert listed.code == 3 and "history.db" in listed.stderr
 
 
-def test_a_locked_history_db_warns_and_the_summary_is_printed(tmp_path: Path) -> None:
+def test_a_locked_history_db_does_not_hold_a_run_up_and_lists_it_once_released(tmp_path: Path) -> None:
     pipeline(tmp_path, SIMPLE)
-    run_ok("pipeline.py", cwd=tmp_path)
+    first = run_ok("pipeline.py", cwd=tmp_path)
+    assert [r["run_id"] for r in recent_runs(tmp_path / ".barque")] == [first["run_id"]]  # made the database
     holder = sqlite3.connect(tmp_path / ".barque" / "history.db", isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
         result = barque("run", "pipeline.py", cwd=tmp_path)
     finally:
         holder.close()
-    assert result.code == 0 and result.json["steps_cached"] == 1
-    assert "warning" in result.stderr and "locked" in result.stderr
+    assert result.code == 0 and result.json["steps_cached"] == 1 and result.stderr == ""
+    assert {r["run_id"] for r in recent_runs(tmp_path / ".barque")} == {first["run_id"], result.json["run_id"]}
 
 
 def test_history_follows_a_store_outside_the_project(tmp_path: Path) -> None:
