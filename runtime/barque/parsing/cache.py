@@ -106,8 +106,10 @@ def save(root: Path, rels: Sequence[str], hashes: bool, warnings: bool, graph: G
     """Write the entry for this request (best effort: a folder that cannot be written means no
     cache). A graph holding a value the codec cannot carry exactly is not written at all."""
     _probes_seen[(str(root), tuple(rels), hashes, warnings)] = list(probes)
+    if not (root / FOLDER).parent.is_dir():
+        return  # no store folder yet (a project's first run): build no codec for nothing
     graph_codec = _graph_codec()
-    if graph_codec is None or not (root / FOLDER).parent.is_dir():
+    if graph_codec is None:
         return
     try:
         doc = {
