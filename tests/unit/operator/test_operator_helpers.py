@@ -112,6 +112,11 @@ def test_settings_flags_win_over_env_over_defaults() -> None:
     assert OperatorSettings.from_sources(env={}).namespaces == ()
 
 
+def test_settings_from_an_empty_environment_are_the_declared_defaults() -> None:
+    # One default per setting: the environment's absence must not read as a second, older one.
+    assert OperatorSettings.from_sources(env={}) == OperatorSettings()
+
+
 def test_a_jobs_owning_run_is_its_pipelinerun_owner_reference() -> None:
     from barque_operator.observed import owning_run
 
