@@ -111,6 +111,10 @@ class ArtifactRef(NamedTuple):
             raise StoreError(f"malformed artifact reference {data!r}: {e}") from e
         if not _SHA256_HEX.fullmatch(ref.content_hash):
             raise StoreError(f"malformed artifact reference {data!r}: content_hash is not a sha256 hex digest")
+        if inline is not None and len(inline) != ref.size:
+            # the hash check on every read would refuse it too; a reference that disagrees with
+            # itself is named malformed here, before anything reads it
+            raise StoreError(f"malformed artifact reference {data!r}: size {ref.size} is not the {len(inline)} inline bytes")
         return ref
 
 

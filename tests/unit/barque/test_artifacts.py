@@ -178,6 +178,13 @@ def test_a_malformed_ref_dict_raises_store_error():
         ArtifactRef.from_dict({"content_hash": "../../etc", "serializer": "json", "size": 1})
 
 
+def test_an_inline_ref_whose_size_is_not_its_bytes_is_malformed():
+    ref = ArtifactRef("ef" * 32, "json", 2, b"{}").to_dict()
+    assert ArtifactRef.from_dict(ref).inline == b"{}"
+    with pytest.raises(StoreError, match="size 3 is not the 2 inline bytes"):
+        ArtifactRef.from_dict({**ref, "size": 3})
+
+
 def test_put_ref_and_get_ref_keep_the_latest_materialization(store):
     put_ref(store, SCOPE, "sales[2024-01]", {"cache_key": "k1"})
     put_ref(store, SCOPE, "sales[2024-01]", {"cache_key": "k2"})
