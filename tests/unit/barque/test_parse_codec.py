@@ -131,7 +131,14 @@ class WithAny(NamedTuple):
     extra: Any = None
 
 
-@pytest.mark.parametrize("record", [WithASet, WithAny])
+class NodeWithState(Node):
+    """A subclass of a record: what it adds would be lost by a decoder that builds it from the fields."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.seen = True
+
+
+@pytest.mark.parametrize("record", [WithASet, WithAny, NodeWithState])
 def test_a_field_type_the_codec_cannot_carry_is_refused_when_the_codec_is_built(record: type) -> None:
     with pytest.raises(codec.Unsupported):
         codec.codec_for(record)
