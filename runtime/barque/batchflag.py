@@ -14,7 +14,6 @@ written, so an error points at the flag or the field a person typed.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Mapping, Sequence
 
 from barque.errors import BarqueError
@@ -56,6 +55,6 @@ def apply_batch_flags(graph: Graph, overrides: Mapping[str, BatchSpec], source: 
         raise BarqueError(f"{source} names {', '.join(plain)}, which declares no batch= and so takes one key per call",
                           hint=f"an override changes batch= of a node that has one: add batch= to the node, or drop it from {source}")
     every = overrides.get(EVERY)
-    nodes = {nid: replace(node, batch=named.get(nid, every)) if node.batch is not None and (nid in named or every) else node
+    nodes = {nid: node._replace(batch=named.get(nid, every)) if node.batch is not None and (nid in named or every) else node
              for nid, node in graph.nodes.items()}
-    return replace(graph, nodes=nodes)
+    return graph._replace(nodes=nodes)

@@ -1,23 +1,27 @@
 """The graph model: what the parser produces and everything else consumes.
 
-Plain frozen dataclasses with a stable dict form (``to_dict``/``from_dict``), because the
+Typed ``NamedTuple`` records with a stable dict form (``to_dict``/``from_dict``), because the
 same graph travels from the parser to the planner, into a ``Pipeline`` custom resource and
 into pods. Nothing here reads files or imports user code.
+
+``NamedTuple``, not frozen dataclasses: as immutable and typed, but a class costs ~0.1 ms to
+define instead of ~0.9 (``dataclasses`` compiles each generated method), and importing
+``dataclasses`` brings ``inspect``; every run pays both (bench/FINDINGS.md, issue 11). For a
+reader: a record is a tuple (iterable, equal to a tuple of the same values), takes
+``_replace`` for a changed copy, and a ``Mapping`` field's default is one shared empty dict,
+which the ``Mapping`` type keeps read-only.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from functools import cached_property
-from typing import Any, Iterable, Literal, Mapping, TypeVar
+from typing import Any, Iterable, Literal, Mapping, NamedTuple
 
 NodeKind = Literal["asset", "task", "sensor"]
 FreshnessKind = Literal["always", "manual", "schedule"]
 PartitionKind = Literal["static", "expr", "from"]
 
 
-@dataclass(frozen=True)
-class Freshness:
+class Freshness(NamedTuple):
     """When a node re-runs: ``always`` when stale, ``manual`` only when targeted, ``schedule`` by cron.
 
     A schedule's options are kept as written (``None`` when not written): ``max_failures``
@@ -34,8 +38,7 @@ class Freshness:
     batch: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
-class InputSpec:
+class InputSpec(NamedTuple):
     """One ``inputs=`` entry: function parameter ``param`` receives node ``source``'s output.
 
     ``collect`` passes every partition of the source as a list in key order.
@@ -51,8 +54,7 @@ class InputSpec:
         return self.param.startswith("_")
 
 
-@dataclass(frozen=True)
-class PartitionSpec:
+class PartitionSpec(NamedTuple):
     """One partition dimension.
 
     ``static``: ``values`` read from a literal list. ``expr``: ``expr`` is the source text of a
@@ -67,8 +69,7 @@ class PartitionSpec:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class SinkSpec:
+class SinkSpec(NamedTuple):
     """``@sink(path, serializer=)``: also write the output to a local path or ``s3://`` URI.
 
     A path ending in ``/`` is barca's *dataset sink*: a Hive-partitioned dataset, one directory
@@ -89,8 +90,7 @@ class SinkSpec:
 BatchKind = Literal["size", "all", "groups", "groups_expr", "by"]
 
 
-@dataclass(frozen=True)
-class BatchSpec:
+class BatchSpec(NamedTuple):
     """``batch=`` as written: how the keys of a partitioned node that need to run share calls.
 
     ``size``: at most ``size`` keys per call, in key order; ``all``: one call; ``groups``: the
@@ -108,7 +108,7 @@ class BatchSpec:
     max_size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        return {k: v for k, v in zip(self._fields, self) if v not in (None, False)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "BatchSpec":
@@ -118,8 +118,7 @@ class BatchSpec:
         return cls(**d)
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One pipeline node, as read statically from its decorator and function.
 
     ``id`` is the explicit ``name=`` or ``<file>:<function>`` with ``file`` relative to the
@@ -147,7 +146,7 @@ class Node:
     inputs: tuple[InputSpec, ...] = ()
     partitions: tuple[PartitionSpec, ...] = ()
     serializer: str | None = None
-    freshness: Freshness = field(default_factory=Freshness)
+    freshness: Freshness = Freshness()
     retries: int = 1
     retry_backoff: float = 0.0
     timeout_seconds: float | None = None
@@ -178,7 +177,7 @@ class Node:
     def to_dict(self) -> dict[str, Any]:
         """Every field; barca's options, a hook's on= and a dataset sink's options only when written, so a
         pipeline that uses none of them compiles to the same manifest as before they existed."""
-        d = asdict(self)
+        d = {name: _plain(value) for name, value in zip(self._fields, self)}
         for name, default in _OMITTED_AT_DEFAULT.items():
             if d[name] == default:
                 del d[name]
@@ -213,21 +212,17 @@ class Node:
 
 _OMITTED_AT_DEFAULT: dict[str, Any] = {"weight": 1, "cutoff": False, "deterministic": True, "batch": None, "readers": (), "on": None}
 
-_Frozen = TypeVar("_Frozen")
+def _plain(value: Any) -> Any:
+    """A field's value in dict form: records as dicts, recursively; tuples stay tuples."""
+    if isinstance(value, tuple):
+        fields = getattr(value, "_fields", None)
+        if fields is not None:
+            return {name: _plain(v) for name, v in zip(fields, value)}
+        return tuple(_plain(v) for v in value)
+    return value
 
 
-def build_frozen(cls: type[_Frozen], values: dict[str, Any]) -> _Frozen:
-    """An instance of frozen dataclass ``cls`` from ``values``, which must hold every field
-    (no defaults are filled in): filled the way unpickling fills it, without the frozen
-    ``__init__``'s ``object.__setattr__`` per field. The parser builds 10,000s of nodes, and
-    that ``__init__`` was about a tenth of a 10,000-node ``barque plan``."""
-    obj: _Frozen = object.__new__(cls)
-    obj.__dict__.update(values)
-    return obj
-
-
-@dataclass(frozen=True)
-class ParseWarning:
+class ParseWarning(NamedTuple):
     """A static warning about one node (``parsing.checks``): ``kind`` is barca's
     (``unused_input``, ``undeclared_env``), ``name`` the parameter or variable."""
 
@@ -237,8 +232,7 @@ class ParseWarning:
     message: str
 
 
-@dataclass(frozen=True)
-class Graph:
+class Graph(NamedTuple):
     """All nodes of a project, keyed by id, with the project root they were read from.
 
     ``files`` maps each parsed file (relative, POSIX) to the sha256 of its bytes, so a code
@@ -248,7 +242,7 @@ class Graph:
 
     root: str
     nodes: Mapping[str, Node]
-    files: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str] = {}
     warnings: tuple[ParseWarning, ...] = ()
 
     def warnings_for(self, node_ids: Iterable[str]) -> list[ParseWarning]:
@@ -260,17 +254,11 @@ class Graph:
 
     def upstream(self, node_id: str) -> list[str]:
         """Ids this node depends on: its inputs and the sources of ``partitions_from``."""
-        return self._upstreams[node_id]
-
-    @cached_property
-    def _upstreams(self) -> dict[str, list[str]]:
-        table = {}
-        for node_id, node in self.nodes.items():
-            ids = [i.source for i in node.inputs]
-            if node.partitions:
-                ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
-            table[node_id] = list(dict.fromkeys(ids)) if len(ids) > 1 else ids
-        return table
+        node = self.nodes[node_id]
+        ids = [i.source for i in node.inputs]
+        if node.partitions:
+            ids += [p.source for p in node.partitions if p.kind == "from" and p.source]
+        return list(dict.fromkeys(ids)) if len(ids) > 1 else ids
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,6 @@ pointers (``barque show``, Manual freshness) alone, which point at real material
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Mapping
 
 from barque import artifacts
@@ -42,7 +41,7 @@ def stage(spec: RunSpec, store: ArtifactStore, overrides: Mapping[str, Any]) -> 
             raise BarqueError(f"overrides names {name!r}, a {node.kind}: only an asset's output can be stubbed", hint="override the asset it reads instead")
         ref = artifacts.write_value(store, value, JSON if node_id in sources else node.serializer)
         staged[node_id] = {"artifact": ref.to_dict(), "output_id": ref.content_hash + MARK, "overridden": True}
-    return replace(spec, overrides=staged)
+    return spec._replace(overrides=staged)
 
 
 def overridden_record(spec: RunSpec, node_id: str) -> dict[str, Any] | None:

@@ -6,12 +6,12 @@ and then only grown (``grow_plan``) as deferred partition keys become known, in 
 
 The records are ``NamedTuple``s, as ``barque.steprecord``'s: typed and immutable, and cheap to
 define, which every run pays for at import (a frozen dataclass ~0.8 ms each, bench/FINDINGS.md).
-``Phase`` stays a frozen dataclass: its ``index`` field would shadow ``tuple.index``.
+``Phase``'s ``index`` field shadows ``tuple.index`` (a phase has no use for that method), and
+keeps its name: every reader of a plan, the operator's included, says ``phase.index``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
 
@@ -71,11 +71,10 @@ class Stream(NamedTuple):
     steps: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(NamedTuple):
     """Streams that do not depend on each other; ``reason`` says why the phase starts."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, see the module's docstring
     reason: str
     streams: tuple[Stream, ...]
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from barque import trust
 from barque.errors import StoreError
@@ -37,8 +36,7 @@ from barque.plans import Phase, Plan, Step, Stream
 from barque.store import ArtifactStore
 
 
-@dataclass(frozen=True)
-class RunSpec:
+class RunSpec(NamedTuple):
     """What every step of a run shares. ``code_path`` is a directory inside the image when the code is not inline.
 
     ``env`` maps each declared variable to its keyed digest (``barque.trust.env_digests``),
@@ -50,20 +48,23 @@ class RunSpec:
     were scoped has none, and its steps then read and write no refs at all.
     ``fail_fast`` is the run's failure policy as its streams apply it: a stream stops starting
     steps after one fails (``barque_runtime.executor``), as the driver does across streams.
+
+    A ``NamedTuple``, as the model's records (``barque.model`` says why): a mapping field's
+    default is one shared empty dict, read-only through its ``Mapping`` type.
     """
 
     run_id: str
     graph: Graph
-    params: Mapping[str, str] = field(default_factory=dict)
-    env: Mapping[str, str | None] = field(default_factory=dict)
+    params: Mapping[str, str] = {}
+    env: Mapping[str, str | None] = {}
     no_cache: bool = False
     targets: tuple[str, ...] = ()
     inline_code: bool = True
     code_path: str | None = None
-    refresh: Mapping[str, str] = field(default_factory=dict)
+    refresh: Mapping[str, str] = {}
     ref_scope: str = ""
     # node id -> {"artifact", "output_id"} of a value stubbed in for it (``barque.run(overrides=)``)
-    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    overrides: Mapping[str, Mapping[str, Any]] = {}
     fail_fast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,15 +120,14 @@ def source_digest(files: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical_json(sorted(files.items()))).hexdigest()
 
 
-@dataclass(frozen=True)
-class RunStart:
+class RunStart(NamedTuple):
     """What one read of a run's spec gives: the spec, its code's digest and files (``None``: a spec
     from before the shared snapshot), the phases stored with it and the planner's ``pin``."""
 
     spec: RunSpec
     code_digest: str | None = None
     code_files: tuple[str, ...] | None = None
-    phases: Mapping[int, tuple[Phase, dict[str, Step]]] = field(default_factory=dict)
+    phases: Mapping[int, tuple[Phase, dict[str, Step]]] = {}
     pin: Mapping[str, Any] | None = None
 
 

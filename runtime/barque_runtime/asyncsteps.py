@@ -14,18 +14,29 @@ cold run's CPU, for the steps of every run that has no async step (bench/FINDING
 
 from __future__ import annotations
 
-import inspect
 import time
+import types
+from functools import partial
 from typing import Any, AsyncIterator, Callable, Coroutine, Iterator
 
 # The SIGALRM deadline of an async step fires this much after the loop's own timeout: it is
 # only the backstop for a coroutine that blocks the loop (time.sleep), which cannot be cancelled.
 BACKSTOP_SECONDS = 2.0
 
+# The code flags of an ``async def`` (inspect.CO_COROUTINE, CO_ASYNC_GENERATOR), read here as
+# ``inspect`` reads them: ``inspect`` (with ``dis``) was ~6 ms of every cold run once nothing
+# else on a run's path imported it (bench/FINDINGS.md, issue 11).
+_ASYNC_FLAGS = 0x80 | 0x200
+
 
 def is_async(fn: Callable[..., Any]) -> bool:
-    """Whether calling ``fn`` gives a coroutine or an async generator."""
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+    """Whether calling ``fn`` gives a coroutine or an async generator, as ``inspect.iscoroutinefunction``
+    or ``inspect.isasyncgenfunction`` says: through bound methods and ``functools.partial``."""
+    while isinstance(fn, types.MethodType):
+        fn = fn.__func__
+    while isinstance(fn, partial):
+        fn = fn.func
+    return isinstance(fn, types.FunctionType) and bool(fn.__code__.co_flags & _ASYNC_FLAGS)
 
 
 def alarm_seconds(fn: Callable[..., Any], timeout: float | None) -> float | None:
@@ -37,9 +48,9 @@ def alarm_seconds(fn: Callable[..., Any], timeout: float | None) -> float | None
 
 def settle(result: Any, timeout: float | None, on_timeout: Callable[[float], BaseException]) -> Any:
     """``result`` awaited when it is a coroutine, made a sync iterator when an async generator, else as it is."""
-    if inspect.iscoroutine(result):
+    if isinstance(result, types.CoroutineType):
         return _await(result, timeout, on_timeout)
-    if inspect.isasyncgen(result):
+    if isinstance(result, types.AsyncGeneratorType):
         return _iterate(result, timeout, on_timeout)
     return result
 

@@ -295,7 +295,7 @@ def _run(ctx: StreamContext, node: Node, step: Step, key: str, components: dict[
     started = time.time()
     try:
         fn = ctx.loader.function(node)
-        lazy = iterator_params(fn)
+        lazy = iterator_params(fn, [i.param for i in node.inputs])
         first = [call_kwargs(ctx, node, step, lazy)]
     except BaseException as exc:  # a module that fails to import fails the step, with its traceback
         if is_cancellation(exc):

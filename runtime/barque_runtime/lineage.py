@@ -338,8 +338,6 @@ def why(
 
     With ``cluster``, the values a Pipeline's runs stored (its refs scope), judged with the env
     values its operator keys steps with (``spec.defaults.env``) instead of this shell's."""
-    from dataclasses import replace
-
     from barque.keyenv import cache_env_values
     from barque.targets import resolve_one
     from barque.trust import env_digests
@@ -348,7 +346,7 @@ def why(
     local = prepare(RunOptions(tuple(files), (), None, store, dict(params or {}), False))
     if cluster is not None:
         values = cache_env_values(local.spec.graph, cluster.env)  # as the operator keys them
-        local.spec = replace(local.spec, ref_scope=cluster.scope, env=env_digests(local.store, values))
+        local.spec = local.spec._replace(ref_scope=cluster.scope, env=env_digests(local.store, values))
     graph = local.spec.graph
     node_id = resolve_one(graph, target)
     plan, verdicts = plan_with_stored_keys(local)

@@ -12,7 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from barque.model import Freshness, Graph, Node, build_frozen
+from barque.model import Freshness, Graph, Node
 from barque.parsing.checks import Checker
 from barque.parsing.declare import Decl, api_call, node_options, read_declarations
 from barque.parsing.hashing import Hasher
@@ -78,30 +78,28 @@ def _reached(project: Project, mod: SourceModule, decls: list[Decl]) -> Iterator
 def _node(item: Linked, hasher: Hasher | None) -> Node:
     decl, options = item.decl, item.decl.options
     mod, fn = decl.module, decl.fn
-    # Every field, in Node's order (``build_frozen`` fills in no defaults; a test compares
-    # with Node(...)).
-    return build_frozen(Node, {
-        "id": decl.id,
-        "kind": decl.kind,
-        "file": mod.rel,
-        "module": mod.module,
-        "function": fn.name,
-        "line": fn.lineno,
-        "inputs": item.inputs,
-        "partitions": item.partitions,
-        "serializer": options.get("serializer"),
-        "freshness": options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS),
-        "retries": options.get("retries", 1),
-        "retry_backoff": options.get("retry_backoff", 0.0),
-        "timeout_seconds": options.get("timeout_seconds"),
-        "env": options.get("env", ()),
-        "sinks": tuple(decl.sinks),
-        "description": options.get("description"),
-        "tags": options.get("tags", ()),
-        "code_hash": hasher.code_hash(mod, fn) if hasher else "",
-        "helpers": hasher.helpers(mod, fn) if hasher else (),
-        "params": item.params,
+    return Node(
+        id=decl.id,
+        kind=decl.kind,  # type: ignore[arg-type]  # one of NodeKind: declare reads only barque's decorators
+        file=mod.rel,
+        module=mod.module,
+        function=fn.name,
+        line=fn.lineno,
+        inputs=item.inputs,
+        partitions=item.partitions,
+        serializer=options.get("serializer"),
+        freshness=options.get("freshness", _MANUAL if decl.kind == "sensor" else _ALWAYS),
+        retries=options.get("retries", 1),
+        retry_backoff=options.get("retry_backoff", 0.0),
+        timeout_seconds=options.get("timeout_seconds"),
+        env=options.get("env", ()),
+        sinks=tuple(decl.sinks),
+        description=options.get("description"),
+        tags=options.get("tags", ()),
+        code_hash=hasher.code_hash(mod, fn) if hasher else "",
+        helpers=hasher.helpers(mod, fn) if hasher else (),
+        params=item.params,
         **node_options(decl),
-        "run_if": options.get("run_if"),
-        "on": options.get("on"),
-    })
+        run_if=options.get("run_if"),
+        on=options.get("on"),
+    )

@@ -1,12 +1,12 @@
-"""Frozen records to JSON-ready values and back, driven by the dataclasses themselves.
+"""Records to JSON-ready values and back, driven by the record classes themselves.
 
-``codec_for(tp)`` reads a type the way the model declares it (``dataclasses.fields`` and the
-resolved annotations) and returns an encoder and a decoder, so a field added to ``Node`` (or
+``codec_for(tp)`` reads a type the way the model declares it (a ``NamedTuple``'s ``_fields`` and
+its resolved annotations) and returns an encoder and a decoder, so a field added to ``Node`` (or
 to any record it holds) is carried with no edit here. What it knows: ``str``, ``int``,
 ``bool``, ``float`` (an ``int`` too, as the numeric tower allows; JSON keeps the two apart),
 ``None``, ``Literal`` of those, unions of those, ``X | None``, ``tuple[X, ...]``, fixed
-``tuple[X, Y]``, ``Mapping``/``dict`` with ``str`` keys, and frozen dataclasses without
-``__post_init__`` (a record is the list of its field values, in field order). Any other type
+``tuple[X, Y]``, ``Mapping``/``dict`` with ``str`` keys, and ``NamedTuple`` records, not
+subclassed (a record is the list of its field values, in field order). Any other type
 raises ``Unsupported`` when the codec is built, and a value that is not what its field
 declares raises it when encoded: the caller then stores nothing, rather than a record that
 would come back different. Decoding checks every value's type on the way in, so an entry of
@@ -17,20 +17,17 @@ same ``repr`` (``1`` stays an ``int`` in a ``float`` field). Non-finite floats a
 caller's ``json.dumps(allow_nan=False)`` to refuse.
 
 A record's decoder is written out as Python source from its field positions and compiled once,
-as ``dataclasses`` writes ``__init__``: decoding is most of a fully cached plan, and a loop over
+as ``collections.namedtuple`` writes ``__new__``: decoding is most of a fully cached plan, and a loop over
 the fields took half as long again (bench/FINDINGS.md, issue 11).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Callable, NamedTuple
-
-from barque.model import build_frozen
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
@@ -54,7 +51,7 @@ _SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), bool: (bool,)
 
 @lru_cache(maxsize=None)
 def codec_for(tp: Any) -> Codec:
-    """The codec of ``tp`` (a resolved annotation or a frozen dataclass); ``Unsupported`` if
+    """The codec of ``tp`` (a resolved annotation or a ``NamedTuple`` record); ``Unsupported`` if
     some part of it is outside what this module knows."""
     scalar = _scalar_types(tp)
     if scalar is not None:
@@ -73,15 +70,21 @@ def codec_for(tp: Any) -> Codec:
         raise Unsupported(f"a tuple type without element types: {tp!r}")
     if origin in (dict, Mapping) and args and args[0] is str:
         return _str_mapping(codec_for(args[1]))
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+    if _is_record(tp):
         return _record(tp)
     raise Unsupported(f"no encoding for {tp!r}")
 
 
 def record_fields(cls: type) -> list[tuple[str, Any]]:
-    """Every field of the dataclass ``cls`` with its resolved type, in the order a record lists them."""
+    """Every field of the record ``cls`` with its resolved type, in the order a record lists them."""
     hints = typing.get_type_hints(cls)
-    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls)]
+    return [(name, hints[name]) for name in cls._fields]  # type: ignore[attr-defined]
+
+
+def _is_record(tp: Any) -> bool:
+    """A ``NamedTuple`` class itself: a subclass of one could hold more than its fields, which
+    a decoder that builds the tuple from the fields alone would lose."""
+    return isinstance(tp, type) and tp.__bases__ == (tuple,) and hasattr(tp, "_fields")
 
 
 def _scalar_types(tp: Any) -> tuple[type, ...] | None:
@@ -213,7 +216,7 @@ def _decoder(
             return f"d{i}({v[i]})"
         return v[i]
 
-    fields = ", ".join(f"{names[i]!r}: {value(i)}" for i in range(n))
+    fields = ", ".join(value(i) for i in range(n))
     source = (
         "def decode(row):\n"
         f"    if type(row) is not list or len(row) != {n}:\n"
@@ -222,20 +225,16 @@ def _decoder(
         + f"    signature = ({signature}{',' if signature else ''})\n"
         + "    if signature not in sound:\n"
         "        check(row, signature)\n"
-        f"    return build_frozen(cls, {{{fields}}})\n"
+        f"    return new(cls, ({fields}{',' if n == 1 else ''}))\n"
     )
-    scope: dict[str, Any] = {"Malformed": Malformed, "sound": sound, "check": check, "build_frozen": build_frozen, "cls": cls}
+    scope: dict[str, Any] = {"Malformed": Malformed, "sound": sound, "check": check, "new": tuple.__new__, "cls": cls}
     scope.update({f"d{i}": dec for i, dec in {**tuples_at, **others_at}.items()})
     exec(source, scope)  # noqa: S102 - source built above from field positions only, never from data
     decoder: Decode = scope["decode"]
     return decoder
 
 
-def _record(cls: type) -> Codec:
-    params = getattr(cls, "__dataclass_params__")
-    if not params.frozen or hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
-        # built field by field below, which only a plain frozen record allows
-        raise Unsupported(f"{cls.__name__} is not a frozen dataclass without __post_init__ and __slots__")
+def _record(cls: type[tuple[Any, ...]]) -> Codec:
     fields = record_fields(cls)
     names = tuple(name for name, _ in fields)
     codecs = [codec_for(tp) for _, tp in fields]
@@ -266,6 +265,6 @@ def _record(cls: type) -> Codec:
     def encode(v: Any) -> list[Any]:
         if type(v) is not cls:  # a subclass's own fields would be lost
             raise Unsupported(f"{type(v).__name__} is not {cls.__name__}")
-        return [e(getattr(v, name)) for e, name in zip(encoders, names)]
+        return [e(x) for e, x in zip(encoders, v)]
 
     return Codec(encode, decode)

@@ -9,7 +9,6 @@ error that says so, never a silent default.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from barque.batchflag import parse_batch_flags
@@ -73,21 +72,21 @@ class InputDecl(NamedTuple):
     key: ast.expr
 
 
-@dataclass
 class Decl:
-    """One node as written: kind, function and decorator arguments."""
+    """One node as written: kind, function and decorator arguments (filled in as they are read)."""
 
-    module: SourceModule
-    fn: FunctionNode
-    kind: str
-    decorator: ast.expr
-    name: str | None = None
-    inputs: list[InputDecl] = field(default_factory=list)
-    partitions: list[PartitionDecl] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-    sinks: list[SinkSpec] = field(default_factory=list)
-    id: str = ""  # set once the arguments are read: name= or <file>:<function>
-    barque_decorators: list[int] = field(default_factory=list)  # id() of its decorators that are barque's
+    def __init__(self, module: SourceModule, fn: FunctionNode, kind: str, decorator: ast.expr) -> None:
+        self.module = module
+        self.fn = fn
+        self.kind = kind
+        self.decorator = decorator
+        self.name: str | None = None
+        self.inputs: list[InputDecl] = []
+        self.partitions: list[PartitionDecl] = []
+        self.options: dict[str, Any] = {}
+        self.sinks: list[SinkSpec] = []
+        self.id = ""  # set once the arguments are read: name= or <file>:<function>
+        self.barque_decorators: list[int] = []  # id() of its decorators that are barque's
 
     @property
     def label(self) -> str:

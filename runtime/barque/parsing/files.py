@@ -13,9 +13,8 @@ import os
 import re
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from barque.errors import PipelineDefinitionError
 
@@ -188,8 +187,7 @@ def join(base: str, *parts: str) -> str:
     return "/".join(p for p in (base, *parts) if p)
 
 
-@dataclass(frozen=True)
-class ModuleRef:
+class ModuleRef(NamedTuple):
     """A project module: ``file`` is its source (``None`` for a namespace package) and
     ``pkgdir`` the directory holding its submodules (``None`` for a plain module)."""
 

@@ -11,7 +11,7 @@ import posixpath
 from typing import NamedTuple
 
 from barque.errors import PipelineDefinitionError
-from barque.model import InputSpec, PartitionSpec, build_frozen
+from barque.model import InputSpec, PartitionSpec
 from barque.parsing.declare import Decl, Ref
 from barque.parsing.literals import suggestion
 from barque.parsing.project import Func, Project
@@ -77,7 +77,7 @@ class Linker:
             upstream = self.resolve(decl, written.ref)
             if upstream.kind == "task":
                 _check_kind(decl, upstream, written.ref.expr)
-            inputs.append(build_frozen(InputSpec, {"param": written.param, "source": upstream.id, "collect": written.collect}))
+            inputs.append(InputSpec(written.param, upstream.id, written.collect))
         parts = []
         for p in decl.partitions:
             source = self.resolve(decl, p.source).id if p.source is not None else None

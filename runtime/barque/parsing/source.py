@@ -19,7 +19,6 @@ import ast
 import hashlib
 import re
 import warnings
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple, Union
 
 from barque.errors import PipelineDefinitionError, location
@@ -84,26 +83,31 @@ FunctionNode = Union[ast.FunctionDef, ast.AsyncFunctionDef]
 OPAQUE = Opaque()
 
 
-@dataclass
 class SourceModule:
-    rel: str
-    module: str
-    data: bytes
-    tree: ast.Module
-    bindings: dict[str, Binding] = field(default_factory=dict)
-    functions: dict[str, FunctionNode] = field(default_factory=dict)
-    defs: list[FunctionNode] = field(default_factory=list)
-    constants: dict[str, ast.expr] = field(default_factory=dict)
-    imports: list[ModuleRef] = field(default_factory=list)
-    # Per module-level name: the line of its first binding and the statement (or handler)
-    # that binds it last; the compound statement around each def not at the top level.
-    first_bound: dict[str, int] = field(default_factory=dict)
-    last_bound: dict[str, ast.AST] = field(default_factory=dict)
-    enclosing: dict[int, ast.stmt] = field(default_factory=dict)  # id(def) -> its block
-    # What ``barque.parsing.staticnames`` learns walking the tree, on the first name it is asked
-    # about: once per module however many decorators ask (a generated file may have thousands).
-    static_names: object | None = None
-    _lines: list[bytes] | None = None
+    """One parsed file, and what reading its top level finds (filled in by ``read_module``).
+
+    A plain class, as the parser's other working state: a dataclass would import
+    ``dataclasses`` (and ``inspect``) on every run (bench/FINDINGS.md, issue 11)."""
+
+    def __init__(self, rel: str, module: str, data: bytes, tree: ast.Module) -> None:
+        self.rel = rel
+        self.module = module
+        self.data = data
+        self.tree = tree
+        self.bindings: dict[str, Binding] = {}
+        self.functions: dict[str, FunctionNode] = {}
+        self.defs: list[FunctionNode] = []
+        self.constants: dict[str, ast.expr] = {}
+        self.imports: list[ModuleRef] = []
+        # Per module-level name: the line of its first binding and the statement (or handler)
+        # that binds it last; the compound statement around each def not at the top level.
+        self.first_bound: dict[str, int] = {}
+        self.last_bound: dict[str, ast.AST] = {}
+        self.enclosing: dict[int, ast.stmt] = {}  # id(def) -> its block
+        # What ``barque.parsing.staticnames`` learns walking the tree, on the first name it is asked
+        # about: once per module however many decorators ask (a generated file may have thousands).
+        self.static_names: object | None = None
+        self._lines: list[bytes] | None = None
 
     @property
     def sha256(self) -> str:

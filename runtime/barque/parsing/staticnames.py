@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from barque.parsing.source import Api, SourceModule
 
@@ -41,8 +41,7 @@ _REFLECTIVE = frozenset({
 _INERT_DECORATORS = ("asset", "task", "sensor")
 
 
-@dataclass(frozen=True)
-class StaticName:
+class StaticName(NamedTuple):
     """A name the rule accepts: ``value`` is the expression its one assignment gives."""
 
     value: ast.expr
@@ -58,17 +57,17 @@ def static_name(mod: SourceModule, name: str) -> StaticName | None:
     return facts.verdicts[name]
 
 
-@dataclass
 class _Facts:
     """What one walk over a module's tree finds, shared by every name asked about."""
 
-    open: bool = False  # a star import or a reflective identifier: any name may be rebound
-    parents: dict[int, ast.AST] = field(default_factory=dict)
-    bound: Counter[str] = field(default_factory=Counter)  # binding sites per name, anywhere in the file
-    declared: set[str] = field(default_factory=set)  # global/nonlocal
-    attributes: set[str] = field(default_factory=set)
-    loads: dict[str, list[ast.Name]] = field(default_factory=dict)
-    verdicts: dict[str, StaticName | None] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.open = False  # a star import or a reflective identifier: any name may be rebound
+        self.parents: dict[int, ast.AST] = {}
+        self.bound: Counter[str] = Counter()  # binding sites per name, anywhere in the file
+        self.declared: set[str] = set()  # global/nonlocal
+        self.attributes: set[str] = set()
+        self.loads: dict[str, list[ast.Name]] = {}
+        self.verdicts: dict[str, StaticName | None] = {}
 
 
 def _facts_of(mod: SourceModule) -> _Facts:

@@ -18,7 +18,6 @@ A project star import is kept apart (``stars``): any name may come from it.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 
 from barque.parsing.files import ModuleFinder
 from barque.parsing.source import Api, Binding, FromModule, Module, SourceModule, import_bindings
@@ -27,14 +26,14 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
 
 
-@dataclass
 class ModuleIndex:
     """The units of each module-level name of one file, and where imported names lead."""
 
-    units: dict[str, list[ast.stmt]] = field(default_factory=dict)
-    meanings: dict[str, list[Binding]] = field(default_factory=dict)
-    pure: frozenset[str] = frozenset()
-    stars: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.units: dict[str, list[ast.stmt]] = {}
+        self.meanings: dict[str, list[Binding]] = {}
+        self.pure: frozenset[str] = frozenset()
+        self.stars: list[str] = []
 
 
 def index_module(mod: SourceModule, finder: ModuleFinder) -> ModuleIndex:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from dataclasses import replace
 
 from barque.model import BatchSpec, Graph
 
@@ -44,5 +43,5 @@ def dags(draw: st.DrawFn, max_nodes: int = 14, deferred: bool = False, options: 
         if options:
             weight = draw(st.sampled_from([1, 1, 2, 3]))
             batch = BatchSpec("size", size=2) if name in partitioned and draw(st.booleans()) else None
-            nodes[-1] = replace(nodes[-1], weight=weight, batch=batch)
+            nodes[-1] = nodes[-1]._replace(weight=weight, batch=batch)
     return graph(*nodes)

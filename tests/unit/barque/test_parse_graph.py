@@ -5,7 +5,6 @@ Real parts: the parser and files written to a temporary directory. Nothing is im
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -362,28 +361,3 @@ def test_a_foreign_sink_decorator_is_ignored(tmp_path: Path) -> None:
             return 1
         """})
     assert list(parse(tmp_path).nodes) == ["p.py:raw"]
-
-
-def test_parsed_nodes_have_every_field_and_equal_nodes_built_by_their_constructor(tmp_path: Path) -> None:
-    # The parser fills nodes without Node.__init__ (model.build_frozen): nothing may be missing.
-    write(tmp_path, {"p.py": """
-        from barque import asset, sensor, sink, partitions, partitions_from, Schedule
-
-        @sensor(freshness=Schedule("0 5 * * *"))
-        def days() -> list:
-            return ["a"]
-
-        @asset(partitions={"day": partitions(["a", "b"])}, tags=["t"], env=["E"], retries=2)
-        def raw(day: str) -> int:
-            return 1
-
-        @sink("out/x.json")
-        @asset(inputs={"rows": raw}, partitions={"day": partitions_from(days)}, serializer="json")
-        def tidy(rows: int, day: str, *rest: int, **kw: int) -> int:
-            return rows
-        """})
-    for hashes in (True, False):
-        for node in parse_project([tmp_path / "p.py"], hashes=hashes).nodes.values():
-            assert sorted(vars(node)) == sorted(f.name for f in dataclasses.fields(Node))
-            rebuilt = Node(**{f.name: getattr(node, f.name) for f in dataclasses.fields(Node)})
-            assert rebuilt == node and hash(rebuilt) == hash(node)

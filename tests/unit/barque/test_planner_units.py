@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from barque.model import BatchSpec
 from barque.planner import make_plan
@@ -15,7 +14,7 @@ def _streams(plan) -> list[tuple[str, ...]]:
 
 
 def test_a_step_of_weight_above_one_gets_a_stream_of_its_own_so_its_weight_holds_only_while_it_runs():
-    heavy = replace(node("heavy"), weight=3)
+    heavy = node("heavy")._replace(weight=3)
     g = graph(node("a"), node("b"), node("c"), heavy)
     streams = _streams(make_plan(g, workers=2))
     assert ("p.py:heavy",) in streams
@@ -23,19 +22,19 @@ def test_a_step_of_weight_above_one_gets_a_stream_of_its_own_so_its_weight_holds
 
 
 def test_a_heavy_step_ends_its_chain_so_what_reads_it_does_not_hold_its_weight():
-    heavy = replace(node("heavy"), weight=2)
+    heavy = node("heavy")._replace(weight=2)
     g = graph(heavy, node("after", inputs=(inp("x", "heavy"),)))
     plan = make_plan(g, workers=2)
     assert _streams(plan) == [("p.py:heavy",), ("p.py:after",)]
 
 
 def test_on_one_worker_a_heavy_step_shares_the_one_stream():
-    g = graph(node("a"), replace(node("heavy"), weight=2))
+    g = graph(node("a"), node("heavy")._replace(weight=2))
     assert _streams(make_plan(g, workers=1)) == [("p.py:a", "p.py:heavy")]
 
 
 def test_every_key_of_a_batched_node_is_in_one_stream_on_many_workers():
-    batched = replace(node("b", partitions=(static("k", "1", "2", "3", "4", "5"),)), batch=BatchSpec("size", size=2))
+    batched = node("b", partitions=(static("k", "1", "2", "3", "4", "5"),))._replace(batch=BatchSpec("size", size=2))
     g = graph(batched, node("other"))
     streams = _streams(make_plan(g, workers=4))
     keys = [stream for stream in streams if any(s.startswith("p.py:b[") for s in stream)]

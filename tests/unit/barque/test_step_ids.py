@@ -85,7 +85,7 @@ def test_a_hand_written_graph_whose_steps_share_an_id_is_a_plan_error() -> None:
     # The operator accepts a compiled graph from a Pipeline object, which need not come
     # from the parser: the planner refuses rather than silently dropping a step.
     partitioned = node("x", partitions=(static("r", "a"),))
-    clash = node("x[r=a]").__class__(**{**vars(node("y")), "id": "p.py:x[r=a]"})
+    clash = node("y")._replace(id="p.py:x[r=a]")
     with pytest.raises(PlanError, match="two steps have the id 'p.py:x\\[r=a\\]'"):
         make_plan(graph(partitioned, clash))
 

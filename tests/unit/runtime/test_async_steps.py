@@ -5,7 +5,15 @@ Real: the `barque` CLI in a child process and a local-folder store. Sleeps stay 
 
 from __future__ import annotations
 
+import functools
+import inspect
+from functools import partial
 from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator
+
+import pytest
+
+from barque_runtime.asyncsteps import is_async
 
 from .clirun import barque, pipeline, ran, run_ok
 
@@ -101,3 +109,36 @@ def test_an_async_step_that_blocks_its_event_loop_is_still_stopped_past_its_time
     result = barque("run", "pipeline.py", cwd=tmp_path, timeout=20)
     assert result.code == 1
     assert result.json["failures"][0]["error"].startswith("StepTimeout: timed out after 0.2 s (timeout_seconds)")
+
+
+async def _coroutine(x: int = 0) -> int:
+    return x
+
+
+async def _agen() -> AsyncIterator[int]:
+    yield 1
+
+
+def _plain(x: int = 0) -> int:
+    return x
+
+
+def _generator() -> Iterator[int]:
+    yield 1
+
+
+class _Holder:
+    async def method(self) -> None:
+        pass
+
+    def sync(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fn", [
+    _coroutine, _agen, _plain, _generator, _Holder().method, _Holder().sync, partial(_coroutine, 1), partial(partial(_agen)),
+    partial(_plain, 1), _Holder.method, len, _Holder, lambda: None, functools.wraps(_coroutine)(lambda: None),
+])
+def test_a_step_is_async_exactly_when_inspect_says_so(fn: Callable[..., Any]) -> None:
+    # asyncsteps reads the code flags itself so that a run does not import inspect (test_cold_run_imports)
+    assert is_async(fn) == (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))

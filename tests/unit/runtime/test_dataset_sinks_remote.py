@@ -41,7 +41,7 @@ def test_each_key_is_uploaded_and_its_stale_files_deleted(tmp_path: Path) -> Non
 def test_another_assets_prefix_is_refused(tmp_path: Path) -> None:
     sink = SinkSpec("memory://ds-owner/scored/")
     write_dataset(sink, NODE, step("r1"), pd.DataFrame({"a": [1]}), tmp_path)
-    other = Node(**{**NODE.__dict__, "id": "p.py:other"})
+    other = NODE._replace(id="p.py:other")
     with pytest.raises(DatasetSinkError, match="belongs to the asset p.py:scored"):
         write_dataset(sink, other, Step("p.py:other[retailer=r1]", other.id, partition=(("retailer", "r1"),)), pd.DataFrame({"a": [1]}), tmp_path)
 
@@ -50,7 +50,7 @@ def test_a_key_the_asset_no_longer_has_is_deleted_from_the_store(tmp_path: Path)
     sink = SinkSpec("memory://ds-prune/scored/")
     for key in ("r1", "r2"):
         write_dataset(sink, NODE, step(key), pd.DataFrame({"a": [1]}), tmp_path)
-    node = Node(**{**NODE.__dict__, "sinks": (sink,), "partitions": (PartitionSpec("retailer", "static", values=("r1",)),)})
+    node = NODE._replace(sinks=(sink,), partitions=(PartitionSpec("retailer", "static", values=("r1",)),))
     plan = Plan(phases=(), steps={step("r1").id: step("r1")})
     lines = prune_removed_keys(Graph(".", {node.id: node}), plan, tmp_path, narrowed=False)
     assert lines == ["barque: dataset sink memory://ds-prune/scored/: deleted 1 key its asset no longer has"]
