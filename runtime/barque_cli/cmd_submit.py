@@ -18,8 +18,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from barque_cli.cmd_status import TERMINAL, Kube, render_status
-from barque_cli.usage import add_cluster_args
-from barque_cli.usage import BATCHES_AT_ONCE
+from barque_cli.usage import BATCHES_AT_ONCE, add_cluster_args
 
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
