@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from typing import Any, Iterator
 
 import pytest
 
 from barque_operator.events import ObjectRef, PendingEvent
-from barque_operator.kube import Kube, RequestGate
+from barque_operator.kube import Kube
+
+from .kube_over_http import kube_over_http
 
 
 class _Api(http.server.BaseHTTPRequestHandler):
@@ -42,20 +43,9 @@ class _Api(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def kube() -> Iterator[Kube]:
-    from kubernetes import client
-
     _Api.connections = 0
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = client.Configuration()
-    config.host = f"http://127.0.0.1:{server.server_port}"
-    api = client.ApiClient(config)
-    try:
-        yield Kube(api, RequestGate(4, 1000))
-    finally:
-        api.close()
-        server.shutdown()
-        server.server_close()
+    with kube_over_http(_Api) as kube:
+        yield kube
 
 
 def _job(i: int) -> dict[str, Any]:

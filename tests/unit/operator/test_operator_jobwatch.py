@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from barque_operator.jobwatch import JobIndex, Wake, watch_jobs
 
+from .kube_over_http import kube_over_http
+
 RUN_UID = "0000-run"
 
 
@@ -158,17 +160,7 @@ class _WatchApi(http.server.BaseHTTPRequestHandler):
 
 
 def test_the_kubernetes_client_lists_and_streams_the_watch_as_events() -> None:
-    from kubernetes import client
-
-    from barque_operator.kube import Kube, RequestGate
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _WatchApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = client.Configuration()
-    config.host = f"http://127.0.0.1:{server.server_port}"
-    api = client.ApiClient(config)
-    try:
-        kube = Kube(api, RequestGate(4, 1000))
+    with kube_over_http(_WatchApi) as kube:
         items, version = kube.list_jobs("ns", "barque.dev/run")
         assert [i["metadata"]["name"] for i in items] == ["r-p0"] and version == "10"
         events = list(kube.watch_jobs(None, "barque.dev/run", version, 60, (5, 70)))
@@ -176,7 +168,3 @@ def test_the_kubernetes_client_lists_and_streams_the_watch_as_events() -> None:
         assert _WatchApi.paths[0].startswith("/apis/batch/v1/namespaces/ns/jobs?labelSelector=barque.dev/run")
         assert _WatchApi.paths[1].startswith("/apis/batch/v1/jobs?") and "resourceVersion=10" in _WatchApi.paths[1]
         assert "allowWatchBookmarks=true" in _WatchApi.paths[1]
-    finally:
-        api.close()
-        server.shutdown()
-        server.server_close()
